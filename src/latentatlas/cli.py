@@ -1,0 +1,50 @@
+"""The ``latentatlas`` command. It only parses arguments and calls the library; it holds no logic.
+
+Sub-command modules import their heavy dependencies (torch, numba, pyspark) inside the commands, so
+``latentatlas --help`` and the ratings commands start quickly.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from latentatlas.errors import LatentAtlasError
+from latentatlas.images.cli import app as images_app
+from latentatlas.ratings.cli import app as ratings_app
+from latentatlas.report_cli import demo_command, report_command
+
+app = typer.Typer(
+    help="Learn and explore latent representations: recommenders on ratings, autoencoders on images.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(ratings_app, name="ratings", help="Latent-factor recommenders on explicit ratings.")
+app.add_typer(images_app, name="images", help="Convolutional autoencoder and latent-space exploration.")
+app.command("report")(report_command)
+app.command("demo")(demo_command)
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the command line on ``argv`` in this process; returns the exit status.
+
+    Click handles usage errors itself; a :class:`LatentAtlasError` from the library becomes one line on
+    stderr and status 2, never a traceback.
+    """
+    try:
+        app(args=argv, prog_name="latentatlas")
+    except LatentAtlasError as exc:
+        print(f"latentatlas: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("latentatlas: interrupted", file=sys.stderr)
+        return 130
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    return 0
+
+
+def main() -> None:
+    sys.exit(run(sys.argv[1:]))

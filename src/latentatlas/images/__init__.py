@@ -1,0 +1,1 @@
+"""Convolutional autoencoder on images and tools to explore its latent space."""

@@ -1,0 +1,167 @@
+"""The in-memory ratings table shared by every step of the recommender pipeline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from latentatlas.errors import LatentAtlasError
+from latentatlas.fsutil import save_npz, to_json
+
+FORMAT_VERSION = 1
+
+
+def _id_array(ids) -> np.ndarray:
+    """Ids as an array that ``np.savez`` writes without pickle: int64 when all integral, else unicode str."""
+    arr = np.asarray(ids)
+    if arr.dtype.kind in "iu":
+        return arr.astype(np.int64)
+    if arr.dtype.kind == "U":
+        return arr
+    return arr.astype(str)
+
+
+@dataclass(frozen=True, eq=False)
+class Ratings:
+    """Explicit ratings as coordinate triplets over contiguous user and item indices.
+
+    ``users[j], items[j], values[j]`` is one rating. ``user_ids[u]`` / ``item_ids[i]`` give the original ids
+    of index ``u`` / ``i``. Every derived data set (filtered, split) gets new arrays; nothing is mutated.
+    """
+
+    users: np.ndarray
+    items: np.ndarray
+    values: np.ndarray
+    user_ids: np.ndarray
+    item_ids: np.ndarray
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        object.__setattr__(self, "users", np.ascontiguousarray(self.users, dtype=np.int32))
+        object.__setattr__(self, "items", np.ascontiguousarray(self.items, dtype=np.int32))
+        object.__setattr__(self, "values", np.ascontiguousarray(self.values, dtype=np.float32))
+        object.__setattr__(self, "user_ids", _id_array(self.user_ids))
+        object.__setattr__(self, "item_ids", _id_array(self.item_ids))
+        n = len(self.values)
+        if len(self.users) != n or len(self.items) != n:
+            raise ValueError("users, items and values must have the same length")
+        if n and (self.users.min() < 0 or self.users.max() >= self.n_users):
+            raise ValueError("user index out of range of user_ids")
+        if n and (self.items.min() < 0 or self.items.max() >= self.n_items):
+            raise ValueError("item index out of range of item_ids")
+
+    # --- shape -----------------------------------------------------------------------------------------
+    @property
+    def n_users(self) -> int:
+        return len(self.user_ids)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_ids)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.n_users, self.n_items)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    @property
+    def density(self) -> float:
+        cells = self.n_users * self.n_items
+        return len(self) / cells if cells else 0.0
+
+    # --- views -----------------------------------------------------------------------------------------
+    def to_coo(self) -> sp.coo_matrix:
+        return sp.coo_matrix((self.values, (self.users, self.items)), shape=self.shape)
+
+    def to_csr(self) -> sp.csr_matrix:
+        """Users as rows. Duplicates must already be resolved (the readers do)."""
+        return self.to_coo().tocsr()
+
+    def to_csc(self) -> sp.csc_matrix:
+        return self.to_coo().tocsc()
+
+    def user_counts(self) -> np.ndarray:
+        return np.bincount(self.users, minlength=self.n_users)
+
+    def item_counts(self) -> np.ndarray:
+        return np.bincount(self.items, minlength=self.n_items)
+
+    # --- derivation ------------------------------------------------------------------------------------
+    def take(self, index: np.ndarray) -> "Ratings":
+        """The ratings at ``index`` (bool mask or positions), in the same index space."""
+        return Ratings(self.users[index], self.items[index], self.values[index], self.user_ids, self.item_ids,
+                       dict(self.meta))
+
+    def with_values(self, values: np.ndarray) -> "Ratings":
+        return Ratings(self.users, self.items, values, self.user_ids, self.item_ids, dict(self.meta))
+
+    def compact(self) -> "Ratings":
+        """Drop users and items without ratings and renumber the rest contiguously (order kept)."""
+        keep_u = np.flatnonzero(self.user_counts())
+        keep_i = np.flatnonzero(self.item_counts())
+        remap_u = np.full(self.n_users, -1, dtype=np.int64)
+        remap_u[keep_u] = np.arange(len(keep_u))
+        remap_i = np.full(self.n_items, -1, dtype=np.int64)
+        remap_i[keep_i] = np.arange(len(keep_i))
+        return Ratings(remap_u[self.users], remap_i[self.items], self.values, self.user_ids[keep_u],
+                       self.item_ids[keep_i], dict(self.meta))
+
+    def user_index(self, user_id) -> int:
+        """The index of an original user id; a clear error when it is unknown."""
+        return _lookup(self.user_ids, user_id, "user")
+
+    def item_index(self, item_id) -> int:
+        return _lookup(self.item_ids, item_id, "item")
+
+    def rating_histogram(self) -> dict[str, int]:
+        vals, counts = np.unique(self.values, return_counts=True)
+        if len(vals) > 20:  # continuous ratings: 10 equal-width bins
+            counts, edges = np.histogram(self.values, bins=10)
+            return {f"{edges[j]:.3g}-{edges[j + 1]:.3g}": int(c) for j, c in enumerate(counts)}
+        return {f"{v:g}": int(c) for v, c in zip(vals, counts)}
+
+    # --- persistence (npz + JSON metadata, no pickle) --------------------------------------------------
+    def arrays(self, prefix: str = "") -> dict[str, np.ndarray]:
+        return {f"{prefix}users": self.users, f"{prefix}items": self.items, f"{prefix}values": self.values}
+
+    def save(self, path: str | Path) -> Path:
+        meta = {"format": "latentatlas.ratings", "version": FORMAT_VERSION, **self.meta}
+        return save_npz(path, **self.arrays(), user_ids=self.user_ids, item_ids=self.item_ids,
+                        meta=np.array(to_json(meta, indent=None)))
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Ratings":
+        import json
+
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                meta = json.loads(str(z["meta"]))
+                if meta.get("format") != "latentatlas.ratings":
+                    raise LatentAtlasError(f"{path}: not a latentatlas ratings file")
+                if meta.get("version", 0) > FORMAT_VERSION:
+                    raise LatentAtlasError(f"{path}: ratings file format version {meta['version']} is newer "
+                                           f"than this latentatlas understands ({FORMAT_VERSION}); upgrade latentatlas")
+                return cls(z["users"], z["items"], z["values"], z["user_ids"], z["item_ids"], meta)
+        except (OSError, KeyError, ValueError) as exc:
+            if isinstance(exc, LatentAtlasError):
+                raise
+            raise LatentAtlasError(f"{path}: cannot read ratings file ({exc})") from None
+
+
+def _lookup(ids: np.ndarray, key, what: str) -> int:
+    if ids.dtype.kind in "iu":
+        try:
+            key = int(key)
+        except (TypeError, ValueError):
+            raise LatentAtlasError(f"unknown {what} id {key!r} (ids are integers)") from None
+    else:
+        key = str(key)
+    hits = np.flatnonzero(ids == key)
+    if len(hits) == 0:
+        raise LatentAtlasError(f"unknown {what} id {key!r}")
+    return int(hits[0])
