@@ -1,0 +1,6 @@
+"""``latentatlas images train``."""
+
+
+def train():
+    """Train the convolutional autoencoder."""
+    raise NotImplementedError
