@@ -5,12 +5,15 @@ Every function returns new objects and leaves its input untouched.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from latentatlas.errors import LatentAtlasError
-from latentatlas.ratings.data import Ratings
+from latentatlas.fsutil import save_npz, to_json
+from latentatlas.ratings.data import FORMAT_VERSION, Ratings
 
 
 # --- cold-start filtering ----------------------------------------------------------------------------------
@@ -58,6 +61,47 @@ class Split:
 
     def sizes(self) -> dict[str, int]:
         return {"train": len(self.train), "validation": len(self.validation), "test": len(self.test)}
+
+    PARTS = ("train", "validation", "test")
+
+    def save(self, path: str | Path, meta: dict | None = None) -> Path:
+        """One ``.npz`` with ``<part>_users/items/values`` arrays, the id maps and JSON metadata (no pickle)."""
+        info = {"format": "latentatlas.split", "version": FORMAT_VERSION, **(meta or {}), "sizes": self.sizes()}
+        arrays = {}
+        for part in self.PARTS:
+            arrays.update(getattr(self, part).arrays(prefix=f"{part}_"))
+        return save_npz(path, **arrays, user_ids=self.train.user_ids, item_ids=self.train.item_ids,
+                        meta=np.array(to_json(info, indent=None)))
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Split":
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                meta = json.loads(str(z["meta"]))
+                if meta.get("format") != "latentatlas.split":
+                    raise LatentAtlasError(f"{path}: not a prepared ratings file (latentatlas ratings prepare)")
+                if meta.get("version", 0) > FORMAT_VERSION:
+                    raise LatentAtlasError(f"{path}: prepared file format version {meta['version']} is newer than "
+                                           f"this latentatlas understands ({FORMAT_VERSION}); upgrade latentatlas")
+                parts = [Ratings(z[f"{p}_users"], z[f"{p}_items"], z[f"{p}_values"], z["user_ids"], z["item_ids"],
+                                 dict(meta)) for p in cls.PARTS]
+        except LatentAtlasError:
+            raise
+        except (OSError, KeyError, ValueError) as exc:
+            raise LatentAtlasError(f"{path}: cannot read prepared ratings file ({exc})") from None
+        return cls(*parts)
+
+    @staticmethod
+    def is_split_file(path: str | Path) -> bool:
+        """Whether ``path`` is an ``.npz`` written by :meth:`save`."""
+        path = Path(path)
+        if path.suffix != ".npz" or not path.is_file():
+            return False
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                return "meta" in z.files and json.loads(str(z["meta"])).get("format") == "latentatlas.split"
+        except (OSError, ValueError):
+            return False
 
 
 def _count(n: int | None, fraction: float | None, total: int, name: str) -> int:
