@@ -239,15 +239,19 @@ def _sniff_delimiter(line: str) -> str:
     return " " if " " in line.strip() else ","
 
 
-def _looks_like_header(fields: list[str]) -> bool:
-    """A first line is a header when any of its fields is not a number."""
-    def number(s: str) -> bool:
-        try:
-            float(s)
-            return True
-        except ValueError:
-            return False
-    return not all(number(f.strip().strip('"')) for f in fields if f.strip())
+def _is_number(text: str) -> bool:
+    try:
+        float(text.strip().strip('"'))
+        return True
+    except ValueError:
+        return False
+
+
+def _looks_like_header(first: list[str], second: list[str] | None) -> bool:
+    """A first line is a header when a column that holds numbers below it holds text in it."""
+    if second is None or len(second) != len(first):
+        return not all(_is_number(f) for f in first if f.strip())
+    return any(_is_number(b) and not _is_number(a) for a, b in zip(first, second))
 
 
 def _read_delimited(path: Path, cols: _Columns, delimiter: str | None, header: bool | None,
@@ -261,7 +265,8 @@ def _read_delimited(path: Path, cols: _Columns, delimiter: str | None, header: b
     delimiter = delimiter or _sniff_delimiter(first)
     fields = first.split(delimiter)
     if header is None:
-        header = _looks_like_header(fields)
+        second = _first_line(path, skip=1)
+        header = _looks_like_header(fields, second.split(delimiter) if second is not None else None)
     if header:
         names = [f.strip().strip('"') for f in fields]
     else:
@@ -456,15 +461,25 @@ def _open_text(path: Path):
     return open(path, encoding="utf-8", errors="replace")
 
 
-def _first_line(path: Path) -> str:
+def _first_line(path: Path, skip: int = 0) -> str | None:
+    """The first non-blank line (after ``skip`` such lines); an error for an empty file, None past the end."""
     try:
         with _open_text(path) as fh:
             for line in fh:
                 if line.strip():
-                    return line.rstrip("\r\n")
+                    if skip == 0:
+                        return line.rstrip("\r\n")
+                    skip -= 1
     except (OSError, EOFError) as exc:
         raise LatentAtlasError(f"{path}: cannot read file ({exc})") from None
-    raise LatentAtlasError(f"{path}: file is empty")
+    if skip == 0 and not _has_text(path):
+        raise LatentAtlasError(f"{path}: file is empty")
+    return None
+
+
+def _has_text(path: Path) -> bool:
+    with _open_text(path) as fh:
+        return any(line.strip() for line in fh)
 
 
 def _raise_located(path: Path, exc: Exception | None, problem, header: bool = False):
