@@ -1,0 +1,329 @@
+"""Numba kernels for alternating least squares, plus the sparse helpers every solver shares.
+
+One half-step solves, for every row ``r`` of a sparse matrix with the other side's factors ``Y`` fixed,
+
+    x_r = argmin_x  Σ_{j ∈ S_r} (v_rj − y_j·x)²  +  λ_r ‖x‖²,        λ_r = λ·|S_r| (count weighting) or λ,
+
+i.e. a ridge regression without intercept over the row's known entries only. The normal equations
+``(Y_Sᵀ Y_S + λ_r I) x = Y_Sᵀ v`` are built and solved in place per row (no estimator objects, no
+per-row Python), rows in parallel. Rows without entries get zero factors.
+
+Two ways to solve:
+
+* ``cholesky``: exact. The k×k Gram matrix is accumulated four entries at a time into its upper triangle
+  and factorised with a small in-place Cholesky. When the system is not positive definite (λ = 0 and
+  fewer independent entries than k) the minimum-norm least-squares solution is taken instead.
+* ``cg``: a few conjugate-gradient steps, warm-started from the current factors, that touch the row's
+  entries instead of forming the Gram matrix: O(|S_r|·k) per step instead of O(|S_r|·k² + k³). This is
+  the trick that makes ``implicit`` fast; after the first iterations the warm start is already close,
+  so 2–3 steps per half-step give the same validation error as the exact solve.
+
+Only this module and :mod:`latentatlas.ratings.sgd` import numba.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+# --- sparse layout ----------------------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def _bucket_counts(keys, n):
+    counts = np.zeros(n + 1, dtype=np.int64)
+    for j in range(len(keys)):
+        counts[keys[j] + 1] += 1
+    for r in range(n):
+        counts[r + 1] += counts[r]
+    return counts
+
+
+@njit(cache=True)
+def _fill_compressed(rows, cols, values, indptr, indices, data):
+    pos = indptr[:-1].copy()
+    for j in range(len(rows)):
+        r = rows[j]
+        p = pos[r]
+        indices[p] = cols[j]
+        data[p] = values[j]
+        pos[r] = p + 1
+
+
+def compressed(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, n_rows: int, dtype=np.float32):
+    """CSR arrays ``(indptr, indices, data)`` grouping ``(rows, cols, values)`` by row, by a counting sort.
+
+    Unlike ``scipy.sparse`` this allocates nothing beyond the output (the 10 M-rating case stays lean) and
+    keeps the input order within a row.
+    """
+    indptr = _bucket_counts(rows, n_rows)
+    indices = np.empty(len(rows), dtype=np.int32)
+    data = np.empty(len(rows), dtype=dtype)
+    _fill_compressed(rows, cols, values.astype(dtype, copy=False), indptr, indices, data)
+    return indptr, indices, data
+
+
+# --- losses and predictions ------------------------------------------------------------------------------
+
+
+@njit(parallel=True, fastmath=True, cache=True)
+def triplet_sse(users, items, values, Q, P, n_chunks):
+    """Σ (v − q_u·p_i)² over triplets, float64 accumulation, chunks in parallel."""
+    n = len(values)
+    k = Q.shape[1]
+    partial = np.zeros(n_chunks)
+    step = (n + n_chunks - 1) // n_chunks
+    for c in prange(n_chunks):
+        s = 0.0
+        for j in range(c * step, min(n, (c + 1) * step)):
+            q = Q[users[j]]
+            p = P[items[j]]
+            dot = 0.0
+            for a in range(k):
+                dot += q[a] * p[a]
+            e = values[j] - dot
+            s += e * e
+        partial[c] = s
+    return partial.sum()
+
+
+@njit(parallel=True, fastmath=True, cache=True)
+def csr_sse(indptr, indices, data, X, Y, n_chunks):
+    """Σ (v − x_r·y_j)² over the entries of a CSR matrix, float64 accumulation, deterministic chunks."""
+    n_rows = len(indptr) - 1
+    k = X.shape[1]
+    partial = np.zeros(n_chunks)
+    step = (n_rows + n_chunks - 1) // n_chunks
+    for c in prange(n_chunks):
+        s = 0.0
+        for r in range(c * step, min(n_rows, (c + 1) * step)):
+            x = X[r]
+            for j in range(indptr[r], indptr[r + 1]):
+                y = Y[indices[j]]
+                dot = 0.0
+                for a in range(k):
+                    dot += x[a] * y[a]
+                e = data[j] - dot
+                s += e * e
+        partial[c] = s
+    return partial.sum()
+
+
+@njit(parallel=True, fastmath=True, cache=True)
+def triplet_predict(users, items, Q, P, out):
+    """``out[j] = q_{users[j]}·p_{items[j]}``."""
+    k = Q.shape[1]
+    for j in prange(len(users)):
+        q = Q[users[j]]
+        p = P[items[j]]
+        dot = 0.0
+        for a in range(k):
+            dot += q[a] * p[a]
+        out[j] = dot
+
+
+@njit(parallel=True, fastmath=True, cache=True)
+def row_sq_norms(X):
+    out = np.empty(X.shape[0])
+    for r in prange(X.shape[0]):
+        s = 0.0
+        for a in range(X.shape[1]):
+            s += X[r, a] * X[r, a]
+        out[r] = s
+    return out
+
+
+# --- exact per-row ridge --------------------------------------------------------------------------------
+
+
+@njit(fastmath=True, cache=True)
+def _gram_upper(indptr, indices, data, Y, r, A, b):
+    """Upper triangle of Y_Sᵀ Y_S into ``A`` and Y_Sᵀ v into ``b`` (both zeroed first)."""
+    k = Y.shape[1]
+    A[:] = 0
+    b[:] = 0
+    start, end = indptr[r], indptr[r + 1]
+    j = start
+    # Four entries per sweep over the triangle: four multiply-adds per load/store of A.
+    while j + 4 <= end:
+        y0 = Y[indices[j]]
+        y1 = Y[indices[j + 1]]
+        y2 = Y[indices[j + 2]]
+        y3 = Y[indices[j + 3]]
+        v0, v1, v2, v3 = data[j], data[j + 1], data[j + 2], data[j + 3]
+        for a in range(k):
+            a0, a1, a2, a3 = y0[a], y1[a], y2[a], y3[a]
+            b[a] += v0 * a0 + v1 * a1 + v2 * a2 + v3 * a3
+            row = A[a]
+            for c in range(a, k):
+                row[c] += a0 * y0[c] + a1 * y1[c] + a2 * y2[c] + a3 * y3[c]
+        j += 4
+    while j < end:
+        y0 = Y[indices[j]]
+        v0 = data[j]
+        for a in range(k):
+            a0 = y0[a]
+            b[a] += v0 * a0
+            row = A[a]
+            for c in range(a, k):
+                row[c] += a0 * y0[c]
+        j += 1
+
+
+@njit(fastmath=True, cache=True)
+def _cholesky_solve(A, b, rel_tol):
+    """Solve ``A x = b`` for symmetric ``A`` given by its upper triangle; ``x`` overwrites ``b``.
+
+    ``A`` is overwritten by U with A = UᵀU (right-looking, row updates, so every inner loop runs over
+    contiguous memory). Returns False (``b`` undefined) when a pivot is not above ``rel_tol`` times the
+    largest diagonal entry, i.e. the system is singular to working precision."""
+    k = A.shape[0]
+    scale = A[0, 0]
+    for j in range(k):
+        scale = max(scale, A[j, j])
+    tiny = scale * rel_tol
+    for j in range(k):
+        rj = A[j]
+        s = rj[j]
+        if not s > tiny:
+            return False
+        d = np.sqrt(s)
+        inv = 1 / d
+        for c in range(j, k):
+            rj[c] *= inv
+        for i in range(j + 1, k):
+            f = rj[i]
+            ri = A[i]
+            for c in range(i, k):
+                ri[c] -= f * rj[c]
+    for i in range(k):  # Uᵀ z = b
+        ri = A[i]
+        z = b[i] / ri[i]
+        b[i] = z
+        for c in range(i + 1, k):
+            b[c] -= z * ri[c]
+    for i in range(k - 1, -1, -1):  # U x = z
+        ri = A[i]
+        t = b[i]
+        for c in range(i + 1, k):
+            t -= ri[c] * b[c]
+        b[i] = t / ri[i]
+    return True
+
+
+@njit(cache=True)
+def _min_norm_solve(indptr, indices, data, Y, r, lam, out):
+    """Minimum-norm least squares for a singular row (λ = 0, too few independent entries)."""
+    start, end = indptr[r], indptr[r + 1]
+    n, k = end - start, Y.shape[1]
+    extra = k if lam > 0 else 0
+    X = np.zeros((n + extra, k))
+    v = np.zeros(n + extra)
+    for j in range(n):
+        for a in range(k):
+            X[j, a] = Y[indices[start + j], a]
+        v[j] = data[start + j]
+    root = np.sqrt(lam)
+    for a in range(extra):  # ridge as augmented rows: [Y; √λ I] x ≈ [v; 0]
+        X[n + a, a] = root
+    sol = np.linalg.lstsq(X, v, -1.0)[0]
+    for a in range(k):
+        out[a] = sol[a]
+
+
+@njit(parallel=True, fastmath=True, cache=True)
+def ridge_rows(indptr, indices, data, Y, X, reg, weighted, n_chunks):
+    """Exact ALS half-step: overwrite every row of ``X`` by its ridge solution (see module docstring).
+
+    Returns the number of rows that needed the least-squares fallback."""
+    n_rows = len(indptr) - 1
+    k = Y.shape[1]
+    rel_tol = 1e-10 if X.itemsize == 8 else 1e-5
+    step = (n_rows + n_chunks - 1) // n_chunks
+    fallbacks = np.zeros(n_chunks, dtype=np.int64)
+    for c in prange(n_chunks):
+        A = np.empty((k, k), dtype=X.dtype)
+        b = np.empty(k, dtype=X.dtype)
+        for r in range(c * step, min(n_rows, (c + 1) * step)):
+            n = indptr[r + 1] - indptr[r]
+            if n == 0:
+                X[r] = 0
+                continue
+            lam = X.dtype.type(reg * n if weighted else reg)
+            _gram_upper(indptr, indices, data, Y, r, A, b)
+            for a in range(k):
+                A[a, a] += lam
+            if _cholesky_solve(A, b, rel_tol):
+                X[r] = b
+            else:
+                _min_norm_solve(indptr, indices, data, Y, r, lam, b)
+                X[r] = b
+                fallbacks[c] += 1
+    return fallbacks.sum()
+
+
+# --- conjugate gradient ----------------------------------------------------------------------------------
+
+
+@njit(parallel=True, fastmath=True, cache=True)
+def cg_rows(indptr, indices, data, Y, X, reg, weighted, steps, n_chunks):
+    """Approximate ALS half-step: ``steps`` conjugate-gradient iterations per row, warm-started from
+    ``X``. The matrix-vector product ``(Y_Sᵀ Y_S + λ_r I) p`` is formed from the entries directly."""
+    n_rows = len(indptr) - 1
+    k = Y.shape[1]
+    step = (n_rows + n_chunks - 1) // n_chunks
+    T = X.dtype.type
+    zero = T(0)
+    for c in prange(n_chunks):
+        res = np.empty(k, dtype=X.dtype)
+        p = np.empty(k, dtype=X.dtype)
+        Ap = np.empty(k, dtype=X.dtype)
+        for r in range(c * step, min(n_rows, (c + 1) * step)):
+            start, end = indptr[r], indptr[r + 1]
+            if end == start:
+                X[r] = 0
+                continue
+            lam = T(reg * (end - start) if weighted else reg)
+            x = X[r]
+            # residual Y_Sᵀ(v − Y_S x) − λ x in one pass
+            for a in range(k):
+                res[a] = -lam * x[a]
+            for j in range(start, end):
+                y = Y[indices[j]]
+                dot = zero
+                for a in range(k):
+                    dot += y[a] * x[a]
+                e = data[j] - dot
+                for a in range(k):
+                    res[a] += e * y[a]
+            rs = zero
+            for a in range(k):
+                p[a] = res[a]
+                rs += res[a] * res[a]
+            for _ in range(steps):
+                if rs <= zero:
+                    break
+                for a in range(k):
+                    Ap[a] = lam * p[a]
+                for j in range(start, end):
+                    y = Y[indices[j]]
+                    dot = zero
+                    for a in range(k):
+                        dot += y[a] * p[a]
+                    for a in range(k):
+                        Ap[a] += dot * y[a]
+                pAp = zero
+                for a in range(k):
+                    pAp += p[a] * Ap[a]
+                if pAp <= zero:
+                    break
+                alpha = rs / pAp
+                rs_new = zero
+                for a in range(k):
+                    x[a] += alpha * p[a]
+                    res[a] -= alpha * Ap[a]
+                    rs_new += res[a] * res[a]
+                beta = rs_new / rs
+                for a in range(k):
+                    p[a] = res[a] + beta * p[a]
+                rs = rs_new

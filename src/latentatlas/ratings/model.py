@@ -1,0 +1,716 @@
+"""The latent factor model ``R ≈ baseline + Q·P``, trained by alternating least squares or SGD.
+
+The classic course formulation is kept exactly — ``Q`` is users × k, ``P`` is k × items, the loss is
+``Σ_(u,i)∈S (R_ui − q_u·p_i)² + λ(Σ_i ‖p_i‖² + Σ_u ‖q_u‖²)``, ALS alternates ridge solves over each
+column's and row's known entries, SGD walks the known entries in shuffled order, training stops after
+``patience`` evaluations without improvement and keeps the best factors — but the defaults are chosen for
+real, skewed data:
+
+* ``center="biases"``: the factors model what remains after a damped global + user + item baseline
+  (``prep.fit_biases``), the single biggest gain on real ratings;
+* ``reg_weighting="count"``: a row with ``n`` ratings is penalised ``λ·n‖x‖²`` (Zhou et al. 2008, "ALS-WR",
+  also Spark's ALS). This is the objective SGD's per-rating update already minimises, so one λ means the
+  same for both solvers, and heavy users are not under-regularised relative to light ones;
+  ``reg_weighting="none"`` gives the formula above verbatim;
+* stopping on the validation RMSE rather than the penalised loss (``stop_on="rmse"``), which stops too
+  early once λ is large; ``stop_on="loss"`` restores the classic criterion;
+* users and items without training ratings get zero factors, so they are predicted by the baseline.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from latentatlas.errors import LatentAtlasError
+from latentatlas.fsutil import save_npz, to_json
+from latentatlas.ratings.data import Ratings
+
+FORMAT = "latentatlas.model"
+FORMAT_VERSION = 1
+
+SOLVERS = ("als", "sgd")
+INITS = ("random", "svd")
+CENTERS = ("biases", "user", "none")
+STOP_ON = ("rmse", "loss")
+WEIGHTINGS = ("count", "none")
+ALS_METHODS = ("cg", "cholesky")
+SCHEDULES = ("blocks", "serial")
+DTYPES = ("float32", "float64")
+
+#: Default number of training steps per solver (ALS iterations converge in far fewer steps than SGD epochs).
+DEFAULT_MAX_STEPS = {"als": 50, "sgd": 200}
+#: Blocks per side in the parallel SGD schedule. Fixed, so results do not depend on the number of threads.
+SGD_BLOCKS = 8
+_CHUNKS = 64  # row chunks of the parallel kernels; fixed, so sums do not depend on the number of threads
+
+
+@dataclass
+class History:
+    """What happened during :meth:`LatentFactorModel.fit`.
+
+    One entry per evaluation (every ``eval_every`` steps) in ``steps`` and the loss/RMSE lists; the losses
+    are the penalised sums of squares (the classic definition, for both train and validation), the RMSEs
+    the data term only. ``seconds`` holds the solver time of every step (evaluation excluded).
+    ``converged_after`` is ``stopped_at − patience·eval_every`` when training stopped early, else −1.
+    """
+
+    steps: list = field(default_factory=list)
+    train_loss: list = field(default_factory=list)
+    validation_loss: list = field(default_factory=list)
+    train_rmse: list = field(default_factory=list)
+    validation_rmse: list = field(default_factory=list)
+    seconds: list = field(default_factory=list)
+    best_step: int = 0
+    stopped_at: int = 0
+    converged_after: int = -1
+    interrupted: bool = False
+    fallback_rows: int = 0
+
+    @property
+    def seconds_per_iteration(self) -> float:
+        return float(np.mean(self.seconds)) if self.seconds else float("nan")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["seconds_per_iteration"] = self.seconds_per_iteration
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "History":
+        names = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+@dataclass(frozen=True)
+class FoldedUser:
+    """A user who was not in training, solved against the fixed item factors (see ``fold_in``)."""
+
+    factors: np.ndarray
+    bias: float
+    items: np.ndarray
+
+
+class LatentFactorModel:
+    """Matrix factorisation of explicit ratings: ``r_ui ≈ μ + b_u + b_i + q_u·p_i``.
+
+    Parameters
+    ----------
+    k : int
+        Number of latent factors.
+    reg : float
+        λ, the ridge penalty on the factors (per rating with ``reg_weighting="count"``).
+    solver : {"als", "sgd"}
+    init : {"random", "svd"}
+        ``random``: uniform on ``[0, init_scale)`` (the course uses ``[0, 1)``; the default scale
+        ``1/√k`` keeps the initial ``q·p`` of order one instead of ``k/4``, which SGD needs on real data).
+        ``svd``: truncated SVD of the centred training matrix, ``Q = U·diag(σ)``, ``P = Vᵀ``.
+    init_scale : float or None
+        Upper end of the uniform initialisation; None means ``1/√k``.
+    lr : float
+        SGD learning rate.
+    max_steps : int or None
+        ALS iterations or SGD epochs; None means 50 for ALS and 200 for SGD (early stopping ends sooner).
+    patience, eval_every, log_every : int
+        Evaluate every ``eval_every`` steps, stop after ``patience`` evaluations without improvement,
+        report progress every ``log_every`` steps.
+    stop_on : {"rmse", "loss"}
+        The criterion: validation RMSE (default) or the classic penalised validation loss. Without
+        validation data the training values are used.
+    tol : float
+        Relative improvement below which an evaluation counts as no improvement.
+    center : {"biases", "user", "none"}
+        Baseline removed before factorising: damped global + user + item means (``bias_reg`` is their
+        pseudo-count), each user's mean, or nothing.
+    reg_weighting : {"count", "none"}
+        Penalise each row ``λ·n_ratings‖x‖²`` (ALS-WR) or ``λ‖x‖²``.
+    als_method : {"cg", "cholesky"}, cg_steps : int
+        Per-row solve: ``cg_steps`` warm-started conjugate-gradient steps (fast, default), or the exact
+        Cholesky solve.
+    sgd_schedule : {"blocks", "serial"}
+        ``blocks``: parallel, lock-free stratified SGD; ``serial``: the classic single-thread loop over one
+        global shuffled order. Both are reproducible from ``seed``.
+    dtype : {"float32", "float64"}
+    seed : int
+    n_threads : int or None
+        Threads for the kernels (None: all cores).
+    progress : callable or None
+        Called with one line of text per ``log_every`` steps (e.g. :class:`latentatlas.progress.Progress`).
+    """
+
+    def __init__(self, k: int = 64, reg: float = 0.05, solver: str = "als", *, init: str = "random",
+                 init_scale: float | None = None, lr: float = 0.01, max_steps: int | None = None,
+                 patience: int = 3, eval_every: int = 1, log_every: int = 1, stop_on: str = "rmse",
+                 tol: float = 1e-4, center: str = "biases", bias_reg: float = 5.0,
+                 reg_weighting: str = "count", als_method: str = "cg", cg_steps: int = 3,
+                 sgd_schedule: str = "blocks", dtype: str = "float32", seed: int = 0,
+                 n_threads: int | None = None, progress: Callable[[str], None] | None = None):
+        self.k = k
+        self.reg = reg
+        self.solver = solver
+        self.init = init
+        self.init_scale = init_scale
+        self.lr = lr
+        self.max_steps = max_steps
+        self.patience = patience
+        self.eval_every = eval_every
+        self.log_every = log_every
+        self.stop_on = stop_on
+        self.tol = tol
+        self.center = center
+        self.bias_reg = bias_reg
+        self.reg_weighting = reg_weighting
+        self.als_method = als_method
+        self.cg_steps = cg_steps
+        self.sgd_schedule = sgd_schedule
+        self.dtype = dtype
+        self.seed = seed
+        self.n_threads = n_threads
+        self.progress = progress
+        self._validate()
+
+    # --- parameters ------------------------------------------------------------------------------------
+    _PARAMS = ("k", "reg", "solver", "init", "init_scale", "lr", "max_steps", "patience", "eval_every",
+               "log_every", "stop_on", "tol", "center", "bias_reg", "reg_weighting", "als_method", "cg_steps",
+               "sgd_schedule", "dtype", "seed", "n_threads")
+
+    def get_params(self, deep: bool = True) -> dict:
+        """Hyper-parameters (scikit-learn convention), ``progress`` included."""
+        return {**{name: getattr(self, name) for name in self._PARAMS}, "progress": self.progress}
+
+    def set_params(self, **params) -> "LatentFactorModel":
+        for name, value in params.items():
+            if name not in self._PARAMS and name != "progress":
+                raise LatentAtlasError(f"unknown parameter {name!r} for LatentFactorModel")
+            setattr(self, name, value)
+        self._validate()
+        return self
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{n}={getattr(self, n)!r}" for n in ("k", "reg", "solver") )
+        return f"LatentFactorModel({args})"
+
+    def _validate(self) -> None:
+        def integer(name, low, none_ok=False):
+            v = getattr(self, name)
+            if v is None and none_ok:
+                return
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low:
+                raise LatentAtlasError(f"{name} must be an integer >= {low}, got {v!r}")
+
+        def number(name, low, strict=False, none_ok=False):
+            v = getattr(self, name)
+            if v is None and none_ok:
+                return
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) \
+                    or not math.isfinite(v) or (v <= low if strict else v < low):
+                raise LatentAtlasError(f"{name} must be a finite number {'>' if strict else '>='} {low}, got {v!r}")
+
+        def choice(name, options):
+            v = getattr(self, name)
+            if v not in options:
+                raise LatentAtlasError(f"{name} must be one of {', '.join(options)}; got {v!r}")
+
+        integer("k", 1)
+        number("reg", 0)
+        choice("solver", SOLVERS)
+        choice("init", INITS)
+        number("init_scale", 0, strict=True, none_ok=True)
+        number("lr", 0, strict=True)
+        integer("max_steps", 1, none_ok=True)
+        integer("patience", 1)
+        integer("eval_every", 1)
+        integer("log_every", 1)
+        choice("stop_on", STOP_ON)
+        number("tol", 0)
+        choice("center", CENTERS)
+        number("bias_reg", 0)
+        choice("reg_weighting", WEIGHTINGS)
+        choice("als_method", ALS_METHODS)
+        integer("cg_steps", 1)
+        choice("sgd_schedule", SCHEDULES)
+        choice("dtype", DTYPES)
+        integer("seed", 0)
+        integer("n_threads", 1, none_ok=True)
+        if self.progress is not None and not callable(self.progress):
+            raise LatentAtlasError(f"progress must be callable or None, got {self.progress!r}")
+
+    @property
+    def steps_limit(self) -> int:
+        return self.max_steps if self.max_steps is not None else DEFAULT_MAX_STEPS[self.solver]
+
+    # --- learned state, course names ---------------------------------------------------------------------
+    @property
+    def Q_(self) -> np.ndarray:
+        """User factors, n_users × k (the course's Q)."""
+        self._check_fitted()
+        return self.user_factors_
+
+    @property
+    def P_(self) -> np.ndarray:
+        """Item factors, k × n_items (the course's P)."""
+        self._check_fitted()
+        return self.item_factors_.T
+
+    @property
+    def n_users_(self) -> int:
+        return len(self.user_ids_)
+
+    @property
+    def n_items_(self) -> int:
+        return len(self.item_ids_)
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "user_factors_"):
+            raise LatentAtlasError("this LatentFactorModel is not fitted yet; call fit() or load() first")
+
+    # --- training ----------------------------------------------------------------------------------------
+    def fit(self, train: Ratings, validation: Ratings | None = None) -> "LatentFactorModel":
+        """Learn factors from ``train``; evaluate and early-stop on ``validation`` (same index space).
+
+        On Ctrl-C the best factors so far are kept (``history_.interrupted`` is set) and the
+        KeyboardInterrupt is re-raised, so a caller can save them.
+        """
+        import numba
+
+        self._validate()
+        _check_ratings(train, "train")
+        if len(train) == 0:
+            raise LatentAtlasError("train has no ratings")
+        if validation is not None:
+            _check_ratings(validation, "validation")
+            if validation.shape != train.shape:
+                raise LatentAtlasError(f"validation ratings cover {validation.shape[0]} users x "
+                                       f"{validation.shape[1]} items but train {train.shape[0]} x "
+                                       f"{train.shape[1]}; both must share one index space (use prep.split)")
+            if len(validation) == 0:
+                validation = None
+        if self.init == "svd" and self.k >= min(train.shape):
+            raise LatentAtlasError(f"init='svd' needs k < min(n_users, n_items) = {min(train.shape)}, got k={self.k}")
+
+        dt = np.dtype(self.dtype)
+        previous_threads = numba.get_num_threads()
+        numba.set_num_threads(min(self.n_threads or numba.config.NUMBA_NUM_THREADS, numba.config.NUMBA_NUM_THREADS))
+        try:
+            self._fit(train, validation, dt)
+        finally:
+            numba.set_num_threads(previous_threads)
+        return self
+
+    def _fit(self, train: Ratings, validation: Ratings | None, dt: np.dtype) -> None:
+        from latentatlas.ratings import als, sgd
+
+        rng = np.random.default_rng(self.seed)
+        k, reg, weighted = self.k, float(self.reg), self.reg_weighting == "count"
+        self.user_ids_, self.item_ids_ = train.user_ids, train.item_ids
+        self.scale_ = _rating_scale(train)
+        self.mu_, self.user_bias_, self.item_bias_ = self._fit_baseline(train)
+        n_users, n_items = train.shape
+        user_counts, item_counts = train.user_counts(), train.item_counts()
+
+        resid = (train.values - self._baseline(train.users, train.items)).astype(dt)
+        seen_indptr, seen_items, resid_by_user = als.compressed(train.users, train.items, resid, n_users, dt)
+        self.seen_indptr_, self.seen_items_ = seen_indptr, seen_items
+        user_csr = (seen_indptr, seen_items, resid_by_user)
+        if self.solver == "als":
+            item_csr = als.compressed(train.items, train.users, resid, n_items, dt)
+        else:
+            if self.sgd_schedule == "blocks":
+                triplets = sgd.block_layout(train.users, train.items, resid, n_users, n_items, SGD_BLOCKS, rng)
+            else:
+                triplets = (train.users, train.items, resid)
+        del resid
+
+        Q, P = self._initial_factors(user_csr, train.shape, dt, rng)
+        Q[user_counts == 0] = 0
+        P[item_counts == 0] = 0
+        self.user_factors_, self.item_factors_ = Q, P
+
+        if validation is not None:
+            v_users, v_items = validation.users, validation.items
+            v_resid = (validation.values - self._baseline(v_users, v_items)).astype(dt)
+        user_w = user_counts.astype(np.float64) if weighted else np.ones(n_users)
+        item_w = item_counts.astype(np.float64) if weighted else np.ones(n_items)
+
+        def evaluate():
+            penalty = reg * (float(user_w @ als.row_sq_norms(Q)) + float(item_w @ als.row_sq_norms(P)))
+            sse = als.csr_sse(*user_csr, Q, P, _CHUNKS)
+            rec = {"train_loss": sse + penalty, "train_rmse": math.sqrt(sse / len(train))}
+            if validation is not None:
+                vsse = als.triplet_sse(v_users, v_items, v_resid, Q, P, _CHUNKS)
+                rec["validation_loss"] = vsse + penalty
+                rec["validation_rmse"] = math.sqrt(vsse / len(validation))
+            return rec
+
+        def step(t):
+            if self.solver == "als":
+                if self.als_method == "cholesky":
+                    fb = als.ridge_rows(*item_csr, Q, P, reg, weighted, _CHUNKS)
+                    fb += als.ridge_rows(*user_csr, P, Q, reg, weighted, _CHUNKS)
+                    hist.fallback_rows += int(fb)
+                else:
+                    als.cg_rows(*item_csr, Q, P, reg, weighted, self.cg_steps, _CHUNKS)
+                    als.cg_rows(*user_csr, P, Q, reg, weighted, self.cg_steps, _CHUNKS)
+            else:
+                epoch_rng = np.random.default_rng([self.seed, t])
+                if self.sgd_schedule == "serial":
+                    sgd.epoch_serial(*triplets, epoch_rng.permutation(len(triplets[2])), Q, P, self.lr, reg)
+                else:
+                    strata = epoch_rng.permutation(SGD_BLOCKS)
+                    key = np.uint64(epoch_rng.integers(0, 2**63))
+                    sgd.epoch_blocks(*triplets, SGD_BLOCKS, strata, Q, P, self.lr, reg, key)
+
+        self._warm_up(dt)
+        hist = History()
+        self.history_ = hist
+        criterion_key = ("validation_" if validation is not None else "train_") + self.stop_on
+        best_value, bad = math.inf, 0
+        best_Q, best_P = Q.copy(), P.copy()
+        limit = self.steps_limit
+        last: dict = {}
+        t = 0
+        try:
+            for t in range(1, limit + 1):
+                start = time.perf_counter()
+                step(t)
+                hist.seconds.append(time.perf_counter() - start)
+                if t % self.eval_every == 0 or (t == limit and not hist.steps):
+                    last = evaluate()
+                    if not math.isfinite(last["train_loss"]):
+                        hint = f"; lower lr (now {self.lr:g})" if self.solver == "sgd" else ""
+                        raise LatentAtlasError(f"training diverged at step {t} (loss is not finite){hint}")
+                    hist.steps.append(t)
+                    for name in ("train_loss", "validation_loss", "train_rmse", "validation_rmse"):
+                        if name in last:
+                            getattr(hist, name).append(float(last[name]))
+                    value = last[criterion_key]
+                    if value < best_value * (1 - self.tol) or not hist.best_step:
+                        best_value, bad = value, 0
+                        hist.best_step = t
+                        best_Q[:], best_P[:] = Q, P
+                    else:
+                        bad += 1
+                if self.progress is not None and t % self.log_every == 0:
+                    self.progress(self._progress_line(t, limit, last, hist))
+                if bad >= self.patience:
+                    hist.converged_after = t - self.patience * self.eval_every
+                    break
+        except KeyboardInterrupt:
+            hist.interrupted = True
+            raise
+        finally:
+            hist.stopped_at = t
+            if hist.steps:
+                Q[:], P[:] = best_Q, best_P
+
+    def _progress_line(self, t, limit, last, hist) -> str:
+        parts = [f"{self.solver} step {t}/{limit}"]
+        if last:
+            parts.append(f"train rmse {last['train_rmse']:.4f}")
+            if "validation_rmse" in last:
+                parts.append(f"validation rmse {last['validation_rmse']:.4f}")
+            parts.append(f"loss {last['train_loss']:.4g}")
+        parts.append(f"{hist.seconds[-1] * 1000:.1f} ms/step")
+        return "  ".join(parts)
+
+    def _warm_up(self, dt) -> None:
+        """Compile (or load from the cache) every kernel this fit calls, so step times exclude it."""
+        from latentatlas.ratings import als, sgd
+
+        u = np.array([0, 1], dtype=np.int32)
+        v = np.array([1.0, -1.0], dtype=dt)
+        ip, ix, d = als.compressed(u, u, v, 2, dt)
+        X = np.full((2, self.k), 0.1, dtype=dt)
+        Y = np.full((2, self.k), 0.1, dtype=dt)
+        als.csr_sse(ip, ix, d, X, Y, 2)
+        als.triplet_sse(u, u, v, X, Y, 2)
+        als.row_sq_norms(X)
+        if self.solver == "als":
+            if self.als_method == "cholesky":
+                als.ridge_rows(ip, ix, d, Y, X, 0.1, True, 2)
+            else:
+                als.cg_rows(ip, ix, d, Y, X, 0.1, True, 1, 2)
+        elif self.sgd_schedule == "serial":
+            sgd.epoch_serial(u, u, v, np.arange(2), X, Y, 0.01, 0.1)
+        else:
+            sgd.epoch_blocks(u.copy(), u.copy(), v.copy(), np.array([0, 1, 1, 1, 2]), 2, np.arange(2),
+                             X, Y, 0.01, 0.1, np.uint64(1))
+
+    def _fit_baseline(self, train: Ratings) -> tuple[float, np.ndarray, np.ndarray]:
+        from latentatlas.ratings import prep
+
+        if self.center == "biases":
+            b = prep.fit_biases(train, reg_user=self.bias_reg, reg_item=self.bias_reg)
+            return b.mu, b.user.astype(np.float64), b.item.astype(np.float64)
+        if self.center == "user":
+            mu = float(train.values.mean())
+            return mu, prep.user_means(train, fill=mu) - mu, np.zeros(train.n_items)
+        return 0.0, np.zeros(train.n_users), np.zeros(train.n_items)
+
+    def _baseline(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        return self.mu_ + self.user_bias_[users] + self.item_bias_[items]
+
+    def _initial_factors(self, user_csr, shape, dt, rng):
+        n_users, n_items = shape
+        if self.init == "random":
+            scale = self.init_scale if self.init_scale is not None else 1 / math.sqrt(self.k)
+            Q = (rng.random((n_users, self.k)) * scale).astype(dt)
+            P = (rng.random((n_items, self.k)) * scale).astype(dt)
+            return Q, P
+        import scipy.sparse as sp
+        from scipy.sparse.linalg import svds
+
+        indptr, indices, data = user_csr
+        mat = sp.csr_matrix((data.astype(np.float64), indices, indptr), shape=shape)
+        try:
+            u, s, vt = svds(mat, k=self.k, random_state=int(self.seed))
+        except Exception as exc:  # ARPACK convergence problems are input problems here
+            raise LatentAtlasError(f"init='svd' failed ({exc}); use init='random' or a smaller k") from None
+        order = np.argsort(s)[::-1]
+        u, s, vt = u[:, order], s[order], vt[order]
+        Q = np.ascontiguousarray(u * s[None, :], dtype=dt)  # U·diag(σ): scale columns, not u.dot(s)
+        P = np.ascontiguousarray(vt.T, dtype=dt)
+        return Q, P
+
+    # --- prediction --------------------------------------------------------------------------------------
+    def predict(self, users, items, clip: bool = True) -> np.ndarray:
+        """Predicted ratings for index arrays ``users``, ``items`` (baseline added back, clipped to the
+        rating scale seen in training unless ``clip=False``)."""
+        from latentatlas.ratings import als
+
+        self._check_fitted()
+        users = _index_array(users, self.n_users_, "users")
+        items = _index_array(items, self.n_items_, "items")
+        if users.shape != items.shape:
+            raise LatentAtlasError(f"users and items must have the same length, got {len(users)} and {len(items)}")
+        out = np.empty(len(users), dtype=self.user_factors_.dtype)
+        als.triplet_predict(users, items, self.user_factors_, self.item_factors_, out)
+        pred = out.astype(np.float64) + self._baseline(users, items)
+        return np.clip(pred, *self.scale_) if clip else pred
+
+    def predict_ids(self, user_ids, item_ids, unknown: str = "baseline") -> np.ndarray:
+        """Predictions for original ids. Unknown ids are predicted from the known part of the baseline
+        (``unknown="baseline"``: μ + b_i for a new user, μ + b_u for a new item) or raise (``"error"``)."""
+        self._check_fitted()
+        if unknown not in ("baseline", "error"):
+            raise LatentAtlasError(f"unknown must be 'baseline' or 'error', got {unknown!r}")
+        u = map_ids(self.user_ids_, user_ids)
+        i = map_ids(self.item_ids_, item_ids)
+        if unknown == "error":
+            for idx, ids, what in ((u, user_ids, "user"), (i, item_ids, "item")):
+                if (idx < 0).any():
+                    raise LatentAtlasError(f"unknown {what} id {np.asarray(ids)[np.flatnonzero(idx < 0)[0]]!r}")
+        known = (u >= 0) & (i >= 0)
+        pred = np.empty(len(u))
+        pred[known] = self.predict(u[known], i[known])
+        cold = ~known
+        bu = np.where(u[cold] >= 0, self.user_bias_[np.maximum(u[cold], 0)], 0.0)
+        bi = np.where(i[cold] >= 0, self.item_bias_[np.maximum(i[cold], 0)], 0.0)
+        pred[cold] = np.clip(self.mu_ + bu + bi, *self.scale_)
+        return pred
+
+    def user_index(self, user_id) -> int:
+        """Index of an original user id; LatentAtlasError naming the id when unknown."""
+        self._check_fitted()
+        idx = map_ids(self.user_ids_, [user_id])[0]
+        if idx < 0:
+            raise LatentAtlasError(f"unknown user id {user_id!r} (not in the model's training data)")
+        return int(idx)
+
+    def item_index(self, item_id) -> int:
+        self._check_fitted()
+        idx = map_ids(self.item_ids_, [item_id])[0]
+        if idx < 0:
+            raise LatentAtlasError(f"unknown item id {item_id!r} (not in the model's training data)")
+        return int(idx)
+
+    def item_scores(self, user) -> np.ndarray:
+        """Unclipped predicted rating of every item for user index ``user`` (or a :class:`FoldedUser`)."""
+        self._check_fitted()
+        if isinstance(user, FoldedUser):
+            q, bu = user.factors, user.bias
+        else:
+            u = _index_array([user], self.n_users_, "user")[0]
+            q, bu = self.user_factors_[u], self.user_bias_[u]
+        return self.mu_ + bu + self.item_bias_ + self.item_factors_ @ q
+
+    def recommend(self, user, n: int = 10, exclude_seen: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """The ``n`` items with the highest predicted rating for user index ``user`` (or a
+        :class:`FoldedUser`), best first: ``(item indices, scores)``; scores are unclipped predicted
+        ratings. ``exclude_seen`` drops the items the user rated in training."""
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise LatentAtlasError(f"n must be an integer >= 1, got {n!r}")
+        scores = self.item_scores(user)
+        if exclude_seen:
+            if isinstance(user, FoldedUser):
+                seen = user.items
+            else:
+                u = int(user)
+                seen = self.seen_items_[self.seen_indptr_[u]:self.seen_indptr_[u + 1]]
+            scores = scores.copy()
+            scores[seen] = -np.inf
+        n = min(n, int(np.isfinite(scores).sum()))
+        top = np.argpartition(-scores, n - 1)[:n] if n else np.empty(0, dtype=np.int64)
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return top, scores[top]
+
+    def recommend_ids(self, user_id, n: int = 10, exclude_seen: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`recommend` with original ids in and out."""
+        items, scores = self.recommend(self.user_index(user_id), n, exclude_seen)
+        return self.item_ids_[items], scores
+
+    def similar_items(self, item, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        """The ``n`` items whose factors have the highest cosine similarity to item index ``item``
+        (itself excluded): ``(item indices, cosines)``. Items without factors score 0."""
+        self._check_fitted()
+        i = _index_array([item], self.n_items_, "item")[0]
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise LatentAtlasError(f"n must be an integer >= 1, got {n!r}")
+        F = self.item_factors_.astype(np.float64)
+        norms = np.linalg.norm(F, axis=1)
+        safe = np.where(norms > 0, norms, 1.0)
+        cos = (F @ F[i]) / (safe * safe[i])
+        cos[norms == 0] = 0.0
+        cos[i] = -np.inf
+        n = min(n, self.n_items_ - 1)
+        top = np.argpartition(-cos, n - 1)[:n] if n > 0 else np.empty(0, dtype=np.int64)
+        top = top[np.argsort(-cos[top], kind="stable")]
+        return top, cos[top]
+
+    def fold_in(self, items, values) -> FoldedUser:
+        """Solve a new user's bias and factors from their ratings with the item side fixed.
+
+        The bias is the damped mean residual (as in training), the factors the ridge solution with the
+        training penalty (count-weighted or not) — exactly one ALS user half-step for this row."""
+        self._check_fitted()
+        items = _index_array(items, self.n_items_, "items")
+        values = np.asarray(values, dtype=np.float64)
+        if values.shape != items.shape:
+            raise LatentAtlasError(f"items and values must have the same length, got {len(items)} and {len(values)}")
+        if not np.isfinite(values).all():
+            raise LatentAtlasError("values must be finite numbers")
+        n = len(items)
+        resid = values - self.mu_ - self.item_bias_[items]
+        if self.center == "biases":
+            bias = float(resid.sum() / (n + self.bias_reg)) if n else 0.0
+        elif self.center == "user":
+            bias = float(resid.mean()) if n else 0.0
+        else:
+            bias = 0.0
+        resid = resid - bias
+        q = np.zeros(self.k)
+        if n:
+            Y = self.item_factors_[items].astype(np.float64)
+            lam = self.reg * (n if self.reg_weighting == "count" else 1)
+            A = Y.T @ Y + lam * np.eye(self.k)
+            q = np.linalg.lstsq(A, Y.T @ resid, rcond=None)[0]
+        return FoldedUser(q.astype(self.user_factors_.dtype), bias, items)
+
+    # --- persistence -------------------------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        """Write the model as ``.npz`` (arrays) with a JSON ``meta`` entry; loads without pickle."""
+        self._check_fitted()
+        meta = {"format": FORMAT, "version": FORMAT_VERSION, "params": self._json_params(),
+                "mu": self.mu_, "scale": list(self.scale_), "history": self.history_.to_dict()}
+        return save_npz(path, user_factors=self.user_factors_, item_factors=self.item_factors_,
+                        user_bias=self.user_bias_, item_bias=self.item_bias_, user_ids=self.user_ids_,
+                        item_ids=self.item_ids_, seen_indptr=self.seen_indptr_, seen_items=self.seen_items_,
+                        meta=np.array(to_json(meta, indent=None)))
+
+    def _json_params(self) -> dict:
+        return {name: getattr(self, name) for name in self._PARAMS}
+
+    @classmethod
+    def load(cls, path: str | Path) -> "LatentFactorModel":
+        """Read a model written by :meth:`save`; a clear error for other or newer files."""
+        path = Path(path)
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                if "meta" not in z.files:
+                    raise LatentAtlasError(f"{path}: not a latentatlas model file (no 'meta' entry)")
+                meta = json.loads(str(z["meta"]))
+                if meta.get("format") != FORMAT:
+                    raise LatentAtlasError(f"{path}: not a latentatlas model file (format {meta.get('format')!r})")
+                if meta.get("version", 0) > FORMAT_VERSION:
+                    raise LatentAtlasError(f"{path}: model file format version {meta['version']} is newer than "
+                                           f"this latentatlas understands ({FORMAT_VERSION}); upgrade latentatlas")
+                arrays = {name: z[name] for name in z.files if name != "meta"}
+        except LatentAtlasError:
+            raise
+        except FileNotFoundError:
+            raise LatentAtlasError(f"{path}: no such model file") from None
+        except (OSError, KeyError, ValueError, json.JSONDecodeError) as exc:
+            raise LatentAtlasError(f"{path}: cannot read model file ({exc})") from None
+        model = cls(**meta["params"])
+        try:
+            model.user_factors_ = arrays["user_factors"]
+            model.item_factors_ = arrays["item_factors"]
+            model.user_bias_ = arrays["user_bias"]
+            model.item_bias_ = arrays["item_bias"]
+            model.user_ids_ = arrays["user_ids"]
+            model.item_ids_ = arrays["item_ids"]
+            model.seen_indptr_ = arrays["seen_indptr"]
+            model.seen_items_ = arrays["seen_items"]
+        except KeyError as exc:
+            raise LatentAtlasError(f"{path}: model file lacks array {exc}") from None
+        model.mu_ = float(meta["mu"])
+        model.scale_ = tuple(float(x) for x in meta["scale"])
+        model.history_ = History.from_dict(meta.get("history", {}))
+        return model
+
+
+# --- helpers ---------------------------------------------------------------------------------------------
+def _check_ratings(r, name: str) -> None:
+    if not isinstance(r, Ratings):
+        raise LatentAtlasError(f"{name} must be a latentatlas Ratings object, got {type(r).__name__}")
+    if len(r) and not np.isfinite(r.values).all():
+        raise LatentAtlasError(f"{name} ratings contain NaN or infinite values")
+
+
+def _rating_scale(train: Ratings) -> tuple[float, float]:
+    scale = train.meta.get("scale") if isinstance(train.meta, dict) else None
+    if isinstance(scale, (list, tuple)) and len(scale) == 2:
+        lo, hi = float(scale[0]), float(scale[1])
+        if lo < hi:
+            return min(lo, float(train.values.min())), max(hi, float(train.values.max()))
+    return float(train.values.min()), float(train.values.max())
+
+
+def _index_array(x, n: int, name: str) -> np.ndarray:
+    arr = np.asarray(x)
+    if arr.ndim == 0:
+        arr = arr.reshape(1)
+    if arr.size and arr.dtype.kind not in "iu":
+        raise LatentAtlasError(f"{name} must be integer indices, got dtype {arr.dtype}")
+    arr = arr.astype(np.int64, copy=False)
+    if arr.size and (arr.min() < 0 or arr.max() >= n):
+        bad = arr[(arr < 0) | (arr >= n)][0]
+        raise LatentAtlasError(f"{name} index {bad} is out of range (the model has {n})")
+    return arr
+
+
+def map_ids(known: np.ndarray, query) -> np.ndarray:
+    """Positions of ``query`` ids within ``known`` ids, −1 where absent (int and str ids both work)."""
+    query = np.asarray(query)
+    if query.ndim == 0:
+        query = query.reshape(1)
+    if known.dtype.kind in "iu":
+        if query.dtype.kind not in "iu":
+            try:
+                query = query.astype(np.int64)
+            except (TypeError, ValueError):
+                return np.full(len(query), -1, dtype=np.int64)
+    else:
+        known, query = known.astype(str), query.astype(str)
+    order = np.argsort(known, kind="stable")
+    sorted_known = known[order]
+    pos = np.searchsorted(sorted_known, query)
+    pos = np.minimum(pos, max(len(known) - 1, 0))
+    hit = (sorted_known[pos] == query) if len(known) else np.zeros(len(query), dtype=bool)
+    return np.where(hit, order[pos], -1).astype(np.int64)
