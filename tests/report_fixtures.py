@@ -67,16 +67,27 @@ def embedding_run(d: Path, n: int = 90, d_code: int = 12, seed: int = 0) -> Path
 
 
 def model_file(path: Path, n_items: int = 40, k: int = 4, seed: int = 0) -> np.ndarray:
-    """A model file with known item factors; returns them."""
+    """A saved LatentFactorModel with known item factors (set by hand, not trained); returns them.
+
+    Item ``i`` (id ``100 + i``) was seen by ``i % 5`` of the five users, so the per-item counts are known.
+    """
+    from latentatlas.ratings.model import History, LatentFactorModel
+
     rng = np.random.default_rng(seed)
     factors = rng.normal(size=(n_items, k))
-    try:
-        from latentatlas.ratings.model import LatentFactorModel  # noqa: F401
-    except ImportError:
-        np.savez(path, item_factors_=factors, item_ids_=np.arange(100, 100 + n_items),
-                 user_factors_=rng.normal(size=(5, k)), user_ids_=np.arange(5))
-        return factors
-    raise NotImplementedError("switch the fixture to LatentFactorModel.save")
+    m = LatentFactorModel(k=k)
+    m.user_factors_ = rng.normal(size=(5, k)).astype(np.float32)
+    m.item_factors_ = factors.astype(np.float32)
+    m.user_bias_ = np.zeros(5, np.float32)
+    m.item_bias_ = np.zeros(n_items, np.float32)
+    m.user_ids_ = np.arange(5)
+    m.item_ids_ = np.arange(100, 100 + n_items)
+    seen = [[i for i in range(n_items) if i % 5 > u] for u in range(5)]
+    m.seen_indptr_ = np.cumsum([0] + [len(s) for s in seen]).astype(np.int64)
+    m.seen_items_ = np.array([i for s in seen for i in s], dtype=np.int32)
+    m.mu_, m.scale_, m.history_ = 3.0, (1.0, 5.0), History()
+    m.save(path)
+    return factors.astype(np.float32).astype(np.float64)
 
 
 def train_run(d: Path, solver: str, rmse: float, n_items: int = 40, seed: int = 0) -> Path:

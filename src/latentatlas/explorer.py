@@ -147,26 +147,18 @@ def image_explorer(embedding_path: str | Path, *, max_points: int = 2000, k: int
 
 
 def load_item_factors(model_path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Item factors, item ids and (when the model has them) per-item training counts of a saved model."""
-    path = Path(model_path)
-    try:
-        from latentatlas.ratings.model import LatentFactorModel
-    except ImportError:  # TEMPORARY until the model module lands: plain npz with the same attribute names
-        with np.load(path, allow_pickle=False) as z:
-            return np.asarray(z["item_factors_"], dtype=np.float64), z["item_ids_"], None
-    try:
-        model = LatentFactorModel.load(path)
-    except LatentAtlasError:
-        raise
-    except Exception as exc:  # any unreadable file becomes one clear line
-        raise LatentAtlasError(f"{path}: cannot load model ({type(exc).__name__}: {exc})") from None
+    """Item factors, item ids and (when the model has them) per-item training counts of a saved model.
+
+    The counts are how many training ratings each item had (the model keeps the seen items per user).
+    """
+    from latentatlas.ratings.model import LatentFactorModel
+
+    model = LatentFactorModel.load(model_path)   # raises LatentAtlasError naming the file
     factors = np.asarray(model.item_factors_, dtype=np.float64)
-    if factors.ndim == 2 and getattr(model, "item_ids_", None) is not None \
-            and factors.shape[0] != len(model.item_ids_) and factors.shape[1] == len(model.item_ids_):
-        factors = factors.T  # stored as P (k × items)
     ids = np.asarray(model.item_ids_)
-    counts = getattr(model, "item_counts_", None)
-    return factors, ids, (None if counts is None else np.asarray(counts))
+    seen = getattr(model, "seen_items_", None)
+    counts = None if seen is None else np.bincount(np.asarray(seen, dtype=np.int64), minlength=len(ids))
+    return factors, ids, counts
 
 
 def item_explorer(model_path: str | Path, *, max_points: int = 2000, k: int = 10, seed: int = 0,

@@ -329,7 +329,7 @@ figure img{max-width:100%;height:auto} figcaption{font-size:.88em;color:#444;max
 .explorer .plot{flex:1 1 auto;min-width:0;height:560px}
 .explorer aside{flex:0 0 250px;font-size:.88em}
 .hover-img{width:112px;height:112px;image-rendering:pixelated;border:1px solid #ccc;background:#000}
-.hover-img[src=""]{visibility:hidden}
+.hover-img:not([src]){visibility:hidden}
 .nn-list{list-style:none;padding:0;margin:.4em 0;display:flex;flex-wrap:wrap;gap:6px}
 .nn-list li{font-size:.8em;text-align:center;width:64px}
 .nn-list.items li{width:auto;text-align:left;display:block}
@@ -402,7 +402,7 @@ def _explorer_html(data, box_id: str, title: str) -> str:
     fig = ex.explorer_figure(data).to_plotly_json()
     spec = {"figure": {"data": fig["data"], "layout": fig["layout"]}, "payload": ex.explorer_payload(data)}
     what = "image" if data.kind == "images" else "item"
-    img = '<img class="hover-img" src="" alt="">' if data.kind == "images" else ""
+    img = '<img class="hover-img" alt="">' if data.kind == "images" else ""
     notes = "".join(f'<p class="note">{html.escape(n)}</p>' for n in data.notes)
     how = (f"Hover a point to see its {what}; click it to list its nearest neighbours."
            + (" Switch the projection with the buttons above the plot." if len(data.coords) > 1 else ""))

@@ -1,13 +1,43 @@
 """``latentatlas report`` and ``latentatlas demo``."""
 
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List
+
 import typer
 
 
-def report_command():
-    """Build report.html and report.pdf from run directories."""
-    raise typer.Exit(1)
+def report_command(
+    run_dirs: List[Path] = typer.Argument(..., metavar="RUN_DIR...",
+                                          help="Run directories written by the other commands (each has run.json)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Directory for report.html and report.pdf."),
+    title: str = typer.Option("latentatlas report", help="Title of both documents."),
+    explorer_points: int = typer.Option(2000, help="Most points drawn per latent explorer (a seeded sample)."),
+    neighbours: int = typer.Option(8, help="Nearest neighbours listed when a point is clicked."),
+    seed: int = typer.Option(0, help="Seed of the explorer's sample."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines."),
+):
+    """Build report.html (self-contained, interactive) and report.pdf from run directories."""
+    from latentatlas.progress import Progress
+    from latentatlas.report import build_report
+
+    progress = Progress("report", quiet)
+    result = build_report(run_dirs, out, title=title, explorer_points=explorer_points, neighbours=neighbours,
+                          seed=seed, progress=progress)
+    progress(f"done in {progress.elapsed:.1f} s: {len(result.sections)} sections, {result.pdf_pages} PDF pages")
+    typer.echo(f"{result.html}\n{result.pdf}")
 
 
-def demo_command():
-    """Run the whole story on built-in defaults."""
-    raise typer.Exit(1)
+def demo_command(
+    out: Path = typer.Option(Path("latentatlas-demo"), "--out", "-o", help="Directory for every run and the report."),
+    quick: bool = typer.Option(False, "--quick", help="Smaller data and fewer epochs: a few minutes on 2 cores."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only the final lines."),
+    tiny: bool = typer.Option(False, "--tiny", hidden=True, help="Smallest sizes, for tests."),
+    seed: int = typer.Option(0, help="Seed of every random step."),
+):
+    """Run the whole story on built-in data: ratings (ALS vs SGD), the image autoencoder, and the report."""
+    from latentatlas.demo import run_demo
+
+    result = run_demo(out, size="tiny" if tiny else "quick" if quick else "full", quiet=quiet, seed=seed)
+    typer.echo(f"report: {result.html}\nreport: {result.pdf}")
