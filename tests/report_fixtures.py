@@ -106,18 +106,11 @@ def train_run(d: Path, solver: str, rmse: float, n_items: int = 40, seed: int = 
 
 
 def prepare_run(d: Path) -> Path:
-    from latentatlas.ratings.prep import split
-    from latentatlas.ratings.synthetic import synthetic
+    """A real ``ratings prepare`` run on a small built-in data set (400 users, 303 items, 20,000 ratings)."""
+    from latentatlas.cli import run
 
-    d.mkdir(parents=True, exist_ok=True)
-    r = synthetic(60, 40, 600, seed=1)
-    s = split(r, 60, 60, seed=1)
-    s.train.save(d / "train.npz")
-    s.validation.save(d / "validation.npz")
-    s.test.save(d / "test.npz")
-    return _write_run(d, "ratings-prepare", "Synthetic ratings", {"source": "synthetic", "seed": 1},
-                      {"n_users": r.n_users, "n_items": r.n_items, "n_ratings": len(r)}, [],
-                      {"train": "train.npz", "validation": "validation.npz", "test": "test.npz"})
+    assert run(["ratings", "prepare", "--out", str(d), "--builtin-size", "20000", "--quiet"]) == 0
+    return d
 
 
 def interpolate_run(d: Path) -> Path:

@@ -39,13 +39,13 @@ def _without_plotly_bundle(page: str) -> str:
 def test_html_has_every_table_and_figure(built):
     runs, result, page = built
     text = html_lib.unescape(re.sub(r"<[^>]+>", " ", _without_plotly_bundle(page)))
-    for title in ("Synthetic ratings", "ALS model", "SGD model", "Embedding of the test codes", "Interpolation",
+    for title in ("Ratings: built-in synthetic (20,000 ratings, seed 0)", "ALS model", "SGD model", "Embedding of the test codes", "Interpolation",
                   "Comparison of the trained recommenders"):
         assert f">{title}</h2>" in page
     assert re.search(r"test_rmse\s+0\.91\b", text) and re.search(r"test_rmse\s+0\.95\b", text)
     assert re.search(r"test_mae\s+0\.728\b", text)           # 0.91 * 0.8, formatted to 4 significant digits
     assert re.search(r"solver\s+sgd", text) and re.search(r"knn_accuracy_tsne\s+0\.95", text)
-    assert re.search(r"n_ratings\s+600\b", text)
+    assert re.search(r"train_ratings\s+16,000\b", text)
     # Side by side: one row per metric, one column per model.
     assert re.search(r"test_rmse\s+0\.91\s+0\.95", text)
     # 4 figures from the runs, the rating histogram from the prepared data, the ALS-vs-SGD loss pair.

@@ -210,21 +210,14 @@ def _has_figure_like(run: Run, word: str) -> bool:
     return any(word in (f.get("file", "") + " " + f.get("title", "")).lower() for f in run.figures)
 
 
-def _prepare_ratings_values(run: Run) -> np.ndarray | None:
-    """All rating values of a prepared data set (its train/validation/test files), if readable."""
-    from latentatlas.ratings.data import Ratings
-
-    values = []
-    for name, value in run.artifacts.items():
-        if not isinstance(value, str) or not value.endswith(".npz"):
-            continue
-        if name not in ("train", "validation", "test", "ratings", "data"):
-            continue
-        try:
-            values.append(np.asarray(Ratings.load(run.path / value).values))
-        except Exception:  # not a Ratings file: skip, the histogram is a bonus
-            continue
-    return np.concatenate(values) if values else None
+def _histogram_counts(run: Run) -> tuple[np.ndarray, np.ndarray] | None:
+    """(rating values, counts) from a prepare run's "rating histogram" table, if it has one."""
+    rows = run.tables.get("rating histogram") or []
+    try:
+        pairs = sorted((float(r["rating"]), int(r["count"])) for r in rows)
+    except (KeyError, TypeError, ValueError):
+        return None
+    return (np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])) if pairs else None
 
 
 def run_section(run: Run, index: int, *, explorer_points: int, neighbours: int, seed: int) -> Section:
@@ -243,12 +236,12 @@ def run_section(run: Run, index: int, *, explorer_points: int, neighbours: int, 
     figures = [Figure(str(f.get("title") or f["file"]), str(f.get("caption") or ""),
                       (run.path / f["file"]).read_bytes()) for f in run.figures]
     if run.kind == "ratings-prepare" and not _has_figure_like(run, "hist"):
-        values = _prepare_ratings_values(run)
-        if values is not None and len(values):
+        hist = _histogram_counts(run)
+        if hist is not None:
             from latentatlas.plots.report import rating_histogram
 
             figures.append(Figure("Rating histogram", "How often each rating occurs, all splits together.",
-                                  _fig_png(rating_histogram(values, title="Ratings"))))
+                                  _fig_png(rating_histogram(*hist))))
     explorers = []
     if run.kind == "images-embed" and run.artifact("embedding") is not None:
         explorers.append(ex.image_explorer(run.artifact("embedding"), max_points=explorer_points, k=neighbours,

@@ -35,20 +35,18 @@ def loss_curve_pair(histories: Sequence[dict]) -> "plt.Figure":
     return fig
 
 
-def rating_histogram(values: np.ndarray, title: str = "Ratings") -> "plt.Figure":
-    """How often each rating value occurs (bars for a discrete scale, a histogram otherwise)."""
-    values = np.asarray(values, dtype=np.float64)
+def rating_histogram(ratings: np.ndarray, counts: np.ndarray, title: str = "Ratings") -> "plt.Figure":
+    """Bars: how many ratings have each value of the scale."""
+    ratings = np.asarray(ratings, dtype=np.float64)
+    counts = np.asarray(counts, dtype=np.int64)
     fig, ax = plt.subplots(figsize=(6.0, 3.6))
-    distinct = np.unique(values)
-    if len(distinct) <= 20:
-        counts = np.array([(values == v).sum() for v in distinct])
-        width = 0.8 * (np.min(np.diff(distinct)) if len(distinct) > 1 else 1.0)
-        ax.bar(distinct, counts, width=width, color=PALETTE["train"])
-        ax.set_xticks(distinct)
-    else:
-        ax.hist(values, bins=40, color=PALETTE["train"])
+    width = 0.8 * (np.min(np.diff(ratings)) if len(ratings) > 1 else 1.0)
+    ax.bar(ratings, counts, width=width, color=PALETTE["train"])
+    ax.set_xticks(ratings)
     ax.set_xlabel("rating")
     ax.set_ylabel("count")
-    ax.set_title(f"{title} ({len(values):,} ratings, mean {values.mean():.2f})" if len(values) else title)
+    total = counts.sum()
+    mean = float((ratings * counts).sum() / total) if total else float("nan")
+    ax.set_title(f"{title} ({total:,} ratings, mean {mean:.2f})")
     fig.tight_layout()
     return fig
