@@ -651,4 +651,9 @@ def build_report(run_dirs: Sequence[str | os.PathLike], out_dir: str | os.PathLi
     with atomic_path(out / "report.pdf") as pdf_tmp, atomic_path(out / "report.html") as html_tmp:
         n_pages, first_pages = render_pdf(sections, pdf_tmp, title=title, created=created)
         html_tmp.write_text(page, encoding="utf-8")
+        # Temporary files are private (0600); a report is meant to be shared, so use the usual mode.
+        umask = os.umask(0)
+        os.umask(umask)
+        for tmp in (pdf_tmp, html_tmp):
+            tmp.chmod(0o666 & ~umask)
     return ReportResult(out / "report.html", out / "report.pdf", [s.title for s in sections], n_pages, first_pages)

@@ -1,0 +1,131 @@
+"""``latentatlas demo``: the whole story, step by step, through the same commands a user would type.
+
+Every step is a ``latentatlas`` command run in this process (:func:`latentatlas.cli.run`), so the demo
+exercises exactly the public command line, and each run directory it leaves behind can be inspected,
+re-run or reported on by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from latentatlas.errors import LatentAtlasError
+from latentatlas.progress import Progress
+
+
+@dataclass(frozen=True)
+class DemoSize:
+    """How big each step of the demo is."""
+
+    ratings: int             # built-in synthetic ratings
+    k: int                   # latent factors of both recommenders
+    als_steps: int
+    sgd_steps: int
+    images: int | None       # training images (None: all 60,000)
+    epochs: int
+    embed_images: int        # test images embedded
+    methods: str             # 2-D embeddings
+    pairs: str               # interpolation pairs (test-set indices)
+    explorer_points: int
+
+
+SIZES = {
+    "full": DemoSize(ratings=100_000, k=32, als_steps=30, sgd_steps=60, images=None, epochs=5, embed_images=5000,
+                     methods="pca,tsne,umap", pairs="0:1,2:3,4:5,6:7", explorer_points=2000),
+    "quick": DemoSize(ratings=50_000, k=16, als_steps=10, sgd_steps=20, images=10_000, epochs=1,
+                      embed_images=1500, methods="pca,tsne", pairs="0:1,2:3,4:5", explorer_points=1500),
+    # For the test suite: every step runs, on the smallest inputs that still mean something.
+    "tiny": DemoSize(ratings=20_000, k=4, als_steps=3, sgd_steps=3, images=600, epochs=1, embed_images=200,
+                     methods="pca,tsne", pairs="0:1", explorer_points=200),
+}
+
+
+@dataclass
+class DemoResult:
+    out: Path
+    html: Path
+    pdf: Path
+    seconds: dict[str, float]
+
+
+def demo_steps(out: Path, size: DemoSize, seed: int = 0) -> list[tuple[str, list[str]]]:
+    """The commands of the demo, in order: (what it does, argv)."""
+    d = {name: str(out / name) for name in ("ratings", "als", "sgd", "autoencoder", "embedding", "interpolation")}
+    checkpoint = str(out / "autoencoder" / "checkpoint.pt")
+    s = str(seed)
+    images = [] if size.images is None else ["--limit", str(size.images)]
+    return [
+        (f"prepare the built-in ratings ({size.ratings:,} synthetic ratings)",
+         ["ratings", "prepare", "--builtin-size", str(size.ratings), "--seed", s, "--out", d["ratings"]]),
+        ("train the ALS recommender",
+         ["ratings", "train", d["ratings"], "--solver", "als", "--k", str(size.k), "--max-steps",
+          str(size.als_steps), "--seed", s, "--out", d["als"]]),
+        ("train the SGD recommender",
+         ["ratings", "train", d["ratings"], "--solver", "sgd", "--k", str(size.k), "--max-steps",
+          str(size.sgd_steps), "--seed", s, "--out", d["sgd"]]),
+        (f"train the autoencoder on Fashion-MNIST ({'all' if size.images is None else f'{size.images:,}'} images, "
+         f"{size.epochs} epoch{'s' if size.epochs > 1 else ''})",
+         ["images", "train", "--epochs", str(size.epochs), *images, "--seed", s, "--out", d["autoencoder"]]),
+        (f"embed the codes of {size.embed_images:,} test images ({size.methods})",
+         ["images", "embed", "--checkpoint", checkpoint, "--limit", str(size.embed_images), "--method", size.methods,
+          "--count", str(min(size.embed_images, 500)), "--seed", s, "--out", d["embedding"]]),
+        ("interpolate between pairs of test images",
+         ["images", "interpolate", "--checkpoint", checkpoint, "--pairs", size.pairs, "--out", d["interpolation"]]),
+    ]
+
+
+def run_demo(out: str | os.PathLike = "latentatlas-demo", size: str = "full", *, quiet: bool = False,
+             seed: int = 0) -> DemoResult:
+    """Run every demo step, then the report; raises :class:`LatentAtlasError` naming a failed step."""
+    from latentatlas.cli import run
+
+    if size not in SIZES:
+        raise LatentAtlasError(f"size must be one of {', '.join(SIZES)}, got {size!r}")
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise LatentAtlasError(f"--out {out} exists and is not a directory")
+    sizes = SIZES[size]
+    steps = demo_steps(out, sizes, seed)
+    log = Progress("demo", quiet)
+    log(f"{size} demo into {out}/ ({len(steps) + 1} steps)")
+    seconds: dict[str, float] = {}
+    run_dirs = []
+    for n, (what, argv) in enumerate(steps, 1):
+        log(f"step {n}/{len(steps) + 1}: {what}")
+        log(f"  $ latentatlas {' '.join(argv)}")
+        t0 = time.perf_counter()
+        code = run(argv + (["--quiet"] if quiet else []))
+        if code != 0:
+            raise LatentAtlasError(f"demo step {n} ({what}) failed with status {code}; "
+                                   f"command: latentatlas {' '.join(argv)}")
+        seconds[argv[0] + " " + argv[1]] = seconds.get(argv[0] + " " + argv[1], 0.0) + time.perf_counter() - t0
+        run_dirs.append(argv[argv.index("--out") + 1])
+        if argv[:2] == ["ratings", "train"] and n == 3:
+            _compare(out, log)
+    report_dir = out / "report"
+    argv = ["report", *run_dirs, "--out", str(report_dir), "--title", f"latentatlas demo ({size})",
+            "--explorer-points", str(sizes.explorer_points), "--seed", str(seed)]
+    log(f"step {len(steps) + 1}/{len(steps) + 1}: write the report")
+    log(f"  $ latentatlas {' '.join(argv)}")
+    t0 = time.perf_counter()
+    code = run(argv + (["--quiet"] if quiet else []))
+    if code != 0:
+        raise LatentAtlasError(f"demo step {len(steps) + 1} (report) failed with status {code}")
+    seconds["report"] = time.perf_counter() - t0
+    log(f"finished in {log.elapsed:.0f} s")
+    return DemoResult(out, report_dir / "report.html", report_dir / "report.pdf", seconds)
+
+
+def _compare(out: Path, log: Progress) -> None:
+    """One line per recommender: its test errors and time, read back from the runs."""
+    for name in ("als", "sgd"):
+        try:
+            metrics = json.loads((out / name / "run.json").read_text())["metrics"]
+        except (OSError, ValueError, KeyError):
+            continue
+        parts = [f"{key} {metrics[key]:.4f}" for key in ("test_rmse", "test_mae") if isinstance(metrics.get(key), float)]
+        log(f"  {name.upper()}: " + (", ".join(parts) or "no test metrics"))
