@@ -198,18 +198,19 @@ def test_item_neighbours_are_cosine_over_all_items(tmp_path):
     sim = unit @ unit.T
     np.fill_diagonal(sim, -np.inf)
     for r, label in enumerate(data.text):
-        i = int(label.split()[-1]) - 100
+        i = int(label.split()[1]) - 100                                # "item <id> · <n> ratings"
         best = np.argsort(-sim[i])[:3]
         assert list(data.neighbours[r]) == list(best)
         assert np.allclose(1 - data.distances[r], sim[i, best])
     # The 2-D view is the PCA of all item factors.
     centred = factors - factors.mean(0)
     _, _, vt = np.linalg.svd(centred, full_matrices=False)
-    i0 = int(data.text[0].split()[-1]) - 100
+    i0 = int(data.text[0].split()[1]) - 100
     assert np.allclose(np.abs(data.coords["pca"][0]), np.abs(centred[i0] @ vt[:2].T))
     # Colour: log10(1 + training ratings per item); item i was seen by i % 5 users.
-    ids = [int(t.split()[-1]) - 100 for t in data.text]
-    assert np.allclose(data.colour_values, np.log10(1 + np.array(ids) % 5))
+    ids = np.array([int(t.split()[1]) - 100 for t in data.text])
+    assert np.allclose(data.colour_values, np.log10(1 + ids % 5))
+    assert all(t.endswith(f"· {i % 5} ratings") for t, i in zip(data.text, ids))
 
 
 def test_script_breaking_labels_are_escaped(tmp_path):

@@ -94,18 +94,29 @@ def test_report_in_headless_chromium(report, driver):
     label = next(name for name in F.LABEL_NAMES if name in images["click"]["title"])
     assert all(label in item for item in images["click"]["items"])
 
+    ring = "var g = document.querySelector('#run-2-explorer-0 .plot'); return g.data[g.data.length - 1].x;"
+    _wait(driver, ring.replace("return g.data[g.data.length - 1].x;", "return g.data[g.data.length - 1].x.length > 0;"))
+    ring_pca = driver.execute_script(ring)
+    assert len(ring_pca) == 6                                  # the clicked point and its 5 neighbours, ringed
+
     items = _hover_and_click(driver, "run-1-explorer-0")
     assert items["hover"]["text"].startswith("item 1")
     assert len(items["click"]["items"]) == 5 and all("cos" in t for t in items["click"]["items"])
 
     # Switching the projection to t-SNE moves the points (PCA and t-SNE coordinates differ in the fixture).
-    before = driver.execute_script(
-        "return document.querySelector('#run-2-explorer-0 .plot').data[0].x.slice(0, 3);")
+    # Remember the drawn positions in the page itself, so both sides of the comparison are JavaScript's.
+    driver.execute_script(
+        "var g = document.querySelector('#run-2-explorer-0 .plot');"
+        "window.beforeX = JSON.stringify(g.data[0].x); window.beforeRing = JSON.stringify(g.data[g.data.length - 1].x);")
     driver.execute_script(
         "Array.from(document.querySelectorAll('#run-2-explorer-0 .updatemenu-button'))"
         ".find(b => b.textContent.includes('t-SNE')).dispatchEvent(new MouseEvent('click', {bubbles: true}));")
-    _wait(driver, f"return JSON.stringify(document.querySelector('#run-2-explorer-0 .plot').data[0].x.slice(0, 3))"
-                  f" !== '{json.dumps(before, separators=(',', ':'))}';")
+    _wait(driver, "return JSON.stringify(document.querySelector('#run-2-explorer-0 .plot').data[0].x) !== window.beforeX;")
+
+    # The ring follows its points to the new projection.
+    _wait(driver, "var g = document.querySelector('#run-2-explorer-0 .plot');"
+                  " return JSON.stringify(g.data[g.data.length - 1].x) !== window.beforeRing;")
+    assert len(driver.execute_script(ring)) == 6
 
     ARTIFACTS.mkdir(exist_ok=True)
     driver.execute_script("document.querySelector('#run-2-explorer-0').scrollIntoView();")

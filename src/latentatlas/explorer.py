@@ -202,6 +202,7 @@ def item_explorer(model_path: str | Path, *, max_points: int = 2000, k: int = 10
                  f"in the {factors.shape[1]}-dimensional factor space).")
     if counts is not None and len(counts) == n:
         colour, colour_title = np.log10(1 + counts[idx].astype(np.float64)), "log10(1 + ratings)"
+        labels = [f"{label} · {int(c):,} ratings" for label, c in zip(labels, counts)]
     else:
         colour, colour_title = norms[idx], "‖factor‖"
     return ExplorerData(
@@ -262,9 +263,12 @@ def explorer_figure(data: ExplorerData):
             customdata=members.tolist(), text=data.text, hovertemplate="%{text}<extra></extra>",
             marker={"size": 6, "opacity": 0.8, "color": _list(data.colour_values), "colorscale": "Viridis",
                     "showscale": True, "colorbar": {"title": {"text": data.colour_title}}}))
+    # The last trace rings the clicked point and its neighbours; the page's script fills it.
+    fig.add_trace(go.Scatter(x=[], y=[], mode="markers", name="neighbours", hoverinfo="skip", showlegend=False,
+                             marker={"size": 13, "color": "rgba(0,0,0,0)", "line": {"width": 2, "color": "#111"}}))
     buttons = [{"label": name, "method": "restyle",
                 "args": [{"x": [_list(data.coords[key][m, 0]) for m in traces],
-                          "y": [_list(data.coords[key][m, 1]) for m in traces]}]}
+                          "y": [_list(data.coords[key][m, 1]) for m in traces]}, list(range(len(traces)))]}
                for key, name in projections]
     layout: dict[str, Any] = {
         "height": 560, "margin": {"l": 30, "r": 20, "t": 50, "b": 30},

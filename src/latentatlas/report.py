@@ -357,11 +357,36 @@ _JS = """
       });
       list.innerHTML = html;
       list.setAttribute("data-point", i);
+      selected = i;
+      ring();
+    }
+    // Where each point is drawn: customdata index -> [trace, position]; the last trace is the ring.
+    var selected = null;
+    function ring() {
+      var gd = plot, last = gd.data.length - 1, where = {}, xs = [], ys = [];
+      if (selected === null) return;
+      for (var t = 0; t < last; t++) {
+        gd.data[t].customdata.forEach(function (c, j) { where[c] = [t, j]; });
+      }
+      var members = [selected], colours = [];
+      if (P.kind === "images") P.neighbours[selected].forEach(function (n) { members.push(n.i); });
+      members.forEach(function (c, m) {
+        var w = where[c];
+        if (w) {
+          xs.push(gd.data[w[0]].x[w[1]]); ys.push(gd.data[w[0]].y[w[1]]);
+          colours.push(m === 0 ? "#d62728" : "#111");
+        }
+      });
+      Plotly.restyle(gd, {x: [xs], y: [ys], "marker.line.color": [colours]}, [last]);
     }
     Plotly.newPlot(plot, spec.figure.data, spec.figure.layout,
                    {responsive: true, displaylogo: false, scrollZoom: true}).then(function (gd) {
       gd.on("plotly_hover", function (ev) { show(ev.points[0].customdata); });
-      gd.on("plotly_click", function (ev) { show(ev.points[0].customdata); neighbours(ev.points[0].customdata); });
+      gd.on("plotly_click", function (ev) {
+        if (ev.points[0].curveNumber === gd.data.length - 1) return;
+        show(ev.points[0].customdata); neighbours(ev.points[0].customdata);
+      });
+      gd.on("plotly_buttonclicked", function () { setTimeout(ring, 0); });
       box.setAttribute("data-ready", "1");
     });
   });
@@ -397,7 +422,8 @@ def _explorer_html(data, box_id: str, title: str) -> str:
     what = "image" if data.kind == "images" else "item"
     img = '<img class="hover-img" alt="">' if data.kind == "images" else ""
     notes = "".join(f'<p class="note">{html.escape(n)}</p>' for n in data.notes)
-    how = (f"Hover a point to see its {what}; click it to list its nearest neighbours."
+    how = (f"Hover a point to see its {what}; click it to list its nearest neighbours (ringed in the plot, "
+           "the clicked point in red)."
            + (" Switch the projection with the buttons above the plot." if len(data.coords) > 1 else ""))
     return (f'<h3>{html.escape(title)}</h3><p class="note">{html.escape(how)}</p>{notes}'
             f'<div class="explorer" id="{box_id}" data-kind="{data.kind}" data-points="{data.n}">'
