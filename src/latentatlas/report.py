@@ -469,7 +469,8 @@ def render_html(sections: list[Section], *, title: str, created: str, plotly_js:
 
 _A4 = (8.27, 11.69)
 _TOP, _BOTTOM, _LEFT, _RIGHT = 0.94, 0.07, 0.08, 0.92
-_ROW_H = 0.0165
+_FONT = 8.5
+_ROW_H = 0.0185
 
 
 def _clip(text: str, width: int) -> str:
@@ -519,9 +520,10 @@ class _PdfWriter:
         # Column widths from content length, capped so that one long cell cannot squeeze the rest.
         lens = np.array([max([len(header[c])] + [len(r[c]) for r in rows if c < len(r)]) for c in range(ncol)],
                         dtype=float)
-        lens = np.clip(lens, 4, 48)
-        widths = lens / lens.sum() * total
-        chars = [max(4, int(w / total * 118)) for w in widths]
+        lens = np.clip(lens, 4, 48) + 3
+        char_w = 0.56 * _FONT / 72 / _A4[0]     # average glyph width as a fraction of the page width
+        widths = lens * char_w * min(1.0, total / (lens.sum() * char_w))
+        chars = [max(4, int(w / char_w) - 2) for w in widths]
         self._ensure(0.03 + 2 * _ROW_H)
         self.text(name, size=11, weight="bold", gap=0.004)
         todo = [header] + rows
@@ -547,18 +549,19 @@ class _PdfWriter:
 
         for r, row in enumerate(rows):
             y = y0 - r * _ROW_H
+            right = _LEFT + sum(widths)
             if r == 0:
-                fig.patches.append(Rectangle((_LEFT - 0.005, y - _ROW_H + 0.002), _RIGHT - _LEFT + 0.01, _ROW_H,
+                fig.patches.append(Rectangle((_LEFT - 0.005, y - _ROW_H + 0.002), right - _LEFT + 0.005, _ROW_H,
                                              transform=fig.transFigure, color="#e8eef5", zorder=0))
             x = _LEFT
             for c, cell in enumerate(row):
                 if c >= len(widths):
                     break
-                fig.text(x, y - 0.003, _clip(cell, chars[c]), fontsize=7.5, va="top",
+                fig.text(x, y - 0.003, _clip(cell, chars[c]), fontsize=_FONT, va="top",
                          weight="bold" if r == 0 else "normal", family="DejaVu Sans")
                 x += widths[c]
             fig.lines.append(Line2D(
-                [_LEFT - 0.005, _RIGHT + 0.005], [y - _ROW_H + 0.002] * 2, transform=fig.transFigure,
+                [_LEFT - 0.005, right], [y - _ROW_H + 0.002] * 2, transform=fig.transFigure,
                 color="#cccccc", linewidth=0.4))
 
     def figure(self, f: Figure) -> None:
