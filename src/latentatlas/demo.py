@@ -7,6 +7,8 @@ re-run or reported on by hand.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import time
@@ -15,6 +17,9 @@ from pathlib import Path
 
 from latentatlas.errors import LatentAtlasError
 from latentatlas.progress import Progress
+
+
+CHECKPOINT = "{checkpoint}"
 
 
 @dataclass(frozen=True)
@@ -55,7 +60,7 @@ class DemoResult:
 def demo_steps(out: Path, size: DemoSize, seed: int = 0) -> list[tuple[str, list[str]]]:
     """The commands of the demo, in order: (what it does, argv)."""
     d = {name: str(out / name) for name in ("ratings", "als", "sgd", "autoencoder", "embedding", "interpolation")}
-    checkpoint = str(out / "autoencoder" / "checkpoint.pt")
+    checkpoint = CHECKPOINT  # known once the autoencoder is trained: its run.json names it
     s = str(seed)
     images = [] if size.images is None else ["--limit", str(size.images)]
     return [
@@ -96,9 +101,11 @@ def run_demo(out: str | os.PathLike = "latentatlas-demo", size: str = "full", *,
     run_dirs = []
     for n, (what, argv) in enumerate(steps, 1):
         log(f"step {n}/{len(steps) + 1}: {what}")
+        argv = [_checkpoint(out) if a == CHECKPOINT else a for a in argv]
         log(f"  $ latentatlas {' '.join(argv)}")
         t0 = time.perf_counter()
-        code = run(argv + (["--quiet"] if quiet else []))
+        with _stdout_hidden(quiet):
+            code = run(argv + (["--quiet"] if quiet else []))
         if code != 0:
             raise LatentAtlasError(f"demo step {n} ({what}) failed with status {code}; "
                                    f"command: latentatlas {' '.join(argv)}")
@@ -112,12 +119,28 @@ def run_demo(out: str | os.PathLike = "latentatlas-demo", size: str = "full", *,
     log(f"step {len(steps) + 1}/{len(steps) + 1}: write the report")
     log(f"  $ latentatlas {' '.join(argv)}")
     t0 = time.perf_counter()
-    code = run(argv + (["--quiet"] if quiet else []))
+    with _stdout_hidden(True):  # the demo prints the report's paths itself
+        code = run(argv + (["--quiet"] if quiet else []))
     if code != 0:
         raise LatentAtlasError(f"demo step {len(steps) + 1} (report) failed with status {code}")
     seconds["report"] = time.perf_counter() - t0
     log(f"finished in {log.elapsed:.0f} s")
     return DemoResult(out, report_dir / "report.html", report_dir / "report.pdf", seconds)
+
+
+def _stdout_hidden(hide: bool):
+    """Swallow a step's normal output (its summaries) when quiet; errors still go to stderr."""
+    return contextlib.redirect_stdout(io.StringIO()) if hide else contextlib.nullcontext()
+
+
+def _checkpoint(out: Path) -> str:
+    """The best checkpoint of the demo's autoencoder run, as its run.json names it."""
+    run_dir = out / "autoencoder"
+    try:
+        name = json.loads((run_dir / "run.json").read_text())["artifacts"]["checkpoint"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise LatentAtlasError(f"{run_dir / 'run.json'}: no artifacts.checkpoint after `images train`") from None
+    return str(run_dir / name)
 
 
 def _compare(out: Path, log: Progress) -> None:
