@@ -91,16 +91,20 @@ def model_file(path: Path, n_items: int = 40, k: int = 4, seed: int = 0) -> np.n
 
 
 def train_run(d: Path, solver: str, rmse: float, n_items: int = 40, seed: int = 0) -> Path:
+    """A ratings-train run with known metrics, histories (best step 9 of 12) and item factors."""
     d.mkdir(parents=True, exist_ok=True)
     model_file(d / "model.npz", n_items=n_items, seed=seed)
     steps = 12
     train = list(np.linspace(10, 2, steps) * (1.3 if solver == "sgd" else 1.0))
     val = list(np.linspace(11, 4, steps) + np.r_[np.zeros(steps - 3), [0.2, 0.4, 0.6]])
-    (d / "metrics.json").write_text(json.dumps({"train_loss": train, "validation_loss": val}))
+    val_rmse = [v / 10 for v in val]
+    (d / "metrics.json").write_text(json.dumps({"steps": list(range(1, steps + 1)), "train_loss": train,
+                                                "validation_loss": val, "train_rmse_history": [v / 12 for v in train],
+                                                "validation_rmse_history": val_rmse, "best_iteration": 9}))
     recs = [{"user": u, "rank": r + 1, "item": 100 + (u * 7 + r * (3 if solver == "als" else 5)) % n_items,
              "score": round(5 - 0.1 * r, 2)} for u in (1, 2, 3) for r in range(10)]
     return _write_run(d, "ratings-train", f"{solver.upper()} model", {"solver": solver, "k": 4, "reg": 0.05},
-                      {"test_rmse": rmse, "test_mae": rmse * 0.8, "seconds": 1.5},
+                      {"test_rmse": rmse, "test_mae": rmse * 0.8, "seconds": 1.5, "best_iteration": 9},
                       [{"file": "loss_curve.png", "title": f"{solver} loss", "caption": "per iteration"}],
                       {"model": "model.npz", "metrics": "metrics.json"}, {"recommendations": recs})
 

@@ -48,10 +48,11 @@ def test_html_has_every_table_and_figure(built):
     assert re.search(r"train_ratings\s+16,000\b", text)
     # Side by side: one row per metric, one column per model.
     assert re.search(r"test_rmse\s+0\.91\s+0\.95", text)
-    # 4 figures from the runs, the rating histogram from the prepared data, the ALS-vs-SGD loss pair.
+    # 4 figures of the hand-made runs, the prepare run's rating histogram, the ALS-vs-SGD loss and RMSE pairs.
     figures = re.findall(r'<figure><img src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
-    assert len(figures) == 6
-    assert "Rating histogram" in text and "Training and validation loss, side by side" in text
+    assert len(figures) == 7
+    assert text.count("Rating histogram") == 2     # the prepare run's table and figure
+    assert "Training and validation loss, side by side" in text and "Training and validation RMSE, side by side" in text
     assert all(__import__("base64").b64decode(f)[:8] == b"\x89PNG\r\n\x1a\n" for f in figures)
     # One explorer per trained model and one for the embedding.
     assert page.count('class="explorer"') == 3
@@ -96,7 +97,7 @@ def test_pdf_sections_pages_and_figures(built, tmp_path):
 
     # Every figure sits on a page of its own under its title; the drawn area there is not blank.
     fig_titles = ["Rating histogram", "als loss", "sgd loss", "t-SNE of the codes", "Interpolation grid",
-                  "Training and validation loss, side by side"]
+                  "Training and validation loss, side by side", "Training and validation RMSE, side by side"]
     from PIL import Image
 
     for title in fig_titles:
@@ -221,3 +222,29 @@ def test_script_breaking_labels_are_escaped(tmp_path):
     np.savez(embed / "embedding.npz", **arrays)
     page = build_report([embed], tmp_path / "out").html.read_text()
     assert "</script><b>bad" not in page and "<\\/script><b>bad" in page
+
+
+def test_report_from_real_ratings_runs(tmp_path):
+    """Runs written by the real ``ratings prepare`` and ``ratings train`` (ALS and SGD) are reported in full."""
+    prep = F.prepare_run(tmp_path / "prep")
+    runs = [prep]
+    for solver in ("als", "sgd"):
+        d = tmp_path / solver
+        assert cli_run(["ratings", "train", str(prep), "--solver", solver, "--k", "4", "--max-steps", "3",
+                        "--out", str(d), "--quiet"]) == 0
+        runs.append(d)
+    result = build_report(runs, tmp_path / "out", explorer_points=100, neighbours=3)
+    page = result.html.read_text(encoding="utf-8")
+    text = html_lib.unescape(re.sub(r"<[^>]+>", " ", _without_plotly_bundle(page)))
+    metrics = [json.loads((d / "run.json").read_text())["metrics"] for d in runs[1:]]
+    from latentatlas.report import fmt
+
+    # The side-by-side table holds both models' test errors exactly as their run.json has them.
+    for key in ("test_rmse", "test_mae"):
+        assert re.search(rf"{key}\s+{re.escape(fmt(metrics[0][key]))}\s+{re.escape(fmt(metrics[1][key]))}", text)
+    recs = json.loads((runs[1] / "run.json").read_text())["tables"]["recommendations"]
+    first = recs[0]
+    assert re.search(rf"\b{first['user']}\s+1\s+{first['item']}\s+{re.escape(fmt(first['score']))}", text)
+    assert result.sections[-1] == "Comparison of the trained recommenders"
+    assert page.count('data-kind="items" data-points="100"') == 2       # the seeded sample of the 303 items
+    assert text.count("Showing a seeded sample of 100 of 303 items (seed 0)") == 2

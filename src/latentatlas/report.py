@@ -192,32 +192,29 @@ def _solver(run: Run) -> str:
 
 
 def _history(run: Run) -> dict[str, Any] | None:
+    """The loss and RMSE histories of a ratings-train run (its metrics.json), as plots.ratings expects."""
     m = run.metrics_file()
-    train, val = m.get("train_loss"), m.get("validation_loss")
-    if not isinstance(train, list) and not isinstance(val, list):
+    if not isinstance(m.get("train_loss"), list) and not isinstance(m.get("validation_loss"), list):
         return None
-    steps = m.get("steps") or m.get("eval_steps") or m.get("iterations")
-    eval_every = run.config.get("eval_every")
-    if not isinstance(steps, list) and isinstance(eval_every, int) and eval_every > 0:
-        steps = [eval_every * (i + 1) for i in range(len(train or val))]
     best = run.metrics.get("best_iteration", m.get("best_iteration"))
-    return {"title": f"{_solver(run).upper() or run.title}", "train": train or [], "validation": val or [],
-            "steps": steps if isinstance(steps, list) else None,
-            "best": best if isinstance(best, (int, float)) else None}
+    return {"steps": m.get("steps") if isinstance(m.get("steps"), list) else [],
+            "train_loss": m.get("train_loss") or [], "validation_loss": m.get("validation_loss") or [],
+            "train_rmse": m.get("train_rmse_history") or [], "validation_rmse": m.get("validation_rmse_history") or [],
+            "best_step": best if isinstance(best, (int, float)) and not isinstance(best, bool) else None}
 
 
 def _has_figure_like(run: Run, word: str) -> bool:
     return any(word in (f.get("file", "") + " " + f.get("title", "")).lower() for f in run.figures)
 
 
-def _histogram_counts(run: Run) -> tuple[np.ndarray, np.ndarray] | None:
-    """(rating values, counts) from a prepare run's "rating histogram" table, if it has one."""
+def _histogram_counts(run: Run) -> dict[str, int] | None:
+    """Rating → count from a prepare run's "rating histogram" table, if it has one."""
     rows = run.tables.get("rating histogram") or []
     try:
-        pairs = sorted((float(r["rating"]), int(r["count"])) for r in rows)
+        hist = {str(r["rating"]): int(r["count"]) for r in rows}
     except (KeyError, TypeError, ValueError):
         return None
-    return (np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])) if pairs else None
+    return hist or None
 
 
 def run_section(run: Run, index: int, *, explorer_points: int, neighbours: int, seed: int) -> Section:
@@ -238,10 +235,10 @@ def run_section(run: Run, index: int, *, explorer_points: int, neighbours: int, 
     if run.kind == "ratings-prepare" and not _has_figure_like(run, "hist"):
         hist = _histogram_counts(run)
         if hist is not None:
-            from latentatlas.plots.report import rating_histogram
+            from latentatlas.plots.ratings import rating_histogram
 
             figures.append(Figure("Rating histogram", "How often each rating occurs, all splits together.",
-                                  _fig_png(rating_histogram(*hist))))
+                                  _fig_png(rating_histogram(hist))))
     explorers = []
     if run.kind == "images-embed" and run.artifact("embedding") is not None:
         explorers.append(ex.image_explorer(run.artifact("embedding"), max_points=explorer_points, k=neighbours,
@@ -280,13 +277,20 @@ def comparison_section(runs: list[Run]) -> Section | None:
         header = ["user", "rank"] + [h for n in names for h in (f"item ({n})", f"score ({n})")]
         tables.append(("Top recommendations for the same users", header, rows))
     figures = []
-    histories = [h for h in (_history(r) for r in trained) if h is not None]
-    if len(histories) >= 2:
-        from latentatlas.plots.report import loss_curve_pair
+    with_history = [(r, h) for r, h in ((r, _history(r)) for r in trained) if h is not None]
+    if len(with_history) >= 2:
+        from latentatlas.plots.ratings import loss_curves
 
+        titles = [r.title for r, _ in with_history]
+        histories = [h for _, h in with_history]
         figures.append(Figure("Training and validation loss, side by side",
-                              "Loss per iteration for each model; the dotted line marks the kept (best "
-                              "validation) model.", _fig_png(loss_curve_pair(histories))))
+                              "Penalised sum of squares per iteration for each model (log scale); the dotted "
+                              "line marks the iteration whose factors were kept.",
+                              _fig_png(loss_curves(histories, "loss", titles=titles))))
+        if all(h["train_rmse"] or h["validation_rmse"] for h in histories):
+            figures.append(Figure("Training and validation RMSE, side by side",
+                                  "Root mean squared error per iteration for each model.",
+                                  _fig_png(loss_curves(histories, "rmse", titles=titles))))
     return Section("comparison", "Comparison of the trained recommenders", ", ".join(names), tables, figures)
 
 
