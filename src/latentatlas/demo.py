@@ -27,9 +27,9 @@ class DemoSize:
     """How big each step of the demo is."""
 
     ratings: int             # built-in synthetic ratings
-    k: int                   # latent factors of both recommenders
-    als_steps: int
-    sgd_steps: int
+    k: int | None            # latent factors of both recommenders (None: the command's default)
+    als_steps: int | None    # most iterations (None: the command's default, with early stopping)
+    sgd_steps: int | None
     images: int | None       # training images (None: all 60,000)
     epochs: int
     embed_images: int        # test images embedded
@@ -39,9 +39,10 @@ class DemoSize:
 
 
 SIZES = {
-    "full": DemoSize(ratings=100_000, k=32, als_steps=30, sgd_steps=60, images=None, epochs=5, embed_images=5000,
-                     methods="pca,tsne,umap", pairs="0:1,2:3,4:5,6:7", explorer_points=2000),
-    "quick": DemoSize(ratings=50_000, k=16, als_steps=10, sgd_steps=20, images=10_000, epochs=1,
+    # Recommenders with the commands' defaults (k, λ, steps, early stopping): they take seconds.
+    "full": DemoSize(ratings=100_000, k=None, als_steps=None, sgd_steps=None, images=None, epochs=5,
+                     embed_images=5000, methods="pca,tsne,umap", pairs="0:1,2:3,4:5,6:7", explorer_points=2000),
+    "quick": DemoSize(ratings=100_000, k=None, als_steps=None, sgd_steps=None, images=10_000, epochs=1,
                       embed_images=1500, methods="pca,tsne", pairs="0:1,2:3,4:5", explorer_points=1500),
     # For the test suite: every step runs, on the smallest inputs that still mean something.
     "tiny": DemoSize(ratings=20_000, k=4, als_steps=3, sgd_steps=3, images=600, epochs=1, embed_images=200,
@@ -57,6 +58,10 @@ class DemoResult:
     seconds: dict[str, float]
 
 
+def _opt(flag: str, value) -> list[str]:
+    return [] if value is None else [flag, str(value)]
+
+
 def demo_steps(out: Path, size: DemoSize, seed: int = 0) -> list[tuple[str, list[str]]]:
     """The commands of the demo, in order: (what it does, argv)."""
     d = {name: str(out / name) for name in ("ratings", "als", "sgd", "autoencoder", "embedding", "interpolation")}
@@ -67,11 +72,11 @@ def demo_steps(out: Path, size: DemoSize, seed: int = 0) -> list[tuple[str, list
         (f"prepare the built-in ratings ({size.ratings:,} synthetic ratings)",
          ["ratings", "prepare", "--builtin-size", str(size.ratings), "--seed", s, "--out", d["ratings"]]),
         ("train the ALS recommender",
-         ["ratings", "train", d["ratings"], "--solver", "als", "--k", str(size.k), "--max-steps",
-          str(size.als_steps), "--seed", s, "--out", d["als"]]),
+         ["ratings", "train", d["ratings"], "--solver", "als", *_opt("--k", size.k),
+          *_opt("--max-steps", size.als_steps), "--seed", s, "--out", d["als"]]),
         ("train the SGD recommender",
-         ["ratings", "train", d["ratings"], "--solver", "sgd", "--k", str(size.k), "--max-steps",
-          str(size.sgd_steps), "--seed", s, "--out", d["sgd"]]),
+         ["ratings", "train", d["ratings"], "--solver", "sgd", *_opt("--k", size.k),
+          *_opt("--max-steps", size.sgd_steps), "--seed", s, "--out", d["sgd"]]),
         (f"train the autoencoder on Fashion-MNIST ({'all' if size.images is None else f'{size.images:,}'} images, "
          f"{size.epochs} epoch{'s' if size.epochs > 1 else ''})",
          ["images", "train", "--epochs", str(size.epochs), *images, "--seed", s, "--out", d["autoencoder"]]),
