@@ -1,0 +1,69 @@
+"""Figures of the recommender: loss curves of training runs and the rating histogram."""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+
+from latentatlas.plots.style import PALETTE, plt
+
+
+def _as_dict(history) -> dict:
+    return history if isinstance(history, Mapping) else history.to_dict()
+
+
+def loss_curves(histories, metric: str = "loss", titles: list[str] | None = None) -> "plt.Figure":
+    """Training and validation ``metric`` ("loss": the penalised sum of squares, or "rmse") per
+    iteration, one panel per run side by side (e.g. ALS and SGD).
+
+    ``histories`` is a :class:`~latentatlas.ratings.model.History` (or its ``to_dict()``), a list of them,
+    or a mapping title → history. A dotted line marks the step whose factors were kept.
+    """
+    if metric not in ("loss", "rmse"):
+        raise ValueError(f"metric must be 'loss' or 'rmse', got {metric!r}")
+    if isinstance(histories, Mapping) and "steps" not in histories:
+        titles = list(histories)
+        histories = list(histories.values())
+    elif not isinstance(histories, (list, tuple)):
+        histories = [histories]
+    histories = [_as_dict(h) for h in histories]
+    titles = titles or [""] * len(histories)
+    n = len(histories)
+    fig, axes = plt.subplots(1, n, figsize=(5.0 * n, 3.8), squeeze=False)
+    for ax, h, title in zip(axes[0], histories, titles):
+        steps = np.asarray(h.get("steps") or [])
+        for part in ("train", "validation"):
+            values = np.asarray(h.get(f"{part}_{metric}") or [], dtype=np.float64)
+            if len(values):
+                x = steps[: len(values)] if len(steps) >= len(values) else np.arange(1, len(values) + 1)
+                ax.plot(x, values, marker="o" if len(values) < 30 else None, markersize=3,
+                        color=PALETTE[part], label=f"{'training' if part == 'train' else part} {metric}")
+        if h.get("best_step"):
+            ax.axvline(h["best_step"], color="grey", linestyle=":", label=f"kept (step {h['best_step']})")
+        if metric == "loss":
+            ax.set_yscale("log")
+        ax.set_xlabel("iteration")
+        ax.set_ylabel("loss (sum of squares + penalty)" if metric == "loss" else "RMSE")
+        ax.set_title(title)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def rating_histogram(histogram, title: str = "Ratings") -> "plt.Figure":
+    """Bars of how often each rating occurs; ``histogram`` is ``Ratings.rating_histogram()`` (label →
+    count) or a :class:`~latentatlas.ratings.data.Ratings`."""
+    if hasattr(histogram, "rating_histogram"):
+        histogram = histogram.rating_histogram()
+    labels = list(histogram)
+    counts = np.array([int(histogram[k]) for k in labels])
+    fig, ax = plt.subplots(figsize=(6.0, 3.6))
+    ax.bar(np.arange(len(labels)), counts, color=PALETTE["train"], width=0.8)
+    ax.set_xticks(np.arange(len(labels)), labels, rotation=0 if len(labels) <= 10 else 45)
+    ax.set_xlabel("rating")
+    ax.set_ylabel("count")
+    ax.set_title(f"{title} ({counts.sum():,} ratings)")
+    fig.tight_layout()
+    return fig
