@@ -102,6 +102,8 @@ def test_report_in_headless_chromium(report, driver):
     items = _hover_and_click(driver, "run-1-explorer-0")
     assert items["hover"]["text"].startswith("item 1")
     assert len(items["click"]["items"]) == 5 and all("cos" in t for t in items["click"]["items"])
+    # All 30 items are drawn, so the clicked item and its 5 nearest are ringed.
+    assert len(driver.execute_script(ring.replace("run-2-explorer-0", "run-1-explorer-0"))) == 6
 
     # Switching the projection to t-SNE moves the points (PCA and t-SNE coordinates differ in the fixture).
     # Remember the drawn positions in the page itself, so both sides of the comparison are JavaScript's.

@@ -45,6 +45,7 @@ class ExplorerData:
     metric: str = "euclidean"
     notes: list[str] = field(default_factory=list)
     all_labels: list[str] | None = None  # items: labels of every item, for neighbours outside the sample
+    source_index: np.ndarray | None = None  # items: each drawn point's index among all items
 
     @property
     def n(self) -> int:
@@ -211,12 +212,13 @@ def item_explorer(model_path: str | Path, *, max_points: int = 2000, k: int = 10
         groups=-np.ones(len(idx), dtype=np.int64), group_names=[],
         neighbours=neighbours, distances=distances,
         colour_values=colour, colour_title=colour_title, n_total=n, metric="cosine", notes=notes,
-        all_labels=[f"item {label}" for label in labels])
+        all_labels=[f"item {label}" for label in labels], source_index=idx)
 
 
 def explorer_payload(data: ExplorerData) -> dict[str, Any]:
     """The JSON the page's script reads: hover text, thumbnails and neighbour lists, per point."""
     all_labels = data.all_labels
+    drawn = {int(j): r for r, j in enumerate(data.source_index)} if data.source_index is not None else {}
     nbrs = []
     for r in range(data.n):
         row = []
@@ -226,7 +228,8 @@ def explorer_payload(data: ExplorerData) -> dict[str, Any]:
             if data.kind == "images":
                 row.append({"i": int(j), "d": round(float(d), 4)})
             else:
-                row.append({"label": all_labels[int(j)], "sim": round(1.0 - float(d), 4)})
+                # "i": the neighbour's place among the drawn points (-1: not drawn), so the page can ring it.
+                row.append({"i": drawn.get(int(j), -1), "label": all_labels[int(j)], "sim": round(1.0 - float(d), 4)})
         nbrs.append(row)
     return {"kind": data.kind, "text": data.text, "thumbs": data.thumbnails, "neighbours": nbrs,
             "metric": data.metric}
@@ -261,8 +264,9 @@ def explorer_figure(data: ExplorerData):
         fig.add_trace(go.Scatter(
             x=_list(data.coords[first][:, 0]), y=_list(data.coords[first][:, 1]), mode="markers", name="items",
             customdata=members.tolist(), text=data.text, hovertemplate="%{text}<extra></extra>",
+            showlegend=False,
             marker={"size": 6, "opacity": 0.8, "color": _list(data.colour_values), "colorscale": "Viridis",
-                    "showscale": True, "colorbar": {"title": {"text": data.colour_title}}}))
+                    "showscale": True, "colorbar": {"title": {"text": data.colour_title, "side": "right"}}}))
     # The last trace rings the clicked point and its neighbours; the page's script fills it.
     fig.add_trace(go.Scatter(x=[], y=[], mode="markers", name="neighbours", hoverinfo="skip", showlegend=False,
                              marker={"size": 13, "color": "rgba(0,0,0,0)", "line": {"width": 2, "color": "#111"}}))
@@ -280,5 +284,9 @@ def explorer_figure(data: ExplorerData):
                                   "yanchor": "bottom", "buttons": buttons, "showactive": True}]
         layout["annotations"] = [{"text": "projection:", "x": 0, "y": 1.035, "xref": "paper", "yref": "paper",
                                   "xanchor": "left", "yanchor": "bottom", "showarrow": False}]
+    if len(projections) == 1:
+        name = projections[0][1]
+        layout["xaxis"]["title"] = {"text": f"{name} 1"}
+        layout["yaxis"]["title"] = {"text": f"{name} 2"}
     fig.update_layout(**layout)
     return fig

@@ -373,7 +373,7 @@ _JS = """
         gd.data[t].customdata.forEach(function (c, j) { where[c] = [t, j]; });
       }
       var members = [selected], colours = [];
-      if (P.kind === "images") P.neighbours[selected].forEach(function (n) { members.push(n.i); });
+      P.neighbours[selected].forEach(function (n) { if (n.i >= 0) members.push(n.i); });
       members.forEach(function (c, m) {
         var w = where[c];
         if (w) {
