@@ -248,3 +248,23 @@ def test_report_from_real_ratings_runs(tmp_path):
     assert result.sections[-1] == "Comparison of the trained recommenders"
     assert page.count('data-kind="items" data-points="100"') == 2       # the seeded sample of the 303 items
     assert text.count("Showing a seeded sample of 100 of 303 items (seed 0)") == 2
+
+
+def test_every_stored_projection_is_offered_once(tmp_path):
+    embed = F.embedding_run(tmp_path / "embed", n=30)
+    with np.load(embed / "embedding.npz") as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["coords_tsne_p30"] = arrays["coords_tsne"].copy()          # how `images embed` stores the first t-SNE
+    arrays["coords_tsne_p5"] = arrays["coords_tsne"] + 1
+    arrays["coords_umap"] = arrays["coords_pca"] * 3
+    np.savez(embed / "embedding.npz", **arrays)
+    from latentatlas.explorer import explorer_figure
+
+    data = image_explorer(embed / "embedding.npz")
+    assert list(data.coords) == ["pca", "tsne", "tsne_p5", "umap"]
+    buttons = explorer_figure(data).layout.updatemenus[0].buttons
+    assert [b.label for b in buttons] == ["PCA", "t-SNE", "t-SNE (perplexity 5)", "UMAP"]
+    # Each button moves every label's trace to that projection's coordinates.
+    groups = [np.flatnonzero(data.groups == g) for g in range(3)]
+    umap_x = buttons[3].args[0]["x"]
+    assert all(np.allclose(umap_x[g], data.coords["umap"][m, 0], atol=1e-4) for g, m in enumerate(groups))

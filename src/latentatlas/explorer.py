@@ -64,6 +64,19 @@ def png_data_uri(image: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+def projection_name(key: str) -> str:
+    """Button label of an embedding key: pca → PCA, tsne_p50 → t-SNE (perplexity 50)."""
+    base, _, perplexity = key.partition("_p")
+    name = dict(PROJECTIONS).get(base, key)
+    return f"{name} (perplexity {perplexity})" if base == "tsne" and perplexity else name
+
+
+def _projection_order(key: str) -> tuple[int, str]:
+    base = key.partition("_p")[0]
+    order = [k for k, _ in PROJECTIONS]
+    return (order.index(base) if base in order else len(order), key)
+
+
 def _sample(n: int, max_points: int, seed: int) -> np.ndarray:
     if n <= max_points:
         return np.arange(n)
@@ -108,8 +121,12 @@ def image_explorer(embedding_path: str | Path, *, max_points: int = 2000, k: int
             raise LatentAtlasError(f"{path}: embedding file has no array '{name}'")
     codes = np.asarray(data["codes"], dtype=np.float32).reshape(len(data["codes"]), -1)
     n = len(codes)
-    coords_all = {key: np.asarray(data[f"coords_{key}"], dtype=np.float64)
-                  for key, _ in PROJECTIONS if f"coords_{key}" in data}
+    coords_all: dict[str, np.ndarray] = {}
+    for name in sorted((f[len("coords_"):] for f in data if f.startswith("coords_")), key=_projection_order):
+        c = np.asarray(data[f"coords_{name}"], dtype=np.float64)
+        # `images embed` stores its first t-SNE twice (coords_tsne and coords_tsne_p30): draw it once.
+        if not any(c.shape == other.shape and np.array_equal(c, other) for other in coords_all.values()):
+            coords_all[name] = c
     if not coords_all:
         raise LatentAtlasError(f"{path}: embedding file has no 2-D coordinates (coords_pca, coords_tsne, coords_umap)")
     for key, c in coords_all.items():
@@ -247,7 +264,7 @@ def explorer_figure(data: ExplorerData):
     """
     import plotly.graph_objects as go
 
-    projections = [(key, name) for key, name in PROJECTIONS if key in data.coords]
+    projections = [(key, projection_name(key)) for key in data.coords]
     first = projections[0][0]
     fig = go.Figure()
     if data.group_names:
