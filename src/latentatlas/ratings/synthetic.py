@@ -30,12 +30,16 @@ def synthetic(n_users: int = 2000, n_items: int = 1500, n_ratings: int = 100_000
     pi = _zipf(n_items, popularity, rng)
 
     # Draw pairs in rounds until enough distinct ones exist; keys are user*n_items+item.
+    # Popular pairs collide often, so each round oversamples by the yield of the round before.
     keys = np.empty(0, dtype=np.int64)
+    yield_rate = 0.8
     while len(keys) < n_ratings:
-        need = int((n_ratings - len(keys)) * 1.15) + 1000
+        need = int((n_ratings - len(keys)) / yield_rate * 1.1) + 1000
         u = _draw(pu, need, rng)
         i = _draw(pi, need, rng)
-        keys = np.unique(np.concatenate([keys, u.astype(np.int64) * n_items + i]))
+        before = len(keys)
+        keys = _sorted_unique(np.concatenate([keys, u.astype(np.int64) * n_items + i]))
+        yield_rate = max((len(keys) - before) / need, 0.05)
     keys = rng.permutation(keys)[:n_ratings]
     users = (keys // n_items).astype(np.int32)
     items = (keys % n_items).astype(np.int32)
@@ -57,6 +61,12 @@ def synthetic(n_users: int = 2000, n_items: int = 1500, n_ratings: int = 100_000
         np.rint(values, out=values)
     meta = {"source": "synthetic", "seed": seed, "rank": rank, "noise": noise, "scale": [lo, hi]}
     return Ratings(users, items, values, np.arange(n_users), np.arange(n_items), meta)
+
+
+def _sorted_unique(a: np.ndarray) -> np.ndarray:
+    # np.unique's hash path (numpy >= 2.3) is several times slower than a sort on large int64 arrays.
+    a.sort()
+    return a[np.r_[True, a[1:] != a[:-1]]]
 
 
 def _zipf(n: int, exponent: float, rng: np.random.Generator) -> np.ndarray:
