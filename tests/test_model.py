@@ -270,8 +270,10 @@ def test_svd_init_is_the_truncated_svd_of_the_centred_matrix(small_split):
     m = LatentFactorModel(k=3, init="svd", dtype="float64")
     m.mu_, m.user_bias_, m.item_bias_ = m._fit_baseline(train)
     resid = train.values - m._baseline(train.users, train.items)
-    csr = als.compressed(train.users, train.items, resid, train.n_users, np.float64)
-    Q, P = m._initial_factors(csr, train.shape, np.dtype("float64"), np.random.default_rng(0))
+    import scipy.sparse as sp
+
+    matrix = sp.coo_matrix((resid, (train.users, train.items)), shape=train.shape).tocsr
+    Q, P = m._initial_factors(matrix, np.dtype("float64"), np.random.default_rng(0), train.shape)
     dense = np.zeros(train.shape)
     dense[train.users, train.items] = resid
     u, s, vt = np.linalg.svd(dense, full_matrices=False)
@@ -298,7 +300,7 @@ def test_save_load_round_trip(fitted, small_split, tmp_path):
     np.testing.assert_array_equal(back.predict(t.users, t.items), fitted.predict(t.users, t.items))
     np.testing.assert_array_equal(back.recommend(2, 5)[0], fitted.recommend(2, 5)[0])
     assert back.history_.validation_rmse == fitted.history_.validation_rmse
-    assert back.get_params()["reg"] == 0.05
+    assert back.get_params()["reg"] == 0.05 and back.reg_value == 0.05
 
 
 def test_newer_format_version_is_refused(fitted, tmp_path):
@@ -343,3 +345,23 @@ def test_bad_fit_and_predict_inputs(fitted, small_split):
         LatentFactorModel(k=2).fit(np.zeros((3, 3)))
     with pytest.raises(LatentAtlasError, match="init='svd' needs k"):
         LatentFactorModel(k=10, init="svd").fit(other)
+
+
+def test_refit_trains_on_train_and_validation_for_the_chosen_steps(small_split):
+    train, val = small_split.train, small_split.validation
+    kw = dict(k=4, solver="sgd", sgd_schedule="serial", dtype="float64", seed=2)
+    m = LatentFactorModel(**kw).fit(train, val, refit=True)
+    steps = m.history_.best_step
+    assert m.history_.refit_steps == steps > 0
+    both = Ratings(np.r_[train.users, val.users], np.r_[train.items, val.items], np.r_[train.values, val.values],
+                   train.user_ids, train.item_ids)
+    ref = LatentFactorModel(max_steps=steps, eval_every=steps, **kw).fit(both)
+    np.testing.assert_array_equal(m.user_factors_, ref.user_factors_)
+    u = int(val.users[0])
+    assert val.items[0] in m.seen_items_[m.seen_indptr_[u]:m.seen_indptr_[u + 1]]
+
+
+def test_default_reg_depends_on_the_solver():
+    assert LatentFactorModel(solver="als").reg_value == 0.12
+    assert LatentFactorModel(solver="sgd").reg_value == 0.065
+    assert LatentFactorModel(solver="sgd", reg=0.3).reg_value == 0.3

@@ -46,6 +46,8 @@ DTYPES = ("float32", "float64")
 
 #: Default number of training steps per solver (ALS iterations converge in far fewer steps than SGD epochs).
 DEFAULT_MAX_STEPS = {"als": 50, "sgd": 200}
+#: Default λ per solver (count-weighted), tuned on MovieLens-100K (see the README section on defaults).
+DEFAULT_REG = {"als": 0.12, "sgd": 0.065}
 #: Blocks per side in the parallel SGD schedule. Fixed, so results do not depend on the number of threads.
 SGD_BLOCKS = 8
 _CHUNKS = 64  # row chunks of the parallel kernels; fixed, so sums do not depend on the number of threads
@@ -57,7 +59,8 @@ class History:
 
     One entry per evaluation (every ``eval_every`` steps) in ``steps`` and the loss/RMSE lists; the losses
     are the penalised sums of squares (the classic definition, for both train and validation), the RMSEs
-    the data term only. ``seconds`` holds the solver time of every step (evaluation excluded).
+    the data term only. ``seconds`` holds the solver time of every step (evaluation excluded), ``cpu_seconds``
+    the CPU time of the process (all threads) during it.
     ``converged_after`` is ``stopped_at − patience·eval_every`` when training stopped early, else −1.
     """
 
@@ -67,6 +70,7 @@ class History:
     train_rmse: list = field(default_factory=list)
     validation_rmse: list = field(default_factory=list)
     seconds: list = field(default_factory=list)
+    cpu_seconds: list = field(default_factory=list)
     best_step: int = 0
     stopped_at: int = 0
     converged_after: int = -1
@@ -105,8 +109,9 @@ class LatentFactorModel:
     ----------
     k : int
         Number of latent factors.
-    reg : float
-        λ, the ridge penalty on the factors (per rating with ``reg_weighting="count"``).
+    reg : float or None
+        λ, the ridge penalty on the factors (per rating with ``reg_weighting="count"``); None means 0.12
+        for ALS and 0.065 for SGD.
     solver : {"als", "sgd"}
     init : {"random", "svd"}
         ``random``: uniform on ``[0, init_scale)`` (the course uses ``[0, 1)``; the default scale
@@ -145,7 +150,7 @@ class LatentFactorModel:
         Called with one line of text per ``log_every`` steps (e.g. :class:`latentatlas.progress.Progress`).
     """
 
-    def __init__(self, k: int = 64, reg: float = 0.1, solver: str = "als", *, init: str = "random",
+    def __init__(self, k: int = 64, reg: float | None = None, solver: str = "als", *, init: str = "random",
                  init_scale: float | None = None, lr: float = 0.02, max_steps: int | None = None,
                  patience: int = 3, eval_every: int = 1, log_every: int = 1, stop_on: str = "rmse",
                  tol: float = 1e-4, center: str = "biases", bias_reg: float = 5.0,
@@ -219,7 +224,7 @@ class LatentFactorModel:
                 raise LatentAtlasError(f"{name} must be one of {', '.join(options)}; got {v!r}")
 
         integer("k", 1)
-        number("reg", 0)
+        number("reg", 0, none_ok=True)
         choice("solver", SOLVERS)
         choice("init", INITS)
         number("init_scale", 0, strict=True, none_ok=True)
@@ -241,6 +246,11 @@ class LatentFactorModel:
         integer("n_threads", 1, none_ok=True)
         if self.progress is not None and not callable(self.progress):
             raise LatentAtlasError(f"progress must be callable or None, got {self.progress!r}")
+
+    @property
+    def reg_value(self) -> float:
+        """λ in use: ``reg``, or the solver's default when it is None."""
+        return float(self.reg) if self.reg is not None else DEFAULT_REG[self.solver]
 
     @property
     def steps_limit(self) -> int:
@@ -285,6 +295,8 @@ class LatentFactorModel:
         """
         import numba
 
+        from latentatlas.ratings import als  # noqa: F401  (chooses numba's thread pool before it starts)
+
         self._validate()
         _check_ratings(train, "train")
         if len(train) == 0:
@@ -314,6 +326,7 @@ class LatentFactorModel:
                 self._fit(both, None, dt, limit=first.best_step, keep_best=False)
                 first.refit_steps = first.best_step
                 first.seconds += self.history_.seconds
+                first.cpu_seconds += self.history_.cpu_seconds
                 self.history_ = first
         finally:
             numba.set_num_threads(previous_threads)
@@ -321,10 +334,12 @@ class LatentFactorModel:
 
     def _fit(self, train: Ratings, validation: Ratings | None, dt: np.dtype, limit: int | None = None,
              keep_best: bool = True) -> None:
+        import scipy.sparse as sp
+
         from latentatlas.ratings import als, sgd
 
         rng = np.random.default_rng(self.seed)
-        k, reg, weighted = self.k, float(self.reg), self.reg_weighting == "count"
+        k, reg, weighted = self.k, self.reg_value, self.reg_weighting == "count"
         self.user_ids_, self.item_ids_ = train.user_ids, train.item_ids
         self.scale_ = _rating_scale(train)
         self.mu_, self.user_bias_, self.item_bias_ = self._fit_baseline(train)
@@ -332,19 +347,26 @@ class LatentFactorModel:
         user_counts, item_counts = train.user_counts(), train.item_counts()
 
         resid = (train.values - self._baseline(train.users, train.items)).astype(dt)
-        seen_indptr, seen_items, resid_by_user = als.compressed(train.users, train.items, resid, n_users, dt)
-        self.seen_indptr_, self.seen_items_ = seen_indptr, seen_items
-        user_csr = (seen_indptr, seen_items, resid_by_user)
         if self.solver == "als":
+            user_csr = als.compressed(train.users, train.items, resid, n_users, dt)
             item_csr = als.compressed(train.items, train.users, resid, n_items, dt)
+            del resid
+
+            def matrix():
+                return sp.csr_matrix((user_csr[2].astype(np.float64), user_csr[1], user_csr[0]), shape=train.shape)
         else:
+            # SGD walks triplets; the per-user layout (for recommend's "seen" items) is built at the end.
             if self.sgd_schedule == "blocks":
                 triplets = sgd.block_layout(train.users, train.items, resid, n_users, n_items, SGD_BLOCKS, rng)
+                del resid
             else:
                 triplets = (train.users, train.items, resid)
-        del resid
 
-        Q, P = self._initial_factors(user_csr, train.shape, dt, rng)
+            def matrix():
+                return sp.coo_matrix((triplets[2].astype(np.float64), (triplets[0], triplets[1])),
+                                     shape=train.shape).tocsr()
+
+        Q, P = self._initial_factors(matrix, dt, rng, train.shape)
         Q[user_counts == 0] = 0
         P[item_counts == 0] = 0
         self.user_factors_, self.item_factors_ = Q, P
@@ -357,7 +379,10 @@ class LatentFactorModel:
 
         def evaluate():
             penalty = reg * (float(user_w @ als.row_sq_norms(Q)) + float(item_w @ als.row_sq_norms(P)))
-            sse = als.csr_sse(*user_csr, Q, P, _CHUNKS)
+            if self.solver == "als":
+                sse = als.csr_sse(*user_csr, Q, P, _CHUNKS)
+            else:
+                sse = als.triplet_sse(*triplets[:3], Q, P, _CHUNKS)
             rec = {"train_loss": sse + penalty, "train_rmse": math.sqrt(sse / len(train))}
             if validation is not None:
                 vsse = als.triplet_sse(v_users, v_items, v_resid, Q, P, _CHUNKS)
@@ -394,9 +419,10 @@ class LatentFactorModel:
         t = 0
         try:
             for t in range(1, limit + 1):
-                start = time.perf_counter()
+                start, cpu = time.perf_counter(), time.process_time()
                 step(t)
                 hist.seconds.append(time.perf_counter() - start)
+                hist.cpu_seconds.append(time.process_time() - cpu)
                 if t % self.eval_every == 0 or (t == limit and not hist.steps):
                     last = evaluate()
                     if not math.isfinite(last["train_loss"]):
@@ -425,6 +451,12 @@ class LatentFactorModel:
             hist.stopped_at = t
             if hist.steps and keep_best:
                 Q[:], P[:] = best_Q, best_P
+            del best_Q, best_P
+            if self.solver == "als":
+                self.seen_indptr_, self.seen_items_ = user_csr[0], user_csr[1]
+            else:
+                del triplets
+                self.seen_indptr_, self.seen_items_ = als.compressed(train.users, train.items, None, n_users)[:2]
 
     def _progress_line(self, t, limit, last, hist) -> str:
         parts = [f"{self.solver} step {t}/{limit}"]
@@ -473,20 +505,18 @@ class LatentFactorModel:
     def _baseline(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         return self.mu_ + self.user_bias_[users] + self.item_bias_[items]
 
-    def _initial_factors(self, user_csr, shape, dt, rng):
-        n_users, n_items = shape
+    def _initial_factors(self, matrix, dt, rng, shape):
+        """Random factors for ``shape``, or the truncated SVD of ``matrix()`` (the centred training matrix)."""
         if self.init == "random":
+            n_users, n_items = shape
             scale = self.init_scale if self.init_scale is not None else 1 / math.sqrt(self.k)
             Q = (rng.random((n_users, self.k)) * scale).astype(dt)
             P = (rng.random((n_items, self.k)) * scale).astype(dt)
             return Q, P
-        import scipy.sparse as sp
         from scipy.sparse.linalg import svds
 
-        indptr, indices, data = user_csr
-        mat = sp.csr_matrix((data.astype(np.float64), indices, indptr), shape=shape)
         try:
-            u, s, vt = svds(mat, k=self.k, random_state=int(self.seed))
+            u, s, vt = svds(matrix(), k=self.k, random_state=int(self.seed))
         except Exception as exc:  # ARPACK convergence problems are input problems here
             raise LatentAtlasError(f"init='svd' failed ({exc}); use init='random' or a smaller k") from None
         order = np.argsort(s)[::-1]
@@ -624,7 +654,7 @@ class LatentFactorModel:
         q = np.zeros(self.k)
         if n:
             Y = self.item_factors_[items].astype(np.float64)
-            lam = self.reg * (n if self.reg_weighting == "count" else 1)
+            lam = self.reg_value * (n if self.reg_weighting == "count" else 1)
             A = Y.T @ Y + lam * np.eye(self.k)
             q = np.linalg.lstsq(A, Y.T @ resid, rcond=None)[0]
         return FoldedUser(q.astype(self.user_factors_.dtype), bias, items)

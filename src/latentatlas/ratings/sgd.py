@@ -28,6 +28,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from latentatlas.ratings.als import prefer_workqueue
+
+prefer_workqueue()
+
 
 @njit(fastmath=True, cache=True, inline="always")
 def _update(q, p, v, lr, reg):
