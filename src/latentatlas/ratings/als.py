@@ -16,7 +16,7 @@ Two ways to solve:
 * ``cg``: a few conjugate-gradient steps, warm-started from the current factors, that touch the row's
   entries instead of forming the Gram matrix: O(|S_r|·k) per step instead of O(|S_r|·k² + k³). This is
   the trick that makes ``implicit`` fast; after the first iterations the warm start is already close,
-  so 2–3 steps per half-step give the same validation error as the exact solve.
+  so 2 steps per half-step give the same validation error as the exact solve.
 
 Only this module and :mod:`latentatlas.ratings.sgd` import numba.
 """
@@ -292,6 +292,49 @@ def ridge_rows(indptr, indices, data, Y, X, reg, weighted, n_chunks):
 # --- conjugate gradient ----------------------------------------------------------------------------------
 
 
+@njit(fastmath=True, cache=True)
+def _gather_pass(indices, data, start, end, Y, x, out, c, s, t):
+    """``out = c·x + Σ_j y_j (s·v_j + t·(y_j·x))`` over entries ``start:end``: the residual pass
+    (c, s, t) = (−λ, 1, −1) and the matrix-vector pass (λ, 0, 1) of CG share it. Four entries per sweep,
+    so four independent dot products are in flight and ``out`` is read and written once per four."""
+    k = x.shape[0]
+    zero = x[0] - x[0]
+    for a in range(k):
+        out[a] = c * x[a]
+    j = start
+    while j + 4 <= end:
+        y0 = Y[indices[j]]
+        y1 = Y[indices[j + 1]]
+        y2 = Y[indices[j + 2]]
+        y3 = Y[indices[j + 3]]
+        d0 = zero
+        d1 = zero
+        d2 = zero
+        d3 = zero
+        for a in range(k):
+            xa = x[a]
+            d0 += y0[a] * xa
+            d1 += y1[a] * xa
+            d2 += y2[a] * xa
+            d3 += y3[a] * xa
+        e0 = s * data[j] + t * d0
+        e1 = s * data[j + 1] + t * d1
+        e2 = s * data[j + 2] + t * d2
+        e3 = s * data[j + 3] + t * d3
+        for a in range(k):
+            out[a] += e0 * y0[a] + e1 * y1[a] + e2 * y2[a] + e3 * y3[a]
+        j += 4
+    while j < end:
+        y0 = Y[indices[j]]
+        d0 = zero
+        for a in range(k):
+            d0 += y0[a] * x[a]
+        e0 = s * data[j] + t * d0
+        for a in range(k):
+            out[a] += e0 * y0[a]
+        j += 1
+
+
 @njit(parallel=True, fastmath=True, cache=True)
 def cg_rows(indptr, indices, data, Y, X, reg, weighted, steps, n_chunks):
     """Approximate ALS half-step: ``steps`` conjugate-gradient iterations per row, warm-started from
@@ -301,6 +344,7 @@ def cg_rows(indptr, indices, data, Y, X, reg, weighted, steps, n_chunks):
     step = (n_rows + n_chunks - 1) // n_chunks
     T = X.dtype.type
     zero = T(0)
+    one = T(1)
     for c in prange(n_chunks):
         res = np.empty(k, dtype=X.dtype)
         p = np.empty(k, dtype=X.dtype)
@@ -312,17 +356,7 @@ def cg_rows(indptr, indices, data, Y, X, reg, weighted, steps, n_chunks):
                 continue
             lam = T(reg * (end - start) if weighted else reg)
             x = X[r]
-            # residual Y_Sᵀ(v − Y_S x) − λ x in one pass
-            for a in range(k):
-                res[a] = -lam * x[a]
-            for j in range(start, end):
-                y = Y[indices[j]]
-                dot = zero
-                for a in range(k):
-                    dot += y[a] * x[a]
-                e = data[j] - dot
-                for a in range(k):
-                    res[a] += e * y[a]
+            _gather_pass(indices, data, start, end, Y, x, res, -lam, one, -one)  # Y_Sᵀ(v − Y_S x) − λx
             rs = zero
             for a in range(k):
                 p[a] = res[a]
@@ -330,15 +364,7 @@ def cg_rows(indptr, indices, data, Y, X, reg, weighted, steps, n_chunks):
             for _ in range(steps):
                 if rs <= zero:
                     break
-                for a in range(k):
-                    Ap[a] = lam * p[a]
-                for j in range(start, end):
-                    y = Y[indices[j]]
-                    dot = zero
-                    for a in range(k):
-                        dot += y[a] * p[a]
-                    for a in range(k):
-                        Ap[a] += dot * y[a]
+                _gather_pass(indices, data, start, end, Y, p, Ap, lam, zero, one)  # (Y_SᵀY_S + λI) p
                 pAp = zero
                 for a in range(k):
                     pAp += p[a] * Ap[a]

@@ -28,7 +28,7 @@ def train(
     test_file: Optional[Path] = typer.Option(None, "--test", help="Test ratings of a given split."),
     solver: str = typer.Option("als", help="als (alternating least squares) or sgd."),
     k: Optional[int] = typer.Option(None, "--k", help="Latent factors (default 64)."),
-    reg: Optional[float] = typer.Option(None, help="λ, penalty per rating on the factors (default 0.1)."),
+    reg: Optional[float] = typer.Option(None, help="λ, penalty per rating on the factors (default 0.12 for als, 0.065 for sgd)."),
     lr: Optional[float] = typer.Option(None, help="SGD learning rate (default 0.02)."),
     init: str = typer.Option("random", help="random (uniform, scaled by 1/sqrt(k)) or svd."),
     max_steps: Optional[int] = typer.Option(None, help="Iterations/epochs (default 50 for als, 200 for sgd)."),

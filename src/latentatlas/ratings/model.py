@@ -137,8 +137,8 @@ class LatentFactorModel:
     reg_weighting : {"count", "none"}
         Penalise each row ``λ·n_ratings‖x‖²`` (ALS-WR) or ``λ‖x‖²``.
     als_method : {"cg", "cholesky"}, cg_steps : int
-        Per-row solve: ``cg_steps`` warm-started conjugate-gradient steps (fast, default), or the exact
-        Cholesky solve.
+        Per-row solve: ``cg_steps`` warm-started conjugate-gradient steps (fast, default; 2 steps gave the
+        same MovieLens-100K test RMSE as 3 and as the exact solve), or the exact Cholesky solve.
     sgd_schedule : {"blocks", "serial"}
         ``blocks``: parallel, lock-free stratified SGD; ``serial``: the classic single-thread loop over one
         global shuffled order. Both are reproducible from ``seed``.
@@ -154,7 +154,7 @@ class LatentFactorModel:
                  init_scale: float | None = None, lr: float = 0.02, max_steps: int | None = None,
                  patience: int = 3, eval_every: int = 1, log_every: int = 1, stop_on: str = "rmse",
                  tol: float = 1e-4, center: str = "biases", bias_reg: float = 5.0,
-                 reg_weighting: str = "count", als_method: str = "cg", cg_steps: int = 3,
+                 reg_weighting: str = "count", als_method: str = "cg", cg_steps: int = 2,
                  sgd_schedule: str = "blocks", dtype: str = "float32", seed: int = 0,
                  n_threads: int | None = None, progress: Callable[[str], None] | None = None):
         self.k = k
