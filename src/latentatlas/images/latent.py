@@ -1,0 +1,344 @@
+"""Looking inside a trained autoencoder: codes, 2-D embeddings, neighbourhood scores and interpolation.
+
+Everything here reads a model and arrays and returns new arrays; nothing is drawn or written.
+
+- :func:`encode` turns images into flattened latent codes.
+- :func:`embed2d` maps codes to 2-D with PCA, t-SNE (openTSNE) or UMAP.
+- :func:`knn_accuracy` measures how well a set of points keeps label neighbourhoods.
+- :func:`interpolate` decodes equidistant points on the line between two images' codes.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from latentatlas.errors import LatentAtlasError
+
+METHODS = ("pca", "tsne", "umap")
+
+#: The t-SNE schedule used by :func:`embed2d`. openTSNE's defaults spend 250 + 500 gradient steps and pick
+#: Barnes-Hut below 10 000 points; with an FFT gradient, approximate neighbours, PCA initialisation and a
+#: learning rate of n/12 the layout is settled long before that (see benchmarks/RESULTS-embeddings.md).
+TSNE_SETTINGS: dict[str, Any] = {
+    "initialization": "pca",
+    "neighbors": "annoy",
+    "negative_gradient_method": "fft",
+    "learning_rate": "auto",
+    "early_exaggeration_iter": 125,
+    "n_iter": 250,
+}
+
+#: Below this many points t-SNE uses exact neighbours and the Barnes-Hut gradient instead.
+SMALL_TSNE = 2000
+
+#: Codes wider than this are reduced by PCA before the t-SNE/UMAP neighbour search; it keeps nearly all
+#: of the neighbourhood structure and makes the search several times faster.
+PCA_DIMS = 50
+
+
+def _torch():
+    import torch
+
+    return torch
+
+
+def _as_image_array(images, name: str = "images") -> np.ndarray:
+    """Images (uint8 0..255 or float 0..1) as an N×H×W float32 array in [0, 1]."""
+    arr = getattr(images, "images", images)
+    try:
+        arr = np.asarray(arr)
+    except Exception as exc:  # ragged lists and the like
+        raise LatentAtlasError(f"{name}: cannot read as an array ({exc})") from None
+    if arr.ndim == 4 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 3:
+        raise LatentAtlasError(f"{name}: expected N×H×W images, got an array of shape {arr.shape}")
+    if arr.shape[0] == 0:
+        raise LatentAtlasError(f"{name}: no images (shape {arr.shape})")
+    if arr.dtype == np.uint8:
+        return arr.astype(np.float32) / np.float32(255.0)
+    if not np.issubdtype(arr.dtype, np.floating):
+        raise LatentAtlasError(f"{name}: expected uint8 or float pixels, got dtype {arr.dtype}")
+    arr = arr.astype(np.float32)
+    if not np.isfinite(arr).all():
+        raise LatentAtlasError(f"{name}: pixels contain NaN or infinity")
+    if arr.min() < 0.0 or arr.max() > 1.0:
+        raise LatentAtlasError(f"{name}: float pixels must lie in [0, 1], got [{arr.min():g}, {arr.max():g}]")
+    return arr
+
+
+def _model_device(model, device):
+    torch = _torch()
+    if device is not None:
+        return torch.device(device)
+    try:
+        return next(model.parameters()).device
+    except StopIteration:
+        return torch.device("cpu")
+
+
+def _check_batch_size(batch_size: int) -> int:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise LatentAtlasError(f"batch_size must be a positive integer, got {batch_size!r}")
+    return int(batch_size)
+
+
+def encode(model, images, batch_size: int = 1024, device=None) -> np.ndarray:
+    """Latent codes of ``images`` as an (N, d) float32 array, one flattened code per image.
+
+    ``images`` is an N×H×W (or N×1×H×W) array of uint8 pixels (0..255) or floats in [0, 1], or an object
+    with an ``images`` attribute (an ``ImageSet``). The model runs in evaluation mode without gradients,
+    in batches of ``batch_size``, on ``device`` (default: where the model's parameters are); its training
+    mode is restored afterwards.
+    """
+    torch = _torch()
+    batch_size = _check_batch_size(batch_size)
+    pixels = _as_image_array(images)
+    dev = _model_device(model, device)
+    was_training = model.training
+    model.eval()
+    out = []
+    try:
+        with torch.no_grad():
+            for start in range(0, len(pixels), batch_size):
+                x = torch.from_numpy(pixels[start:start + batch_size, None]).to(dev)
+                try:
+                    z = model.encode(x)
+                except RuntimeError as exc:
+                    raise LatentAtlasError(
+                        f"images of shape {pixels.shape[1:]} do not fit this model's encoder: "
+                        f"{str(exc).splitlines()[0]}") from None
+                out.append(z.reshape(len(x), -1).float().cpu().numpy())
+    finally:
+        model.train(was_training)
+    return np.ascontiguousarray(np.concatenate(out), dtype=np.float32)
+
+
+def decode(model, codes: np.ndarray, code_shape: tuple[int, ...], batch_size: int = 1024,
+           device=None) -> np.ndarray:
+    """Images (N, H, W) float32 in [0, 1] decoded from flattened ``codes`` reshaped to ``code_shape``."""
+    torch = _torch()
+    batch_size = _check_batch_size(batch_size)
+    codes = np.asarray(codes, dtype=np.float32)
+    if codes.ndim != 2 or codes.shape[1] != int(np.prod(code_shape)):
+        raise LatentAtlasError(f"codes of shape {codes.shape} do not match the model's code shape {code_shape}")
+    dev = _model_device(model, device)
+    was_training = model.training
+    model.eval()
+    out = []
+    try:
+        with torch.no_grad():
+            for start in range(0, len(codes), batch_size):
+                z = torch.from_numpy(codes[start:start + batch_size]).reshape(-1, *code_shape).to(dev)
+                x = model.decode(z)
+                out.append(x.reshape(len(z), *x.shape[-2:]).float().cpu().numpy())
+    finally:
+        model.train(was_training)
+    return np.concatenate(out)
+
+
+def interpolate(model, image_a, image_b, steps: int = 10, device=None) -> np.ndarray:
+    """Decode ``steps`` equidistant points on the line from the code of ``image_a`` to that of ``image_b``.
+
+    Both ends are included: frame 0 is the reconstruction of ``image_a`` and frame ``steps - 1`` that of
+    ``image_b``. Images are H×W (uint8 or floats in [0, 1]). Returns (steps, H, W) float32 in [0, 1].
+    """
+    torch = _torch()
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 2:
+        raise LatentAtlasError(f"steps must be an integer >= 2 (both ends are included), got {steps!r}")
+    a = np.asarray(getattr(image_a, "images", image_a))
+    b = np.asarray(getattr(image_b, "images", image_b))
+    if a.ndim != 2 or b.ndim != 2:
+        raise LatentAtlasError(f"image_a and image_b must be single H×W images, got shapes {a.shape} and {b.shape}")
+    if a.shape != b.shape:
+        raise LatentAtlasError(f"image_a and image_b differ in size: {a.shape} vs {b.shape}")
+    pixels = _as_image_array(np.stack([a, b]), name="image_a/image_b")
+    dev = _model_device(model, device)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            try:
+                z = model.encode(torch.from_numpy(pixels[:, None]).to(dev))
+            except RuntimeError as exc:
+                raise LatentAtlasError(f"images of shape {pixels.shape[1:]} do not fit this model's encoder: "
+                                       f"{str(exc).splitlines()[0]}") from None
+            t = torch.linspace(0.0, 1.0, int(steps), dtype=z.dtype, device=dev).reshape(-1, *([1] * (z.dim() - 1)))
+            # (1 - t)·a + t·b, not a + t·(b - a): the ends are then exactly a and b, the midpoint the mean.
+            line = (1.0 - t) * z[0:1] + t * z[1:2]
+            frames = model.decode(line)
+    finally:
+        model.train(was_training)
+    return frames.reshape(int(steps), *frames.shape[-2:]).float().cpu().numpy()
+
+
+def _check_codes(codes) -> np.ndarray:
+    try:
+        x = np.asarray(codes, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise LatentAtlasError(f"codes: cannot read as a float array ({exc})") from None
+    if x.ndim != 2:
+        raise LatentAtlasError(f"codes must be a 2-D array (n_points × dims), got shape {x.shape}")
+    if x.shape[0] < 3:
+        raise LatentAtlasError(f"codes: need at least 3 points to embed, got {x.shape[0]}")
+    if not np.isfinite(x).all():
+        raise LatentAtlasError("codes contain NaN or infinity")
+    return x
+
+
+def _check_seed(seed) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise LatentAtlasError(f"seed must be a non-negative integer, got {seed!r}")
+    return int(seed)
+
+
+def reduce_pca(codes: np.ndarray, dims: int = PCA_DIMS, seed: int = 0) -> np.ndarray:
+    """``codes`` projected on their first ``dims`` principal components (unchanged if already narrower)."""
+    from sklearn.decomposition import PCA
+
+    x = _check_codes(codes)
+    if x.shape[1] <= dims or x.shape[0] <= dims:
+        return x
+    return PCA(n_components=dims, random_state=seed).fit_transform(x).astype(np.float32)
+
+
+def embed2d(codes, method: str = "pca", seed: int = 0, perplexity: float = 30.0, n_jobs: int = 2,
+            pca_dims: int | None = PCA_DIMS, **kw) -> np.ndarray:
+    """A 2-D embedding (N, 2) float32 of ``codes`` (N, d).
+
+    ``method``: ``"pca"`` (scikit-learn), ``"tsne"`` (openTSNE with :data:`TSNE_SETTINGS`; ``perplexity``)
+    or ``"umap"`` (umap-learn; seeded, hence single-threaded). For t-SNE and UMAP, codes wider than
+    ``pca_dims`` are first reduced by PCA (``None`` keeps them whole). Extra keyword arguments go to
+    ``openTSNE.TSNE`` or ``umap.UMAP`` and override the defaults. Same seed, same result.
+    """
+    x = _check_codes(codes)
+    seed = _check_seed(seed)
+    if method not in METHODS:
+        raise LatentAtlasError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0:
+        raise LatentAtlasError(f"n_jobs must be a non-zero integer, got {n_jobs!r}")
+    n = x.shape[0]
+    if method == "pca":
+        if kw:
+            raise LatentAtlasError(f"method 'pca' takes no extra options, got {sorted(kw)}")
+        from sklearn.decomposition import PCA
+
+        if x.shape[1] < 2:
+            raise LatentAtlasError(f"codes need at least 2 dimensions for a 2-D PCA, got {x.shape[1]}")
+        return PCA(n_components=2, random_state=seed).fit_transform(x).astype(np.float32)
+
+    if pca_dims is not None:
+        if isinstance(pca_dims, bool) or not isinstance(pca_dims, (int, np.integer)) or pca_dims < 2:
+            raise LatentAtlasError(f"pca_dims must be an integer >= 2 or None, got {pca_dims!r}")
+        x = reduce_pca(x, int(pca_dims), seed)
+
+    if method == "tsne":
+        try:
+            perplexity = float(perplexity)
+        except (TypeError, ValueError):
+            raise LatentAtlasError(f"perplexity must be a number, got {perplexity!r}") from None
+        if not np.isfinite(perplexity) or perplexity <= 0:
+            raise LatentAtlasError(f"perplexity must be positive, got {perplexity:g}")
+        if 3 * perplexity >= n - 1:
+            raise LatentAtlasError(
+                f"perplexity {perplexity:g} is too large for {n} points (needs 3·perplexity < n - 1, "
+                f"i.e. perplexity < {(n - 1) / 3:.4g})")
+        import openTSNE
+
+        opts = dict(TSNE_SETTINGS)
+        if n < SMALL_TSNE:
+            # The FFT gradient has a fixed grid cost per step that only pays off for thousands of points,
+            # and small sets get exact neighbours at no real cost.
+            opts["neighbors"] = "exact"
+            opts["negative_gradient_method"] = "bh"
+        opts.update(kw)
+        try:
+            tsne = openTSNE.TSNE(n_components=2, perplexity=perplexity, n_jobs=int(n_jobs), random_state=seed,
+                                 verbose=False, **opts)
+        except TypeError as exc:
+            raise LatentAtlasError(f"unknown t-SNE option: {exc}") from None
+        return np.ascontiguousarray(np.asarray(tsne.fit(x)), dtype=np.float32)
+
+    import warnings
+
+    import umap
+
+    opts = {"n_neighbors": 15, "min_dist": 0.1}
+    opts.update(kw)
+    if opts["n_neighbors"] >= n:
+        raise LatentAtlasError(f"UMAP n_neighbors={opts['n_neighbors']} needs more than {n} points")
+    try:
+        reducer = umap.UMAP(n_components=2, random_state=seed, **opts)
+    except TypeError as exc:
+        raise LatentAtlasError(f"unknown UMAP option: {exc}") from None
+    with warnings.catch_warnings():
+        # "n_jobs value 1 overridden to 1 by setting random_state": seeding is the point, so silence it.
+        warnings.filterwarnings("ignore", message=".*random_state.*", category=UserWarning)
+        warnings.filterwarnings("ignore", message=".*n_jobs.*", category=UserWarning)
+        return np.ascontiguousarray(reducer.fit_transform(x), dtype=np.float32)
+
+
+def knn_accuracy(points, labels, k: int = 10, sample: int | None = None, seed: int = 0) -> float:
+    """Leave-one-out k-nearest-neighbour label accuracy of ``points`` (N, d) with ``labels`` (N,).
+
+    Each query point is classified by the majority label of its ``k`` nearest *other* points (Euclidean;
+    ties go to the smallest label, as in scikit-learn's ``KNeighborsClassifier``); the score is the
+    fraction classified correctly. With ``sample``, only a seeded random subset of that many query points
+    is scored (neighbours are still searched among all points), which keeps wide codes affordable.
+    """
+    from sklearn.neighbors import NearestNeighbors
+
+    x = np.asarray(points, dtype=np.float32)
+    y = np.asarray(labels)
+    if x.ndim != 2:
+        raise LatentAtlasError(f"points must be a 2-D array, got shape {x.shape}")
+    if y.ndim != 1 or len(y) != len(x):
+        raise LatentAtlasError(f"labels must be a 1-D array with one label per point: {len(x)} points, "
+                               f"labels of shape {y.shape}")
+    if not np.isfinite(x).all():
+        raise LatentAtlasError("points contain NaN or infinity")
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise LatentAtlasError(f"k must be a positive integer, got {k!r}")
+    if k >= len(x):
+        raise LatentAtlasError(f"k={k} needs more than {k} points, got {len(x)}")
+    seed = _check_seed(seed)
+    classes, y_idx = np.unique(y, return_inverse=True)
+    nn = NearestNeighbors(n_neighbors=int(k)).fit(x)
+    if sample is None or sample >= len(x):
+        # kneighbors() without X leaves each point out of its own neighbour list, duplicates or not.
+        neigh = nn.kneighbors(return_distance=False)
+        query = np.arange(len(x))
+    else:
+        if isinstance(sample, bool) or not isinstance(sample, (int, np.integer)) or sample < 1:
+            raise LatentAtlasError(f"sample must be a positive integer or None, got {sample!r}")
+        query = np.sort(np.random.default_rng(seed).choice(len(x), size=int(sample), replace=False))
+        # k + 1 neighbours, then drop the query itself (by index, not by position: duplicates may tie).
+        full = nn.kneighbors(x[query], n_neighbors=int(k) + 1, return_distance=False)
+        neigh = np.empty((len(query), int(k)), dtype=full.dtype)
+        for row, (q, cand) in enumerate(zip(query, full)):
+            others = cand[cand != q]
+            neigh[row] = others[:k]
+    votes = y_idx[neigh]
+    counts = np.zeros((len(query), len(classes)), dtype=np.int64)
+    np.add.at(counts, (np.repeat(np.arange(len(query)), votes.shape[1]), votes.ravel()), 1)
+    return float(np.mean(counts.argmax(axis=1) == y_idx[query]))
+
+
+def sample_indices(n: int, count: int, seed: int = 0) -> np.ndarray:
+    """A sorted seeded random sample of ``min(count, n)`` distinct indices into ``range(n)``."""
+    if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 0:
+        raise LatentAtlasError(f"count must be a non-negative integer, got {count!r}")
+    seed = _check_seed(seed)
+    if count >= n:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=int(count), replace=False))
+
+
+def timed_embedding(codes, method: str, **kw) -> tuple[np.ndarray, float]:
+    """:func:`embed2d` and its wall time in seconds."""
+    start = time.perf_counter()
+    coords = embed2d(codes, method, **kw)
+    return coords, time.perf_counter() - start
