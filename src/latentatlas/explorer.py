@@ -132,6 +132,8 @@ def image_explorer(embedding_path: str | Path, *, max_points: int = 2000, k: int
     for key, c in coords_all.items():
         if c.shape != (n, 2):
             raise LatentAtlasError(f"{path}: coords_{key} has shape {c.shape}, expected ({n}, 2)")
+    if not np.isfinite(codes).all():
+        raise LatentAtlasError(f"{path}: the codes contain NaN or infinity")
     labels = np.asarray(data["labels"]).astype(np.int64)
     thumbs = np.asarray(data["thumbnails"])
     if len(labels) != n or len(thumbs) != n:
@@ -192,6 +194,8 @@ def item_explorer(model_path: str | Path, *, max_points: int = 2000, k: int = 10
     n = len(factors)
     if n < 3 or factors.ndim != 2:
         raise LatentAtlasError(f"{model_path}: model has too few items ({n}) to explore")
+    if not np.isfinite(factors).all():
+        raise LatentAtlasError(f"{model_path}: the item factors contain NaN or infinity")
     # Items without training ratings keep zero (or initial) factors; cosine of a zero vector is undefined.
     norms = np.linalg.norm(factors, axis=1)
     usable = norms > 1e-12

@@ -184,13 +184,6 @@ def _fig_png(fig) -> bytes:
     return buf.getvalue()
 
 
-def _solver(run: Run) -> str:
-    for key in ("solver", "method", "algorithm"):
-        if key in run.config:
-            return str(run.config[key]).lower()
-    return ""
-
-
 def _history(run: Run) -> dict[str, Any] | None:
     """The loss and RMSE histories of a ratings-train run (its metrics.json), as plots.ratings expects."""
     m = run.metrics_file()
