@@ -365,3 +365,15 @@ def test_default_reg_depends_on_the_solver():
     assert LatentFactorModel(solver="als").reg_value == 0.12
     assert LatentFactorModel(solver="sgd").reg_value == 0.065
     assert LatentFactorModel(solver="sgd", reg=0.3).reg_value == 0.3
+
+
+def test_lean_biases_equal_prep_fit_biases(small_split):
+    train = small_split.train
+    ref = prep.fit_biases(train, reg_user=3.0, reg_item=7.0)
+    mu, bu, bi = als.damped_biases(train.users, train.items, train.values, train.n_users, train.n_items, 3.0, 7.0, 10)
+    assert mu == pytest.approx(ref.mu)  # prep averages in float32, hence 1e-6 below
+    np.testing.assert_allclose(bu, ref.user, atol=1e-6)
+    np.testing.assert_allclose(bi, ref.item, atol=1e-6)
+    out = np.empty(len(train))
+    als.residuals(train.users, train.items, train.values, mu, bu, bi, out)
+    np.testing.assert_allclose(out, train.values - ref.predict(train.users, train.items), atol=1e-6)

@@ -90,6 +90,46 @@ def _fill_pattern(rows, cols, indptr, indices):
         pos[r] += 1
 
 
+# --- baseline ---------------------------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def damped_biases(users, items, values, n_users, n_items, reg_user, reg_item, n_iter):
+    """``prep.fit_biases`` without n-sized temporaries: global mean plus user and item offsets by
+    alternating damped means, ``b_i = Σ(v − μ − b_u)/(n_i + reg_item)``, then the same for ``b_u``."""
+    n = len(values)
+    mu = 0.0
+    for j in range(n):
+        mu += values[j]
+    mu = mu / n if n else 0.0
+    cu = np.zeros(n_users)
+    ci = np.zeros(n_items)
+    for j in range(n):
+        cu[users[j]] += 1
+        ci[items[j]] += 1
+    bu = np.zeros(n_users)
+    bi = np.zeros(n_items)
+    for _ in range(n_iter):
+        bi[:] = 0
+        for j in range(n):
+            bi[items[j]] += values[j] - mu - bu[users[j]]
+        for i in range(n_items):
+            bi[i] /= ci[i] + reg_item
+        bu[:] = 0
+        for j in range(n):
+            bu[users[j]] += values[j] - mu - bi[items[j]]
+        for u in range(n_users):
+            bu[u] /= cu[u] + reg_user
+    return mu, bu, bi
+
+
+@njit(parallel=True, cache=True)
+def residuals(users, items, values, mu, bu, bi, out):
+    """``out[j] = values[j] − μ − b_u − b_i`` (in ``out``'s precision, no temporaries)."""
+    for j in prange(len(values)):
+        out[j] = values[j] - mu - bu[users[j]] - bi[items[j]]
+
+
 # --- losses and predictions ------------------------------------------------------------------------------
 
 

@@ -128,7 +128,7 @@ class LatentFactorModel:
         report progress every ``log_every`` steps.
     stop_on : {"rmse", "loss"}
         The criterion: validation RMSE (default) or the classic penalised validation loss. Without
-        validation data the training values are used.
+        validation data the training values decide when to stop and the last factors are kept.
     tol : float
         Relative improvement below which an evaluation counts as no improvement.
     center : {"biases", "user", "none"}
@@ -323,7 +323,7 @@ class LatentFactorModel:
                                np.concatenate([train.items, validation.items]),
                                np.concatenate([train.values, validation.values]), train.user_ids, train.item_ids,
                                dict(train.meta))
-                self._fit(both, None, dt, limit=first.best_step, keep_best=False)
+                self._fit(both, None, dt, limit=first.best_step, early_stop=False)
                 first.refit_steps = first.best_step
                 first.seconds += self.history_.seconds
                 first.cpu_seconds += self.history_.cpu_seconds
@@ -333,7 +333,7 @@ class LatentFactorModel:
         return self
 
     def _fit(self, train: Ratings, validation: Ratings | None, dt: np.dtype, limit: int | None = None,
-             keep_best: bool = True) -> None:
+             early_stop: bool = True) -> None:
         import scipy.sparse as sp
 
         from latentatlas.ratings import als, sgd
@@ -346,7 +346,8 @@ class LatentFactorModel:
         n_users, n_items = train.shape
         user_counts, item_counts = train.user_counts(), train.item_counts()
 
-        resid = (train.values - self._baseline(train.users, train.items)).astype(dt)
+        resid = np.empty(len(train), dtype=dt)
+        als.residuals(train.users, train.items, train.values, self.mu_, self.user_bias_, self.item_bias_, resid)
         if self.solver == "als":
             user_csr = als.compressed(train.users, train.items, resid, n_users, dt)
             item_csr = als.compressed(train.items, train.users, resid, n_items, dt)
@@ -413,7 +414,10 @@ class LatentFactorModel:
         self.history_ = hist
         criterion_key = ("validation_" if validation is not None else "train_") + self.stop_on
         best_value, bad = math.inf, 0
-        best_Q, best_P = Q.copy(), P.copy()
+        # Without validation data there is nothing to select by: the last factors are kept, and the memory
+        # of a second copy of Q and P is saved (it matters at 10 M ratings).
+        keep_best = early_stop and validation is not None
+        best_Q, best_P = (Q.copy(), P.copy()) if keep_best else (None, None)
         limit = limit or self.steps_limit
         last: dict = {}
         t = 0
@@ -436,12 +440,13 @@ class LatentFactorModel:
                     if value < best_value * (1 - self.tol) or not hist.best_step:
                         best_value, bad = value, 0
                         hist.best_step = t
-                        best_Q[:], best_P[:] = Q, P
+                        if keep_best:
+                            best_Q[:], best_P[:] = Q, P
                     else:
                         bad += 1
                 if self.progress is not None and t % self.log_every == 0:
                     self.progress(self._progress_line(t, limit, last, hist))
-                if keep_best and bad >= self.patience:
+                if early_stop and bad >= self.patience:
                     hist.converged_after = t - self.patience * self.eval_every
                     break
         except KeyboardInterrupt:
@@ -494,9 +499,12 @@ class LatentFactorModel:
     def _fit_baseline(self, train: Ratings) -> tuple[float, np.ndarray, np.ndarray]:
         from latentatlas.ratings import prep
 
-        if self.center == "biases":
-            b = prep.fit_biases(train, reg_user=self.bias_reg, reg_item=self.bias_reg)
-            return b.mu, b.user.astype(np.float64), b.item.astype(np.float64)
+        if self.center == "biases":  # prep.fit_biases' method, without its n-sized float64 temporaries
+            from latentatlas.ratings import als
+
+            mu, bu, bi = als.damped_biases(train.users, train.items, train.values, train.n_users, train.n_items,
+                                           float(self.bias_reg), float(self.bias_reg), 10)
+            return float(mu), bu, bi
         if self.center == "user":
             mu = float(train.values.mean())
             return mu, prep.user_means(train, fill=mu) - mu, np.zeros(train.n_items)
@@ -510,8 +518,10 @@ class LatentFactorModel:
         if self.init == "random":
             n_users, n_items = shape
             scale = self.init_scale if self.init_scale is not None else 1 / math.sqrt(self.k)
-            Q = (rng.random((n_users, self.k)) * scale).astype(dt)
-            P = (rng.random((n_items, self.k)) * scale).astype(dt)
+            Q = rng.random((n_users, self.k), dtype=dt)  # drawn in dt: no float64 copy of a large Q
+            P = rng.random((n_items, self.k), dtype=dt)
+            Q *= dt.type(scale)
+            P *= dt.type(scale)
             return Q, P
         from scipy.sparse.linalg import svds
 
