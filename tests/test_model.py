@@ -377,3 +377,34 @@ def test_lean_biases_equal_prep_fit_biases(small_split):
     out = np.empty(len(train))
     als.residuals(train.users, train.items, train.values, mu, bu, bi, out)
     np.testing.assert_allclose(out, train.values - ref.predict(train.users, train.items), atol=1e-6)
+
+
+def test_resuming_continues_training_where_it_stopped(small_split):
+    train = small_split.train
+    kw = dict(k=4, dtype="float64", patience=100)
+    four = LatentFactorModel(max_steps=4, **kw).fit(train)
+    two = LatentFactorModel(max_steps=2, **kw).fit(train)
+    resumed = LatentFactorModel(max_steps=2, **kw).fit(train, init_from=two)
+    np.testing.assert_allclose(resumed.user_factors_, four.user_factors_, atol=1e-12)
+    with pytest.raises(LatentAtlasError, match="k=4, not 5"):
+        LatentFactorModel(k=5, max_steps=1).fit(train, init_from=two)
+    other = synthetic(30, 20, 300, seed=1)
+    with pytest.raises(LatentAtlasError, match="other user ids"):
+        LatentFactorModel(max_steps=1, **kw).fit(other, init_from=two)
+
+
+def test_ctrl_c_keeps_the_best_factors_so_far(small_split):
+    train, val = small_split.train, small_split.validation
+    kw = dict(k=4, dtype="float64", patience=100, tol=0.0)
+
+    def interrupt(line):
+        if line.startswith("als step 4/"):
+            raise KeyboardInterrupt
+
+    m = LatentFactorModel(max_steps=10, progress=interrupt, **kw)
+    with pytest.raises(KeyboardInterrupt):
+        m.fit(train, val)
+    assert m.history_.interrupted and m.history_.stopped_at == 4
+    best = m.history_.steps[int(np.argmin(m.history_.validation_rmse))]
+    ref = LatentFactorModel(max_steps=best, **kw).fit(train, val)
+    np.testing.assert_array_equal(m.user_factors_, ref.user_factors_)

@@ -132,3 +132,14 @@ def test_bad_file_in_a_subprocess(tmp_path, run_cli):
     res = run_cli("ratings", "train", f, "--quiet")
     assert res.returncode == 2
     assert res.stderr.strip() == f"latentatlas: error: {f}: line 3: rating 'four' is not a number"
+
+
+def test_train_resumes_from_a_saved_model(trained, ratings_csv, tmp_path, capsys):
+    model = trained / "als" / "model.npz"
+    assert run(["ratings", "train", str(ratings_csv), "--k", "5", "--max-steps", "1", "--seed", "3", "--resume",
+                str(model), "--no-refit", "--json", "--quiet", "--out", str(tmp_path / "r")]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["stopped_at"] == 1
+    assert json.loads((tmp_path / "r" / "run.json").read_text())["config"]["resume"] == str(model)
+    assert run(["ratings", "train", str(ratings_csv), "--k", "6", "--resume", str(model), "--quiet"]) == 2
+    assert "k=5, not 6" in capsys.readouterr().err

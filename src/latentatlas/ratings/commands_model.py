@@ -43,6 +43,8 @@ def train(
     als_method: str = typer.Option("cg", help="ALS row solve: cg (conjugate gradient, fast) or cholesky (exact)."),
     refit: bool = typer.Option(True, "--refit/--no-refit", help="After early stopping, retrain on train + "
                                                                "validation for the chosen number of steps."),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="Start from the factors of this model.npz (e.g. "
+                                                                 "of an interrupted run on the same data)."),
     threads: Optional[int] = typer.Option(None, help="Threads (default: all cores)."),
     seed: int = typer.Option(0, help="Seed of initialisation, shuffles and any split made here."),
     min_entries: int = typer.Option(4, help="Raw DATA file: drop users and items with this many ratings or fewer."),
@@ -77,8 +79,11 @@ def train(
         f"{train_r.n_items:,} items")
     created = datetime.now(timezone.utc).isoformat(timespec="seconds")
     interrupted = False
+    start_from = LatentFactorModel.load(resume) if resume is not None else None
+    if start_from is not None:
+        log(f"resuming from {resume}")
     try:
-        model.fit(train_r, val_r, refit=refit)
+        model.fit(train_r, val_r, refit=refit, init_from=start_from)
     except KeyboardInterrupt:
         if not hasattr(model, "history_") or not model.history_.steps:
             raise
@@ -123,6 +128,7 @@ def train(
                 {"file": "rmse_curve.png", "title": f"{solver.upper()}: training and validation RMSE",
                  "caption": "Root mean squared error of the factor model per iteration."}]
         config = {"data": source, "solver": solver, **model._json_params(), "refit": refit,
+                  "resume": str(resume) if resume is not None else None,
                   "min_entries": min_entries, "validation_fraction": validation_fraction,
                   "test_fraction": test_fraction}
         write_json(out / "run.json", {
