@@ -1,0 +1,381 @@
+"""Fast, resumable training of the convolutional autoencoder.
+
+Why it is fast on a CPU: the whole data set sits in memory as one uint8 tensor and each batch is one
+gather from a seeded permutation (no per-sample Python transforms, no worker processes); the model runs in
+channels-last memory format, which oneDNN convolves about twice as fast as the default layout; and the
+default schedule (batches of 128, one-cycle learning rate peaking at 3e-3) reaches in 3–5 epochs what the
+reference settings (batches of 1024, Adam at 1e-3 decayed by 0.999 per step) reach in about 27.
+
+Why it is safe: a checkpoint of the last completed epoch (model, optimizer, scheduler, history) is written
+atomically after every epoch, and a second one whenever the test loss is the best so far. The batch order
+of epoch ``e`` depends only on ``(seed, e)``, so resuming from the last checkpoint repeats exactly what an
+uninterrupted run would have done. The first Ctrl-C stops after the current batch (a second one aborts at
+once); both leave the checkpoints intact.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import signal
+import threading
+import time
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from latentatlas.errors import LatentAtlasError
+from latentatlas.images.autoencoder import ConvAutoencoder, load_checkpoint, save_checkpoint
+from latentatlas.images.io import ImageSet
+from latentatlas.progress import Progress
+
+LAST_CHECKPOINT = "last.pt"
+BEST_CHECKPOINT = "best.pt"
+SCHEDULES = ("onecycle", "exponential", "constant")
+
+# Named settings. "fast" (the default) was chosen on Fashion-MNIST with 2 CPU cores (see the README);
+# "reference" is the reference pipeline's: batches of 1024, Adam 1e-3 with weight decay 1e-4, ×0.999 per step.
+PRESETS: dict[str, dict[str, Any]] = {
+    "fast": {"batch_size": 128, "lr": 3e-3, "schedule": "onecycle", "weight_decay": 1e-4, "gamma": 0.999,
+             "channels_last": True},
+    "reference": {"batch_size": 1024, "lr": 1e-3, "schedule": "exponential", "weight_decay": 1e-4,
+                  "gamma": 0.999, "channels_last": False},
+}
+
+
+@dataclass
+class TrainConfig:
+    """Hyper-parameters of a training run (plain values only, so they fit in a checkpoint and run.json).
+
+    ``lr`` is the peak rate for the one-cycle schedule and the starting rate otherwise; ``gamma`` the
+    per-step decay of the exponential schedule. ``channels`` and ``latent_channels`` shape the model.
+    """
+
+    epochs: int = 5
+    batch_size: int = 128
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    schedule: str = "onecycle"
+    gamma: float = 0.999
+    seed: int = 0
+    channels: tuple[int, int, int] = (4, 16, 32)
+    latent_channels: int = 32
+    channels_last: bool = True
+    log_every: int = 100
+    eval_batch_size: int = 2000
+    device: str = "auto"
+    num_threads: int | None = None
+    preset: str = "fast"
+
+    @classmethod
+    def from_preset(cls, preset: str = "fast", **overrides: Any) -> "TrainConfig":
+        """A config with the preset's values, then ``overrides`` (None values are ignored)."""
+        if preset not in PRESETS:
+            raise LatentAtlasError(f"preset={preset!r}: expected one of {', '.join(PRESETS)}")
+        values = {**PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}}
+        return cls(preset=preset, **values).validated()
+
+    def validated(self) -> "TrainConfig":
+        """Self, after checking every value (errors name the argument and its bad value)."""
+        for name in ("epochs", "batch_size", "log_every", "eval_batch_size", "latent_channels"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+                raise LatentAtlasError(f"{name}={value!r}: must be a positive integer")
+        for name in ("lr", "weight_decay", "gamma"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+                raise LatentAtlasError(f"{name}={value!r}: must be a finite non-negative number")
+        if self.lr <= 0:
+            raise LatentAtlasError(f"lr={self.lr!r}: must be positive")
+        if not 0 < self.gamma <= 1:
+            raise LatentAtlasError(f"gamma={self.gamma!r}: must be in (0, 1]")
+        if self.schedule not in SCHEDULES:
+            raise LatentAtlasError(f"schedule={self.schedule!r}: expected one of {', '.join(SCHEDULES)}")
+        if len(tuple(self.channels)) != 3 or any(int(c) < 1 for c in self.channels):
+            raise LatentAtlasError(f"channels={self.channels!r}: expected three positive widths, e.g. 4,16,32")
+        self.channels = tuple(int(c) for c in self.channels)
+        if self.device not in ("auto", "cpu") and not self.device.startswith("cuda"):
+            raise LatentAtlasError(f"device={self.device!r}: expected auto, cpu or cuda[:N]")
+        if self.device.startswith("cuda") and not torch.cuda.is_available():
+            raise LatentAtlasError(f"device={self.device!r}: CUDA is not available on this machine")
+        if self.num_threads is not None and self.num_threads < 1:
+            raise LatentAtlasError(f"num_threads={self.num_threads!r}: must be a positive integer")
+        if not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
+            raise LatentAtlasError(f"seed={self.seed!r}: must be a non-negative integer")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["channels"] = list(self.channels)
+        return d
+
+
+# Settings that may differ between a run and its resumption without changing the result.
+_RESUMABLE_CHANGES = {"epochs", "log_every", "eval_batch_size", "device", "num_threads"}
+
+
+@dataclass
+class History:
+    """What a training run measured. Losses are mean squared errors per pixel (pixels in [0, 1]).
+
+    ``batch_loss`` has one value per training batch; ``train_loss`` (mean over the epoch's batches,
+    weighted by batch size), ``test_loss`` and ``seconds_per_epoch`` (the training pass only) one per
+    completed epoch. ``interrupted`` is True when Ctrl-C stopped the run before ``config.epochs``.
+    """
+
+    batch_loss: list[float] = field(default_factory=list)
+    train_loss: list[float] = field(default_factory=list)
+    test_loss: list[float] = field(default_factory=list)
+    seconds_per_epoch: list[float] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)
+    batches_per_epoch: int = 0
+    best_epoch: int = 0
+    interrupted: bool = False
+    device: str = "cpu"
+    checkpoint: str | None = None
+    best_checkpoint: str | None = None
+
+    @property
+    def epochs_completed(self) -> int:
+        return len(self.test_loss)
+
+    @property
+    def best_test_loss(self) -> float:
+        return min(self.test_loss) if self.test_loss else math.nan
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "History":
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+def _device(config: TrainConfig) -> torch.device:
+    if config.device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(config.device)
+
+
+def _fingerprint(images: np.ndarray) -> int:
+    return zlib.crc32(np.ascontiguousarray(images).data) & 0xFFFFFFFF
+
+
+def epoch_permutation(n: int, seed: int, epoch: int) -> np.ndarray:
+    """Batch order of ``epoch`` (0-based): depends only on ``(seed, epoch)``, so a resumed run repeats it."""
+    return np.random.default_rng([seed, epoch]).permutation(n)
+
+
+def build_model(config: TrainConfig, image_shape: tuple[int, int]) -> ConvAutoencoder:
+    """The model for ``config``, initialised from ``config.seed`` without touching the global RNG."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        return ConvAutoencoder(image_shape=image_shape, channels=config.channels,
+                               latent_channels=config.latent_channels)
+
+
+def _optimizer_and_scheduler(model, config: TrainConfig, steps_per_epoch: int):
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    if config.schedule == "onecycle":
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch)
+    elif config.schedule == "exponential":
+        scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=config.gamma)
+    else:
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    return optimizer, scheduler
+
+
+def evaluate_mse(model: ConvAutoencoder, images: torch.Tensor | np.ndarray, batch_size: int = 2000,
+                 channels_last: bool = False) -> float:
+    """Mean squared reconstruction error per pixel of uint8 ``images`` (N×H×W or N×1×H×W), in eval mode."""
+    data = torch.as_tensor(images)
+    if data.ndim == 3:
+        data = data.unsqueeze(1)
+    if len(data) == 0:
+        return math.nan
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    total = 0.0
+    with torch.inference_mode():
+        for start in range(0, len(data), batch_size):
+            x = data[start:start + batch_size].to(device, torch.float32).div_(255.0)
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            total += float(F.mse_loss(model(x), x, reduction="sum"))
+    model.train(was_training)
+    return total / data.numel()
+
+
+class _StopFlag:
+    """The first SIGINT asks the loop to stop after the current batch; a second one raises at once."""
+
+    def __init__(self, progress: Progress):
+        self.requested = False
+        self._progress = progress
+        self._previous = None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        self._progress("interrupt received: stopping after this batch (Ctrl-C again to stop at once)")
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+        return False
+
+
+def _check_resumable(ckpt: dict, config: TrainConfig, data_info: dict, path: Path) -> None:
+    stored = ckpt.get("config", {})
+    for name, value in config.to_dict().items():
+        if name in _RESUMABLE_CHANGES or name not in stored:
+            continue
+        if stored[name] != value:
+            raise LatentAtlasError(
+                f"--resume: {name}={value!r} differs from the interrupted run's {name}={stored[name]!r} "
+                f"(stored in {path}); drop the option or start a new run in another --out folder")
+    if config.schedule == "onecycle" and stored.get("epochs") != config.epochs:
+        raise LatentAtlasError(
+            f"--resume: epochs={config.epochs} differs from the interrupted run's epochs={stored.get('epochs')}; "
+            f"the one-cycle schedule is planned over all epochs, so it cannot be stretched (use "
+            f"--schedule exponential or constant for open-ended runs)")
+    stored_data = ckpt.get("data", {})
+    for name, value in data_info.items():
+        if stored_data.get(name) != value:
+            raise LatentAtlasError(
+                f"--resume: the data differ from the interrupted run's ({name}: {value!r} now, "
+                f"{stored_data.get(name)!r} in {path}); pass the same data and --limit")
+
+
+def train_autoencoder(train: ImageSet, test: ImageSet, config: TrainConfig | None = None,
+                      out_dir: str | os.PathLike | None = None, resume: bool = False, quiet: bool = False,
+                      on_batch: Callable[[int, int, float], None] | None = None) -> History:
+    """Train a :class:`ConvAutoencoder` on ``train``, measuring the test loss after every epoch.
+
+    With ``out_dir``, ``last.pt`` (the last completed epoch, for ``resume``) and ``best.pt`` (lowest test
+    loss) are written there atomically after every epoch; ``resume=True`` continues from ``last.pt`` and
+    gives the same weights and losses as an uninterrupted run. ``on_batch(epoch, batch, loss)`` is called
+    after every batch (a KeyboardInterrupt raised there acts like Ctrl-C). A Ctrl-C returns the history of
+    the completed epochs with ``interrupted=True``; the checkpoints keep the last and best completed epoch.
+    """
+    config = (config or TrainConfig()).validated()
+    if len(train) == 0 or len(test) == 0:
+        raise LatentAtlasError(f"need at least one training and one test image, got {len(train)} and {len(test)}")
+    if train.shape != test.shape:
+        raise LatentAtlasError(f"training images are {train.shape[0]}×{train.shape[1]} but test images "
+                               f"{test.shape[0]}×{test.shape[1]}; they must have the same size")
+    if resume and out_dir is None:
+        raise LatentAtlasError("resume=True needs out_dir, the folder holding the interrupted run's last.pt")
+    progress = Progress("images train", quiet)
+    device = _device(config)
+    if device.type == "cpu":
+        torch.set_num_threads(config.num_threads or len(os.sched_getaffinity(0)))
+    model = build_model(config, train.shape).to(device)
+    memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
+    model = model.to(memory_format=memory_format)
+    n = len(train)
+    steps_per_epoch = math.ceil(n / config.batch_size)
+    optimizer, scheduler = _optimizer_and_scheduler(model, config, steps_per_epoch)
+    data_info = {"n_train": n, "n_test": len(test), "image_shape": list(train.shape),
+                 "train_crc32": _fingerprint(train.images), "test_crc32": _fingerprint(test.images)}
+    history = History(batches_per_epoch=steps_per_epoch, device=str(device))
+    out = Path(out_dir) if out_dir is not None else None
+    last_path = out / LAST_CHECKPOINT if out else None
+    best_path = out / BEST_CHECKPOINT if out else None
+
+    start_epoch = 0
+    if resume:
+        if not last_path.is_file():
+            raise LatentAtlasError(f"--resume: no checkpoint {last_path} to resume from; run without --resume first")
+        _, ckpt = load_checkpoint(last_path)
+        _check_resumable(ckpt, config, data_info, last_path)
+        model.load_state_dict(ckpt["model_state"])
+        optimizer.load_state_dict(ckpt["optimizer_state"])
+        scheduler.load_state_dict(ckpt["scheduler_state"])
+        history = History.from_dict({**ckpt["history"], "device": str(device), "interrupted": False})
+        start_epoch = int(ckpt["epoch"])
+        progress(f"resuming from {last_path} after epoch {start_epoch} "
+                 f"(best test MSE {history.best_test_loss:.5f} at epoch {history.best_epoch})")
+        if start_epoch >= config.epochs:
+            progress(f"already trained for {start_epoch} epochs; pass a larger --epochs to continue")
+    if out:
+        history.checkpoint, history.best_checkpoint = str(last_path), str(best_path)
+
+    data = torch.from_numpy(np.ascontiguousarray(train.images)).unsqueeze(1).to(device)
+    test_data = torch.from_numpy(np.ascontiguousarray(test.images)).unsqueeze(1).to(device)
+    progress(f"{n} training and {len(test)} test images {train.shape[0]}×{train.shape[1]}, "
+             f"code {model.code_size} numbers, {config.epochs} epochs of {steps_per_epoch} batches of "
+             f"{config.batch_size} on {device} ({torch.get_num_threads()} threads)")
+
+    model.train()
+    with _StopFlag(progress) as stop:
+        for epoch in range(start_epoch, config.epochs):
+            order = torch.from_numpy(epoch_permutation(n, config.seed, epoch)).to(device)
+            epoch_losses: list[float] = []
+            t0 = time.perf_counter()
+            try:
+                for b in range(steps_per_epoch):
+                    idx = order[b * config.batch_size:(b + 1) * config.batch_size]
+                    x = data[idx].to(torch.float32).div_(255.0).contiguous(memory_format=memory_format)
+                    loss = F.mse_loss(model(x), x)
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    optimizer.step()
+                    scheduler.step()
+                    value = float(loss)
+                    epoch_losses.append(value)
+                    if not math.isfinite(value):
+                        raise LatentAtlasError(
+                            f"training diverged (loss {value}) at epoch {epoch + 1}, batch {b + 1}; lower --lr "
+                            f"(now {config.lr:g})")
+                    if (b + 1) % config.log_every == 0:
+                        rate = (b + 1) / (time.perf_counter() - t0)
+                        progress(f"epoch {epoch + 1}/{config.epochs} batch {b + 1}/{steps_per_epoch} "
+                                 f"loss {value:.5f} lr {scheduler.get_last_lr()[0]:.2e} ({rate:.1f} batches/s)")
+                    if on_batch is not None:
+                        on_batch(epoch, b, value)
+                    if stop.requested:
+                        raise KeyboardInterrupt
+            except KeyboardInterrupt:
+                history.interrupted = True
+                where = (f"checkpoints of epoch {history.epochs_completed} are in {out}"
+                         if out and history.epochs_completed else "no epoch was completed")
+                progress(f"interrupted in epoch {epoch + 1} after {len(epoch_losses)} batches; {where}")
+                break
+            seconds = time.perf_counter() - t0
+            sizes = np.minimum(config.batch_size, n - config.batch_size * np.arange(steps_per_epoch))
+            history.batch_loss.extend(epoch_losses)
+            history.train_loss.append(float(np.dot(epoch_losses, sizes) / n))
+            history.test_loss.append(evaluate_mse(model, test_data, config.eval_batch_size, config.channels_last))
+            history.seconds_per_epoch.append(seconds)
+            history.lr.append(float(scheduler.get_last_lr()[0]))
+            is_best = history.test_loss[-1] <= history.best_test_loss
+            if is_best:
+                history.best_epoch = epoch + 1
+            if out:
+                state = dict(model=model, optimizer=optimizer, scheduler=scheduler, epoch=epoch + 1,
+                             history=history.to_dict(), config=config.to_dict(), extra={"data": data_info})
+                save_checkpoint(last_path, **state)
+                if is_best:
+                    save_checkpoint(best_path, **state)
+            progress(f"epoch {epoch + 1}/{config.epochs}: train MSE {history.train_loss[-1]:.5f}, test MSE "
+                     f"{history.test_loss[-1]:.5f}{' (best)' if is_best else ''}, {seconds:.1f} s")
+            if stop.requested:
+                history.interrupted = epoch + 1 < config.epochs
+                break
+    return history
