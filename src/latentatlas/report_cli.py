@@ -38,6 +38,10 @@ def demo_command(
 ):
     """Run the whole story on built-in data: ratings (ALS vs SGD), the image autoencoder, and the report."""
     from latentatlas.demo import run_demo
+    from latentatlas.images.commands_train import maybe_reexec_with_tcmalloc
 
+    # `images train` restarts its process with tcmalloc preloaded when started as the program; inside the
+    # demo that restart would begin the whole demo again, so take it here, before any work.
+    maybe_reexec_with_tcmalloc()
     result = run_demo(out, size="tiny" if tiny else "quick" if quick else "full", quiet=quiet, seed=seed)
     typer.echo(f"report: {result.html}\nreport: {result.pdf}")
