@@ -337,7 +337,7 @@ def train_autoencoder(train: ImageSet, test: ImageSet, config: TrainConfig | Non
                     loss.backward()
                     optimizer.step()
                     scheduler.step()
-                    value = float(loss)
+                    value = float(loss.detach())
                     epoch_losses.append(value)
                     if not math.isfinite(value):
                         raise LatentAtlasError(
