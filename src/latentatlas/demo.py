@@ -11,6 +11,7 @@ import contextlib
 import io
 import json
 import os
+import shlex
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,14 +109,15 @@ def run_demo(out: str | os.PathLike = "latentatlas-demo", size: str = "full", *,
     for n, (what, argv) in enumerate(steps, 1):
         log(f"step {n}/{len(steps) + 1}: {what}")
         argv = [_checkpoint(out) if a == CHECKPOINT else a for a in argv]
-        log(f"  $ latentatlas {' '.join(argv)}")
+        log(f"  $ {shlex.join(['latentatlas', *argv])}")
         t0 = time.perf_counter()
         with _stdout_hidden(quiet):
             code = run(argv + (["--quiet"] if quiet else []))
         if code != 0:
             raise LatentAtlasError(f"demo step {n} ({what}) failed with status {code}; "
-                                   f"command: latentatlas {' '.join(argv)}")
-        seconds[argv[0] + " " + argv[1]] = seconds.get(argv[0] + " " + argv[1], 0.0) + time.perf_counter() - t0
+                                   f"command: {shlex.join(['latentatlas', *argv])}")
+        seconds[what] = time.perf_counter() - t0
+        log(f"  done in {seconds[what]:.1f} s")
         run_dirs.append(argv[argv.index("--out") + 1])
         if argv[:2] == ["ratings", "train"] and n == 3:
             _compare(out, log)
@@ -123,13 +125,14 @@ def run_demo(out: str | os.PathLike = "latentatlas-demo", size: str = "full", *,
     argv = ["report", *run_dirs, "--out", str(report_dir), "--title", f"latentatlas demo ({size})",
             "--explorer-points", str(sizes.explorer_points), "--seed", str(seed)]
     log(f"step {len(steps) + 1}/{len(steps) + 1}: write the report")
-    log(f"  $ latentatlas {' '.join(argv)}")
+    log(f"  $ {shlex.join(['latentatlas', *argv])}")
     t0 = time.perf_counter()
     with _stdout_hidden(True):  # the demo prints the report's paths itself
         code = run(argv + (["--quiet"] if quiet else []))
     if code != 0:
         raise LatentAtlasError(f"demo step {len(steps) + 1} (report) failed with status {code}")
     seconds["report"] = time.perf_counter() - t0
+    log(f"  done in {seconds['report']:.1f} s")
     log(f"finished in {log.elapsed:.0f} s")
     return DemoResult(out, report_dir / "report.html", report_dir / "report.pdf", seconds)
 
