@@ -106,7 +106,7 @@ def get_session(master: str = "local[*]", conf: Iterable[str] | dict | None = No
 
     Spark's own logging is cut to errors and the console progress bar is off (we print our own progress).
     For ``local[N]`` masters the shuffle partitions default to ``2·N`` (Spark's 200 is for clusters and makes
-    small jobs slow), the driver may use half of the machine's memory, and a temporary checkpoint directory
+    small jobs slow), the driver may use a quarter of the machine's memory, and a temporary checkpoint directory
     keeps long ALS lineages short. Anything given in ``conf`` wins. If a session is already running in this
     process it is reused (Spark allows one per JVM) and ``conf`` that can change at run time is applied.
     """
@@ -127,7 +127,7 @@ def get_session(master: str = "local[*]", conf: Iterable[str] | dict | None = No
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # no "hostname resolves to loopback" warning
         settings["spark.sql.shuffle.partitions"] = str(max(2, 2 * cores))
         settings["spark.default.parallelism"] = str(max(2, 2 * cores))
-        settings["spark.driver.memory"] = f"{max(1, _physical_memory_gib() // 2)}g"
+        settings["spark.driver.memory"] = f"{max(1, _physical_memory_gib() // 4)}g"
     settings.update(user_conf)
     builder = SparkSession.builder.master(master).appName(app_name)
     for key, value in settings.items():
@@ -255,8 +255,8 @@ def read_ratings_df(spark, path: str | os.PathLike, format: str | None = None, *
         raise
     except Exception as exc:
         raise _spark_error(path, exc) from None
-    _check_rows(df, path)
-    return _resolve_duplicates(df, duplicates)
+    n_dup = _check_rows(df, path)
+    return _resolve_duplicates(df, duplicates, n_dup), n_dup
 
 
 def _head_lines(spark, path: str, n: int = 2) -> list[str]:
@@ -350,8 +350,10 @@ def _select(df, user: str, item: str, rating: str, path: str):
 
     if len({user, item, rating}) < 3:
         raise LatentAtlasError(f"{path}: the user, item and rating columns must differ (got {user}, {item}, {rating})")
+    # try_cast: a non-numeric rating becomes null and is reported by _check_rows (ANSI mode would throw a
+    # JVM stack trace instead).
     return _ordered(df.select(F.col(f"`{user}`").alias("user"), F.col(f"`{item}`").alias("item"),
-                              F.col(f"`{rating}`").cast("double").alias("rating"),
+                              F.expr(f"try_cast(`{rating}` AS DOUBLE)").alias("rating"),
                               F.col(f"`{rating}`").cast("string").alias("_raw_rating")))
 
 
@@ -431,14 +433,16 @@ def _read_jsonl(spark, path, cols, first):
     return _select(df, names[0], names[1], names[2], path)
 
 
-def _check_rows(df, path: str) -> None:
-    """One pass over the data: fail on a missing id or a missing, non-numeric or infinite rating."""
+def _check_rows(df, path: str) -> int:
+    """One pass over the data: fail on a missing id or a missing, non-numeric or infinite rating; returns
+    the number of repeated (user, item) pairs."""
     from pyspark.sql import functions as F
 
     bad = (F.col("user").isNull() | (F.trim(F.col("user").cast("string")) == "") | F.col("item").isNull()
            | (F.trim(F.col("item").cast("string")) == "") | F.col("rating").isNull() | F.isnan("rating")
            | (F.abs(F.col("rating")) == float("inf")))
-    stats = df.agg(F.count(F.lit(1)).alias("n"), F.sum(bad.cast("long")).alias("bad")).first()
+    stats = df.agg(F.count(F.lit(1)).alias("n"), F.sum(bad.cast("long")).alias("bad"),
+                   F.countDistinct("user", "item").alias("pairs")).first()
     if not stats["n"]:
         raise LatentAtlasError(f"{path}: no ratings in file")
     if stats["bad"]:
@@ -449,20 +453,19 @@ def _check_rows(df, path: str) -> None:
             what = f"rating {row['_raw_rating']!r} is missing or not a number"
         raise LatentAtlasError(f"{path}: {stats['bad']:,} bad rows; the first has user={row['user']!r}, "
                                f"item={row['item']!r}: {what}")
+    return int(stats["n"] - stats["pairs"])
 
 
-def _resolve_duplicates(df, policy: str):
+def _resolve_duplicates(df, policy: str, n_dup: int):
     from pyspark.sql import functions as F
 
+    if not n_dup:
+        return df.select("user", "item", "rating")
     grouped = df.groupBy("user", "item")
     if policy == "mean":
-        out = grouped.agg(F.avg("rating").alias("rating"), F.count(F.lit(1)).alias("_n"))
-    else:
-        pick = F.max_by if policy == "last" else F.min_by
-        out = grouped.agg(pick("rating", "_order").alias("rating"), F.count(F.lit(1)).alias("_n"))
-    out = out.persist()
-    n_dup = out.agg(F.sum(F.col("_n") - 1)).first()[0] or 0
-    return out.select("user", "item", "rating"), int(n_dup)
+        return grouped.agg(F.avg("rating").alias("rating"))
+    pick = F.max_by if policy == "last" else F.min_by
+    return grouped.agg(pick("rating", "_order").alias("rating"))
 
 
 def ratings_to_df(spark, ratings):
@@ -476,26 +479,36 @@ def ratings_to_df(spark, ratings):
 
 
 # --- preparation -------------------------------------------------------------------------------------------
-def kcore_df(df, min_entries: int, *, log=None):
+def kcore_df(df, min_entries: int, *, log=None, rounds_per_job: int = 2):
     """Recursive cold-start filter: drop users and items with ``min_entries`` or fewer ratings until none is
-    left (same result as :func:`latentatlas.ratings.prep.kcore`; the k-core is unique). Each round is one
-    Spark job; the surviving ratings are checkpointed locally so that the plan does not grow per round."""
+    left (same result as :func:`latentatlas.ratings.prep.kcore`; the k-core is unique).
+
+    A round counts each user's and item's ratings with window functions (no join, no driver round trip)
+    and drops both kinds at once, as the local engine does; ``rounds_per_job`` rounds run per Spark job,
+    whose result is cached (and checkpointed every few jobs, so the plan does not grow without bound).
+    """
+    from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     if min_entries < 0:
         raise LatentAtlasError(f"min_entries must be >= 0, got {min_entries}")
-    current = df.select("user", "item", "rating").localCheckpoint()
+    by_user, by_item = Window.partitionBy("user"), Window.partitionBy("item")
+    current = df.select("user", "item", "rating").persist()
     n = current.count()
-    rounds = 0
+    jobs = 0
     while n:
-        good_u = current.groupBy("user").count().filter(F.col("count") > min_entries).select("user")
-        good_i = current.groupBy("item").count().filter(F.col("count") > min_entries).select("item")
-        nxt = current.join(good_u, "user", "left_semi").join(good_i, "item", "left_semi") \
-            .select("user", "item", "rating").localCheckpoint()
+        nxt = current
+        for _ in range(rounds_per_job):
+            nxt = (nxt.withColumn("_nu", F.count(F.lit(1)).over(by_user))
+                   .withColumn("_ni", F.count(F.lit(1)).over(by_item))
+                   .filter((F.col("_nu") > min_entries) & (F.col("_ni") > min_entries))
+                   .drop("_nu", "_ni"))
+        nxt = nxt.localCheckpoint() if jobs % 4 == 3 else nxt.persist()
         m = nxt.count()
-        rounds += 1
+        current.unpersist()
+        jobs += 1
         if log:
-            log(f"k-core round {rounds}: {n:,} -> {m:,} ratings")
+            log(f"k-core rounds {rounds_per_job * (jobs - 1) + 1}-{rounds_per_job * jobs}: {n:,} -> {m:,} ratings")
         current, done = nxt, m == n
         n = m
         if done:
@@ -535,9 +548,21 @@ class SparkSplit:
     train: object
     validation: object
     test: object
+    tagged: object = None  # all ratings with their role (0 train, 1 validation, 2 test)
+    known_sizes: dict | None = None
+
+    def count(self) -> dict[str, int]:
+        """The sizes, counted (one Spark job)."""
+        from pyspark.sql import functions as F
+
+        if self.tagged is None:
+            return {"train": self.train.count(), "validation": self.validation.count(), "test": self.test.count()}
+        by_role = {r["_role"]: r["n"] for r in self.tagged.groupBy("_role").agg(F.count(F.lit(1)).alias("n")).collect()}
+        return {name: int(by_role.get(role, 0)) for role, name in enumerate(("train", "validation", "test"))}
 
     def sizes(self) -> dict[str, int]:
-        return {"train": self.train.count(), "validation": self.validation.count(), "test": self.test.count()}
+        """The sizes: known without a job for count-based splits, counted for leave-k-out."""
+        return dict(self.known_sizes) if self.known_sizes is not None else self.count()
 
 
 def split_df(df, n_validation: int | None = None, n_test: int | None = None, *,
@@ -568,6 +593,7 @@ def split_df(df, n_validation: int | None = None, n_test: int | None = None, *,
         role = (F.when((F.col("_n") > 2 * k) & (F.col("_rank") < k), 2)
                 .when((F.col("_n") > 2 * k) & (F.col("_rank") < 2 * k), 1).otherwise(0))
         tagged = ranked.withColumn("_role", role).drop("_rank", "_n").localCheckpoint()
+        known = None
     else:
         total = df.count() if total is None else total
         n_val = _count(n_validation, validation_fraction, total, "validation")
@@ -579,8 +605,10 @@ def split_df(df, n_validation: int | None = None, n_test: int | None = None, *,
         tagged = indexed.withColumn(
             "_role", F.when(F.col("_row") < n_val, 1).when(F.col("_row") < n_val + n_tst, 2).otherwise(0)
         ).drop("_row")
+        known = {"train": total - n_val - n_tst, "validation": n_val, "test": n_tst}
     cols = ["user", "item", "rating"]
-    return SparkSplit(*(tagged.filter(F.col("_role") == r).select(*cols) for r in (0, 1, 2)))
+    return SparkSplit(*(tagged.filter(F.col("_role") == r).select(*cols) for r in (0, 1, 2)), tagged=tagged,
+                      known_sizes=known)
 
 
 def user_means_df(train):

@@ -1,0 +1,260 @@
+"""The Spark engine against the local engine on the same small data (one shared SparkSession, local[2])."""
+
+import importlib.util
+import json
+import os
+import stat
+import sys
+
+import numpy as np
+import pytest
+
+from latentatlas.errors import LatentAtlasError
+from latentatlas.ratings import prep, spark as S
+from latentatlas.ratings.io import read_ratings
+from latentatlas.ratings.synthetic import synthetic
+
+HAVE_PYSPARK = importlib.util.find_spec("pyspark") is not None
+needs_pyspark = pytest.mark.skipif(not HAVE_PYSPARK, reason="pyspark is not installed")
+pytestmark = pytest.mark.spark
+
+
+@pytest.fixture(scope="module")
+def spark():
+    if not HAVE_PYSPARK:
+        pytest.skip("pyspark is not installed")
+    session = S.get_session("local[2]", ["spark.sql.shuffle.partitions=2", "spark.default.parallelism=2",
+                                             "spark.driver.memory=1g"])
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="module")
+def data():
+    """A 5-core-filtered synthetic set and the local engine's split of it."""
+    raw = synthetic(800, 400, 10000, rank=4, noise=0.5, seed=11)
+    kept = prep.kcore(raw, 4)
+    return raw, kept, prep.split(kept, validation_fraction=0.1, test_fraction=0.1, seed=0)
+
+
+def _triplets(df):
+    return sorted((str(r["user"]), str(r["item"]), float(r["rating"])) for r in df.collect())
+
+
+def _local_triplets(r):
+    return sorted(zip(map(str, r.user_ids[r.users]), map(str, r.item_ids[r.items]), map(float, r.values)))
+
+
+# --- availability and configuration: no JVM needed ---------------------------------------------------------
+def test_missing_pyspark_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "pyspark", None)  # import pyspark now raises ImportError
+    with pytest.raises(LatentAtlasError, match=r"pip install 'latentatlas\[spark\]'"):
+        S.require_spark()
+    with pytest.raises(LatentAtlasError, match="pyspark"):
+        S.get_session("local[1]")
+
+
+@needs_pyspark
+def test_missing_java_is_a_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setenv("JAVA_HOME", str(tmp_path / "no-jdk"))
+    with pytest.raises(LatentAtlasError, match=r"JAVA_HOME=.*no-jdk has no bin/java.*Java 17"):
+        S.require_spark()
+    monkeypatch.delenv("JAVA_HOME")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(LatentAtlasError, match=r"no 'java' on PATH.*JAVA_HOME"):
+        S.require_spark()
+
+
+@needs_pyspark
+def test_old_java_is_refused(monkeypatch, tmp_path):
+    java = tmp_path / "bin" / "java"
+    java.parent.mkdir()
+    java.write_text('#!/bin/sh\necho \'openjdk version "11.0.20" 2023-07-18\' >&2\n')
+    java.chmod(java.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("JAVA_HOME", str(tmp_path))
+    with pytest.raises(LatentAtlasError, match="needs Java 17 or newer, found Java 11"):
+        S.require_spark()
+
+
+def test_parse_conf():
+    assert S.parse_conf(["spark.executor.memory=4g", "a.b = c=d"]) == {"spark.executor.memory": "4g", "a.b": "c=d"}
+    assert S.parse_conf(None) == {}
+    for bad in ("spark.executor.memory", "=4g"):
+        with pytest.raises(LatentAtlasError, match="KEY=VALUE"):
+            S.parse_conf([bad])
+
+
+# --- readers -----------------------------------------------------------------------------------------------
+def _write_inputs(tmp_path):
+    files = {}
+    files["header.csv"] = "userId,movieId,rating,timestamp\n1,10,4.0,5\n2,10,3.5,5\n1,11,2,6\n1,10,5,7\n"
+    files["plain.csv"] = "a,1,x,3\nb,1,y,4\na,2,y,5\n"  # no header; columns chosen by index below
+    files["u.data"] = "196\t242\t3\t881250949\n186\t302\t3\t891717742\n196\t377\t1\t878887116\n"
+    files["ratings.dat"] = "1::1193::5::978300760\n1::661::3::978302109\n2::1193::4::978298413\n"
+    files["reviews.json"] = "\n".join(json.dumps(d) for d in [
+        {"review_id": "r1", "user_id": "u-a", "business_id": "b-1", "stars": 4, "text": "good, \"really\"\nok"},
+        {"review_id": "r2", "user_id": "u-b", "business_id": "b-1", "stars": 2.0, "text": "meh"},
+        {"review_id": "r3", "user_id": "u-a", "business_id": "b-2", "stars": 5, "useful": 3},
+    ]) + "\n"
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"user_id": [5, 6, 5], "item_id": ["p", "p", "q"], "stars": [1.0, 2.0, 3.0]}),
+                   tmp_path / "r.parquet")
+    return tmp_path
+
+
+READ_CASES = [
+    ("header.csv", {}),
+    ("header.csv", {"duplicates": "mean"}),
+    ("plain.csv", {"user_col": "2", "item_col": "0", "rating_col": "3"}),
+    ("u.data", {}),
+    ("ratings.dat", {}),
+    ("reviews.json", {}),
+    ("r.parquet", {}),
+]
+
+
+def test_readers_match_the_local_readers(spark, tmp_path):
+    _write_inputs(tmp_path)
+    for name, options in READ_CASES:
+        df, n_dup = S.read_ratings_df(spark, tmp_path / name, **options)
+        local = read_ratings(tmp_path / name, **options)
+        assert _triplets(df) == _local_triplets(local), (name, options)
+        assert n_dup == local.meta["duplicates"], (name, options)
+    assert _triplets(S.read_ratings_df(spark, tmp_path / "header.csv")[0])[0] == ("1", "10", 5.0)  # keep last
+
+
+@pytest.mark.parametrize("name, text, message", [
+    ("bad.csv", "user,item,rating\n1,2,4\n1,3,four\n", r"bad\.csv: 1 bad rows.*rating 'four'.*not a number"),
+    ("gap.csv", "user,item,rating\n1,2,4\n,3,5\n", r"gap\.csv: 1 bad rows.*missing user or item"),
+    ("cols.csv", "who,what,score\n1,2,4\n", r"cols\.csv: missing column 'stars'"),
+    ("bad.json", '{"user_id": "a", "business_id": "b", "stars": 4}\n{"user_id": "a", "stars"\n',
+     r"bad\.json: 1 bad rows.*malformed"),
+    ("nostar.json", '{"user_id": "a", "business_id": "b", "stars": 4}\n{"user_id": "a", "business_id": "c"}\n',
+     r"nostar\.json: 1 bad rows.*rating None"),
+    ("empty.csv", "", r"empty\.csv: file is empty"),
+])
+def test_bad_input_is_a_clear_error(spark, tmp_path, name, text, message):
+    (tmp_path / name).write_text(text)
+    options = {"rating_col": "stars"} if name == "cols.csv" else {}
+    with pytest.raises(LatentAtlasError, match=message):
+        S.read_ratings_df(spark, tmp_path / name, **options)
+
+
+def test_missing_file_and_bad_options(spark, tmp_path):
+    with pytest.raises(LatentAtlasError, match="nope.csv: no such file"):
+        S.read_ratings_df(spark, tmp_path / "nope.csv")
+    (tmp_path / "x.csv").write_text("1,2,3\n")
+    with pytest.raises(LatentAtlasError, match="duplicates must be one of"):
+        S.read_ratings_df(spark, tmp_path / "x.csv", duplicates="max")
+    with pytest.raises(LatentAtlasError, match="unknown format 'xls'"):
+        S.read_ratings_df(spark, tmp_path / "x.csv", format="xls")
+
+
+# --- preparation: same counts as the local engine --------------------------------------------------------------
+def test_kcore_and_splits_have_the_local_counts(spark, data):
+    raw, kept, _ = data
+    df = S.ratings_to_df(spark, raw)
+    for m in (4, 8):  # 8 needs several rounds of removal
+        local = prep.kcore(raw, m)
+        core = S.kcore_df(df, m)
+        row = core.selectExpr("count(*) n", "count(distinct user) u", "count(distinct item) i").first()
+        assert (row["n"], row["u"], row["i"]) == (len(local), local.n_users, local.n_items)
+        assert len(local) < len(raw)
+    assert _triplets(core) == _local_triplets(local)  # the k-core is unique: the same ratings, not just counts
+
+    core = S.kcore_df(df, 4)
+    cases = [dict(n_validation=500, n_test=600), dict(validation_fraction=0.1, test_fraction=0.15),
+             dict(leave_k_out=2)]
+    for kw in cases:
+        want = prep.split(kept, seed=3, **kw).sizes()
+        got = S.split_df(core, seed=3, **kw)
+        assert got.count() == got.sizes() == want, kw
+    # disjoint and complete, seeded
+    parts = S.split_df(core, n_validation=500, n_test=600, seed=3)
+    union = parts.train.unionByName(parts.validation).unionByName(parts.test)
+    assert union.select("user", "item").distinct().count() == len(kept)
+    again = S.split_df(core, n_validation=500, n_test=600, seed=3)
+    other = S.split_df(core, n_validation=500, n_test=600, seed=4)
+    assert _triplets(again.test) == _triplets(parts.test) != _triplets(other.test)
+    with pytest.raises(LatentAtlasError, match="leave nothing to train on"):
+        S.split_df(core, n_validation=len(kept) // 2, n_test=len(kept) - len(kept) // 2)
+    with pytest.raises(LatentAtlasError, match="no ratings left"):
+        S.kcore_df(df, 10_000)
+
+
+def test_centring_subtracts_training_user_means(spark, data):
+    _, _, split = data
+    train, test = S.ratings_to_df(spark, split.train), S.ratings_to_df(spark, split.test)
+    means = S.user_means_df(train)
+    centred = S.center_df(train, means, fill=3.0)
+    worst = centred.groupBy("user").avg("rating").selectExpr("max(abs(`avg(rating)`))").first()[0]
+    assert worst < 1e-9
+    local_means = prep.user_means(split.train)
+    got = {int(r["user"]): r["mean"] for r in means.collect()}
+    np.testing.assert_allclose([got[int(u)] for u in split.train.user_ids[np.unique(split.train.users)]],
+                               local_means[np.unique(split.train.users)], rtol=1e-6)
+    # a user unknown to training gets the fill value
+    new = spark.createDataFrame([(10**6, 1, 4.0)], "user long, item long, rating double")
+    assert S.center_df(new, means, fill=3.0).first()["rating"] == 1.0
+
+
+# --- training, evaluation, export ----------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def fitted(spark, data):
+    _, _, split = data
+    train = S.ratings_to_df(spark, split.train)
+    return S.SparkALS(k=4, reg=0.1, max_iter=10, seed=0).fit(train), train
+
+
+def test_test_rmse_matches_the_local_engine(spark, data, fitted):
+    from latentatlas.ratings.model import LatentFactorModel
+
+    _, _, split = data
+    model, _ = fitted
+    got = model.evaluate(S.ratings_to_df(spark, split.test))
+    local = LatentFactorModel(k=4, reg=0.1, center="user", reg_weighting="count", als_method="cholesky",
+                              max_steps=10, patience=100, seed=0).fit(split.train)
+    pred = local.predict(split.test.users, split.test.items)
+    err = pred - split.test.values
+    assert got["n"] == len(split.test)
+    assert abs(got["rmse"] - np.sqrt(np.mean(err ** 2))) < 0.02
+    assert abs(got["mae"] - np.mean(np.abs(err))) < 0.02
+    # and both learn something beyond the user means they start from
+    means = prep.user_means(split.train)
+    baseline = np.sqrt(np.mean((means[split.test.users] - split.test.values) ** 2))
+    assert got["rmse"] < baseline - 0.05
+
+
+def test_exported_model_recommends_what_spark_recommends(spark, data, fitted, tmp_path):
+    from latentatlas.ratings.model import LatentFactorModel
+
+    _, _, split = data
+    model, train = fitted
+    path = model.to_local(train, include_seen=False).save(tmp_path / "model.npz")
+    local = LatentFactorModel.load(path)
+    users = [int(u) for u in split.train.user_ids[:6]]
+    recs = model.recommend(users, n=10)
+    for u in users:
+        items, scores = local.recommend_ids(u, 10, exclude_seen=False)
+        assert [int(i) for i, _ in recs[u]] == [int(i) for i in items]
+        np.testing.assert_allclose([s for _, s in recs[u]], scores, atol=1e-4)
+    # predictions (clipped, user mean added back) agree row by row
+    sample = spark.createDataFrame(
+        [(int(split.test.user_ids[u]), int(split.test.item_ids[i]), 0.0)
+         for u, i in zip(split.test.users[:50], split.test.items[:50])], "user long, item long, rating double")
+    got = {(r["user"], r["item"]): r["prediction"] for r in model.predict(sample).collect()}
+    want = local.predict_ids(split.test.user_ids[split.test.users[:50]], split.test.item_ids[split.test.items[:50]])
+    keys = zip(split.test.user_ids[split.test.users[:50]], split.test.item_ids[split.test.items[:50]])
+    np.testing.assert_allclose([got[(int(a), int(b))] for a, b in keys], want, atol=1e-4)
+    # with the seen items exported, local recommendations skip the user's training items
+    seen_model = model.to_local(train, include_seen=True)
+    u = users[0]
+    rated = set(split.train.item_ids[split.train.items[split.train.users == split.train.user_index(u)]].tolist())
+    items, _ = seen_model.recommend_ids(u, 10)
+    assert rated and not rated & set(items.tolist())
+    with pytest.raises(LatentAtlasError, match="unknown user id"):
+        model.recommend([10**9])
