@@ -267,3 +267,15 @@ def test_every_stored_projection_is_offered_once(tmp_path):
     groups = [np.flatnonzero(data.groups == g) for g in range(3)]
     umap_x = buttons[3].args[0]["x"]
     assert all(np.allclose(umap_x[g], data.coords["umap"][m, 0], atol=1e-4) for g, m in enumerate(groups))
+
+
+def test_unlabelled_images_form_one_group(tmp_path):
+    embed = F.embedding_run(tmp_path / "embed", n=20)
+    with np.load(embed / "embedding.npz") as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["labels"] = np.full(20, -1)
+    arrays["label_names"] = np.array([], dtype=str)
+    np.savez(embed / "embedding.npz", **arrays)
+    data = image_explorer(embed / "embedding.npz")
+    assert data.group_names == ["unlabelled"] and set(data.groups) == {0}
+    assert data.text[3] == "#3 · unlabelled"

@@ -146,7 +146,9 @@ def image_explorer(embedding_path: str | Path, *, max_points: int = 2000, k: int
     nb, dist = _neighbours(codes, k, "euclidean")
 
     def name(lab: int) -> str:
-        return names[lab] if 0 <= lab < len(names) else str(lab)
+        if lab < 0:  # `images embed` writes -1 for images without labels
+            return "unlabelled"
+        return names[lab] if lab < len(names) else f"label {lab}"
 
     group_ids = sorted(set(labels.tolist()))
     remap = {g: j for j, g in enumerate(group_ids)}
