@@ -83,21 +83,25 @@ def _sample(n: int, max_points: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n, size=max_points, replace=False))
 
 
-def _neighbours(x: np.ndarray, k: int, metric: str) -> tuple[np.ndarray, np.ndarray]:
-    """``k`` nearest other points of every row (self excluded), by brute force."""
+def _neighbours(x: np.ndarray, k: int, metric: str, rows: np.ndarray | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` nearest other rows of ``x`` for each of ``rows`` (default all), self excluded; brute force.
+
+    Only the queried rows cost time, so neighbours of a drawn sample among many items stay cheap.
+    """
     from sklearn.neighbors import NearestNeighbors
 
-    n = len(x)
-    k = min(k, n - 1)
+    rows = np.arange(len(x)) if rows is None else np.asarray(rows, dtype=np.int64)
+    k = min(k, len(x) - 1)
     if k <= 0:
-        return np.zeros((n, 0), dtype=np.int64), np.zeros((n, 0))
+        return np.zeros((len(rows), 0), dtype=np.int64), np.zeros((len(rows), 0))
     nn = NearestNeighbors(n_neighbors=k + 1, metric=metric, algorithm="brute").fit(x)
-    dist, idx = nn.kneighbors(x)
+    dist, idx = nn.kneighbors(x[rows])
     # Drop each point itself; with duplicate points it need not be in column 0.
-    out_i = np.empty((n, k), dtype=np.int64)
-    out_d = np.empty((n, k))
-    for r in range(n):
-        keep = idx[r] != r
+    out_i = np.empty((len(rows), k), dtype=np.int64)
+    out_d = np.empty((len(rows), k))
+    for r, self_index in enumerate(rows):
+        keep = idx[r] != self_index
         out_i[r] = idx[r][keep][:k]
         out_d[r] = dist[r][keep][:k]
     return out_i, out_d
@@ -203,7 +207,6 @@ def item_explorer(model_path: str | Path, *, max_points: int = 2000, k: int = 10
     usable = norms > 1e-12
     coords = PCA(n_components=2, random_state=seed).fit_transform(factors) if factors.shape[1] >= 2 \
         else np.column_stack([factors[:, 0], np.zeros(n)])
-    nb_full, dist_full = _neighbours(factors[usable], k, "cosine")
     usable_idx = np.flatnonzero(usable)
 
     idx = _sample(n, max_points, seed)
@@ -211,13 +214,16 @@ def item_explorer(model_path: str | Path, *, max_points: int = 2000, k: int = 10
               for i in ids]
     pos_in_usable = -np.ones(n, dtype=np.int64)
     pos_in_usable[usable_idx] = np.arange(len(usable_idx))
-    kk = nb_full.shape[1]
+    queried = idx[pos_in_usable[idx] >= 0]
+    nb, dist = _neighbours(factors[usable], k, "cosine", rows=pos_in_usable[queried])
+    kk = nb.shape[1]
     neighbours = -np.ones((len(idx), kk), dtype=np.int64)
     distances = np.zeros((len(idx), kk))
+    row_of = {int(i): q for q, i in enumerate(queried)}
     for r, i in enumerate(idx):
-        if pos_in_usable[i] >= 0:
-            neighbours[r] = usable_idx[nb_full[pos_in_usable[i]]]
-            distances[r] = dist_full[pos_in_usable[i]]
+        if int(i) in row_of:
+            neighbours[r] = usable_idx[nb[row_of[int(i)]]]
+            distances[r] = dist[row_of[int(i)]]
     notes = []
     if len(idx) < n:
         notes.append(f"Showing a seeded sample of {len(idx)} of {n} items (seed {seed}); "
