@@ -338,7 +338,7 @@ class LatentFactorModel:
                                np.concatenate([train.items, validation.items]),
                                np.concatenate([train.values, validation.values]), train.user_ids, train.item_ids,
                                dict(train.meta))
-                self._fit(both, None, dt, limit=first.best_step, early_stop=False)
+                self._fit(both, None, dt, limit=first.best_step, early_stop=False, phase="refit step")
                 first.refit_steps = first.best_step
                 first.seconds += self.history_.seconds
                 first.cpu_seconds += self.history_.cpu_seconds
@@ -349,7 +349,7 @@ class LatentFactorModel:
         return self
 
     def _fit(self, train: Ratings, validation: Ratings | None, dt: np.dtype, limit: int | None = None,
-             early_stop: bool = True) -> None:
+             early_stop: bool = True, phase: str = "step") -> None:
         import scipy.sparse as sp
 
         from latentatlas.ratings import als, sgd
@@ -461,7 +461,7 @@ class LatentFactorModel:
                     else:
                         bad += 1
                 if self.progress is not None and t % self.log_every == 0:
-                    self.progress(self._progress_line(t, limit, last, hist))
+                    self.progress(self._progress_line(phase, t, limit, last, hist))
                 if early_stop and bad >= self.patience:
                     hist.converged_after = t - self.patience * self.eval_every
                     break
@@ -479,8 +479,8 @@ class LatentFactorModel:
                 del triplets
                 self.seen_indptr_, self.seen_items_ = als.compressed(train.users, train.items, None, n_users)[:2]
 
-    def _progress_line(self, t, limit, last, hist) -> str:
-        parts = [f"{self.solver} step {t}/{limit}"]
+    def _progress_line(self, phase, t, limit, last, hist) -> str:
+        parts = [f"{self.solver} {phase} {t}/{limit}"]
         if last:
             parts.append(f"train rmse {last['train_rmse']:.4f}")
             if "validation_rmse" in last:
