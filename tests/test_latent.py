@@ -298,7 +298,7 @@ def test_plots_written(tmp_path, blobs):
     fig = plots.interpolation_grid([(thumbs[0], thumbs[1], frames), (thumbs[2], thumbs[3], frames)],
                                    names=[("a", "b"), ("c", "d")])
     titles = [ax.get_title() for ax in fig.axes[:6]]
-    assert titles == ["a", "0%", "33%", "67%", "100%", "b"]
+    assert titles == ["a", "0%", "33.3%", "66.7%", "100%", "b"]
     save_figure(fig, tmp_path / "i.png")
     save_figure(plots.image_grid(thumbs[:7], titles=list("abcdefg"), ncols=3), tmp_path / "g.png")
     for name in ("s", "t", "t2", "i", "g"):

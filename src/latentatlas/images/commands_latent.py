@@ -316,7 +316,7 @@ def embed(
         if len(sample):
             fig = thumbnail_scatter(coords[sample], images.images[sample], None if y is None else y[sample],
                                     label_names, title=f"{label}: {len(sample)} of {n} images at their 2-D position")
-            save_figure(fig, out / f"{key}_thumbnails.png")
+            save_figure(fig, out / f"{key}_thumbnails.png", dpi=200)  # about one screen pixel per image pixel
             figures.append({"file": f"{key}_thumbnails.png", "title": f"{label}: thumbnails",
                             "caption": f"A seeded random sample of {len(sample)} images drawn at their embedded positions."})
 

@@ -76,7 +76,7 @@ def label_scatter(coords, labels, label_names: Sequence[str] | None = None, titl
 
 
 def thumbnail_scatter(coords, thumbnails, labels=None, label_names: Sequence[str] | None = None,
-                      title: str = "", canvas_px: int = 2400, thumb_px: int | None = None):
+                      title: str = "", canvas_px: int = 1600, thumb_px: int | None = None):
     """Each image of ``thumbnails`` (n, H, W) drawn at its 2-D position in ``coords`` (n, 2).
 
     The thumbnails are composited into one RGB canvas of ``canvas_px`` pixels a side (much faster than one
@@ -164,7 +164,7 @@ def interpolation_grid(rows: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]]
     if len(steps) != 1 or min(steps) < 2:
         raise LatentAtlasError(f"every row needs the same number (>= 2) of frames, got {sorted(steps)}")
     steps = steps.pop()
-    pct = [f"{100.0 * i / (steps - 1):.0f}%" for i in range(steps)]
+    pct = [f"{round(100.0 * i / (steps - 1), 1):g}%" for i in range(steps)]
     ncols = steps + 2
     fig, axes = plt.subplots(len(rows), ncols, figsize=(1.05 * ncols, 1.25 * len(rows) + 0.4), squeeze=False)
     for r, (a, b, frames) in enumerate(rows):
