@@ -341,6 +341,10 @@ def test_bad_fit_and_predict_inputs(fitted, small_split):
     other = synthetic(10, 10, 30, seed=0)
     with pytest.raises(LatentAtlasError, match="index space"):
         LatentFactorModel(k=2).fit(small_split.train, other)
+    v = small_split.validation
+    renamed = Ratings(v.users, v.items, v.values, v.user_ids[::-1], v.item_ids)
+    with pytest.raises(LatentAtlasError, match="index space"):
+        LatentFactorModel(k=2).fit(small_split.train, renamed)
     with pytest.raises(LatentAtlasError, match="train must be"):
         LatentFactorModel(k=2).fit(np.zeros((3, 3)))
     with pytest.raises(LatentAtlasError, match="init='svd' needs k"):

@@ -116,7 +116,9 @@ def evaluate(model, test: Ratings, k: int = 10, threshold: float | None = None,
     ranking metrics on a seeded random subset of users (scoring every item is O(users × items × k)).
     """
     k = _check_k(k)
-    if test.n_users != model.n_users_ or test.n_items != model.n_items_:
+    from latentatlas.ratings.model import _same_ids
+
+    if not (_same_ids(test.user_ids, model.user_ids_) and _same_ids(test.item_ids, model.item_ids_)):
         raise LatentAtlasError(f"test ratings cover {test.n_users} users x {test.n_items} items, the model "
                                f"{model.n_users_} x {model.n_items_}; map them to the model's ids first")
     if len(test) == 0:

@@ -309,10 +309,11 @@ class LatentFactorModel:
             raise LatentAtlasError("train has no ratings")
         if validation is not None:
             _check_ratings(validation, "validation")
-            if validation.shape != train.shape:
-                raise LatentAtlasError(f"validation ratings cover {validation.shape[0]} users x "
-                                       f"{validation.shape[1]} items but train {train.shape[0]} x "
-                                       f"{train.shape[1]}; both must share one index space (use prep.split)")
+            if validation.shape != train.shape or not (_same_ids(validation.user_ids, train.user_ids)
+                                                       and _same_ids(validation.item_ids, train.item_ids)):
+                raise LatentAtlasError(f"validation ratings ({validation.shape[0]} users x {validation.shape[1]} "
+                                       f"items) do not share train's index space ({train.shape[0]} x "
+                                       f"{train.shape[1]}, same ids in the same order); use prep.split")
             if len(validation) == 0:
                 validation = None
         if self.init == "svd" and self.k >= min(train.shape):
@@ -746,6 +747,10 @@ class LatentFactorModel:
 
 
 # --- helpers ---------------------------------------------------------------------------------------------
+def _same_ids(a: np.ndarray, b: np.ndarray) -> bool:
+    return a is b or (len(a) == len(b) and a.dtype.kind == b.dtype.kind and bool(np.array_equal(a, b)))
+
+
 def _check_ratings(r, name: str) -> None:
     if not isinstance(r, Ratings):
         raise LatentAtlasError(f"{name} must be a latentatlas Ratings object, got {type(r).__name__}")
