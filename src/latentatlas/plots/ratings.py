@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Mapping
 
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from latentatlas.plots.style import PALETTE, plt
 
@@ -43,6 +44,7 @@ def loss_curves(histories, metric: str = "loss", titles: list[str] | None = None
             ax.axvline(h["best_step"], color="grey", linestyle=":", label=f"kept (step {h['best_step']})")
         if metric == "loss":
             ax.set_yscale("log")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("iteration")
         ax.set_ylabel("loss (sum of squares + penalty)" if metric == "loss" else "RMSE")
         ax.set_title(title)
