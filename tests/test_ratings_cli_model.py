@@ -143,3 +143,19 @@ def test_train_resumes_from_a_saved_model(trained, ratings_csv, tmp_path, capsys
     assert json.loads((tmp_path / "r" / "run.json").read_text())["config"]["resume"] == str(model)
     assert run(["ratings", "train", str(ratings_csv), "--k", "6", "--resume", str(model), "--quiet"]) == 2
     assert "k=5, not 6" in capsys.readouterr().err
+
+
+def test_loss_curve_figure_draws_the_histories():
+    from latentatlas.plots.ratings import loss_curves, rating_histogram
+    from latentatlas.ratings.model import History
+
+    h = History(steps=[2, 4, 6], train_loss=[9.0, 5.0, 4.0], validation_loss=[7.0, 6.0, 6.5],
+                train_rmse=[1.0, 0.9, 0.8], validation_rmse=[1.1, 1.0, 1.05], best_step=4)
+    fig = loss_curves({"ALS": h, "SGD": h.to_dict()}, "rmse")
+    assert [ax.get_title() for ax in fig.axes] == ["ALS", "SGD"]
+    lines = fig.axes[1].get_lines()
+    np.testing.assert_array_equal(lines[0].get_xdata(), [2, 4, 6])
+    np.testing.assert_array_equal(lines[1].get_ydata(), [1.1, 1.0, 1.05])
+    assert lines[2].get_xdata()[0] == 4  # the kept step
+    bars = rating_histogram({"1": 3, "2": 5, "3": 0}).axes[0].patches
+    assert [b.get_height() for b in bars] == [3, 5, 0]
