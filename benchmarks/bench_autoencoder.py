@@ -1,0 +1,192 @@
+"""Autoencoder training speed and quality: the reference pipeline against latentatlas, in one run.
+
+The reference pipeline is what a torchvision tutorial does: a Dataset that turns every image into a PIL
+image and then a float tensor (what ``transforms.ToTensor`` does), a DataLoader with 2 worker processes and
+batches of 1024, Adam (lr 1e-3, weight decay 1e-4) and an exponential decay of 0.999 per step, the model
+in the default memory format. latentatlas trains the same architecture with its defaults (batches of 128
+sliced from the in-memory uint8 tensor, one-cycle LR peaking at 3e-3, channels-last).
+
+Every configuration runs in a subprocess of its own, so that the memory allocator can differ (the
+``latentatlas`` command preloads tcmalloc). Wall and CPU seconds (including DataLoader workers) are
+measured for the training pass of each epoch; the test MSE after each epoch on the 10 000 test images.
+
+    .venv/bin/python benchmarks/bench_autoencoder.py                      # full run, ~10 min on 2 quiet cores
+    .venv/bin/python benchmarks/bench_autoencoder.py --epochs 1 --limit 6000   # smoke test
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+CONFIGS = {
+    # name: (pipeline, use tcmalloc)
+    "reference": ("reference", False),
+    "reference+tcmalloc": ("reference", True),
+    "latentatlas, glibc malloc": ("latentatlas", False),
+    "latentatlas (CLI default: tcmalloc)": ("latentatlas", True),
+}
+
+
+def _cpu_seconds() -> float:
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def _load(limit):
+    from latentatlas.images.io import load_fashion_mnist
+
+    return load_fashion_mnist(None, "train").head(limit), load_fashion_mnist(None, "test")
+
+
+def run_reference(epochs: int, limit: int | None, seed: int) -> dict:
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from latentatlas.images.autoencoder import ConvAutoencoder
+    from latentatlas.images.training import evaluate_mse
+
+    train, test = _load(limit)
+
+    class PerSample(torch.utils.data.Dataset):
+        def __init__(self, images, labels):
+            self.images, self.labels = images, labels
+
+        def __len__(self):
+            return len(self.images)
+
+        def __getitem__(self, i):  # torchvision FashionMNIST + ToTensor
+            img = Image.fromarray(self.images[i], mode="L")
+            x = torch.from_numpy(np.array(img, np.uint8, copy=True)).unsqueeze(0).float().div(255)
+            return x, int(self.labels[i])
+
+    torch.manual_seed(seed)
+    loader = torch.utils.data.DataLoader(PerSample(train.images, train.labels), batch_size=1024, shuffle=True,
+                                         num_workers=2, generator=torch.Generator().manual_seed(seed))
+    model = ConvAutoencoder()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=0.999)
+    out = {"seconds_per_epoch": [], "cpu_seconds_per_epoch": [], "test_mse": [], "steps_per_epoch": len(loader)}
+    for _ in range(epochs):
+        model.train()
+        t0, c0 = time.perf_counter(), _cpu_seconds()
+        for x, _ in loader:
+            loss = torch.nn.functional.mse_loss(model(x), x)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+        out["seconds_per_epoch"].append(time.perf_counter() - t0)
+        out["cpu_seconds_per_epoch"].append(_cpu_seconds() - c0)
+        out["test_mse"].append(evaluate_mse(model, test.images))
+    return out
+
+
+def run_latentatlas(epochs: int, limit: int | None, seed: int) -> dict:
+    from latentatlas.images.training import TrainConfig, train_autoencoder
+
+    train, test = _load(limit)
+    cpu = []
+    last = [_cpu_seconds()]
+
+    def on_batch(epoch, batch, loss):
+        if batch == 0:
+            last[0] = _cpu_seconds()
+        if batch == steps - 1:
+            cpu.append(_cpu_seconds() - last[0])
+
+    config = TrainConfig.from_preset("fast", epochs=epochs, seed=seed, log_every=10**9)
+    steps = -(-len(train) // config.batch_size)
+    h = train_autoencoder(train, test, config, quiet=True, on_batch=on_batch)
+    return {"seconds_per_epoch": h.seconds_per_epoch, "cpu_seconds_per_epoch": cpu, "test_mse": h.test_loss,
+            "steps_per_epoch": h.batches_per_epoch}
+
+
+def worker(args) -> None:
+    fn = run_reference if args.worker == "reference" else run_latentatlas
+    result = fn(args.epochs, args.limit, args.seed)
+    result["ld_preload"] = os.environ.get("LD_PRELOAD", "")
+    print(json.dumps(result))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--epochs", type=int, default=5, help="latentatlas epochs (default 5)")
+    p.add_argument("--ref-epochs", type=int, default=1, help="reference epochs (default 1; ~50 s each)")
+    p.add_argument("--speed-epochs", type=int, default=1,
+                   help="epochs of the speed-only variants (reference+tcmalloc, latentatlas with glibc malloc)")
+    p.add_argument("--limit", type=int, default=None, help="first N training images only")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--only", nargs="*", choices=list(CONFIGS), help="run only these configurations")
+    p.add_argument("--json", type=Path, help="also write all results here")
+    p.add_argument("--worker", choices=["reference", "latentatlas"], help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.worker:
+        return worker(args)
+
+    from latentatlas.images.commands_train import find_tcmalloc
+
+    tcmalloc = find_tcmalloc()
+    results = {}
+    load0 = os.getloadavg()
+    for name in args.only or CONFIGS:
+        pipeline, use_tcmalloc = CONFIGS[name]
+        if use_tcmalloc and not tcmalloc:
+            print(f"skip {name}: tcmalloc not installed", file=sys.stderr)
+            continue
+        env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+        if use_tcmalloc:
+            env["LD_PRELOAD"] = tcmalloc
+        if name == "reference":
+            epochs = args.ref_epochs
+        elif name == "latentatlas (CLI default: tcmalloc)":
+            epochs = args.epochs
+        else:
+            epochs = args.speed_epochs
+        cmd = [sys.executable, __file__, "--worker", pipeline, "--epochs", str(epochs), "--seed", str(args.seed)]
+        if args.limit:
+            cmd += ["--limit", str(args.limit)]
+        print(f"running {name} ({epochs} epochs)…", file=sys.stderr, flush=True)
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        if done.returncode:
+            print(done.stderr, file=sys.stderr)
+            raise SystemExit(f"{name} failed")
+        results[name] = json.loads(done.stdout.strip().splitlines()[-1])
+        r = results[name]
+        print(f"  {name}: s/epoch {[round(s, 1) for s in r['seconds_per_epoch']]}, "
+              f"test MSE {[round(m, 5) for m in r['test_mse']]}", file=sys.stderr, flush=True)
+
+    ref = results.get("reference")
+    print(f"\nmachine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+          f"torch threads default; load average before {load0[0]:.1f}, after {os.getloadavg()[0]:.1f}")
+    print("\n| pipeline | epochs | s/epoch (median) | CPU s/epoch | s/step | vs reference | test MSE by epoch |")
+    print("|---|---|---|---|---|---|---|")
+    for name, r in results.items():
+        secs = sorted(r["seconds_per_epoch"])
+        med = secs[len(secs) // 2]
+        cpu = sorted(r["cpu_seconds_per_epoch"])
+        cpu_med = cpu[len(cpu) // 2] if cpu else float("nan")
+        ratio = ""
+        if ref:
+            rs = sorted(ref["seconds_per_epoch"])
+            ratio = f"{med / rs[len(rs) // 2]:.2f}×"
+        mse = ", ".join(f"{m:.4f}" for m in r["test_mse"])
+        print(f"| {name} | {len(r['test_mse'])} | {med:.1f} | {cpu_med:.1f} | {med / r['steps_per_epoch']:.3f} | "
+              f"{ratio} | {mse} |")
+    if args.json:
+        args.json.write_text(json.dumps({"results": results, "load_before": load0,
+                                         "load_after": os.getloadavg()}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
