@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import numpy as np
 import typer
@@ -57,8 +57,26 @@ def train(
     metrics: Optional[Path] = typer.Option(None, "--metrics", help="Write the metrics JSON here too."),
     json_out: bool = typer.Option(False, "--json", help="Print the metrics as one JSON object on stdout."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines."),
+    engine: str = typer.Option("local", help="local (in memory) or spark (Apache Spark: needs the "
+                                             "'spark' extra of latentatlas and Java 17+)."),
+    spark_master: str = typer.Option("local[*]", help="Spark master URL for --engine spark (local[*], "
+                                                      "spark://host:7077, yarn, k8s://…)."),
+    spark_conf: Optional[List[str]] = typer.Option(None, help="Spark setting KEY=VALUE for --engine spark "
+                                                              "(repeatable)."),
 ):
     """Train a latent factor model (ALS or SGD) with early stopping; report test RMSE, MAE and ranking metrics."""
+    from latentatlas.ratings.spark import check_engine
+
+    if check_engine(engine) == "spark":
+        from latentatlas.ratings.spark import train_command
+
+        train_command(data, train_file=train_file, validation_file=validation_file, test_file=test_file, k=k,
+                      reg=reg, max_steps=max_steps, seed=seed, solver=solver, center=center,
+                      reg_weighting=reg_weighting, min_entries=min_entries,
+                      validation_fraction=validation_fraction, test_fraction=test_fraction, format=format,
+                      out=out, metrics=metrics, json_out=json_out, quiet=quiet, master=spark_master,
+                      conf=spark_conf)
+        return
     from latentatlas.fsutil import save_figure, to_json, write_json
     from latentatlas.progress import Progress
     from latentatlas.ratings import metrics as M
@@ -256,8 +274,21 @@ def evaluate(
     max_users: int = typer.Option(RANKING_USERS, help="Users sampled for the ranking metrics."),
     format: Optional[str] = typer.Option(None, "--format", help="Format of a raw test file (default: detected)."),
     json_out: bool = typer.Option(False, "--json", help="Print the metrics as one JSON object."),
+    engine: str = typer.Option("local", help="local (in memory) or spark (Apache Spark: needs the "
+                                             "'spark' extra of latentatlas and Java 17+)."),
+    spark_master: str = typer.Option("local[*]", help="Spark master URL for --engine spark (local[*], "
+                                                      "spark://host:7077, yarn, k8s://…)."),
+    spark_conf: Optional[List[str]] = typer.Option(None, help="Spark setting KEY=VALUE for --engine spark "
+                                                              "(repeatable)."),
 ):
     """Evaluate a saved model on test ratings (original ids): RMSE, MAE, precision/recall/NDCG@k."""
+    from latentatlas.ratings.spark import check_engine
+
+    if check_engine(engine) == "spark":  # RMSE and MAE computed by Spark; ranking metrics are local only
+        from latentatlas.ratings.spark import evaluate_command
+
+        evaluate_command(model_path, test, format=format, json_out=json_out, master=spark_master, conf=spark_conf)
+        return
     from latentatlas.fsutil import to_json
     from latentatlas.ratings import metrics as M
     from latentatlas.ratings import prep
@@ -295,8 +326,22 @@ def recommend(
     n: int = typer.Option(10, "-n", "--n", help="Number of items."),
     include_seen: bool = typer.Option(False, "--include-seen", help="Also list items the user rated in training."),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON list of {rank, item, score}."),
+    engine: str = typer.Option("local", help="local (in memory) or spark (Apache Spark: needs the "
+                                             "'spark' extra of latentatlas and Java 17+)."),
+    spark_master: str = typer.Option("local[*]", help="Spark master URL for --engine spark (local[*], "
+                                                      "spark://host:7077, yarn, k8s://…)."),
+    spark_conf: Optional[List[str]] = typer.Option(None, help="Spark setting KEY=VALUE for --engine spark "
+                                                              "(repeatable)."),
 ):
     """Top-N recommendations for a user (original ids in and out), best first, with predicted ratings."""
+    from latentatlas.ratings.spark import check_engine
+
+    if check_engine(engine) == "spark":
+        from latentatlas.ratings.spark import recommend_command
+
+        recommend_command(model_path, user, n, include_seen=include_seen, json_out=json_out, master=spark_master,
+                          conf=spark_conf)
+        return
     from latentatlas.fsutil import to_json
     from latentatlas.ratings.model import LatentFactorModel
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
@@ -34,8 +34,26 @@ def prepare(
     builtin_size: int = typer.Option(100_000, help="Ratings in the built-in synthetic set."),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as one JSON object on stdout."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines."),
+    engine: str = typer.Option("local", help="local (in memory) or spark (Apache Spark: needs the "
+                                             "'spark' extra of latentatlas and Java 17+)."),
+    spark_master: str = typer.Option("local[*]", help="Spark master URL for --engine spark (local[*], "
+                                                      "spark://host:7077, yarn, k8s://…)."),
+    spark_conf: Optional[List[str]] = typer.Option(None, help="Spark setting KEY=VALUE for --engine spark "
+                                                              "(repeatable)."),
 ):
     """Prepare ratings: read, drop cold-start users and items, split, write prepared.npz and a summary."""
+    from latentatlas.ratings.spark import check_engine
+
+    if check_engine(engine) == "spark":
+        from latentatlas.ratings.spark import prepare_command
+
+        prepare_command(input, out=out, master=spark_master, conf=spark_conf, json_out=json_out, quiet=quiet,
+                        builtin_size=builtin_size, format=format, user_col=user_col, item_col=item_col,
+                        rating_col=rating_col, sep=sep, header=header, duplicates=duplicates,
+                        min_entries=min_entries, n_validation=n_validation, n_test=n_test,
+                        validation_fraction=validation_fraction, test_fraction=test_fraction,
+                        leave_k_out=leave_k_out, seed=seed)
+        return
     from latentatlas.ratings.pipeline import PREPARED_FILE, prepare_ratings, summary_text
     from latentatlas.fsutil import to_json
 

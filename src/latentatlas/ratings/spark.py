@@ -966,5 +966,273 @@ def _as_ids(values: list) -> np.ndarray:
         return np.asarray(values, dtype=np.int64)
     strs = [str(v) for v in values]
     if all(re.fullmatch(r"[+-]?\d{1,18}", s) for s in strs):
-        return np.asarray([int(s) for s in strs], dtype=np.int64)
+        ints = np.asarray([int(s) for s in strs], dtype=np.int64)
+        if len(np.unique(ints)) == len(ints):  # "007" and "7" are different ids as text
+            return ints
     return np.asarray(strs, dtype=str)
+
+
+# --- scoring a local model file on Spark -------------------------------------------------------------------
+def _factor_tables(spark, model):
+    """A local LatentFactorModel's users ``(user, bu, q)`` and items ``(item, bi, p)`` as DataFrames."""
+    import pandas as pd
+
+    users = pd.DataFrame({"user": model.user_ids_.tolist(), "bu": model.user_bias_.astype(float),
+                          "q": list(model.user_factors_.astype(float))})
+    items = pd.DataFrame({"item": model.item_ids_.tolist(), "bi": model.item_bias_.astype(float),
+                          "p": list(model.item_factors_.astype(float))})
+    return spark.createDataFrame(users), spark.createDataFrame(items)
+
+
+def _same_id_type(df, column: str, ids: np.ndarray):
+    from pyspark.sql import functions as F
+
+    return df.withColumn(column, F.col(column).cast("string" if ids.dtype.kind == "U" else "long"))
+
+
+def evaluate_model_df(spark, model, df) -> dict:
+    """RMSE and MAE of a local :class:`~latentatlas.ratings.model.LatentFactorModel` on ratings held in a
+    Spark DataFrame ``(user, item, rating)``, computed by Spark (the model's tables are broadcast; the
+    ratings stay distributed). Unknown users or items are predicted from the known part of the baseline,
+    as ``predict_ids`` does locally."""
+    from pyspark.sql import functions as F
+
+    users, items = _factor_tables(spark, model)
+    df = _same_id_type(_same_id_type(df, "user", model.user_ids_), "item", model.item_ids_)
+    x = df.join(F.broadcast(users), "user", "left").join(F.broadcast(items), "item", "left")
+    dot = F.aggregate(F.zip_with("q", "p", lambda a, b: a * b), F.lit(0.0), lambda acc, v: acc + v)
+    known = F.col("q").isNotNull() & F.col("p").isNotNull()
+    raw = (F.lit(float(model.mu_)) + F.coalesce("bu", F.lit(0.0)) + F.coalesce("bi", F.lit(0.0))
+           + F.when(known, dot).otherwise(F.lit(0.0)))
+    lo, hi = model.scale_
+    pred = F.least(F.greatest(raw, F.lit(float(lo))), F.lit(float(hi)))
+    err = pred - F.col("rating")
+    row = x.agg(F.count(F.lit(1)).alias("n"), F.avg(err * err).alias("mse"), F.avg(F.abs(err)).alias("mae"),
+                F.sum((~known).cast("long")).alias("unknown")).first()
+    if not row["n"]:
+        raise LatentAtlasError("no test ratings")
+    return {"rmse": float(np.sqrt(row["mse"])), "mae": float(row["mae"]), "n_ratings": int(row["n"]),
+            "unknown_ratings": int(row["unknown"])}
+
+
+# --- commands (the CLI's --engine spark calls these; they hold the Spark side of each command) -------------
+def _session_for(master: str, conf, quiet: bool):
+    from latentatlas.progress import Progress
+
+    Progress("spark", quiet)(f"starting Spark (master {master})")
+    return get_session(master, conf)
+
+
+def prepare_command(input, *, out, master: str = "local[*]", conf=None, json_out: bool = False,
+                    quiet: bool = False, builtin_size: int = 100_000, **options) -> dict:
+    """``latentatlas ratings prepare --engine spark``: read → k-core → split on Spark; writes the three
+    parts as Parquet directories plus ``summary.json`` and ``run.json`` into ``out``; prints the summary."""
+    import sys
+    from datetime import datetime, timezone
+
+    from latentatlas.fsutil import to_json
+    from latentatlas.ratings.pipeline import summary_text
+
+    spark = _session_for(master, conf, quiet or json_out)
+    read_keys = ("format", "user_col", "item_col", "rating_col", "sep", "header", "duplicates")
+    read_options = {k: options.pop(k) for k in read_keys if options.get(k) is not None}
+    prepared = prepare_df(spark, input, builtin_size=builtin_size, quiet=quiet or json_out, **options,
+                          **read_options)
+    config = {"input": prepared.summary["source"], "spark_master": master, **options, **read_options}
+    prepared.write(out, config=config, created=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    if json_out:
+        print(to_json(prepared.summary, indent=None))
+    else:
+        print(summary_text(prepared.summary))
+        if not quiet:
+            print(f"wrote {out}/train.parquet, validation.parquet, test.parquet", file=sys.stderr)
+    return prepared.summary
+
+
+def _spark_parts(spark, data, train_file, validation_file, test_file, *, min_entries, validation_fraction,
+                 test_fraction, seed, format, quiet):
+    """(train, validation or None, test or None) DataFrames and a description of the source."""
+    given = [f for f in (train_file, validation_file, test_file) if f is not None]
+    if given and data is not None:
+        raise LatentAtlasError("give either DATA or --train/--validation/--test files, not both")
+    if given:
+        if train_file is None:
+            raise LatentAtlasError("--validation and --test need --train")
+        read = [read_ratings_df(spark, f, format=format)[0] if f is not None else None
+                for f in (train_file, validation_file, test_file)]
+        return read, f"train {train_file}" + (f", test {test_file}" if test_file else "")
+    if data is not None and not _is_uri(str(data)) and Path(data).is_dir() and (Path(data) / "train.parquet").exists():
+        parts = [spark.read.parquet(str(Path(data) / f"{name}.parquet"))
+                 for name in ("train", "validation", "test")]
+        return parts, str(data)
+    if data is not None and not _is_uri(str(data)) and Path(data).is_dir() and (Path(data) / "prepared.npz").exists():
+        from latentatlas.ratings import prep
+
+        s = prep.Split.load(Path(data) / "prepared.npz")
+        return [ratings_to_df(spark, r) for r in (s.train, s.validation, s.test)], str(data)
+    prepared = prepare_df(spark, data, min_entries=min_entries, validation_fraction=validation_fraction,
+                          test_fraction=test_fraction, seed=seed, quiet=quiet,
+                          **({"format": format} if format else {}))
+    s = prepared.split
+    return [s.train, s.validation, s.test], prepared.summary["source"]
+
+
+def train_command(data=None, *, train_file=None, validation_file=None, test_file=None, k=None, reg=None,
+                  max_steps=None, seed: int = 0, solver: str = "als", center: str = "user",
+                  reg_weighting: str = "count", min_entries: int = 4, validation_fraction: float = 0.1,
+                  test_fraction: float = 0.1, format=None, out=None, metrics=None, json_out: bool = False,
+                  quiet: bool = False, master: str = "local[*]", conf=None) -> dict:
+    """``latentatlas ratings train --engine spark``: Spark MLlib ALS on the prepared (or given) split, test
+    RMSE/MAE on Spark, and the model exported to ``out/model.npz`` in the local format (so ``ratings
+    recommend``, ``evaluate`` and ``report`` work on it locally). Flags map as: ``--k`` → rank, ``--reg``
+    → regParam (λ per rating: Spark always weights λ by the row's number of ratings), ``--max-steps`` →
+    maxIter (no early stopping on Spark), ``--seed`` → seed."""
+    from datetime import datetime, timezone
+
+    from latentatlas.fsutil import to_json, write_json
+    from latentatlas.progress import Progress
+
+    log = Progress("train spark", quiet)
+    if solver != "als":
+        raise LatentAtlasError(f"the Spark engine trains with ALS only (Spark MLlib); got --solver {solver}")
+    if reg_weighting != "count":
+        raise LatentAtlasError("Spark's ALS always weights λ by each row's number of ratings; "
+                               "use --reg-weighting count (the default) with --engine spark")
+    if center == "biases":
+        log("the Spark engine centres on user means (--center user); biases are a local-engine option")
+        center = "user"
+    if center not in ("user", "none"):
+        raise LatentAtlasError(f"--center must be user or none with --engine spark, got {center!r}")
+    spark = _session_for(master, conf, quiet)
+    (train, val, test), source = _spark_parts(
+        spark, data, train_file, validation_file, test_file, min_entries=min_entries,
+        validation_fraction=validation_fraction, test_fraction=test_fraction, seed=seed, format=format, quiet=quiet)
+    est = SparkALS(k=k if k is not None else 64, reg=reg if reg is not None else 0.12,
+                   max_iter=max_steps if max_steps is not None else 10, seed=seed, center=center == "user")
+    created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    log(f"ALS k={est.k}, regParam={est.reg}, maxIter={est.max_iter} on {source}")
+    est.fit(train)
+    log(f"trained on {est.n_train_:,} ratings in {est.fit_seconds_:.1f} s")
+    result = {"engine": "spark", "solver": "als", "k": est.k, "reg": est.reg, "max_iter": est.max_iter,
+              "seconds_per_iteration": est.fit_seconds_ / est.max_iter, "fit_seconds": est.fit_seconds_,
+              "train_ratings": est.n_train_, "best_iteration": est.max_iter, "stopped_at": est.max_iter,
+              "converged_after": -1}
+    for name, part in (("validation", val), ("test", test)):
+        if part is not None:
+            ev = est.evaluate(part)
+            if ev["n"]:
+                result.update({f"{name}_rmse": ev["rmse"], f"{name}_mae": ev["mae"], f"{name}_ratings": ev["n"],
+                               f"{name}_cold_ratings": ev["n_cold"]})
+    if metrics is not None:
+        write_json(metrics, {**result, "source": source})
+    if out is not None:
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        model = est.to_local(train)
+        model.save(out / "model.npz")
+        write_json(out / "metrics.json", {**result, "source": source, "train_loss": [], "validation_loss": []})
+        write_json(out / "run.json", {
+            "kind": "ratings-train", "title": f"Spark ALS latent factor model (k={est.k})", "created": created,
+            "config": {"data": source, "engine": "spark", "spark_master": master, "k": est.k, "reg": est.reg,
+                       "max_steps": est.max_iter, "seed": seed, "center": center, "reg_weighting": "count",
+                       "min_entries": min_entries, "validation_fraction": validation_fraction,
+                       "test_fraction": test_fraction},
+            "metrics": {k_: v for k_, v in result.items() if isinstance(v, (int, float)) and not isinstance(v, bool)},
+            "figures": [], "artifacts": {"model": "model.npz", "metrics": "metrics.json"},
+            "tables": {"recommendations": _top_user_rows(est, train)},
+        })
+        log(f"wrote {out}/")
+    if json_out:
+        print(to_json(result, indent=None))
+    else:
+        parts = [f"spark als k={est.k}"]
+        for key, label in (("test_rmse", "test RMSE"), ("test_mae", "MAE"), ("validation_rmse", "validation RMSE")):
+            if key in result:
+                parts.append(f"{label} {result[key]:.4f}")
+        parts.append(f"{est.max_iter} iterations, {result['seconds_per_iteration']:.2f} s/iteration")
+        print(", ".join(parts))
+    return result
+
+
+def _top_user_rows(est: SparkALS, train, n_users: int = 3, n: int = 10) -> list[dict]:
+    from pyspark.sql import functions as F
+
+    top = [r["user"] for r in train.groupBy("user").count().orderBy(F.desc("count"), "user").limit(n_users).collect()]
+    recs = est.recommend(top, n)
+    plain = lambda v: _as_ids([v])[0].item()  # noqa: E731  (the ids as the exported model holds them)
+    return [{"user": plain(u), "rank": r + 1, "item": plain(i), "score": round(s, 4)}
+            for u in top for r, (i, s) in enumerate(recs[u])]
+
+
+def evaluate_command(model_path, test, *, format=None, json_out: bool = False, master: str = "local[*]",
+                     conf=None, quiet: bool = False) -> dict:
+    """``latentatlas ratings evaluate MODEL TEST --engine spark``: RMSE and MAE computed by Spark on a test
+    set read by Spark (a ratings file, a Parquet directory, or the ``test.parquet`` of a Spark-prepared
+    directory). Ranking metrics are computed by the local engine only."""
+    from latentatlas.fsutil import to_json
+    from latentatlas.ratings.model import LatentFactorModel
+
+    model = LatentFactorModel.load(model_path)
+    spark = _session_for(master, conf, quiet or json_out)
+    path = Path(test) if not _is_uri(str(test)) else None
+    if path is not None and path.is_dir() and (path / "test.parquet").exists():
+        df = spark.read.parquet(str(path / "test.parquet"))
+    else:
+        df = read_ratings_df(spark, test, format=format)[0]
+    out = evaluate_model_df(spark, model, df)
+    if json_out:
+        print(to_json(out, indent=None))
+    else:
+        for name, value in out.items():
+            print(f"{name:20s} {value:.4f}" if isinstance(value, float) else f"{name:20s} {value}")
+    return out
+
+
+def recommend_model_df(spark, model, user, n: int = 10, exclude_seen: bool = True) -> list[tuple]:
+    """Top-``n`` ``(item id, score)`` for one user of a local model, scored by Spark over the item table
+    (``model.recommend_ids`` computes the same locally)."""
+    from pyspark.sql import functions as F
+
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise LatentAtlasError(f"n must be an integer >= 1, got {n!r}")
+    u = model.user_index(user)
+    _, items = _factor_tables(spark, model)
+    q = F.array(*[F.lit(float(x)) for x in model.user_factors_[u]])
+    dot = F.aggregate(F.zip_with(q, "p", lambda a, b: a * b), F.lit(0.0), lambda acc, v: acc + v)
+    scored = items.withColumn("score", F.lit(float(model.mu_ + model.user_bias_[u])) + F.col("bi") + dot)
+    if exclude_seen:
+        seen = model.item_ids_[model.seen_items_[model.seen_indptr_[u]:model.seen_indptr_[u + 1]]].tolist()
+        if seen:
+            scored = scored.filter(~F.col("item").isin(seen))
+    rows = scored.orderBy(F.desc("score"), "item").limit(int(n)).collect()
+    return [(r["item"], float(r["score"])) for r in rows]
+
+
+def recommend_command(model_path, user, n: int = 10, *, include_seen: bool = False, json_out: bool = False,
+                      master: str = "local[*]", conf=None, quiet: bool = False) -> list[dict]:
+    """``latentatlas ratings recommend MODEL --user ID --engine spark``."""
+    from latentatlas.fsutil import to_json
+    from latentatlas.ratings.model import LatentFactorModel
+
+    model = LatentFactorModel.load(model_path)
+    spark = _session_for(master, conf, quiet or json_out)
+    recs = recommend_model_df(spark, model, user, n, exclude_seen=not include_seen)
+    rows = [{"rank": r + 1, "item": i.item() if hasattr(i, "item") else i, "score": round(s, 4)}
+            for r, (i, s) in enumerate(recs)]
+    if json_out:
+        print(to_json(rows, indent=None))
+    else:
+        print(f"{'rank':>4}  {'item':>12}  score")
+        for row in rows:
+            print(f"{row['rank']:>4}  {str(row['item']):>12}  {row['score']:.3f}")
+    return rows
+
+
+ENGINES = ("local", "spark")
+
+
+def check_engine(engine: str) -> str:
+    """The ``--engine`` value, validated (``local`` or ``spark``)."""
+    if engine not in ENGINES:
+        raise LatentAtlasError(f"--engine must be local or spark, got {engine!r}")
+    return engine
