@@ -2,7 +2,6 @@
 
 import importlib.util
 import json
-import os
 import stat
 import sys
 
@@ -158,15 +157,12 @@ def test_missing_file_and_bad_options(spark, tmp_path):
 def test_kcore_and_splits_have_the_local_counts(spark, data):
     raw, kept, _ = data
     df = S.ratings_to_df(spark, raw)
-    for m in (4, 8):  # 8 needs several rounds of removal
-        local = prep.kcore(raw, m)
-        core = S.kcore_df(df, m)
-        row = core.selectExpr("count(*) n", "count(distinct user) u", "count(distinct item) i").first()
-        assert (row["n"], row["u"], row["i"]) == (len(local), local.n_users, local.n_items)
-        assert len(local) < len(raw)
-    assert _triplets(core) == _local_triplets(local)  # the k-core is unique: the same ratings, not just counts
-
-    core = S.kcore_df(df, 4)
+    rounds = []
+    core = S.kcore_df(df, 4, log=rounds.append, rounds_per_job=1)
+    assert len(rounds) >= 3  # removals cascade: several rounds before nothing changes
+    row = core.selectExpr("count(*) n", "count(distinct user) u", "count(distinct item) i").first()
+    assert (row["n"], row["u"], row["i"]) == (len(kept), kept.n_users, kept.n_items) and len(kept) < len(raw)
+    assert _triplets(core) == _local_triplets(kept)  # the k-core is unique: the same ratings, not just counts
     cases = [dict(n_validation=500, n_test=600), dict(validation_fraction=0.1, test_fraction=0.15),
              dict(leave_k_out=2)]
     for kw in cases:
@@ -234,7 +230,7 @@ def test_exported_model_recommends_what_spark_recommends(spark, data, fitted, tm
 
     _, _, split = data
     model, train = fitted
-    path = model.to_local(train, include_seen=False).save(tmp_path / "model.npz")
+    path = model.to_local(train, include_seen=True).save(tmp_path / "model.npz")
     local = LatentFactorModel.load(path)
     users = [int(u) for u in split.train.user_ids[:6]]
     recs = model.recommend(users, n=10)
@@ -251,10 +247,65 @@ def test_exported_model_recommends_what_spark_recommends(spark, data, fitted, tm
     keys = zip(split.test.user_ids[split.test.users[:50]], split.test.item_ids[split.test.items[:50]])
     np.testing.assert_allclose([got[(int(a), int(b))] for a, b in keys], want, atol=1e-4)
     # with the seen items exported, local recommendations skip the user's training items
-    seen_model = model.to_local(train, include_seen=True)
     u = users[0]
     rated = set(split.train.item_ids[split.train.items[split.train.users == split.train.user_index(u)]].tolist())
-    items, _ = seen_model.recommend_ids(u, 10)
+    items, _ = local.recommend_ids(u, 10)
     assert rated and not rated & set(items.tolist())
     with pytest.raises(LatentAtlasError, match="unknown user id"):
         model.recommend([10**9])
+
+
+# --- command line ------------------------------------------------------------------------------------------
+def test_cli_without_pyspark_says_what_to_install(monkeypatch, capsys, tmp_path):
+    from latentatlas.cli import run
+
+    monkeypatch.setitem(sys.modules, "pyspark", None)
+    (tmp_path / "r.csv").write_text("1,2,3\n")
+    assert run(["ratings", "prepare", str(tmp_path / "r.csv"), "--engine", "spark", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("latentatlas: error:") and "pip install 'latentatlas[spark]'" in err
+    assert run(["ratings", "prepare", "--engine", "hadoop"]) == 2
+    assert "--engine must be local or spark" in capsys.readouterr().err
+    assert run(["ratings", "prepare", "--engine", "spark", "--spark-conf", "novalue", "--out", str(tmp_path)]) == 2
+    assert "--spark-conf expects KEY=VALUE" in capsys.readouterr().err
+
+
+def test_cli_spark_engine_end_to_end(spark, data, tmp_path, capsys):
+    """prepare → train → recommend/evaluate with --engine spark: the local engine's counts, and a model file
+    that the local commands serve."""
+    from latentatlas.cli import run
+    from latentatlas.ratings.model import LatentFactorModel
+
+    raw, _, _ = data
+    csv = tmp_path / "ratings.csv"
+    csv.write_text("user,item,rating\n" + "".join(
+        f"{u},{i},{v:g}\n" for u, i, v in zip(raw.user_ids[raw.users], raw.item_ids[raw.items], raw.values)))
+    spark_args = ["--engine", "spark", "--spark-master", "local[2]", "--spark-conf", "spark.sql.shuffle.partitions=2"]
+    assert run(["ratings", "prepare", str(csv), "--out", str(tmp_path / "sp"), "--json", *spark_args]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert run(["ratings", "prepare", str(csv), "--out", str(tmp_path / "lp"), "--json"]) == 0
+    want = json.loads(capsys.readouterr().out)
+    for key in ("users", "items", "ratings", "duplicates", "shape_before", "shape_after", "ratings_before", "split",
+                "histogram"):
+        assert got[key] == want[key], key
+    assert json.loads((tmp_path / "sp" / "run.json").read_text())["kind"] == "ratings-prepare"
+
+    assert run(["ratings", "train", str(tmp_path / "sp"), "--k", "4", "--reg", "0.1", "--max-steps", "5",
+                "--out", str(tmp_path / "t"), "--json", "--quiet", *spark_args]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics["engine"] == "spark" and metrics["test_ratings"] == want["split"]["test"]
+    run_json = json.loads((tmp_path / "t" / "run.json").read_text())
+    assert run_json["kind"] == "ratings-train" and run_json["artifacts"]["model"] == "model.npz"
+    model = LatentFactorModel.load(tmp_path / "t" / "model.npz")
+    assert model.user_factors_.shape[1] == 4
+    top = run_json["tables"]["recommendations"]
+    user = top[0]["user"]
+    assert run(["ratings", "recommend", str(tmp_path / "t" / "model.npz"), "--user", str(user), "--json",
+                "--include-seen"]) == 0
+    local = json.loads(capsys.readouterr().out)
+    assert [r["item"] for r in local] == [r["item"] for r in top if r["user"] == user]
+    assert run(["ratings", "evaluate", str(tmp_path / "t" / "model.npz"), str(tmp_path / "sp"), "--json",
+                *spark_args]) == 0
+    ev = json.loads(capsys.readouterr().out)
+    assert ev["n_ratings"] == want["split"]["test"]
+    assert abs(ev["rmse"] - metrics["test_rmse"]) < 1e-6

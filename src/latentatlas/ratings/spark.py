@@ -110,11 +110,11 @@ def get_session(master: str = "local[*]", conf: Iterable[str] | dict | None = No
     keeps long ALS lineages short. Anything given in ``conf`` wins. If a session is already running in this
     process it is reused (Spark allows one per JVM) and ``conf`` that can change at run time is applied.
     """
-    require_spark()
     if not isinstance(master, str) or not master.strip():
         raise LatentAtlasError(f"--spark-master must be a Spark master URL such as local[*] or spark://host:7077, "
                                f"got {master!r}")
     user_conf = parse_conf(conf)
+    require_spark()
     from pyspark.sql import SparkSession
 
     settings = {"spark.ui.showConsoleProgress": "false", "spark.ui.enabled": "false",
@@ -174,6 +174,20 @@ def _is_uri(path: str) -> bool:
     return bool(re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", path))
 
 
+def _location(path) -> str:
+    """``path`` as Spark should see it. The CLI hands over :class:`pathlib.Path` objects, which fold a URI's
+    ``//`` (``hdfs://nn/x`` becomes ``hdfs:/nn/x``); the authority cannot be told apart afterwards, so the
+    URI is recovered from the command line that produced it."""
+    import sys
+
+    text = str(path)
+    if isinstance(path, Path) and re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:/", text) and not _is_uri(text):
+        for arg in sys.argv[1:]:
+            if "://" in arg and str(Path(arg)) == text:
+                return arg
+    return text
+
+
 def _detect_format(path: str, first_line) -> str:
     name = path.rstrip("/").rsplit("/", 1)[-1].lower()
     for ext in (".gz", ".bz2"):
@@ -211,7 +225,7 @@ def read_ratings_df(spark, path: str | os.PathLike, format: str | None = None, *
     (or ``first``, or their ``mean``). A missing id, a missing or non-numeric rating, or a malformed line is a
     :class:`LatentAtlasError` naming the file, the number of bad rows and an example.
     """
-    path = str(path)
+    path = _location(path)
     if duplicates not in DUPLICATE_POLICIES:
         raise LatentAtlasError(f"duplicates must be one of {', '.join(DUPLICATE_POLICIES)}, got {duplicates!r}")
     if not _is_uri(path):
@@ -508,7 +522,9 @@ def kcore_df(df, min_entries: int, *, log=None, rounds_per_job: int = 2):
         current.unpersist()
         jobs += 1
         if log:
-            log(f"k-core rounds {rounds_per_job * (jobs - 1) + 1}-{rounds_per_job * jobs}: {n:,} -> {m:,} ratings")
+            first, last = rounds_per_job * (jobs - 1) + 1, rounds_per_job * jobs
+            log(f"k-core round{'s' if last > first else ''} {first}{f'-{last}' if last > first else ''}: "
+                f"{n:,} -> {m:,} ratings")
         current, done = nxt, m == n
         n = m
         if done:
@@ -639,7 +655,7 @@ class SparkPrepared:
         ``summary.json`` and ``run.json`` into ``out_dir`` (local or, for the Parquet parts, any Spark URI)."""
         from latentatlas.fsutil import write_json
 
-        out = str(out_dir).rstrip("/")
+        out = _location(out_dir).rstrip("/")
         for name in ("train", "validation", "test"):
             getattr(self.split, name).write.mode("overwrite").parquet(f"{out}/{name}.parquet")
         if _is_uri(out):
@@ -679,7 +695,7 @@ def prepare_df(spark, path=None, *, min_entries: int = 4, n_validation: int | No
         source = f"built-in synthetic ({builtin_size:,} ratings, seed {seed})"
     else:
         raw, n_dup = read_ratings_df(spark, path, **read_options)
-        source = str(path)
+        source = _location(path)
     before = raw.agg(F.count(F.lit(1)).alias("n"), F.countDistinct("user").alias("u"),
                      F.countDistinct("item").alias("i")).first()
     log(f"read {before['n']:,} ratings: {before['u']:,} users x {before['i']:,} items from {source}")
@@ -1019,6 +1035,8 @@ def evaluate_model_df(spark, model, df) -> dict:
 def _session_for(master: str, conf, quiet: bool):
     from latentatlas.progress import Progress
 
+    parse_conf(conf)
+    require_spark()  # before any progress line, so a missing dependency is the only output
     Progress("spark", quiet)(f"starting Spark (master {master})")
     return get_session(master, conf)
 
@@ -1049,6 +1067,19 @@ def prepare_command(input, *, out, master: str = "local[*]", conf=None, json_out
     return prepared.summary
 
 
+def _has_prepared_parts(spark, location: str) -> bool:
+    """Whether ``location`` is a directory written by ``prepare --engine spark`` (local or any Hadoop URI)."""
+    target = f"{location.rstrip('/')}/train.parquet"
+    if not _is_uri(location):
+        return Path(target).is_dir()
+    try:
+        jvm = spark.sparkContext._jvm
+        hpath = jvm.org.apache.hadoop.fs.Path(target)
+        return bool(hpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).exists(hpath))
+    except Exception:  # an unreachable file system is reported when the data is read
+        return False
+
+
 def _spark_parts(spark, data, train_file, validation_file, test_file, *, min_entries, validation_fraction,
                  test_fraction, seed, format, quiet):
     """(train, validation or None, test or None) DataFrames and a description of the source."""
@@ -1061,10 +1092,11 @@ def _spark_parts(spark, data, train_file, validation_file, test_file, *, min_ent
         read = [read_ratings_df(spark, f, format=format)[0] if f is not None else None
                 for f in (train_file, validation_file, test_file)]
         return read, f"train {train_file}" + (f", test {test_file}" if test_file else "")
-    if data is not None and not _is_uri(str(data)) and Path(data).is_dir() and (Path(data) / "train.parquet").exists():
-        parts = [spark.read.parquet(str(Path(data) / f"{name}.parquet"))
-                 for name in ("train", "validation", "test")]
-        return parts, str(data)
+    if data is not None:
+        data = _location(data)
+    if data is not None and _has_prepared_parts(spark, data):
+        base = data.rstrip("/")
+        return [spark.read.parquet(f"{base}/{name}.parquet") for name in ("train", "validation", "test")], data
     if data is not None and not _is_uri(str(data)) and Path(data).is_dir() and (Path(data) / "prepared.npz").exists():
         from latentatlas.ratings import prep
 
@@ -1174,7 +1206,8 @@ def evaluate_command(model_path, test, *, format=None, json_out: bool = False, m
 
     model = LatentFactorModel.load(model_path)
     spark = _session_for(master, conf, quiet or json_out)
-    path = Path(test) if not _is_uri(str(test)) else None
+    test = _location(test)
+    path = Path(test) if not _is_uri(test) else None
     if path is not None and path.is_dir() and (path / "test.parquet").exists():
         df = spark.read.parquet(str(path / "test.parquet"))
     else:
