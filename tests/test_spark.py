@@ -184,7 +184,7 @@ def test_kcore_and_splits_have_the_local_counts(spark, data):
 
 def test_centring_subtracts_training_user_means(spark, data):
     _, _, split = data
-    train, test = S.ratings_to_df(spark, split.train), S.ratings_to_df(spark, split.test)
+    train = S.ratings_to_df(spark, split.train)
     means = S.user_means_df(train)
     centred = S.center_df(train, means, fill=3.0)
     worst = centred.groupBy("user").avg("rating").selectExpr("max(abs(`avg(rating)`))").first()[0]

@@ -109,6 +109,7 @@ def get_session(master: str = "local[*]", conf: Iterable[str] | dict | None = No
     small jobs slow), the driver may use a quarter of the machine's memory, and a temporary checkpoint directory
     keeps long ALS lineages short. Anything given in ``conf`` wins. If a session is already running in this
     process it is reused (Spark allows one per JVM) and ``conf`` that can change at run time is applied.
+    Run by ``spark-submit``, the default master leaves spark-submit's master and resources in charge.
     """
     if not isinstance(master, str) or not master.strip():
         raise LatentAtlasError(f"--spark-master must be a Spark master URL such as local[*] or spark://host:7077, "
@@ -119,7 +120,10 @@ def get_session(master: str = "local[*]", conf: Iterable[str] | dict | None = No
 
     settings = {"spark.ui.showConsoleProgress": "false", "spark.ui.enabled": "false",
                 "spark.sql.execution.arrow.pyspark.enabled": "true"}
-    cores = _local_cores(master)
+    # Under spark-submit the launcher already holds the master and resources; the default --spark-master
+    # must not override them (an explicit one still does).
+    submitted = bool(os.environ.get("PYSPARK_GATEWAY_PORT")) and master == "local[*]"
+    cores = None if submitted else _local_cores(master)
     if SparkSession.getActiveSession() is None:
         # Quiet the JVM from its first line (setLogLevel below only acts once it is up).
         settings["spark.driver.extraJavaOptions"] = f"-Dlog4j.configurationFile=file:{_quiet_log4j()}"
@@ -129,7 +133,9 @@ def get_session(master: str = "local[*]", conf: Iterable[str] | dict | None = No
         settings["spark.default.parallelism"] = str(max(2, 2 * cores))
         settings["spark.driver.memory"] = f"{max(1, _physical_memory_gib() // 4)}g"
     settings.update(user_conf)
-    builder = SparkSession.builder.master(master).appName(app_name)
+    builder = SparkSession.builder.appName(app_name)
+    if not submitted:
+        builder = builder.master(master)
     for key, value in settings.items():
         builder = builder.config(key, value)
     try:
