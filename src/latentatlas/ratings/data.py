@@ -130,7 +130,8 @@ class Ratings:
         return {f"{prefix}users": self.users, f"{prefix}items": self.items, f"{prefix}values": self.values}
 
     def save(self, path: str | Path) -> Path:
-        meta = {"format": "latentatlas.ratings", "version": FORMAT_VERSION, **self.meta}
+        meta = {**self.meta, "source_format": self.meta.get("format"), "format": "latentatlas.ratings",
+                "version": FORMAT_VERSION}
         return save_npz(path, **self.arrays(), user_ids=self.user_ids, item_ids=self.item_ids,
                         meta=np.array(to_json(meta, indent=None)))
 
