@@ -29,6 +29,7 @@ from typing import Iterable
 import numpy as np
 
 from latentatlas.errors import LatentAtlasError
+from latentatlas.ratings.io import _looks_like_header, _pick, _sniff_delimiter
 
 INSTALL_HINT = "install it with: pip install 'latentatlas[spark]'"
 JAVA_HINT = ("install a Java 17 (or newer) runtime, e.g. 'apt-get install openjdk-17-jre-headless', and put "
@@ -305,50 +306,6 @@ def _head_lines(spark, path: str, n: int = 2) -> list[str]:
     if not lines:
         raise LatentAtlasError(f"{path}: file is empty")
     return lines
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text.strip().strip('"'))
-        return True
-    except ValueError:
-        return False
-
-
-def _looks_like_header(first: list[str], second: list[str] | None) -> bool:
-    """A first line is a header when a column holding numbers below it holds text in it (as locally)."""
-    if second is None or len(second) != len(first):
-        return not all(_is_number(f) for f in first if f.strip())
-    return any(_is_number(b) and not _is_number(a) for a, b in zip(first, second))
-
-
-def _sniff_delimiter(line: str) -> str:
-    for d in ("\t", ",", ";", "|"):
-        if d in line:
-            return d
-    return " " if " " in line.strip() else ","
-
-
-def _pick(names: list[str], wanted, candidates: tuple[str, ...], default: int | None, what: str, path: str) -> str:
-    if wanted is not None:
-        if isinstance(wanted, int) or (isinstance(wanted, str) and wanted.isdigit()):
-            k = int(wanted)
-            if not 0 <= k < len(names):
-                raise LatentAtlasError(f"{path}: {what} column index {k} is out of range "
-                                       f"(the file has {len(names)} columns)")
-            return names[k]
-        if wanted not in names:
-            raise LatentAtlasError(f"{path}: missing column {wanted!r} for the {what} "
-                                   f"(columns are: {', '.join(names)})")
-        return wanted
-    lower = {n.lower(): n for n in names}
-    for cand in candidates:
-        if cand.lower() in lower:
-            return lower[cand.lower()]
-    if default is not None and default < len(names):
-        return names[default]
-    raise LatentAtlasError(f"{path}: cannot find the {what} column (columns are: {', '.join(names)}); "
-                           f"name it with --{what}-col")
 
 
 def _spark_error(path: str, exc: Exception) -> LatentAtlasError:
