@@ -7,7 +7,8 @@ import pytest
 from sklearn.linear_model import Ridge
 
 from latentatlas.errors import LatentAtlasError
-from latentatlas.ratings import als, metrics, prep, sgd
+from latentatlas.ratings import metrics, prep
+from latentatlas.ratings.kernels import als, sgd
 from latentatlas.ratings.data import Ratings
 from latentatlas.ratings.model import FORMAT_VERSION, LatentFactorModel, map_ids
 from latentatlas.ratings.synthetic import synthetic

@@ -301,7 +301,7 @@ class LatentFactorModel:
         """
         import numba
 
-        from latentatlas.ratings import als  # noqa: F401  (chooses numba's thread pool before it starts)
+        from latentatlas.ratings.kernels import als  # noqa: F401  (chooses numba's thread pool before it starts)
 
         self._validate()
         _check_ratings(train, "train")
@@ -355,7 +355,7 @@ class LatentFactorModel:
              early_stop: bool = True, phase: str = "step") -> None:
         import scipy.sparse as sp
 
-        from latentatlas.ratings import als, sgd
+        from latentatlas.ratings.kernels import als, sgd
 
         rng = np.random.default_rng(self.seed)
         k, reg, weighted = self.k, self.reg_value, self.reg_weighting == "count"
@@ -494,7 +494,7 @@ class LatentFactorModel:
 
     def _warm_up(self, dt) -> None:
         """Compile (or load from the cache) every kernel this fit calls, so step times exclude it."""
-        from latentatlas.ratings import als, sgd
+        from latentatlas.ratings.kernels import als, sgd
 
         u = np.array([0, 1], dtype=np.int32)
         v = np.array([1.0, -1.0], dtype=dt)
@@ -519,7 +519,7 @@ class LatentFactorModel:
         from latentatlas.ratings import prep
 
         if self.center == "biases":  # prep.fit_biases' method, without its n-sized float64 temporaries
-            from latentatlas.ratings import als
+            from latentatlas.ratings.kernels import als
 
             mu, bu, bi = als.damped_biases(train.users, train.items, train.values, train.n_users, train.n_items,
                                            float(self.bias_reg), float(self.bias_reg), 10)
@@ -563,7 +563,7 @@ class LatentFactorModel:
     def predict(self, users, items, clip: bool = True) -> np.ndarray:
         """Predicted ratings for index arrays ``users``, ``items`` (baseline added back, clipped to the
         rating scale seen in training unless ``clip=False``)."""
-        from latentatlas.ratings import als
+        from latentatlas.ratings.kernels import als
 
         self._check_fitted()
         users = _index_array(users, self.n_users_, "users")

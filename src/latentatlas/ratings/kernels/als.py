@@ -18,7 +18,7 @@ Two ways to solve:
   the trick that makes ``implicit`` fast; after the first iterations the warm start is already close,
   so 2 steps per half-step give the same validation error as the exact solve.
 
-Only this module and :mod:`latentatlas.ratings.sgd` import numba.
+Only this module and :mod:`latentatlas.ratings.kernels.sgd` import numba.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from latentatlas.ratings.als import prefer_workqueue
+from latentatlas.ratings.kernels.als import prefer_workqueue
 
 prefer_workqueue()
 

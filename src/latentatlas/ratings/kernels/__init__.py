@@ -1,0 +1,1 @@
+"""The numba training kernels: each a pure function of arrays. Only this package imports numba."""
