@@ -134,7 +134,7 @@ def main() -> None:
     if args.worker:
         return worker(args)
 
-    from latentatlas.images.commands_train import find_tcmalloc
+    from latentatlas.cli.images_train import find_tcmalloc
 
     tcmalloc = find_tcmalloc()
     results = {}

@@ -14,7 +14,7 @@ import pytest
 import report_fixtures as F
 from latentatlas.cli import run as cli_run
 from latentatlas.errors import LatentAtlasError
-from latentatlas.explorer import image_explorer, item_explorer
+from latentatlas.report.explorer import image_explorer, item_explorer
 from latentatlas.report import build_report, load_run
 
 POPPLER = shutil.which("pdftoppm") and shutil.which("pdftotext") and shutil.which("pdfinfo")
@@ -257,7 +257,7 @@ def test_every_stored_projection_is_offered_once(tmp_path):
     arrays["coords_tsne_p5"] = arrays["coords_tsne"] + 1
     arrays["coords_umap"] = arrays["coords_pca"] * 3
     np.savez(embed / "embedding.npz", **arrays)
-    from latentatlas.explorer import explorer_figure
+    from latentatlas.report.explorer import explorer_figure
 
     data = image_explorer(embed / "embedding.npz")
     assert list(data.coords) == ["pca", "tsne", "tsne_p5", "umap"]

@@ -11,9 +11,10 @@ import sys
 import typer
 
 from latentatlas.errors import LatentAtlasError
-from latentatlas.images.cli import app as images_app
-from latentatlas.ratings.cli import app as ratings_app
-from latentatlas.report_cli import demo_command, report_command
+from latentatlas.cli.demo import demo_command
+from latentatlas.cli.images import app as images_app
+from latentatlas.cli.ratings import app as ratings_app
+from latentatlas.cli.report import report_command
 
 app = typer.Typer(
     help="Learn and explore latent representations: recommenders on ratings, autoencoders on images.",

@@ -407,3 +407,12 @@ def interpolate(
     _write_run(out, "images-interpolate", f"Latent interpolation, {len(chosen)} pair(s)", config,
                {"n_pairs": len(chosen), "steps": steps}, figures, {"frames": "frames.npz"})
     progress(f"wrote {out} in {progress.elapsed:.1f} s")
+
+
+from latentatlas.cli.images_train import train  # noqa: E402
+
+app = typer.Typer(no_args_is_help=True)
+app.command()(train)
+app.command()(encode)
+app.command()(embed)
+app.command()(interpolate)

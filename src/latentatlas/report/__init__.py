@@ -21,46 +21,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from latentatlas.errors import LatentAtlasError
-from latentatlas.fsutil import atomic_path
-
-KIND_TITLES = {
-    "ratings-prepare": "Ratings: prepared data",
-    "ratings-train": "Ratings: trained model",
-    "images-train": "Images: trained autoencoder",
-    "images-embed": "Images: latent embedding",
-    "images-interpolate": "Images: interpolation",
-}
-
-
-@dataclass
-class Run:
-    """A run directory as described by its ``run.json`` (see the run-directory contract)."""
-
-    path: Path
-    kind: str
-    title: str
-    created: str = ""
-    config: dict[str, Any] = field(default_factory=dict)
-    metrics: dict[str, Any] = field(default_factory=dict)
-    figures: list[dict[str, str]] = field(default_factory=list)
-    artifacts: dict[str, Any] = field(default_factory=dict)
-    tables: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-
-    def artifact(self, name: str) -> Path | None:
-        value = self.artifacts.get(name)
-        return self.path / value if isinstance(value, str) else None
-
-    def metrics_file(self) -> dict[str, Any]:
-        """The run's ``metrics.json`` (loss histories and the like), or ``{}``."""
-        path = self.artifact("metrics")
-        if path is None or path.suffix != ".json":
-            return {}
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise LatentAtlasError(f"{path}: cannot read metrics file ({exc})") from None
-        return data if isinstance(data, dict) else {}
-
+from latentatlas.fsutil import atomic_path, umask
+from latentatlas.runs import KIND_TITLES, Run, load_run, load_runs  # noqa: F401  (load_run is part of this API)
 
 @dataclass
 class Figure:
@@ -80,57 +42,6 @@ class Section:
     figures: list[Figure]
     explorers: list[Any] = field(default_factory=list)     # ExplorerData
 
-
-def _listed_files(run_json: dict[str, Any]) -> list[str]:
-    files = [f.get("file") for f in run_json.get("figures", []) if isinstance(f, dict)]
-    for value in (run_json.get("artifacts") or {}).values():
-        files.extend(value if isinstance(value, list) else [value])
-    return [f for f in files if isinstance(f, str)]
-
-
-def load_run(path: str | os.PathLike) -> Run:
-    """Read and check one run directory: ``run.json`` must exist, parse, and every file it lists exist."""
-    path = Path(path)
-    if not path.is_dir():
-        raise LatentAtlasError(f"run directory {path} does not exist")
-    meta_path = path / "run.json"
-    if not meta_path.is_file():
-        raise LatentAtlasError(f"run directory {path} is missing run.json")
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise LatentAtlasError(f"{meta_path}: not valid JSON ({exc})") from None
-    if not isinstance(meta, dict) or not isinstance(meta.get("kind"), str):
-        raise LatentAtlasError(f"{meta_path}: has no 'kind' field")
-    for key, typ in (("config", dict), ("metrics", dict), ("figures", list), ("artifacts", dict),
-                     ("tables", dict)):
-        if key in meta and not isinstance(meta[key], typ):
-            raise LatentAtlasError(f"{meta_path}: field '{key}' must be a {'list' if typ is list else 'object'}")
-    for i, fig in enumerate(meta.get("figures", [])):
-        if not isinstance(fig, dict) or not isinstance(fig.get("file"), str):
-            raise LatentAtlasError(f"{meta_path}: figures[{i}] has no 'file'")
-    missing = sorted({f for f in _listed_files(meta) if not (path / f).exists()})
-    if missing:
-        raise LatentAtlasError(f"run directory {path}: run.json lists files that are missing: {', '.join(missing)}")
-    return Run(path=path, kind=meta["kind"], title=str(meta.get("title") or path.name),
-               created=str(meta.get("created", "")), config=dict(meta.get("config") or {}),
-               metrics=dict(meta.get("metrics") or {}), figures=list(meta.get("figures") or []),
-               artifacts=dict(meta.get("artifacts") or {}), tables=dict(meta.get("tables") or {}))
-
-
-def load_runs(paths: Sequence[str | os.PathLike]) -> list[Run]:
-    """Every run, or one error naming all that are missing or broken."""
-    if not paths:
-        raise LatentAtlasError("give at least one run directory")
-    runs, problems = [], []
-    for p in paths:
-        try:
-            runs.append(load_run(p))
-        except LatentAtlasError as exc:
-            problems.append(str(exc))
-    if problems:
-        raise LatentAtlasError("; ".join(problems))
-    return runs
 
 
 # ---------------------------------------------------------------------------------------------- content
@@ -212,7 +123,7 @@ def _histogram_counts(run: Run) -> dict[str, int] | None:
 
 def run_section(run: Run, index: int, *, explorer_points: int, neighbours: int, seed: int) -> Section:
     """The section of one run: metrics, configuration, its own tables and figures, and explorers."""
-    from latentatlas import explorer as ex
+    from latentatlas.report import explorer as ex
 
     tables = []
     if run.metrics:
@@ -412,7 +323,7 @@ def _json_for_script(obj: Any) -> str:
 
 
 def _explorer_html(data, box_id: str, title: str) -> str:
-    from latentatlas import explorer as ex
+    from latentatlas.report import explorer as ex
 
     fig = ex.explorer_figure(data).to_plotly_json()
     spec = {"figure": {"data": fig["data"], "layout": fig["layout"]}, "payload": ex.explorer_payload(data)}
@@ -678,8 +589,6 @@ def build_report(run_dirs: Sequence[str | os.PathLike], out_dir: str | os.PathLi
         n_pages, first_pages = render_pdf(sections, pdf_tmp, title=title, created=created)
         html_tmp.write_text(page, encoding="utf-8")
         # Temporary files are private (0600); a report is meant to be shared, so use the usual mode.
-        umask = os.umask(0)
-        os.umask(umask)
         for tmp in (pdf_tmp, html_tmp):
-            tmp.chmod(0o666 & ~umask)
+            tmp.chmod(0o666 & ~umask())
     return ReportResult(out / "report.html", out / "report.pdf", [s.title for s in sections], n_pages, first_pages)
