@@ -2,11 +2,60 @@
 
 Two capabilities share one package:
 
-* :mod:`latentatlas.ratings` -- latent-factor recommenders on explicit ratings (ALS and SGD).
-* :mod:`latentatlas.images` -- a convolutional autoencoder and tools to explore its latent space.
+* latent-factor recommenders on explicit ratings — :class:`Ratings`, :func:`read_ratings`,
+  :func:`prepare_ratings`, :class:`LatentFactorModel` (ALS, SGD, Bayesian MF; a scikit-learn regressor);
+* a convolutional autoencoder on images and its latent space — :func:`read_images`, :class:`ConvAutoencoder`,
+  :func:`embed` (PCA, t-SNE, UMAP).
+
+Example
+-------
+>>> from latentatlas import LatentFactorModel, prepare_ratings
+>>> data = prepare_ratings()                      # the built-in synthetic ratings
+>>> model = LatentFactorModel().fit(data.split.train, validation=data.split.validation)
+
+Importing the package is cheap and changes no global state: the names above are loaded on first use.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from latentatlas.errors import LatentAtlasError
 
-__version__ = "0.1.0"
-__all__ = ["LatentAtlasError", "__version__"]
+__version__ = "0.2.0"
+
+_LAZY = {
+    "LatentFactorModel": "latentatlas.ratings.model",
+    "Ratings": "latentatlas.ratings.data",
+    "read_ratings": "latentatlas.ratings.io",
+    "prepare_ratings": "latentatlas.ratings.pipeline",
+    "ConvAutoencoder": "latentatlas.images.autoencoder",
+    "read_images": "latentatlas.images.io",
+    "embed": "latentatlas.images.latent",
+}
+
+__all__ = ["LatentFactorModel", "Ratings", "read_ratings", "prepare_ratings", "ConvAutoencoder", "read_images",
+           "embed", "LatentAtlasError", "__version__"]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from latentatlas.images.autoencoder import ConvAutoencoder
+    from latentatlas.images.io import read_images
+    from latentatlas.images.latent import embed
+    from latentatlas.ratings.data import Ratings
+    from latentatlas.ratings.io import read_ratings
+    from latentatlas.ratings.model import LatentFactorModel
+    from latentatlas.ratings.pipeline import prepare_ratings
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'latentatlas' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -7,3 +7,9 @@ line prints its message on one line and exits with status 2, without a traceback
 
 class LatentAtlasError(ValueError):
     """Bad input or arguments, with a message that names the file, line, field or argument."""
+
+
+def printable(text: str) -> str:
+    """``text`` on one line with control characters escaped, safe to put in a message or a terminal
+    (a file's bytes may hold escape sequences or newlines)."""
+    return "".join(ch if ch.isprintable() or ch == " " else ascii(ch)[1:-1] for ch in str(text))

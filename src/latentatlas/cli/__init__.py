@@ -6,11 +6,13 @@ Sub-command modules import their heavy dependencies (torch, numba, pyspark) insi
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import sys
 
 import typer
 
-from latentatlas.errors import LatentAtlasError
+from latentatlas.errors import LatentAtlasError, printable
 from latentatlas.cli.demo import demo_command
 from latentatlas.cli.images import app as images_app
 from latentatlas.cli.ratings import app as ratings_app
@@ -22,6 +24,22 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from latentatlas import __version__
+
+        typer.echo(f"latentatlas {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print the version and exit.")) -> None:
+    """Learn and explore latent representations: recommenders on ratings, autoencoders on images."""
+
+
 app.add_typer(ratings_app, name="ratings", help="Latent-factor recommenders on explicit ratings.")
 app.add_typer(images_app, name="images", help="Convolutional autoencoder and latent-space exploration.")
 app.command("report")(report_command)
@@ -34,10 +52,35 @@ def run(argv: list[str] | None = None) -> int:
     Click handles usage errors itself; a :class:`LatentAtlasError` from the library becomes one line on
     stderr and status 2, never a traceback.
     """
+    with _progress_to_stderr():
+        return _run(argv)
+
+
+@contextlib.contextmanager
+def _progress_to_stderr():
+    """The library reports progress to the ``latentatlas`` logger; on the command line those lines go to
+    stderr (``--quiet`` silences them where they are made)."""
+    from latentatlas.progress import logger
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    saved = logger.level, logger.propagate
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(saved[0])
+        logger.propagate = saved[1]
+
+
+def _run(argv: list[str] | None) -> int:
     try:
         app(args=argv, prog_name="latentatlas")
     except LatentAtlasError as exc:
-        print(f"latentatlas: error: {exc}", file=sys.stderr)
+        print(f"latentatlas: error: {printable(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("latentatlas: interrupted", file=sys.stderr)
