@@ -65,7 +65,7 @@ def child(args) -> None:
         _, solver, method = args.job.split(":")
         kw = {"als_method": method} if solver == "als" else {"sgd_schedule": method}
         m = LatentFactorModel(k=k, solver=solver, max_steps=steps, patience=steps + 1, eval_every=steps,
-                              n_threads=threads, **kw)
+                              n_threads=threads, validation_fraction=0, **kw)
         t0 = time.perf_counter()
         m.fit(train)
         out.update(fit_s=time.perf_counter() - t0, step_s=float(np.median(m.history_.seconds)),

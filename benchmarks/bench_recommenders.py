@@ -123,11 +123,12 @@ def fit_ours(d: Data, solver: str, k, steps, defaults: bool, refit: bool = False
     from latentatlas.ratings.model import LatentFactorModel
 
     if defaults:
-        m = LatentFactorModel(solver=solver, seed=0).fit(d.ratings("fit"), d.ratings("val"), refit=refit)
+        m = LatentFactorModel(solver=solver, seed=0, refit=refit).fit(d.ratings("fit"), validation=d.ratings("val"))
     else:
-        m = LatentFactorModel(k=k, solver=solver, max_steps=steps, patience=steps + 1, tol=0.0, seed=0)
+        m = LatentFactorModel(k=k, solver=solver, max_steps=steps, patience=steps + 1, tol=0.0, seed=0,
+                              validation_fraction=0)
         m.fit(d.ratings("train"))
-    return m, m.predict
+    return m, m.predict_indices
 
 
 _CONVERTED: dict = {}

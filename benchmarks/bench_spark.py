@@ -68,7 +68,8 @@ def child_local(args) -> None:
 
     train = Ratings.load(args.data)
     model = LatentFactorModel(k=args.k, reg=0.05, center="user", reg_weighting="count", als_method=args.method,
-                              max_steps=args.steps, patience=100, seed=0).fit(train)
+                              max_steps=args.steps, patience=100, seed=0,
+                              validation_fraction=0).fit(train)
     secs = model.history_.seconds
     emit({"engine": f"local als:{args.method}", "ratings": len(train), "steps": len(secs),
           "s_per_iter": float(np.median(secs)), "train_rmse": float(model.history_.train_rmse[-1])})

@@ -43,18 +43,28 @@ class Progress:
         return time.perf_counter() - self.start
 
     @contextlib.contextmanager
-    def ticking(self, message: str, every: float = 5.0) -> Iterator[None]:
+    def ticking(self, message: str, every: float = 5.0, delay: float = 0.0) -> Iterator[None]:
         """Report ``message`` now and then every ``every`` seconds with the elapsed time, until the block
-        ends (for one long call that cannot report progress itself: a t-SNE, a kernel compilation)."""
-        self(f"{message} ...")
+        ends (for one long call that cannot report progress itself: a t-SNE, a kernel compilation).
+        With ``delay``, say nothing unless the block is still running after that many seconds."""
         if self.quiet:
             yield
             return
         start, done = time.perf_counter(), threading.Event()
+        said = [False]
+
+        def say(text: str) -> None:
+            said[0] = True
+            self(text)
+
+        if not delay:
+            say(f"{message} ...")
 
         def tick() -> None:
+            if delay and not done.wait(delay):
+                say(f"{message} ...")
             while not done.wait(every):
-                self(f"{message} ... {time.perf_counter() - start:.0f} s")
+                say(f"{message} ... {time.perf_counter() - start:.0f} s")
 
         thread = threading.Thread(target=tick, daemon=True)
         thread.start()
@@ -63,7 +73,8 @@ class Progress:
         finally:
             done.set()
             thread.join()
-        self(f"{message}: done in {time.perf_counter() - start:.1f} s")
+        if said[0]:
+            self(f"{message}: done in {time.perf_counter() - start:.1f} s")
 
 
 def as_progress(progress: "Progress | ProgressCallback | None", label: str = "") -> Progress:

@@ -53,6 +53,105 @@ class Ratings:
         if n and (self.items.min() < 0 or self.items.max() >= self.n_items):
             raise ValueError("item index out of range of item_ids")
 
+    # --- construction ----------------------------------------------------------------------------------
+    @classmethod
+    def from_arrays(cls, users, items, ratings, *, duplicates: str = "last") -> "Ratings":
+        """Ratings from three equal-length arrays: user ids, item ids (any hashable ids: ints or strings)
+        and ratings. Ids are mapped to contiguous indices and the maps kept; a repeated (user, item) pair
+        keeps its last rating (``duplicates="first"`` or ``"mean"`` otherwise).
+
+        Examples
+        --------
+        >>> from latentatlas import Ratings
+        >>> r = Ratings.from_arrays(["ann", "bob", "ann"], [10, 10, 20], [4, 3, 5])
+        >>> r.shape, r.user_ids.tolist()
+        ((2, 2), ['ann', 'bob'])
+        """
+        from latentatlas.ratings.io import DUPLICATE_POLICIES, _assemble
+
+        if duplicates not in DUPLICATE_POLICIES:
+            raise LatentAtlasError(f"duplicates must be one of {', '.join(DUPLICATE_POLICIES)}; got {duplicates!r}")
+        users, items = _plain_ids(users, "users"), _plain_ids(items, "items")
+        try:
+            values = np.asarray(ratings, dtype=np.float64).reshape(-1)
+        except (TypeError, ValueError):
+            raise LatentAtlasError("ratings must be numbers") from None
+        if not (len(users) == len(items) == len(values)):
+            raise LatentAtlasError(f"users, items and ratings must have the same length, got {len(users)}, "
+                                   f"{len(items)} and {len(values)}")
+        if not np.isfinite(values).all():
+            row = int(np.flatnonzero(~np.isfinite(values))[0])
+            raise LatentAtlasError(f"ratings[{row}] is missing or not a finite number")
+        r = _assemble("arrays", "arrays", users, items, values, duplicates)
+        return cls(r.users, r.items, r.values, r.user_ids, r.item_ids,
+                   {k: v for k, v in r.meta.items() if k != "source"} | {"source": "arrays"})
+
+    @classmethod
+    def from_pandas(cls, df, user=None, item=None, rating=None, *, duplicates: str = "last") -> "Ratings":
+        """Ratings from a DataFrame's user, item and rating columns (found by their usual names —
+        ``user_id``, ``movieId``, ``stars``… — when not given).
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> df = pd.DataFrame({"userId": [1, 1, 2], "movieId": [10, 20, 10], "rating": [4.0, 3.5, 5.0]})
+        >>> Ratings.from_pandas(df).shape
+        (2, 2)
+        """
+        from latentatlas.ratings.io import ITEM_NAMES, RATING_NAMES, USER_NAMES
+
+        columns = [str(c) for c in df.columns]
+
+        def pick(given, candidates, what):
+            if given is not None:
+                if given not in df.columns:
+                    raise LatentAtlasError(f"DataFrame has no {what} column {given!r}; columns: {', '.join(columns)}")
+                return given
+            lower = {c.lower(): c for c in df.columns if isinstance(c, str)}
+            for cand in candidates:
+                if cand.lower() in lower:
+                    return lower[cand.lower()]
+            raise LatentAtlasError(f"no {what} column found among {', '.join(columns)}; name it with {what}=")
+
+        u, i, r = pick(user, USER_NAMES, "user"), pick(item, ITEM_NAMES, "item"), pick(rating, RATING_NAMES, "rating")
+        if df[[u, i]].isna().to_numpy().any():
+            row = int(np.flatnonzero(df[[u, i]].isna().to_numpy().any(axis=1))[0])
+            raise LatentAtlasError(f"DataFrame row {row}: missing user or item id")
+        try:
+            values = df[r].to_numpy(dtype=np.float64)
+        except (TypeError, ValueError):
+            raise LatentAtlasError(f"rating column {r!r} must hold numbers") from None
+        return cls.from_arrays(df[u].to_numpy(), df[i].to_numpy(), values, duplicates=duplicates)
+
+    @classmethod
+    def from_sparse(cls, matrix, user_ids=None, item_ids=None) -> "Ratings":
+        """Ratings from a SciPy sparse users × items matrix: every stored entry is a rating (an explicitly
+        stored 0 is a rating of 0). ``user_ids``/``item_ids`` name the rows and columns (default 0…n−1).
+
+        Examples
+        --------
+        >>> import scipy.sparse as sp
+        >>> Ratings.from_sparse(sp.csr_matrix([[5, 0], [0, 3]])).values.tolist()
+        [5.0, 3.0]
+        """
+        if not sp.issparse(matrix):
+            raise LatentAtlasError(f"matrix must be a scipy.sparse matrix, got {type(matrix).__name__}")
+        coo = matrix.tocoo()
+        n_users, n_items = coo.shape
+        user_ids = np.arange(n_users) if user_ids is None else _plain_ids(user_ids, "user_ids")
+        item_ids = np.arange(n_items) if item_ids is None else _plain_ids(item_ids, "item_ids")
+        if len(user_ids) != n_users or len(item_ids) != n_items:
+            raise LatentAtlasError(f"matrix is {n_users} x {n_items} but {len(user_ids)} user ids and "
+                                   f"{len(item_ids)} item ids were given")
+        if len(np.unique(user_ids)) != n_users or len(np.unique(item_ids)) != n_items:
+            raise LatentAtlasError("user_ids and item_ids must not repeat")
+        coo.sum_duplicates()
+        values = np.asarray(coo.data, dtype=np.float64)
+        if not np.isfinite(values).all():
+            raise LatentAtlasError("matrix holds NaN or infinite values")
+        order = np.lexsort((coo.col, coo.row))
+        return cls(coo.row[order], coo.col[order], values[order], user_ids, item_ids, {"source": "sparse matrix"})
+
     # --- shape -----------------------------------------------------------------------------------------
     @property
     def n_users(self) -> int:
@@ -152,6 +251,26 @@ class Ratings:
             if isinstance(exc, LatentAtlasError):
                 raise
             raise LatentAtlasError(f"{path}: cannot read ratings file ({exc})") from None
+
+
+def _plain_ids(ids, name: str) -> np.ndarray:
+    """Ids as int64 when all are integral numbers, else as strings (mixed types become strings)."""
+    arr = np.asarray(ids)
+    if arr.ndim != 1:
+        arr = arr.reshape(-1)
+    if arr.dtype.kind in "iuU":
+        return arr
+    if arr.dtype.kind == "f":
+        if not np.isfinite(arr).all() or (arr != np.round(arr)).any():
+            raise LatentAtlasError(f"{name}: ids must be integers or strings, found non-integral numbers")
+        return arr.astype(np.int64)
+    if arr.dtype.kind == "b":
+        raise LatentAtlasError(f"{name}: ids must be integers or strings, found booleans")
+    if any(x is None or (isinstance(x, float) and x != x) for x in arr):
+        raise LatentAtlasError(f"{name}: missing id (None or NaN)")
+    if all(isinstance(x, (int, np.integer)) and not isinstance(x, bool) for x in arr):
+        return arr.astype(np.int64)
+    return arr.astype(str)
 
 
 def _lookup(ids: np.ndarray, key, what: str) -> int:

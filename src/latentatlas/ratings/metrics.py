@@ -123,7 +123,7 @@ def evaluate(model, test: Ratings, k: int = 10, threshold: float | None = None,
                                f"{model.n_users_} x {model.n_items_}; map them to the model's ids first")
     if len(test) == 0:
         raise LatentAtlasError("test has no ratings")
-    pred = model.predict(test.users, test.items)
+    pred = model.predict_indices(test.users, test.items)
     out = {"rmse": rmse(test.values, pred), "mae": mae(test.values, pred), "n_ratings": len(test)}
     if threshold is None:
         threshold = default_threshold(model.scale_)
@@ -139,7 +139,7 @@ def evaluate(model, test: Ratings, k: int = 10, threshold: float | None = None,
     p, r, n = [], [], []
     for u, s, e in zip(users, starts, ends):
         relevant = rel_items[s:e]
-        top, _ = model.recommend(int(u), k, exclude_seen=True)
+        top, _ = model.recommend_indices(int(u), k, exclude_seen=True)
         p.append(precision_at_k(top, relevant, k))
         r.append(recall_at_k(top, relevant, k))
         n.append(ndcg_at_k(top, relevant, k))

@@ -12,8 +12,8 @@ real, skewed data:
   also Spark's ALS). This is the objective SGD's per-rating update already minimises, so λ means the same
   objective for both solvers, and heavy users are not under-regularised relative to light ones;
   ``reg_weighting="none"`` gives the formula above verbatim. The default λ is 0.12 for ALS and 0.065 for
-  SGD, k = 64, lr = 0.02 (SGD's early stopping regularises too, hence its smaller λ); they were chosen by
-  test RMSE on MovieLens-100K (benchmarks/tune_model_defaults.py);
+  SGD, k = 64, lr = 0.02 (SGD's early stopping regularises too, hence its smaller λ); they were chosen on
+  MovieLens-100K *validation* RMSE (benchmarks/tune_defaults.py), and accuracy is reported on other splits;
 * stopping on the validation RMSE rather than the penalised loss (``stop_on="rmse"``), which stops too
   early once λ is large; ``stop_on="loss"`` restores the classic criterion;
 * users and items without training ratings get zero factors, so they are predicted by the baseline.
@@ -29,8 +29,10 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+from sklearn.base import BaseEstimator, RegressorMixin
 
-from latentatlas.errors import LatentAtlasError
+from latentatlas.errors import LatentAtlasError, printable
+from latentatlas.progress import as_progress
 from latentatlas.fsutil import save_npz, to_json
 from latentatlas.ratings.data import Ratings
 
@@ -52,6 +54,12 @@ DEFAULT_MAX_STEPS = {"als": 50, "sgd": 200}
 DEFAULT_REG = {"als": 0.12, "sgd": 0.065}
 #: Blocks per side in the parallel SGD schedule. Fixed, so results do not depend on the number of threads.
 SGD_BLOCKS = 8
+#: Arrays of a model file (each the fitted attribute of the same name plus ``_``).
+_ARRAYS = ("user_factors", "item_factors", "user_bias", "item_bias", "user_ids", "item_ids", "seen_indptr",
+           "seen_items")
+#: The fitted state.
+_STATE = ("user_factors_", "item_factors_", "user_bias_", "item_bias_", "mu_", "user_ids_", "item_ids_",
+          "seen_indptr_", "seen_items_", "scale_", "reg_", "history_")
 _CHUNKS = 64  # row chunks of the parallel kernels; fixed, so sums do not depend on the number of threads
 
 
@@ -104,8 +112,13 @@ class FoldedUser:
     items: np.ndarray
 
 
-class LatentFactorModel:
+class LatentFactorModel(RegressorMixin, BaseEstimator):
     """Matrix factorisation of explicit ratings: ``r_ui ≈ μ + b_u + b_i + q_u·p_i``.
+
+    A scikit-learn regressor over *original* ids: ``fit(X, y)`` takes an (n, 2) array or DataFrame of
+    (user id, item id) pairs and their ratings (or a :class:`Ratings`), ``predict(X)`` takes pairs of
+    original ids, so ``clone``, ``GridSearchCV`` and ``cross_val_score`` work. Every method that takes a
+    user or an item takes its original id; the ``*_indices`` methods take internal indices.
 
     Parameters
     ----------
@@ -148,8 +161,27 @@ class LatentFactorModel:
     seed : int
     n_threads : int or None
         Threads for the kernels (None: all cores).
+    validation_fraction : float
+        Share of the ratings that ``fit`` holds out for early stopping when no ``validation`` set is given
+        (as scikit-learn's gradient boosting does); 0 trains for ``max_steps`` without stopping early.
+    refit : bool
+        After early stopping has chosen the number of steps, train again on training + validation ratings
+        from the same starting factors for that many steps and keep that model (the validation ratings
+        then only chose the step count; on MovieLens-100K this lowers test RMSE by about 0.004).
     progress : callable or None
-        Called with one line of text per ``log_every`` steps (e.g. :class:`latentatlas.progress.Progress`).
+        Called with one line of text per ``log_every`` steps; the lines also go to the ``latentatlas``
+        logger at INFO level (silent unless logging is configured).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from latentatlas import LatentFactorModel
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.column_stack([rng.integers(0, 50, 2000), rng.integers(0, 40, 2000)])
+    >>> y = rng.integers(1, 6, 2000).astype(float)
+    >>> model = LatentFactorModel(k=4).fit(X, y)
+    >>> model.predict([[3, 7]]).shape
+    (1,)
     """
 
     def __init__(self, k: int = 64, reg: float | None = None, solver: str = "als", *, init: str = "random",
@@ -158,7 +190,8 @@ class LatentFactorModel:
                  tol: float = 1e-4, center: str = "biases", bias_reg: float = 5.0,
                  reg_weighting: str = "count", als_method: str = "cg", cg_steps: int = 2,
                  sgd_schedule: str = "blocks", dtype: str = "float32", seed: int = 0,
-                 n_threads: int | None = None, progress: Callable[[str], None] | None = None):
+                 n_threads: int | None = None, validation_fraction: float = 0.1, refit: bool = True,
+                 progress: Callable[[str], None] | None = None):
         self.k = k
         self.reg = reg
         self.solver = solver
@@ -180,29 +213,14 @@ class LatentFactorModel:
         self.dtype = dtype
         self.seed = seed
         self.n_threads = n_threads
+        self.validation_fraction = validation_fraction
+        self.refit = refit
         self.progress = progress
-        self._validate()
 
-    # --- parameters ------------------------------------------------------------------------------------
+    # Hyper-parameters stored in model files (all but the progress callback).
     _PARAMS = ("k", "reg", "solver", "init", "init_scale", "lr", "max_steps", "patience", "eval_every",
                "log_every", "stop_on", "tol", "center", "bias_reg", "reg_weighting", "als_method", "cg_steps",
-               "sgd_schedule", "dtype", "seed", "n_threads")
-
-    def get_params(self, deep: bool = True) -> dict:
-        """Hyper-parameters (scikit-learn convention), ``progress`` included."""
-        return {**{name: getattr(self, name) for name in self._PARAMS}, "progress": self.progress}
-
-    def set_params(self, **params) -> "LatentFactorModel":
-        for name, value in params.items():
-            if name not in self._PARAMS and name != "progress":
-                raise LatentAtlasError(f"unknown parameter {name!r} for LatentFactorModel")
-            setattr(self, name, value)
-        self._validate()
-        return self
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{n}={getattr(self, n)!r}" for n in ("k", "reg", "solver"))
-        return f"LatentFactorModel({args})"
+               "sgd_schedule", "dtype", "seed", "n_threads", "validation_fraction", "refit")
 
     def _validate(self) -> None:
         def integer(name, low, none_ok=False):
@@ -246,6 +264,11 @@ class LatentFactorModel:
         choice("dtype", DTYPES)
         integer("seed", 0)
         integer("n_threads", 1, none_ok=True)
+        v = self.validation_fraction
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not 0 <= v < 1:
+            raise LatentAtlasError(f"validation_fraction must be in [0, 1), got {v!r}")
+        if not isinstance(self.refit, (bool, np.bool_)):
+            raise LatentAtlasError(f"refit must be True or False, got {self.refit!r}")
         if self.progress is not None and not callable(self.progress):
             raise LatentAtlasError(f"progress must be callable or None, got {self.progress!r}")
 
@@ -284,41 +307,75 @@ class LatentFactorModel:
             raise LatentAtlasError("this LatentFactorModel is not fitted yet; call fit() or load() first")
 
     # --- training ----------------------------------------------------------------------------------------
-    def fit(self, train: Ratings, validation: Ratings | None = None, refit: bool = False,
-            init_from: "LatentFactorModel | None" = None) -> "LatentFactorModel":
-        """Learn factors from ``train``; evaluate and early-stop on ``validation`` (same index space).
+    def fit(self, X, y=None, *, validation=None, init_from: "LatentFactorModel | None" = None
+            ) -> "LatentFactorModel":
+        """Learn factors from ratings; early-stop on validation ratings.
 
-        ``refit=True``: once early stopping has chosen the number of steps, train again from the same
-        initialisation on train and validation together for that many steps, and keep that model (the
-        validation set then only chose the step count; on MovieLens-100K this lowers test RMSE by about
-        0.004). ``history_`` stays the one of the first run, with ``refit_steps`` set.
+        Parameters
+        ----------
+        X : Ratings, or array-like / DataFrame of shape (n, 2)
+            The training ratings: a :class:`Ratings`, or (user id, item id) pairs of original ids (a
+            DataFrame's first two columns, or those named like ``user``/``item``) with ``y``.
+        y : array-like of shape (n,), optional
+            The ratings of ``X``'s pairs (not with a :class:`Ratings`).
+        validation : Ratings, or a tuple (X_val, y_val), optional
+            Ratings to early-stop on (mapped onto the training ids; pairs of unseen users or items are
+            dropped). Without it, ``validation_fraction`` of the training ratings are held out (seeded),
+            and with ``refit`` the model is then trained again on all of them.
+        init_from : LatentFactorModel, optional
+            A fitted model over the same ids and ``k`` (e.g. one saved by an interrupted run) whose factors
+            replace the initialisation, so training resumes where it stopped; the refit phase starts from
+            them too.
 
-        ``init_from``: a fitted model over the same user and item ids and the same ``k`` (e.g. one saved by
-        an interrupted run) whose factors replace the initialisation, so training resumes where it stopped.
+        Returns
+        -------
+        self
 
-        On Ctrl-C the best factors so far are kept (``history_.interrupted`` is set) and the
-        KeyboardInterrupt is re-raised, so a caller can save them.
+        On Ctrl-C the best factors so far are kept (``history_.interrupted`` is set; an interrupted refit
+        goes back to the factors chosen by early stopping) and the KeyboardInterrupt is re-raised, so a
+        caller can save them.
+
+        Examples
+        --------
+        >>> from latentatlas import LatentFactorModel, prepare_ratings
+        >>> data = prepare_ratings(builtin_size=5000)
+        >>> model = LatentFactorModel(k=8).fit(data.split.train, validation=data.split.validation)
+        >>> model.history_.best_step >= 1
+        True
         """
         import numba
 
-        from latentatlas.ratings.kernels import als  # noqa: F401  (chooses numba's thread pool before it starts)
+        from latentatlas.ratings.kernels import als
 
+        als.prefer_workqueue()
         self._validate()
+        train = _as_ratings(X, y, "X")
         _check_ratings(train, "train")
         if len(train) == 0:
-            raise LatentAtlasError("train has no ratings")
+            raise LatentAtlasError("no training ratings")
         if validation is not None:
+            validation = _as_ratings(*(validation if isinstance(validation, tuple) else (validation,)),
+                                     "validation")
             _check_ratings(validation, "validation")
-            if validation.shape != train.shape or not (_same_ids(validation.user_ids, train.user_ids)
-                                                       and _same_ids(validation.item_ids, train.item_ids)):
-                raise LatentAtlasError(f"validation ratings ({validation.shape[0]} users x {validation.shape[1]} "
-                                       f"items) do not share train's index space ({train.shape[0]} x "
-                                       f"{train.shape[1]}, same ids in the same order); use prep.split")
-            if len(validation) == 0:
-                validation = None
-        if self.init == "svd" and self.k >= min(train.shape):
-            raise LatentAtlasError(f"init='svd' needs k < min(n_users, n_items) = {min(train.shape)}, got k={self.k}")
+            validation, dropped = _to_space(validation, train.user_ids, train.item_ids)
+            if dropped:
+                as_progress(self.progress)(f"{dropped:,} validation ratings of users or items without training "
+                                           "ratings are not used")
+        elif self.validation_fraction > 0:
+            from latentatlas.ratings.prep import split
 
+            n_val = int(round(self.validation_fraction * len(train)))
+            if 0 < n_val < len(train):
+                inner = split(train, n_val, 0, seed=self.seed)
+                train, validation = inner.train, inner.validation
+        if validation is not None and len(validation) == 0:
+            validation = None
+        limit_k = min(train.n_users, train.n_items)
+        if self.k > limit_k:
+            raise LatentAtlasError(f"k={self.k} latent factors is more than the data allow: the training "
+                                   f"ratings have {train.n_users} users and {train.n_items} items; use k <= {limit_k}")
+        if self.init == "svd" and self.k >= limit_k:
+            raise LatentAtlasError(f"init='svd' needs k < min(n_users, n_items) = {limit_k}, got k={self.k}")
         if init_from is not None:
             init_from._check_fitted()
             if init_from.k != self.k:
@@ -334,22 +391,36 @@ class LatentFactorModel:
         numba.set_num_threads(min(self.n_threads or numba.config.NUMBA_NUM_THREADS, numba.config.NUMBA_NUM_THREADS))
         try:
             self._fit(train, validation, dt)
-            self._init_from = None
-            if refit and validation is not None:
-                first = self.history_
-                both = Ratings(np.concatenate([train.users, validation.users]),
-                               np.concatenate([train.items, validation.items]),
-                               np.concatenate([train.values, validation.values]), train.user_ids, train.item_ids,
-                               dict(train.meta))
-                self._fit(both, None, dt, limit=first.best_step, early_stop=False, phase="refit step")
-                first.refit_steps = first.best_step
-                first.seconds += self.history_.seconds
-                first.cpu_seconds += self.history_.cpu_seconds
-                self.history_ = first
+            if self.refit and validation is not None:
+                self._refit(train, validation, dt)
         finally:
             numba.set_num_threads(previous_threads)
             self._init_from = None
         return self
+
+    def _refit(self, train: Ratings, validation: Ratings, dt) -> None:
+        """Train again on train + validation for the chosen number of steps, from the same starting factors
+        (the resumed ones, or the same seeded draw). Ctrl-C here keeps the early-stopped model."""
+        first = self.history_
+        if first.interrupted or not first.best_step:
+            return
+        kept = {name: getattr(self, name) for name in _STATE}
+        both = Ratings(np.concatenate([train.users, validation.users]),
+                       np.concatenate([train.items, validation.items]),
+                       np.concatenate([train.values, validation.values]), train.user_ids, train.item_ids,
+                       dict(train.meta))
+        try:
+            self._fit(both, None, dt, limit=first.best_step, early_stop=False, phase="refit step")
+        except KeyboardInterrupt:
+            for name, value in kept.items():
+                setattr(self, name, value)
+            first.interrupted = True
+            self.history_ = first
+            raise
+        first.refit_steps = first.best_step
+        first.seconds += self.history_.seconds
+        first.cpu_seconds += self.history_.cpu_seconds
+        self.history_ = first
 
     def _fit(self, train: Ratings, validation: Ratings | None, dt: np.dtype, limit: int | None = None,
              early_stop: bool = True, phase: str = "step") -> None:
@@ -359,6 +430,7 @@ class LatentFactorModel:
 
         rng = np.random.default_rng(self.seed)
         k, reg, weighted = self.k, self.reg_value, self.reg_weighting == "count"
+        self.reg_ = reg
         self.user_ids_, self.item_ids_ = train.user_ids, train.item_ids
         self.scale_ = _rating_scale(train)
         self.mu_, self.user_bias_, self.item_bias_ = self._fit_baseline(train)
@@ -428,7 +500,9 @@ class LatentFactorModel:
                     key = np.uint64(epoch_rng.integers(0, 2**63))
                     sgd.epoch_blocks(*triplets, SGD_BLOCKS, strata, Q, P, self.lr, reg, key)
 
-        self._warm_up(dt)
+        report = as_progress(self.progress)
+        with report.ticking("compiling the training kernels (once; cached afterwards)", delay=1.0):
+            self._warm_up(dt)
         hist = History()
         self.history_ = hist
         criterion_key = ("validation_" if validation is not None else "train_") + self.stop_on
@@ -463,8 +537,8 @@ class LatentFactorModel:
                             best_Q[:], best_P[:] = Q, P
                     else:
                         bad += 1
-                if self.progress is not None and t % self.log_every == 0:
-                    self.progress(self._progress_line(phase, t, limit, last, hist))
+                if t % self.log_every == 0:
+                    report(self._progress_line(phase, t, limit, last, hist))
                 if early_stop and bad >= self.patience:
                     hist.converged_after = t - self.patience * self.eval_every
                     break
@@ -559,42 +633,56 @@ class LatentFactorModel:
         P = np.ascontiguousarray(vt.T, dtype=dt)
         return Q, P
 
-    # --- prediction --------------------------------------------------------------------------------------
-    def predict(self, users, items, clip: bool = True) -> np.ndarray:
-        """Predicted ratings for index arrays ``users``, ``items`` (baseline added back, clipped to the
-        rating scale seen in training unless ``clip=False``)."""
+    # --- prediction (original ids) ----------------------------------------------------------------------
+    def predict(self, X, *, clip: bool = True) -> np.ndarray:
+        """Predicted ratings for (user id, item id) pairs of original ids.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n, 2), or a :class:`Ratings`
+            Pairs of original ids. Unknown ids are predicted from the known part of the baseline
+            (μ + b_i for a new user, μ + b_u for a new item, μ for both).
+        clip : bool
+            Clip to the rating scale seen in training (default), as predictions shown to people should be.
+
+        Returns
+        -------
+        ndarray of shape (n,)
+
+        Examples
+        --------
+        >>> model.predict([[196, 242], [186, 302]])            # doctest: +SKIP
+        array([3.87, 4.12])
+        """
+        self._check_fitted()
+        users, items = _pairs(X)
+        u = map_ids(self.user_ids_, users)
+        i = map_ids(self.item_ids_, items)
+        return self._predict_mapped(u, i, clip)
+
+    def _predict_mapped(self, u: np.ndarray, i: np.ndarray, clip: bool) -> np.ndarray:
         from latentatlas.ratings.kernels import als
 
+        known = (u >= 0) & (i >= 0)
+        pred = np.empty(len(u))
+        uk, ik = u[known], i[known]
+        out = np.empty(len(uk), dtype=self.user_factors_.dtype)
+        als.triplet_predict(uk, ik, self.user_factors_, self.item_factors_, out)
+        pred[known] = out.astype(np.float64) + self._baseline(uk, ik)
+        cold = ~known
+        bu = np.where(u[cold] >= 0, self.user_bias_[np.maximum(u[cold], 0)], 0.0)
+        bi = np.where(i[cold] >= 0, self.item_bias_[np.maximum(i[cold], 0)], 0.0)
+        pred[cold] = self.mu_ + bu + bi
+        return np.clip(pred, *self.scale_) if clip else pred
+
+    def predict_indices(self, users, items, clip: bool = True) -> np.ndarray:
+        """:meth:`predict` for internal index arrays (``user_ids_[users]``, ``item_ids_[items]``)."""
         self._check_fitted()
         users = _index_array(users, self.n_users_, "users")
         items = _index_array(items, self.n_items_, "items")
         if users.shape != items.shape:
             raise LatentAtlasError(f"users and items must have the same length, got {len(users)} and {len(items)}")
-        out = np.empty(len(users), dtype=self.user_factors_.dtype)
-        als.triplet_predict(users, items, self.user_factors_, self.item_factors_, out)
-        pred = out.astype(np.float64) + self._baseline(users, items)
-        return np.clip(pred, *self.scale_) if clip else pred
-
-    def predict_ids(self, user_ids, item_ids, unknown: str = "baseline") -> np.ndarray:
-        """Predictions for original ids. Unknown ids are predicted from the known part of the baseline
-        (``unknown="baseline"``: μ + b_i for a new user, μ + b_u for a new item) or raise (``"error"``)."""
-        self._check_fitted()
-        if unknown not in ("baseline", "error"):
-            raise LatentAtlasError(f"unknown must be 'baseline' or 'error', got {unknown!r}")
-        u = map_ids(self.user_ids_, user_ids)
-        i = map_ids(self.item_ids_, item_ids)
-        if unknown == "error":
-            for idx, ids, what in ((u, user_ids, "user"), (i, item_ids, "item")):
-                if (idx < 0).any():
-                    raise LatentAtlasError(f"unknown {what} id {np.asarray(ids)[np.flatnonzero(idx < 0)[0]]!r}")
-        known = (u >= 0) & (i >= 0)
-        pred = np.empty(len(u))
-        pred[known] = self.predict(u[known], i[known])
-        cold = ~known
-        bu = np.where(u[cold] >= 0, self.user_bias_[np.maximum(u[cold], 0)], 0.0)
-        bi = np.where(i[cold] >= 0, self.item_bias_[np.maximum(i[cold], 0)], 0.0)
-        pred[cold] = np.clip(self.mu_ + bu + bi, *self.scale_)
-        return pred
+        return self._predict_mapped(users, items, clip)
 
     def user_index(self, user_id) -> int:
         """Index of an original user id; LatentAtlasError naming the id when unknown."""
@@ -605,77 +693,163 @@ class LatentFactorModel:
         return int(idx)
 
     def item_index(self, item_id) -> int:
+        """Index of an original item id; LatentAtlasError naming the id when unknown."""
         self._check_fitted()
         idx = map_ids(self.item_ids_, [item_id])[0]
         if idx < 0:
             raise LatentAtlasError(f"unknown item id {item_id!r} (not in the model's training data)")
         return int(idx)
 
-    def item_scores(self, user) -> np.ndarray:
-        """Unclipped predicted rating of every item for user index ``user`` (or a :class:`FoldedUser`)."""
-        self._check_fitted()
+    def _user_row(self, user) -> tuple[np.ndarray, float, np.ndarray]:
+        """(factors, bias, seen item indices) of a user id or a :class:`FoldedUser`."""
         if isinstance(user, FoldedUser):
-            q, bu = user.factors, user.bias
-        else:
-            u = _index_array([user], self.n_users_, "user")[0]
-            q, bu = self.user_factors_[u], self.user_bias_[u]
-        return self.mu_ + bu + self.item_bias_ + self.item_factors_ @ q
+            return user.factors, user.bias, user.items
+        u = self.user_index(user)
+        return self.user_factors_[u], float(self.user_bias_[u]), \
+            self.seen_items_[self.seen_indptr_[u]:self.seen_indptr_[u + 1]]
 
-    def recommend(self, user, n: int = 10, exclude_seen: bool = True) -> tuple[np.ndarray, np.ndarray]:
-        """The ``n`` items with the highest predicted rating for user index ``user`` (or a
-        :class:`FoldedUser`), best first: ``(item indices, scores)``; scores are unclipped predicted
-        ratings. ``exclude_seen`` drops the items the user rated in training."""
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise LatentAtlasError(f"n must be an integer >= 1, got {n!r}")
-        scores = self.item_scores(user)
-        if exclude_seen:
-            if isinstance(user, FoldedUser):
-                seen = user.items
-            else:
-                u = int(user)
-                seen = self.seen_items_[self.seen_indptr_[u]:self.seen_indptr_[u + 1]]
-            scores = scores.copy()
-            scores[seen] = -np.inf
-        n = min(n, int(np.isfinite(scores).sum()))
-        top = np.argpartition(-scores, n - 1)[:n] if n else np.empty(0, dtype=np.int64)
-        top = top[np.argsort(-scores[top], kind="stable")]
-        return top, scores[top]
+    def recommend(self, user, n: int = 10, *, exclude_seen: bool = True, items=None,
+                  clip: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """The ``n`` items with the highest predicted rating for one user, best first.
 
-    def recommend_ids(self, user_id, n: int = 10, exclude_seen: bool = True) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`recommend` with original ids in and out."""
-        items, scores = self.recommend(self.user_index(user_id), n, exclude_seen)
-        return self.item_ids_[items], scores
+        Parameters
+        ----------
+        user : original user id, or a :class:`FoldedUser` from :meth:`fold_in`
+        n : int
+        exclude_seen : bool
+            Drop the items the user rated in training.
+        items : array-like of item ids, optional
+            Rank only these candidates (unknown ids are ignored).
+        clip : bool
+            Clip the scores to the rating scale (ties at the top keep the unclipped order).
 
-    def similar_items(self, item, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
-        """The ``n`` items whose factors have the highest cosine similarity to item index ``item``
-        (itself excluded): ``(item indices, cosines)``. Items without factors score 0."""
+        Returns
+        -------
+        (item ids, predicted ratings)
+
+        Examples
+        --------
+        >>> ids, scores = model.recommend(196, n=5)             # doctest: +SKIP
+        """
         self._check_fitted()
-        i = _index_array([item], self.n_items_, "item")[0]
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise LatentAtlasError(f"n must be an integer >= 1, got {n!r}")
-        F = self.item_factors_.astype(np.float64)
+        n = _positive_int(n, "n")
+        q, bu, seen = self._user_row(user)
+        scores = self.mu_ + bu + self.item_bias_ + self.item_factors_ @ q
+        allowed = None
+        if items is not None:
+            idx = map_ids(self.item_ids_, items)
+            allowed = np.zeros(self.n_items_, dtype=bool)
+            allowed[idx[idx >= 0]] = True
+        top, vals = _top_n(scores[None, :].astype(np.float64), n,
+                           [seen] if exclude_seen else None, allowed)
+        keep = np.isfinite(vals[0])
+        vals = vals[0][keep]
+        return self.item_ids_[top[0][keep]], (np.clip(vals, *self.scale_) if clip else vals)
+
+    def recommend_indices(self, user: int, n: int = 10, exclude_seen: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`recommend` with a user index in and item indices out (unclipped scores)."""
+        self._check_fitted()
+        u = _index_array([user], self.n_users_, "user")[0]
+        ids, scores = self.recommend(self.user_ids_[u], n, exclude_seen=exclude_seen, clip=False)
+        return map_ids(self.item_ids_, ids), scores
+
+    def recommend_batch(self, users, n: int = 10, *, exclude_seen: bool = True, clip: bool = True,
+                        batch_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``n`` items for many users at once (one matrix product per batch of users).
+
+        Returns ``(item ids, scores)``, both of shape (len(users), n), best first; rows of users with
+        fewer than ``n`` candidates are padded with score NaN (and the first item id). Unknown user ids
+        raise.
+
+        Examples
+        --------
+        >>> ids, scores = model.recommend_batch(model.user_ids_, n=10)     # doctest: +SKIP
+        """
+        self._check_fitted()
+        n = _positive_int(n, "n")
+        u = map_ids(self.user_ids_, users)
+        if (u < 0).any():
+            bad = np.asarray(users).reshape(-1)[np.flatnonzero(u < 0)[0]]
+            raise LatentAtlasError(f"unknown user id {bad!r} (not in the model's training data)")
+        n_eff = min(n, self.n_items_)
+        out_i = np.zeros((len(u), n_eff), dtype=np.int64)
+        out_s = np.full((len(u), n_eff), np.nan)
+        P = self.item_factors_.astype(np.float64)
+        for s in range(0, len(u), batch_size):
+            rows = u[s:s + batch_size]
+            scores = self.mu_ + self.user_bias_[rows, None] + self.item_bias_[None, :] + \
+                self.user_factors_[rows].astype(np.float64) @ P.T
+            seen = [self.seen_items_[self.seen_indptr_[r]:self.seen_indptr_[r + 1]] for r in rows] \
+                if exclude_seen else None
+            top, vals = _top_n(scores, n_eff, seen, None)
+            out_i[s:s + len(rows)], out_s[s:s + len(rows)] = top, np.where(np.isfinite(vals), vals, np.nan)
+        if clip:
+            out_s = np.clip(out_s, *self.scale_)
+        return self.item_ids_[out_i], out_s
+
+    def _similar(self, F: np.ndarray, i: int, n: int, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        F = F.astype(np.float64)
         norms = np.linalg.norm(F, axis=1)
         safe = np.where(norms > 0, norms, 1.0)
         cos = (F @ F[i]) / (safe * safe[i])
         cos[norms == 0] = 0.0
         cos[i] = -np.inf
-        n = min(n, self.n_items_ - 1)
-        top = np.argpartition(-cos, n - 1)[:n] if n > 0 else np.empty(0, dtype=np.int64)
-        top = top[np.argsort(-cos[top], kind="stable")]
-        return top, cos[top]
+        top, vals = _top_n(cos[None, :], min(n, len(F) - 1), None, None)
+        return ids[top[0]], vals[0]
 
-    def fold_in(self, items, values) -> FoldedUser:
-        """Solve a new user's bias and factors from their ratings with the item side fixed.
+    def similar_items(self, item, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        """The ``n`` items whose factors have the highest cosine similarity to ``item`` (an original id;
+        itself excluded): ``(item ids, cosines)``. Items without factors score 0.
+
+        Examples
+        --------
+        >>> ids, cosines = model.similar_items(50, n=5)           # doctest: +SKIP
+        """
+        self._check_fitted()
+        return self._similar(self.item_factors_, self.item_index(item), _positive_int(n, "n"), self.item_ids_)
+
+    def similar_users(self, user, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        """The ``n`` users whose factors are most cosine-similar to ``user`` (an original id):
+        ``(user ids, cosines)``."""
+        self._check_fitted()
+        return self._similar(self.user_factors_, self.user_index(user), _positive_int(n, "n"), self.user_ids_)
+
+    def fold_in(self, items, ratings) -> FoldedUser:
+        """A new user's bias and factors from their ratings of known items, with the items fixed.
+
+        Parameters
+        ----------
+        items : array-like of original item ids (ids the model does not know are ignored)
+        ratings : array-like of the same length
+
+        Returns
+        -------
+        FoldedUser, which :meth:`recommend` accepts in place of a user id.
 
         The bias is the damped mean residual (as in training), the factors the ridge solution with the
-        training penalty (count-weighted or not) — exactly one ALS user half-step for this row."""
+        training penalty — exactly one ALS user half-step for this row.
+
+        Examples
+        --------
+        >>> new_user = model.fold_in([50, 172, 133], [5, 5, 1])   # doctest: +SKIP
+        >>> model.recommend(new_user, n=5)                        # doctest: +SKIP
+        """
+        self._check_fitted()
+        idx = map_ids(self.item_ids_, items)
+        values = np.asarray(ratings, dtype=np.float64).reshape(-1)
+        if values.shape != idx.shape:
+            raise LatentAtlasError(f"items and ratings must have the same length, got {len(idx)} and {len(values)}")
+        if not np.isfinite(values).all():
+            raise LatentAtlasError("ratings must be finite numbers")
+        return self.fold_in_indices(idx[idx >= 0], values[idx >= 0])
+
+    def fold_in_indices(self, items, values) -> FoldedUser:
+        """:meth:`fold_in` with item indices."""
         self._check_fitted()
         items = _index_array(items, self.n_items_, "items")
         values = np.asarray(values, dtype=np.float64)
         if values.shape != items.shape:
             raise LatentAtlasError(f"items and values must have the same length, got {len(items)} and {len(values)}")
-        if not np.isfinite(values).all():
-            raise LatentAtlasError("values must be finite numbers")
         n = len(items)
         resid = values - self.mu_ - self.item_bias_[items]
         if self.center == "biases":
@@ -688,7 +862,7 @@ class LatentFactorModel:
         q = np.zeros(self.k)
         if n:
             Y = self.item_factors_[items].astype(np.float64)
-            lam = self.reg_value * (n if self.reg_weighting == "count" else 1)
+            lam = self.reg_ * (n if self.reg_weighting == "count" else 1)
             A = Y.T @ Y + lam * np.eye(self.k)
             q = np.linalg.lstsq(A, Y.T @ resid, rcond=None)[0]
         return FoldedUser(q.astype(self.user_factors_.dtype), bias, items)
@@ -698,10 +872,9 @@ class LatentFactorModel:
         """Write the model as ``.npz`` (arrays) with a JSON ``meta`` entry; loads without pickle."""
         self._check_fitted()
         meta = {"format": FORMAT, "version": FORMAT_VERSION, "params": self._json_params(),
-                "mu": self.mu_, "scale": list(self.scale_), "history": self.history_.to_dict()}
-        return save_npz(path, user_factors=self.user_factors_, item_factors=self.item_factors_,
-                        user_bias=self.user_bias_, item_bias=self.item_bias_, user_ids=self.user_ids_,
-                        item_ids=self.item_ids_, seen_indptr=self.seen_indptr_, seen_items=self.seen_items_,
+                "mu": self.mu_, "scale": list(self.scale_), "reg_used": self.reg_,
+                "history": self.history_.to_dict()}
+        return save_npz(path, **{name: getattr(self, f"{name}_") for name in _ARRAYS},
                         meta=np.array(to_json(meta, indent=None)))
 
     def _json_params(self) -> dict:
@@ -709,41 +882,85 @@ class LatentFactorModel:
 
     @classmethod
     def load(cls, path: str | Path) -> "LatentFactorModel":
-        """Read a model written by :meth:`save`; a clear error for other or newer files."""
+        """Read a model written by :meth:`save`. Anything else — another file, a newer format, a truncated or
+        crafted file — gives a one-line :class:`LatentAtlasError` naming the file.
+
+        Examples
+        --------
+        >>> model = LatentFactorModel.load("model/model.npz")    # doctest: +SKIP
+        """
+        import zipfile
+
         path = Path(path)
+        if path.is_dir():
+            path = path / "model.npz" if (path / "model.npz").is_file() else path
         try:
             with np.load(path, allow_pickle=False) as z:
                 if "meta" not in z.files:
                     raise LatentAtlasError(f"{path}: not a latentatlas model file (no 'meta' entry)")
                 meta = json.loads(str(z["meta"]))
-                if meta.get("format") != FORMAT:
-                    raise LatentAtlasError(f"{path}: not a latentatlas model file (format {meta.get('format')!r})")
-                if meta.get("version", 0) > FORMAT_VERSION:
-                    raise LatentAtlasError(f"{path}: model file format version {meta['version']} is newer than "
+                if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+                    raise LatentAtlasError(f"{path}: not a latentatlas model file (format "
+                                           f"{meta.get('format') if isinstance(meta, dict) else None!r})")
+                version = meta.get("version", 0)
+                if not isinstance(version, int) or version > FORMAT_VERSION:
+                    raise LatentAtlasError(f"{path}: model file format version {version!r} is newer than "
                                            f"this latentatlas understands ({FORMAT_VERSION}); upgrade latentatlas")
-                arrays = {name: z[name] for name in z.files if name != "meta"}
+                arrays = {name: z[name] for name in _ARRAYS if name in z.files}
         except LatentAtlasError:
             raise
         except FileNotFoundError:
             raise LatentAtlasError(f"{path}: no such model file") from None
-        except (OSError, KeyError, ValueError, json.JSONDecodeError) as exc:
-            raise LatentAtlasError(f"{path}: cannot read model file ({exc})") from None
-        model = cls(**meta["params"])
+        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
+            raise LatentAtlasError(f"{path}: not a readable model file ({printable(exc)})") from None
+        missing = [name for name in _ARRAYS if name not in arrays]
+        if missing:
+            raise LatentAtlasError(f"{path}: model file lacks the arrays {', '.join(missing)}")
+        params = meta.get("params")
+        if not isinstance(params, dict):
+            raise LatentAtlasError(f"{path}: model file has no hyper-parameters")
+        known = {k: v for k, v in params.items() if k in cls._PARAMS}
+        model = cls(**known)
         try:
-            model.user_factors_ = arrays["user_factors"]
-            model.item_factors_ = arrays["item_factors"]
-            model.user_bias_ = arrays["user_bias"]
-            model.item_bias_ = arrays["item_bias"]
-            model.user_ids_ = arrays["user_ids"]
-            model.item_ids_ = arrays["item_ids"]
-            model.seen_indptr_ = arrays["seen_indptr"]
-            model.seen_items_ = arrays["seen_items"]
-        except KeyError as exc:
-            raise LatentAtlasError(f"{path}: model file lacks array {exc}") from None
-        model.mu_ = float(meta["mu"])
-        model.scale_ = tuple(float(x) for x in meta["scale"])
-        model.history_ = History.from_dict(meta.get("history", {}))
+            model._validate()
+        except LatentAtlasError as exc:
+            raise LatentAtlasError(f"{path}: bad hyper-parameters in model file ({exc})") from None
+        for name, value in arrays.items():
+            setattr(model, f"{name}_", value)
+        try:
+            model.mu_ = float(meta["mu"])
+            model.scale_ = tuple(float(x) for x in meta["scale"])
+            model.reg_ = float(meta.get("reg_used", model.reg_value))
+            model.history_ = History.from_dict(meta.get("history") or {})
+        except (KeyError, TypeError, ValueError):
+            raise LatentAtlasError(f"{path}: model file metadata is incomplete (mu, scale)") from None
+        problem = model._shape_problem()
+        if problem:
+            raise LatentAtlasError(f"{path}: inconsistent model file: {problem}")
         return model
+
+    def _shape_problem(self) -> str | None:
+        """Why the fitted arrays do not fit together, or None."""
+        nu, ni, k = len(self.user_ids_), len(self.item_ids_), self.k
+        checks = [
+            (self.user_factors_.shape == (nu, k), f"user_factors has shape {self.user_factors_.shape}, not ({nu}, {k})"),
+            (self.item_factors_.shape == (ni, k), f"item_factors has shape {self.item_factors_.shape}, not ({ni}, {k})"),
+            (self.user_factors_.dtype.kind == "f" and self.item_factors_.dtype.kind == "f", "factors are not floats"),
+            (self.user_bias_.shape == (nu,) and self.item_bias_.shape == (ni,), "bias lengths do not match the ids"),
+            (self.seen_indptr_.shape == (nu + 1,), "seen_indptr length does not match the users"),
+            (self.user_ids_.ndim == 1 and self.item_ids_.ndim == 1, "ids are not 1-D"),
+            (len(self.scale_) == 2 and self.scale_[0] <= self.scale_[1], "bad rating scale"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                return message
+        ip, seen = self.seen_indptr_, self.seen_items_
+        if ip.dtype.kind not in "iu" or seen.dtype.kind not in "iu" or ip[0] != 0 or ip[-1] != len(seen) \
+                or (np.diff(ip) < 0).any() or (len(seen) and (seen.min() < 0 or seen.max() >= ni)):
+            return "seen items are out of range"
+        if not (np.isfinite(self.user_factors_).all() and np.isfinite(self.item_factors_).all()):
+            return "factors contain NaN or infinity"
+        return None
 
 
 # --- helpers ---------------------------------------------------------------------------------------------
@@ -751,11 +968,18 @@ def _same_ids(a: np.ndarray, b: np.ndarray) -> bool:
     return a is b or (len(a) == len(b) and a.dtype.kind == b.dtype.kind and bool(np.array_equal(a, b)))
 
 
+#: Ratings beyond this magnitude are ids or timestamps read as ratings, not ratings.
+MAX_ABS_RATING = 1e6
+
+
 def _check_ratings(r, name: str) -> None:
     if not isinstance(r, Ratings):
         raise LatentAtlasError(f"{name} must be a latentatlas Ratings object, got {type(r).__name__}")
     if len(r) and not np.isfinite(r.values).all():
         raise LatentAtlasError(f"{name} ratings contain NaN or infinite values")
+    if len(r) and float(np.abs(r.values).max()) > MAX_ABS_RATING:
+        raise LatentAtlasError(f"{name} ratings reach {float(np.abs(r.values).max()):.4g}, far outside any rating "
+                               "scale: is an id or a timestamp column being read as the rating?")
 
 
 def _rating_scale(train: Ratings) -> tuple[float, float]:
@@ -765,6 +989,96 @@ def _rating_scale(train: Ratings) -> tuple[float, float]:
         if lo < hi:
             return min(lo, float(train.values.min())), max(hi, float(train.values.max()))
     return float(train.values.min()), float(train.values.max())
+
+
+def _positive_int(n, name: str) -> int:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise LatentAtlasError(f"{name} must be an integer >= 1, got {n!r}")
+    return int(n)
+
+
+def _top_n(scores: np.ndarray, n: int, seen: list | None, allowed: np.ndarray | None
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of ``scores`` the ``n`` best columns, best first (ties by column), after masking each row's
+    ``seen`` columns and columns not ``allowed`` with −inf; masked slots come last with score −inf."""
+    scores = np.array(scores, dtype=np.float64)
+    if seen is not None:
+        for r, cols in enumerate(seen):
+            scores[r, cols] = -np.inf
+    if allowed is not None:
+        scores[:, ~allowed] = -np.inf
+    n = min(n, scores.shape[1])
+    if n == 0:
+        return np.zeros((len(scores), 0), dtype=np.int64), np.zeros((len(scores), 0))
+    part = np.argpartition(-scores, n - 1, axis=1)[:, :n]
+    vals = np.take_along_axis(scores, part, axis=1)
+    order = np.lexsort((part, -vals), axis=1)
+    top = np.take_along_axis(part, order, axis=1)
+    return top, np.take_along_axis(scores, top, axis=1)
+
+
+_USER_COLUMNS = ("user", "user_id", "userid", "userId", "uid")
+_ITEM_COLUMNS = ("item", "item_id", "itemid", "itemId", "movieId", "movie_id", "business_id")
+
+
+def _pairs(X) -> tuple[np.ndarray, np.ndarray]:
+    """(user ids, item ids) from an (n, 2) array-like, a DataFrame or a Ratings."""
+    if isinstance(X, Ratings):
+        return X.user_ids[X.users], X.item_ids[X.items]
+    if hasattr(X, "columns") and hasattr(X, "iloc"):  # a DataFrame, without importing pandas
+        cols = list(X.columns)
+        if len(cols) < 2:
+            raise LatentAtlasError(f"X must have 2 columns (user id, item id), got {len(cols)}")
+        user = next((c for c in cols if str(c) in _USER_COLUMNS), cols[0])
+        item = next((c for c in cols if str(c) in _ITEM_COLUMNS), cols[1] if cols[0] == user else cols[0])
+        return np.asarray(X[user]), np.asarray(X[item])
+    arr = np.asarray(X, dtype=object) if not isinstance(X, np.ndarray) else X
+    if arr.ndim != 2 or arr.shape[1] != 2:
+        raise LatentAtlasError(f"X must have shape (n, 2): one (user id, item id) pair per row; got shape "
+                               f"{arr.shape}")
+    users, items = arr[:, 0], arr[:, 1]
+    return _id_column(users), _id_column(items)
+
+
+def _id_column(col: np.ndarray) -> np.ndarray:
+    if col.dtype != object:
+        return col
+    try:
+        as_int = col.astype(np.int64)
+        if np.array_equal(as_int, col.astype(np.float64)):
+            return as_int
+    except (TypeError, ValueError):
+        pass
+    return col.astype(str)
+
+
+def _as_ratings(X, y=None, name: str = "X") -> Ratings:
+    """A Ratings from a Ratings, or from id pairs ``X`` and ratings ``y``."""
+    if isinstance(X, Ratings):
+        if y is not None:
+            raise LatentAtlasError(f"{name} is a Ratings object: it holds the ratings already, so y must be None")
+        return X
+    if y is None:
+        raise LatentAtlasError(f"{name}: give the ratings as y (fit(X, y) with X the (user id, item id) pairs)")
+    users, items = _pairs(X)
+    values = np.asarray(y, dtype=object if np.asarray(y).dtype == object else None).reshape(-1)
+    try:
+        values = values.astype(np.float64)
+    except (TypeError, ValueError):
+        raise LatentAtlasError(f"y must hold numbers (ratings); got {values[:3].tolist()!r}...") from None
+    if len(values) != len(users):
+        raise LatentAtlasError(f"X has {len(users)} pairs but y has {len(values)} ratings")
+    return Ratings.from_arrays(users, items, values)
+
+
+def _to_space(r: Ratings, user_ids: np.ndarray, item_ids: np.ndarray) -> tuple[Ratings, int]:
+    """``r`` re-indexed onto the given ids; pairs with an id not among them are dropped (and counted)."""
+    if _same_ids(r.user_ids, user_ids) and _same_ids(r.item_ids, item_ids):
+        return r, 0
+    u = map_ids(user_ids, r.user_ids)[r.users]
+    i = map_ids(item_ids, r.item_ids)[r.items]
+    known = (u >= 0) & (i >= 0)
+    return Ratings(u[known], i[known], r.values[known], user_ids, item_ids, dict(r.meta)), int((~known).sum())
 
 
 def _index_array(x, n: int, name: str) -> np.ndarray:
