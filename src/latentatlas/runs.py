@@ -123,6 +123,17 @@ def now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
 
 
+def default_dir(kind: str, root: str | os.PathLike = "runs") -> Path:
+    """Where a command that trains without ``--out`` writes its run: ``runs/<kind>-<UTC time>``."""
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    path = Path(root) / f"{kind}-{stamp}"
+    n = 1
+    while path.exists():
+        n += 1
+        path = Path(root) / f"{kind}-{stamp}-{n}"
+    return path
+
+
 def figure(file: str, title: str, caption: str = "") -> dict[str, str]:
     return {"file": file, "title": title, "caption": caption}
 

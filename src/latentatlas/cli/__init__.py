@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 
 import typer
@@ -82,11 +83,24 @@ def _run(argv: list[str] | None) -> int:
     except LatentAtlasError as exc:
         print(f"latentatlas: error: {printable(str(exc))}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a full disk, an unwritable folder: the system's words, on one line
+        where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
+        print(f"latentatlas: error: {printable(exc.strerror or str(exc))}{printable(where)}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print("latentatlas: error: out of memory; use a smaller data set or fewer factors", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("latentatlas: interrupted", file=sys.stderr)
         return 130
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except Exception as exc:  # a bug: one line for users, the traceback on request
+        if os.environ.get("LATENTATLAS_DEBUG"):
+            raise
+        print(f"latentatlas: internal error: {type(exc).__name__}: {printable(str(exc))} (set LATENTATLAS_DEBUG=1 "
+              "for the traceback, and please report it)", file=sys.stderr)
+        return 1
     return 0
 
 

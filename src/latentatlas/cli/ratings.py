@@ -1,173 +1,206 @@
-"""``latentatlas ratings prepare|train|evaluate|recommend``: thin shells over the ratings library."""
+"""``latentatlas ratings prepare|train|evaluate|recommend|predict|similar``: thin shells over the ratings library
+(:mod:`latentatlas.ratings.workflow`, :class:`~latentatlas.ratings.model.LatentFactorModel`)."""
 
 from __future__ import annotations
 
+import shlex
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import List, Optional
+from typing import Optional
 
-import numpy as np
 import typer
+from typing_extensions import Annotated
 
+from latentatlas.cli.options import (Duplicates, Engine, Format, Header, ItemCol, JsonOut, OnBadLines, OutDir, Quiet,
+                                     RatingCol, Seed, Sep, SparkConf, SparkMaster, Threads, TopN, UserCol,
+                                     read_options)
 from latentatlas.errors import LatentAtlasError
 
-RANKING_K = 10
-RANKING_USERS = 2000  # ranking metrics score every item per user; a seeded sample keeps big sets quick
-SHOW_USERS = 3  # users whose top-10 goes into run.json
+app = typer.Typer(no_args_is_help=True)
 
 
-def train(
-    data: Optional[Path] = typer.Argument(
-        None, help="Prepared data (prepared.npz or the directory from `ratings prepare`) or a raw ratings file "
-                   "(read, cold-start filtered and split like `ratings prepare`). Omitted without --train: the "
-                   "built-in synthetic set."),
-    train_file: Optional[Path] = typer.Option(None, "--train", help="Training ratings of a given split."),
-    validation_file: Optional[Path] = typer.Option(
-        None, "--validation", help="Validation ratings of a given split (default: 10% of --train, seeded)."),
-    test_file: Optional[Path] = typer.Option(None, "--test", help="Test ratings of a given split."),
-    solver: str = typer.Option("als", help="als (alternating least squares) or sgd."),
-    k: Optional[int] = typer.Option(None, "--k", help="Latent factors (default 64)."),
-    reg: Optional[float] = typer.Option(None, help="λ, penalty per rating on the factors (default 0.12 for als, 0.065 for sgd)."),
-    lr: Optional[float] = typer.Option(None, help="SGD learning rate (default 0.02)."),
-    init: str = typer.Option("random", help="random (uniform, scaled by 1/sqrt(k)) or svd."),
-    max_steps: Optional[int] = typer.Option(None, help="Iterations/epochs (default 50 for als, 200 for sgd)."),
-    patience: int = typer.Option(3, help="Stop after this many evaluations without improvement."),
-    eval_every: int = typer.Option(1, help="Evaluate every this many steps."),
-    log_every: int = typer.Option(1, help="Progress line every this many steps."),
-    stop_on: str = typer.Option("rmse", help="Early-stopping criterion: rmse (validation error) or loss (classic, "
-                                             "penalised)."),
-    center: str = typer.Option("biases", help="Baseline removed before factorising: biases, user or none."),
-    reg_weighting: str = typer.Option("count", help="count (λ·n_ratings per row, ALS-WR) or none (the plain "
-                                                    "formula)."),
-    als_method: str = typer.Option("cg", help="ALS row solve: cg (conjugate gradient, fast) or cholesky (exact)."),
-    refit: bool = typer.Option(True, "--refit/--no-refit", help="After early stopping, retrain on train + "
-                                                               "validation for the chosen number of steps."),
-    resume: Optional[Path] = typer.Option(None, "--resume", help="Start from the factors of this model.npz (e.g. "
-                                                                 "of an interrupted run on the same data)."),
-    threads: Optional[int] = typer.Option(None, help="Threads (default: all cores)."),
-    seed: int = typer.Option(0, help="Seed of initialisation, shuffles and any split made here."),
-    min_entries: int = typer.Option(4, help="Raw DATA file: drop users and items with this many ratings or fewer."),
-    validation_fraction: float = typer.Option(0.1, help="Raw DATA file or --train without --validation: share "
-                                                        "held out for early stopping."),
-    test_fraction: float = typer.Option(0.1, help="Raw DATA file: share held out for test."),
-    format: Optional[str] = typer.Option(None, "--format", help="Format of raw rating files (default: detected)."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Directory for model.npz, metrics.json, "
-                                                                  "loss_curve.png, run.json."),
-    metrics: Optional[Path] = typer.Option(None, "--metrics", help="Write the metrics JSON here too."),
-    json_out: bool = typer.Option(False, "--json", help="Print the metrics as one JSON object on stdout."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines."),
-    engine: str = typer.Option("local", help="local (in memory) or spark (Apache Spark: needs the "
-                                             "'spark' extra of latentatlas and Java 17+)."),
-    spark_master: str = typer.Option("local[*]", help="Spark master URL for --engine spark (local[*], "
-                                                      "spark://host:7077, yarn, k8s://…)."),
-    spark_conf: Optional[List[str]] = typer.Option(None, help="Spark setting KEY=VALUE for --engine spark "
-                                                              "(repeatable)."),
+def _spark(engine: str):
+    """The Spark command module when ``--engine spark``, else None."""
+    if engine == "local":
+        return None
+    if engine != "spark":
+        raise LatentAtlasError(f"--engine must be local or spark, got {engine!r}")
+    from latentatlas.ratings import spark
+
+    return spark
+
+
+def _echo_json(obj) -> None:
+    from latentatlas.fsutil import to_json
+
+    typer.echo(to_json(obj, indent=None))
+
+
+@app.command()
+def prepare(
+    input: Annotated[Optional[Path], typer.Argument(help="Ratings file (.npy triplets, CSV/TSV, Parquet, MovieLens, "
+                                                         "Yelp JSON lines). Omitted: the built-in synthetic set.")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for prepared.npz, summary.json, run.json.")] = Path("prepared"),
+    format: Format = None, user_col: UserCol = None, item_col: ItemCol = None, rating_col: RatingCol = None,
+    sep: Sep = None, header: Header = None, duplicates: Duplicates = "last", on_bad_lines: OnBadLines = "error",
+    min_entries: Annotated[int, typer.Option(min=0, help="Cold start: recursively drop users and items with this "
+                                                         "many ratings or fewer (4 keeps a 5-core).")] = 4,
+    n_validation: Annotated[Optional[int], typer.Option(min=0, help="Random known entries held out for validation.")] = None,
+    n_test: Annotated[Optional[int], typer.Option(min=0, help="Random known entries held out for test.")] = None,
+    validation_fraction: Annotated[Optional[float], typer.Option(help="Validation share of ratings (default 0.1).")] = None,
+    test_fraction: Annotated[Optional[float], typer.Option(help="Test share of ratings (default 0.1).")] = None,
+    leave_k_out: Annotated[Optional[int], typer.Option(help="Per user, k ratings to test and k to validation.")] = None,
+    seed: Seed = 0,
+    builtin_size: Annotated[int, typer.Option(min=1, help="Ratings in the built-in synthetic set.")] = 100_000,
+    json_out: JsonOut = False, quiet: Quiet = False,
+    engine: Engine = "local", spark_master: SparkMaster = "local[*]", spark_conf: SparkConf = None,
 ):
-    """Train a latent factor model (ALS or SGD) with early stopping; report test RMSE, MAE and ranking metrics."""
-    from latentatlas.ratings.spark import check_engine
-
-    if check_engine(engine) == "spark":
-        from latentatlas.ratings.spark import train_command
-
-        train_command(data, train_file=train_file, validation_file=validation_file, test_file=test_file, k=k,
-                      reg=reg, max_steps=max_steps, seed=seed, solver=solver, center=center,
-                      reg_weighting=reg_weighting, min_entries=min_entries,
-                      validation_fraction=validation_fraction, test_fraction=test_fraction, format=format,
-                      out=out, metrics=metrics, json_out=json_out, quiet=quiet, master=spark_master,
-                      conf=spark_conf)
+    """Prepare ratings: read, drop cold-start users and items, split, write prepared.npz and a summary."""
+    reading = read_options(format, user_col, item_col, rating_col, sep, header, duplicates, on_bad_lines)
+    spark = _spark(engine)
+    if spark is not None:
+        spark.prepare_command(input, out=out, master=spark_master, conf=spark_conf, json_out=json_out, quiet=quiet,
+                              builtin_size=builtin_size, min_entries=min_entries, n_validation=n_validation,
+                              n_test=n_test, validation_fraction=validation_fraction, test_fraction=test_fraction,
+                              leave_k_out=leave_k_out, seed=seed, **reading)
         return
-    from latentatlas.fsutil import save_figure, to_json, write_json
     from latentatlas.progress import Progress
-    from latentatlas.ratings import metrics as M
+    from latentatlas.ratings.pipeline import PREPARED_FILE, prepare_ratings, summary_text
+
+    log = Progress("prepare", quiet or json_out)
+    result = prepare_ratings(input, min_entries=min_entries, n_validation=n_validation, n_test=n_test,
+                             validation_fraction=validation_fraction, test_fraction=test_fraction,
+                             leave_k_out=leave_k_out, seed=seed, builtin_size=builtin_size, progress=log,
+                             quiet=quiet or json_out, **reading)
+    result.write(out)
+    if json_out:
+        _echo_json(result.summary)
+    else:
+        typer.echo(summary_text(result.summary))
+        log(f"wrote {out / PREPARED_FILE}")
+
+
+@app.command()
+def train(
+    data: Annotated[Optional[Path], typer.Argument(
+        help="Prepared data (prepared.npz or the folder from `ratings prepare`) or a raw ratings file (read, "
+             "cold-start filtered and split like `ratings prepare`). Omitted without --train: the built-in "
+             "synthetic set.")] = None,
+    train_file: Annotated[Optional[Path], typer.Option("--train", help="Training ratings of a given split.")] = None,
+    validation_file: Annotated[Optional[Path], typer.Option("--validation", help="Validation ratings of a given "
+                                                            "split (default: 10% of --train, seeded).")] = None,
+    test_file: Annotated[Optional[Path], typer.Option("--test", help="Test ratings of a given split.")] = None,
+    solver: Annotated[str, typer.Option(help="als (alternating least squares) or sgd.")] = "als",
+    k: Annotated[Optional[int], typer.Option("--k", min=1, help="Latent factors (default 64).")] = None,
+    reg: Annotated[Optional[float], typer.Option(help="λ, penalty per rating on the factors (default 0.12 for als, "
+                                                      "0.065 for sgd).")] = None,
+    lr: Annotated[Optional[float], typer.Option(help="SGD learning rate (default 0.02).")] = None,
+    init: Annotated[str, typer.Option(help="random (uniform on [0, init-scale)) or svd.")] = "random",
+    init_scale: Annotated[Optional[float], typer.Option(help="Upper end of the uniform initialisation (default "
+                                                             "1/sqrt(k); the classic course model uses 1).")] = None,
+    max_steps: Annotated[Optional[int], typer.Option(min=1, help="Iterations/epochs (default 50 for als, 200 for "
+                                                                 "sgd).")] = None,
+    patience: Annotated[int, typer.Option(min=1, help="Stop after this many evaluations without improvement.")] = 3,
+    eval_every: Annotated[int, typer.Option(min=1, help="Evaluate every this many steps.")] = 1,
+    log_every: Annotated[int, typer.Option(min=1, help="Progress line every this many steps.")] = 1,
+    stop_on: Annotated[str, typer.Option(help="Early-stopping criterion: rmse (validation error) or loss (classic, "
+                                              "penalised).")] = "rmse",
+    center: Annotated[str, typer.Option(help="Baseline removed before factorising: biases, user or none.")] = "biases",
+    reg_weighting: Annotated[str, typer.Option(help="count (λ·n_ratings per row, ALS-WR) or none (the plain "
+                                                    "formula).")] = "count",
+    als_method: Annotated[str, typer.Option(help="ALS row solve: cg (conjugate gradient, fast) or cholesky "
+                                                 "(exact).")] = "cg",
+    refit: Annotated[bool, typer.Option("--refit/--no-refit", help="After early stopping, retrain on train + "
+                                        "validation for the chosen number of steps.")] = True,
+    resume: Annotated[Optional[Path], typer.Option("--resume", help="Start from the factors of this model.npz or run "
+                                                   "folder (e.g. of an interrupted run on the same data).")] = None,
+    threads: Threads = None, seed: Seed = 0,
+    min_entries: Annotated[int, typer.Option(min=0, help="Raw DATA file: drop users and items with this many "
+                                                         "ratings or fewer.")] = 4,
+    validation_fraction: Annotated[Optional[float], typer.Option(help="Raw DATA file or --train without "
+                                                                      "--validation: share held out for early "
+                                                                      "stopping (default 0.1).")] = None,
+    test_fraction: Annotated[Optional[float], typer.Option(help="Raw DATA file: share held out for test "
+                                                                "(default 0.1).")] = None,
+    format: Format = None, user_col: UserCol = None, item_col: ItemCol = None, rating_col: RatingCol = None,
+    sep: Sep = None, header: Header = None, duplicates: Duplicates = "last", on_bad_lines: OnBadLines = "error",
+    out: OutDir = None,
+    metrics: Annotated[Optional[Path], typer.Option("--metrics", help="Write the metrics JSON here too.")] = None,
+    json_out: JsonOut = False, quiet: Quiet = False,
+    engine: Engine = "local", spark_master: SparkMaster = "local[*]", spark_conf: SparkConf = None,
+):
+    """Train a latent factor model (ALS or SGD) with early stopping; report test RMSE, MAE and ranking metrics.
+
+    Ctrl-C keeps the best model so far, writes it and prints the command that resumes it (exit 130).
+    """
+    reading = read_options(format, user_col, item_col, rating_col, sep, header, duplicates, on_bad_lines)
+    spark = _spark(engine)
+    if spark is not None:
+        spark.train_command(data, train_file=train_file, validation_file=validation_file, test_file=test_file, k=k,
+                            reg=reg, max_steps=max_steps, seed=seed, solver=solver, center=center,
+                            reg_weighting=reg_weighting, min_entries=min_entries,
+                            validation_fraction=validation_fraction, test_fraction=test_fraction,
+                            out=out, metrics=metrics, json_out=json_out, quiet=quiet, master=spark_master,
+                            conf=spark_conf, **reading)
+        return
+    from latentatlas import runs
+    from latentatlas.fsutil import write_json
+    from latentatlas.progress import Progress
+    from latentatlas.ratings import workflow
     from latentatlas.ratings.model import LatentFactorModel
 
     log = Progress(f"train {solver}", quiet)
-    params = {name: value for name, value in dict(k=k, reg=reg, lr=lr, max_steps=max_steps).items()
-              if value is not None}
+    params = {name: value for name, value in dict(k=k, reg=reg, lr=lr, max_steps=max_steps,
+                                                  init_scale=init_scale).items() if value is not None}
     model = LatentFactorModel(solver=solver, init=init, patience=patience, eval_every=eval_every,
                               log_every=log_every, stop_on=stop_on, center=center, reg_weighting=reg_weighting,
-                              als_method=als_method, seed=seed, n_threads=threads, progress=log, **params)
-    parts, source = _load_split(data, train_file, validation_file, test_file, min_entries=min_entries,
-                                validation_fraction=validation_fraction, test_fraction=test_fraction, seed=seed,
-                                format=format, quiet=quiet)
-    train_r, val_r, test_r = parts
-    log(f"{len(train_r):,} training, {len(val_r) if val_r is not None else 0:,} validation, "
-        f"{len(test_r) if test_r is not None else 0:,} test ratings; {train_r.n_users:,} users x "
-        f"{train_r.n_items:,} items")
-    created = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    interrupted = False
-    start_from = LatentFactorModel.load(resume) if resume is not None else None
-    if start_from is not None:
-        log(f"resuming from {resume}")
-    try:
-        model.fit(train_r, val_r, refit=refit, init_from=start_from)
-    except KeyboardInterrupt:
-        if not hasattr(model, "history_") or not model.history_.steps:
-            raise
-        interrupted = True
-    h = model.history_
-    if h.refit_steps:
-        log(f"refitted on training + validation ratings for {h.refit_steps} steps")
-
-    result = {"solver": solver, "k": model.k, "reg": model.reg, "seconds_per_iteration": h.seconds_per_iteration,
-              "converged_after": h.converged_after, "best_iteration": h.best_step, "stopped_at": h.stopped_at,
-              "refit_steps": h.refit_steps, "interrupted": interrupted}
-    if test_r is not None and len(test_r):
-        ev = M.evaluate(model, test_r, k=RANKING_K, max_users=RANKING_USERS, seed=seed)
-        result.update({"test_rmse": ev["rmse"], "test_mae": ev["mae"],
-                       **{f"test_{name}": ev[name] for name in (f"precision@{RANKING_K}", f"recall@{RANKING_K}",
-                                                                f"ndcg@{RANKING_K}")}})
-    if h.validation_rmse:
-        result["validation_rmse"] = min(h.validation_rmse)
-    if h.train_rmse:
-        result["train_rmse"] = h.train_rmse[h.steps.index(h.best_step)] if h.best_step in h.steps else h.train_rmse[-1]
-    scalars = dict(result)
-    full = {**scalars, "steps": h.steps, "train_loss": h.train_loss, "validation_loss": h.validation_loss,
-            "train_rmse_history": h.train_rmse, "validation_rmse_history": h.validation_rmse,
-            "seconds": h.seconds, "source": source}
-
+                              als_method=als_method, seed=seed, n_threads=threads, refit=refit, progress=log,
+                              **params)
+    model._validate()  # bad options fail before any data is read
+    if out is None:
+        out = runs.default_dir(runs.RATINGS_TRAIN)
+    parts = workflow.load_parts(data, train_file=train_file, validation_file=validation_file, test_file=test_file,
+                                min_entries=min_entries, validation_fraction=validation_fraction,
+                                test_fraction=test_fraction, seed=seed, progress=log, **reading)
+    config = {"min_entries": min_entries, "validation_fraction": validation_fraction, "test_fraction": test_fraction}
+    result = workflow.train(parts, model, out=out, resume=resume, config=config, progress=log, seed=seed)
     if metrics is not None:
-        write_json(metrics, full)
-    if out is not None:
-        from latentatlas.plots.ratings import loss_curves
-
-        out.mkdir(parents=True, exist_ok=True)
-        model.save(out / "model.npz")
-        write_json(out / "metrics.json", full)
-        figures = []
-        if h.steps:
-            save_figure(loss_curves(h, "loss", titles=[solver.upper()]), out / "loss_curve.png")
-            save_figure(loss_curves(h, "rmse", titles=[solver.upper()]), out / "rmse_curve.png")
-            figures = [
-                {"file": "loss_curve.png", "title": f"{solver.upper()}: training and validation loss",
-                 "caption": "Penalised sum of squares per iteration (log scale); the dotted line marks the "
-                            "iteration whose factors were kept."},
-                {"file": "rmse_curve.png", "title": f"{solver.upper()}: training and validation RMSE",
-                 "caption": "Root mean squared error of the factor model per iteration."}]
-        config = {"data": source, "solver": solver, **model._json_params(), "refit": refit,
-                  "resume": str(resume) if resume is not None else None,
-                  "min_entries": min_entries, "validation_fraction": validation_fraction,
-                  "test_fraction": test_fraction}
-        write_json(out / "run.json", {
-            "kind": "ratings-train", "title": f"{solver.upper()} latent factor model (k={model.k})",
-            "created": created, "config": config,
-            "metrics": {k_: v for k_, v in scalars.items() if isinstance(v, (int, float)) and not isinstance(v, bool)},
-            "figures": figures, "artifacts": {"model": "model.npz", "metrics": "metrics.json"},
-            "tables": {"recommendations": _recommendation_rows(model, train_r)},
-        })
-        log(f"wrote {out}/")
+        write_json(metrics, result.history)
+    scalars = result.metrics
     if json_out:
-        print(to_json(scalars, indent=None))
+        _echo_json({**scalars, "out": str(result.out)})
     else:
-        print(_summary(scalars))
-    if interrupted:
-        raise KeyboardInterrupt
+        typer.echo(_summary(scalars))
+        typer.echo(f"model: {result.out / runs.FILES[runs.MODEL]}")
+    if result.interrupted:
+        for note in result.notes:
+            log(note)
+        again = shlex.join(["latentatlas", *_without(sys.argv[1:], "--resume", "--out", "-o"), "--out", str(out),
+                            "--resume", str(result.out / runs.FILES[runs.MODEL])])
+        typer.echo(f"latentatlas: interrupted; the best model so far (step {model.history_.best_step}) is in "
+                   f"{result.out}; continue with: {again}", err=True)
+        raise typer.Exit(130)
+
+
+def _without(argv: list[str], *flags: str) -> list[str]:
+    """``argv`` without the given options and their values (``--flag value`` or ``--flag=value``)."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+            continue
+        if arg in flags:
+            skip = True
+            continue
+        if any(arg.startswith(f + "=") for f in flags if f.startswith("--")):
+            continue
+        out.append(arg)
+    return out
 
 
 def _summary(m: dict) -> str:
     parts = [f"{m['solver']} k={m['k']}"]
-    for key, label in (("test_rmse", "test RMSE"), ("test_mae", "MAE"), (f"test_ndcg@{RANKING_K}", "NDCG@10"),
+    for key, label in (("test_rmse", "test RMSE"), ("test_mae", "MAE"), ("test_ndcg@10", "NDCG@10"),
                        ("validation_rmse", "best validation RMSE")):
         if key in m:
             parts.append(f"{label} {m[key]:.4f}")
@@ -176,253 +209,210 @@ def _summary(m: dict) -> str:
     return ", ".join(parts)
 
 
-def _recommendation_rows(model, train_r) -> list[dict]:
-    counts = train_r.user_counts()
-    users = [int(u) for u in np.argsort(-counts, kind="stable")[:SHOW_USERS] if counts[u] > 0]
-    rows = []
-    for u in users:
-        items, scores = model.recommend(u, RANKING_K)
-        rows += [{"user": _plain(model.user_ids_[u]), "rank": r + 1, "item": _plain(model.item_ids_[i]),
-                  "score": round(float(s), 4)} for r, (i, s) in enumerate(zip(items, scores))]
-    return rows
+ModelArg = Annotated[Path, typer.Argument(metavar="MODEL", help="A model.npz written by `ratings train`, or its "
+                                                                "run folder.")]
+
+
+@app.command()
+def evaluate(
+    model_path: ModelArg,
+    test: Annotated[Path, typer.Argument(metavar="TEST", help="Test ratings: a raw ratings file, or prepared data "
+                                                              "(its test part is used).")],
+    top_n: TopN = 10,
+    threshold: Annotated[Optional[float], typer.Option(help="Relevance threshold for the ranking metrics "
+                                                            "(default: 3/4 up the rating scale, 4 on 1-5).")] = None,
+    max_users: Annotated[int, typer.Option(min=1, help="Users sampled for the ranking metrics.")] = 2000,
+    format: Format = None, user_col: UserCol = None, item_col: ItemCol = None, rating_col: RatingCol = None,
+    sep: Sep = None, header: Header = None, duplicates: Duplicates = "last", on_bad_lines: OnBadLines = "error",
+    json_out: JsonOut = False,
+    engine: Engine = "local", spark_master: SparkMaster = "local[*]", spark_conf: SparkConf = None,
+):
+    """Evaluate a saved model on test ratings (original ids): RMSE, MAE, precision/recall/NDCG@n."""
+    reading = read_options(format, user_col, item_col, rating_col, sep, header, duplicates, on_bad_lines)
+    spark = _spark(engine)
+    if spark is not None:  # RMSE and MAE computed by Spark; ranking metrics are local only
+        spark.evaluate_command(model_path, test, json_out=json_out, master=spark_master, conf=spark_conf, **reading)
+        return
+    from latentatlas.ratings import workflow
+
+    model = workflow.load_model(model_path)
+    out = workflow.evaluate(model, workflow.read_test(test, **reading), k=top_n, threshold=threshold,
+                            max_users=max_users)
+    if json_out:
+        _echo_json(out)
+        return
+    for name, value in out.items():
+        typer.echo(f"{name:20s} {value:.4f}" if isinstance(value, float) else f"{name:20s} {value}")
+    if out["unknown_ratings"]:
+        typer.echo(f"note: {out['unknown_share']:.1%} of the test ratings have a user or item the model was not "
+                   "trained on; they are predicted from the biases alone", err=True)
+
+
+def _rows_out(rows: list[dict], out: Path | None, json_out: bool, columns: list[str]) -> None:
+    """Rows as a table on stdout, as JSON, or into a CSV/Parquet file (by its suffix)."""
+    if out is not None:
+        _write_table(out, rows, columns)
+        typer.echo(f"wrote {len(rows):,} rows to {out}", err=True)
+    elif json_out:
+        _echo_json(rows)
+    else:
+        typer.echo("  ".join(f"{c:>12}" for c in columns))
+        for row in rows:
+            typer.echo("  ".join(f"{row[c]:>12.3f}" if isinstance(row[c], float) else f"{str(row[c]):>12}"
+                                 for c in columns))
+
+
+def _write_table(path: Path, rows: list[dict], columns: list[str]) -> None:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    from latentatlas.fsutil import atomic_path
+
+    table = pa.table({c: [r[c] for r in rows] for c in columns})
+    if path.suffix.lower() not in (".parquet", ".csv"):
+        raise LatentAtlasError(f"--out {path}: give a .parquet or .csv file name")
+    try:
+        with atomic_path(path) as tmp:
+            if path.suffix.lower() == ".parquet":
+                pq.write_table(table, tmp)
+            else:
+                pacsv.write_csv(table, tmp)
+    except OSError as exc:
+        raise LatentAtlasError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def _plain(x):
     return x.item() if hasattr(x, "item") else x
 
 
-# --- data ----------------------------------------------------------------------------------------------------
-def _load_split(data, train_file, validation_file, test_file, *, min_entries, validation_fraction, test_fraction,
-                seed, format, quiet):
-    """(train, validation or None, test or None) over one index space, and a description of the source."""
-    from latentatlas.ratings import prep
-    from latentatlas.ratings.pipeline import PREPARED_FILE, prepare_ratings
+@app.command()
+def recommend(
+    model_path: ModelArg,
+    user: Annotated[Optional[str], typer.Option("--user", "-u", help="Original user id.")] = None,
+    all_users: Annotated[bool, typer.Option("--all-users", help="Top-N for every user of the model (use --out "
+                                                                "recs.parquet or .csv).")] = False,
+    ratings_file: Annotated[Optional[Path], typer.Option("--ratings", help="A new user's ratings (a small file "
+                                                         "with item and rating columns): fold them in and "
+                                                         "recommend for that user.")] = None,
+    top_n: TopN = 10,
+    include_seen: Annotated[bool, typer.Option("--include-seen", help="Also list items the user rated.")] = False,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the list to a .parquet or .csv file.")] = None,
+    json_out: JsonOut = False,
+    engine: Engine = "local", spark_master: SparkMaster = "local[*]", spark_conf: SparkConf = None,
+):
+    """Top-N recommendations (original ids in and out), best first, with predicted ratings on the rating scale."""
+    if sum([user is not None, all_users, ratings_file is not None]) != 1:
+        raise LatentAtlasError("give exactly one of --user, --all-users or --ratings")
+    spark = _spark(engine)
+    if spark is not None:
+        if user is None:
+            raise LatentAtlasError("--engine spark recommends for one --user")
+        spark.recommend_command(model_path, user, top_n, include_seen=include_seen, json_out=json_out,
+                                master=spark_master, conf=spark_conf)
+        return
+    from latentatlas.ratings import workflow
 
-    given = [f for f in (train_file, validation_file, test_file) if f is not None]
-    if given and data is not None:
-        raise LatentAtlasError("give either DATA or --train/--validation/--test files, not both")
-    if given:
-        if train_file is None:
-            raise LatentAtlasError("--validation and --test need --train")
-        from latentatlas.ratings.io import read_ratings
+    model = workflow.load_model(model_path)
+    if all_users:
+        items, scores = model.recommend_batch(model.user_ids_, top_n, exclude_seen=not include_seen)
+        rows = [{"user": _plain(u), "rank": r + 1, "item": _plain(i), "score": round(float(s), 4)}
+                for u, row_i, row_s in zip(model.user_ids_, items, scores)
+                for r, (i, s) in enumerate(zip(row_i, row_s)) if s == s]
+        _rows_out(rows, out, json_out, ["user", "rank", "item", "score"])
+        return
+    if ratings_file is not None:
+        from latentatlas.ratings.pairs import read_item_ratings
 
-        files = [train_file, validation_file, test_file]
-        read = [read_ratings(f, format=format) if f is not None else None for f in files]
-        train_r, val_r, test_r = _shared_space(read)
-        if val_r is None:
-            inner = prep.split(train_r, validation_fraction=validation_fraction, seed=seed)
-            train_r, val_r = inner.train, inner.validation
-        return (train_r, val_r, test_r), f"train {train_file}" + (f", test {test_file}" if test_file else "")
-    if data is not None and data.is_dir():
-        data = data / PREPARED_FILE
-    if data is not None and prep.Split.is_split_file(data):
-        s = prep.Split.load(data)
-        return (s.train, s.validation, s.test), str(data)
-    if data is not None and not data.exists():
-        raise LatentAtlasError(f"{data}: no such file")
-    prepared = prepare_ratings(data, min_entries=min_entries, validation_fraction=validation_fraction,
-                               test_fraction=test_fraction, seed=seed, quiet=quiet, format=format)
-    s = prepared.split
-    return (s.train, s.validation, s.test), prepared.summary["source"]
+        items_in, values = read_item_ratings(ratings_file)
+        who = model.fold_in(items_in, values)
+        if len(who.items) == 0:
+            raise LatentAtlasError(f"{ratings_file}: none of its items is known to the model")
+    else:
+        who = _user_id(model, user)
+    items, scores = model.recommend(who, top_n, exclude_seen=not include_seen)
+    rows = [{"rank": r + 1, "item": _plain(i), "score": round(float(s), 4)} for r, (i, s) in
+            enumerate(zip(items, scores))]
+    _rows_out(rows, out, json_out, ["rank", "item", "score"])
 
 
-def _shared_space(parts):
-    """Map ratings read from separate files onto one union of user ids and item ids."""
-    from latentatlas.ratings.data import Ratings
+def _user_id(model, text: str):
+    """A user id from the command line, typed like the model's ids."""
+    if model.user_ids_.dtype.kind in "iu":
+        try:
+            return int(text)
+        except ValueError:
+            raise LatentAtlasError(f"unknown user id {text!r} (the model's user ids are integers)") from None
+    return text
 
-    present = [p for p in parts if p is not None]
 
-    def union(attr):
-        arrays = [getattr(p, attr) for p in present]
-        if len({a.dtype.kind for a in arrays}) > 1:
-            arrays = [a.astype(str) for a in arrays]
-        return np.unique(np.concatenate(arrays))
+def _item_id(model, text: str):
+    if model.item_ids_.dtype.kind in "iu":
+        try:
+            return int(text)
+        except ValueError:
+            raise LatentAtlasError(f"unknown item id {text!r} (the model's item ids are integers)") from None
+    return text
 
-    user_ids, item_ids = union("user_ids"), union("item_ids")
-    out = []
-    for p in parts:
-        if p is None:
-            out.append(None)
-            continue
-        uid = p.user_ids.astype(user_ids.dtype) if user_ids.dtype.kind == "U" else p.user_ids
-        iid = p.item_ids.astype(item_ids.dtype) if item_ids.dtype.kind == "U" else p.item_ids
-        users = np.searchsorted(user_ids, uid)[p.users]
-        items = np.searchsorted(item_ids, iid)[p.items]
-        out.append(Ratings(users, items, p.values, user_ids, item_ids, dict(p.meta)))
+
+@app.command()
+def predict(
+    model_path: ModelArg,
+    pairs: Annotated[Path, typer.Argument(metavar="PAIRS", help="A file of (user, item) pairs: CSV/TSV/Parquet "
+                                                                "with user and item columns.")],
+    user_col: UserCol = None, item_col: ItemCol = None, sep: Sep = None, header: Header = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write user, item, prediction to a .parquet "
+                                                                    "or .csv file.")] = None,
+    json_out: JsonOut = False,
+):
+    """Predicted ratings for a file of (user, item) pairs; unknown users or items get the biases alone."""
+    from latentatlas.ratings import workflow
+    from latentatlas.ratings.pairs import read_pairs
+
+    model = workflow.load_model(model_path)
+    users, items = read_pairs(pairs, user_col=user_col, item_col=item_col, sep=sep, header=header)
+    pred = model.predict(_typed_pairs(model, users, items))
+    rows = [{"user": _plain(u), "item": _plain(i), "prediction": round(float(p), 4)}
+            for u, i, p in zip(users, items, pred)]
+    _rows_out(rows, out, json_out, ["user", "item", "prediction"])
+
+
+def _typed_pairs(model, users, items):
+    import numpy as np
+
+    def typed(ids, known):
+        ids = np.asarray(ids)
+        if known.dtype.kind in "iu" and ids.dtype.kind not in "iu":
+            try:
+                return ids.astype(np.int64)
+            except ValueError:
+                return ids.astype(str)
+        return ids.astype(str) if known.dtype.kind == "U" else ids
+
+    out = np.empty((len(users), 2), dtype=object)
+    out[:, 0], out[:, 1] = typed(users, model.user_ids_), typed(items, model.item_ids_)
     return out
 
 
-def _model_space(model, ratings):
-    """``ratings`` re-indexed into the model's ids: (known Ratings, predictions for all, n unknown)."""
-    from latentatlas.ratings.data import Ratings
-    from latentatlas.ratings.model import map_ids
-
-    u = map_ids(model.user_ids_, ratings.user_ids)[ratings.users]
-    i = map_ids(model.item_ids_, ratings.item_ids)[ratings.items]
-    known = (u >= 0) & (i >= 0)
-    sub = Ratings(u[known], i[known], ratings.values[known], model.user_ids_, model.item_ids_)
-    return sub, int((~known).sum())
-
-
-def evaluate(
-    model_path: Path = typer.Argument(..., metavar="MODEL", help="A model.npz written by `ratings train`."),
-    test: Path = typer.Argument(..., metavar="TEST", help="Test ratings: a raw ratings file, or prepared data "
-                                                         "(its test part is used)."),
-    k: int = typer.Option(RANKING_K, "--k", help="Length of the top-N lists for precision/recall/NDCG."),
-    threshold: Optional[float] = typer.Option(None, help="Relevance threshold for the ranking metrics "
-                                                         "(default: 3/4 up the rating scale, 4 on 1-5)."),
-    max_users: int = typer.Option(RANKING_USERS, help="Users sampled for the ranking metrics."),
-    format: Optional[str] = typer.Option(None, "--format", help="Format of a raw test file (default: detected)."),
-    json_out: bool = typer.Option(False, "--json", help="Print the metrics as one JSON object."),
-    engine: str = typer.Option("local", help="local (in memory) or spark (Apache Spark: needs the "
-                                             "'spark' extra of latentatlas and Java 17+)."),
-    spark_master: str = typer.Option("local[*]", help="Spark master URL for --engine spark (local[*], "
-                                                      "spark://host:7077, yarn, k8s://…)."),
-    spark_conf: Optional[List[str]] = typer.Option(None, help="Spark setting KEY=VALUE for --engine spark "
-                                                              "(repeatable)."),
+@app.command()
+def similar(
+    model_path: ModelArg,
+    item: Annotated[Optional[str], typer.Option("--item", "-i", help="Original item id.")] = None,
+    user: Annotated[Optional[str], typer.Option("--user", "-u", help="Original user id.")] = None,
+    top_n: TopN = 10,
+    json_out: JsonOut = False,
 ):
-    """Evaluate a saved model on test ratings (original ids): RMSE, MAE, precision/recall/NDCG@k."""
-    from latentatlas.ratings.spark import check_engine
+    """The items (or users) whose latent factors are most similar (cosine) to the given one."""
+    if (item is None) == (user is None):
+        raise LatentAtlasError("give exactly one of --item or --user")
+    from latentatlas.ratings import workflow
 
-    if check_engine(engine) == "spark":  # RMSE and MAE computed by Spark; ranking metrics are local only
-        from latentatlas.ratings.spark import evaluate_command
-
-        evaluate_command(model_path, test, format=format, json_out=json_out, master=spark_master, conf=spark_conf)
-        return
-    from latentatlas.fsutil import to_json
-    from latentatlas.ratings import metrics as M
-    from latentatlas.ratings import prep
-    from latentatlas.ratings.model import LatentFactorModel
-    from latentatlas.ratings.pipeline import PREPARED_FILE
-
-    model = LatentFactorModel.load(model_path)
-    path = test / PREPARED_FILE if test.is_dir() else test
-    if prep.Split.is_split_file(path):
-        ratings = prep.Split.load(path).test
+    model = workflow.load_model(model_path)
+    if item is not None:
+        ids, cos = model.similar_items(_item_id(model, item), top_n)
+        what = "item"
     else:
-        from latentatlas.ratings.io import read_ratings
-
-        ratings = read_ratings(path, format=format)
-    if len(ratings) == 0:
-        raise LatentAtlasError(f"{test}: no test ratings")
-    pred = model.predict_ids(ratings.user_ids[ratings.users], ratings.item_ids[ratings.items])
-    out = {"rmse": M.rmse(ratings.values, pred), "mae": M.mae(ratings.values, pred), "n_ratings": len(ratings)}
-    known, unknown = _model_space(model, ratings)
-    out["unknown_ratings"] = unknown
-    if len(known):
-        ev = M.evaluate(model, known, k=k, threshold=threshold, max_users=max_users)
-        out.update({name: ev[name] for name in (f"precision@{k}", f"recall@{k}", f"ndcg@{k}", "ranking_users",
-                                                "relevance_threshold")})
-    if json_out:
-        print(to_json(out, indent=None))
-    else:
-        for name, value in out.items():
-            print(f"{name:20s} {value:.4f}" if isinstance(value, float) else f"{name:20s} {value}")
-
-
-def recommend(
-    model_path: Path = typer.Argument(..., metavar="MODEL", help="A model.npz written by `ratings train`."),
-    user: str = typer.Option(..., "--user", "-u", help="Original user id."),
-    n: int = typer.Option(10, "-n", "--n", help="Number of items."),
-    include_seen: bool = typer.Option(False, "--include-seen", help="Also list items the user rated in training."),
-    json_out: bool = typer.Option(False, "--json", help="Print a JSON list of {rank, item, score}."),
-    engine: str = typer.Option("local", help="local (in memory) or spark (Apache Spark: needs the "
-                                             "'spark' extra of latentatlas and Java 17+)."),
-    spark_master: str = typer.Option("local[*]", help="Spark master URL for --engine spark (local[*], "
-                                                      "spark://host:7077, yarn, k8s://…)."),
-    spark_conf: Optional[List[str]] = typer.Option(None, help="Spark setting KEY=VALUE for --engine spark "
-                                                              "(repeatable)."),
-):
-    """Top-N recommendations for a user (original ids in and out), best first, with predicted ratings."""
-    from latentatlas.ratings.spark import check_engine
-
-    if check_engine(engine) == "spark":
-        from latentatlas.ratings.spark import recommend_command
-
-        recommend_command(model_path, user, n, include_seen=include_seen, json_out=json_out, master=spark_master,
-                          conf=spark_conf)
-        return
-    from latentatlas.fsutil import to_json
-    from latentatlas.ratings.model import LatentFactorModel
-
-    if n < 1:
-        raise LatentAtlasError(f"-n must be >= 1, got {n}")
-    model = LatentFactorModel.load(model_path)
-    items, scores = model.recommend_ids(user, n, exclude_seen=not include_seen)
-    rows = [{"rank": r + 1, "item": _plain(i), "score": round(float(s), 4)} for r, (i, s) in
-            enumerate(zip(items, scores))]
-    if json_out:
-        print(to_json(rows, indent=None))
-    else:
-        print(f"{'rank':>4}  {'item':>12}  score")
-        for row in rows:
-            print(f"{row['rank']:>4}  {str(row['item']):>12}  {row['score']:.3f}")
-
-
-def prepare(
-    input: Optional[Path] = typer.Argument(None, help="Ratings file (.npy triplets, CSV/TSV, Parquet, MovieLens, "
-                                                      "Yelp JSON lines). Omitted: the built-in synthetic set."),
-    out: Path = typer.Option(Path("prepared"), "--out", "-o", help="Directory for prepared.npz, summary.json, run.json."),
-    format: Optional[str] = typer.Option(None, "--format", help="npy, csv, tsv, parquet, movielens, yelp/jsonl "
-                                                                "(default: from the file name and content)."),
-    user_col: Optional[str] = typer.Option(None, help="User column: name or 0-based index."),
-    item_col: Optional[str] = typer.Option(None, help="Item column: name or 0-based index."),
-    rating_col: Optional[str] = typer.Option(None, help="Rating column: name or 0-based index."),
-    sep: Optional[str] = typer.Option(None, help="Field separator of a delimited file (default: sniffed)."),
-    header: Optional[bool] = typer.Option(None, "--header/--no-header", help="Whether a CSV/TSV file has a header "
-                                                                            "line (default: detected)."),
-    duplicates: str = typer.Option("last", help="Repeated (user, item) pairs: keep 'last', 'first', or 'mean'."),
-    min_entries: int = typer.Option(4, help="Cold start: recursively drop users and items with this many ratings "
-                                            "or fewer (4 keeps a 5-core)."),
-    n_validation: Optional[int] = typer.Option(None, help="Random known entries held out for validation."),
-    n_test: Optional[int] = typer.Option(None, help="Random known entries held out for test."),
-    validation_fraction: Optional[float] = typer.Option(None, help="Validation share of ratings (default 0.1)."),
-    test_fraction: Optional[float] = typer.Option(None, help="Test share of ratings (default 0.1)."),
-    leave_k_out: Optional[int] = typer.Option(None, help="Per user, k ratings to test and k to validation."),
-    seed: int = typer.Option(0, help="Seed of the split (and of the built-in data set)."),
-    builtin_size: int = typer.Option(100_000, help="Ratings in the built-in synthetic set."),
-    json_out: bool = typer.Option(False, "--json", help="Print the summary as one JSON object on stdout."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines."),
-    engine: str = typer.Option("local", help="local (in memory) or spark (Apache Spark: needs the "
-                                             "'spark' extra of latentatlas and Java 17+)."),
-    spark_master: str = typer.Option("local[*]", help="Spark master URL for --engine spark (local[*], "
-                                                      "spark://host:7077, yarn, k8s://…)."),
-    spark_conf: Optional[List[str]] = typer.Option(None, help="Spark setting KEY=VALUE for --engine spark "
-                                                              "(repeatable)."),
-):
-    """Prepare ratings: read, drop cold-start users and items, split, write prepared.npz and a summary."""
-    from latentatlas.ratings.spark import check_engine
-
-    if check_engine(engine) == "spark":
-        from latentatlas.ratings.spark import prepare_command
-
-        prepare_command(input, out=out, master=spark_master, conf=spark_conf, json_out=json_out, quiet=quiet,
-                        builtin_size=builtin_size, format=format, user_col=user_col, item_col=item_col,
-                        rating_col=rating_col, sep=sep, header=header, duplicates=duplicates,
-                        min_entries=min_entries, n_validation=n_validation, n_test=n_test,
-                        validation_fraction=validation_fraction, test_fraction=test_fraction,
-                        leave_k_out=leave_k_out, seed=seed)
-        return
-    from latentatlas.ratings.pipeline import PREPARED_FILE, prepare_ratings, summary_text
-    from latentatlas.fsutil import to_json
-
-    result = prepare_ratings(
-        input, format=format, user_col=user_col, item_col=item_col, rating_col=rating_col, sep=sep,
-        header=header, duplicates=duplicates, min_entries=min_entries, n_validation=n_validation, n_test=n_test,
-        validation_fraction=validation_fraction, test_fraction=test_fraction, leave_k_out=leave_k_out,
-        seed=seed, builtin_size=builtin_size, quiet=quiet or json_out,
-    )
-    result.write(out, created=datetime.now(timezone.utc).isoformat(timespec="seconds"))
-    if json_out:
-        print(to_json(result.summary, indent=None))
-    else:
-        print(summary_text(result.summary))
-        if not quiet:
-            print(f"wrote {out / PREPARED_FILE}", file=sys.stderr)
-
-
-app = typer.Typer(no_args_is_help=True)
-app.command()(prepare)
-app.command()(train)
-app.command()(evaluate)
-app.command()(recommend)
+        ids, cos = model.similar_users(_user_id(model, user), top_n)
+        what = "user"
+    rows = [{"rank": r + 1, what: _plain(i), "cosine": round(float(c), 4)} for r, (i, c) in enumerate(zip(ids, cos))]
+    _rows_out(rows, None, json_out, ["rank", what, "cosine"])

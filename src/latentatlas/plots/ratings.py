@@ -7,19 +7,23 @@ from typing import Mapping
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
-from latentatlas.plots.style import PALETTE, plt
+from latentatlas.plots.style import PALETTE, styled, subplots
 
 
 def _as_dict(history) -> dict:
     return history if isinstance(history, Mapping) else history.to_dict()
 
 
-def loss_curves(histories, metric: str = "loss", titles: list[str] | None = None) -> "plt.Figure":
+@styled
+def loss_curves(histories, metric: str = "loss", titles: list[str] | None = None):
     """Training and validation ``metric`` ("loss": the penalised sum of squares, or "rmse") per
     iteration, one panel per run side by side (e.g. ALS and SGD).
 
     ``histories`` is a :class:`~latentatlas.ratings.model.History` (or its ``to_dict()``), a list of them,
-    or a mapping title → history. A dotted line marks the step whose factors were kept.
+    or a mapping title → history. A dotted line marks the step whose factors were kept. A validation curve
+    is drawn only in the panel of the quantity early stopping watched (``history.criterion``), and is
+    labelled so: the penalised validation loss adds the *training* factors' penalty, so its minimum need
+    not be where the validation RMSE's is.
     """
     if metric not in ("loss", "rmse"):
         raise ValueError(f"metric must be 'loss' or 'rmse', got {metric!r}")
@@ -31,15 +35,22 @@ def loss_curves(histories, metric: str = "loss", titles: list[str] | None = None
     histories = [_as_dict(h) for h in histories]
     titles = titles or [""] * len(histories)
     n = len(histories)
-    fig, axes = plt.subplots(1, n, figsize=(5.0 * n, 3.8), squeeze=False)
+    fig, axes = subplots(1, n, figsize=(5.0 * n, 3.8), squeeze=False)
     for ax, h, title in zip(axes[0], histories, titles):
         steps = np.asarray(h.get("steps") or [])
+        criterion = h.get("criterion") or "validation_rmse"
         for part in ("train", "validation"):
-            values = np.asarray(h.get(f"{part}_{metric}") or [], dtype=np.float64)
+            key = f"{part}_{metric}"
+            if part == "validation" and key != criterion:
+                continue
+            values = np.asarray(h.get(key) or [], dtype=np.float64)
             if len(values):
                 x = steps[: len(values)] if len(steps) >= len(values) else np.arange(1, len(values) + 1)
+                label = f"{'training' if part == 'train' else part} {metric}"
+                if key == criterion:
+                    label += " (early-stopping criterion)"
                 ax.plot(x, values, marker="o" if len(values) < 30 else None, markersize=3,
-                        color=PALETTE[part], label=f"{'training' if part == 'train' else part} {metric}")
+                        color=PALETTE[part], label=label)
         if h.get("best_step"):
             ax.axvline(h["best_step"], color="grey", linestyle=":", label=f"kept (step {h['best_step']})")
         if metric == "loss":
@@ -54,14 +65,15 @@ def loss_curves(histories, metric: str = "loss", titles: list[str] | None = None
     return fig
 
 
-def rating_histogram(histogram, title: str = "Ratings") -> "plt.Figure":
+@styled
+def rating_histogram(histogram, title: str = "Ratings"):
     """Bars of how often each rating occurs; ``histogram`` is ``Ratings.rating_histogram()`` (label →
     count) or a :class:`~latentatlas.ratings.data.Ratings`."""
     if hasattr(histogram, "rating_histogram"):
         histogram = histogram.rating_histogram()
     labels = list(histogram)
     counts = np.array([int(histogram[k]) for k in labels])
-    fig, ax = plt.subplots(figsize=(6.0, 3.6))
+    fig, ax = subplots(figsize=(6.0, 3.6))
     ax.bar(np.arange(len(labels)), counts, color=PALETTE["train"], width=0.8)
     ax.set_xticks(np.arange(len(labels)), labels, rotation=0 if len(labels) <= 10 else 45)
     ax.set_xlabel("rating")

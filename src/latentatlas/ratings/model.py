@@ -87,6 +87,7 @@ class History:
     interrupted: bool = False
     fallback_rows: int = 0
     refit_steps: int = 0
+    criterion: str = ""
 
     @property
     def seconds_per_iteration(self) -> float:
@@ -349,13 +350,13 @@ class LatentFactorModel(RegressorMixin, BaseEstimator):
 
         als.prefer_workqueue()
         self._validate()
-        train = _as_ratings(X, y, "X")
+        train = _as_ratings(X, y, name="X")
         _check_ratings(train, "train")
         if len(train) == 0:
             raise LatentAtlasError("no training ratings")
         if validation is not None:
             validation = _as_ratings(*(validation if isinstance(validation, tuple) else (validation,)),
-                                     "validation")
+                                     name="validation")
             _check_ratings(validation, "validation")
             validation, dropped = _to_space(validation, train.user_ids, train.item_ids)
             if dropped:
@@ -506,6 +507,7 @@ class LatentFactorModel(RegressorMixin, BaseEstimator):
         hist = History()
         self.history_ = hist
         criterion_key = ("validation_" if validation is not None else "train_") + self.stop_on
+        hist.criterion = criterion_key
         best_value, bad = math.inf, 0
         # Without validation data there is nothing to select by: the last factors are kept, and the memory
         # of a second copy of Q and P is saved (it matters at 10 M ratings).

@@ -32,31 +32,27 @@ class Prepared:
     config: dict = field(default_factory=dict)
 
     def write(self, out_dir: str | Path, created: str | None = None) -> Path:
-        """Write ``prepared.npz``, ``summary.json``, a rating histogram and ``run.json`` into ``out_dir``."""
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        path = self.split.save(out_dir / PREPARED_FILE, meta={"summary": self.summary, "config": self.config})
-        write_json(out_dir / "summary.json", self.summary)
-        figures = []
-        try:
-            from latentatlas.plots.ratings import rating_histogram
-        except ImportError:  # plots are optional for the data itself
-            rating_histogram = None
-        if rating_histogram is not None:
-            from latentatlas.fsutil import save_figure
+        """Write ``prepared.npz``, ``summary.json``, a rating histogram and ``run.json`` as one run folder
+        (replacing ``out_dir`` as a whole, atomically)."""
+        from latentatlas import runs
+        from latentatlas.fsutil import save_figure
+        from latentatlas.plots.ratings import rating_histogram
 
-            save_figure(rating_histogram(self.summary["histogram"]), out_dir / "rating_histogram.png")
-            figures.append({"file": "rating_histogram.png", "title": "Rating histogram",
-                            "caption": f"{self.summary['ratings']:,} ratings after cold-start filtering"})
-        metrics = {k: self.summary[k] for k in ("users", "items", "ratings", "density", "duplicates")}
-        metrics.update({f"{k}_ratings": v for k, v in self.summary["split"].items()})
-        write_json(out_dir / "run.json", {
-            "kind": "ratings-prepare", "title": f"Ratings: {self.summary['source']}", "created": created,
-            "config": self.config, "metrics": metrics, "figures": figures,
-            "artifacts": {"prepared": PREPARED_FILE, "summary": "summary.json"},
-            "tables": {"rating histogram": [{"rating": k, "count": v} for k, v in self.summary["histogram"].items()]},
-        })
-        return path
+        out_dir = Path(out_dir)
+        with runs.staged_run(out_dir) as stage:
+            self.split.save(stage / runs.FILES[runs.PREPARED], meta={"summary": self.summary, "config": self.config})
+            write_json(stage / runs.FILES[runs.SUMMARY], self.summary)
+            save_figure(rating_histogram(self.summary["histogram"]), stage / "rating_histogram.png")
+            metrics = {k: self.summary[k] for k in ("users", "items", "ratings", "density", "duplicates")}
+            metrics.update({f"{k}_ratings": v for k, v in self.summary["split"].items()})
+            runs.write_run(
+                stage, runs.RATINGS_PREPARE, f"Ratings: {self.summary['source']}", created=created,
+                config=self.config, metrics=metrics,
+                figures=[runs.figure("rating_histogram.png", "Rating histogram",
+                                     f"{self.summary['ratings']:,} ratings after cold-start filtering")],
+                artifacts={runs.PREPARED: runs.FILES[runs.PREPARED], runs.SUMMARY: runs.FILES[runs.SUMMARY]},
+                tables={"rating histogram": [{"rating": k, "count": v} for k, v in self.summary["histogram"].items()]})
+        return out_dir / runs.FILES[runs.PREPARED]
 
 
 def load_input(path: str | Path | None, *, builtin_size: int = 100_000, seed: int = 0, **read_options) -> Ratings:
@@ -70,19 +66,48 @@ def load_input(path: str | Path | None, *, builtin_size: int = 100_000, seed: in
 def prepare_ratings(path: str | Path | None = None, *, min_entries: int = 4, n_validation: int | None = None,
                     n_test: int | None = None, validation_fraction: float | None = None,
                     test_fraction: float | None = None, leave_k_out: int | None = None, seed: int = 0,
-                    builtin_size: int = 100_000, quiet: bool = False, **read_options) -> Prepared:
-    """Load → recursive k-core (``min_entries``) → seeded split. Prints progress unless ``quiet``.
+                    builtin_size: int = 100_000, quiet: bool = False, progress=None, **read_options) -> Prepared:
+    """Load → recursive k-core → seeded split, with a summary.
 
-    With no split argument, 10 % of the ratings go to validation and 10 % to test.
+    Parameters
+    ----------
+    path : str or Path, optional
+        A ratings file (any format :func:`~latentatlas.ratings.io.read_ratings` reads); None for the built-in
+        synthetic set of ``builtin_size`` ratings.
+    min_entries : int
+        Recursively drop users and items with this many ratings or fewer (4 keeps a 5-core).
+    n_validation, n_test, validation_fraction, test_fraction : optional
+        Held-out ratings, as counts or fractions; a part given neither keeps its default (10 %).
+    leave_k_out : int, optional
+        Instead: per user, k ratings to test and k to validation.
+    seed : int
+    progress : callable, optional
+        Called with each progress line (they also go to the ``latentatlas`` logger).
+    **read_options
+        Passed to :func:`~latentatlas.ratings.io.read_ratings` (``format``, ``user_col``, ``on_bad_lines``…).
+
+    Returns
+    -------
+    Prepared, with ``split`` (train / validation / test :class:`Ratings`), ``ratings`` and ``summary``.
+
+    Examples
+    --------
+    >>> from latentatlas import prepare_ratings
+    >>> data = prepare_ratings(builtin_size=5000, test_fraction=0.2)
+    >>> sorted(data.split.sizes())
+    ['test', 'train', 'validation']
     """
-    log = Progress("prepare", quiet)
-    if builtin_size <= 0:
-        raise LatentAtlasError(f"builtin_size must be positive, got {builtin_size}")
-    if not any(v is not None for v in (n_validation, n_test, validation_fraction, test_fraction, leave_k_out)):
-        validation_fraction, test_fraction = DEFAULT_VALIDATION_FRACTION, DEFAULT_TEST_FRACTION
+    log = Progress("prepare", quiet, progress)
+    if isinstance(builtin_size, bool) or not isinstance(builtin_size, int) or builtin_size <= 0:
+        raise LatentAtlasError(f"builtin_size must be a positive integer, got {builtin_size!r}")
     if leave_k_out is not None and any(v is not None for v in (n_validation, n_test, validation_fraction,
                                                                    test_fraction)):
         raise LatentAtlasError("leave_k_out cannot be combined with n_validation/n_test or fractions")
+    if leave_k_out is None:  # a part the caller did not size keeps its default share
+        if n_validation is None and validation_fraction is None:
+            validation_fraction = DEFAULT_VALIDATION_FRACTION
+        if n_test is None and test_fraction is None:
+            test_fraction = DEFAULT_TEST_FRACTION
     raw = load_input(path, builtin_size=builtin_size, seed=seed, **read_options)
     source = str(path) if path is not None else f"built-in synthetic ({builtin_size:,} ratings, seed {seed})"
     log(f"read {len(raw):,} ratings: {raw.n_users:,} users x {raw.n_items:,} items from {source}")
@@ -96,6 +121,13 @@ def prepare_ratings(path: str | Path | None = None, *, min_entries: int = 4, n_v
     parts = split(filtered, n_validation, n_test, validation_fraction=validation_fraction,
                   test_fraction=test_fraction, leave_k_out=leave_k_out, seed=seed)
     log(f"split: {parts.sizes()}")
+    if leave_k_out is not None and len(parts.test) == 0:
+        raise LatentAtlasError(f"leave_k_out={leave_k_out} holds out nothing: no user has more than "
+                               f"{2 * leave_k_out} ratings; use a smaller leave_k_out")
+    for name, n, frac in (("validation", n_validation, validation_fraction), ("test", n_test, test_fraction)):
+        if len(getattr(parts, name)) == 0 and ((n or 0) > 0 or (frac or 0) > 0):
+            raise LatentAtlasError(f"the {name} part would be empty with {len(filtered):,} ratings; "
+                                   f"give a larger n_{name} or {name}_fraction")
     values = filtered.values
     summary = {
         "source": source,

@@ -1,0 +1,283 @@
+"""The recommender's runs as library calls: load a split, train and evaluate a model, write its run folder.
+
+The command line (``latentatlas ratings …``) and the demo are thin shells over these functions, so a run
+made from a notebook is the same as one made from the shell.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from latentatlas import runs
+from latentatlas.errors import LatentAtlasError
+from latentatlas.progress import as_progress
+from latentatlas.ratings.data import Ratings
+
+RANKING_K = 10
+RANKING_USERS = 2000  # ranking metrics score every item per user; a seeded sample keeps big sets quick
+SHOW_USERS = 3  # users whose top-10 goes into run.json
+
+
+@dataclass
+class Parts:
+    """Train, validation and test ratings over one index space, and where they came from."""
+
+    train: Ratings
+    validation: Ratings | None
+    test: Ratings | None
+    source: str
+
+
+def load_parts(data=None, *, train_file=None, validation_file=None, test_file=None, min_entries: int = 4,
+               validation_fraction: float | None = None, test_fraction: float | None = None,
+               n_validation: int | None = None, n_test: int | None = None, leave_k_out: int | None = None,
+               seed: int = 0, builtin_size: int = 100_000, progress=None, **read_options) -> Parts:
+    """The ratings to train on: prepared data (``prepared.npz`` or its folder), a raw ratings file prepared
+    on the fly like ``prepare_ratings``, given split files, or (all None) the built-in synthetic set."""
+    from latentatlas.ratings import prep
+    from latentatlas.ratings.io import read_ratings
+    from latentatlas.ratings.pipeline import PREPARED_FILE, prepare_ratings
+
+    given = [f for f in (train_file, validation_file, test_file) if f is not None]
+    if given and data is not None:
+        raise LatentAtlasError("give either DATA or --train/--validation/--test files, not both")
+    if given:
+        if train_file is None:
+            raise LatentAtlasError("--validation and --test need --train")
+        read = [read_ratings(f, **read_options) if f is not None else None
+                for f in (train_file, validation_file, test_file)]
+        train, validation, test = shared_space(read)
+        if validation is None:
+            inner = prep.split(train, validation_fraction=validation_fraction if validation_fraction is not None
+                               else 0.1, seed=seed)
+            train, validation = inner.train, inner.validation
+        return Parts(train, validation, test, f"train {train_file}" + (f", test {test_file}" if test_file else ""))
+    if data is not None:
+        data = Path(data)
+        if data.is_dir():
+            data = data / PREPARED_FILE
+        if not data.exists():
+            raise LatentAtlasError(f"{data}: no such file")
+        if prep.Split.is_split_file(data):
+            s = prep.Split.load(data)
+            return Parts(s.train, s.validation, s.test, str(data))
+    prepared = prepare_ratings(data, min_entries=min_entries, validation_fraction=validation_fraction,
+                               test_fraction=test_fraction, n_validation=n_validation, n_test=n_test,
+                               leave_k_out=leave_k_out, seed=seed, builtin_size=builtin_size, progress=progress,
+                               quiet=False, **read_options)
+    s = prepared.split
+    return Parts(s.train, s.validation, s.test, prepared.summary["source"])
+
+
+def shared_space(parts: list[Ratings | None]) -> list[Ratings | None]:
+    """Ratings read from separate files, mapped onto one union of user ids and item ids."""
+    present = [p for p in parts if p is not None]
+
+    def union(attr):
+        arrays = [getattr(p, attr) for p in present]
+        if len({a.dtype.kind for a in arrays}) > 1:
+            arrays = [a.astype(str) for a in arrays]
+        return np.unique(np.concatenate(arrays))
+
+    user_ids, item_ids = union("user_ids"), union("item_ids")
+    out = []
+    for p in parts:
+        if p is None:
+            out.append(None)
+            continue
+        uid = p.user_ids.astype(user_ids.dtype) if user_ids.dtype.kind == "U" else p.user_ids
+        iid = p.item_ids.astype(item_ids.dtype) if item_ids.dtype.kind == "U" else p.item_ids
+        users = np.searchsorted(user_ids, uid)[p.users]
+        items = np.searchsorted(item_ids, iid)[p.items]
+        out.append(Ratings(users, items, p.values, user_ids, item_ids, dict(p.meta)))
+    return out
+
+
+def read_test(path, **read_options) -> Ratings:
+    """Test ratings: the test part of prepared data, or a raw ratings file."""
+    from latentatlas.ratings import prep
+    from latentatlas.ratings.io import read_ratings
+    from latentatlas.ratings.pipeline import PREPARED_FILE
+
+    path = Path(path)
+    path = path / PREPARED_FILE if path.is_dir() else path
+    if prep.Split.is_split_file(path):
+        return prep.Split.load(path).test
+    return read_ratings(path, **read_options)
+
+
+def load_model(path):
+    """A saved model: ``model.npz`` or the run folder holding it."""
+    from latentatlas.ratings.model import LatentFactorModel
+
+    return LatentFactorModel.load(path)
+
+
+# --- evaluation -----------------------------------------------------------------------------------------
+def evaluate(model, ratings: Ratings, *, k: int = RANKING_K, threshold: float | None = None,
+             max_users: int = RANKING_USERS, seed: int = 0) -> dict[str, Any]:
+    """RMSE and MAE of a fitted model on ratings with original ids, and precision/recall/NDCG@k.
+
+    Ratings of users or items the model never saw are predicted from the baseline and counted
+    (``unknown_ratings``, ``unknown_share``); when none of them can be scored by the factors, a clear error
+    instead of metrics of nothing.
+    """
+    from latentatlas.ratings import metrics as M
+    from latentatlas.ratings.model import _to_space
+
+    if isinstance(max_users, bool) or not isinstance(max_users, (int, np.integer)) or max_users < 1:
+        raise LatentAtlasError(f"max_users must be an integer >= 1, got {max_users!r}")
+    if len(ratings) == 0:
+        raise LatentAtlasError("no test ratings to evaluate on")
+    known, unknown = _to_space(ratings, model.user_ids_, model.item_ids_)
+    if len(known) == 0:
+        raise LatentAtlasError(f"none of the {len(ratings):,} test ratings has a user and an item that the model "
+                               "was trained on (different ids, or another data set?)")
+    pred = model.predict(ratings)
+    out: dict[str, Any] = {"rmse": M.rmse(ratings.values, pred), "mae": M.mae(ratings.values, pred),
+                           "n_ratings": len(ratings), "unknown_ratings": unknown,
+                           "unknown_share": unknown / len(ratings)}
+    ev = M.evaluate(model, known, k=k, threshold=threshold, max_users=max_users, seed=seed)
+    out.update({name: ev[name] for name in (f"precision@{k}", f"recall@{k}", f"ndcg@{k}", "ranking_users",
+                                            "relevance_threshold")})
+    return out
+
+
+# --- training runs ----------------------------------------------------------------------------------------
+@dataclass
+class TrainResult:
+    """What :func:`train` did: the model, its metrics, where the run folder went, whether it was cut short."""
+
+    model: Any
+    metrics: dict[str, Any]
+    history: dict[str, Any]
+    interrupted: bool = False
+    out: Path | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def train(parts: Parts, model, *, out=None, resume=None, config: dict | None = None, progress=None,
+          seed: int = 0) -> TrainResult:
+    """Fit ``model`` on ``parts`` (early stopping on the validation part), evaluate it on the test part and,
+    with ``out``, write the run folder (model.npz, metrics.json, curves, run.json) as one atomic swap.
+
+    ``resume``: a model file or run folder whose factors the fit starts from. On Ctrl-C the best model so
+    far is kept and written (``interrupted=True`` in the result) — into ``out`` unless ``out`` holds a
+    finished run, which is never replaced by a partial one: then into ``<out>-interrupted``.
+    """
+    log = as_progress(progress, f"train {model.solver}")
+    train_r, val_r, test_r = parts.train, parts.validation, parts.test
+    log(f"{len(train_r):,} training, {len(val_r) if val_r is not None else 0:,} validation, "
+        f"{len(test_r) if test_r is not None else 0:,} test ratings; {train_r.n_users:,} users x "
+        f"{train_r.n_items:,} items")
+    start_from = load_model(resume) if resume is not None else None
+    if start_from is not None:
+        log(f"resuming from {resume}")
+    if model.progress is None and progress is not None:
+        model.set_params(progress=progress)
+    created = runs.now()
+    interrupted = False
+    try:
+        model.fit(train_r, validation=val_r, init_from=start_from)
+    except KeyboardInterrupt:
+        if not hasattr(model, "history_") or not model.history_.steps:
+            raise
+        interrupted = True
+    h = model.history_
+    if h.refit_steps:
+        log(f"refitted on training + validation ratings for {h.refit_steps} steps")
+    metrics: dict[str, Any] = {
+        "solver": model.solver, "k": model.k, "reg": model.reg_, "seconds_per_iteration": h.seconds_per_iteration,
+        "converged_after": h.converged_after, "best_iteration": h.best_step, "stopped_at": h.stopped_at,
+        "refit_steps": h.refit_steps, "interrupted": interrupted}
+    if test_r is not None and len(test_r):
+        ev = evaluate(model, test_r, seed=seed)
+        metrics.update({f"test_{name}": ev[name] for name in ("rmse", "mae", f"precision@{RANKING_K}",
+                                                               f"recall@{RANKING_K}", f"ndcg@{RANKING_K}")})
+    if h.validation_rmse:
+        metrics["validation_rmse"] = min(h.validation_rmse)
+    if h.train_rmse:
+        metrics["train_rmse"] = h.train_rmse[h.steps.index(h.best_step)] if h.best_step in h.steps else h.train_rmse[-1]
+    history = {**metrics, "steps": h.steps, "train_loss": h.train_loss, "validation_loss": h.validation_loss,
+               "train_rmse_history": h.train_rmse, "validation_rmse_history": h.validation_rmse,
+               "criterion": h.criterion, "seconds": h.seconds, "source": parts.source}
+    result = TrainResult(model, metrics, history, interrupted)
+    if out is not None:
+        out = Path(out)
+        if interrupted and _finished(out):
+            result.notes.append(f"{out} holds a finished run, which a partial one does not replace")
+            out = out.parent / f"{out.name}-interrupted"
+        cfg = {"data": parts.source, **model._json_params(), "reg_used": model.reg_,
+               "resume": str(resume) if resume is not None else None, **(config or {})}
+        write_train_run(out, model, metrics, history, cfg, train_r, created=created)
+        result.out = out
+        log(f"wrote {out}/")
+    return result
+
+
+def _finished(out: Path) -> bool:
+    run = out / runs.RUN_FILE
+    if not run.is_file():
+        return False
+    try:
+        loaded = runs.load_run(out)
+    except LatentAtlasError:
+        return False
+    return not loaded.metrics.get("interrupted", False)
+
+
+def write_train_run(out, model, metrics: dict, history: dict, config: dict, train_r: Ratings,
+                    created: str | None = None) -> Path:
+    """The run folder of a trained model, replacing ``out`` as a whole."""
+    from latentatlas.fsutil import save_figure, write_json
+    from latentatlas.plots.ratings import loss_curves
+
+    name = model.solver.upper()
+    h = model.history_
+    with runs.staged_run(out) as stage:
+        model.save(stage / runs.FILES[runs.MODEL])
+        write_json(stage / runs.FILES[runs.METRICS], history)
+        figures = []
+        if h.steps:
+            stop = "validation RMSE" if h.criterion == "validation_rmse" else \
+                "penalised validation loss" if h.criterion == "validation_loss" else "training " + h.criterion[6:]
+            save_figure(loss_curves(h, "loss", titles=[name]), stage / "loss_curve.png")
+            save_figure(loss_curves(h, "rmse", titles=[name]), stage / "rmse_curve.png")
+            figures = [
+                runs.figure("loss_curve.png", f"{name}: training loss",
+                            "Penalised sum of squares per iteration (log scale); the dotted line marks the "
+                            f"iteration whose factors were kept (early stopping watched the {stop})."),
+                runs.figure("rmse_curve.png", f"{name}: training and validation RMSE",
+                            f"Root mean squared error of the factor model per iteration; early stopping "
+                            f"watched the {stop}.")]
+        scalars = {k: v for k, v in metrics.items()
+                   if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
+        scalars["interrupted"] = bool(metrics.get("interrupted"))
+        runs.write_run(stage, runs.RATINGS_TRAIN, f"{name} latent factor model (k={model.k})", created=created,
+                       config=config, metrics=scalars, figures=figures,
+                       artifacts={runs.MODEL: runs.FILES[runs.MODEL], runs.METRICS: runs.FILES[runs.METRICS]},
+                       tables={"recommendations": recommendation_rows(model, train_r)})
+    return Path(out)
+
+
+def recommendation_rows(model, train_r: Ratings, n_users: int = SHOW_USERS, n: int = RANKING_K) -> list[dict]:
+    """Top-``n`` lists of the ``n_users`` most active training users, as table rows."""
+    counts = train_r.user_counts()
+    users = [train_r.user_ids[u] for u in np.argsort(-counts, kind="stable")[:n_users] if counts[u] > 0]
+    if not users:
+        return []
+    items, scores = model.recommend_batch(users, n)
+    return [{"user": _plain(u), "rank": r + 1, "item": _plain(i), "score": round(float(s), 4)}
+            for u, row_i, row_s in zip(users, items, scores)
+            for r, (i, s) in enumerate(zip(row_i, row_s)) if np.isfinite(s)]
+
+
+def _plain(x):
+    return x.item() if hasattr(x, "item") else x
+
+
