@@ -1,0 +1,434 @@
+"""Bayesian matrix factorisation by Gibbs sampling (BPMF with implicit feedback), as pure array functions.
+
+The model (Salakhutdinov & Mnih 2008, with the per-dimension hyper-priors of libFM/myFM, and the
+"SVD++ flipped" implicit features of Rendle et al. 2019)::
+
+    r_ui = μ + b̃_u + b̃_i + q̃_u·p̃_i + ε,          ε ~ N(0, 1/α)
+    [b̃_u, q̃_u] = [b_u, q_u] + |N(u)|^-½ Σ_{j∈N(u)} [w_j, y_j]        (user side, implicit "user" part)
+    [b̃_i, p̃_i] = [b_i, p_i] + |N(i)|^-½ Σ_{v∈N(i)} [w'_v, z_v]       (item side, implicit "item" part)
+
+``N(u)`` is the set of items user ``u`` rated in training (plus ``implicit_extra`` pairs when given),
+``N(i)`` the users who rated item ``i``. Each group (user vectors ``[b_u, q_u]``, item vectors, ``[w, y]``,
+``[w', z]``) has, per dimension, a Normal prior whose mean and precision are sampled under a Normal-Gamma
+hyper-prior (α₀ = β₀ = 1, μ₀ = 0, γ₀ = 1, as libFM); α gets a Gamma(1, 1) prior, μ a flat one. Nothing is
+tuned: the precisions that play the role of λ in ALS are sampled.
+
+One Gibbs sample = hyper-parameters, then all user rows in parallel (a ridge solve plus a Cholesky-scaled
+normal draw, :mod:`latentatlas.ratings.kernels.bayes`), the ``[w, y]`` vectors one item after another, all
+item rows, the ``[w', z]`` vectors, then μ and α.
+
+Posterior mean. The fit keeps running means and variances of the *effective* vectors ``[b̃_u, q̃_u]`` and
+``[b̃_i, p̃_i]`` over the kept samples (``O((n_users + n_items)·k)`` memory, whatever the number of ratings)
+and predicts ``μ̄ + b̄_u + b̄_i + q̄_u·p̄_i``. Averaging per-sample predictions instead is exact but needs
+the query pairs in advance or every sample stored; on MovieLens-100K validation data it was not more accurate
+(see ``benchmarks/RESULTS-bayes.md``; the factors barely rotate between samples once burnt in, because the
+chain mixes slowly over the rotation symmetry), so the cheap estimate is used. The history's
+``validation_rmse`` is the RMSE of exactly this running posterior-mean prediction.
+
+Predictive standard deviation (``BayesFit.predict_std``): the variance of the prediction under the
+posterior, with the two sides and the dimensions treated as independent,
+``Var b̃_u + Var b̃_i + Σ_f (q̄²·Var p̃ + p̄²·Var q̃ + Var q̃·Var p̃)``, plus the noise variance E[1/α]; it is a
+standard deviation for the *rating*, so about 68 % of held-out ratings fall within one of it when the
+noise is Gaussian.
+
+Ctrl-C: a ``KeyboardInterrupt`` during sampling finalises the averages from the kept samples so far (or the
+current sample when none was kept yet) and raises :class:`GibbsInterrupted` (a ``KeyboardInterrupt``) whose
+``fit`` attribute holds that :class:`BayesFit` with ``interrupted=True``. Callers that do nothing still stop
+as on any Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numba
+import numpy as np
+
+from latentatlas.errors import LatentAtlasError
+from latentatlas.ratings.kernels import bayes as kb
+from latentatlas.ratings.kernels.als import compressed
+
+log = logging.getLogger("latentatlas")
+
+_CHUNKS = 64  # row chunks of the parallel kernels; fixed, so sums do not depend on the number of threads
+IMPLICIT = ("none", "user", "item", "both")
+
+# defaults, chosen on a validation split carved out of the training part of MovieLens-100K seed 0 only
+# (benchmarks/bench_bayes.py --tune); see benchmarks/RESULTS-bayes.md
+DEFAULT_K = 32
+DEFAULT_SAMPLES = 200
+DEFAULT_BURN_IN = 20
+DEFAULT_IMPLICIT = "both"
+
+
+@dataclass
+class BayesFit:
+    """What prediction needs, from the posterior averaged over the kept samples.
+
+    ``prediction = mu + user_bias[u] + item_bias[i] + user_factors[u]·item_factors[i]``, the implicit
+    parts already folded into the effective vectors. ``user_var``/``item_var`` (n × (k+1)) hold the posterior
+    variances of the effective bias (column 0) and of each factor dimension; ``noise_variance`` is E[1/α].
+    ``implicit_user`` (n_items × (k+1), ``[w_j, y_j]``) is what a new user's rated items add to their vector
+    (``fold_in``); None without user-side implicit features. ``user_prior_mean``/``user_prior_precision``
+    (k+1) are the averaged hyper-parameters of the raw user vectors ``[b_u, q_u]``.
+    ``history``: lists per sample (burn-in included): ``sample``, ``kept``, ``train_rmse`` (of that
+    sample's parameters), ``validation_rmse`` (of the running posterior mean; of the current sample during
+    burn-in; NaN without validation data), ``alpha``, ``seconds`` (cumulative).
+    """
+
+    mu: float
+    user_bias: np.ndarray
+    item_bias: np.ndarray
+    user_factors: np.ndarray
+    item_factors: np.ndarray
+    user_var: np.ndarray
+    item_var: np.ndarray
+    noise_precision: float
+    noise_variance: float
+    user_prior_mean: np.ndarray
+    user_prior_precision: np.ndarray
+    implicit_user: np.ndarray | None
+    k: int
+    implicit: str
+    n_kept: int
+    burn_in: int
+    seed: int
+    history: dict = field(default_factory=dict)
+    interrupted: bool = False
+
+    @property
+    def n_users(self) -> int:
+        return len(self.user_bias)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_bias)
+
+    def _effective(self):
+        U = np.concatenate([self.user_bias[:, None], self.user_factors], axis=1)
+        V = np.concatenate([self.item_bias[:, None], self.item_factors], axis=1)
+        return np.ascontiguousarray(U), np.ascontiguousarray(V)
+
+    def predict(self, users, items) -> np.ndarray:
+        """Posterior-mean predictions for index pairs (float64, not clipped)."""
+        users, items = _pairs(users, items, self.n_users, self.n_items, "users", "items")
+        U, V = self._effective()
+        out = np.empty(len(users))
+        kb.predict_pairs(users, items, float(self.mu), U, V, out)
+        return out
+
+    def predict_std(self, users, items) -> np.ndarray:
+        """Predictive standard deviation of the rating (posterior variance of the mean plus noise)."""
+        users, items = _pairs(users, items, self.n_users, self.n_items, "users", "items")
+        U, V = self._effective()
+        out = np.empty(len(users))
+        kb.predict_var_pairs(users, items, U, V, np.ascontiguousarray(self.user_var),
+                             np.ascontiguousarray(self.item_var), out)
+        return np.sqrt(out + self.noise_variance)
+
+    def fold_in(self, items, values) -> tuple[float, np.ndarray]:
+        """``(bias, factors)`` of a new user from their ratings, the item side fixed at its posterior mean:
+        the posterior mean of ``[b_u, q_u]`` under the averaged user prior and noise, plus the implicit part
+        of the rated items. Use them as a row of ``user_bias``/``user_factors``."""
+        items = np.asarray(items, dtype=np.int64).ravel()
+        values = np.asarray(values, dtype=np.float64).ravel()
+        if len(items) != len(values):
+            raise LatentAtlasError(f"items and values must have the same length ({len(items)} != {len(values)})")
+        if len(items) and (items.min() < 0 or items.max() >= self.n_items):
+            raise LatentAtlasError(f"items: index out of range 0..{self.n_items - 1}")
+        if not np.all(np.isfinite(values)):
+            raise LatentAtlasError("values: not all finite")
+        K = self.k + 1
+        s = np.zeros(K)
+        if self.implicit_user is not None and len(items):
+            s = self.implicit_user[np.unique(items)].sum(axis=0) / np.sqrt(len(np.unique(items)))
+        Y = np.concatenate([np.ones((len(items), 1)), self.item_factors[items]], axis=1)
+        t = values - self.mu - self.item_bias[items]
+        lam = self.user_prior_precision
+        A = self.noise_precision * (Y.T @ Y) + np.diag(lam)
+        b = self.noise_precision * (Y.T @ (t - Y @ s)) + lam * self.user_prior_mean
+        x = np.linalg.solve(A, b) + s
+        return float(x[0]), x[1:]
+
+
+class GibbsInterrupted(KeyboardInterrupt):
+    """Ctrl-C during :func:`gibbs_fit`; ``fit`` holds the posterior average of the samples so far."""
+
+    def __init__(self, fit: BayesFit):
+        super().__init__("sampling interrupted")
+        self.fit = fit
+
+
+def _pairs(users, items, n_users, n_items, uname, iname):
+    users = np.ascontiguousarray(users, dtype=np.int64).ravel()
+    items = np.ascontiguousarray(items, dtype=np.int64).ravel()
+    if len(users) != len(items):
+        raise LatentAtlasError(f"{uname} and {iname} must have the same length ({len(users)} != {len(items)})")
+    if len(users):
+        if users.min() < 0 or users.max() >= n_users:
+            raise LatentAtlasError(f"{uname}: index out of range 0..{n_users - 1}")
+        if items.min() < 0 or items.max() >= n_items:
+            raise LatentAtlasError(f"{iname}: index out of range 0..{n_items - 1}")
+    return users.astype(np.int32), items.astype(np.int32)
+
+
+def _check_int(name, value, low):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise LatentAtlasError(f"{name} must be an integer >= {low}, got {value!r}")
+    return int(value)
+
+
+def _implicit_mode(implicit) -> str:
+    if implicit is True:
+        return "both"
+    if implicit is False or implicit is None:
+        return "none"
+    if implicit not in IMPLICIT:
+        raise LatentAtlasError(f"implicit must be True, False or one of {', '.join(IMPLICIT)}, got {implicit!r}")
+    return implicit
+
+
+def _sample_hyper(X, rng, mean, prec):
+    """Per-dimension Normal-Gamma update of a group's prior mean and precision (libFM's constants)."""
+    n = X.shape[0]
+    alpha0, beta0, mu0, gamma0 = 1.0, 1.0, 0.0, 1.0
+    dev = ((X - mean) ** 2).sum(axis=0)
+    shape = (alpha0 + n + 1) / 2
+    rate = (beta0 + dev + gamma0 * (mean - mu0) ** 2) / 2
+    prec[:] = rng.gamma(shape, 1.0 / rate)
+    sx = X.sum(axis=0)
+    mean[:] = rng.normal((sx + gamma0 * mu0) / (n + gamma0), 1.0 / np.sqrt((n + gamma0) * prec))
+
+
+def _key(seed: int, sample: int, phase: int) -> np.uint64:
+    return np.random.SeedSequence([seed, sample, phase]).generate_state(1, np.uint64)[0]
+
+
+def gibbs_fit(users, items, values, n_users: int, n_items: int, *, k: int = DEFAULT_K,
+              n_samples: int = DEFAULT_SAMPLES, burn_in: int = DEFAULT_BURN_IN, implicit=DEFAULT_IMPLICIT,
+              implicit_extra: tuple | None = None, validation: tuple | None = None, seed: int = 0,
+              n_threads: int | None = None, init_std: float = 0.1,
+              callback: Callable[[int, dict], None] | None = None) -> BayesFit:
+    """Sample the posterior of the model in the module docstring and average it.
+
+    ``users``, ``items`` (int, contiguous indices below ``n_users``/``n_items``) and ``values`` are the
+    training ratings. ``n_samples`` samples are kept after ``burn_in`` discarded ones. ``implicit``:
+    True/"both", "user", "item", or False/"none". ``implicit_extra=(users, items)``: more pairs used only as
+    implicit information (e.g. the pairs to be predicted); never used unless given. ``validation=(users,
+    items, values)``: scored after every sample (history). ``callback(sample_index, record)`` is called after
+    every sample with that sample's history record. The same ``seed`` gives the same result whatever
+    ``n_threads`` (None: numba's current setting). Computation is in float64.
+    """
+    k = _check_int("k", k, 1)
+    n_samples = _check_int("n_samples", n_samples, 1)
+    burn_in = _check_int("burn_in", burn_in, 0)
+    n_users = _check_int("n_users", n_users, 1)
+    n_items = _check_int("n_items", n_items, 1)
+    seed = _check_int("seed", seed, 0)
+    mode = _implicit_mode(implicit)
+    if n_threads is not None:
+        n_threads = _check_int("n_threads", n_threads, 1)
+    if not (isinstance(init_std, (int, float)) and np.isfinite(init_std) and init_std >= 0):
+        raise LatentAtlasError(f"init_std must be a finite number >= 0, got {init_std!r}")
+    if callback is not None and not callable(callback):
+        raise LatentAtlasError("callback must be callable")
+    users, items = _pairs(users, items, n_users, n_items, "users", "items")
+    values = np.ascontiguousarray(values, dtype=np.float64).ravel()
+    if len(values) != len(users):
+        raise LatentAtlasError(f"values must have one entry per (user, item) pair ({len(values)} != {len(users)})")
+    if len(values) == 0:
+        raise LatentAtlasError("values: no training ratings")
+    if not np.all(np.isfinite(values)):
+        raise LatentAtlasError("values: not all finite")
+    if validation is not None:
+        if len(validation) != 3:
+            raise LatentAtlasError("validation must be (users, items, values)")
+        vu, vi = _pairs(validation[0], validation[1], n_users, n_items, "validation users", "validation items")
+        vv = np.ascontiguousarray(validation[2], dtype=np.float64).ravel()
+        if len(vv) != len(vu):
+            raise LatentAtlasError("validation values must have one entry per pair")
+    if implicit_extra is not None:
+        if len(implicit_extra) != 2:
+            raise LatentAtlasError("implicit_extra must be (users, items)")
+        eu, ei = _pairs(implicit_extra[0], implicit_extra[1], n_users, n_items,
+                        "implicit_extra users", "implicit_extra items")
+    previous_threads = numba.get_num_threads()
+    if n_threads is not None:
+        numba.set_num_threads(min(n_threads, numba.config.NUMBA_NUM_THREADS))
+    try:
+        return _run(users, items, values, n_users, n_items, k, n_samples, burn_in, mode,
+                    (eu, ei) if implicit_extra is not None else None,
+                    (vu, vi, vv) if validation is not None else None, seed, init_std, callback)
+    finally:
+        numba.set_num_threads(previous_threads)
+
+
+def _implicit_structure(users, items, extra, n_users, n_items):
+    """CSR patterns user→items and item→users of the implicit sets (deduplicated), and 1/√|N|."""
+    if extra is not None:
+        users = np.concatenate([users, extra[0]])
+        items = np.concatenate([items, extra[1]])
+    keys = np.unique(users.astype(np.int64) * n_items + items)
+    u = (keys // n_items).astype(np.int32)
+    i = (keys % n_items).astype(np.int32)
+    by_user = compressed(u, i, None, n_users)[:2]
+    by_item = compressed(i, u, None, n_items)[:2]
+    nu = np.diff(by_user[0])
+    ni = np.diff(by_item[0])
+    wu = np.where(nu > 0, 1.0 / np.sqrt(np.maximum(nu, 1)), 0.0)
+    wi = np.where(ni > 0, 1.0 / np.sqrt(np.maximum(ni, 1)), 0.0)
+    return by_user, by_item, wu, wi
+
+
+def _run(users, items, values, n_users, n_items, k, n_samples, burn_in, mode, extra, validation, seed,
+         init_std, callback):
+    K = k + 1
+    N = len(values)
+    user_csr = compressed(users, items, values, n_users, np.float64)
+    item_csr = compressed(items, users, values, n_items, np.float64)
+    t_user = np.empty(N)
+    t_item = np.empty(N)
+    use_y = mode in ("user", "both")
+    use_z = mode in ("item", "both")
+    if use_y or use_z:
+        by_user, by_item, wu, wi = _implicit_structure(users, items, extra, n_users, n_items)
+
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x5EED]))
+    Ux = rng.normal(0, init_std, (n_users, K))  # raw [b_u, q_u]
+    Vx = rng.normal(0, init_std, (n_items, K))
+    Ux[:, 0] = 0
+    Vx[:, 0] = 0
+    S = np.zeros((n_users, K))  # user implicit sums
+    T = np.zeros((n_items, K))
+    Wy = np.zeros((n_items, K)) if use_y else None
+    Wz = np.zeros((n_users, K)) if use_z else None
+    gram_u = np.empty((n_users, K, K)) if use_y else np.zeros((1, K, K))
+    grad_u = np.empty((n_users, K)) if use_y else np.zeros((1, K))
+    gram_i = np.empty((n_items, K, K)) if use_z else np.zeros((1, K, K))
+    grad_i = np.empty((n_items, K)) if use_z else np.zeros((1, K))
+    hyper = {name: (np.zeros(K), np.ones(K)) for name in ("U", "V", "Y", "Z")}
+    mu = float(values.mean())
+    alpha = 1.0
+
+    acc = {"U": np.zeros((n_users, K)), "U2": np.zeros((n_users, K)), "V": np.zeros((n_items, K)),
+           "V2": np.zeros((n_items, K)), "mu": 0.0, "alpha": 0.0, "inv_alpha": 0.0,
+           "Um": np.zeros(K), "Ul": np.zeros(K), "Y": np.zeros((n_items, K)) if use_y else None}
+    history = {"sample": [], "kept": [], "train_rmse": [], "validation_rmse": [], "validation_rmse_averaged": [],
+               "alpha": [], "seconds": []}
+    n_kept = 0
+    Ueff = Ux + S
+    Veff = Vx + T
+    if validation is not None:
+        val_pred = np.empty(len(validation[0]))
+        val_sum = np.zeros(len(validation[0]))
+    start = time.perf_counter()
+    total = burn_in + n_samples
+    try:
+        for t in range(total):
+            hrng = np.random.default_rng(np.random.SeedSequence([seed, t, 7]))
+            _sample_hyper(Ux, hrng, *hyper["U"])
+            _sample_hyper(Vx, hrng, *hyper["V"])
+            if use_y:
+                _sample_hyper(Wy, hrng, *hyper["Y"])
+            if use_z:
+                _sample_hyper(Wz, hrng, *hyper["Z"])
+
+            # users: features [1, p̃_i], targets r − μ − b̃_i
+            Vaug = Veff.copy()
+            Vaug[:, 0] = 1.0
+            kb.effective_targets(user_csr[0], user_csr[1], user_csr[2], mu, np.ascontiguousarray(Veff[:, 0]),
+                                 t_user)
+            kb.sample_rows(user_csr[0], user_csr[1], t_user, Vaug, S, *hyper["U"], alpha, Ux,
+                           _key(seed, t, 1), True, gram_u, grad_u, use_y, _CHUNKS)
+            if use_y:
+                kb.sample_implicit(by_item[0], by_item[1], wu, gram_u, grad_u, Wy, S, *hyper["Y"], alpha,
+                                   _key(seed, t, 2), True)
+                kb.implicit_sums(by_user[0], by_user[1], wu, Wy, S, _CHUNKS)  # no drift
+            Ueff = Ux + S
+
+            # items: features [1, q̃_u], targets r − μ − b̃_u
+            Uaug = Ueff.copy()
+            Uaug[:, 0] = 1.0
+            kb.effective_targets(item_csr[0], item_csr[1], item_csr[2], mu, np.ascontiguousarray(Ueff[:, 0]),
+                                 t_item)
+            kb.sample_rows(item_csr[0], item_csr[1], t_item, Uaug, T, *hyper["V"], alpha, Vx,
+                           _key(seed, t, 3), True, gram_i, grad_i, use_z, _CHUNKS)
+            if use_z:
+                kb.sample_implicit(by_user[0], by_user[1], wi, gram_i, grad_i, Wz, T, *hyper["Z"], alpha,
+                                   _key(seed, t, 4), True)
+                kb.implicit_sums(by_item[0], by_item[1], wi, Wz, T, _CHUNKS)
+            Veff = Vx + T
+
+            # global mean (flat prior) and noise precision (Gamma(1, 1) prior)
+            s1, s2 = kb.residual_moments(users, items, values, mu, Ueff, Veff, _CHUNKS)
+            grng = np.random.default_rng(np.random.SeedSequence([seed, t, 11]))
+            shift = grng.normal(s1 / N, 1.0 / np.sqrt(alpha * N))
+            mu += shift
+            sse = max(s2 - 2 * shift * s1 + N * shift * shift, 0.0)
+            alpha = grng.gamma((1.0 + N) / 2, 2.0 / (1.0 + sse))
+
+            kept = t >= burn_in
+            if kept:
+                n_kept += 1
+                acc["U"] += Ueff
+                acc["U2"] += Ueff * Ueff
+                acc["V"] += Veff
+                acc["V2"] += Veff * Veff
+                acc["mu"] += mu
+                acc["alpha"] += alpha
+                acc["inv_alpha"] += 1.0 / alpha
+                acc["Um"] += hyper["U"][0]
+                acc["Ul"] += hyper["U"][1]
+                if use_y:
+                    acc["Y"] += Wy
+            vrmse = armse = float("nan")
+            if validation is not None:
+                kb.predict_pairs(validation[0], validation[1], mu, Ueff, Veff, val_pred)
+                if kept:
+                    val_sum += val_pred
+                    armse = float(np.sqrt(np.mean((validation[2] - val_sum / n_kept) ** 2)))
+                if n_kept:
+                    kb.predict_pairs(validation[0], validation[1], acc["mu"] / n_kept, acc["U"] / n_kept,
+                                     acc["V"] / n_kept, val_pred)
+                else:
+                    kb.predict_pairs(validation[0], validation[1], mu, Ueff, Veff, val_pred)
+                vrmse = float(np.sqrt(np.mean((validation[2] - val_pred) ** 2)))
+            record = {"sample": t, "kept": kept, "train_rmse": float(np.sqrt(sse / N)), "validation_rmse": vrmse,
+                      "validation_rmse_averaged": armse, "alpha": float(alpha), "seconds": time.perf_counter() - start}
+            for name, value in record.items():
+                history[name].append(value)
+            if callback is not None:
+                callback(t, record)
+    except KeyboardInterrupt:
+        fit = _finish(acc, n_kept, Ueff, Veff, mu, alpha, hyper, Wy, k, mode, burn_in, seed, history)
+        fit.interrupted = True
+        raise GibbsInterrupted(fit) from None
+    return _finish(acc, n_kept, Ueff, Veff, mu, alpha, hyper, Wy, k, mode, burn_in, seed, history)
+
+
+def _finish(acc, n_kept, Ueff, Veff, mu, alpha, hyper, Wy, k, mode, burn_in, seed, history) -> BayesFit:
+    if n_kept == 0:  # interrupted during burn-in: the current sample, no spread
+        U, V = Ueff.copy(), Veff.copy()
+        Uvar, Vvar = np.zeros_like(U), np.zeros_like(V)
+        mean_mu, mean_alpha, inv_alpha = mu, alpha, 1.0 / alpha
+        prior_mean, prior_prec = hyper["U"][0].copy(), hyper["U"][1].copy()
+        implicit_user = None if Wy is None else Wy.copy()
+    else:
+        U = acc["U"] / n_kept
+        V = acc["V"] / n_kept
+        Uvar = np.maximum(acc["U2"] / n_kept - U * U, 0.0)
+        Vvar = np.maximum(acc["V2"] / n_kept - V * V, 0.0)
+        mean_mu = acc["mu"] / n_kept
+        mean_alpha = acc["alpha"] / n_kept
+        inv_alpha = acc["inv_alpha"] / n_kept
+        prior_mean, prior_prec = acc["Um"] / n_kept, acc["Ul"] / n_kept
+        implicit_user = None if acc["Y"] is None else acc["Y"] / n_kept
+    return BayesFit(mu=float(mean_mu), user_bias=np.ascontiguousarray(U[:, 0]), item_bias=np.ascontiguousarray(V[:, 0]),
+                    user_factors=np.ascontiguousarray(U[:, 1:]), item_factors=np.ascontiguousarray(V[:, 1:]),
+                    user_var=Uvar, item_var=Vvar, noise_precision=float(mean_alpha),
+                    noise_variance=float(inv_alpha), user_prior_mean=prior_mean, user_prior_precision=prior_prec,
+                    implicit_user=implicit_user, k=k, implicit=mode, n_kept=n_kept, burn_in=burn_in, seed=seed,
+                    history=history)
