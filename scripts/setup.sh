@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up latentatlas in .venv/ at the repository root.
 #   scripts/setup.sh         the package and the real Fashion-MNIST data set
-#   scripts/setup.sh --dev   also the test tools (pytest, pyspark, headless Chromium, pdftoppm)
+#   scripts/setup.sh --dev   also the test tools (pytest, pyspark, headless Chromium, pdftoppm, PostgreSQL)
 # Safe to run again: it only installs what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,7 +16,7 @@ done
 
 debs=(dataset-fashion-mnist)
 if [ "$dev" = 1 ]; then
-  debs+=(poppler-utils chromium chromium-driver)
+  debs+=(poppler-utils chromium chromium-driver postgresql)
   command -v java >/dev/null 2>&1 || debs+=(default-jre-headless)
 fi
 missing=()
