@@ -84,6 +84,21 @@ def test_movielens_100k_u_item_in_latin1(tmp_path):
     assert names.meta["format"] == "movielens-100k" and names.meta["encoding"] == "latin-1"
 
 
+def test_movielens_1m_movies_dat(tmp_path):
+    text = ("1::Toy Story (1995)::Animation|Children's|Comedy\n"
+            "260::Star Wars: Episode IV - A New Hope (1977)::Action|Sci-Fi\n"
+            "1140::Entertaining Angels: The Dorothy Day Story (1996)::Drama\n"
+            "3822::Girl on the Bridge, The (La Fille sur le Pont) (1999)::Drama\n"
+            "2599::Élection (1999)::Comedy\n")
+    names = read_names(_write(tmp_path, "movies.dat", text, encoding="latin-1"))
+    assert names.ids.tolist() == [1, 260, 1140, 3822, 2599]
+    assert names.names[1] == "Star Wars: Episode IV - A New Hope (1977)" and names.names[4] == "Élection (1999)"
+    assert names.metadata["genres"].tolist()[:2] == ["Animation|Children's|Comedy", "Action|Sci-Fi"]
+    with pytest.raises(LatentAtlasError) as err:
+        read_names(_write(tmp_path, "bad.dat", "1::A::X\n2::B\n"))
+    assert str(err.value) == f"{tmp_path / 'bad.dat'}: line 2: expected 3 fields separated by '::', found 2"
+
+
 def test_yelp_business_json_lines(tmp_path):
     path = _write(tmp_path, "yelp_academic_dataset_business.json", "\n".join(json.dumps(r) for r in YELP) + "\n")
     names = read_names(path)
@@ -138,6 +153,14 @@ def test_bad_json_line_is_named(tmp_path):
         read_names(path)
     assert str(err.value).startswith(f"{path}: line 2: not valid JSON (")
     assert "\n" not in str(err.value)
+
+
+def test_json_without_an_id_field_names_the_fields_and_the_flag(tmp_path):
+    path = _write(tmp_path, "b.json", '{"key": "a", "name": "N"}\n')
+    with pytest.raises(LatentAtlasError) as err:
+        read_names(path)
+    assert str(err.value) == f"{path}: cannot find the id column (columns are: key, name); name it with --id-col"
+    assert read_names(path, id_col="key").lookup(["a"]).tolist() == ["N"]
 
 
 def test_empty_and_missing_files(tmp_path):

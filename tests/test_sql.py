@@ -150,6 +150,14 @@ def test_postgresql_known_rows(pg, backend, driver):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+def test_postgresql_password_as_a_url_parameter(pg, backend):
+    url = f"postgresql://{pg.user}@{pg.host}:{pg.port}/{pg.database}?connect_timeout=5&password={pg.password}"
+    r = read_ratings_sql(url, "SELECT user_id, item_id, stars FROM reviews ORDER BY id", backend=_backend(backend))
+    _assert_known(r)
+    assert r.meta["source"] == f"postgresql://{pg.user}@{pg.host}:{pg.port}/{pg.database}?connect_timeout=5&password=***"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_postgresql_errors_are_one_line_and_never_show_the_password(pg, backend, caplog):
     backend = _backend(backend)
     masked = pg.url().replace(pg.password, "***")

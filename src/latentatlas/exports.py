@@ -64,7 +64,8 @@ class ProjectorExport:
         return self.n_total - self.n_points
 
 
-def sprite_layout(n: int, thumb_px: int, cell_px: int | None = None, max_px: int = SPRITE_MAX_PX) -> tuple[int, int, int]:
+def sprite_layout(n: int, thumb_px: int, cell_px: int | None = None,
+                  max_px: int = SPRITE_MAX_PX) -> tuple[int, int, int]:
     """``(points kept, cell size, cells per side)`` for ``n`` thumbnails of ``thumb_px`` pixels.
 
     With ``cell_px`` None the cell is the thumbnail's own size when all points fit, else the largest size

@@ -185,6 +185,8 @@ def read_names(path: str | os.PathLike, *, id_col: str | int | None = None, name
     base = path.name.lower().removesuffix(".gz")
     if base.endswith((".json", ".jsonl", ".ndjson")) or lines[0].lstrip().startswith("{"):
         return _read_json(path, lines[0], id_col, name_col, extra_cols)
+    if "::" in lines[0]:
+        return _read_double_colon(path, lines[0], id_col, name_col, extra_cols)
     return _read_delimited(path, lines, id_col, name_col, extra_cols)
 
 
@@ -348,6 +350,45 @@ def _build(path: Path, fmt: str, ids_col, names_col, metadata: dict, id_name: st
     meta = {"source": str(path), "format": fmt, "id_col": id_name, "name_col": name_name, "rows": int(len(ids_col)),
             "duplicates": int(n_dup), "encoding": encoding}
     return Names(ids, names, metadata, meta)
+
+
+# --- MovieLens 1M / 10M movies.dat: id::title::genres ---------------------------------------------------------
+def _read_double_colon(path: Path, first: str, id_col, name_col, extra_cols) -> Names:
+    """Python, not pyarrow: its delimiter is one character, and titles hold ':' ("Star Wars: Episode IV")."""
+    import pyarrow as pa
+
+    n_fields = len(first.split("::"))
+    names = ["movie_id", "title", "genres", *[f"column{k}" for k in range(3, n_fields)]][:n_fields]
+    id_name = _pick(names, id_col, (), 0, "id", path)
+    name_name = _pick(names, name_col, (), 1, "name", path)
+    extras = _extras(names, extra_cols, (id_name, name_name), path)
+    for encoding in ("utf-8", "latin-1"):  # MovieLens 1M is Latin-1, 10M UTF-8
+        try:
+            with (gzip.open(path, "rt", encoding=encoding, newline="") if path.name.endswith(".gz")
+                  else open(path, encoding=encoding, newline="")) as fh:
+                rows = []
+                for number, line in enumerate(fh, start=1):
+                    if not line.strip():
+                        continue
+                    fields = line.rstrip("\r\n").split("::")
+                    if len(fields) != n_fields:
+                        raise LatentAtlasError(f"{path}: line {number}: expected {n_fields} fields separated by "
+                                               f"'::', found {len(fields)}")
+                    if not fields[names.index(id_name)].strip():
+                        raise LatentAtlasError(f"{path}: line {number}: missing id")
+                    rows.append(fields)
+            break
+        except UnicodeDecodeError:
+            continue
+    columns = {n: [r[k] for r in rows] for k, n in enumerate(names)}
+    ids = pa.array(columns[id_name])
+    try:
+        ids = ids.cast(pa.int64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    metadata = {c: np.asarray(columns[c], dtype=str) for c in extras}
+    return _build(path, "movielens-dat", ids, pa.array(columns[name_name]), metadata, id_name, name_name,
+                  "utf8" if encoding == "utf-8" else encoding)
 
 
 # --- JSON lines -----------------------------------------------------------------------------------------------

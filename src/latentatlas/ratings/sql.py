@@ -29,6 +29,9 @@ from latentatlas.ratings.io import (DUPLICATE_POLICIES, ITEM_NAMES, RATING_NAMES
 
 BACKENDS = ("auto", "adbc", "sqlalchemy")
 BATCH_ROWS = 100_000
+#: libpq waits for ever by default; an unreachable PostgreSQL server fails after this many seconds instead
+#: (unless the URL sets ``connect_timeout`` itself).
+CONNECT_TIMEOUT_S = 30
 MASK = "***"
 
 _ROW = "row {} of the query result"
@@ -71,8 +74,8 @@ def read_ratings_sql(url: str, query: str, *, user_col: str | int | None = None,
             names, columns = _fetch_adbc(parsed, query, masked, secrets)
         else:
             names, columns = _fetch_sqlalchemy(parsed, query, masked, secrets)
-    except LatentAtlasError:
-        raise
+    except (LatentAtlasError, TypeError, AttributeError, NameError, KeyError, IndexError, AssertionError):
+        raise  # ours, or a bug: not to be dressed up as a database problem
     except Exception as exc:  # a driver's own error type: still one line, and no password in it
         raise LatentAtlasError(f"{masked}: {_scrub(_first_line(exc), secrets)}") from None
     if not names:
@@ -173,8 +176,11 @@ def _fetch_sqlalchemy(parsed, query: str, masked: str, secrets: list[str]) -> tu
     if parsed.drivername == "postgresql" and not _installed("psycopg2") and _installed("psycopg"):
         # SQLAlchemy 2.0 takes plain 'postgresql' to mean psycopg2; the 'sql' extra installs psycopg 3.
         parsed = parsed.set(drivername="postgresql+psycopg")
+    connect_args = {}
+    if parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
+        connect_args["connect_timeout"] = CONNECT_TIMEOUT_S
     try:
-        engine = sqlalchemy.create_engine(parsed)
+        engine = sqlalchemy.create_engine(parsed, connect_args=connect_args)
     except sa_exc.NoSuchModuleError:
         raise LatentAtlasError(f"{masked}: SQLAlchemy knows no database kind {parsed.drivername!r}") from None
     except ImportError as exc:
@@ -222,7 +228,10 @@ def _fetch_adbc(parsed, query: str, masked: str, secrets: list[str]) -> tuple[li
         raise LatentAtlasError(f"{masked}: the ADBC backend needs adbc-driver-postgresql "
                                "(pip install 'latentatlas[sql]')") from None
     # libpq reads the same URL once the SQLAlchemy driver name ('+psycopg') is dropped.
-    uri = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+    target = parsed.set(drivername="postgresql")
+    if "connect_timeout" not in parsed.query:
+        target = target.update_query_dict({"connect_timeout": str(CONNECT_TIMEOUT_S)})
+    uri = target.render_as_string(hide_password=False)
     try:
         conn = pgdb.connect(uri)
     except adbc.Error as exc:
