@@ -16,7 +16,8 @@ in at full size.
 becomes one float column per dimension (``code_0``, ``code_1``…) by default: pandas, polars and DuckDB all
 read those as plain numeric columns, with no list or array type to unpack (``df.filter(like="code_")`` in
 pandas, ``COLUMNS('code_.*')`` in DuckDB). ``layout="list"`` writes one fixed-size-list column instead, which
-polars reads as an ``Array`` and DuckDB as ``FLOAT[k]`` but pandas only as an object column of arrays.
+polars reads as an ``Array`` and DuckDB as a ``FLOAT[]`` list but pandas only as an object column of arrays
+(checked with polars 1.44 and DuckDB 1.5).
 :func:`read_parquet` reassembles either layout from the schema's ``latentatlas`` metadata.
 """
 
