@@ -10,8 +10,14 @@ from latentatlas.errors import LatentAtlasError
 from latentatlas.ratings import metrics, prep
 from latentatlas.ratings.kernels import als, sgd
 from latentatlas.ratings.data import Ratings
-from latentatlas.ratings.model import FORMAT_VERSION, LatentFactorModel, map_ids
+from latentatlas.ratings.model import FORMAT_VERSION, map_ids
+from latentatlas.ratings.model import LatentFactorModel as _LatentFactorModel
 from latentatlas.ratings.synthetic import synthetic
+
+
+def LatentFactorModel(**kw):
+    """The model as these tests knew it: no inner hold-out, no refit (tests of those say so)."""
+    return _LatentFactorModel(**{"validation_fraction": 0, "refit": False, **kw})
 
 
 @pytest.fixture(scope="module")
@@ -177,7 +183,7 @@ def test_early_stopping_returns_best_factors_and_converged_after(small_split):
     np.testing.assert_array_equal(m.user_factors_, at_best.user_factors_)
     np.testing.assert_array_equal(m.item_factors_, at_best.item_factors_)
     # the history holds the unclipped error
-    assert metrics.rmse(val.values, m.predict(val.users, val.items, clip=False)) == pytest.approx(min(h), abs=1e-9)
+    assert metrics.rmse(val.values, m.predict_indices(val.users, val.items, clip=False)) == pytest.approx(min(h), abs=1e-9)
 
 
 def test_reaching_max_steps_reports_minus_one(small_split):
@@ -196,7 +202,7 @@ def test_users_and_items_without_training_ratings_are_predicted_by_the_biases(so
     assert np.all(m.user_factors_[5] == 0) and np.all(m.item_factors_[7] == 0)
     b = prep.fit_biases(train, 5.0, 5.0)
     items = np.arange(30)
-    np.testing.assert_allclose(m.predict(np.full(30, 5), items),
+    np.testing.assert_allclose(m.predict_indices(np.full(30, 5), items),
                                np.clip(b.predict(np.full(30, 5), items), 1, 5), atol=1e-6)
 
 
@@ -211,19 +217,19 @@ def test_predict_adds_baseline_and_clips(fitted, small_split):
     t = small_split.test
     raw = fitted.mu_ + fitted.user_bias_[t.users] + fitted.item_bias_[t.items] + np.sum(
         fitted.Q_[t.users] * fitted.P_[:, t.items].T, axis=1)
-    np.testing.assert_allclose(fitted.predict(t.users, t.items, clip=False), raw, atol=1e-9)
-    np.testing.assert_allclose(fitted.predict(t.users, t.items), np.clip(raw, 1, 5), atol=1e-9)
+    np.testing.assert_allclose(fitted.predict_indices(t.users, t.items, clip=False), raw, atol=1e-9)
+    np.testing.assert_allclose(fitted.predict_indices(t.users, t.items), np.clip(raw, 1, 5), atol=1e-9)
 
 
 def test_recommend_is_the_brute_force_top_n_without_seen_items(fitted, small_split):
     train = small_split.train
     u = int(np.argmax(train.user_counts()))
-    items, scores = fitted.recommend(u, n=5)
-    all_scores = fitted.predict(np.full(train.n_items, u), np.arange(train.n_items), clip=False)
+    items, scores = fitted.recommend_indices(u, n=5)
+    all_scores = fitted.predict_indices(np.full(train.n_items, u), np.arange(train.n_items), clip=False)
     all_scores[train.items[train.users == u]] = -np.inf
     np.testing.assert_array_equal(items, np.argsort(-all_scores, kind="stable")[:5])
     np.testing.assert_allclose(scores, all_scores[items])
-    with_seen, _ = fitted.recommend(u, n=train.n_items, exclude_seen=False)
+    with_seen, _ = fitted.recommend_indices(u, n=train.n_items, exclude_seen=False)
     assert len(with_seen) == train.n_items
 
 
@@ -242,7 +248,7 @@ def test_fold_in_of_a_training_user_reproduces_their_als_row(small_split):
                           max_steps=3).fit(train)
     u = int(np.argmax(train.user_counts()))
     sel = train.users == u
-    folded = m.fold_in(train.items[sel], train.values[sel])
+    folded = m.fold_in_indices(train.items[sel], train.values[sel])
     np.testing.assert_allclose(folded.factors, m.user_factors_[u], atol=1e-8)
     items, _ = m.recommend(folded, n=5)
     assert not set(items) & set(train.items[sel])
@@ -252,17 +258,15 @@ def test_id_helpers_use_original_ids():
     r = synthetic(30, 20, 300, seed=9)
     r = Ratings(r.users, r.items, r.values, np.array([f"u{j}" for j in range(30)]), np.arange(20) * 10 + 100)
     m = LatentFactorModel(k=3, max_steps=2).fit(r)
-    ids, scores = m.recommend_ids("u4", n=3)
-    idx, _ = m.recommend(4, n=3)
+    ids, scores = m.recommend("u4", n=3, clip=False)
+    idx, _ = m.recommend_indices(4, n=3)
     np.testing.assert_array_equal(ids, idx * 10 + 100)
     np.testing.assert_array_equal(map_ids(m.item_ids_, [110, 999, 100]), [1, -1, 0])
-    pred = m.predict_ids(["u4", "nobody"], [110, 110])
-    assert pred[0] == pytest.approx(m.predict([4], [1])[0])
+    pred = m.predict(np.array([["u4", 110], ["nobody", 110]], dtype=object))
+    assert pred[0] == pytest.approx(m.predict_indices([4], [1])[0])
     assert pred[1] == pytest.approx(np.clip(m.mu_ + m.item_bias_[1], 1, 5))
     with pytest.raises(LatentAtlasError, match="unknown user id 'nobody'"):
-        m.recommend_ids("nobody")
-    with pytest.raises(LatentAtlasError, match="unknown user id"):
-        m.predict_ids(["nobody"], [110], unknown="error")
+        m.recommend("nobody")
 
 
 # --- initialisation -------------------------------------------------------------------------------------
@@ -296,10 +300,10 @@ def test_save_load_round_trip(fitted, small_split, tmp_path):
         meta = json.loads(str(z["meta"]))
         assert z["item_factors"].shape == (small_split.train.n_items, 6)
     assert meta["params"]["k"] == 6 and meta["version"] == FORMAT_VERSION
-    back = LatentFactorModel.load(path)
+    back = _LatentFactorModel.load(path)
     t = small_split.test
-    np.testing.assert_array_equal(back.predict(t.users, t.items), fitted.predict(t.users, t.items))
-    np.testing.assert_array_equal(back.recommend(2, 5)[0], fitted.recommend(2, 5)[0])
+    np.testing.assert_array_equal(back.predict_indices(t.users, t.items), fitted.predict_indices(t.users, t.items))
+    np.testing.assert_array_equal(back.recommend_indices(2, 5)[0], fitted.recommend_indices(2, 5)[0])
     assert back.history_.validation_rmse == fitted.history_.validation_rmse
     assert back.get_params()["reg"] == 0.05 and back.reg_value == 0.05
 
@@ -313,10 +317,10 @@ def test_newer_format_version_is_refused(fitted, tmp_path):
     arrays["meta"] = np.array(json.dumps(meta))
     np.savez(tmp_path / "new.npz", **arrays)
     with pytest.raises(LatentAtlasError, match="newer"):
-        LatentFactorModel.load(tmp_path / "new.npz")
+        _LatentFactorModel.load(tmp_path / "new.npz")
     (tmp_path / "junk.npz").write_bytes(b"not a zip")
     with pytest.raises(LatentAtlasError, match="junk.npz"):
-        LatentFactorModel.load(tmp_path / "junk.npz")
+        _LatentFactorModel.load(tmp_path / "junk.npz")
 
 
 # --- argument errors -------------------------------------------------------------------------------------
@@ -325,37 +329,55 @@ def test_newer_format_version_is_refused(fitted, tmp_path):
     ({"init": "zeros"}, "init"), ({"lr": 0}, "lr"), ({"patience": 0}, "patience"),
     ({"center": "median"}, "center"), ({"max_steps": 0}, "max_steps"), ({"reg": float("nan")}, "reg"),
 ])
-def test_bad_arguments_name_the_argument(kwargs, name):
+def test_bad_arguments_name_the_argument(kwargs, name, small_split):
+    model = LatentFactorModel(**kwargs)  # scikit-learn convention: __init__ only stores, fit validates
     with pytest.raises(LatentAtlasError, match=rf"^{name} must"):
-        LatentFactorModel(**kwargs)
+        model.fit(small_split.train)
 
 
 def test_bad_fit_and_predict_inputs(fitted, small_split):
     with pytest.raises(LatentAtlasError, match="not fitted"):
-        LatentFactorModel().predict([0], [0])
+        LatentFactorModel().predict([[0, 0]])
     with pytest.raises(LatentAtlasError, match="users index 999"):
-        fitted.predict([999], [0])
+        fitted.predict_indices([999], [0])
     with pytest.raises(LatentAtlasError, match="same length"):
-        fitted.predict([0, 1], [0])
+        fitted.predict_indices([0, 1], [0])
     with pytest.raises(LatentAtlasError, match="n must be"):
-        fitted.recommend(0, n=0)
+        fitted.recommend(fitted.user_ids_[0], n=0)
+    with pytest.raises(LatentAtlasError, match=r"X must have shape \(n, 2\)"):
+        LatentFactorModel(k=2).fit(np.zeros((3, 3)), np.zeros(3))
+    with pytest.raises(LatentAtlasError, match="give the ratings as y"):
+        LatentFactorModel(k=2).fit(np.zeros((3, 2)))
+    with pytest.raises(LatentAtlasError, match="3 pairs but y has 2"):
+        LatentFactorModel(k=2).fit(np.zeros((3, 2)), [1, 2])
     other = synthetic(10, 10, 30, seed=0)
-    with pytest.raises(LatentAtlasError, match="index space"):
-        LatentFactorModel(k=2).fit(small_split.train, other)
-    v = small_split.validation
-    renamed = Ratings(v.users, v.items, v.values, v.user_ids[::-1], v.item_ids)
-    with pytest.raises(LatentAtlasError, match="index space"):
-        LatentFactorModel(k=2).fit(small_split.train, renamed)
-    with pytest.raises(LatentAtlasError, match="train must be"):
-        LatentFactorModel(k=2).fit(np.zeros((3, 3)))
     with pytest.raises(LatentAtlasError, match="init='svd' needs k"):
         LatentFactorModel(k=10, init="svd").fit(other)
+    with pytest.raises(LatentAtlasError, match="k=64 latent factors is more than the data allow"):
+        LatentFactorModel().fit(other)
+    huge = other.with_values(np.full(len(other), 1e12))
+    with pytest.raises(LatentAtlasError, match="far outside any rating scale"):
+        LatentFactorModel(k=2).fit(huge)
+
+
+def test_validation_ratings_are_matched_to_training_ratings_by_id(small_split):
+    """Validation ratings over other ids in another order are mapped by id; unknown pairs are dropped."""
+    v = small_split.validation
+    order = np.arange(v.n_users)[::-1]
+    shuffled = Ratings(order.argsort()[v.users], v.items, v.values, v.user_ids[order], v.item_ids)
+    kw = dict(k=3, max_steps=4, patience=10, dtype="float64")
+    a = LatentFactorModel(**kw).fit(small_split.train, v)
+    b = LatentFactorModel(**kw).fit(small_split.train, shuffled)
+    np.testing.assert_allclose(a.history_.validation_rmse, b.history_.validation_rmse)
+    strangers = Ratings(v.users, v.items, v.values, v.user_ids + 10_000, v.item_ids)
+    c = LatentFactorModel(**kw).fit(small_split.train, strangers)
+    assert c.history_.validation_rmse == [] and c.history_.criterion == "train_rmse"
 
 
 def test_refit_trains_on_train_and_validation_for_the_chosen_steps(small_split):
     train, val = small_split.train, small_split.validation
     kw = dict(k=4, solver="sgd", sgd_schedule="serial", dtype="float64", seed=2)
-    m = LatentFactorModel(**kw).fit(train, val, refit=True)
+    m = LatentFactorModel(**kw).set_params(refit=True).fit(train, val)
     steps = m.history_.best_step
     assert m.history_.refit_steps == steps > 0
     both = Ratings(np.r_[train.users, val.users], np.r_[train.items, val.items], np.r_[train.values, val.values],
@@ -412,4 +434,4 @@ def test_ctrl_c_keeps_the_best_factors_so_far(small_split):
     assert m.history_.interrupted and m.history_.stopped_at == 4
     best = m.history_.steps[int(np.argmin(m.history_.validation_rmse))]
     ref = LatentFactorModel(max_steps=best, **kw).fit(train, val)
-    np.testing.assert_array_equal(m.user_factors_, ref.user_factors_)
+    np.testing.assert_allclose(m.user_factors_, ref.user_factors_, rtol=0, atol=1e-12)

@@ -50,12 +50,12 @@ def test_train_writes_the_run_directory_contract(trained, ratings_csv):
     # The reported test RMSE is the loaded model's error on the split the pipeline makes from the file.
     model = LatentFactorModel.load(d / "model.npz")
     test = prepare_ratings(ratings_csv, seed=3, quiet=True).split.test
-    assert metrics["test_rmse"] == pytest.approx(M.rmse(test.values, model.predict(test.users, test.items)))
+    assert metrics["test_rmse"] == pytest.approx(M.rmse(test.values, model.predict_indices(test.users, test.items)))
     assert run_json["metrics"]["test_rmse"] == metrics["test_rmse"]
     assert model.item_factors_.shape == (model.n_items_, 5)
     # the first user row of the table is that user's top item
     u = rows[0]["user"]
-    items, _ = model.recommend_ids(u, 10)
+    items, _ = model.recommend(u, 10)
     assert [r["item"] for r in rows if r["user"] == u] == items.tolist()
 
 
@@ -70,7 +70,7 @@ def test_evaluate_and_recommend_use_original_ids(trained, ratings_csv, tmp_path,
     capsys.readouterr()
     assert run(["ratings", "evaluate", str(trained / "als" / "model.npz"), str(test_csv), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    pred = np.append(model.predict(test.users, test.items), np.clip(model.mu_ + model.item_bias_[0], 1, 5))
+    pred = np.append(model.predict_indices(test.users, test.items), np.clip(model.mu_ + model.item_bias_[0], 1, 5))
     assert out["rmse"] == pytest.approx(M.rmse(np.append(test.values, 3), pred))
     assert out["unknown_ratings"] == 1 and out["n_ratings"] == len(test) + 1
 
@@ -78,7 +78,7 @@ def test_evaluate_and_recommend_use_original_ids(trained, ratings_csv, tmp_path,
     assert run(["ratings", "recommend", str(trained / "als" / "model.npz"), "--user", str(user), "-n", "4",
                 "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    items, scores = model.recommend_ids(user, 4)
+    items, scores = model.recommend(user, 4)
     assert [r["item"] for r in rows] == items.tolist() and [r["rank"] for r in rows] == [1, 2, 3, 4]
 
 
@@ -95,8 +95,9 @@ def test_train_on_a_given_split_with_string_ids(tmp_path, capsys):
     out = json.loads(capsys.readouterr().out)
     model = LatentFactorModel.load(tmp_path / "sgd" / "model.npz")
     assert model.user_ids_.dtype.kind == "U"
-    pred = model.predict_ids(np.char.add("u", s.test.user_ids[s.test.users].astype(str)),
-                             s.test.item_ids[s.test.items])
+    pairs = np.column_stack([np.char.add("u", s.test.user_ids[s.test.users].astype(str)).astype(object),
+                             s.test.item_ids[s.test.items].astype(object)])
+    pred = model.predict(pairs)
     assert out["test_rmse"] == pytest.approx(M.rmse(s.test.values, pred))
 
 

@@ -10,9 +10,9 @@ from typing_extensions import Annotated
 
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress lines.")]
 JsonOut = Annotated[bool, typer.Option("--json", help="Print the result as one JSON object on stdout.")]
-Threads = Annotated[Optional[int], typer.Option("--threads", min=1, help="Threads (default: all cores).")]
-Seed = Annotated[int, typer.Option("--seed", min=0, help="Seed of every random step.")]
-TopN = Annotated[int, typer.Option("--top-n", "-n", min=1, help="Length of the lists.")]
+Threads = Annotated[Optional[int], typer.Option("--threads", help="Threads (default: all cores).")]
+Seed = Annotated[int, typer.Option("--seed", help="Seed of every random step.")]
+TopN = Annotated[int, typer.Option("--top-n", "-n", help="Length of the lists.")]
 
 # Reading ratings files (prepare, train, evaluate, predict).
 Format = Annotated[Optional[str], typer.Option("--format", help="npy, csv, tsv, parquet, movielens, yelp/jsonl "

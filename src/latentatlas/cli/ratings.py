@@ -43,15 +43,15 @@ def prepare(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for prepared.npz, summary.json, run.json.")] = Path("prepared"),
     format: Format = None, user_col: UserCol = None, item_col: ItemCol = None, rating_col: RatingCol = None,
     sep: Sep = None, header: Header = None, duplicates: Duplicates = "last", on_bad_lines: OnBadLines = "error",
-    min_entries: Annotated[int, typer.Option(min=0, help="Cold start: recursively drop users and items with this "
+    min_entries: Annotated[int, typer.Option(help="Cold start: recursively drop users and items with this "
                                                          "many ratings or fewer (4 keeps a 5-core).")] = 4,
-    n_validation: Annotated[Optional[int], typer.Option(min=0, help="Random known entries held out for validation.")] = None,
-    n_test: Annotated[Optional[int], typer.Option(min=0, help="Random known entries held out for test.")] = None,
+    n_validation: Annotated[Optional[int], typer.Option(help="Random known entries held out for validation.")] = None,
+    n_test: Annotated[Optional[int], typer.Option(help="Random known entries held out for test.")] = None,
     validation_fraction: Annotated[Optional[float], typer.Option(help="Validation share of ratings (default 0.1).")] = None,
     test_fraction: Annotated[Optional[float], typer.Option(help="Test share of ratings (default 0.1).")] = None,
     leave_k_out: Annotated[Optional[int], typer.Option(help="Per user, k ratings to test and k to validation.")] = None,
     seed: Seed = 0,
-    builtin_size: Annotated[int, typer.Option(min=1, help="Ratings in the built-in synthetic set.")] = 100_000,
+    builtin_size: Annotated[int, typer.Option(help="Ratings in the built-in synthetic set.")] = 100_000,
     json_out: JsonOut = False, quiet: Quiet = False,
     engine: Engine = "local", spark_master: SparkMaster = "local[*]", spark_conf: SparkConf = None,
 ):
@@ -91,18 +91,18 @@ def train(
                                                             "split (default: 10% of --train, seeded).")] = None,
     test_file: Annotated[Optional[Path], typer.Option("--test", help="Test ratings of a given split.")] = None,
     solver: Annotated[str, typer.Option(help="als (alternating least squares) or sgd.")] = "als",
-    k: Annotated[Optional[int], typer.Option("--k", min=1, help="Latent factors (default 64).")] = None,
+    k: Annotated[Optional[int], typer.Option("--k", help="Latent factors (default 64).")] = None,
     reg: Annotated[Optional[float], typer.Option(help="λ, penalty per rating on the factors (default 0.12 for als, "
                                                       "0.065 for sgd).")] = None,
     lr: Annotated[Optional[float], typer.Option(help="SGD learning rate (default 0.02).")] = None,
     init: Annotated[str, typer.Option(help="random (uniform on [0, init-scale)) or svd.")] = "random",
     init_scale: Annotated[Optional[float], typer.Option(help="Upper end of the uniform initialisation (default "
                                                              "1/sqrt(k); the classic course model uses 1).")] = None,
-    max_steps: Annotated[Optional[int], typer.Option(min=1, help="Iterations/epochs (default 50 for als, 200 for "
+    max_steps: Annotated[Optional[int], typer.Option(help="Iterations/epochs (default 50 for als, 200 for "
                                                                  "sgd).")] = None,
-    patience: Annotated[int, typer.Option(min=1, help="Stop after this many evaluations without improvement.")] = 3,
-    eval_every: Annotated[int, typer.Option(min=1, help="Evaluate every this many steps.")] = 1,
-    log_every: Annotated[int, typer.Option(min=1, help="Progress line every this many steps.")] = 1,
+    patience: Annotated[int, typer.Option(help="Stop after this many evaluations without improvement.")] = 3,
+    eval_every: Annotated[int, typer.Option(help="Evaluate every this many steps.")] = 1,
+    log_every: Annotated[int, typer.Option(help="Progress line every this many steps.")] = 1,
     stop_on: Annotated[str, typer.Option(help="Early-stopping criterion: rmse (validation error) or loss (classic, "
                                               "penalised).")] = "rmse",
     center: Annotated[str, typer.Option(help="Baseline removed before factorising: biases, user or none.")] = "biases",
@@ -115,7 +115,7 @@ def train(
     resume: Annotated[Optional[Path], typer.Option("--resume", help="Start from the factors of this model.npz or run "
                                                    "folder (e.g. of an interrupted run on the same data).")] = None,
     threads: Threads = None, seed: Seed = 0,
-    min_entries: Annotated[int, typer.Option(min=0, help="Raw DATA file: drop users and items with this many "
+    min_entries: Annotated[int, typer.Option(help="Raw DATA file: drop users and items with this many "
                                                          "ratings or fewer.")] = 4,
     validation_fraction: Annotated[Optional[float], typer.Option(help="Raw DATA file or --train without "
                                                                       "--validation: share held out for early "
@@ -221,7 +221,7 @@ def evaluate(
     top_n: TopN = 10,
     threshold: Annotated[Optional[float], typer.Option(help="Relevance threshold for the ranking metrics "
                                                             "(default: 3/4 up the rating scale, 4 on 1-5).")] = None,
-    max_users: Annotated[int, typer.Option(min=1, help="Users sampled for the ranking metrics.")] = 2000,
+    max_users: Annotated[int, typer.Option(help="Users sampled for the ranking metrics.")] = 2000,
     format: Format = None, user_col: UserCol = None, item_col: ItemCol = None, rating_col: RatingCol = None,
     sep: Sep = None, header: Header = None, duplicates: Duplicates = "last", on_bad_lines: OnBadLines = "error",
     json_out: JsonOut = False,

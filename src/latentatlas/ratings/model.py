@@ -350,6 +350,8 @@ class LatentFactorModel(RegressorMixin, BaseEstimator):
 
         als.prefer_workqueue()
         self._validate()
+        if isinstance(X, Ratings) and isinstance(y, Ratings) and validation is None:
+            y, validation = None, y  # fit(train, validation): both Ratings, nothing ambiguous
         train = _as_ratings(X, y, name="X")
         _check_ratings(train, "train")
         if len(train) == 0:
@@ -772,6 +774,7 @@ class LatentFactorModel(RegressorMixin, BaseEstimator):
         u = map_ids(self.user_ids_, users)
         if (u < 0).any():
             bad = np.asarray(users).reshape(-1)[np.flatnonzero(u < 0)[0]]
+            bad = bad.item() if hasattr(bad, "item") else bad
             raise LatentAtlasError(f"unknown user id {bad!r} (not in the model's training data)")
         n_eff = min(n, self.n_items_)
         out_i = np.zeros((len(u), n_eff), dtype=np.int64)

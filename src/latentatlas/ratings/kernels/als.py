@@ -33,13 +33,11 @@ from numba import njit, prange
 def prefer_workqueue() -> None:
     """Use numba's own thread pool unless the user chose a layer. OpenMP's workers spin while waiting;
     on a busy 2-core machine that made a parallel SGD epoch 40x slower (128 ms instead of 3.3 ms) and an
-    ALS iteration 4x slower. Takes effect only before the first parallel kernel runs in the process."""
-    if "NUMBA_THREADING_LAYER" not in os.environ:
-        os.environ["NUMBA_THREADING_LAYER"] = "workqueue"  # numba re-reads its config from the environment
+    ALS iteration 4x slower. Takes effect only before the first parallel kernel runs in the process, so
+    the training entry points call it; importing the kernels changes nothing (no environment variable
+    is written: numba reads ``numba.config`` when it starts its threads)."""
+    if "NUMBA_THREADING_LAYER" not in os.environ and numba.config.THREADING_LAYER == "default":
         numba.config.THREADING_LAYER = "workqueue"
-
-
-prefer_workqueue()
 
 # --- sparse layout ----------------------------------------------------------------------------------------
 
