@@ -3,13 +3,16 @@
 import importlib.util
 import json
 import stat
+import subprocess
 import sys
 
 import numpy as np
 import pytest
 
+from latentatlas import runs
 from latentatlas.errors import LatentAtlasError
 from latentatlas.ratings import prep, spark as S
+from latentatlas.ratings.spark import workflow
 from latentatlas.ratings.io import read_ratings
 from latentatlas.ratings.synthetic import synthetic
 
@@ -47,7 +50,8 @@ def _local_triplets(r):
 # --- availability and configuration: no JVM needed ---------------------------------------------------------
 def test_missing_pyspark_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "pyspark", None)  # import pyspark now raises ImportError
-    with pytest.raises(LatentAtlasError, match=r"pip install 'latentatlas\[spark\]'"):
+    with pytest.raises(LatentAtlasError, match=r"pip install 'latentatlas\[spark\]'.*"
+                                               r"\.venv/bin/pip install -e '\.\[spark\]'"):
         S.require_spark()
     with pytest.raises(LatentAtlasError, match="pyspark"):
         S.get_session("local[1]")
@@ -73,6 +77,14 @@ def test_old_java_is_refused(monkeypatch, tmp_path):
     monkeypatch.setenv("JAVA_HOME", str(tmp_path))
     with pytest.raises(LatentAtlasError, match="needs Java 17 or newer, found Java 11"):
         S.require_spark()
+
+
+def test_importing_the_package_starts_nothing():
+    """The package is import-cheap: no pyspark, no typer, no JVM until a name is used."""
+    code = ("import sys, latentatlas.ratings.spark as S; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pyspark', 'typer', 'click', 'py4j')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
 
 
 def test_parse_conf():
@@ -158,7 +170,7 @@ def test_kcore_and_splits_have_the_local_counts(spark, data):
     raw, kept, _ = data
     df = S.ratings_to_df(spark, raw)
     rounds = []
-    core = S.kcore_df(df, 4, log=rounds.append, rounds_per_job=1)
+    core = S.kcore_df(df, 4, progress=rounds.append, rounds_per_job=1)
     assert len(rounds) >= 3  # removals cascade: several rounds before nothing changes
     row = core.selectExpr("count(*) n", "count(distinct user) u", "count(distinct item) i").first()
     assert (row["n"], row["u"], row["i"]) == (len(kept), kept.n_users, kept.n_items) and len(kept) < len(raw)
@@ -203,7 +215,7 @@ def test_centring_subtracts_training_user_means(spark, data):
 def fitted(spark, data):
     _, _, split = data
     train = S.ratings_to_df(spark, split.train)
-    return S.SparkALS(k=4, reg=0.1, max_iter=10, seed=0).fit(train), train
+    return S.SparkALS(k=4, reg=0.1, max_iter=10, seed=0, center="user").fit(train), train
 
 
 def test_test_rmse_matches_the_local_engine(spark, data, fitted):
@@ -213,8 +225,8 @@ def test_test_rmse_matches_the_local_engine(spark, data, fitted):
     model, _ = fitted
     got = model.evaluate(S.ratings_to_df(spark, split.test))
     local = LatentFactorModel(k=4, reg=0.1, center="user", reg_weighting="count", als_method="cholesky",
-                              max_steps=10, patience=100, seed=0).fit(split.train)
-    pred = local.predict(split.test.users, split.test.items)
+                              max_steps=10, validation_fraction=0, seed=0).fit(split.train)
+    pred = local.predict(split.test)
     err = pred - split.test.values
     assert got["n"] == len(split.test)
     assert abs(got["rmse"] - np.sqrt(np.mean(err ** 2))) < 0.02
@@ -235,7 +247,7 @@ def test_exported_model_recommends_what_spark_recommends(spark, data, fitted, tm
     users = [int(u) for u in split.train.user_ids[:6]]
     recs = model.recommend(users, n=10)
     for u in users:
-        items, scores = local.recommend_ids(u, 10, exclude_seen=False)
+        items, scores = local.recommend(u, 10, exclude_seen=False, clip=False)
         assert [int(i) for i, _ in recs[u]] == [int(i) for i in items]
         np.testing.assert_allclose([s for _, s in recs[u]], scores, atol=1e-4)
     # predictions (clipped, user mean added back) agree row by row
@@ -243,16 +255,114 @@ def test_exported_model_recommends_what_spark_recommends(spark, data, fitted, tm
         [(int(split.test.user_ids[u]), int(split.test.item_ids[i]), 0.0)
          for u, i in zip(split.test.users[:50], split.test.items[:50])], "user long, item long, rating double")
     got = {(r["user"], r["item"]): r["prediction"] for r in model.predict(sample).collect()}
-    want = local.predict_ids(split.test.user_ids[split.test.users[:50]], split.test.item_ids[split.test.items[:50]])
+    want = local.predict(np.column_stack([split.test.user_ids[split.test.users[:50]],
+                                          split.test.item_ids[split.test.items[:50]]]))
     keys = zip(split.test.user_ids[split.test.users[:50]], split.test.item_ids[split.test.items[:50]])
     np.testing.assert_allclose([got[(int(a), int(b))] for a, b in keys], want, atol=1e-4)
     # with the seen items exported, local recommendations skip the user's training items
     u = users[0]
     rated = set(split.train.item_ids[split.train.items[split.train.users == split.train.user_index(u)]].tolist())
-    items, _ = local.recommend_ids(u, 10)
+    items, _ = local.recommend(u, 10)
     assert rated and not rated & set(items.tolist())
     with pytest.raises(LatentAtlasError, match="unknown user id"):
         model.recommend([10**9])
+
+
+# --- parity with the local engine: baseline, defaults, accuracy -------------------------------------------------
+def test_biases_equal_the_local_damped_biases(spark, data):
+    _, _, split = data
+    train = S.ratings_to_df(spark, split.train)
+    got = S.fit_biases_df(train)
+    want = prep.fit_biases(split.train, 5.0, 5.0, 10)
+    assert abs(got.mu - want.mu) < 1e-6  # prep.fit_biases averages float32 values in float32
+    bu = {int(r["user"]): r["bu"] for r in got.user.collect()}
+    bi = {int(r["item"]): r["bi"] for r in got.item.collect()}
+    users, items = np.unique(split.train.users), np.unique(split.train.items)
+    assert len(bu) == len(users) and len(bi) == len(items)
+    np.testing.assert_allclose([bu[int(split.train.user_ids[u])] for u in users], want.user[users], atol=1e-6)
+    np.testing.assert_allclose([bi[int(split.train.item_ids[i])] for i in items], want.item[items], atol=1e-6)
+    assert np.abs(want.item[items]).max() > 0.1  # the offsets are not trivially zero
+    # one undamped step: each item's plain mean residual, then each user's (a different answer)
+    plain, want_plain = S.fit_biases_df(train, 0.0, 0.0, n_iter=1), prep.fit_biases(split.train, 0.0, 0.0, 1)
+    got_plain = {int(r["item"]): r["bi"] for r in plain.item.collect()}
+    np.testing.assert_allclose([got_plain[int(split.train.item_ids[i])] for i in items], want_plain.item[items],
+                               atol=1e-6)
+    assert np.abs(want_plain.item[items] - want.item[items]).max() > 0.01
+
+
+@pytest.fixture(scope="module")
+def fitted_defaults(spark, data):
+    """SparkALS at its defaults (k=64, λ=0.12 count-weighted, biases, 10 iterations)."""
+    _, _, split = data
+    train = S.ratings_to_df(spark, split.train)
+    return S.SparkALS(seed=0).fit(train), train
+
+
+def test_defaults_are_the_local_defaults(fitted_defaults, data, tmp_path):
+    from latentatlas.ratings.model import DEFAULT_REG, LatentFactorModel
+
+    _, _, split = data
+    est, train = fitted_defaults
+    exported = LatentFactorModel.load(est.to_local(train).save(tmp_path / "model.npz"))
+    mine, local = exported.get_params(), LatentFactorModel().get_params()
+    for name in ("k", "reg", "reg_weighting", "center", "bias_reg"):
+        assert mine[name] == local[name], name
+    assert (mine["k"], mine["center"], mine["reg_weighting"], mine["bias_reg"]) == (64, "biases", "count", 5.0)
+    assert est.reg_value == DEFAULT_REG["als"] == 0.12 and est.iterations == S.DEFAULT_MAX_ITER == 10
+    # the exported baseline is the local model's: mu, user and item biases by id
+    want = prep.fit_biases(split.train, 5.0, 5.0, 10)
+    assert abs(exported.mu_ - want.mu) < 1e-6
+    u = [split.train.user_index(x) for x in exported.user_ids_]
+    i = [split.train.item_index(x) for x in exported.item_ids_]
+    np.testing.assert_allclose(exported.user_bias_, want.user[u], atol=1e-6)
+    np.testing.assert_allclose(exported.item_bias_, want.item[i], atol=1e-6)
+
+
+def test_test_rmse_at_defaults_matches_local_als(spark, data, fitted_defaults):
+    from latentatlas.ratings.model import LatentFactorModel
+
+    _, _, split = data
+    est, _ = fitted_defaults
+    got = est.evaluate(S.ratings_to_df(spark, split.test))
+    # the same settings locally: defaults, exact row solves as Spark's, the same fixed number of iterations
+    local = LatentFactorModel(als_method="cholesky", max_steps=S.DEFAULT_MAX_ITER, validation_fraction=0,
+                              seed=0).fit(split.train)
+    err = local.predict(split.test) - split.test.values
+    local_rmse = float(np.sqrt(np.mean(err ** 2)))
+    assert abs(got["rmse"] - local_rmse) < 0.02, (got["rmse"], local_rmse)
+    biases = prep.fit_biases(split.train)
+    baseline = np.sqrt(np.mean((biases.predict(split.test.users, split.test.items) - split.test.values) ** 2))
+    assert got["rmse"] < baseline - 0.05  # the factors add to the baseline
+
+
+def test_workflow_run_folders_round_trip(spark, data, tmp_path):
+    from latentatlas.ratings.model import LatentFactorModel
+
+    raw, _, _ = data
+    csv = tmp_path / "ratings.csv"
+    csv.write_text("user,item,rating\n" + "".join(
+        f"{u},{i},{v:g}\n" for u, i, v in zip(raw.user_ids[raw.users], raw.item_ids[raw.items], raw.values)))
+    prepared = workflow.prepare(csv, tmp_path / "prep", master="local[2]")
+    run = runs.load_run(tmp_path / "prep")
+    assert run.kind == runs.RATINGS_PREPARE and run.config["engine"] == "spark"
+    assert run.metrics["test_ratings"] == prepared.summary["split"]["test"]
+    assert spark.read.parquet(str(run.artifact(runs.TEST_PART))).count() == prepared.summary["split"]["test"]
+    assert json.loads(run.artifact(runs.SUMMARY).read_text())["ratings"] == prepared.summary["ratings"]
+
+    result = workflow.train(tmp_path / "prep", k=4, max_steps=3, out=tmp_path / "model", master="local[2]")
+    run = runs.load_run(tmp_path / "model")
+    assert run.kind == runs.RATINGS_TRAIN and run.config["engine"] == "spark"
+    assert run.metrics["test_rmse"] == pytest.approx(result.metrics["test_rmse"])
+    assert run.metrics_file()["test_ratings"] == prepared.summary["split"]["test"]
+    model = LatentFactorModel.load(run.artifact(runs.MODEL))
+    np.testing.assert_array_equal(model.item_factors_, result.model.item_factors_)
+    rows = run.tables["recommendations"]
+    assert len(rows) == 30 and rows[0]["rank"] == 1
+    items, _ = model.recommend(rows[0]["user"], 10)
+    assert [r["item"] for r in rows[:10]] == items.tolist()
+    # rerunning replaces the folder as a whole
+    workflow.train(tmp_path / "prep", k=2, max_steps=1, out=tmp_path / "model", master="local[2]")
+    assert runs.load_run(tmp_path / "model").config["k"] == 2
 
 
 # --- command line ------------------------------------------------------------------------------------------
