@@ -14,7 +14,8 @@ for arg in "$@"; do
   esac
 done
 
-debs=(dataset-fashion-mnist)
+# libtcmalloc-minimal4: the autoencoder's training loop is 1.5-2x faster with tcmalloc, which the CLI preloads.
+debs=(dataset-fashion-mnist libtcmalloc-minimal4)
 if [ "$dev" = 1 ]; then
   debs+=(poppler-utils chromium chromium-driver postgresql)
   command -v java >/dev/null 2>&1 || debs+=(default-jre-headless)
@@ -39,7 +40,7 @@ pip=(.venv/bin/python -m pip -q --disable-pip-version-check)
 # Prefer the CPU build of torch 2.13.0 (on local disk here); an unpinned torch would pull a multi-GB CUDA build.
 .venv/bin/python -c "import torch" >/dev/null 2>&1 || "${pip[@]}" install "torch==2.13.0" || true
 if [ "$dev" = 1 ]; then
-  "${pip[@]}" install -e ".[dev,spark]"
+  "${pip[@]}" install -e ".[dev,spark,sql]"
 else
   "${pip[@]}" install -e .
 fi

@@ -52,3 +52,9 @@ def read_options(format=None, user_col=None, item_col=None, rating_col=None, sep
     if on_bad_lines != "error":
         opts["on_bad_lines"] = on_bad_lines
     return opts
+
+ItemNames = Annotated[Optional[Path], typer.Option("--item-names", help="A file naming the item ids (MovieLens "
+                                                                        "movies.csv, Yelp business.json, any "
+                                                                        "id,name CSV), kept with the data and "
+                                                                        "the model.")]
+UserNames = Annotated[Optional[Path], typer.Option("--user-names", help="A file naming the user ids.")]

@@ -11,7 +11,8 @@ from typing import Optional
 import typer
 from typing_extensions import Annotated
 
-from latentatlas.cli.options import (Duplicates, Engine, Format, Header, ItemCol, JsonOut, OnBadLines, OutDir, Quiet,
+from latentatlas.cli.options import (Duplicates, Engine, Format, Header, ItemCol, ItemNames, JsonOut, OnBadLines,
+                                     OutDir, Quiet, UserNames,
                                      RatingCol, Seed, Sep, SparkConf, SparkMaster, Threads, TopN, UserCol,
                                      read_options)
 from latentatlas.errors import LatentAtlasError
@@ -38,8 +39,13 @@ def _echo_json(obj) -> None:
 
 @app.command()
 def prepare(
-    input: Annotated[Optional[Path], typer.Argument(help="Ratings file (.npy triplets, CSV/TSV, Parquet, MovieLens, "
-                                                         "Yelp JSON lines). Omitted: the built-in synthetic set.")] = None,
+    input: Annotated[Optional[str], typer.Argument(help="Ratings file (.npy triplets, CSV/TSV, Parquet, MovieLens, "
+                                                        "Yelp JSON lines) or a database URL (sqlite:///app.db, "
+                                                        "postgresql://…) with --query. Omitted: the built-in "
+                                                        "synthetic set.")] = None,
+    query: Annotated[Optional[str], typer.Option("--query", help="With a database URL: the SQL query returning "
+                                                                 "(user, item, rating) rows.")] = None,
+    item_names: ItemNames = None, user_names: UserNames = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for prepared.npz, summary.json, run.json.")] = Path("prepared"),
     format: Format = None, user_col: UserCol = None, item_col: ItemCol = None, rating_col: RatingCol = None,
     sep: Sep = None, header: Header = None, duplicates: Duplicates = "last", on_bad_lines: OnBadLines = "error",
@@ -59,6 +65,8 @@ def prepare(
     reading = read_options(format, user_col, item_col, rating_col, sep, header, duplicates, on_bad_lines)
     spark = _spark(engine)
     if spark is not None:
+        if query or item_names or user_names:
+            raise LatentAtlasError("--query, --item-names and --user-names work with --engine local only")
         spark.prepare_command(input, out=out, master=spark_master, conf=spark_conf, json_out=json_out, quiet=quiet,
                               builtin_size=builtin_size, min_entries=min_entries, n_validation=n_validation,
                               n_test=n_test, validation_fraction=validation_fraction, test_fraction=test_fraction,
@@ -71,7 +79,8 @@ def prepare(
     result = prepare_ratings(input, min_entries=min_entries, n_validation=n_validation, n_test=n_test,
                              validation_fraction=validation_fraction, test_fraction=test_fraction,
                              leave_k_out=leave_k_out, seed=seed, builtin_size=builtin_size, progress=log,
-                             quiet=quiet or json_out, **reading)
+                             quiet=quiet or json_out, query=query, item_names=item_names, user_names=user_names,
+                             **reading)
     result.write(out)
     if json_out:
         _echo_json(result.summary)
@@ -82,10 +91,11 @@ def prepare(
 
 @app.command()
 def train(
-    data: Annotated[Optional[Path], typer.Argument(
+    data: Annotated[Optional[str], typer.Argument(
         help="Prepared data (prepared.npz or the folder from `ratings prepare`) or a raw ratings file (read, "
              "cold-start filtered and split like `ratings prepare`). Omitted without --train: the built-in "
              "synthetic set.")] = None,
+    item_names: ItemNames = None, user_names: UserNames = None,
     train_file: Annotated[Optional[Path], typer.Option("--train", help="Training ratings of a given split.")] = None,
     validation_file: Annotated[Optional[Path], typer.Option("--validation", help="Validation ratings of a given "
                                                             "split (default: 10% of --train, seeded).")] = None,
@@ -136,7 +146,7 @@ def train(
     reading = read_options(format, user_col, item_col, rating_col, sep, header, duplicates, on_bad_lines)
     spark = _spark(engine)
     if spark is not None:
-        spark.train_command(data, train_file=train_file, validation_file=validation_file, test_file=test_file, k=k,
+        spark.train_command(Path(data) if data is not None and "://" not in data else data, train_file=train_file, validation_file=validation_file, test_file=test_file, k=k,
                             reg=reg, max_steps=max_steps, seed=seed, solver=solver, center=center,
                             reg_weighting=reg_weighting, min_entries=min_entries,
                             validation_fraction=validation_fraction, test_fraction=test_fraction,
@@ -162,6 +172,11 @@ def train(
     parts = workflow.load_parts(data, train_file=train_file, validation_file=validation_file, test_file=test_file,
                                 min_entries=min_entries, validation_fraction=validation_fraction,
                                 test_fraction=test_fraction, seed=seed, progress=log, **reading)
+    if item_names is not None or user_names is not None:
+        from latentatlas.ratings.pipeline import _names
+
+        parts.item_names = _names(item_names, parts.train.item_ids, "item", log) or parts.item_names
+        parts.user_names = _names(user_names, parts.train.user_ids, "user", log) or parts.user_names
     config = {"min_entries": min_entries, "validation_fraction": validation_fraction, "test_fraction": test_fraction}
     result = workflow.train(parts, model, out=out, resume=resume, config=config, progress=log, seed=seed)
     if metrics is not None:
@@ -207,6 +222,26 @@ def _summary(m: dict) -> str:
     parts.append(f"best step {m['best_iteration']} of {m['stopped_at']}")
     parts.append(f"{m['seconds_per_iteration'] * 1000:.1f} ms/step")
     return ", ".join(parts)
+
+
+@app.command("export-projector")
+def export_projector(
+    model_path: Annotated[Path, typer.Argument(metavar="MODEL", help="A model.npz written by `ratings train`, or "
+                                                                     "its run folder.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for tensors.tsv, metadata.tsv and "
+                                                          "projector_config.pbtxt.")],
+    users: Annotated[bool, typer.Option("--users", help="Export the user factors instead of the item factors.")] = False,
+    parquet: Annotated[Optional[Path], typer.Option("--parquet", help="Also write the factors with ids and names "
+                                                                      "as this Parquet file.")] = None,
+):
+    """The item (or user) factors as TensorBoard Embedding Projector files, with ids and names as metadata."""
+    from latentatlas.ratings import workflow
+
+    model = workflow.load_model(model_path)
+    res = workflow.export_factors(model, out, users=users, parquet=parquet)
+    typer.echo(f"wrote {res.n_points:,} {'user' if users else 'item'} vectors to {res.path}")
+    if res.message:
+        typer.echo(res.message, err=True)
 
 
 ModelArg = Annotated[Path, typer.Argument(metavar="MODEL", help="A model.npz written by `ratings train`, or its "
@@ -319,7 +354,8 @@ def recommend(
         rows = [{"user": _plain(u), "rank": r + 1, "item": _plain(i), "score": round(float(s), 4)}
                 for u, row_i, row_s in zip(model.user_ids_, items, scores)
                 for r, (i, s) in enumerate(zip(row_i, row_s)) if s == s]
-        _rows_out(rows, out, json_out, ["user", "rank", "item", "score"])
+        rows = workflow.add_names(model, rows)
+        _rows_out(rows, out, json_out, list(rows[0]) if rows else ["user", "rank", "item", "score"])
         return
     if ratings_file is not None:
         from latentatlas.ratings.pairs import read_item_ratings
@@ -331,9 +367,9 @@ def recommend(
     else:
         who = _user_id(model, user)
     items, scores = model.recommend(who, top_n, exclude_seen=not include_seen)
-    rows = [{"rank": r + 1, "item": _plain(i), "score": round(float(s), 4)} for r, (i, s) in
-            enumerate(zip(items, scores))]
-    _rows_out(rows, out, json_out, ["rank", "item", "score"])
+    rows = workflow.add_names(model, [{"rank": r + 1, "item": _plain(i), "score": round(float(s), 4)}
+                                      for r, (i, s) in enumerate(zip(items, scores))])
+    _rows_out(rows, out, json_out, list(rows[0]) if rows else ["rank", "item", "score"])
 
 
 def _user_id(model, text: str):
@@ -414,5 +450,6 @@ def similar(
     else:
         ids, cos = model.similar_users(_user_id(model, user), top_n)
         what = "user"
-    rows = [{"rank": r + 1, what: _plain(i), "cosine": round(float(c), 4)} for r, (i, c) in enumerate(zip(ids, cos))]
-    _rows_out(rows, None, json_out, ["rank", what, "cosine"])
+    rows = workflow.add_names(model, [{"rank": r + 1, what: _plain(i), "cosine": round(float(c), 4)}
+                                      for r, (i, c) in enumerate(zip(ids, cos))])
+    _rows_out(rows, None, json_out, list(rows[0]) if rows else ["rank", what, "cosine"])

@@ -879,8 +879,29 @@ class LatentFactorModel(RegressorMixin, BaseEstimator):
         meta = {"format": FORMAT, "version": FORMAT_VERSION, "params": self._json_params(),
                 "mu": self.mu_, "scale": list(self.scale_), "reg_used": self.reg_,
                 "history": self.history_.to_dict()}
-        return save_npz(path, **{name: getattr(self, f"{name}_") for name in _ARRAYS},
+        names = {}
+        for what in ("item", "user"):
+            if getattr(self, f"{what}_names_", None) is not None:
+                names.update(getattr(self, f"{what}_names_").to_arrays(prefix=f"{what}_names_"))
+        return save_npz(path, **{name: getattr(self, f"{name}_") for name in _ARRAYS}, **names,
                         meta=np.array(to_json(meta, indent=None)))
+
+    def set_names(self, items=None, users=None) -> "LatentFactorModel":
+        """Names for the item and/or user ids (a :class:`~latentatlas.ratings.names.Names`, or a file for
+        :func:`~latentatlas.ratings.names.read_names`: MovieLens ``movies.csv``, Yelp ``business.json``…),
+        kept in ``item_names_`` / ``user_names_`` and saved with the model.
+
+        Examples
+        --------
+        >>> model.set_names(items="ml-latest-small/movies.csv")           # doctest: +SKIP
+        >>> model.item_names_.lookup(model.recommend(1, n=3)[0])          # doctest: +SKIP
+        """
+        from latentatlas.ratings.names import Names, read_names
+
+        for what, source in (("item", items), ("user", users)):
+            if source is not None:
+                setattr(self, f"{what}_names_", source if isinstance(source, Names) else read_names(source))
+        return self
 
     def _json_params(self) -> dict:
         return {name: getattr(self, name) for name in self._PARAMS}
@@ -895,6 +916,8 @@ class LatentFactorModel(RegressorMixin, BaseEstimator):
         >>> model = LatentFactorModel.load("model/model.npz")    # doctest: +SKIP
         """
         import zipfile
+
+        from latentatlas.ratings.names import Names
 
         path = Path(path)
         if path.is_dir():
@@ -912,6 +935,10 @@ class LatentFactorModel(RegressorMixin, BaseEstimator):
                     raise LatentAtlasError(f"{path}: model file format version {version!r} is newer than "
                                            f"this latentatlas understands ({FORMAT_VERSION}); upgrade latentatlas")
                 arrays = {name: z[name] for name in _ARRAYS if name in z.files}
+                try:
+                    names = {what: Names.from_arrays(z, prefix=f"{what}_names_") for what in ("item", "user")}
+                except LatentAtlasError as exc:
+                    raise LatentAtlasError(f"{path}: {exc}") from None
         except LatentAtlasError:
             raise
         except FileNotFoundError:
@@ -932,6 +959,7 @@ class LatentFactorModel(RegressorMixin, BaseEstimator):
             raise LatentAtlasError(f"{path}: bad hyper-parameters in model file ({exc})") from None
         for name, value in arrays.items():
             setattr(model, f"{name}_", value)
+        model.item_names_, model.user_names_ = names["item"], names["user"]
         try:
             model.mu_ = float(meta["mu"])
             model.scale_ = tuple(float(x) for x in meta["scale"])

@@ -6,6 +6,8 @@ so the two always prepare data the same way.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,18 +57,57 @@ class Prepared:
         return out_dir / runs.FILES[runs.PREPARED]
 
 
-def load_input(path: str | Path | None, *, builtin_size: int = 100_000, seed: int = 0, **read_options) -> Ratings:
-    """Read ``path``, or make the built-in synthetic data set when it is None."""
+def is_database_url(source) -> bool:
+    """Whether ``source`` is a database URL (``sqlite:///app.db``, ``postgresql://…``) rather than a file."""
+    return isinstance(source, str) and "://" in source
+
+
+def load_input(path: str | Path | None, *, builtin_size: int = 100_000, seed: int = 0, query: str | None = None,
+               **read_options) -> Ratings:
+    """Read ``path`` (a ratings file, or a database URL with ``query``), or make the built-in synthetic data
+    set when it is None."""
     if path is None:
         n_users, n_items = max(50, builtin_size // 50), max(50, builtin_size // 66)
+        grow = math.sqrt(4 * builtin_size / (n_users * n_items))  # small sets: keep the matrix at most 25 % full
+        if grow > 1:
+            n_users, n_items = math.ceil(n_users * grow), math.ceil(n_items * grow)
         return synthetic(n_users, n_items, builtin_size, seed=seed)
+    if is_database_url(path):
+        if not query:
+            raise LatentAtlasError(f"{path} is a database URL: give the SQL query that returns (user, item, rating) "
+                                   "rows with --query")
+        from latentatlas.ratings.sql import read_ratings_sql
+
+        sql_options = {k: v for k, v in read_options.items() if k in ("user_col", "item_col", "rating_col",
+                                                                        "duplicates")}
+        return read_ratings_sql(str(path), query, **sql_options)
+    if query:
+        raise LatentAtlasError("--query needs a database URL (e.g. sqlite:///app.db) as the input")
     return read_ratings(path, **read_options)
+
+
+def _names(source, ratings_ids, what: str, log) -> "Names | None":
+    """Names read from ``source`` (a file, or a Names), with how many of the ratings' ids they cover."""
+    if source is None:
+        return None
+    from latentatlas.ratings.names import Names, read_names
+
+    names = source if isinstance(source, Names) else read_names(source)
+    covered = int((names.index(ratings_ids) >= 0).sum())
+    log(f"{what} names: {len(names):,} read from {names.meta.get('source', 'the given names')}, "
+        f"{covered:,} of {len(ratings_ids):,} {what}s named")
+    if covered == 0:
+        raise LatentAtlasError(f"{names.meta.get('source', 'the names')}: none of its {len(names):,} ids is a {what} "
+                               f"id of the ratings (ids like {names.ids[:3].tolist()} vs "
+                               f"{ratings_ids[:3].tolist()})")
+    return names
 
 
 def prepare_ratings(path: str | Path | None = None, *, min_entries: int = 4, n_validation: int | None = None,
                     n_test: int | None = None, validation_fraction: float | None = None,
                     test_fraction: float | None = None, leave_k_out: int | None = None, seed: int = 0,
-                    builtin_size: int = 100_000, quiet: bool = False, progress=None, **read_options) -> Prepared:
+                    builtin_size: int = 100_000, quiet: bool = False, progress=None, item_names=None,
+                    user_names=None, query: str | None = None, **read_options) -> Prepared:
     """Load → recursive k-core → seeded split, with a summary.
 
     Parameters
@@ -80,6 +121,12 @@ def prepare_ratings(path: str | Path | None = None, *, min_entries: int = 4, n_v
         Held-out ratings, as counts or fractions; a part given neither keeps its default (10 %).
     leave_k_out : int, optional
         Instead: per user, k ratings to test and k to validation.
+    item_names, user_names : path or Names, optional
+        Files naming the ids (MovieLens ``movies.csv``, Yelp ``business.json``…), kept with the data so that
+        models, recommendations and reports show names.
+    query : str, optional
+        With a database URL as ``path`` (``sqlite:///app.db``, any SQLAlchemy URL): the SQL query returning
+        (user, item, rating) rows.
     seed : int
     progress : callable, optional
         Called with each progress line (they also go to the ``latentatlas`` logger).
@@ -108,8 +155,11 @@ def prepare_ratings(path: str | Path | None = None, *, min_entries: int = 4, n_v
             validation_fraction = DEFAULT_VALIDATION_FRACTION
         if n_test is None and test_fraction is None:
             test_fraction = DEFAULT_TEST_FRACTION
-    raw = load_input(path, builtin_size=builtin_size, seed=seed, **read_options)
-    source = str(path) if path is not None else f"built-in synthetic ({builtin_size:,} ratings, seed {seed})"
+    raw = load_input(path, builtin_size=builtin_size, seed=seed, query=query, **read_options)
+    if is_database_url(path):
+        source = raw.meta.get("source", "database")
+    else:
+        source = str(path) if path is not None else f"built-in synthetic ({builtin_size:,} ratings, seed {seed})"
     log(f"read {len(raw):,} ratings: {raw.n_users:,} users x {raw.n_items:,} items from {source}")
     if raw.meta.get("duplicates"):
         log(f"{raw.meta['duplicates']:,} repeated (user, item) pairs resolved by keeping "
@@ -120,6 +170,8 @@ def prepare_ratings(path: str | Path | None = None, *, min_entries: int = 4, n_v
         f"{len(filtered):,} ratings kept")
     parts = split(filtered, n_validation, n_test, validation_fraction=validation_fraction,
                   test_fraction=test_fraction, leave_k_out=leave_k_out, seed=seed)
+    parts = dataclasses.replace(parts, item_names=_names(item_names, filtered.item_ids, "item", log),
+                                user_names=_names(user_names, filtered.user_ids, "user", log))
     log(f"split: {parts.sizes()}")
     if leave_k_out is not None and len(parts.test) == 0:
         raise LatentAtlasError(f"leave_k_out={leave_k_out} holds out nothing: no user has more than "
@@ -140,7 +192,11 @@ def prepare_ratings(path: str | Path | None = None, *, min_entries: int = 4, n_v
         "histogram": filtered.rating_histogram(),
         "split": parts.sizes(),
     }
-    config = {"input": source, "min_entries": min_entries, "n_validation": n_validation, "n_test": n_test,
+    if parts.item_names is not None:
+        summary["item_names"] = str(parts.item_names.meta.get("source", ""))
+    if parts.user_names is not None:
+        summary["user_names"] = str(parts.user_names.meta.get("source", ""))
+    config = {"input": source, "query": query, "min_entries": min_entries, "n_validation": n_validation, "n_test": n_test,
               "validation_fraction": validation_fraction, "test_fraction": test_fraction,
               "leave_k_out": leave_k_out, "seed": seed,
               **{k: v for k, v in read_options.items() if v is not None}}

@@ -14,6 +14,7 @@ import numpy as np
 from latentatlas.errors import LatentAtlasError
 from latentatlas.fsutil import save_npz, to_json
 from latentatlas.ratings.data import FORMAT_VERSION, Ratings
+from latentatlas.ratings.names import Names
 
 
 # --- cold-start filtering ----------------------------------------------------------------------------------
@@ -58,6 +59,8 @@ class Split:
     train: Ratings
     validation: Ratings
     test: Ratings
+    item_names: "Names | None" = None
+    user_names: "Names | None" = None
 
     def sizes(self) -> dict[str, int]:
         return {"train": len(self.train), "validation": len(self.validation), "test": len(self.test)}
@@ -70,6 +73,10 @@ class Split:
         arrays = {}
         for part in self.PARTS:
             arrays.update(getattr(self, part).arrays(prefix=f"{part}_"))
+        for what in ("item", "user"):
+            names = getattr(self, f"{what}_names")
+            if names is not None:
+                arrays.update(names.to_arrays(prefix=f"{what}_names_"))
         return save_npz(path, **arrays, user_ids=self.train.user_ids, item_ids=self.train.item_ids,
                         meta=np.array(to_json(info, indent=None)))
 
@@ -85,11 +92,12 @@ class Split:
                                            f"this latentatlas understands ({FORMAT_VERSION}); upgrade latentatlas")
                 parts = [Ratings(z[f"{p}_users"], z[f"{p}_items"], z[f"{p}_values"], z["user_ids"], z["item_ids"],
                                  dict(meta)) for p in cls.PARTS]
+                names = [Names.from_arrays(z, prefix=f"{what}_names_") for what in ("item", "user")]
         except LatentAtlasError:
             raise
         except (OSError, KeyError, ValueError) as exc:
             raise LatentAtlasError(f"{path}: cannot read prepared ratings file ({exc})") from None
-        return cls(*parts)
+        return cls(*parts, *names)
 
     @staticmethod
     def is_split_file(path: str | Path) -> bool:

@@ -31,6 +31,8 @@ class Parts:
     validation: Ratings | None
     test: Ratings | None
     source: str
+    item_names: Any = None
+    user_names: Any = None
 
 
 def load_parts(data=None, *, train_file=None, validation_file=None, test_file=None, min_entries: int = 4,
@@ -57,7 +59,9 @@ def load_parts(data=None, *, train_file=None, validation_file=None, test_file=No
                                else 0.1, seed=seed)
             train, validation = inner.train, inner.validation
         return Parts(train, validation, test, f"train {train_file}" + (f", test {test_file}" if test_file else ""))
-    if data is not None:
+    from latentatlas.ratings.pipeline import is_database_url
+
+    if data is not None and not is_database_url(data):
         data = Path(data)
         if data.is_dir():
             data = data / PREPARED_FILE
@@ -65,13 +69,13 @@ def load_parts(data=None, *, train_file=None, validation_file=None, test_file=No
             raise LatentAtlasError(f"{data}: no such file")
         if prep.Split.is_split_file(data):
             s = prep.Split.load(data)
-            return Parts(s.train, s.validation, s.test, str(data))
+            return Parts(s.train, s.validation, s.test, str(data), s.item_names, s.user_names)
     prepared = prepare_ratings(data, min_entries=min_entries, validation_fraction=validation_fraction,
                                test_fraction=test_fraction, n_validation=n_validation, n_test=n_test,
                                leave_k_out=leave_k_out, seed=seed, builtin_size=builtin_size, progress=progress,
                                quiet=False, **read_options)
     s = prepared.split
-    return Parts(s.train, s.validation, s.test, prepared.summary["source"])
+    return Parts(s.train, s.validation, s.test, prepared.summary["source"], s.item_names, s.user_names)
 
 
 def shared_space(parts: list[Ratings | None]) -> list[Ratings | None]:
@@ -188,6 +192,7 @@ def train(parts: Parts, model, *, out=None, resume=None, config: dict | None = N
         if not hasattr(model, "history_") or not model.history_.steps:
             raise
         interrupted = True
+    model.set_names(items=parts.item_names, users=parts.user_names)
     h = model.history_
     if h.refit_steps:
         log(f"refitted on training + validation ratings for {h.refit_steps} steps")
@@ -272,12 +277,48 @@ def recommendation_rows(model, train_r: Ratings, n_users: int = SHOW_USERS, n: i
     if not users:
         return []
     items, scores = model.recommend_batch(users, n)
-    return [{"user": _plain(u), "rank": r + 1, "item": _plain(i), "score": round(float(s), 4)}
+    rows = [{"user": _plain(u), "rank": r + 1, "item": _plain(i), "score": round(float(s), 4)}
             for u, row_i, row_s in zip(users, items, scores)
             for r, (i, s) in enumerate(zip(row_i, row_s)) if np.isfinite(s)]
+    return add_names(model, rows)
+
+
+def add_names(model, rows: list[dict]) -> list[dict]:
+    """``rows`` with a ``name`` after each ``item`` (and ``user``) the model has names for."""
+    for what in ("item", "user"):
+        names = getattr(model, f"{what}_names_", None)
+        if names is None or not rows or what not in rows[0]:
+            continue
+        found = names.lookup([row[what] for row in rows], missing="")
+        rows = [{**{k: v for k, v in row.items()}, f"{what}_name": str(n)} for row, n in zip(rows, found)]
+    return rows
 
 
 def _plain(x):
     return x.item() if hasattr(x, "item") else x
 
 
+
+
+def export_factors(model, out, *, users: bool = False, parquet=None):
+    """A model's item (or user) factors as TensorBoard projector files (ids and names as metadata), and
+    optionally as Parquet; returns :class:`latentatlas.exports.ProjectorExport`."""
+    from latentatlas.exports import export_parquet, export_projector
+
+    what = "user" if users else "item"
+    ids = model.user_ids_ if users else model.item_ids_
+    factors = model.user_factors_ if users else model.item_factors_
+    names = getattr(model, f"{what}_names_", None)
+    named = names.lookup(ids, missing="") if names is not None else None
+    metadata = {}
+    if names is not None:
+        for col in names.metadata:
+            metadata[col] = names.column(col, ids, missing="")
+    res = export_projector(out, factors, ids=ids, names=named, metadata=metadata or None,
+                           tensor_name=f"{what} factors")
+    if parquet is not None:
+        table = {"id": ids, "factor": np.asarray(factors, dtype=np.float32)}
+        if named is not None:
+            table["name"] = named
+        export_parquet(parquet, table)
+    return res
