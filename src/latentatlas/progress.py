@@ -24,7 +24,10 @@ class Progress:
     """Reports ``[label] message`` lines to the ``latentatlas`` logger (INFO) and to ``callback``, unless
     ``quiet``; also measures elapsed time."""
 
-    def __init__(self, label: str = "", quiet: bool = False, callback: ProgressCallback | None = None):
+    def __init__(self, label: str = "", quiet: bool = False, callback: "ProgressCallback | Progress | None" = None):
+        if isinstance(callback, Progress):  # a step inside a larger job: its quietness and its callback
+            quiet = quiet or callback.quiet
+            callback = callback.callback
         self.label = label
         self.quiet = quiet
         self.callback = callback
