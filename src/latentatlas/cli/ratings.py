@@ -26,7 +26,7 @@ def _spark(engine: str):
         return None
     if engine != "spark":
         raise LatentAtlasError(f"--engine must be local or spark, got {engine!r}")
-    from latentatlas.ratings import spark
+    from latentatlas.cli import spark
 
     return spark
 
