@@ -147,3 +147,168 @@ def test_npy_wrong_shape_and_missing_file(tmp_path):
         read_ratings(f, format="xlsx")
     with pytest.raises(LatentAtlasError, match="duplicates must be one of"):
         read_ratings(f, duplicates="max")
+
+
+# --- issue 10: trust ---------------------------------------------------------------------------------------
+def error_of(path, **kwargs) -> str:
+    with pytest.raises(LatentAtlasError) as err:
+        read_ratings(path, **kwargs)
+    message = str(err.value)
+    assert message.isprintable(), message  # one line, no control characters
+    return message
+
+
+def test_header_without_rating_column_is_refused(tmp_path):
+    f = write(tmp_path / "ratings.csv", "userId,movieId,timestamp\n1,10,964982703\n2,10,964982704\n")
+    message = error_of(f)
+    assert message.startswith(f"{f}: no rating column (columns are: userId, movieId, timestamp")
+    assert "rating_col=" in message and "--rating-col" in message
+    # Chosen explicitly, a timestamp column still meets the scale check.
+    assert "far outside any rating scale" in error_of(f, rating_col="timestamp")
+
+
+def test_headerless_timestamp_in_rating_position_is_refused(tmp_path):
+    rows = "".join(f"{u}\t{u % 7}\t{881250949 + u}\n" for u in range(20))
+    f = write(tmp_path / "u.data", rows)
+    message = error_of(f)
+    assert message.startswith(f"{f}: column 2, taken as the rating by its position, does not look like ratings")
+    assert "a timestamp or an id?" in message and "rating_col=" in message
+
+
+def test_headerless_all_distinct_values_refused_unless_chosen(tmp_path):
+    rng = np.random.default_rng(0)
+    values = rng.permutation(1000) / 250 + 1  # 1000 different values between 1 and 5
+    f = write(tmp_path / "r.csv", "".join(f"u{k % 40},i{k % 97},{v}\n" for k, v in enumerate(values)))
+    assert "all 1,000 values are different" in error_of(f)
+    assert len(read_ratings(f, rating_col=2)) == 1000
+
+
+def test_ratings_far_outside_any_scale_are_refused(tmp_path):
+    f = write(tmp_path / "r.csv", "user,item,rating\n1,2,4\n1,3,1e12\n")
+    message = error_of(f)
+    assert message.startswith(f"{f}: ratings in column 'rating' reach 1e+12, far outside any rating scale")
+
+
+def test_headerless_u_data_still_read_by_position(tmp_path):
+    rng = np.random.default_rng(1)
+    rows = "".join(f"{u}\t{i}\t{r}\t{881250949 + k}\n" for k, (u, i, r) in
+                   enumerate(zip(rng.integers(1, 900, 2000), rng.integers(1, 1600, 2000), rng.integers(1, 6, 2000))))
+    r = read_ratings(write(tmp_path / "u.data", rows))
+    assert r.meta["lines_read"] == 2000 and set(np.unique(r.values)) <= {1, 2, 3, 4, 5}
+    assert r.user_ids.dtype == np.int64
+
+
+BAD_CSV = ("user,item,rating\n"   # 1
+           "1,10,4\n"             # 2
+           "1,11\n"               # 3 too few fields
+           "\n"                   # 4 blank: skipped, not bad
+           "   \n"                # 5 whitespace only: skipped, not bad
+           "2,10,x\n"             # 6 rating not a number
+           "\"3,a\",10,5\n"       # 7 quoted delimiter: fine
+           "4,,3\n"               # 8 missing item id
+           "5,12,nan\n"           # 9 not finite
+           "6,12,3.5\n")          # 10
+
+
+def test_on_bad_lines_skip_counts_and_names_lines(tmp_path, caplog):
+    f = write(tmp_path / "r.csv", BAD_CSV)
+    with caplog.at_level("WARNING", logger="latentatlas"):
+        r = read_ratings(f, on_bad_lines="skip")
+    assert triplets(r) == {("1", 10, 4.0), ("3,a", 10, 5.0), ("6", 12, 3.5)}
+    assert r.meta["bad_lines"] == 4 and r.meta["bad_line_numbers"] == [3, 6, 8, 9]
+    assert r.meta["on_bad_lines"] == "skip"
+    assert "r.csv: skipped 4 bad lines (first: line 3, 6, 8, 9)" in caplog.text
+
+
+def test_on_bad_lines_error_names_the_first(tmp_path):
+    f = write(tmp_path / "r.csv", BAD_CSV)
+    assert error_of(f) == f"{f}: line 3: expected 3 fields separated by ',', found 2"
+    with pytest.raises(LatentAtlasError, match="on_bad_lines must be one of error, skip"):
+        read_ratings(f, on_bad_lines="warn")
+
+
+def test_on_bad_lines_skip_keeps_integer_ids_and_counts_clean_files_as_zero(tmp_path):
+    f = write(tmp_path / "u.data", "1\t2\t3\t0\n1\t2\n1\t3\tq\t0\n4\t5\t5\t0\n")
+    r = read_ratings(f, on_bad_lines="skip")
+    assert r.user_ids.dtype == np.int64 and triplets(r) == {(1, 2, 3.0), (4, 5, 5.0)}
+    assert (r.meta["bad_lines"], r.meta["bad_line_numbers"]) == (2, [2, 3])
+    clean = read_ratings(write(tmp_path / "c.data", "1\t2\t3\t0\n"))
+    assert (clean.meta["bad_lines"], clean.meta["bad_line_numbers"]) == (0, [])
+
+
+def test_on_bad_lines_skip_ratings_dat_and_json(tmp_path):
+    r = read_ratings(write(tmp_path / "ratings.dat", "1::2::3::0\n1::2::x::0\n\n2::3::4::5\n1::5\n"),
+                     on_bad_lines="skip")
+    assert triplets(r) == {(1, 2, 3.0), (2, 3, 4.0)} and r.meta["bad_line_numbers"] == [2, 5]
+    good = '{"user_id":"a","business_id":"b","stars":4}\n'
+    text = (good + '{"user_id":"a","business_id":"c","stars":4\n' + "  \n" + good.replace('"b"', '"d"')
+            + '{"user_id":"a","stars":4}\n' + '{"user_id":"a","business_id":"e","stars":"five"}\n')
+    r = read_ratings(write(tmp_path / "y.json", text), on_bad_lines="skip")
+    assert triplets(r) == {("a", "b", 4.0), ("a", "d", 4.0)}
+    assert (r.meta["bad_lines"], r.meta["bad_line_numbers"]) == (3, [2, 5, 6])
+
+
+def test_whitespace_only_lines_are_skipped(tmp_path):
+    f = write(tmp_path / "r.csv", "user,item,rating\n1,2,4\n   \n\t\n\n2,3,5\n  ")
+    r = read_ratings(f)
+    assert triplets(r) == {(1, 2, 4.0), (2, 3, 5.0)} and r.meta["bad_lines"] == 0
+    j = write(tmp_path / "y.json", '\n  {"user_id":"a","business_id":"b","stars":4}\n \n')
+    assert triplets(read_ratings(j)) == {("a", "b", 4.0)}
+
+
+def test_gzip_found_by_magic_bytes_not_name(tmp_path):
+    f = tmp_path / "ratings.csv"
+    f.write_bytes(gzip.compress(b"user,item,rating\n1,2,4\n2,3,5\n"))
+    assert triplets(read_ratings(f)) == {(1, 2, 4.0), (2, 3, 5.0)}
+    y = tmp_path / "reviews"
+    y.write_bytes(gzip.compress(yelp_lines().encode()))
+    assert len(read_ratings(y)) == 3
+    plain = write(tmp_path / "r.csv.gz", "user,item,rating\n1,2,4\n")  # named .gz, but plain text
+    assert len(read_ratings(plain)) == 1
+
+
+@pytest.mark.parametrize("name,payload", [("r.csv.gz", b"1,2,3\n" * 100_000),
+                                          ("y.json.gz", yelp_lines().encode() * 10_000)])
+def test_truncated_gzip(tmp_path, name, payload):
+    data = gzip.compress(payload)
+    f = tmp_path / name
+    f.write_bytes(data[: len(data) // 2])
+    assert error_of(f).startswith(f"{f}: compressed data is truncated or corrupt")
+
+
+def test_invalid_utf8_in_an_id_names_the_line(tmp_path):
+    f = tmp_path / "r.csv"
+    f.write_bytes(b"user,item,rating\nu1,i1,4\nu\xff2,i2,3\nu3,i3,5\n")
+    assert error_of(f) == f"{f}: line 3: user id 'u\\udcff2' is not valid UTF-8"
+    r = read_ratings(f, on_bad_lines="skip")
+    assert triplets(r) == {("u1", "i1", 4.0), ("u3", "i3", 5.0)} and r.meta["bad_line_numbers"] == [3]
+    j = tmp_path / "y.json"
+    j.write_bytes(b'{"user_id":"a","business_id":"b","stars":4}\n{"user_id":"a\xff","business_id":"b","stars":4}\n')
+    assert error_of(j) == f"{j}: line 2: not valid UTF-8 (byte 0xff at column 14)"
+
+
+def test_control_characters_are_escaped(tmp_path):
+    f = write(tmp_path / "r.csv", "user,item,rating\nu1,i1,4\nu2,i2,\x1b[31mred\x07\n")
+    assert error_of(f) == f"{f}: line 3: rating '\\x1b[31mred\\x07' is not a number"
+    h = write(tmp_path / "h.csv", "us\x1ber,item,when\u202e\nu1,i1,4\n")
+    assert "columns are: us\\x1ber, item, when\\u202e" in error_of(h)
+    j = write(tmp_path / "y.json", '{"u\\u001b":"a","business_id":"b","stars":4}\n')
+    assert "fields are: u\\x1b, business_id, stars" in error_of(j)
+
+
+def test_empty_file_and_directory(tmp_path):
+    assert error_of(write(tmp_path / "r.csv", "")) == f"{tmp_path / 'r.csv'}: file is empty"
+    assert error_of(write(tmp_path / "b.csv", "\n  \n")) == f"{tmp_path / 'b.csv'}: file is empty"
+    empty_gz = tmp_path / "e.csv.gz"
+    empty_gz.write_bytes(gzip.compress(b""))
+    assert error_of(empty_gz) == f"{empty_gz}: file is empty"
+    assert error_of(tmp_path) == f"{tmp_path}: is a directory, not a ratings file"
+
+
+def test_string_ids_from_arrow_buffers(tmp_path):
+    # ASCII ids of mixed length go through the fixed-width copy; non-ASCII ones through Python strings.
+    f = write(tmp_path / "r.csv", "user,item,rating\nalice,x,1\nbo,yy,2\nalice,zzz,3\nżaneta,x,4\n")
+    r = read_ratings(f)
+    assert list(r.user_ids) == ["alice", "bo", "żaneta"] and list(r.item_ids) == ["x", "yy", "zzz"]
+    g = write(tmp_path / "g.csv", "user,item,rating\nalice,x,1\nbo,yy,2\n")
+    assert list(read_ratings(g).user_ids) == ["alice", "bo"]

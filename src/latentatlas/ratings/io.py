@@ -1,20 +1,25 @@
 """Readers: rating files of every common shape to one :class:`~latentatlas.ratings.data.Ratings`.
 
 Parsing is pyarrow's (multithreaded C++); only the three needed columns are kept, so memory follows the
-number of ratings, not the size of the file (a Yelp review file is mostly review text). When pyarrow
-rejects a file, or a value is missing or not a number, the file is scanned once more in Python to name the
-first bad line: that slow path runs only on the way to an error.
+number of ratings, not the size of the file (a Yelp review file is mostly review text). A clean file is read
+once. When pyarrow flags or rejects something, a second, slower pass finds which lines are bad: Arrow tells
+which rows, a Python scan of the raw lines tells their numbers. That slow path runs only for files with bad
+lines, to name them (``on_bad_lines="error"``) or to drop and count them (``"skip"``).
 """
 
 from __future__ import annotations
 
+import bz2
+import csv
 import gzip
 import io
 import json
+import logging
 import math
 import os
 import re
-from dataclasses import dataclass
+import zlib
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -24,11 +29,65 @@ from latentatlas.ratings.data import Ratings
 
 FORMATS = ("npy", "csv", "tsv", "parquet", "movielens", "yelp", "jsonl")
 DUPLICATE_POLICIES = ("last", "first", "mean")
+BAD_LINE_POLICIES = ("error", "skip")
 
 USER_NAMES = ("user", "user_id", "userid", "userId", "uid", "reviewerID", "customer_id")
 ITEM_NAMES = ("item", "item_id", "itemid", "itemId", "movie_id", "movieId", "movieid", "business_id",
               "iid", "asin", "product_id", "isbn", "ISBN", "book_id")
 RATING_NAMES = ("rating", "ratings", "stars", "score", "overall", "value", "Book-Rating")
+
+# Every rating scale in use (1–5 stars, 0–10, Jester's ±10, 0–100) stays far inside this; Unix timestamps
+# and large ids do not, and factorising them "succeeds" with meaningless numbers.
+RATING_LIMIT = 1e6
+# A column taken by position whose values are all different over more rows than this is an id or a time.
+DISTINCT_ROWS = 500
+SHOWN_BAD_LINES = 10
+# What a rating may look like in a text file; Arrow and the Python scan judge by the same pattern so that
+# the rows Arrow drops and the lines the scan names are the same ones.
+_NUMBER = r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$"
+_NUMBER_RE = re.compile(_NUMBER)
+HOW_TO_CHOOSE = "choose it with rating_col= (--rating-col NAME or 0-based index)"
+
+log = logging.getLogger("latentatlas")
+
+
+def printable(text, limit: int | None = 80) -> str:
+    """``text`` fit for a one-line message: non-printable characters escaped as ``repr`` does, cut to ``limit``.
+
+    Every piece of a file's content (and its name) that goes into a message passes through here, so that a
+    crafted file cannot put newlines, terminal escapes or bidi overrides into what the user sees.
+    """
+    text = str(text)
+    if limit is not None and len(text) > limit:
+        text = text[:limit] + "…"
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def _name(path) -> str:
+    return printable(path, limit=None)
+
+
+@dataclass
+class _Report:
+    """What a reader met on the way: bad lines (dropped or fatal), and how the rating column was chosen."""
+
+    path: Path
+    policy: str
+    count: int = 0
+    numbers: list = field(default_factory=list)
+    rating_label: str = "2"
+    rating_guessed: bool = False
+    unit: str = "line"  # what the numbers count: "row" in Parquet, "row index" (from 0) in .npy
+
+    def bad(self, number: int, message: str) -> None:
+        """One bad line or row, met in file order: fatal under "error", counted under "skip"."""
+        if self.policy == "error":
+            raise LatentAtlasError(f"{_name(self.path)}: {self.unit} {number}: {message}")
+        self.count += 1
+        if len(self.numbers) < SHOWN_BAD_LINES:
+            self.numbers.append(number)
 
 
 @dataclass(frozen=True)
@@ -66,44 +125,116 @@ def detect_format(path: Path) -> str:
 
 def read_ratings(path: str | os.PathLike, format: str | None = None, *, user_col: str | int | None = None,
                  item_col: str | int | None = None, rating_col: str | int | None = None,
-                 sep: str | None = None, header: bool | None = None, duplicates: str = "last") -> Ratings:
+                 sep: str | None = None, header: bool | None = None, duplicates: str = "last",
+                 on_bad_lines: str = "error") -> Ratings:
     """Read a ratings file into :class:`Ratings`, mapping arbitrary user and item ids to indices.
 
-    ``format`` is one of :data:`FORMATS` (default: from the file name and content). Columns are found by
-    name (``user_id``, ``movieId``, ``stars``…) or position, or given as a name or 0-based index. Repeated
+    ``format`` is one of :data:`FORMATS` (default: from the file name and content; gzip and bzip2 are
+    recognised by their first bytes). Columns are found by name (``user_id``, ``movieId``, ``stars``…) or
+    given as a name or 0-based index; the rating is taken by position only in files without names (u.data,
+    ratings.dat, headerless tables, .npy), and then only when its values look like ratings. Repeated
     (user, item) pairs keep the last rating by default (``duplicates="first"`` or ``"mean"`` otherwise);
     their count is ``meta["duplicates"]``. Integer ids are numbered in sorted order, string ids in order of
     first appearance.
+
+    ``on_bad_lines="error"`` (default) stops at the first bad line with a :class:`LatentAtlasError` naming it;
+    ``"skip"`` drops bad lines, counts them in ``meta["bad_lines"]``, keeps the first few 1-based line numbers
+    (row numbers for Parquet and .npy) in ``meta["bad_line_numbers"]`` and logs a warning on the
+    ``"latentatlas"`` logger. Blank and whitespace-only lines are never bad: they are skipped.
     """
     path = Path(path)
     if duplicates not in DUPLICATE_POLICIES:
         raise LatentAtlasError(f"duplicates must be one of {', '.join(DUPLICATE_POLICIES)}, got {duplicates!r}")
+    if on_bad_lines not in BAD_LINE_POLICIES:
+        raise LatentAtlasError(f"on_bad_lines must be one of {', '.join(BAD_LINE_POLICIES)}, "
+                               f"got {printable(repr(on_bad_lines))}")
     if not path.exists():
-        raise LatentAtlasError(f"{path}: no such file")
+        raise LatentAtlasError(f"{_name(path)}: no such file")
     if path.is_dir():
-        raise LatentAtlasError(f"{path}: is a directory, not a ratings file")
-    if path.stat().st_size == 0:
-        raise LatentAtlasError(f"{path}: file is empty")
-    fmt = (format or detect_format(path)).lower()
-    if fmt == "yelp":
-        fmt = "jsonl"
-    if fmt not in FORMATS:
-        raise LatentAtlasError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
+        raise LatentAtlasError(f"{_name(path)}: is a directory, not a ratings file")
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise LatentAtlasError(f"{_name(path)}: cannot read file ({printable(exc.strerror or exc)})") from None
+    if size == 0:
+        raise LatentAtlasError(f"{_name(path)}: file is empty")
+    report = _Report(path, on_bad_lines)
     cols = _Columns(user_col, item_col, rating_col)
-    if fmt == "npy":
-        users, items, values = _read_npy(path, cols)
-    elif fmt == "parquet":
-        users, items, values = _read_parquet(path, cols)
-    elif fmt == "jsonl":
-        users, items, values = _read_jsonl(path, cols)
-    elif fmt == "movielens":
-        users, items, values = _read_movielens(path, cols)
-    else:
-        delimiter = sep or ("\t" if fmt == "tsv" else None)
-        users, items, values = _read_delimited(path, cols, delimiter, header)
-    if len(values) == 0:
-        raise LatentAtlasError(f"{path}: no ratings in file")
-    return _assemble(path, fmt, users, items, values, duplicates)
+    try:
+        fmt = (format or detect_format(path)).lower()
+        if fmt == "yelp":
+            fmt = "jsonl"
+        if fmt not in FORMATS:
+            raise LatentAtlasError(f"unknown format {printable(repr(format))}; choose one of {', '.join(FORMATS)}")
+        if fmt == "npy":
+            users, items, values = _read_npy(path, cols, report)
+        elif fmt == "parquet":
+            users, items, values = _read_parquet(path, cols, report)
+        elif fmt == "jsonl":
+            users, items, values = _read_jsonl(path, cols, report)
+        elif fmt == "movielens":
+            users, items, values = _read_movielens(path, cols, report)
+        else:
+            delimiter = sep or ("\t" if fmt == "tsv" else None)
+            users, items, values = _read_delimited(path, cols, delimiter, header, report)
+        if len(values) == 0:
+            raise LatentAtlasError(f"{_name(path)}: no ratings in file")
+        _check_scale(path, np.asarray(values, dtype=np.float64), report)
+        ratings = _assemble(path, fmt, users, items, values, duplicates, report)
+    except LatentAtlasError:
+        raise
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise LatentAtlasError(f"{_name(path)}: compressed data is truncated or corrupt "
+                               f"({printable(exc)})") from None
+    except OSError as exc:
+        # pyarrow reports a cut-off gzip stream as an OSError too ("Truncated compressed stream").
+        what = "compressed data is truncated or corrupt" if _compression(path) else "cannot read file"
+        raise LatentAtlasError(f"{_name(path)}: {what} ({printable(exc.strerror or exc)})") from None
+    except UnicodeDecodeError as exc:
+        raise LatentAtlasError(f"{_name(path)}: not valid UTF-8 text ({printable(exc.reason)})") from None
+    except Exception as exc:  # noqa: BLE001 - any Arrow error left is about the file's content
+        import pyarrow as pa
+
+        if not isinstance(exc, pa.ArrowException):
+            raise
+        raise LatentAtlasError(f"{_name(path)}: cannot parse file: {_detail(exc)}") from None
+    if report.count:
+        log.warning("%s: skipped %d bad %s%s (first: %s %s)", _name(path), report.count, report.unit.split()[0],
+                    "s" if report.count > 1 else "", report.unit, ", ".join(map(str, report.numbers)))
+    return ratings
+
+
+def _detail(exc) -> str:
+    return printable(re.sub(r"\s+", " ", str(exc)).strip(), limit=200)
+
+
+def _check_scale(path: Path, values: np.ndarray, report: _Report) -> None:
+    """Refuse a rating column that holds timestamps, ids or anything else no rating scale produces."""
+    lo, hi = float(values.min()), float(values.max())
+    label = printable(report.rating_label)
+    if report.rating_guessed:
+        why = None
+        if max(abs(lo), abs(hi)) > RATING_LIMIT:
+            why = f"values up to {max(abs(lo), abs(hi)):.6g}, a timestamp or an id?"
+        elif hi - lo >= RATING_LIMIT:
+            why = f"a span of {hi - lo:.6g}"
+        elif len(values) > DISTINCT_ROWS and _all_distinct(values):
+            why = f"all {len(values):,} values are different"
+        if why:
+            raise LatentAtlasError(f"{_name(path)}: column {label}, taken as the rating by its position, does not "
+                                   f"look like ratings ({why}); if it is the rating, {HOW_TO_CHOOSE}")
+    if max(abs(lo), abs(hi)) > RATING_LIMIT:
+        raise LatentAtlasError(f"{_name(path)}: ratings in column {label} reach {max(abs(lo), abs(hi)):.6g}, far "
+                               f"outside any rating scale (limit ±{RATING_LIMIT:.0e}); rescale them, or if "
+                               f"another column holds the rating, {HOW_TO_CHOOSE}")
+
+
+def _all_distinct(values: np.ndarray) -> bool:
+    # Ratings repeat within a few rows; look at a prefix first so the full sort runs only for suspects.
+    head = values[:10_000]
+    if len(np.unique(head)) < len(head):
+        return False
+    return len(np.unique(values)) == len(values)
 
 
 # --- assembling ids and duplicates ------------------------------------------------------------------------
@@ -115,85 +246,144 @@ def _encode(column, what: str, path: Path) -> tuple[np.ndarray, np.ndarray]:
     if isinstance(column, (pa.Array, pa.ChunkedArray)):
         if column.null_count:
             row = int(np.flatnonzero(np.asarray(column.is_null()))[0])
-            raise LatentAtlasError(f"{path}: row {row + 1}: missing {what} id")
+            raise LatentAtlasError(f"{_name(path)}: row {row + 1}: missing {what} id")
         if pa.types.is_integer(column.type):
             column = column.to_numpy()
         elif pa.types.is_floating(column.type):
             arr = column.to_numpy()
             if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
-                raise LatentAtlasError(f"{path}: {what} ids must be integers or strings, found non-integral numbers")
+                raise LatentAtlasError(f"{_name(path)}: {what} ids must be integers or strings, "
+                                       f"found non-integral numbers")
             column = arr.astype(np.int64)
         else:
-            column = pc.cast(column, pa.string()) if not pa.types.is_string(column.type) else column
+            if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+                column = pc.cast(column, pa.string())
             if isinstance(column, pa.ChunkedArray):
                 column = column.combine_chunks()
             encoded = column.dictionary_encode()
-            return (np.asarray(encoded.indices, dtype=np.int32),
-                    np.asarray(encoded.dictionary.to_numpy(zero_copy_only=False), dtype=str))
+            return np.asarray(encoded.indices, dtype=np.int32), _string_ids(encoded.dictionary)
     arr = np.asarray(column)
     ids, index = np.unique(arr, return_inverse=True)
     return index.astype(np.int32), ids
 
 
-def _assemble(path: Path, fmt: str, users, items, values: np.ndarray, duplicates: str) -> Ratings:
+def _string_ids(dictionary) -> np.ndarray:
+    """An Arrow string array as a numpy unicode array, straight from its buffers when all of it is ASCII.
+
+    Going through Python ``str`` objects costs about a second per million ids; ASCII ids (Yelp's, Amazon's,
+    most others) are copied byte for byte into a fixed-width array instead, and numpy widens them to unicode.
+    """
+    import pyarrow as pa
+
+    n = len(dictionary)
+    if n == 0:
+        return np.array([], dtype="U1")
+    offset_type = np.int64 if pa.types.is_large_string(dictionary.type) else np.int32
+    buffers = dictionary.buffers()
+    offsets = np.frombuffer(buffers[1], dtype=offset_type)[dictionary.offset: dictionary.offset + n + 1]
+    data = np.frombuffer(buffers[2], dtype=np.uint8)[offsets[0]: offsets[-1]] if buffers[2] is not None \
+        else np.zeros(0, np.uint8)
+    lengths = np.diff(offsets)
+    width = int(lengths.max())
+    # Non-ASCII needs real UTF-8 decoding; a NUL would be eaten by numpy's fixed-width bytes.
+    if width == 0 or (len(data) and (data.max() >= 128 or not data.all())):
+        return np.asarray(dictionary.to_numpy(zero_copy_only=False), dtype=str)
+    if np.all(lengths == width):
+        fixed = data.view(f"S{width}")
+    else:
+        out = np.zeros(n * width, dtype=np.uint8)
+        starts = np.arange(n, dtype=np.int64) * width - (offsets[:-1] - offsets[0])
+        out[np.arange(len(data), dtype=np.int64) + np.repeat(starts, lengths)] = data
+        fixed = out.view(f"S{width}")
+    return fixed.astype(f"U{width}")
+
+
+def _first_occurrences(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """(group of each key, mask of each group's first occurrence, number of groups), by hashing.
+
+    ``dictionary_encode`` numbers groups in order of first appearance, so an occurrence is the first of its
+    group exactly when its number exceeds every number before it: no sort needed.
+    """
+    import pyarrow as pa
+
+    encoded = pa.array(keys).dictionary_encode()
+    groups = np.asarray(encoded.indices)
+    n_groups = len(encoded.dictionary)
+    if n_groups == len(keys):
+        return groups, np.ones(len(keys), dtype=bool), n_groups
+    seen = np.maximum.accumulate(groups)
+    first = np.empty(len(keys), dtype=bool)
+    first[0] = True
+    first[1:] = groups[1:] > seen[:-1]
+    return groups, first, n_groups
+
+
+def _assemble(path: Path, fmt: str, users, items, values: np.ndarray, duplicates: str,
+              report: _Report | None = None) -> Ratings:
     u, user_ids = _encode(users, "user", path)
     i, item_ids = _encode(items, "item", path)
     values = np.asarray(values, dtype=np.float64)
+    n = len(values)
     keys = u.astype(np.int64) * len(item_ids) + i
-    n = len(keys)
-    if duplicates == "mean":
-        uniq, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-        sums = np.bincount(inverse, weights=values)
-        counts = np.bincount(inverse)
-        keep = np.sort(first)
-        vals = (sums / counts)[inverse[keep]]
+    if duplicates == "last":
+        _, first, n_groups = _first_occurrences(keys[::-1])
+        keep = None if n_groups == n else (n - 1 - np.flatnonzero(first))[::-1]
     else:
-        order = np.arange(n)[::-1] if duplicates == "last" else np.arange(n)
-        _, pos = np.unique(keys[order], return_index=True)
-        keep = np.sort(order[pos])
-        vals = values[keep]
-    n_dup = n - len(keep)
-    if n_dup:
-        u, i = u[keep], i[keep]
-    else:
+        groups, first, n_groups = _first_occurrences(keys)
+        keep = None if n_groups == n else np.flatnonzero(first)
+    if keep is None:
         vals = values
-    meta = {"source": str(path), "format": fmt, "lines_read": n, "duplicates": int(n_dup),
+    else:
+        if duplicates == "mean":
+            vals = np.bincount(groups, weights=values, minlength=n_groups) / np.bincount(groups, minlength=n_groups)
+        else:
+            vals = values[keep]
+        u, i = u[keep], i[keep]
+    meta = {"source": str(path), "format": fmt, "lines_read": n, "duplicates": int(n - len(vals)),
             "duplicate_policy": duplicates}
+    if report is not None:
+        meta.update({"on_bad_lines": report.policy, "bad_lines": int(report.count),
+                     "bad_line_numbers": [int(k) for k in report.numbers]})
     return Ratings(u, i, vals, user_ids, item_ids, meta)
 
 
-def _check_values(path: Path, values: np.ndarray, what: str = "rating", line_of=lambda row: row + 1) -> None:
-    bad = ~np.isfinite(values)
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        raise LatentAtlasError(f"{path}: line {line_of(row)}: {what} is missing or not a number")
-
-
 # --- .npy triplets ---------------------------------------------------------------------------------------
-def _read_npy(path: Path, cols: _Columns):
+def _read_npy(path: Path, cols: _Columns, report: _Report):
     try:
         arr = np.load(path, allow_pickle=False)
     except ValueError as exc:
-        raise LatentAtlasError(f"{path}: not a plain numeric .npy array ({exc})") from None
-    except OSError as exc:
-        raise LatentAtlasError(f"{path}: cannot read .npy file ({exc})") from None
+        raise LatentAtlasError(f"{_name(path)}: not a plain numeric .npy array ({printable(exc)})") from None
+    except (OSError, EOFError) as exc:
+        raise LatentAtlasError(f"{_name(path)}: cannot read .npy file ({printable(exc)})") from None
     if arr.ndim != 2 or arr.shape[1] < 3:
-        raise LatentAtlasError(f"{path}: expected an N×3 array of (user, item, rating) rows, got shape {arr.shape}")
+        raise LatentAtlasError(f"{_name(path)}: expected an N×3 array of (user, item, rating) rows, "
+                               f"got shape {arr.shape}")
     if arr.dtype.kind not in "iuf":
-        raise LatentAtlasError(f"{path}: expected a numeric array, got dtype {arr.dtype}")
-    u, i, r = (_position(c, d, 3, path) for c, d in ((cols.user, 0), (cols.item, 1), (cols.rating, 2)))
+        raise LatentAtlasError(f"{_name(path)}: expected a numeric array, got dtype {arr.dtype}")
+    u, i, r = (_position(c, d, arr.shape[1], path) for c, d in ((cols.user, 0), (cols.item, 1), (cols.rating, 2)))
+    report.rating_label, report.rating_guessed = str(r), cols.rating is None
     values = arr[:, r].astype(np.float64)
-    _check_values(path, values, line_of=lambda row: f"{row} (row index)")
-    ids = []
-    for c, what in ((u, "user"), (i, "item")):
+    bad = ~np.isfinite(values)
+    for c in (u, i):
         col = arr[:, c]
         if col.dtype.kind == "f":
-            if not np.all(np.isfinite(col)) or np.any(col != np.round(col)):
-                row = int(np.flatnonzero(~np.isfinite(col) | (col != np.round(col)))[0])
-                raise LatentAtlasError(f"{path}: row {row}: {what} id {col[row]!r} is not an integer")
-            col = col.astype(np.int64)
-        ids.append(col)
+            bad |= ~np.isfinite(col) | (col != np.round(col))
+    if bad.any():
+        report.unit = "row index"  # from 0, as numpy indexes rows
+        for row in np.flatnonzero(bad)[:SHOWN_BAD_LINES]:
+            report.bad(int(row), _npy_row_problem(arr, int(row), u, i, r))
+        report.count = int(bad.sum())
+        arr, values = arr[~bad], values[~bad]
+    ids = [arr[:, c].astype(np.int64) if arr[:, c].dtype.kind == "f" else arr[:, c] for c in (u, i)]
     return ids[0], ids[1], values
+
+
+def _npy_row_problem(arr, row: int, u: int, i: int, r: int) -> str:
+    for c, what in ((u, "user id"), (i, "item id")):
+        v = arr[row, c]
+        if arr.dtype.kind == "f" and (not np.isfinite(v) or v != np.round(v)):
+            return f"{what} {v!r} is not an integer"
+    return "rating is missing or not a number"
 
 
 def _position(col, default: int, width: int, path: Path) -> int:
@@ -202,34 +392,44 @@ def _position(col, default: int, width: int, path: Path) -> int:
     try:
         k = int(col)
     except (TypeError, ValueError):
-        raise LatentAtlasError(f"{path}: columns of a .npy file are chosen by 0-based index, got {col!r}") from None
+        raise LatentAtlasError(f"{_name(path)}: columns are chosen by 0-based index here, "
+                               f"got {printable(repr(col))}") from None
     if not 0 <= k < width:
-        raise LatentAtlasError(f"{path}: column index {k} is out of range (the array has {width} columns)")
+        raise LatentAtlasError(f"{_name(path)}: column index {k} is out of range (the file has {width} columns)")
     return k
 
 
 # --- tables: CSV/TSV, MovieLens, Parquet ------------------------------------------------------------------
 def _pick(names: list[str], wanted, candidates: tuple[str, ...], default: int | None, what: str,
           path: Path) -> str:
+    """The column for ``what``: given (name or index), else by name among ``candidates``, else ``default``.
+
+    With named columns (``candidates`` given), the rating is never taken by position: the third column of
+    ``userId,movieId,timestamp`` is a time, and training on it "works" with meaningless results.
+    """
+    shown = ", ".join(printable(n, 40) for n in names)
     if wanted is not None:
         if isinstance(wanted, int) or (isinstance(wanted, str) and wanted.isdigit()):
             k = int(wanted)
             if not 0 <= k < len(names):
-                raise LatentAtlasError(f"{path}: {what} column index {k} is out of range "
+                raise LatentAtlasError(f"{_name(path)}: {what} column index {k} is out of range "
                                        f"(the file has {len(names)} columns)")
             return names[k]
         if wanted not in names:
-            raise LatentAtlasError(f"{path}: missing column {wanted!r} for the {what} "
-                                   f"(columns are: {', '.join(names)})")
+            raise LatentAtlasError(f"{_name(path)}: missing column {printable(repr(wanted))} for the {what} "
+                                   f"(columns are: {shown})")
         return wanted
     lower = {n.lower(): n for n in names}
     for cand in candidates:
         if cand.lower() in lower:
             return lower[cand.lower()]
+    if what == "rating" and candidates:
+        raise LatentAtlasError(f"{_name(path)}: no rating column (columns are: {shown}; looked for "
+                               f"{', '.join(RATING_NAMES[:4])}…); {HOW_TO_CHOOSE}")
     if default is not None and default < len(names):
         return names[default]
-    raise LatentAtlasError(f"{path}: cannot find the {what} column (columns are: {', '.join(names)}); "
-                           f"name it with --{what}-col")
+    raise LatentAtlasError(f"{_name(path)}: cannot find the {what} column (columns are: {shown}); "
+                           f"name it with {what}_col= (--{what}-col)")
 
 
 def _sniff_delimiter(line: str) -> str:
@@ -254,19 +454,15 @@ def _looks_like_header(first: list[str], second: list[str] | None) -> bool:
     return any(_is_number(b) and not _is_number(a) for a, b in zip(first, second))
 
 
-def _read_delimited(path: Path, cols: _Columns, delimiter: str | None, header: bool | None,
-                    skip_columns: tuple[int, ...] = ()):
-    import pyarrow as pa
-    import pyarrow.csv as pcsv
-
-    first = _first_line(path)
-    if not first.strip():
-        raise LatentAtlasError(f"{path}: line 1 is empty; expected a header or a first rating")
+def _read_delimited(path: Path, cols: _Columns, delimiter: str | None, header: bool | None, report: _Report):
+    head = _head(path, 2)
+    if not head:
+        raise LatentAtlasError(f"{_name(path)}: file is empty")
+    first_number, first = head[0]
     delimiter = delimiter or _sniff_delimiter(first)
     fields = first.split(delimiter)
     if header is None:
-        second = _first_line(path, skip=1)
-        header = _looks_like_header(fields, second.split(delimiter) if second is not None else None)
+        header = _looks_like_header(fields, head[1][1].split(delimiter) if len(head) > 1 else None)
     if header:
         names = [f.strip().strip('"') for f in fields]
     else:
@@ -275,36 +471,164 @@ def _read_delimited(path: Path, cols: _Columns, delimiter: str | None, header: b
     item = _pick(names, cols.item, ITEM_NAMES if header else (), 1, "item", path)
     rating = _pick(names, cols.rating, RATING_NAMES if header else (), 2, "rating", path)
     if len({user, item, rating}) < 3:
-        raise LatentAtlasError(f"{path}: the user, item and rating columns must differ (got {user}, {item}, {rating})")
-    col_types = {rating: pa.float64()}
-    try:
-        table = pcsv.read_csv(
-            path,
-            read_options=pcsv.ReadOptions(column_names=names, skip_rows=1 if header else 0, block_size=1 << 24),
-            parse_options=pcsv.ParseOptions(delimiter=delimiter),
-            convert_options=pcsv.ConvertOptions(include_columns=[user, item, rating], column_types=col_types,
+        raise LatentAtlasError(f"{_name(path)}: the user, item and rating columns must differ "
+                               f"(got {printable(user)}, {printable(item)}, {printable(rating)})")
+    report.rating_label = repr(rating) if header else str(names.index(rating))
+    report.rating_guessed = not header and cols.rating is None
+    # Blank lines before the header are skipped with it, so the data starts after the first non-blank line.
+    skip = first_number if header else first_number - 1
+    at = {c: names.index(c) for c in (user, item, rating)}
+
+    def problem(raw: bytes):
+        return _delimited_line_problem(raw, delimiter, len(names), at[user], at[item], at[rating])
+
+    return _read_csv_like(path, report, names=names, skip_rows=skip, delimiter=delimiter, quote_char='"',
+                          picked=(user, item, rating), problem=problem)
+
+
+def _read_csv_like(path: Path, report: _Report, *, names, skip_rows: int, delimiter: str, quote_char,
+                   picked: tuple[str, str, str], problem):
+    """(user, item, rating) columns of a delimited file, clean or with its bad lines named or dropped."""
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    user, item, rating = picked
+    invalid = [0]  # rows with the wrong number of fields (pyarrow's threaded reader knows no line numbers)
+
+    def on_invalid(row):
+        if not row.text.strip():
+            return "skip"  # whitespace-only lines: skipped, as pandas does
+        invalid[0] += 1
+        return "skip" if report.policy == "skip" else "error"
+
+    def read(types):
+        return pcsv.read_csv(
+            _source(path),
+            read_options=pcsv.ReadOptions(column_names=names, skip_rows=skip_rows, block_size=1 << 24),
+            parse_options=pcsv.ParseOptions(delimiter=delimiter, quote_char=quote_char,
+                                            invalid_row_handler=on_invalid),
+            convert_options=pcsv.ConvertOptions(include_columns=list(picked), column_types=types,
                                                 strings_can_be_null=False),
         )
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-        _raise_located(path, exc, lambda line: _delimited_line_problem(line, delimiter, names, user, item, rating),
-                       header=header)
-    values = table.column(rating).to_numpy(zero_copy_only=False).astype(np.float64)
-    if not np.all(np.isfinite(values)):
-        _raise_located(path, None, lambda line: _delimited_line_problem(line, delimiter, names, user, item, rating),
-                       header=header)
-    return table.column(user), table.column(item), values
+
+    failure = None
+    try:
+        table = read({rating: pa.float64()})
+    except pa.ArrowInvalid as exc:
+        table, failure = None, exc
+    if table is not None and not invalid[0] and _clean_table(table, user, item, rating):
+        return table.column(user), table.column(item), _values(table.column(rating))
+    if report.policy == "error":
+        _raise_first_bad(path, skip_rows, problem, failure)
+    # Skip: read again with everything as text, judge each row in Arrow, and drop the bad ones. Ids may be
+    # numbers in one part of the file and text in another, so they are typed after the bad rows are gone.
+    invalid[0] = 0
+    try:
+        table = read({user: pa.binary(), item: pa.binary(), rating: pa.string()})
+    except pa.ArrowInvalid as exc:
+        _raise_first_bad(path, skip_rows, problem, exc)
+    values, bad = _parse_ratings(table.column(rating))
+    users, bad_u = _text_ids(table.column(user))
+    items, bad_i = _text_ids(table.column(item))
+    bad |= bad_u | bad_i
+    n_bad = int(bad.sum())
+    report.count = invalid[0] + n_bad
+    if report.count:
+        report.numbers = [n for n, _ in _scan(path, skip_rows, problem, SHOWN_BAD_LINES)]
+    if n_bad:
+        keep = pa.array(~bad)
+        users, items, values = users.filter(keep), items.filter(keep), values[~bad]
+    return _int_if_possible(users), _int_if_possible(items), values
 
 
-def _delimited_line_problem(line: str, delimiter: str, names, user, item, rating) -> str | None:
+def _values(column) -> np.ndarray:
+    return column.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+
+
+def _clean_table(table, user: str, item: str, rating: str) -> bool:
+    """Whether a fast read left nothing to look at: ids present and valid text, ratings finite numbers."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    for name in (user, item):
+        col = table.column(name)
+        if col.null_count or pa.types.is_binary(col.type):  # binary: pyarrow found invalid UTF-8
+            return False
+        if pa.types.is_string(col.type) and pc.any(pc.equal(col, "")).as_py():
+            return False
+    return bool(np.all(np.isfinite(_values(table.column(rating)))))
+
+
+def _parse_ratings(column) -> tuple[np.ndarray, np.ndarray]:
+    """(ratings, bad-row mask) from a text column, judged by :data:`_NUMBER` like the line scan."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    ok = pc.fill_null(pc.match_substring_regex(column, _NUMBER), False)
+    text = pc.utf8_trim_whitespace(pc.if_else(ok, column, pa.scalar(None, pa.string())))
+    values = _values(pc.cast(text, pa.float64()))
+    return values, ~np.isfinite(values)
+
+
+def _text_ids(column):
+    """(ids as an Arrow string array, bad-row mask) from a binary column: missing or invalid UTF-8 is bad."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    bad = np.zeros(len(column), dtype=bool)
+    try:
+        text = column.cast(pa.string())
+    except pa.ArrowInvalid:
+        step = 1 << 16
+        for start in range(0, len(column), step):
+            part = column.slice(start, step)
+            try:
+                part.cast(pa.string())
+            except pa.ArrowInvalid:
+                for k, v in enumerate(part.to_pylist()):
+                    try:
+                        v is None or v.decode("utf-8")
+                    except UnicodeDecodeError:
+                        bad[start + k] = True
+        column = pc.if_else(pa.array(bad), pa.scalar(None, pa.binary()), column)
+        text = column.cast(pa.string())
+    bad |= np.asarray(pc.fill_null(pc.equal(text, ""), True))
+    return text, bad
+
+
+def _int_if_possible(column):
+    import pyarrow as pa
+
+    try:
+        return column.cast(pa.int64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return column
+
+
+def _delimited_line_problem(raw: bytes, delimiter: str, width: int, user: int, item: int, rating: int):
+    line = raw.decode("utf-8", "surrogateescape").rstrip("\r\n")
     if not line.strip():
         return None
-    fields = line.rstrip("\r\n").split(delimiter)
-    if len(fields) != len(names):
-        return f"expected {len(names)} fields separated by {delimiter!r}, found {len(fields)}"
-    for col, what in ((user, "user id"), (item, "item id")):
-        if not fields[names.index(col)].strip():
-            return f"missing {what}"
-    return _rating_problem(fields[names.index(rating)].strip().strip('"'))
+    try:
+        fields = next(csv.reader([line], delimiter=delimiter, quotechar='"'))
+    except (csv.Error, TypeError, StopIteration):
+        fields = line.split(delimiter)
+    if len(fields) != width:
+        return f"expected {width} fields separated by {printable(repr(delimiter))}, found {len(fields)}"
+    for k, what in ((user, "user id"), (item, "item id")):
+        problem = _id_problem(fields[k], what)
+        if problem:
+            return problem
+    return _rating_problem(fields[rating])
+
+
+def _id_problem(text: str, what: str):
+    if text == "":
+        return f"missing {what}"
+    if any("\udc80" <= c <= "\udcff" for c in text):
+        return f"{what} {printable(repr(text), 60)} is not valid UTF-8"
+    return None
 
 
 def _rating_problem(text) -> str | None:
@@ -312,83 +636,94 @@ def _rating_problem(text) -> str | None:
         return "rating is missing"
     if isinstance(text, bool):
         return f"rating {text!r} is not a number"
-    try:
-        value = float(text)
-    except (TypeError, ValueError):
-        return f"rating {text!r} is not a number"
+    if isinstance(text, str):
+        shown = printable(text.strip())
+        if text.strip().lower().lstrip("+-") in ("nan", "inf", "infinity"):
+            return f"rating '{shown}' is not a finite number"
+        if not _NUMBER_RE.match(text):
+            return f"rating '{shown}' is not a number"
+    value = float(text)
     if not math.isfinite(value):
-        return f"rating {text!r} is not a finite number"
+        return f"rating '{printable(str(text).strip())}' is not a finite number"
     return None
 
 
-def _read_movielens(path: Path, cols: _Columns):
+def _read_movielens(path: Path, cols: _Columns, report: _Report):
     first = _first_line(path)
     if "::" in first:  # ratings.dat: user::item::rating::timestamp
-        return _read_double_colon(path, cols)
+        return _read_double_colon(path, cols, report)
     if "\t" in first:  # u.data: user item rating timestamp, no header
-        return _read_delimited(path, cols, "\t", False)
-    return _read_delimited(path, cols, ",", None)  # ratings.csv: header userId,movieId,rating,timestamp
+        return _read_delimited(path, cols, "\t", False, report)
+    return _read_delimited(path, cols, ",", None, report)  # ratings.csv: header userId,movieId,rating,timestamp
 
 
-def _read_double_colon(path: Path, cols: _Columns):
-    import pyarrow as pa
-    import pyarrow.csv as pcsv
-
+def _read_double_colon(path: Path, cols: _Columns, report: _Report):
     # pyarrow takes one-character delimiters: split on ':' and keep the fields between the '::' pairs.
-    n_fields = len(_first_line(path).split("::"))
+    head = _head(path, 1)
+    n_fields = len(head[0][1].split("::"))
     names = []
     for k in range(n_fields):
         names += [f"f{k}", f"gap{k}"]
     names = names[: 2 * n_fields - 1]
-    picked = [f"f{_position(c, d, n_fields, path)}" for c, d in ((cols.user, 0), (cols.item, 1), (cols.rating, 2))]
-    try:
-        table = pcsv.read_csv(
-            path,
-            read_options=pcsv.ReadOptions(column_names=names, block_size=1 << 24),
-            parse_options=pcsv.ParseOptions(delimiter=":", quote_char=False),
-            convert_options=pcsv.ConvertOptions(include_columns=picked, column_types={picked[2]: pa.float64()}),
-        )
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-        _raise_located(path, exc, lambda line: _colon_line_problem(line, n_fields, int(picked[2][1:])))
-    values = table.column(picked[2]).to_numpy(zero_copy_only=False).astype(np.float64)
-    if not np.all(np.isfinite(values)):
-        _raise_located(path, None, lambda line: _colon_line_problem(line, n_fields, int(picked[2][1:])))
-    return table.column(picked[0]), table.column(picked[1]), values
+    positions = [_position(c, d, n_fields, path) for c, d in ((cols.user, 0), (cols.item, 1), (cols.rating, 2))]
+    picked = tuple(f"f{k}" for k in positions)
+    report.rating_label, report.rating_guessed = str(positions[2]), cols.rating is None
+
+    def problem(raw: bytes):
+        return _colon_line_problem(raw, n_fields, positions)
+
+    return _read_csv_like(path, report, names=names, skip_rows=head[0][0] - 1, delimiter=":", quote_char=False,
+                          picked=picked, problem=problem)
 
 
-def _colon_line_problem(line: str, n_fields: int, rating_pos: int) -> str | None:
+def _colon_line_problem(raw: bytes, n_fields: int, positions) -> str | None:
+    line = raw.decode("utf-8", "surrogateescape").rstrip("\r\n")
     if not line.strip():
         return None
-    fields = line.rstrip("\r\n").split("::")
-    if len(fields) != n_fields:
+    fields = line.split("::")
+    if len(fields) != n_fields or any(":" in f for f in fields):
         return f"expected {n_fields} fields separated by '::', found {len(fields)}"
-    return _rating_problem(fields[rating_pos])
+    for k, what in zip(positions[:2], ("user id", "item id")):
+        problem = _id_problem(fields[k], what)
+        if problem:
+            return problem
+    return _rating_problem(fields[positions[2]])
 
 
-def _read_parquet(path: Path, cols: _Columns):
+def _read_parquet(path: Path, cols: _Columns, report: _Report):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
         schema = pq.read_schema(path)
     except (pa.ArrowInvalid, OSError) as exc:
-        raise LatentAtlasError(f"{path}: not a readable Parquet file ({exc})") from None
+        raise LatentAtlasError(f"{_name(path)}: not a readable Parquet file ({_detail(exc)})") from None
     names = list(schema.names)
     user = _pick(names, cols.user, USER_NAMES, 0, "user", path)
     item = _pick(names, cols.item, ITEM_NAMES, 1, "item", path)
     rating = _pick(names, cols.rating, RATING_NAMES, 2, "rating", path)
+    report.rating_label = repr(rating)
     table = pq.read_table(path, columns=[user, item, rating])
     try:
-        values = table.column(rating).cast(pa.float64()).to_numpy(zero_copy_only=False)
+        values = _values(table.column(rating).cast(pa.float64()))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-        raise LatentAtlasError(f"{path}: column {rating!r} is not numeric ({exc})") from None
-    values = values.astype(np.float64)
-    _check_values(path, values, line_of=lambda row: f"{row + 1} (row)")
+        raise LatentAtlasError(f"{_name(path)}: column {printable(repr(rating))} is not numeric "
+                               f"({_detail(exc)})") from None
+    bad = ~np.isfinite(values)
+    for name in (user, item):
+        bad |= np.asarray(table.column(name).is_null())
+    if bad.any():
+        report.unit = "row"
+        for row in np.flatnonzero(bad)[:SHOWN_BAD_LINES]:
+            report.bad(int(row) + 1, "user id, item id or rating is missing, or the rating is not a number")
+        report.count = int(bad.sum())
+        keep = pa.array(~bad)
+        table, values = table.filter(keep), values[~bad]
     return table.column(user), table.column(item), values
 
 
 # --- JSON lines (Yelp reviews and the like) -----------------------------------------------------------------
-def _read_jsonl(path: Path, cols: _Columns):
+def _read_jsonl(path: Path, cols: _Columns, report: _Report):
     import pyarrow as pa
     import pyarrow.json as pjson
 
@@ -397,27 +732,95 @@ def _read_jsonl(path: Path, cols: _Columns):
     rating = cols.rating if cols.rating is not None else _json_key(path, RATING_NAMES, "rating")
     names = [str(user), str(item), str(rating)]
     if len(set(names)) < 3:
-        raise LatentAtlasError(f"{path}: the user, item and rating fields must differ (got {', '.join(names)})")
+        raise LatentAtlasError(f"{_name(path)}: the user, item and rating fields must differ "
+                               f"(got {', '.join(printable(n) for n in names)})")
+    report.rating_label = repr(names[2])
     # Only these three fields are materialised; the review text is parsed and dropped block by block.
     schema = pa.schema([(names[0], pa.string()), (names[1], pa.string()), (names[2], pa.float64())])
+    parse_options = pjson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore",
+                                       newlines_in_values=False)
     try:
-        table = pjson.read_json(
-            path,
-            read_options=pjson.ReadOptions(block_size=1 << 24),
-            parse_options=pjson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore",
-                                              newlines_in_values=False),
-        )
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-        _raise_located(path, exc, lambda line: _json_line_problem(line, names))
+        table = pjson.read_json(_source(path), read_options=pjson.ReadOptions(block_size=1 << 24),
+                                parse_options=parse_options)
+    except pa.ArrowInvalid:
+        table = None
+    if table is not None and table.num_rows and _clean_json(table, names):
+        return table.column(names[0]), table.column(names[1]), _values(table.column(names[2]))
+    table = _read_jsonl_blocks(path, names, parse_options, report)
     if table.num_rows == 0:
-        raise LatentAtlasError(f"{path}: no JSON records in file")
-    for name in names:
-        if table.column(name).null_count:
-            _raise_located(path, None, lambda line: _json_line_problem(line, names))
-    values = table.column(names[2]).to_numpy(zero_copy_only=False).astype(np.float64)
-    if not np.all(np.isfinite(values)):
-        _raise_located(path, None, lambda line: _json_line_problem(line, names))
-    return table.column(names[0]), table.column(names[1]), values
+        raise LatentAtlasError(f"{_name(path)}: no JSON records in file")
+    return table.column(names[0]), table.column(names[1]), _values(table.column(names[2]))
+
+
+def _clean_json(table, names) -> bool:
+    import pyarrow as pa
+
+    if any(table.column(n).null_count for n in names):
+        return False
+    if not np.all(np.isfinite(_values(table.column(names[2])))):
+        return False
+    # pyarrow's JSON reader copies invalid UTF-8 into string columns unchecked.
+    try:
+        for n in names[:2]:
+            table.column(n).validate(full=True)
+    except pa.ArrowInvalid:
+        return False
+    return True
+
+
+def _read_jsonl_blocks(path: Path, names, parse_options, report: _Report):
+    """The slow path: parse ~16 MB blocks with pyarrow and judge the lines of a block only when it fails."""
+    import pyarrow as pa
+    import pyarrow.json as pjson
+
+    tables = []
+    line_no = 0
+    for block in _line_blocks(path, 1 << 24):
+        table = None
+        try:
+            table = pjson.read_json(pa.BufferReader(block), parse_options=parse_options)
+        except pa.ArrowInvalid:
+            pass
+        if table is not None and (table.num_rows == 0 or _clean_json(table, names)):
+            tables.append(table)
+            line_no += block.count(b"\n")
+            continue
+        good = []
+        for raw in block.splitlines(keepends=True):
+            line_no += 1
+            problem = _json_line_problem(raw, names)
+            if problem:
+                report.bad(line_no, problem)
+            else:
+                good.append(raw)
+        if good:
+            try:
+                tables.append(pjson.read_json(pa.BufferReader(b"".join(good)), parse_options=parse_options))
+            except pa.ArrowInvalid as exc:
+                raise LatentAtlasError(f"{_name(path)}: lines {line_no - len(block.splitlines()) + 1}–{line_no}: "
+                                       f"cannot parse ({_detail(exc)})") from None
+    if not tables:
+        return pa.table({n: pa.array([], t) for n, t in zip(names, (pa.string(), pa.string(), pa.float64()))})
+    return pa.concat_tables(tables)
+
+
+def _line_blocks(path: Path, size: int):
+    """The file's (decompressed) bytes in blocks of about ``size`` that end at line ends."""
+    rest = b""
+    with _open_binary(path) as fh:
+        while True:
+            data = fh.read(size)
+            if not data:
+                break
+            data = rest + data
+            cut = data.rfind(b"\n") + 1
+            if cut == 0:
+                rest = data
+                continue
+            rest = data[cut:]
+            yield data[:cut]
+    if rest:
+        yield rest + b"\n"
 
 
 def _json_key(path: Path, candidates: tuple[str, ...], what: str) -> str:
@@ -425,19 +828,24 @@ def _json_key(path: Path, candidates: tuple[str, ...], what: str) -> str:
     try:
         record = json.loads(line)
     except json.JSONDecodeError as exc:
-        raise LatentAtlasError(f"{path}: line 1: not valid JSON ({exc.msg})") from None
+        raise LatentAtlasError(f"{_name(path)}: line 1: not valid JSON ({exc.msg})") from None
     if not isinstance(record, dict):
-        raise LatentAtlasError(f"{path}: line 1: expected a JSON object per line")
+        raise LatentAtlasError(f"{_name(path)}: line 1: expected a JSON object per line")
     for cand in candidates:
         if cand in record:
             return cand
-    raise LatentAtlasError(f"{path}: line 1: no {what} field (looked for {', '.join(candidates[:4])}…; "
-                           f"fields are: {', '.join(record)}); name it with --{what}-col")
+    fields = ", ".join(printable(k, 40) for k in record)
+    raise LatentAtlasError(f"{_name(path)}: line 1: no {what} field (looked for {', '.join(candidates[:4])}…; "
+                           f"fields are: {fields}); name it with {what}_col= (--{what}-col)")
 
 
-def _json_line_problem(line: str, names: list[str]) -> str | None:
-    if not line.strip():
+def _json_line_problem(raw: bytes, names: list[str]) -> str | None:
+    if not raw.strip():
         return None
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})"
     try:
         record = json.loads(line)
     except json.JSONDecodeError as exc:
@@ -446,50 +854,88 @@ def _json_line_problem(line: str, names: list[str]) -> str | None:
         return "expected a JSON object"
     for name, what in zip(names, ("user id", "item id", "rating")):
         if name not in record or record[name] is None:
-            return f"missing field {name!r} ({what})"
-    return _rating_problem(record[names[2]])
+            return f"missing field {printable(repr(name))} ({what})"
+    for name, what in zip(names[:2], ("user id", "item id")):
+        if not isinstance(record[name], str):
+            return f"{what} {printable(repr(record[name]), 40)} is not a JSON string"
+    value = record[names[2]]
+    if isinstance(value, str):
+        return f"rating '{printable(value)}' is not a number"
+    return _rating_problem(value)
 
 
-# --- error location --------------------------------------------------------------------------------------
+# --- raw access: compression by magic bytes, and naming lines ----------------------------------------------
+def _compression(path: Path) -> str | None:
+    """The codec of ``path`` from its first bytes, whatever its name says."""
+    with open(path, "rb") as fh:
+        magic = fh.read(3)
+    if magic[:2] == b"\x1f\x8b":
+        return "gzip"
+    if magic == b"BZh":
+        return "bz2"
+    return None
+
+
+def _source(path: Path):
+    import pyarrow as pa
+
+    return pa.input_stream(str(path), compression=_compression(path))
+
+
+def _open_binary(path: Path):
+    codec = _compression(path)
+    if codec == "gzip":
+        return gzip.open(path, "rb")
+    if codec == "bz2":
+        return bz2.open(path, "rb")
+    return open(path, "rb")
+
+
 def _open_text(path: Path):
-    if path.name.endswith(".gz"):
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", errors="replace")
-    if path.name.endswith(".bz2"):
-        import bz2
+    return io.TextIOWrapper(_open_binary(path), encoding="utf-8", errors="replace")
 
-        return io.TextIOWrapper(bz2.open(path, "rb"), encoding="utf-8", errors="replace")
-    return open(path, encoding="utf-8", errors="replace")
+
+def _head(path: Path, n: int) -> list[tuple[int, str]]:
+    """The first ``n`` non-blank lines as (1-based line number, text)."""
+    out = []
+    try:
+        with _open_text(path) as fh:
+            for number, line in enumerate(fh, start=1):
+                if line.strip():
+                    out.append((number, line.rstrip("\r\n")))
+                    if len(out) == n:
+                        break
+    except (OSError, EOFError, zlib.error) as exc:
+        raise LatentAtlasError(f"{_name(path)}: cannot read file ({printable(exc)})") from None
+    return out
 
 
 def _first_line(path: Path, skip: int = 0) -> str | None:
     """The first non-blank line (after ``skip`` such lines); an error for an empty file, None past the end."""
-    try:
-        with _open_text(path) as fh:
-            for line in fh:
-                if line.strip():
-                    if skip == 0:
-                        return line.rstrip("\r\n")
-                    skip -= 1
-    except (OSError, EOFError) as exc:
-        raise LatentAtlasError(f"{path}: cannot read file ({exc})") from None
-    if skip == 0 and not _has_text(path):
-        raise LatentAtlasError(f"{path}: file is empty")
-    return None
+    head = _head(path, skip + 1)
+    if not head:
+        raise LatentAtlasError(f"{_name(path)}: file is empty")
+    return head[skip][1] if len(head) > skip else None
 
 
-def _has_text(path: Path) -> bool:
-    with _open_text(path) as fh:
-        return any(line.strip() for line in fh)
-
-
-def _raise_located(path: Path, exc: Exception | None, problem, header: bool = False):
-    """Find the first bad line with ``problem(line) -> message | None`` and raise naming it."""
-    with _open_text(path) as fh:
-        for number, line in enumerate(fh, start=1):
-            if header and number == 1:
+def _scan(path: Path, skip_rows: int, problem, limit: int) -> list[tuple[int, str]]:
+    """The first ``limit`` bad lines after the first ``skip_rows``, as (line number, message)."""
+    found = []
+    with _open_binary(path) as fh:
+        for number, raw in enumerate(fh, start=1):
+            if number <= skip_rows:
                 continue
-            msg = problem(line)
+            msg = problem(raw)
             if msg:
-                raise LatentAtlasError(f"{path}: line {number}: {msg}") from None
-    detail = re.sub(r"\s+", " ", str(exc)).strip() if exc is not None else "unreadable values"
-    raise LatentAtlasError(f"{path}: cannot parse file: {detail}") from None
+                found.append((number, msg))
+                if len(found) >= limit:
+                    break
+    return found
+
+
+def _raise_first_bad(path: Path, skip_rows: int, problem, exc: Exception | None):
+    found = _scan(path, skip_rows, problem, 1)
+    if found:
+        raise LatentAtlasError(f"{_name(path)}: line {found[0][0]}: {found[0][1]}") from None
+    detail = _detail(exc) if exc is not None else "unreadable values"
+    raise LatentAtlasError(f"{_name(path)}: cannot parse file: {detail}") from None
