@@ -312,3 +312,30 @@ def test_string_ids_from_arrow_buffers(tmp_path):
     assert list(r.user_ids) == ["alice", "bo", "żaneta"] and list(r.item_ids) == ["x", "yy", "zzz"]
     g = write(tmp_path / "g.csv", "user,item,rating\nalice,x,1\nbo,yy,2\n")
     assert list(read_ratings(g).user_ids) == ["alice", "bo"]
+
+
+def test_ids_typed_as_numbers_by_the_first_block_then_text(tmp_path, monkeypatch):
+    import latentatlas.ratings.io as rio
+
+    monkeypatch.setattr(rio, "BLOCK_SIZE", 64)  # many blocks: the first ones hold only numeric ISBNs
+    rows = "".join(f"{1000 + k},{k % 3},4\n" for k in range(40)) + "034545104X,1,5\n"
+    r = read_ratings(write(tmp_path / "books.csv", "isbn,user_id,rating\n" + rows))
+    assert len(r) == 41 and "034545104X" in set(r.item_ids) and r.meta["bad_lines"] == 0
+    bad = rows + "1,2,x\n"
+    assert error_of(write(tmp_path / "b.csv", "isbn,user_id,rating\n" + bad)).endswith(
+        "b.csv: line 43: rating 'x' is not a number")
+
+
+def test_on_bad_lines_skip_json_across_blocks(tmp_path, monkeypatch):
+    import latentatlas.ratings.io as rio
+
+    monkeypatch.setattr(rio, "BLOCK_SIZE", 256)  # several blocks: line numbers must carry across them
+    lines = [json.dumps({"user_id": f"u{k}", "business_id": f"b{k % 5}", "stars": 1 + k % 5}) for k in range(60)]
+    lines[17] = lines[17][:-1]  # broken JSON
+    lines[41] = '{"user_id": "u41", "business_id": "b1", "stars": "x"}'
+    f = tmp_path / "y.json.gz"
+    f.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
+    r = read_ratings(f, on_bad_lines="skip")
+    assert len(r) == 58 and (r.meta["bad_lines"], r.meta["bad_line_numbers"]) == (2, [18, 42])
+    assert error_of(f).endswith(f"y.json.gz: line 18: not valid JSON (Expecting ',' delimiter at column "
+                             f"{len(lines[17]) + 1})")

@@ -42,6 +42,8 @@ RATING_LIMIT = 1e6
 # A column taken by position whose values are all different over more rows than this is an id or a time.
 DISTINCT_ROWS = 500
 SHOWN_BAD_LINES = 10
+# pyarrow's block size for CSV and JSON (and the slow JSON path's unit of work).
+BLOCK_SIZE = 1 << 24
 # What a rating may look like in a text file; Arrow and the Python scan judge by the same pattern so that
 # the rows Arrow drops and the lines the scan names are the same ones.
 _NUMBER = r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$"
@@ -504,7 +506,7 @@ def _read_csv_like(path: Path, report: _Report, *, names, skip_rows: int, delimi
     def read(types):
         return pcsv.read_csv(
             _source(path),
-            read_options=pcsv.ReadOptions(column_names=names, skip_rows=skip_rows, block_size=1 << 24),
+            read_options=pcsv.ReadOptions(column_names=names, skip_rows=skip_rows, block_size=BLOCK_SIZE),
             parse_options=pcsv.ParseOptions(delimiter=delimiter, quote_char=quote_char,
                                             invalid_row_handler=on_invalid),
             convert_options=pcsv.ConvertOptions(include_columns=list(picked), column_types=types,
@@ -519,9 +521,11 @@ def _read_csv_like(path: Path, report: _Report, *, names, skip_rows: int, delimi
     if table is not None and not invalid[0] and _clean_table(table, user, item, rating):
         return table.column(user), table.column(item), _values(table.column(rating))
     if report.policy == "error":
-        _raise_first_bad(path, skip_rows, problem, failure)
-    # Skip: read again with everything as text, judge each row in Arrow, and drop the bad ones. Ids may be
-    # numbers in one part of the file and text in another, so they are typed after the bad rows are gone.
+        found = _scan(path, skip_rows, problem, 1)
+        if found:
+            report.bad(*found[0])
+    # Read again with everything as text, judge each row in Arrow and drop the bad ones; ids are typed after
+    # that, so that one bad line does not turn integer ids into text.
     invalid[0] = 0
     try:
         table = read({user: pa.binary(), item: pa.binary(), rating: pa.string()})
@@ -532,8 +536,11 @@ def _read_csv_like(path: Path, report: _Report, *, names, skip_rows: int, delimi
     items, bad_i = _text_ids(table.column(item))
     bad |= bad_u | bad_i
     n_bad = int(bad.sum())
-    report.count = invalid[0] + n_bad
-    if report.count:
+    if invalid[0] + n_bad:
+        if report.policy == "error":  # bad for Arrow, yet the line scan found nothing: say what Arrow saw
+            detail = _detail(failure) if failure is not None else f"{invalid[0] + n_bad} unreadable rows"
+            raise LatentAtlasError(f"{_name(path)}: cannot parse file: {detail}")
+        report.count = invalid[0] + n_bad
         report.numbers = [n for n, _ in _scan(path, skip_rows, problem, SHOWN_BAD_LINES)]
     if n_bad:
         keep = pa.array(~bad)
@@ -740,7 +747,7 @@ def _read_jsonl(path: Path, cols: _Columns, report: _Report):
     parse_options = pjson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore",
                                        newlines_in_values=False)
     try:
-        table = pjson.read_json(_source(path), read_options=pjson.ReadOptions(block_size=1 << 24),
+        table = pjson.read_json(_source(path), read_options=pjson.ReadOptions(block_size=BLOCK_SIZE),
                                 parse_options=parse_options)
     except pa.ArrowInvalid:
         table = None
@@ -775,7 +782,7 @@ def _read_jsonl_blocks(path: Path, names, parse_options, report: _Report):
 
     tables = []
     line_no = 0
-    for block in _line_blocks(path, 1 << 24):
+    for block in _line_blocks(path, BLOCK_SIZE):
         table = None
         try:
             table = pjson.read_json(pa.BufferReader(block), parse_options=parse_options)
@@ -843,7 +850,7 @@ def _json_line_problem(raw: bytes, names: list[str]) -> str | None:
     if not raw.strip():
         return None
     try:
-        line = raw.decode("utf-8")
+        line = raw.decode("utf-8").rstrip("\r\n")
     except UnicodeDecodeError as exc:
         return f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})"
     try:
