@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from latentatlas.errors import LatentAtlasError
+from latentatlas.errors import LatentAtlasError, printable
 from latentatlas.ratings.data import Ratings
 
 FORMATS = ("npy", "csv", "tsv", "parquet", "movielens", "yelp", "jsonl")
@@ -53,8 +53,8 @@ HOW_TO_CHOOSE = "choose it with rating_col= (--rating-col NAME or 0-based index)
 log = logging.getLogger("latentatlas")
 
 
-def printable(text, limit: int | None = 80) -> str:
-    """``text`` fit for a one-line message: non-printable characters escaped as ``repr`` does, cut to ``limit``.
+def _shown(text, limit: int | None = 80) -> str:
+    """``text`` fit for a one-line message: cut to ``limit``, control characters escaped.
 
     Every piece of a file's content (and its name) that goes into a message passes through here, so that a
     crafted file cannot put newlines, terminal escapes or bidi overrides into what the user sees.
@@ -62,13 +62,11 @@ def printable(text, limit: int | None = 80) -> str:
     text = str(text)
     if limit is not None and len(text) > limit:
         text = text[:limit] + "…"
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return printable(text)
 
 
 def _name(path) -> str:
-    return printable(path, limit=None)
+    return _shown(path, limit=None)
 
 
 @dataclass
@@ -149,7 +147,7 @@ def read_ratings(path: str | os.PathLike, format: str | None = None, *, user_col
         raise LatentAtlasError(f"duplicates must be one of {', '.join(DUPLICATE_POLICIES)}, got {duplicates!r}")
     if on_bad_lines not in BAD_LINE_POLICIES:
         raise LatentAtlasError(f"on_bad_lines must be one of {', '.join(BAD_LINE_POLICIES)}, "
-                               f"got {printable(repr(on_bad_lines))}")
+                               f"got {_shown(repr(on_bad_lines))}")
     if not path.exists():
         raise LatentAtlasError(f"{_name(path)}: no such file")
     if path.is_dir():
@@ -157,7 +155,7 @@ def read_ratings(path: str | os.PathLike, format: str | None = None, *, user_col
     try:
         size = path.stat().st_size
     except OSError as exc:
-        raise LatentAtlasError(f"{_name(path)}: cannot read file ({printable(exc.strerror or exc)})") from None
+        raise LatentAtlasError(f"{_name(path)}: cannot read file ({_shown(exc.strerror or exc)})") from None
     if size == 0:
         raise LatentAtlasError(f"{_name(path)}: file is empty")
     report = _Report(path, on_bad_lines)
@@ -167,7 +165,7 @@ def read_ratings(path: str | os.PathLike, format: str | None = None, *, user_col
         if fmt == "yelp":
             fmt = "jsonl"
         if fmt not in FORMATS:
-            raise LatentAtlasError(f"unknown format {printable(repr(format))}; choose one of {', '.join(FORMATS)}")
+            raise LatentAtlasError(f"unknown format {_shown(repr(format))}; choose one of {', '.join(FORMATS)}")
         if fmt == "npy":
             users, items, values = _read_npy(path, cols, report)
         elif fmt == "parquet":
@@ -187,13 +185,13 @@ def read_ratings(path: str | os.PathLike, format: str | None = None, *, user_col
         raise
     except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
         raise LatentAtlasError(f"{_name(path)}: compressed data is truncated or corrupt "
-                               f"({printable(exc)})") from None
+                               f"({_shown(exc)})") from None
     except OSError as exc:
         # pyarrow reports a cut-off gzip stream as an OSError too ("Truncated compressed stream").
         what = "compressed data is truncated or corrupt" if _compression(path) else "cannot read file"
-        raise LatentAtlasError(f"{_name(path)}: {what} ({printable(exc.strerror or exc)})") from None
+        raise LatentAtlasError(f"{_name(path)}: {what} ({_shown(exc.strerror or exc)})") from None
     except UnicodeDecodeError as exc:
-        raise LatentAtlasError(f"{_name(path)}: not valid UTF-8 text ({printable(exc.reason)})") from None
+        raise LatentAtlasError(f"{_name(path)}: not valid UTF-8 text ({_shown(exc.reason)})") from None
     except Exception as exc:  # noqa: BLE001 - any Arrow error left is about the file's content
         import pyarrow as pa
 
@@ -207,13 +205,13 @@ def read_ratings(path: str | os.PathLike, format: str | None = None, *, user_col
 
 
 def _detail(exc) -> str:
-    return printable(re.sub(r"\s+", " ", str(exc)).strip(), limit=200)
+    return _shown(re.sub(r"\s+", " ", str(exc)).strip(), limit=200)
 
 
 def _check_scale(path: Path, values: np.ndarray, report: _Report) -> None:
     """Refuse a rating column that holds timestamps, ids or anything else no rating scale produces."""
     lo, hi = float(values.min()), float(values.max())
-    label = printable(report.rating_label)
+    label = _shown(report.rating_label)
     if report.rating_guessed:
         why = None
         if max(abs(lo), abs(hi)) > RATING_LIMIT:
@@ -354,9 +352,9 @@ def _read_npy(path: Path, cols: _Columns, report: _Report):
     try:
         arr = np.load(path, allow_pickle=False)
     except ValueError as exc:
-        raise LatentAtlasError(f"{_name(path)}: not a plain numeric .npy array ({printable(exc)})") from None
+        raise LatentAtlasError(f"{_name(path)}: not a plain numeric .npy array ({_shown(exc)})") from None
     except (OSError, EOFError) as exc:
-        raise LatentAtlasError(f"{_name(path)}: cannot read .npy file ({printable(exc)})") from None
+        raise LatentAtlasError(f"{_name(path)}: cannot read .npy file ({_shown(exc)})") from None
     if arr.ndim != 2 or arr.shape[1] < 3:
         raise LatentAtlasError(f"{_name(path)}: expected an N×3 array of (user, item, rating) rows, "
                                f"got shape {arr.shape}")
@@ -395,7 +393,7 @@ def _position(col, default: int, width: int, path: Path) -> int:
         k = int(col)
     except (TypeError, ValueError):
         raise LatentAtlasError(f"{_name(path)}: columns are chosen by 0-based index here, "
-                               f"got {printable(repr(col))}") from None
+                               f"got {_shown(repr(col))}") from None
     if not 0 <= k < width:
         raise LatentAtlasError(f"{_name(path)}: column index {k} is out of range (the file has {width} columns)")
     return k
@@ -409,7 +407,7 @@ def _pick(names: list[str], wanted, candidates: tuple[str, ...], default: int | 
     With named columns (``candidates`` given), the rating is never taken by position: the third column of
     ``userId,movieId,timestamp`` is a time, and training on it "works" with meaningless results.
     """
-    shown = ", ".join(printable(n, 40) for n in names)
+    shown = ", ".join(_shown(n, 40) for n in names)
     if wanted is not None:
         if isinstance(wanted, int) or (isinstance(wanted, str) and wanted.isdigit()):
             k = int(wanted)
@@ -418,7 +416,7 @@ def _pick(names: list[str], wanted, candidates: tuple[str, ...], default: int | 
                                        f"(the file has {len(names)} columns)")
             return names[k]
         if wanted not in names:
-            raise LatentAtlasError(f"{_name(path)}: missing column {printable(repr(wanted))} for the {what} "
+            raise LatentAtlasError(f"{_name(path)}: missing column {_shown(repr(wanted))} for the {what} "
                                    f"(columns are: {shown})")
         return wanted
     lower = {n.lower(): n for n in names}
@@ -474,7 +472,7 @@ def _read_delimited(path: Path, cols: _Columns, delimiter: str | None, header: b
     rating = _pick(names, cols.rating, RATING_NAMES if header else (), 2, "rating", path)
     if len({user, item, rating}) < 3:
         raise LatentAtlasError(f"{_name(path)}: the user, item and rating columns must differ "
-                               f"(got {printable(user)}, {printable(item)}, {printable(rating)})")
+                               f"(got {_shown(user)}, {_shown(item)}, {_shown(rating)})")
     report.rating_label = repr(rating) if header else str(names.index(rating))
     report.rating_guessed = not header and cols.rating is None
     # Blank lines before the header are skipped with it, so the data starts after the first non-blank line.
@@ -622,7 +620,7 @@ def _delimited_line_problem(raw: bytes, delimiter: str, width: int, user: int, i
     except (csv.Error, TypeError, StopIteration):
         fields = line.split(delimiter)
     if len(fields) != width:
-        return f"expected {width} fields separated by {printable(repr(delimiter))}, found {len(fields)}"
+        return f"expected {width} fields separated by {_shown(repr(delimiter))}, found {len(fields)}"
     for k, what in ((user, "user id"), (item, "item id")):
         problem = _id_problem(fields[k], what)
         if problem:
@@ -634,7 +632,7 @@ def _id_problem(text: str, what: str):
     if text == "":
         return f"missing {what}"
     if any("\udc80" <= c <= "\udcff" for c in text):
-        return f"{what} {printable(repr(text), 60)} is not valid UTF-8"
+        return f"{what} {_shown(repr(text), 60)} is not valid UTF-8"
     return None
 
 
@@ -644,14 +642,14 @@ def _rating_problem(text) -> str | None:
     if isinstance(text, bool):
         return f"rating {text!r} is not a number"
     if isinstance(text, str):
-        shown = printable(text.strip())
+        shown = _shown(text.strip())
         if text.strip().lower().lstrip("+-") in ("nan", "inf", "infinity"):
             return f"rating '{shown}' is not a finite number"
         if not _NUMBER_RE.match(text):
             return f"rating '{shown}' is not a number"
     value = float(text)
     if not math.isfinite(value):
-        return f"rating '{printable(str(text).strip())}' is not a finite number"
+        return f"rating '{_shown(str(text).strip())}' is not a finite number"
     return None
 
 
@@ -714,7 +712,7 @@ def _read_parquet(path: Path, cols: _Columns, report: _Report):
     try:
         values = _values(table.column(rating).cast(pa.float64()))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-        raise LatentAtlasError(f"{_name(path)}: column {printable(repr(rating))} is not numeric "
+        raise LatentAtlasError(f"{_name(path)}: column {_shown(repr(rating))} is not numeric "
                                f"({_detail(exc)})") from None
     bad = ~np.isfinite(values)
     for name in (user, item):
@@ -740,7 +738,7 @@ def _read_jsonl(path: Path, cols: _Columns, report: _Report):
     names = [str(user), str(item), str(rating)]
     if len(set(names)) < 3:
         raise LatentAtlasError(f"{_name(path)}: the user, item and rating fields must differ "
-                               f"(got {', '.join(printable(n) for n in names)})")
+                               f"(got {', '.join(_shown(n) for n in names)})")
     report.rating_label = repr(names[2])
     # Only these three fields are materialised; the review text is parsed and dropped block by block.
     schema = pa.schema([(names[0], pa.string()), (names[1], pa.string()), (names[2], pa.float64())])
@@ -841,7 +839,7 @@ def _json_key(path: Path, candidates: tuple[str, ...], what: str) -> str:
     for cand in candidates:
         if cand in record:
             return cand
-    fields = ", ".join(printable(k, 40) for k in record)
+    fields = ", ".join(_shown(k, 40) for k in record)
     raise LatentAtlasError(f"{_name(path)}: line 1: no {what} field (looked for {', '.join(candidates[:4])}…; "
                            f"fields are: {fields}); name it with {what}_col= (--{what}-col)")
 
@@ -861,13 +859,13 @@ def _json_line_problem(raw: bytes, names: list[str]) -> str | None:
         return "expected a JSON object"
     for name, what in zip(names, ("user id", "item id", "rating")):
         if name not in record or record[name] is None:
-            return f"missing field {printable(repr(name))} ({what})"
+            return f"missing field {_shown(repr(name))} ({what})"
     for name, what in zip(names[:2], ("user id", "item id")):
         if not isinstance(record[name], str):
-            return f"{what} {printable(repr(record[name]), 40)} is not a JSON string"
+            return f"{what} {_shown(repr(record[name]), 40)} is not a JSON string"
     value = record[names[2]]
     if isinstance(value, str):
-        return f"rating '{printable(value)}' is not a number"
+        return f"rating '{_shown(value)}' is not a number"
     return _rating_problem(value)
 
 
@@ -913,7 +911,7 @@ def _head(path: Path, n: int) -> list[tuple[int, str]]:
                     if len(out) == n:
                         break
     except (OSError, EOFError, zlib.error) as exc:
-        raise LatentAtlasError(f"{_name(path)}: cannot read file ({printable(exc)})") from None
+        raise LatentAtlasError(f"{_name(path)}: cannot read file ({_shown(exc)})") from None
     return out
 
 
