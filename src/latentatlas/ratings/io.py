@@ -404,7 +404,7 @@ def _pick(names: list[str], wanted, candidates: tuple[str, ...], default: int | 
           path: Path) -> str:
     """The column for ``what``: given (name or index), else by name among ``candidates``, else ``default``.
 
-    With named columns (``candidates`` given), the rating is never taken by position: the third column of
+    The file readers pass no ``default`` for the rating of a file with column names: the third column of
     ``userId,movieId,timestamp`` is a time, and training on it "works" with meaningless results.
     """
     shown = ", ".join(_shown(n, 40) for n in names)
@@ -423,13 +423,13 @@ def _pick(names: list[str], wanted, candidates: tuple[str, ...], default: int | 
     for cand in candidates:
         if cand.lower() in lower:
             return lower[cand.lower()]
-    if what == "rating" and candidates:
-        raise LatentAtlasError(f"{_name(path)}: no rating column (columns are: {shown}; looked for "
-                               f"{', '.join(RATING_NAMES[:4])}…); {HOW_TO_CHOOSE}")
     if default is not None and default < len(names):
         return names[default]
+    if what == "rating":
+        raise LatentAtlasError(f"{_name(path)}: no rating column (columns are: {shown}; looked for "
+                               f"{', '.join(RATING_NAMES[:4])}…); {HOW_TO_CHOOSE}")
     raise LatentAtlasError(f"{_name(path)}: cannot find the {what} column (columns are: {shown}); "
-                           f"name it with {what}_col= (--{what}-col)")
+                           f"name it with --{what}-col")
 
 
 def _sniff_delimiter(line: str) -> str:
@@ -469,7 +469,7 @@ def _read_delimited(path: Path, cols: _Columns, delimiter: str | None, header: b
         names = [f"column{k}" for k in range(len(fields))]
     user = _pick(names, cols.user, USER_NAMES if header else (), 0, "user", path)
     item = _pick(names, cols.item, ITEM_NAMES if header else (), 1, "item", path)
-    rating = _pick(names, cols.rating, RATING_NAMES if header else (), 2, "rating", path)
+    rating = _pick(names, cols.rating, RATING_NAMES if header else (), None if header else 2, "rating", path)
     if len({user, item, rating}) < 3:
         raise LatentAtlasError(f"{_name(path)}: the user, item and rating columns must differ "
                                f"(got {_shown(user)}, {_shown(item)}, {_shown(rating)})")
@@ -544,6 +544,14 @@ def _read_csv_like(path: Path, report: _Report, *, names, skip_rows: int, delimi
         keep = pa.array(~bad)
         users, items, values = users.filter(keep), items.filter(keep), values[~bad]
     return _int_if_possible(users), _int_if_possible(items), values
+
+
+def _check_values(path, values: np.ndarray, what: str = "rating", line_of=lambda row: row + 1) -> None:
+    """Refuse a missing or non-finite value, naming its line (``line_of`` maps a 0-based row to its name)."""
+    bad = ~np.isfinite(values)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise LatentAtlasError(f"{_name(path)}: line {line_of(row)}: {what} is missing or not a number")
 
 
 def _values(column) -> np.ndarray:
@@ -637,6 +645,7 @@ def _id_problem(text: str, what: str):
 
 
 def _rating_problem(text) -> str | None:
+    """Why a rating (text from a file, or a value from JSON or a database) is unusable; None if it is fine."""
     if text is None or (isinstance(text, str) and not text.strip()):
         return "rating is missing"
     if isinstance(text, bool):
@@ -647,7 +656,10 @@ def _rating_problem(text) -> str | None:
             return f"rating '{shown}' is not a finite number"
         if not _NUMBER_RE.match(text):
             return f"rating '{shown}' is not a number"
-    value = float(text)
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        return f"rating '{_shown(text)}' is not a number"
     if not math.isfinite(value):
         return f"rating '{_shown(str(text).strip())}' is not a finite number"
     return None
@@ -706,7 +718,7 @@ def _read_parquet(path: Path, cols: _Columns, report: _Report):
     names = list(schema.names)
     user = _pick(names, cols.user, USER_NAMES, 0, "user", path)
     item = _pick(names, cols.item, ITEM_NAMES, 1, "item", path)
-    rating = _pick(names, cols.rating, RATING_NAMES, 2, "rating", path)
+    rating = _pick(names, cols.rating, RATING_NAMES, None, "rating", path)
     report.rating_label = repr(rating)
     table = pq.read_table(path, columns=[user, item, rating])
     try:
@@ -841,7 +853,7 @@ def _json_key(path: Path, candidates: tuple[str, ...], what: str) -> str:
             return cand
     fields = ", ".join(_shown(k, 40) for k in record)
     raise LatentAtlasError(f"{_name(path)}: line 1: no {what} field (looked for {', '.join(candidates[:4])}…; "
-                           f"fields are: {fields}); name it with {what}_col= (--{what}-col)")
+                           f"fields are: {fields}); name it with --{what}-col")
 
 
 def _json_line_problem(raw: bytes, names: list[str]) -> str | None:
