@@ -43,9 +43,9 @@ def _cpu_seconds() -> float:
 
 
 def _load(limit):
-    from latentatlas.images.io import load_fashion_mnist
+    from latentatlas import read_images
 
-    return load_fashion_mnist(None, "train").head(limit), load_fashion_mnist(None, "test")
+    return read_images(split="train", limit=limit), read_images(split="test")
 
 
 def run_reference(epochs: int, limit: int | None, seed: int) -> dict:
@@ -53,7 +53,7 @@ def run_reference(epochs: int, limit: int | None, seed: int) -> dict:
     import torch
     from PIL import Image
 
-    from latentatlas.images.autoencoder import ConvAutoencoder
+    from latentatlas.images.network import ConvAutoencoderNet
     from latentatlas.images.training import evaluate_mse
 
     train, test = _load(limit)
@@ -73,7 +73,7 @@ def run_reference(epochs: int, limit: int | None, seed: int) -> dict:
     torch.manual_seed(seed)
     loader = torch.utils.data.DataLoader(PerSample(train.images, train.labels), batch_size=1024, shuffle=True,
                                          num_workers=2, generator=torch.Generator().manual_seed(seed))
-    model = ConvAutoencoder()
+    model = ConvAutoencoderNet()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=0.999)
     out = {"seconds_per_epoch": [], "cpu_seconds_per_epoch": [], "test_mse": [], "steps_per_epoch": len(loader)}
@@ -93,7 +93,7 @@ def run_reference(epochs: int, limit: int | None, seed: int) -> dict:
 
 
 def run_latentatlas(epochs: int, limit: int | None, seed: int) -> dict:
-    from latentatlas.images.training import TrainConfig, train_autoencoder
+    from latentatlas.images.training import TrainConfig, run_training
 
     train, test = _load(limit)
     cpu = []
@@ -107,7 +107,7 @@ def run_latentatlas(epochs: int, limit: int | None, seed: int) -> dict:
 
     config = TrainConfig.from_preset("fast", epochs=epochs, seed=seed, log_every=10**9)
     steps = -(-len(train) // config.batch_size)
-    h = train_autoencoder(train, test, config, quiet=True, on_batch=on_batch)
+    h = run_training(train, test, config, on_batch=on_batch).history  # the loop ConvAutoencoder.fit runs
     return {"seconds_per_epoch": h.seconds_per_epoch, "cpu_seconds_per_epoch": cpu, "test_mse": h.test_loss,
             "steps_per_epoch": h.batches_per_epoch}
 
@@ -134,7 +134,7 @@ def main() -> None:
     if args.worker:
         return worker(args)
 
-    from latentatlas.cli.images_train import find_tcmalloc
+    from latentatlas.cli.tcmalloc import find_tcmalloc
 
     tcmalloc = find_tcmalloc()
     results = {}

@@ -22,20 +22,14 @@ import numpy as np
 
 
 def _load_codes(checkpoint, split):
-    from latentatlas.images.io import load_fashion_mnist
+    from latentatlas import read_images
 
-    if split == "all":
-        a, b = load_fashion_mnist(None, "train"), load_fashion_mnist(None, "test")
-        images, labels = np.concatenate([a.images, b.images]), np.concatenate([a.labels, b.labels])
-    else:
-        s = load_fashion_mnist(None, split)
-        images, labels = s.images, s.labels
+    s = read_images(split=split)
+    images, labels = s.images, s.labels
     if checkpoint:
-        from latentatlas.images.autoencoder import load_checkpoint
-        from latentatlas.images.latent import encode
+        from latentatlas import ConvAutoencoder
 
-        model, _ = load_checkpoint(checkpoint)
-        return encode(model, images), labels
+        return ConvAutoencoder.load(checkpoint).transform(images), labels
     from sklearn.decomposition import PCA
 
     x = images.reshape(len(images), -1).astype(np.float32) / 255.0
@@ -60,7 +54,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     skip = set(filter(None, args.skip.split(",")))
 
-    from latentatlas.images.latent import PCA_DIMS, TSNE_SETTINGS, embed2d, knn_accuracy
+    from latentatlas.images.latent import PCA_DIMS, TSNE_SETTINGS, embed, knn_accuracy
 
     def log(msg):
         print(msg, file=sys.stderr, flush=True)
@@ -80,11 +74,11 @@ def main(argv=None):
         loads.append(os.getloadavg()[0])
         log(f"{name}: {secs:.1f} s wall, {cpu:.1f} s CPU, kNN acc {acc:.3f}, load {loads[-1]:.1f}")
 
-    run("ours: openTSNE, tuned (this project)", lambda: embed2d(codes, "tsne", seed=seed, n_jobs=2))
+    run("ours: openTSNE, tuned (this project)", lambda: embed(codes, "tsne", seed=seed, n_jobs=2))
     if "pca" not in skip:
-        run("PCA (scikit-learn)", lambda: embed2d(codes, "pca", seed=seed))
+        run("PCA (scikit-learn)", lambda: embed(codes, "pca", seed=seed))
     if "umap" not in skip:
-        run("UMAP (umap-learn, seeded)", lambda: embed2d(codes, "umap", seed=seed))
+        run("UMAP (umap-learn, seeded)", lambda: embed(codes, "umap", seed=seed))
     if "sklearn" not in skip:
         from sklearn.manifold import TSNE
 
@@ -95,13 +89,13 @@ def main(argv=None):
 
         run("openTSNE defaults (n_jobs=2)", lambda: openTSNE.TSNE(random_state=seed, n_jobs=2).fit(codes))
     # Ours again at the end: the machine is shared, so two measurements bracket the peers'.
-    run("ours again (after the peers)", lambda: embed2d(codes, "tsne", seed=seed, n_jobs=2))
+    run("ours again (after the peers)", lambda: embed(codes, "tsne", seed=seed, n_jobs=2))
 
     full = None
     if args.full:
         all_codes, all_labels = _load_codes(args.checkpoint, "all")
         log(f"all {len(all_codes)} codes ...")
-        coords, secs, cpu = _timed(lambda: embed2d(all_codes, "tsne", seed=seed, n_jobs=2))
+        coords, secs, cpu = _timed(lambda: embed(all_codes, "tsne", seed=seed, n_jobs=2))
         acc_full = knn_accuracy(coords, all_labels, k=10, sample=10000, seed=seed)
         acc_codes = knn_accuracy(all_codes, all_labels, k=10, sample=10000, seed=seed)
         full = (len(all_codes), secs, cpu, acc_full, acc_codes)

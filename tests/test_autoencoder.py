@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 
 import numpy as np
@@ -13,8 +14,8 @@ import torch
 from latentatlas.cli import run
 from latentatlas.errors import LatentAtlasError
 from latentatlas.images import training
-from latentatlas.images.autoencoder import (ConvAutoencoder, images_to_tensor, load_checkpoint, save_checkpoint,
-                                            tensor_to_images)
+from latentatlas.images.network import (ConvAutoencoderNet, images_to_tensor, load_checkpoint, save_checkpoint,
+                                         tensor_to_images)
 from latentatlas.images.io import ImageSet
 from latentatlas.images.training import TrainConfig, train_autoencoder
 
@@ -36,7 +37,7 @@ def tiny_config(**kw) -> TrainConfig:
 
 
 def test_default_architecture_shapes():
-    model = ConvAutoencoder()
+    model = ConvAutoencoderNet()
     x = torch.rand(3, 1, 28, 28)
     z = model.encode(x)
     assert z.shape == (3, 32, 3, 3) and model.code_shape == (32, 3, 3) and model.code_size == 288
@@ -54,7 +55,7 @@ def test_default_architecture_shapes():
 
 
 def test_configured_variant_and_other_sizes():
-    model = ConvAutoencoder(image_shape=(32, 20), channels=(2, 4, 8), latent_channels=6)
+    model = ConvAutoencoderNet(image_shape=(32, 20), channels=(2, 4, 8), latent_channels=6)
     x = torch.rand(2, 1, 32, 20)
     # 32 → pool 16 → pool 8 → (8-3)//2+1 = 3;  20 → 10 → 5 → 2
     assert model.encode(x).shape == (2, 6, 3, 2) and model.code_size == 36
@@ -64,17 +65,17 @@ def test_configured_variant_and_other_sizes():
 @pytest.mark.parametrize("shape", [(28, 30), (8, 8), (27, 28)])
 def test_unsupported_sizes_are_refused(shape):
     with pytest.raises(LatentAtlasError, match="multiples of 4 and at least 12"):
-        ConvAutoencoder(image_shape=shape)
+        ConvAutoencoderNet(image_shape=shape)
 
 
 def test_wrong_input_shapes_are_refused():
-    model = ConvAutoencoder()
+    model = ConvAutoencoderNet()
     with pytest.raises(LatentAtlasError, match="N×1×28×28"):
         model.encode(torch.rand(2, 1, 32, 32))
     with pytest.raises(LatentAtlasError, match="N×32×3×3"):
         model.decode(torch.rand(2, 10))
     with pytest.raises(LatentAtlasError, match="channels"):
-        ConvAutoencoder(channels=(4, 16))
+        ConvAutoencoderNet(channels=(4, 16))
 
 
 def test_tensor_conversions_round_trip():
@@ -86,7 +87,7 @@ def test_tensor_conversions_round_trip():
 
 def test_one_training_step_lowers_the_loss():
     torch.manual_seed(0)
-    model = ConvAutoencoder(image_shape=(16, 16))
+    model = ConvAutoencoderNet(image_shape=(16, 16))
     x = images_to_tensor(blobs(32).images)
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     loss0 = torch.nn.functional.mse_loss(model(x), x)
@@ -99,7 +100,7 @@ def test_one_training_step_lowers_the_loss():
 
 
 def test_checkpoint_round_trip_and_bad_files(tmp_path):
-    model = ConvAutoencoder(image_shape=(16, 12), channels=(2, 4, 8), latent_channels=3).eval()
+    model = ConvAutoencoderNet(image_shape=(16, 12), channels=(2, 4, 8), latent_channels=3).eval()
     path = save_checkpoint(tmp_path / "m.pt", model, epoch=4, history={"test_loss": [0.5]}, config={"seed": 1})
     loaded, ckpt = load_checkpoint(path)
     x = torch.rand(2, 1, 16, 12)
@@ -255,14 +256,14 @@ def test_cli_end_to_end(tmp_path, npz_data, capsys):
     assert meta["metrics"]["test_mse"] == metrics["test_mse"][-1]
     assert "test MSE" in capsys.readouterr().out
     # resuming a finished run changes nothing; a changed option is refused with the option's name
-    assert run(cli_args(npz_data, out, "--limit", "64", "--resume")) == 0
+    assert run(cli_args(npz_data, out, "--limit", "64", "--resume", str(out))) == 0
     assert json.loads((out / "metrics.json").read_text())["test_mse"] == metrics["test_mse"]
-    assert run(cli_args(npz_data, out, "--limit", "64", "--resume", "--lr", "0.01")) == 2
+    assert run(cli_args(npz_data, out, "--limit", "64", "--resume", str(out / "last.pt"), "--lr", "0.01")) == 2
     assert "lr=0.01 differs" in capsys.readouterr().err
 
 
 def test_cli_ctrl_c_exits_130_with_resume_hint(tmp_path, npz_data, capsys, monkeypatch):
-    original = training.train_autoencoder
+    original = training.run_training
 
     def interrupted_run(*args, **kwargs):
         def stop(epoch, batch, loss):
@@ -270,15 +271,22 @@ def test_cli_ctrl_c_exits_130_with_resume_hint(tmp_path, npz_data, capsys, monke
                 raise KeyboardInterrupt
         return original(*args, on_batch=stop, **kwargs)
 
-    monkeypatch.setattr(training, "train_autoencoder", interrupted_run)
+    monkeypatch.setattr(training, "run_training", interrupted_run)
     out = tmp_path / "run"
     assert run(cli_args(npz_data, out)) == 130
     err = capsys.readouterr().err
-    assert "interrupted" in err and "--resume" in err and "epoch 1" in err
+    assert "interrupted" in err and "epoch 1" in err
+    # the printed command is exactly what continues the run
+    command = err.split("continue with: ")[1].strip()
+    assert command == shlex.join(["latentatlas", "images", "train", "--data", str(npz_data), "--resume", str(out)])
     assert (out / "best.pt").is_file() and json.loads((out / "metrics.json").read_text())["interrupted"] is True
-    monkeypatch.setattr(training, "train_autoencoder", original)
-    assert run(cli_args(npz_data, out, "--resume")) == 0
-    assert len(json.loads((out / "metrics.json").read_text())["test_mse"]) == 2
+    monkeypatch.setattr(training, "run_training", original)
+    assert run(shlex.split(command)[1:] + ["-q"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert len(metrics["test_mse"]) == 2 and metrics["interrupted"] is False
+    uninterrupted = tmp_path / "full"
+    assert run(cli_args(npz_data, uninterrupted)) == 0
+    assert json.loads((uninterrupted / "metrics.json").read_text())["test_mse"] == metrics["test_mse"]
 
 
 def test_cli_errors(tmp_path, npz_data, capsys):
@@ -286,8 +294,133 @@ def test_cli_errors(tmp_path, npz_data, capsys):
     err = capsys.readouterr().err
     assert err.startswith("latentatlas: error:") and "apt-get install dataset-fashion-mnist" in err
     assert run(cli_args(npz_data, tmp_path / "o", "--preset", "turbo")) == 2
-    assert "--preset 'turbo'" in capsys.readouterr().err
+    assert "preset='turbo'" in capsys.readouterr().err
     assert run(cli_args(npz_data, tmp_path / "o", "--channels", "4,x")) == 2
     assert "--channels" in capsys.readouterr().err
     assert run(cli_args(npz_data, tmp_path / "o", "--limit", "0")) == 2
     assert run(["images", "train", "--data", str(npz_data), "--data-dir", str(tmp_path), "-q"]) == 2
+
+
+def test_cli_without_out_writes_a_default_run_folder_and_says_where(tmp_path, npz_data, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = [a for a in cli_args(npz_data, "unused") if a not in ("--out", "unused", "--quiet")]
+    assert run([*args, "--epochs", "1"]) == 0
+    [folder] = (tmp_path / "runs").iterdir()
+    assert folder.name.startswith("images-train-")
+    captured = capsys.readouterr()
+    assert f"writing to runs/{folder.name}" in captured.err and f"run folder runs/{folder.name}" in captured.out
+    assert json.loads((folder / "run.json").read_text())["kind"] == "images-train"
+
+
+# ---- a kill between writing last.pt and best.pt ---------------------------------------------------------
+
+class Killed(BaseException):
+    """Stands for kill -9: nothing after it runs, no handler sees it as an error."""
+
+
+def test_kill_between_last_and_best_checkpoint_is_repaired_on_resume(tmp_path, monkeypatch):
+    train, test = blobs(48), blobs(16, seed=1)
+    cfg = tiny_config(epochs=3, schedule="constant", lr=1e-2)  # the test loss falls every epoch: each is best
+    full = train_autoencoder(train, test, cfg, out_dir=tmp_path / "full", quiet=True)
+    assert full.best_epoch == 3
+
+    real_save = training.save_checkpoint
+
+    def save_then_die_before_best(path, **state):
+        if path.name == "best.pt" and state["epoch"] == 2:
+            raise Killed
+        return real_save(path, **state)
+
+    monkeypatch.setattr(training, "save_checkpoint", save_then_die_before_best)
+    with pytest.raises(Killed):
+        train_autoencoder(train, test, cfg, out_dir=tmp_path / "part", quiet=True)
+    monkeypatch.setattr(training, "save_checkpoint", real_save)
+    last = load_checkpoint(tmp_path / "part" / "last.pt")[1]
+    assert last["epoch"] == 2 and last["history"]["best_epoch"] == 2
+    assert load_checkpoint(tmp_path / "part" / "best.pt")[1]["epoch"] == 1  # stale: the state the kill left
+
+    # Resuming for no further epoch already repairs best.pt: it holds the epoch last.pt calls best.
+    resumed = training.run_training(train, test, tiny_config(epochs=2, schedule="constant", lr=1e-2),
+                                    out_dir=tmp_path / "part", resume=tmp_path / "part")
+    best = load_checkpoint(tmp_path / "part" / "best.pt")[1]
+    assert best["epoch"] == resumed.history.best_epoch == 2
+    assert all(torch.equal(best["model_state"][k], last["model_state"][k]) for k in last["model_state"])
+    assert all(torch.equal(resumed.best_state[k], last["model_state"][k]) for k in last["model_state"])
+
+    # And carrying on gives exactly the uninterrupted run, best.pt included.
+    more = train_autoencoder(train, test, cfg, out_dir=tmp_path / "part", resume=True, quiet=True)
+    assert more.test_loss == full.test_loss and more.best_epoch == 3
+    a, b = _weights(tmp_path / "full" / "best.pt"), _weights(tmp_path / "part" / "best.pt")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_resume_refuses_a_best_checkpoint_it_cannot_repair(tmp_path):
+    train, test = blobs(32), blobs(8, seed=1)
+    cfg = tiny_config(epochs=2, schedule="exponential")
+    train_autoencoder(train, test, cfg, out_dir=tmp_path, quiet=True)
+    last = load_checkpoint(tmp_path / "last.pt")[1]
+    # last.pt says epoch 1 was best but holds epoch 2, and best.pt is gone: the best weights are lost.
+    last["history"]["best_epoch"] = 1
+    torch.save(last, tmp_path / "last.pt")
+    (tmp_path / "best.pt").unlink()
+    with pytest.raises(LatentAtlasError, match="names epoch 1 as the best, but .*best.pt is missing"):
+        train_autoencoder(train, test, tiny_config(epochs=3, schedule="exponential"), out_dir=tmp_path,
+                          resume=True, quiet=True)
+
+
+# ---- damaged and crafted checkpoints: one line naming the file ------------------------------------------
+
+def _state(**changes):
+    model = ConvAutoencoderNet(image_shape=(16, 16), channels=(2, 4, 8), latent_channels=4)
+    state = {"format": "latentatlas-conv-autoencoder", "version": 1, "model_config": model.config(),
+             "model_state": model.state_dict(), "epoch": 1, "history": {}, "config": {}}
+    state.update(changes)
+    return {k: v for k, v in state.items() if v is not None}
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("empty.pt", b"", "the file is empty"),
+    ("no_config.pt", _state(model_config=None), "no model_config"),
+    ("no_weights.pt", _state(model_state=None), "no model_state"),
+    ("huge.pt", _state(model_config={"image_shape": [16, 16], "channels": [2, 4, 10**9], "latent_channels": 4}),
+     "'channels' must be 3 integers in 1..4096"),
+    ("wide.pt", _state(model_config={"image_shape": [16, 16], "channels": [2, 4, 800], "latent_channels": 4}),
+     "weights do not fit the stored architecture"),
+    ("odd.pt", _state(model_config={"image_shape": [15, 16], "channels": [2, 4, 8], "latent_channels": 4}),
+     "multiples of 4"),
+    ("newer.pt", _state(version=99), "version 99 is newer"),
+    ("epoch.pt", _state(epoch="x"), "'epoch' must be"),
+    ("evil.pt", "pickle", "not a readable checkpoint"),
+])
+def test_bad_checkpoints_give_one_line_naming_the_file(tmp_path, capsys, npz_data, name, content, message):
+    path = tmp_path / name
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif content == "pickle":
+        torch.save({"format": "latentatlas-conv-autoencoder", "obj": Killed()}, path)  # needs unpickling
+    else:
+        torch.save(content, path)
+    with pytest.raises(LatentAtlasError, match=message) as info:
+        load_checkpoint(path)
+    assert str(path) in str(info.value) and "\n" not in str(info.value)
+    assert run(["images", "encode", "--checkpoint", str(path), "--data", str(npz_data),
+                "--out", str(tmp_path / "c.npy"), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("latentatlas: error: ") and name in err
+
+
+def test_truncated_checkpoint_and_resume_from_weights_only_file(tmp_path, capsys, npz_data):
+    out = tmp_path / "run"
+    assert run(cli_args(npz_data, out, "--epochs", "1")) == 0
+    data = (out / "last.pt").read_bytes()
+    (tmp_path / "cut.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(LatentAtlasError, match="cut.pt: not a readable checkpoint"):
+        load_checkpoint(tmp_path / "cut.pt")
+    # a checkpoint without the training state (ConvAutoencoder.save) cannot be resumed: say so
+    from latentatlas import ConvAutoencoder
+
+    ConvAutoencoder.load(out / "best.pt").save(tmp_path / "model.pt")
+    assert run(cli_args(npz_data, tmp_path / "again", "--resume", str(tmp_path / "model.pt"))) == 2
+    assert "not a training checkpoint" in capsys.readouterr().err
+    assert run(cli_args(npz_data, tmp_path / "again", "--resume", str(tmp_path / "absent"))) == 2
+    assert "absent: no such checkpoint or run folder" in capsys.readouterr().err

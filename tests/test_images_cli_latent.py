@@ -16,11 +16,11 @@ N = 60
 def setup(tmp_path_factory):
     import torch
 
-    from latentatlas.images.autoencoder import ConvAutoencoder, save_checkpoint
+    from latentatlas.images.network import ConvAutoencoderNet, save_checkpoint
 
     root = tmp_path_factory.mktemp("latent_cli")
     torch.manual_seed(0)
-    model = ConvAutoencoder(channels=(2, 2, 2), latent_channels=2)
+    model = ConvAutoencoderNet(channels=(2, 2, 2), latent_channels=2)
     ckpt = save_checkpoint(root / "tiny.pt", model)
     rng = np.random.default_rng(0)
     labels = np.repeat(np.arange(3), N // 3)
@@ -40,7 +40,7 @@ def _png(path):
 
 
 def _model(setup):
-    from latentatlas.images.autoencoder import load_checkpoint
+    from latentatlas.images.network import load_checkpoint
 
     return load_checkpoint(setup["ckpt"])[0]
 
@@ -68,7 +68,7 @@ def test_embed_from_codes_several_perplexities(setup, capsys):
                     "--out", str(codes), "--quiet"]) == 0
     out = setup["root"] / "emb"
     rc = run(["images", "embed", "--codes", str(codes), "--method", "pca,tsne", "--perplexity", "5",
-              "--perplexity", "8", "--count", "12", "--jobs", "1", "--k", "5", "--out", str(out)])
+              "--perplexity", "8", "--count", "12", "--threads", "1", "--k", "5", "--out", str(out)])
     assert rc == 0
     err = capsys.readouterr().err
     assert "[embed]" in err and "t-SNE (perplexity 8)" in err
@@ -96,7 +96,7 @@ def test_embed_from_codes_several_perplexities(setup, capsys):
     # seeded: a second run gives the same coordinates
     out2 = setup["root"] / "emb2"
     assert run(["images", "embed", "--codes", str(codes), "--method", "tsne", "--perplexity", "5", "--count", "0",
-                "--jobs", "1", "--out", str(out2), "--quiet"]) == 0
+                "--threads", "1", "--out", str(out2), "--quiet"]) == 0
     np.testing.assert_array_equal(np.load(out2 / "embedding.npz")["coords_tsne"], z["coords_tsne_p5"])
     assert not list(out2.glob("*thumbnails.png"))
 
@@ -170,13 +170,13 @@ def test_errors(setup, capsys, tmp_path):
     _fails(capsys, ["images", "encode", "--checkpoint", ck, "--data", data, "--out", str(tmp_path / "x.txt")], ".npy")
     _fails(capsys, ["images", "encode", "--checkpoint", ck, "--data", data], "--out")
     _fails(capsys, ["images", "encode", "--checkpoint", ck, "--data", data, "--data-dir", str(tmp_path),
-                    "--out", str(tmp_path / "x.npy")], "--data or --data-dir")
+                    "--out", str(tmp_path / "x.npy")], "either data", "or data_dir")
     _fails(capsys, ["images", "encode", "--checkpoint", ck, "--split", "valid", "--out", str(tmp_path / "x.npy")],
-           "--split", "valid")
+           "split must be", "valid")
     _fails(capsys, ["images", "encode", "--checkpoint", ck, "--data", str(tmp_path / "none.npz"),
                     "--out", str(tmp_path / "x.npy")], "none.npz")
     _fails(capsys, ["images", "encode", "--checkpoint", ck, "--data", data, "--limit", "0",
-                    "--out", str(tmp_path / "x.npy")], "--limit")
+                    "--out", str(tmp_path / "x.npy")], "limit=0")
     # embed
     _fails(capsys, ["images", "embed", "--codes", str(codes), "--checkpoint", ck, "--out", out], "exactly one")
     _fails(capsys, ["images", "embed", "--out", out], "exactly one")
@@ -187,17 +187,17 @@ def test_errors(setup, capsys, tmp_path):
     _fails(capsys, ["images", "embed", "--codes", str(codes), "--data", data, "--out", out], "10 rows", "60")
     _fails(capsys, ["images", "embed", "--checkpoint", ck, "--data", data, "--method", "pca,tsen", "--out", out],
            "unknown method", "tsen")
-    _fails(capsys, ["images", "embed", "--checkpoint", ck, "--data", data, "--method", ",", "--out", out], "--method")
+    _fails(capsys, ["images", "embed", "--checkpoint", ck, "--data", data, "--method", ",", "--out", out], "method: no method given")
     _fails(capsys, ["images", "embed", "--checkpoint", ck, "--data", data, "--method", "tsne", "--perplexity", "50",
-                    "--out", out], "--perplexity 50", "too large")
+                    "--out", out], "perplexity=50", "too large")
     _fails(capsys, ["images", "embed", "--checkpoint", ck, "--data", data, "--perplexity", "0", "--out", out],
-           "--perplexity")
-    _fails(capsys, ["images", "embed", "--checkpoint", ck, "--data", data, "--count", "-1", "--out", out], "--count")
-    _fails(capsys, ["images", "embed", "--checkpoint", ck, "--data", data, "--k", "0", "--out", out], "--k")
+           "perplexity=0.0: must be positive")
+    _fails(capsys, ["images", "embed", "--checkpoint", ck, "--data", data, "--count", "-1", "--out", out], "count=-1")
+    _fails(capsys, ["images", "embed", "--checkpoint", ck, "--data", data, "--k", "0", "--out", out], "k=0")
     _fails(capsys, ["images", "embed", "--checkpoint", ck, "--data", data, "--k", "60", "--method", "pca",
-                    "--out", out], "--k 60")
-    _fails(capsys, ["images", "embed", "--checkpoint", ck, "--data", data, "--jobs", "0", "--out", out], "--jobs")
-    _fails(capsys, ["images", "embed", "--checkpoint", ck, "--labels", str(bad_labels), "--out", out], "--labels")
+                    "--out", out], "k=60")
+    _fails(capsys, ["images", "embed", "--checkpoint", ck, "--data", data, "--threads", "0", "--out", out], "threads=0")
+    _fails(capsys, ["images", "embed", "--checkpoint", ck, "--labels", str(bad_labels), "--out", out], "labels go with codes")
     two_d = tmp_path / "l2.npy"
     np.save(two_d, np.zeros((10, 2), np.int64))
     _fails(capsys, ["images", "embed", "--codes", str(codes), "--labels", str(two_d), "--out", out], "1-D")
@@ -214,7 +214,10 @@ def test_errors(setup, capsys, tmp_path):
     _fails(capsys, ["images", "interpolate", "--checkpoint", ck, "--data", data, "--pairs", ",", "--out", out],
            "no pair")
     _fails(capsys, ["images", "interpolate", "--checkpoint", ck, "--data", data, "--steps", "1", "--out", out],
-           "--steps")
+           "steps must be an integer from 2 to 1000")
+    # refused before the checkpoint or any data is read, let alone 10^9 frames allocated
+    _fails(capsys, ["images", "interpolate", "--checkpoint", str(tmp_path / "absent.pt"), "--steps", "1000000000",
+                    "--out", out], "from 2 to 1000")
     _fails(capsys, ["images", "interpolate", "--checkpoint", ck, "--data", data], "--out")
     # images of a size the model was not built for
     small = tmp_path / "small.npz"

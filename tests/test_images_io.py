@@ -93,7 +93,7 @@ def test_load_fashion_mnist_missing_says_how_to_get_it(tmp_path):
     with pytest.raises(LatentAtlasError) as err:
         io.load_fashion_mnist(tmp_path / "nowhere")
     msg = str(err.value)
-    assert "apt-get install dataset-fashion-mnist" in msg and "--data-dir" in msg and "nowhere" in msg
+    assert "apt-get install dataset-fashion-mnist" in msg and "nowhere" in msg
     d = write_mnist_dir(tmp_path / "fm")
     (d / "t10k-labels-idx1-ubyte.gz").unlink()
     with pytest.raises(LatentAtlasError, match="t10k-labels-idx1-ubyte.gz"):
@@ -175,6 +175,72 @@ def test_load_images_errors(tmp_path):
         io.load_images(tmp_path / "fake.png")
 
 
+def _png_bytes(value: int = 100) -> bytes:
+    import io as _io
+
+    from PIL import Image
+
+    buf = _io.BytesIO()
+    Image.fromarray(np.full((6, 6), value, np.uint8)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("name, content", [
+    ("cut.png", _png_bytes()[:40]),                             # truncated inside the image data
+    ("crc.png", _png_bytes()[:20] + b"X" + _png_bytes()[21:]),  # a damaged chunk (Pillow: SyntaxError)
+    ("empty.png", b""),                                         # 0 bytes
+    ("text.png", b"\x1b[31mnot a picture\n"),                   # control characters are not echoed
+])
+def test_damaged_picture_in_a_folder_is_one_line_naming_it(tmp_path, name, content):
+    folder = tmp_path / "pics"
+    folder.mkdir()
+    for i in range(3):
+        (folder / f"ok{i}.png").write_bytes(_png_bytes(10 * i))
+    (folder / name).write_bytes(content)
+    with pytest.raises(LatentAtlasError) as err:
+        io.read_images(folder)
+    msg = str(err.value)
+    assert msg.startswith(str(folder / name) + ": cannot read as an image") and "\n" not in msg
+    assert "\x1b" not in msg
+
+
+@pytest.mark.parametrize("name, message", [
+    ("empty.npz", "empty.npz: cannot read as .npz: the file is empty"),
+    ("empty-images-idx3-ubyte", "not an IDX file (only 0 bytes)"),
+    ("empty.gz", "not an IDX file (only 0 bytes)"),
+])
+def test_zero_byte_files(tmp_path, name, message):
+    (tmp_path / name).write_bytes(b"")
+    with pytest.raises(LatentAtlasError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        io.read_images(tmp_path / name)
+
+
+def test_read_images_splits_limit_and_conversions(tmp_path):
+    import torch
+
+    d = write_mnist_dir(tmp_path / "fm", n_train=5, n_test=3)
+    assert len(io.read_images(d)) == 5 and len(io.read_images(d, "test")) == 3
+    both = io.read_images(d, "all")
+    assert len(both) == 8 and both.labels.tolist() == [0, 1, 2, 3, 4, 0, 1, 2]
+    np.testing.assert_array_equal(both.images[5:], io.read_images(d, "test").images)
+    assert len(io.read_images(d, "all", limit=6)) == 6
+    with pytest.raises(LatentAtlasError, match="split must be one of"):
+        io.read_images(d, "validation")
+    with pytest.raises(LatentAtlasError, match="limit must be a positive integer"):
+        io.read_images(d, limit=0)
+    np.savez(tmp_path / "x.npz", images=np.zeros((2, 4, 4), np.uint8))
+    with pytest.raises(LatentAtlasError, match="a file has no splits"):
+        io.read_images(tmp_path / "x.npz", "test")
+    with pytest.raises(LatentAtlasError, match="apt-get install dataset-fashion-mnist"):
+        io.read_images(tmp_path / "nowhere", "train")
+    # arrays and tensors, uint8 or floats in [0, 1], with or without a channel axis
+    pixels = np.array([[[0, 51], [204, 255]]], np.uint8)
+    for value in (pixels, pixels / 255.0, torch.from_numpy(pixels / 255.0).float()[:, None]):
+        np.testing.assert_array_equal(io.as_image_set(value).images, pixels)
+    with pytest.raises(LatentAtlasError, match="expected N×H×W"):
+        io.as_image_set(np.zeros((4, 4)))
+
+
 def test_load_images_idx_file_finds_sibling_labels(tmp_path):
     d = write_mnist_dir(tmp_path / "mnist")
     s = io.load_images(d / "t10k-images-idx3-ubyte.gz")
@@ -185,6 +251,6 @@ def test_load_images_idx_file_finds_sibling_labels(tmp_path):
 @pytest.mark.skipif(not (io.FASHION_MNIST_DIR / "t10k-images-idx3-ubyte.gz").exists(),
                     reason="Debian package dataset-fashion-mnist not installed")
 def test_real_fashion_mnist_test_split():
-    s = io.load_fashion_mnist(split="test")
+    s = io.read_images(split="test")
     assert s.images.shape == (10000, 28, 28) and s.images.dtype == np.uint8
     assert np.bincount(s.labels).tolist() == [1000] * 10

@@ -87,9 +87,9 @@ def test_encode_rejects_bad_batch_size(model, images):
 
 
 def test_encode_with_real_autoencoder_wrong_size():
-    from latentatlas.images.autoencoder import ConvAutoencoder
+    from latentatlas.images.network import ConvAutoencoderNet
 
-    ae = ConvAutoencoder(channels=(2, 2, 2), latent_channels=2)
+    ae = ConvAutoencoderNet(channels=(2, 2, 2), latent_channels=2)
     assert latent.encode(ae, np.zeros((2, 28, 28), np.uint8)).shape == (2, 2 * 3 * 3)
     with pytest.raises(LatentAtlasError, match="28"):
         latent.encode(ae, np.zeros((2, 8, 8), np.uint8))
@@ -120,6 +120,8 @@ def test_interpolation_same_image_is_constant(model, images):
 @pytest.mark.parametrize("kw, match", [
     (dict(steps=1), "steps"),
     (dict(steps=2.5), "steps"),
+    (dict(steps=1001), "from 2 to 1000"),
+    (dict(steps=10**9), "from 2 to 1000"),  # refused before anything is allocated (this took 12 GB)
     (dict(image_b=np.zeros((6, 6), np.uint8)), "differ in size"),
     (dict(image_a=np.zeros((2, 8, 8), np.uint8)), "single H×W"),
 ])
@@ -206,20 +208,20 @@ def blobs():
 
 
 @pytest.mark.parametrize("method", ["pca", "tsne", "umap"])
-def test_embed2d_shapes_seeded_and_separates_blobs(blobs, method):
+def test_embed_shapes_seeded_and_separates_blobs(blobs, method):
     x, y = blobs
     kw = {"perplexity": 10, "n_jobs": 1} if method == "tsne" else {}
-    a = latent.embed2d(x, method, seed=1, **kw)
-    b = latent.embed2d(x, method, seed=1, **kw)
+    a = latent.embed(x, method, seed=1, **kw)
+    b = latent.embed(x, method, seed=1, **kw)
     assert a.shape == (120, 2) and a.dtype == np.float32
     np.testing.assert_array_equal(a, b)
     # three well separated blobs stay separated in 2-D
     assert latent.knn_accuracy(a, y, k=5) == 1.0
 
 
-def test_embed2d_pca_is_the_principal_plane(blobs):
+def test_embed_pca_is_the_principal_plane(blobs):
     x, _ = blobs
-    coords = latent.embed2d(x, "pca")
+    coords = latent.embed(x, "pca")
     centred = x - x.mean(0)
     _, s, vt = np.linalg.svd(centred.astype(np.float64), full_matrices=False)
     ref = centred @ vt[:2].T
@@ -229,10 +231,10 @@ def test_embed2d_pca_is_the_principal_plane(blobs):
         np.testing.assert_allclose(coords[:, j] * sign, ref[:, j], rtol=1e-3, atol=1e-3)
 
 
-def test_embed2d_tsne_seed_changes_layout_and_large_settings(blobs):
+def test_embed_tsne_seed_changes_layout_and_large_settings(blobs):
     x, _ = blobs
-    a = latent.embed2d(x, "tsne", seed=1, perplexity=10, n_jobs=1, initialization="random")
-    b = latent.embed2d(x, "tsne", seed=2, perplexity=10, n_jobs=1, initialization="random")
+    a = latent.embed(x, "tsne", seed=1, perplexity=10, n_jobs=1, initialization="random")
+    b = latent.embed(x, "tsne", seed=2, perplexity=10, n_jobs=1, initialization="random")
     assert not np.allclose(a, b)
 
 
@@ -259,9 +261,24 @@ def test_reduce_pca_keeps_narrow_codes(blobs):
     ((np.zeros((10, 3)), "tsne"), {"pca_dims": 1}, "pca_dims"),
     ((np.zeros((10, 3)), "tsne"), {"n_jobs": 0}, "n_jobs"),
 ])
-def test_embed2d_errors(args, kw, match):
+def test_embed_errors(args, kw, match):
     with pytest.raises(LatentAtlasError, match=match):
-        latent.embed2d(*args, **kw)
+        latent.embed(*args, **kw)
+
+
+def test_embed_reports_progress_and_prints_nothing(blobs, capfd):
+    x, _ = blobs
+    lines: list[str] = []
+    latent.embed(x, "tsne", perplexity=10, n_jobs=1, progress=lines.append)
+    iterations = [line for line in lines if ": iteration " in line]
+    # 125 exaggerated + 250 normal steps, reported every 25 across both phases
+    assert [line.split("iteration ")[1].split(",")[0] for line in iterations] == [f"{i}/375" for i in range(25, 376, 25)]
+    assert lines[0] == "[embed] t-SNE of 120 codes ..." and "done in" in lines[-1]
+    lines.clear()
+    latent.embed(x, "umap", progress=lines.append)
+    assert lines[0] == "[embed] UMAP of 120 codes ..." and lines[-1].startswith("[embed] UMAP of 120 codes: done in")
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""
 
 
 def test_sample_indices():
@@ -289,7 +306,7 @@ def test_plots_written(tmp_path, blobs):
     from latentatlas.fsutil import save_figure
 
     x, y = blobs
-    coords = latent.embed2d(x, "pca")
+    coords = latent.embed(x, "pca")
     thumbs = np.random.default_rng(0).integers(0, 256, size=(120, 8, 8), dtype=np.uint8)
     save_figure(plots.label_scatter(coords, y, ["a", "b", "c"], title="t"), tmp_path / "s.png")
     save_figure(plots.thumbnail_scatter(coords, thumbs, y, ["a", "b", "c"], canvas_px=300), tmp_path / "t.png")
@@ -314,9 +331,6 @@ def test_thumbnail_scatter_places_images():
     assert canvas.shape == (64, 64, 3)
     assert np.all(canvas[-4:, :4] == 0.0) and np.all(canvas[:4, -4:] == 0.0)  # black ink, no labels
     assert np.all(canvas[20:40, 20:40] == 1.0)  # nothing in between
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
 
 
 @pytest.mark.parametrize("call, match", [

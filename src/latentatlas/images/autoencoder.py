@@ -1,182 +1,357 @@
-"""The convolutional autoencoder and its checkpoints.
+"""The convolutional autoencoder as a scikit-learn-style estimator.
 
-The default is the reference architecture: an encoder of convolutions 1→4→16 (max-pool) →32 (max-pool) →32
-with LeakyReLU and one BatchNorm, turning a 28×28 image into a 32×3×3 code (288 numbers), and a decoder of
-transposed convolutions back to 1×28×28 with a Sigmoid. Widths and the number of latent channels are
-parameters; any image size whose sides are multiples of 4 and at least 12 works, because the decoder's
-transposed convolutions get the output padding that lands exactly on the input size.
-
-Checkpoints hold only tensors and plain Python values, so ``torch.load(weights_only=True)`` reads them and
-loading one never runs code from the file.
+:class:`ConvAutoencoder` holds every hyper-parameter in ``__init__`` (checked in :meth:`~ConvAutoencoder.fit`,
+not there); ``fit`` trains with the same loop as ``latentatlas images train``
+(:func:`latentatlas.images.training.run_training`) and leaves the trained torch module in ``model_`` and the
+loss history in ``history_``. ``transform`` encodes images to flat latent codes, ``inverse_transform``
+decodes codes to images, ``interpolate`` walks the straight line between two images' codes, and
+``save``/``load`` write and read a checkpoint that ``torch.load(weights_only=True)`` reads (no pickled
+objects). The network itself is :class:`~latentatlas.images.network.ConvAutoencoderNet`.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
-from torch import nn
+from sklearn.base import BaseEstimator, TransformerMixin
 
 from latentatlas.errors import LatentAtlasError
-from latentatlas.fsutil import atomic_path
+from latentatlas.images.io import ImageSet, as_image_set
+from latentatlas.images.network import (CHECKPOINT_FORMAT, CHECKPOINT_VERSION, ConvAutoencoderNet,  # noqa: F401
+                                        images_to_tensor, load_checkpoint, network_from_checkpoint,
+                                        read_checkpoint, save_checkpoint, tensor_to_images)
 
-CHECKPOINT_FORMAT = "latentatlas-conv-autoencoder"
-CHECKPOINT_VERSION = 1
+__all__ = ["ConvAutoencoder", "ConvAutoencoderNet", "split_holdout"]
+
+#: Hyper-parameters that shape the network (the rest shape training).
+ARCHITECTURE = ("channels", "latent_channels", "negative_slope")
+#: The estimator's parameters that :class:`~latentatlas.images.training.TrainConfig` holds under the same name.
+_CONFIG_PARAMS = ("epochs", "batch_size", "lr", "weight_decay", "schedule", "gamma", "seed", "channels",
+                  "latent_channels", "channels_last", "log_every", "eval_batch_size", "device", "num_threads")
 
 
-def _code_side(side: int) -> int:
-    """Side of the code for an input side: two 2× max-pools, then a 3×3 convolution with stride 2."""
-    return (side // 4 - 3) // 2 + 1
+def split_holdout(images: ImageSet, fraction: float, seed: int, name: str = "test_fraction"
+                  ) -> tuple[ImageSet, ImageSet]:
+    """A seeded random split of ``images`` into (train, held out), the held-out part ``fraction`` of them."""
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
+        raise LatentAtlasError(f"{name}={fraction!r}: must be between 0 and 1")
+    n_test = int(round(len(images) * fraction))
+    if n_test < 1 or n_test >= len(images):
+        raise LatentAtlasError(
+            f"{images.source or 'images'}: {len(images)} images are too few to hold out {name}={fraction}; "
+            f"give test images")
+    order = np.random.default_rng(seed).permutation(len(images))
+    return images.take(np.sort(order[n_test:])), images.take(np.sort(order[:n_test]))
 
 
-class ConvAutoencoder(nn.Module):
-    """Convolutional autoencoder for grayscale images ``N×1×H×W`` with values in [0, 1].
+class ConvAutoencoder(TransformerMixin, BaseEstimator):
+    """Convolutional autoencoder for grayscale images, trained fast on a CPU.
+
+    The default architecture is the reference one: convolutions 1→4→16 (max-pool) →32 (max-pool) →32 with
+    LeakyReLU and one BatchNorm turn a 28×28 image into a 32×3×3 code (288 numbers); transposed
+    convolutions decode it. The default training settings are the "fast" preset (batches of 128, Adam with a
+    one-cycle learning rate peaking at 3e-3); :meth:`from_preset` gives the "reference" one.
 
     Parameters
     ----------
-    image_shape : (height, width) of the input; both must be multiples of 4 and at least 12.
-    channels : widths of the three encoder convolutions before the code (reference: 4, 16, 32).
-    latent_channels : channels of the code (reference: 32); the code has ``latent_channels × h × w`` numbers,
-        ``h = w = 3`` for 28×28 images.
-    negative_slope : slope of the LeakyReLU for negative inputs.
+    channels : tuple of 3 int
+        Widths of the encoder's three convolutions before the code.
+    latent_channels : int
+        Channels of the code; the code has ``latent_channels × h × w`` numbers (h = w = 3 for 28×28 images).
+    negative_slope : float
+        Slope of the LeakyReLU for negative inputs.
+    epochs, batch_size, lr, weight_decay : training length, batch size, peak (one-cycle) or initial learning
+        rate, and Adam's weight decay.
+    schedule : {"onecycle", "exponential", "constant"}
+        Learning-rate schedule; ``gamma`` is the exponential schedule's factor per step.
+    channels_last : bool
+        Channels-last memory format (about twice as fast on CPU).
+    test_fraction : float
+        When ``fit`` gets no ``test_images``, this share of ``images`` (a seeded random sample) is held out to
+        measure the test loss, which picks the kept epoch.
+    eval_batch_size, log_every : images per forward pass when measuring the test loss; batches between
+        progress lines.
+    device : str
+        ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda[:N]"``.
+    num_threads : int or None
+        CPU threads while fitting and encoding (default: every core available); restored afterwards.
+    seed : int
+        Seed of the initial weights, the batch order and the held-out split: same seed, same model.
+    progress : Progress or callable, optional
+        Receives progress lines (``callable(str)``); by default they only go to the ``latentatlas`` logger,
+        which shows nothing unless configured (``logging.basicConfig(level=logging.INFO)``).
+
+    Attributes
+    ----------
+    model_ : ConvAutoencoderNet
+        The trained torch module, in eval mode, with the weights of the epoch with the lowest test loss.
+    history_ : latentatlas.images.training.History
+        Losses per batch and per epoch, ``best_epoch``, ``interrupted``.
+    image_shape_ : tuple of 2 int
+        Height and width the model was trained on.
+    code_shape_ : tuple of 3 int
+        ``(latent_channels, h, w)`` of one code; ``code_size_`` is their product.
+
+    Example
+    -------
+    >>> from latentatlas import ConvAutoencoder, read_images
+    >>> train = read_images(split="train", limit=6000)
+    >>> ae = ConvAutoencoder(epochs=2).fit(train)                 # about half a minute on 2 cores
+    >>> codes = ae.transform(read_images(split="test", limit=100))  # (100, 288) float32
+    >>> frames = ae.interpolate(train.images[0], train.images[1], steps=8)  # (8, 28, 28) in [0, 1]
     """
 
-    def __init__(self, image_shape: tuple[int, int] = (28, 28), channels: tuple[int, int, int] = (4, 16, 32),
-                 latent_channels: int = 32, negative_slope: float = 0.01):
-        super().__init__()
-        image_shape = tuple(int(s) for s in image_shape)
-        channels = tuple(int(c) for c in channels)
-        if len(image_shape) != 2 or any(s < 12 or s % 4 for s in image_shape):
-            raise LatentAtlasError(
-                f"image_shape={image_shape}: the autoencoder needs height and width that are multiples of 4 and "
-                f"at least 12 (two 2× poolings, then a 3×3 stride-2 convolution); resize or crop the images")
-        if len(channels) != 3 or any(c < 1 for c in channels):
-            raise LatentAtlasError(f"channels={channels}: expected three positive widths, e.g. (4, 16, 32)")
-        if int(latent_channels) < 1:
-            raise LatentAtlasError(f"latent_channels={latent_channels}: must be a positive integer")
-        self.image_shape = image_shape
+    def __init__(self, channels=(4, 16, 32), latent_channels: int = 32, negative_slope: float = 0.01,
+                 epochs: int = 5, batch_size: int = 128, lr: float = 3e-3, weight_decay: float = 1e-4,
+                 schedule: str = "onecycle", gamma: float = 0.999, channels_last: bool = True,
+                 test_fraction: float = 0.1, eval_batch_size: int = 2000, log_every: int = 100,
+                 device: str = "auto", num_threads: int | None = None, seed: int = 0, progress=None):
         self.channels = channels
-        self.latent_channels = int(latent_channels)
-        self.negative_slope = float(negative_slope)
-        c1, c2, c3, cz = *channels, self.latent_channels
-        act = lambda: nn.LeakyReLU(self.negative_slope, inplace=True)  # noqa: E731
-        self.encoder = nn.Sequential(
-            nn.Conv2d(1, c1, 3, padding=1), act(),
-            nn.Conv2d(c1, c2, 3, padding=1), act(), nn.MaxPool2d(2),
-            nn.Conv2d(c2, c3, 3, padding=1), nn.BatchNorm2d(c3), act(), nn.MaxPool2d(2),
-            nn.Conv2d(c3, cz, 3, stride=2),
-        )
-        pooled = tuple(s // 4 for s in image_shape)
-        # Padding that makes the stride-2 transposed convolution land exactly on the pooled size (7 → 3 → 7).
-        out_pad = tuple(p - (2 * _code_side(s) + 1) for p, s in zip(pooled, image_shape))
-        self.decoder = nn.Sequential(
-            nn.LeakyReLU(self.negative_slope),  # not in place: decode() must not change the caller's codes
-            nn.ConvTranspose2d(cz, c3, 3, stride=2, output_padding=out_pad), act(),
-            nn.ConvTranspose2d(c3, c2, 2, stride=2), act(),
-            nn.ConvTranspose2d(c2, c1, 2, stride=2), act(),
-            nn.ConvTranspose2d(c1, 1, 3, padding=1), nn.Sigmoid(),
-        )
+        self.latent_channels = latent_channels
+        self.negative_slope = negative_slope
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.schedule = schedule
+        self.gamma = gamma
+        self.channels_last = channels_last
+        self.test_fraction = test_fraction
+        self.eval_batch_size = eval_batch_size
+        self.log_every = log_every
+        self.device = device
+        self.num_threads = num_threads
+        self.seed = seed
+        self.progress = progress
 
-    @property
-    def code_shape(self) -> tuple[int, int, int]:
-        """Shape of one image's code, ``(latent_channels, h, w)``."""
-        return (self.latent_channels, *(_code_side(s) for s in self.image_shape))
+    # --- construction ---------------------------------------------------------------------------------
+    @classmethod
+    def from_preset(cls, preset: str = "fast", **params: Any) -> "ConvAutoencoder":
+        """An estimator with a named preset's training settings, then ``params`` (None values are ignored).
 
-    @property
-    def code_size(self) -> int:
-        """Numbers in one image's code (288 for the reference architecture on 28×28 images)."""
-        c, h, w = self.code_shape
-        return c * h * w
+        ``"fast"`` (the defaults) or ``"reference"`` (the reference pipeline's: batches of 1024, Adam 1e-3,
+        ×0.999 per step, no channels-last).
 
-    def config(self) -> dict[str, Any]:
-        """The constructor's arguments as plain values (stored in checkpoints)."""
-        return {"image_shape": list(self.image_shape), "channels": list(self.channels),
-                "latent_channels": self.latent_channels, "negative_slope": self.negative_slope}
+        Example
+        -------
+        >>> ConvAutoencoder.from_preset("reference", epochs=27).batch_size
+        1024
+        """
+        from latentatlas.images.training import PRESETS
 
-    def _check_input(self, x: torch.Tensor) -> None:
-        if x.ndim != 4 or x.shape[1] != 1 or tuple(x.shape[2:]) != self.image_shape:
-            raise LatentAtlasError(
-                f"expected images of shape N×1×{self.image_shape[0]}×{self.image_shape[1]}, got "
-                f"{'×'.join(map(str, x.shape))}; this model was built for {self.image_shape[0]}×{self.image_shape[1]} images")
+        if preset not in PRESETS:
+            raise LatentAtlasError(f"preset={preset!r}: expected one of {', '.join(PRESETS)}")
+        return cls(**{**PRESETS[preset], **{k: v for k, v in params.items() if v is not None}})
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """Codes ``N×C×h×w`` of float images ``N×1×H×W`` in [0, 1]."""
-        self._check_input(x)
-        return self.encoder(x)
+    def train_config(self):
+        """The :class:`~latentatlas.images.training.TrainConfig` these parameters stand for (validated)."""
+        from latentatlas.images.training import PRESETS, TrainConfig
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Images ``N×1×H×W`` in [0, 1] from codes ``N×C×h×w`` (or flattened ``N×(C·h·w)``)."""
-        if z.ndim == 2 and z.shape[1] == self.code_size:
-            z = z.reshape(z.shape[0], *self.code_shape)
-        if z.ndim != 4 or tuple(z.shape[1:]) != self.code_shape:
-            raise LatentAtlasError(
-                f"expected codes of shape N×{'×'.join(map(str, self.code_shape))} (or N×{self.code_size}), got "
-                f"{'×'.join(map(str, z.shape))}")
-        return self.decoder(z)
+        values = {name: getattr(self, name) for name in _CONFIG_PARAMS}
+        if isinstance(values["channels"], (list, tuple)):
+            values["channels"] = tuple(values["channels"])
+        preset = next((name for name, p in PRESETS.items() if all(values.get(k) == v for k, v in p.items())),
+                      "custom")
+        return TrainConfig(preset=preset, **values).validated()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.encoder(x))
+    def _check_params(self) -> None:
+        slope = self.negative_slope
+        if isinstance(slope, bool) or not isinstance(slope, (int, float)) or not math.isfinite(slope):
+            raise LatentAtlasError(f"negative_slope={slope!r}: must be a finite number")
 
+    # --- fitting --------------------------------------------------------------------------------------
+    def fit(self, images, test_images=None, *, out_dir: str | os.PathLike | None = None,
+            resume: str | os.PathLike | None = None) -> "ConvAutoencoder":
+        """Train the autoencoder on ``images``.
 
-def images_to_tensor(images: np.ndarray, device: torch.device | str | None = None) -> torch.Tensor:
-    """uint8 images ``N×H×W`` → float32 tensor ``N×1×H×W`` in [0, 1] (the model's input)."""
-    images = np.asarray(images)
-    if images.dtype != np.uint8 or images.ndim != 3:
-        raise LatentAtlasError(f"expected uint8 images of shape N×H×W, got {images.dtype} {images.shape}")
-    t = torch.from_numpy(np.ascontiguousarray(images)).unsqueeze(1)
-    return t.to(device or "cpu", torch.float32).div_(255.0)
+        Parameters
+        ----------
+        images : ImageSet, numpy array or torch tensor
+            ``N×H×W`` (or ``N×1×H×W``) grayscale images, uint8 0–255 or floats in [0, 1]; H and W must be
+            multiples of 4 and at least 12.
+        test_images : same kinds, optional
+            Images to measure the test loss on after every epoch (the epoch with the lowest is kept).
+            Default: hold out ``test_fraction`` of ``images`` (seeded by ``seed``).
+        out_dir : path, optional
+            Write ``last.pt`` and ``best.pt`` checkpoints there after every epoch (needed to resume after a
+            crash). Nothing is written without it.
+        resume : path, optional
+            A checkpoint or a folder holding ``last.pt`` from an interrupted fit with the same parameters and
+            data: training continues from its last completed epoch, with the same result as an
+            uninterrupted run.
 
+        Returns
+        -------
+        self
+            A Ctrl-C stops after the current batch: ``fit`` then returns with the best completed epoch and
+            ``history_.interrupted`` set (or re-raises KeyboardInterrupt when no epoch was completed).
 
-def tensor_to_images(x: torch.Tensor) -> np.ndarray:
-    """Float tensor ``N×1×H×W`` in [0, 1] → uint8 images ``N×H×W`` (for plots and thumbnails)."""
-    return (x.detach().float().clamp(0, 1).mul(255).round().to(torch.uint8)[:, 0]).cpu().numpy()
+        Example
+        -------
+        >>> ae = ConvAutoencoder(epochs=3).fit(images, out_dir="runs/ae")      # doctest: +SKIP
+        >>> ae = ConvAutoencoder(epochs=5).fit(images, out_dir="runs/ae", resume="runs/ae")  # doctest: +SKIP
+        """
+        from latentatlas.images.training import TrainingInterrupted, run_training
 
+        self._check_params()
+        config = self.train_config()
+        train = as_image_set(images, "images")
+        if test_images is None:
+            train, test = split_holdout(train, self.test_fraction, config.seed)
+        else:
+            test = as_image_set(test_images, "test_images")
+        result = run_training(train, test, config, out_dir=out_dir, resume=resume,
+                              negative_slope=float(self.negative_slope), progress=self.progress)
+        if result.best_state is None:
+            raise TrainingInterrupted(result.history)
+        model = result.model
+        model.load_state_dict(result.best_state)
+        self.model_ = model.eval()
+        self.history_ = result.history
+        self._set_shapes()
+        return self
 
-def save_checkpoint(path: str | os.PathLike, model: ConvAutoencoder, optimizer=None, scheduler=None,
-                    epoch: int = 0, history: dict | None = None, config: dict | None = None,
-                    extra: dict | None = None) -> Path:
-    """Write a checkpoint atomically: model config and weights, optimizer and scheduler state, the number of
-    completed epochs, the loss history and the training config (all plain values or tensors)."""
-    state = {
-        "format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION,
-        "model_config": model.config(),
-        "model_state": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "optimizer_state": optimizer.state_dict() if optimizer is not None else None,
-        "scheduler_state": scheduler.state_dict() if scheduler is not None else None,
-        "epoch": int(epoch), "history": history or {}, "config": config or {},
-    }
-    if extra:
-        state.update(extra)
-    path = Path(path)
-    with atomic_path(path, suffix=".pt") as tmp:
-        torch.save(state, tmp)
-    return path
+    def _set_shapes(self) -> None:
+        self.image_shape_ = tuple(self.model_.image_shape)
+        self.code_shape_ = tuple(self.model_.code_shape)
+        self.code_size_ = int(self.model_.code_size)
 
+    def _fitted(self) -> ConvAutoencoderNet:
+        model = getattr(self, "model_", None)
+        if model is None:
+            raise LatentAtlasError("this ConvAutoencoder is not fitted yet: call fit(images) or "
+                                   "ConvAutoencoder.load(path) first")
+        return model
 
-def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu"
-                    ) -> tuple[ConvAutoencoder, dict[str, Any]]:
-    """The model (in eval mode, on ``map_location``) and the whole checkpoint dict from ``path``."""
-    path = Path(path)
-    if not path.is_file():
-        raise LatentAtlasError(f"{path}: no such checkpoint file")
-    try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # torch raises many types (pickle, zip, runtime) for a bad file
-        raise LatentAtlasError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})".split("\n")[0]) from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise LatentAtlasError(f"{path}: not a latentatlas autoencoder checkpoint")
-    if ckpt.get("version", 0) > CHECKPOINT_VERSION:
-        raise LatentAtlasError(f"{path}: checkpoint version {ckpt['version']} is newer than this latentatlas "
-                               f"understands ({CHECKPOINT_VERSION})")
-    mc = ckpt["model_config"]
-    model = ConvAutoencoder(image_shape=tuple(mc["image_shape"]), channels=tuple(mc["channels"]),
-                            latent_channels=mc["latent_channels"], negative_slope=mc.get("negative_slope", 0.01))
-    try:
-        model.load_state_dict(ckpt["model_state"])
-    except RuntimeError as exc:
-        raise LatentAtlasError(f"{path}: weights do not fit the stored architecture ({str(exc).splitlines()[0]})") from None
-    model.to(map_location).eval()
-    return model, ckpt
+    def __sklearn_is_fitted__(self) -> bool:
+        return getattr(self, "model_", None) is not None
+
+    def _threads(self):
+        from latentatlas.images.training import torch_threads
+
+        return torch_threads(self.num_threads)
+
+    # --- using ----------------------------------------------------------------------------------------
+    def transform(self, images, batch_size: int = 1024) -> np.ndarray:
+        """Latent codes of ``images``: an ``(n, code_size_)`` float32 array, one flattened code per image.
+
+        ``images`` as in :meth:`fit` (an ImageSet, array or tensor; uint8 or floats in [0, 1]).
+
+        Example
+        -------
+        >>> ae.transform(test).shape                                           # doctest: +SKIP
+        (10000, 288)
+        """
+        from latentatlas.images.latent import encode
+
+        model = self._fitted()
+        if hasattr(images, "detach") and hasattr(images, "cpu"):
+            images = images.detach().cpu().numpy()
+        with self._threads():
+            return encode(model, images, batch_size=batch_size)
+
+    def inverse_transform(self, codes, batch_size: int = 1024) -> np.ndarray:
+        """Images decoded from ``codes`` (``(n, code_size_)``): an ``(n, H, W)`` float32 array in [0, 1]
+        (multiply by 255 and round for uint8 pixels).
+
+        Example
+        -------
+        >>> ae.inverse_transform(ae.transform(test[:5])).shape                # doctest: +SKIP
+        (5, 28, 28)
+        """
+        from latentatlas.images.latent import decode
+
+        model = self._fitted()
+        if hasattr(codes, "detach") and hasattr(codes, "cpu"):
+            codes = codes.detach().cpu().numpy()
+        with self._threads():
+            return decode(model, codes, model.code_shape, batch_size=batch_size)
+
+    def interpolate(self, a, b, steps: int = 10) -> np.ndarray:
+        """Decode ``steps`` equidistant points on the straight line from image ``a``'s code to image ``b``'s.
+
+        Both ends are included: frame 0 decodes ``a``'s code and frame ``steps - 1`` decodes ``b``'s.
+        ``a`` and ``b`` are single ``H×W`` images (uint8 or floats in [0, 1]); ``steps`` is 2 to
+        :data:`latentatlas.images.latent.MAX_STEPS`. Returns ``(steps, H, W)`` float32 in [0, 1].
+
+        Example
+        -------
+        >>> ae.interpolate(test.images[0], test.images[1], steps=10).shape      # doctest: +SKIP
+        (10, 28, 28)
+        """
+        from latentatlas.images.latent import interpolate
+
+        model = self._fitted()
+        with self._threads():
+            return interpolate(model, a, b, steps)
+
+    def score(self, images, y=None) -> float:
+        """Minus the mean squared reconstruction error per pixel (pixels in [0, 1]); higher is better."""
+        from latentatlas.images.training import evaluate_mse
+
+        model = self._fitted()
+        data = as_image_set(images, "images").images
+        with self._threads():
+            return -evaluate_mse(model, data, int(self.eval_batch_size))
+
+    # --- files ----------------------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the fitted model to ``path`` atomically: architecture, weights, parameters and history as
+        tensors and plain values, readable with ``torch.load(weights_only=True)``. The ``progress``
+        parameter is not saved.
+
+        Example
+        -------
+        >>> ae.save("fashion.pt"); ConvAutoencoder.load("fashion.pt")       # doctest: +SKIP
+        """
+        import dataclasses
+
+        model = self._fitted()
+        config = self.train_config().to_dict()
+        history = self.history_.to_dict() if dataclasses.is_dataclass(getattr(self, "history_", None)) else {}
+        params = {k: v for k, v in self.get_params().items() if k != "progress"}
+        params["channels"] = list(params["channels"])
+        return save_checkpoint(path, model, epoch=int(history.get("best_epoch") or 0), history=history,
+                               config=config, extra={"estimator_params": params})
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, device: str | None = None) -> "ConvAutoencoder":
+        """A fitted estimator from a file written by :meth:`save` or by ``latentatlas images train``
+        (``best.pt``, ``last.pt``). Files are read with ``torch.load(weights_only=True)``; a damaged or
+        foreign file raises :class:`LatentAtlasError` naming it.
+
+        Example
+        -------
+        >>> ae = ConvAutoencoder.load("runs/images-train/best.pt")           # doctest: +SKIP
+        """
+        from latentatlas.images.training import History
+
+        ckpt = read_checkpoint(path)
+        stored = ckpt.get("estimator_params") if isinstance(ckpt.get("estimator_params"), dict) else {}
+        config = ckpt.get("config") or {}
+        names = set(cls._get_param_names())
+        params = {k: v for k, v in {**config, **stored}.items() if k in names}
+        mc = ckpt["model_config"]
+        params.update(channels=tuple(mc["channels"]), latent_channels=mc["latent_channels"],
+                      negative_slope=mc["negative_slope"])
+        if device is not None:
+            params["device"] = device
+        est = cls(**params)
+        target = "cpu"
+        if device not in (None, "auto", "cpu"):
+            target = device
+        elif device == "auto":
+            import torch
+
+            target = "cuda" if torch.cuda.is_available() else "cpu"
+        est.model_ = network_from_checkpoint(ckpt, path, target)
+        try:
+            est.history_ = History.from_dict(ckpt.get("history") or {})
+        except TypeError:
+            raise LatentAtlasError(f"{path}: checkpoint field 'history' is damaged") from None
+        est._set_shapes()
+        return est

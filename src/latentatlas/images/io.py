@@ -1,21 +1,23 @@
 """Image readers: IDX files (gzipped or raw; MNIST, Fashion-MNIST), ``.npz`` arrays and folders of images.
 
-Every reader returns an :class:`ImageSet`: one ``uint8`` array ``N×H×W`` of grayscale images held in
-memory, plus optional integer labels. Nothing is ever downloaded; a missing data set is an error that says
-what is missing and how to get it.
+:func:`read_images` is the public entry point. Every reader returns an :class:`ImageSet`: one ``uint8``
+array ``N×H×W`` of grayscale images held in memory, plus optional integer labels. Nothing is ever
+downloaded; a missing data set is an error that says what is missing and how to get it, and a damaged file
+is an error naming the file.
 """
 
 from __future__ import annotations
 
 import gzip
 import os
+import zipfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from latentatlas.errors import LatentAtlasError
+from latentatlas.errors import LatentAtlasError, printable
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 FASHION_MNIST_LABELS = [
@@ -175,8 +177,8 @@ def load_fashion_mnist(data_dir: str | os.PathLike | None = None, split: str = "
         where = f"folder {folder} does not exist" if not folder.is_dir() else f"missing in {folder}: {', '.join(missing)}"
         raise LatentAtlasError(
             f"Fashion-MNIST {split} set not found ({where}); install it with "
-            f"`sudo apt-get install dataset-fashion-mnist` (files go to {FASHION_MNIST_DIR}) or pass "
-            f"--data-dir pointing at a folder with the IDX files ({stems[0]}.gz, {stems[1]}.gz)")
+            f"`sudo apt-get install dataset-fashion-mnist` (files go to {FASHION_MNIST_DIR}) or give "
+            f"a folder with the IDX files ({stems[0]}.gz, {stems[1]}.gz)")
     images = _idx_images(found[0])
     labels = _idx_labels(found[1], images.shape[0])
     names = FASHION_MNIST_LABELS if labels.size == 0 or labels.max() < len(FASHION_MNIST_LABELS) else None
@@ -223,8 +225,9 @@ def _load_npz(path: Path) -> ImageSet:
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
-    except (OSError, ValueError, EOFError, zlib.error) as exc:
-        raise LatentAtlasError(f"{path}: cannot read as .npz: {exc}") from None
+    except (OSError, ValueError, EOFError, zlib.error, zipfile.BadZipFile) as exc:
+        what = "the file is empty" if path.stat().st_size == 0 else printable(str(exc)).strip()[:200]
+        raise LatentAtlasError(f"{path}: cannot read as .npz: {what}") from None
     image_key = next((k for k in ("images", "x", "X") if k in arrays), None)
     if image_key is None:
         raise LatentAtlasError(f"{path}: no 'images' (or 'x') array; found {', '.join(arrays) or 'nothing'}")
@@ -245,10 +248,16 @@ def _read_picture(path: Path) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError  # Pillow comes with matplotlib
 
     try:
+        if path.stat().st_size == 0:
+            raise LatentAtlasError(f"{path}: cannot read as an image: the file is empty")
         with Image.open(path) as im:
             return np.asarray(im.convert("L"), dtype=np.uint8)
-    except (UnidentifiedImageError, OSError) as exc:
-        raise LatentAtlasError(f"{path}: cannot read as an image: {exc}") from None
+    except LatentAtlasError:
+        raise
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, MemoryError, Image.DecompressionBombError) as exc:
+        # Pillow reports broken files as any of these (SyntaxError for bad PNG chunks, OSError when truncated).
+        raise LatentAtlasError(f"{path}: cannot read as an image ({type(exc).__name__}: "
+                               f"{printable(str(exc)).strip()[:200]})") from None
 
 
 def _load_folder(folder: Path) -> ImageSet:
@@ -310,3 +319,86 @@ def load_images(path: str | os.PathLike) -> ImageSet:
     if path.suffix.lower() in _IMAGE_SUFFIXES:
         return ImageSet(images=_read_picture(path)[None], source=str(path))
     return _load_idx_file(path)
+
+
+SPLITS = ("train", "test", "all")
+
+
+def as_image_set(images, name: str = "images") -> ImageSet:
+    """``images`` as an :class:`ImageSet`: an ImageSet is returned as is; a numpy array or torch tensor
+    ``N×H×W`` (or ``N×1×H×W``) of uint8 pixels 0–255 or floats in [0, 1] is converted (floats are rounded to
+    the nearest of 256 levels, as the training loop stores uint8)."""
+    if isinstance(images, ImageSet):
+        return images
+    if hasattr(images, "detach") and hasattr(images, "cpu"):  # a torch tensor, without importing torch
+        images = images.detach().cpu().numpy()
+    try:
+        array = np.asarray(images)
+    except Exception as exc:  # ragged lists and the like
+        raise LatentAtlasError(f"{name}: cannot read as an array ({exc})") from None
+    if array.ndim == 4 and array.shape[1] == 1:
+        array = array[:, 0]
+    if array.ndim != 3:
+        raise LatentAtlasError(f"{name}: expected N×H×W images, got an array of shape {array.shape}")
+    return ImageSet(images=_to_uint8(array, name), source=name)
+
+
+def read_images(path: str | os.PathLike | None = None, split: str | None = None, *,
+                limit: int | None = None) -> ImageSet:
+    """Read grayscale images into memory.
+
+    Parameters
+    ----------
+    path : str or path-like, optional
+        ``None`` reads Fashion-MNIST from the Debian package ``dataset-fashion-mnist``
+        (``/usr/share/datasets/fashion-mnist``). Otherwise a folder of MNIST-style IDX files
+        (``train-images-idx3-ubyte[.gz]``, ``t10k-…``), an ``.npz`` (arrays ``images``/``x`` and optional
+        ``labels``/``y``, ``label_names``), a single IDX file (with its sibling labels file when there is
+        one), a picture, or a folder of pictures (converted to grayscale; one sub-folder per class gives
+        labels).
+    split : {"train", "test", "all"}, optional
+        Which part of an IDX folder (default ``"train"``; ``"all"`` is train then test). Only IDX folders
+        have splits: with a split, a folder is read as one (a missing file is an error saying so), and a file
+        is an error.
+    limit : int, optional
+        Keep only the first ``limit`` images.
+
+    Returns
+    -------
+    ImageSet
+        ``images`` (uint8 ``N×H×W``), ``labels`` (int64 or None), ``label_names`` and ``source``.
+
+    Raises
+    ------
+    LatentAtlasError
+        One line naming the missing, empty or damaged file, or the bad argument.
+
+    Example
+    -------
+    >>> from latentatlas import read_images
+    >>> test = read_images(split="test")          # Fashion-MNIST's 10,000 test images
+    >>> test.images.shape, test.label_names[test.labels[0]]
+    ((10000, 28, 28), 'Ankle boot')
+    """
+    if split is not None and split not in SPLITS:
+        raise LatentAtlasError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1):
+        raise LatentAtlasError(f"limit must be a positive integer, got {limit!r}")
+    folder = FASHION_MNIST_DIR if path is None else Path(path)
+    idx_folder = folder.is_dir() and _find(folder, "train-images-idx3-ubyte") is not None
+    if path is None or idx_folder or (split is not None and not folder.is_file()):
+        if split == "all":
+            train, test = load_fashion_mnist(folder, "train"), load_fashion_mnist(folder, "test")
+            images = ImageSet(images=np.concatenate([train.images, test.images]),
+                              labels=np.concatenate([train.labels, test.labels]),
+                              label_names=train.label_names, source=f"{train.source} + {test.source}")
+        else:
+            images = load_fashion_mnist(folder, split or "train")
+    else:
+        if split is not None:
+            raise LatentAtlasError(f"{folder}: split={split!r} applies only to a folder of MNIST-style IDX files "
+                                   "(train-* and t10k-*); a file has no splits")
+        images = load_images(folder)
+    if len(images) == 0:
+        raise LatentAtlasError(f"{images.source}: no images")
+    return images.head(None if limit is None else int(limit))

@@ -7,15 +7,24 @@ default schedule (batches of 128, one-cycle learning rate peaking at 3e-3) reach
 reference settings (batches of 1024, Adam at 1e-3 decayed by 0.999 per step) reach in about 27.
 
 Why it is safe: a checkpoint of the last completed epoch (model, optimizer, scheduler, history) is written
-atomically after every epoch, and a second one whenever the test loss is the best so far. The batch order
-of epoch ``e`` depends only on ``(seed, e)``, so resuming from the last checkpoint repeats exactly what an
+atomically after every epoch, and a second one whenever the test loss is the best so far. Each checkpoint
+records the epoch it holds and ``last.pt``'s history names the best epoch, so a resumed run checks that
+``best.pt`` holds that epoch; a kill between the two writes (``last.pt`` new, ``best.pt`` one best epoch
+behind) is repaired from ``last.pt``, which then holds the best epoch itself. The batch order of epoch
+``e`` depends only on ``(seed, e)``, so resuming from the last checkpoint repeats exactly what an
 uninterrupted run would have done. The first Ctrl-C stops after the current batch (a second one aborts at
 once); both leave the checkpoints intact.
+
+The loop (:func:`run_training`) is the one both :meth:`ConvAutoencoder.fit
+<latentatlas.images.autoencoder.ConvAutoencoder.fit>` and ``latentatlas images train`` use. It changes no
+global state: ``torch.set_num_threads`` and the SIGINT handler are restored when it returns.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import shutil
 import math
 import os
 import signal
@@ -24,16 +33,17 @@ import time
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from latentatlas.errors import LatentAtlasError
-from latentatlas.images.autoencoder import ConvAutoencoder, load_checkpoint, save_checkpoint
+from latentatlas.errors import LatentAtlasError, printable
+from latentatlas.fsutil import atomic_path
 from latentatlas.images.io import ImageSet
-from latentatlas.progress import Progress
+from latentatlas.images.network import ConvAutoencoderNet, network_from_checkpoint, read_checkpoint, save_checkpoint
+from latentatlas.progress import Progress, ProgressCallback, as_progress
 
 LAST_CHECKPOINT = "last.pt"
 BEST_CHECKPOINT = "best.pt"
@@ -117,7 +127,8 @@ class TrainConfig:
 
 
 # Settings that may differ between a run and its resumption without changing the result.
-_RESUMABLE_CHANGES = {"epochs", "log_every", "eval_batch_size", "device", "num_threads"}
+# ("preset" is only a label: the values it stands for are compared one by one.)
+_RESUMABLE_CHANGES = {"epochs", "log_every", "eval_batch_size", "device", "num_threads", "preset"}
 
 
 @dataclass
@@ -173,12 +184,13 @@ def epoch_permutation(n: int, seed: int, epoch: int) -> np.ndarray:
     return np.random.default_rng([seed, epoch]).permutation(n)
 
 
-def build_model(config: TrainConfig, image_shape: tuple[int, int]) -> ConvAutoencoder:
+def build_model(config: TrainConfig, image_shape: tuple[int, int], negative_slope: float = 0.01
+                ) -> ConvAutoencoderNet:
     """The model for ``config``, initialised from ``config.seed`` without touching the global RNG."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
-        return ConvAutoencoder(image_shape=image_shape, channels=config.channels,
-                               latent_channels=config.latent_channels)
+        return ConvAutoencoderNet(image_shape=image_shape, channels=config.channels,
+                                  latent_channels=config.latent_channels, negative_slope=negative_slope)
 
 
 def _optimizer_and_scheduler(model, config: TrainConfig, steps_per_epoch: int):
@@ -193,7 +205,7 @@ def _optimizer_and_scheduler(model, config: TrainConfig, steps_per_epoch: int):
     return optimizer, scheduler
 
 
-def evaluate_mse(model: ConvAutoencoder, images: torch.Tensor | np.ndarray, batch_size: int = 2000,
+def evaluate_mse(model: ConvAutoencoderNet, images: torch.Tensor | np.ndarray, batch_size: int = 2000,
                  channels_last: bool = False) -> float:
     """Mean squared reconstruction error per pixel of uint8 ``images`` (N×H×W or N×1×H×W), in eval mode."""
     data = torch.as_tensor(images)
@@ -262,16 +274,115 @@ def _check_resumable(ckpt: dict, config: TrainConfig, data_info: dict, path: Pat
                 f"{stored_data.get(name)!r} in {path}); pass the same data and --limit")
 
 
-def train_autoencoder(train: ImageSet, test: ImageSet, config: TrainConfig | None = None,
-                      out_dir: str | os.PathLike | None = None, resume: bool = False, quiet: bool = False,
-                      on_batch: Callable[[int, int, float], None] | None = None) -> History:
-    """Train a :class:`ConvAutoencoder` on ``train``, measuring the test loss after every epoch.
+@contextlib.contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run the block with ``torch.set_num_threads(n)`` (``None``: leave it), restoring the old count after."""
+    saved = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(saved)
 
-    With ``out_dir``, ``last.pt`` (the last completed epoch, for ``resume``) and ``best.pt`` (lowest test
-    loss) are written there atomically after every epoch; ``resume=True`` continues from ``last.pt`` and
-    gives the same weights and losses as an uninterrupted run. ``on_batch(epoch, batch, loss)`` is called
-    after every batch (a KeyboardInterrupt raised there acts like Ctrl-C). A Ctrl-C returns the history of
-    the completed epochs with ``interrupted=True``; the checkpoints keep the last and best completed epoch.
+
+def resolve_resume(resume: str | os.PathLike) -> Path:
+    """The checkpoint to resume from: ``resume`` itself, or ``last.pt`` in it when it is a run folder."""
+    path = Path(resume)
+    if path.is_dir():
+        path = path / LAST_CHECKPOINT
+        if not path.is_file():
+            raise LatentAtlasError(f"--resume: no checkpoint {path} to resume from; run without --resume first")
+    elif not path.is_file():
+        raise LatentAtlasError(f"--resume: {path}: no such checkpoint or run folder")
+    return path
+
+
+def _best_of(last_path: Path, last: dict) -> tuple[dict, Path | None]:
+    """The checkpoint of the best epoch that ``last`` names: ``best.pt`` beside it when that holds the named
+    epoch, else ``last`` itself when it is that epoch (a kill came between writing ``last.pt`` and
+    ``best.pt``). Returns it and the path of a ``best.pt`` that needs rewriting (None when it is right)."""
+    best_epoch = int(last["history"].get("best_epoch") or 0)
+    best_path = last_path.with_name(BEST_CHECKPOINT)
+    held = None
+    if best_path.is_file():
+        try:
+            best = read_checkpoint(best_path)
+            held = best["epoch"]
+            if held == best_epoch:
+                return best, None
+        except LatentAtlasError:
+            held = "unreadable"
+    if int(last["epoch"]) == best_epoch:
+        return last, best_path
+    raise LatentAtlasError(
+        f"--resume: {last_path} names epoch {best_epoch} as the best, but {best_path} "
+        f"{'is missing' if held is None else f'holds epoch {held}' if held != 'unreadable' else 'is unreadable'}; "
+        f"the best weights are lost, start a new run")
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C before the first epoch was completed: there is no model to return. ``history`` says what ran."""
+
+    def __init__(self, history: "History"):
+        super().__init__("interrupted before the first epoch was completed")
+        self.history = history
+
+
+@dataclass
+class TrainResult:
+    """What :func:`run_training` returns: the network after the last completed epoch (``model``), the weights
+    of the epoch with the lowest test loss (``best_state``, a state dict; None when no epoch completed) and
+    the :class:`History`."""
+
+    model: ConvAutoencoderNet
+    best_state: dict[str, torch.Tensor] | None
+    history: History
+
+
+def _write_checkpoints(last_path: Path, best_path: Path, state: dict[str, Any], is_best: bool) -> None:
+    """``last.pt`` then, for a best epoch, ``best.pt``. Both record their epoch; a kill between the two
+    writes is found and repaired on resume (see :func:`_best_of`)."""
+    save_checkpoint(last_path, **state)
+    if is_best:
+        save_checkpoint(best_path, **state)
+
+
+def run_training(train: ImageSet, test: ImageSet, config: TrainConfig | None = None, *,
+                 out_dir: str | os.PathLike | None = None, resume: str | os.PathLike | None = None,
+                 negative_slope: float = 0.01,
+                 progress: Progress | ProgressCallback | None = None,
+                 on_batch: Callable[[int, int, float], None] | None = None) -> TrainResult:
+    """Train a :class:`ConvAutoencoderNet` on ``train``, measuring the test loss after every epoch.
+
+    Parameters
+    ----------
+    train, test : ImageSet
+        Training and test images (same size).
+    config : TrainConfig
+        Hyper-parameters (default ``TrainConfig()``, the fast preset).
+    out_dir : path, optional
+        Folder for ``last.pt`` (the last completed epoch) and ``best.pt`` (lowest test loss), written
+        atomically after every epoch. Without it nothing is written.
+    resume : path, optional
+        A checkpoint (or a run folder holding ``last.pt``) to continue from; the result is the same as an
+        uninterrupted run's. ``best.pt`` beside it is checked to hold the best epoch ``last.pt`` names.
+    progress : Progress or callable, optional
+        Where progress lines go (default: the ``latentatlas`` logger only).
+    on_batch : callable, optional
+        ``on_batch(epoch, batch, loss)`` after every batch; a KeyboardInterrupt raised there acts like Ctrl-C.
+
+    Returns
+    -------
+    TrainResult
+        A Ctrl-C returns the completed epochs with ``history.interrupted=True``; the checkpoints keep the
+        last and best completed epoch.
+
+    Example
+    -------
+    >>> result = run_training(train, test, TrainConfig(epochs=1))  # doctest: +SKIP
+    >>> result.history.test_loss  # doctest: +SKIP
+    [0.0123]
     """
     config = (config or TrainConfig()).validated()
     if len(train) == 0 or len(test) == 0:
@@ -279,13 +390,17 @@ def train_autoencoder(train: ImageSet, test: ImageSet, config: TrainConfig | Non
     if train.shape != test.shape:
         raise LatentAtlasError(f"training images are {train.shape[0]}×{train.shape[1]} but test images "
                                f"{test.shape[0]}×{test.shape[1]}; they must have the same size")
-    if resume and out_dir is None:
-        raise LatentAtlasError("resume=True needs out_dir, the folder holding the interrupted run's last.pt")
-    progress = Progress("images train", quiet)
+    progress = as_progress(progress, "images train")
     device = _device(config)
-    if device.type == "cpu":
-        torch.set_num_threads(config.num_threads or len(os.sched_getaffinity(0)))
-    model = build_model(config, train.shape).to(device)
+    threads = (config.num_threads or len(os.sched_getaffinity(0))) if device.type == "cpu" else None
+    with torch_threads(threads):
+        return _train(train, test, config, device, Path(out_dir) if out_dir is not None else None,
+                      None if resume is None else resolve_resume(resume), negative_slope, progress, on_batch)
+
+
+def _train(train: ImageSet, test: ImageSet, config: TrainConfig, device: torch.device, out: Path | None,
+           resume: Path | None, negative_slope: float, progress: Progress, on_batch) -> TrainResult:
+    model = build_model(config, train.shape, negative_slope).to(device)
     memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
     model = model.to(memory_format=memory_format)
     n = len(train)
@@ -294,22 +409,48 @@ def train_autoencoder(train: ImageSet, test: ImageSet, config: TrainConfig | Non
     data_info = {"n_train": n, "n_test": len(test), "image_shape": list(train.shape),
                  "train_crc32": _fingerprint(train.images), "test_crc32": _fingerprint(test.images)}
     history = History(batches_per_epoch=steps_per_epoch, device=str(device))
-    out = Path(out_dir) if out_dir is not None else None
     last_path = out / LAST_CHECKPOINT if out else None
     best_path = out / BEST_CHECKPOINT if out else None
+    best_state: dict[str, torch.Tensor] | None = None
 
     start_epoch = 0
-    if resume:
-        if not last_path.is_file():
-            raise LatentAtlasError(f"--resume: no checkpoint {last_path} to resume from; run without --resume first")
-        _, ckpt = load_checkpoint(last_path)
-        _check_resumable(ckpt, config, data_info, last_path)
-        model.load_state_dict(ckpt["model_state"])
-        optimizer.load_state_dict(ckpt["optimizer_state"])
-        scheduler.load_state_dict(ckpt["scheduler_state"])
-        history = History.from_dict({**ckpt["history"], "device": str(device), "interrupted": False})
+    if resume is not None:
+        ckpt = read_checkpoint(resume)
+        for key in ("optimizer_state", "scheduler_state"):
+            if not isinstance(ckpt.get(key), dict):
+                raise LatentAtlasError(f"--resume: {resume} has no {key}; it is not a training checkpoint "
+                                       f"(resume from a run's last.pt)")
+        _check_resumable(ckpt, config, data_info, resume)
+        if ckpt["model_config"]["negative_slope"] != float(negative_slope):
+            raise LatentAtlasError(f"--resume: negative_slope={negative_slope!r} differs from the interrupted "
+                                   f"run's {ckpt['model_config']['negative_slope']!r} (stored in {resume})")
+        try:
+            model.load_state_dict(network_from_checkpoint(ckpt, resume).state_dict())
+            optimizer.load_state_dict(ckpt["optimizer_state"])
+            scheduler.load_state_dict(ckpt["scheduler_state"])
+            history = History.from_dict({**ckpt["history"], "device": str(device), "interrupted": False})
+        except (ValueError, KeyError, TypeError, RuntimeError) as exc:
+            if isinstance(exc, LatentAtlasError):
+                raise
+            raise LatentAtlasError(f"--resume: {resume}: damaged training state "
+                                   f"({type(exc).__name__}: {printable(str(exc)).splitlines()[0][:120]})") from None
         start_epoch = int(ckpt["epoch"])
-        progress(f"resuming from {last_path} after epoch {start_epoch} "
+        if history.epochs_completed != start_epoch:
+            raise LatentAtlasError(f"--resume: {resume} holds epoch {start_epoch} but its history has "
+                                   f"{history.epochs_completed} epochs; the file is damaged")
+        best, stale = _best_of(resume, ckpt) if start_epoch else (None, None)
+        if best is not None:
+            best_state = {k: v.clone() for k, v in best["model_state"].items()}
+        if stale is not None:
+            progress(f"{stale} did not hold the best epoch {history.best_epoch} (a run was killed between "
+                     f"writing {LAST_CHECKPOINT} and {BEST_CHECKPOINT}); restoring it from {resume}")
+        if out is not None and best is not None:
+            target = best_path
+            source = resume if best is ckpt else resume.with_name(BEST_CHECKPOINT)
+            if stale is not None or source.resolve() != target.resolve():
+                with atomic_path(target, suffix=".pt") as tmp:
+                    shutil.copyfile(source, tmp)
+        progress(f"resuming from {resume} after epoch {start_epoch} "
                  f"(best test MSE {history.best_test_loss:.5f} at epoch {history.best_epoch})")
         if start_epoch >= config.epochs:
             progress(f"already trained for {start_epoch} epochs; pass a larger --epochs to continue")
@@ -367,15 +508,28 @@ def train_autoencoder(train: ImageSet, test: ImageSet, config: TrainConfig | Non
             is_best = history.test_loss[-1] <= history.best_test_loss
             if is_best:
                 history.best_epoch = epoch + 1
+                best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
             if out:
                 state = dict(model=model, optimizer=optimizer, scheduler=scheduler, epoch=epoch + 1,
                              history=history.to_dict(), config=config.to_dict(), extra={"data": data_info})
-                save_checkpoint(last_path, **state)
-                if is_best:
-                    save_checkpoint(best_path, **state)
+                _write_checkpoints(last_path, best_path, state, is_best)
             progress(f"epoch {epoch + 1}/{config.epochs}: train MSE {history.train_loss[-1]:.5f}, test MSE "
                      f"{history.test_loss[-1]:.5f}{' (best)' if is_best else ''}, {seconds:.1f} s")
             if stop.requested:
                 history.interrupted = epoch + 1 < config.epochs
                 break
-    return history
+    model.eval()
+    return TrainResult(model=model, best_state=best_state, history=history)
+
+
+def train_autoencoder(train: ImageSet, test: ImageSet, config: TrainConfig | None = None,
+                      out_dir: str | os.PathLike | None = None, resume: bool | str | os.PathLike | None = None,
+                      quiet: bool = False, on_batch: Callable[[int, int, float], None] | None = None) -> History:
+    """:func:`run_training`, returning only the :class:`History`. ``resume=True`` continues from
+    ``out_dir/last.pt``."""
+    if resume is True:
+        if out_dir is None:
+            raise LatentAtlasError("resume=True needs out_dir, the folder holding the interrupted run's last.pt")
+        resume = out_dir
+    return run_training(train, test, config, out_dir=out_dir, resume=resume or None,
+                        progress=Progress("images train", quiet), on_batch=on_batch).history

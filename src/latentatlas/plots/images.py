@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import matplotlib
 import numpy as np
 from matplotlib.colors import to_rgb
 from matplotlib.lines import Line2D
 
 from latentatlas.errors import LatentAtlasError
-from latentatlas.plots.style import figure, plt
+from latentatlas.plots.style import figure, styled
 
 
 def _label_colours(n_classes: int) -> np.ndarray:
-    cmap = plt.get_cmap("tab10" if n_classes <= 10 else "tab20")
+    cmap = matplotlib.colormaps["tab10" if n_classes <= 10 else "tab20"]
     return np.array([to_rgb(cmap(i % cmap.N)) for i in range(max(n_classes, 1))])
 
 
@@ -48,6 +49,7 @@ def _check_labels(labels, n: int) -> np.ndarray | None:
     return y
 
 
+@styled
 def label_scatter(coords, labels, label_names: Sequence[str] | None = None, title: str = "",
                   point_size: float | None = None):
     """Points at ``coords`` (n, 2) coloured by class label, with a legend naming the classes."""
@@ -75,6 +77,7 @@ def label_scatter(coords, labels, label_names: Sequence[str] | None = None, titl
     return fig
 
 
+@styled
 def thumbnail_scatter(coords, thumbnails, labels=None, label_names: Sequence[str] | None = None,
                       title: str = "", canvas_px: int = 1600, thumb_px: int | None = None):
     """Each image of ``thumbnails`` (n, H, W) drawn at its 2-D position in ``coords`` (n, 2).
@@ -148,6 +151,7 @@ def _show(ax, img, title: str | None = None):
         ax.set_title(title, fontsize=8)
 
 
+@styled
 def interpolation_grid(rows: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],
                        names: Sequence[tuple[str, str]] | None = None, title: str = ""):
     """One row per pair: original A, the decoded frames titled 0% … 100%, original B.
@@ -166,7 +170,7 @@ def interpolation_grid(rows: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]]
     steps = steps.pop()
     pct = [f"{round(100.0 * i / (steps - 1), 1):g}%" for i in range(steps)]
     ncols = steps + 2
-    fig, axes = plt.subplots(len(rows), ncols, figsize=(1.05 * ncols, 1.25 * len(rows) + 0.4), squeeze=False)
+    fig, axes = figure(1.05 * ncols, 1.25 * len(rows) + 0.4, len(rows), ncols, squeeze=False)
     for r, (a, b, frames) in enumerate(rows):
         name_a, name_b = names[r] if names is not None else ("A", "B")
         _show(axes[r, 0], a, name_a)
@@ -179,6 +183,7 @@ def interpolation_grid(rows: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]]
     return fig
 
 
+@styled
 def image_grid(images, titles: Sequence[str] | None = None, ncols: int = 10, title: str = ""):
     """Images (n, H, W) in a grid of ``ncols`` columns, each optionally titled."""
     imgs = np.asarray(images)
@@ -190,7 +195,7 @@ def image_grid(images, titles: Sequence[str] | None = None, ncols: int = 10, tit
         raise LatentAtlasError(f"ncols must be positive, got {ncols}")
     ncols = min(ncols, len(imgs))
     nrows = -(-len(imgs) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(1.05 * ncols, 1.15 * nrows + 0.3), squeeze=False)
+    fig, axes = figure(1.05 * ncols, 1.15 * nrows + 0.3, nrows, ncols, squeeze=False)
     for i, ax in enumerate(axes.ravel()):
         if i < len(imgs):
             _show(ax, imgs[i], titles[i] if titles is not None else None)

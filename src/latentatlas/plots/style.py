@@ -1,48 +1,72 @@
-"""The house style shared by every figure, applied per figure — never to matplotlib's global state.
+"""The house style shared by every figure, applied without touching matplotlib's global state.
 
-Figures are made with :func:`figure`/:func:`subplots` (plain ``matplotlib.figure.Figure`` objects, so no
-backend is chosen and no pyplot figure is left open) inside :func:`styled`, which applies :data:`STYLE`
-with ``matplotlib.rc_context`` only while the figure is built.
+Importing this module selects no backend and changes no ``rcParams``: the style is a dict applied with
+``matplotlib.rc_context`` while a figure is built (:func:`styled`, :func:`style`), and :func:`figure`
+makes a plain ``matplotlib.figure.Figure`` that pyplot does not track (it draws to files on any machine,
+with or without a display, and never opens a window).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+from typing import Any, Callable, Iterator, TypeVar
 
 import matplotlib
-import matplotlib.pyplot as plt  # noqa: F401  (kept for modules that still draw through pyplot)
+import numpy as np
 from matplotlib.figure import Figure
 
-PALETTE = {"als": "#1f77b4", "sgd": "#d62728", "bayes": "#2ca02c", "train": "#1f77b4", "validation": "#ff7f0e",
-           "test": "#2ca02c"}
+PALETTE = {"als": "#1f77b4", "sgd": "#d62728", "train": "#1f77b4", "validation": "#ff7f0e", "test": "#2ca02c"}
 
-STYLE = {
+STYLE: dict[str, Any] = {
     "axes.spines.top": False,
     "axes.spines.right": False,
     "axes.grid": True,
     "grid.alpha": 0.3,
     "figure.dpi": 100,
     "font.size": 10,
-    "text.parse_math": False,  # ids and titles come from users' files: "$" is a character, not math
 }
 
-
-def styled(fn):
-    """Build the decorated function's figure under :data:`STYLE` (restored afterwards)."""
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        with matplotlib.rc_context(STYLE):
-            return fn(*args, **kwargs)
-    return wrapper
+F = TypeVar("F", bound=Callable[..., Any])
 
 
-def subplots(nrows: int = 1, ncols: int = 1, figsize=(6.4, 4.0), **kwargs):
-    """A new :class:`~matplotlib.figure.Figure` and its axes (as ``plt.subplots`` would return them)."""
-    fig = Figure(figsize=figsize)
-    return fig, fig.subplots(nrows, ncols, **kwargs)
-
-
-def figure(width: float = 6.4, height: float = 4.0, **kwargs):
-    """A new figure and axes in the house style."""
+@contextlib.contextmanager
+def style() -> Iterator[None]:
+    """The house style for the block only (``matplotlib.rc_context``)."""
     with matplotlib.rc_context(STYLE):
-        return subplots(figsize=(width, height), **kwargs)
+        yield
+
+
+def styled(fn: F) -> F:
+    """Decorate a figure function so that it builds its figure in the house style."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with style():
+            return fn(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def figure(width: float = 6.4, height: float = 4.0, nrows: int = 1, ncols: int = 1, **kwargs: Any):
+    """A new ``Figure`` (not tracked by pyplot) and its axes in the house style.
+
+    ``kwargs`` go to ``Figure.subplots`` (e.g. ``squeeze=False``). Returns ``(fig, axes)``.
+    """
+    with style():
+        fig = Figure(figsize=(width, height), dpi=STYLE["figure.dpi"])
+        axes = fig.subplots(nrows, ncols, **kwargs)
+        for ax in np.atleast_1d(axes).ravel():
+            # Gridlines are made when first drawn, perhaps after the style context is gone: fix their look now.
+            ax.grid(STYLE["axes.grid"], alpha=STYLE["grid.alpha"])
+    return fig, axes
+
+
+def __getattr__(name: str) -> Any:
+    # ``plt`` for modules that still draw through pyplot; imported on first use so that importing this
+    # module does not load pyplot.
+    if name == "plt":
+        import matplotlib.pyplot as plt
+
+        return plt
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -6,9 +6,10 @@ from typing import Sequence
 
 import numpy as np
 
-from latentatlas.plots.style import PALETTE, figure
+from latentatlas.plots.style import PALETTE, figure, styled
 
 
+@styled
 def batch_loss_figure(batch_loss: Sequence[float], batches_per_epoch: int | None = None,
                       title: str = "Training loss per batch"):
     """Every batch's training MSE (faint) with a running mean, on a log scale; the x axis in epochs when
@@ -35,6 +36,7 @@ def batch_loss_figure(batch_loss: Sequence[float], batches_per_epoch: int | None
     return fig
 
 
+@styled
 def epoch_loss_figure(train_loss: Sequence[float], test_loss: Sequence[float],
                       title: str = "Reconstruction error per epoch", best_epoch: int | None = None):
     """Training and test MSE after every epoch; the best test epoch is marked."""

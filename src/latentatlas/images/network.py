@@ -1,0 +1,260 @@
+"""The convolutional autoencoder network (a torch module) and its checkpoints.
+
+:class:`ConvAutoencoderNet` is the ``torch.nn.Module``; the scikit-learn-style estimator that trains and
+uses it is :class:`latentatlas.images.autoencoder.ConvAutoencoder` (its ``model_``).
+
+The default is the reference architecture: an encoder of convolutions 1→4→16 (max-pool) →32 (max-pool) →32
+with LeakyReLU and one BatchNorm, turning a 28×28 image into a 32×3×3 code (288 numbers), and a decoder of
+transposed convolutions back to 1×28×28 with a Sigmoid. Widths and the number of latent channels are
+parameters; any image size whose sides are multiples of 4 and at least 12 works, because the decoder's
+transposed convolutions get the output padding that lands exactly on the input size.
+
+Checkpoints hold only tensors and plain Python values, so ``torch.load(weights_only=True)`` reads them and
+loading one never runs code from the file.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from latentatlas.errors import LatentAtlasError, printable
+from latentatlas.fsutil import atomic_path
+
+CHECKPOINT_FORMAT = "latentatlas-conv-autoencoder"
+CHECKPOINT_VERSION = 1
+
+
+def _code_side(side: int) -> int:
+    """Side of the code for an input side: two 2× max-pools, then a 3×3 convolution with stride 2."""
+    return (side // 4 - 3) // 2 + 1
+
+
+class ConvAutoencoderNet(nn.Module):
+    """Convolutional autoencoder for grayscale images ``N×1×H×W`` with values in [0, 1].
+
+    Parameters
+    ----------
+    image_shape : (height, width) of the input; both must be multiples of 4 and at least 12.
+    channels : widths of the three encoder convolutions before the code (reference: 4, 16, 32).
+    latent_channels : channels of the code (reference: 32); the code has ``latent_channels × h × w`` numbers,
+        ``h = w = 3`` for 28×28 images.
+    negative_slope : slope of the LeakyReLU for negative inputs.
+    """
+
+    def __init__(self, image_shape: tuple[int, int] = (28, 28), channels: tuple[int, int, int] = (4, 16, 32),
+                 latent_channels: int = 32, negative_slope: float = 0.01):
+        super().__init__()
+        image_shape = tuple(int(s) for s in image_shape)
+        channels = tuple(int(c) for c in channels)
+        if len(image_shape) != 2 or any(s < 12 or s % 4 for s in image_shape):
+            raise LatentAtlasError(
+                f"image_shape={image_shape}: the autoencoder needs height and width that are multiples of 4 and "
+                f"at least 12 (two 2× poolings, then a 3×3 stride-2 convolution); resize or crop the images")
+        if len(channels) != 3 or any(c < 1 for c in channels):
+            raise LatentAtlasError(f"channels={channels}: expected three positive widths, e.g. (4, 16, 32)")
+        if int(latent_channels) < 1:
+            raise LatentAtlasError(f"latent_channels={latent_channels}: must be a positive integer")
+        self.image_shape = image_shape
+        self.channels = channels
+        self.latent_channels = int(latent_channels)
+        self.negative_slope = float(negative_slope)
+        c1, c2, c3, cz = *channels, self.latent_channels
+        act = lambda: nn.LeakyReLU(self.negative_slope, inplace=True)  # noqa: E731
+        self.encoder = nn.Sequential(
+            nn.Conv2d(1, c1, 3, padding=1), act(),
+            nn.Conv2d(c1, c2, 3, padding=1), act(), nn.MaxPool2d(2),
+            nn.Conv2d(c2, c3, 3, padding=1), nn.BatchNorm2d(c3), act(), nn.MaxPool2d(2),
+            nn.Conv2d(c3, cz, 3, stride=2),
+        )
+        pooled = tuple(s // 4 for s in image_shape)
+        # Padding that makes the stride-2 transposed convolution land exactly on the pooled size (7 → 3 → 7).
+        out_pad = tuple(p - (2 * _code_side(s) + 1) for p, s in zip(pooled, image_shape))
+        self.decoder = nn.Sequential(
+            nn.LeakyReLU(self.negative_slope),  # not in place: decode() must not change the caller's codes
+            nn.ConvTranspose2d(cz, c3, 3, stride=2, output_padding=out_pad), act(),
+            nn.ConvTranspose2d(c3, c2, 2, stride=2), act(),
+            nn.ConvTranspose2d(c2, c1, 2, stride=2), act(),
+            nn.ConvTranspose2d(c1, 1, 3, padding=1), nn.Sigmoid(),
+        )
+
+    @property
+    def code_shape(self) -> tuple[int, int, int]:
+        """Shape of one image's code, ``(latent_channels, h, w)``."""
+        return (self.latent_channels, *(_code_side(s) for s in self.image_shape))
+
+    @property
+    def code_size(self) -> int:
+        """Numbers in one image's code (288 for the reference architecture on 28×28 images)."""
+        c, h, w = self.code_shape
+        return c * h * w
+
+    def config(self) -> dict[str, Any]:
+        """The constructor's arguments as plain values (stored in checkpoints)."""
+        return {"image_shape": list(self.image_shape), "channels": list(self.channels),
+                "latent_channels": self.latent_channels, "negative_slope": self.negative_slope}
+
+    def _check_input(self, x: torch.Tensor) -> None:
+        if x.ndim != 4 or x.shape[1] != 1 or tuple(x.shape[2:]) != self.image_shape:
+            raise LatentAtlasError(
+                f"expected images of shape N×1×{self.image_shape[0]}×{self.image_shape[1]}, got "
+                f"{'×'.join(map(str, x.shape))}; this model was built for {self.image_shape[0]}×{self.image_shape[1]} images")
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Codes ``N×C×h×w`` of float images ``N×1×H×W`` in [0, 1]."""
+        self._check_input(x)
+        return self.encoder(x)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Images ``N×1×H×W`` in [0, 1] from codes ``N×C×h×w`` (or flattened ``N×(C·h·w)``)."""
+        if z.ndim == 2 and z.shape[1] == self.code_size:
+            z = z.reshape(z.shape[0], *self.code_shape)
+        if z.ndim != 4 or tuple(z.shape[1:]) != self.code_shape:
+            raise LatentAtlasError(
+                f"expected codes of shape N×{'×'.join(map(str, self.code_shape))} (or N×{self.code_size}), got "
+                f"{'×'.join(map(str, z.shape))}")
+        return self.decoder(z)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.encoder(x))
+
+
+def images_to_tensor(images: np.ndarray, device: torch.device | str | None = None) -> torch.Tensor:
+    """uint8 images ``N×H×W`` → float32 tensor ``N×1×H×W`` in [0, 1] (the model's input)."""
+    images = np.asarray(images)
+    if images.dtype != np.uint8 or images.ndim != 3:
+        raise LatentAtlasError(f"expected uint8 images of shape N×H×W, got {images.dtype} {images.shape}")
+    t = torch.from_numpy(np.ascontiguousarray(images)).unsqueeze(1)
+    return t.to(device or "cpu", torch.float32).div_(255.0)
+
+
+def tensor_to_images(x: torch.Tensor) -> np.ndarray:
+    """Float tensor ``N×1×H×W`` in [0, 1] → uint8 images ``N×H×W`` (for plots and thumbnails)."""
+    return (x.detach().float().clamp(0, 1).mul(255).round().to(torch.uint8)[:, 0]).cpu().numpy()
+
+
+def save_checkpoint(path: str | os.PathLike, model: ConvAutoencoderNet, optimizer=None, scheduler=None,
+                    epoch: int = 0, history: dict | None = None, config: dict | None = None,
+                    extra: dict | None = None) -> Path:
+    """Write a checkpoint atomically: model config and weights, optimizer and scheduler state, the number of
+    completed epochs, the loss history and the training config (all plain values or tensors)."""
+    state = {
+        "format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION,
+        "model_config": model.config(),
+        "model_state": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "optimizer_state": optimizer.state_dict() if optimizer is not None else None,
+        "scheduler_state": scheduler.state_dict() if scheduler is not None else None,
+        "epoch": int(epoch), "history": history or {}, "config": config or {},
+    }
+    if extra:
+        state.update(extra)
+    path = Path(path)
+    with atomic_path(path, suffix=".pt") as tmp:
+        torch.save(state, tmp)
+    return path
+
+
+#: Limits on a checkpoint's architecture, far above any sensible model: a crafted file cannot make the loader
+#: allocate gigabytes before its weights are checked.
+_MAX_WIDTH = 4096
+_MAX_SIDE = 4096
+
+
+def _model_config(mc: Any, path: Path) -> dict[str, Any]:
+    """The checkpoint's ``model_config``, checked field by field (a crafted file gets a one-line error)."""
+    if not isinstance(mc, dict):
+        raise LatentAtlasError(f"{path}: checkpoint has no model_config (the architecture); it was not written "
+                               "by latentatlas, or is damaged")
+
+    def ints(name: str, n: int, lo: int, hi: int) -> tuple[int, ...]:
+        value = mc.get(name)
+        if (not isinstance(value, (list, tuple)) or len(value) != n
+                or not all(isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi for v in value)):
+            raise LatentAtlasError(f"{path}: model_config field '{name}' must be {n} integers in {lo}..{hi}, "
+                                   f"got {printable(repr(value))[:80]}")
+        return tuple(value)
+
+    image_shape = ints("image_shape", 2, 12, _MAX_SIDE)
+    channels = ints("channels", 3, 1, _MAX_WIDTH)
+    latent = mc.get("latent_channels")
+    if not isinstance(latent, int) or isinstance(latent, bool) or not 1 <= latent <= _MAX_WIDTH:
+        raise LatentAtlasError(f"{path}: model_config field 'latent_channels' must be an integer in "
+                               f"1..{_MAX_WIDTH}, got {printable(repr(latent))[:80]}")
+    slope = mc.get("negative_slope", 0.01)
+    if not isinstance(slope, (int, float)) or isinstance(slope, bool) or not math.isfinite(slope):
+        raise LatentAtlasError(f"{path}: model_config field 'negative_slope' must be a number")
+    return {"image_shape": image_shape, "channels": channels, "latent_channels": latent,
+            "negative_slope": float(slope)}
+
+
+def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """The checkpoint dict in ``path``, read with ``weights_only=True`` and checked to be ours.
+
+    Raises :class:`LatentAtlasError` with one line naming the file when it is missing, empty, truncated,
+    not a checkpoint, from a newer version, or lacks the architecture.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise LatentAtlasError(f"{path}: no such checkpoint file")
+    if path.stat().st_size == 0:
+        raise LatentAtlasError(f"{path}: not a readable checkpoint (the file is empty)")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # torch raises many types (pickle, zip, runtime, EOF) for a bad file
+        first = printable(str(exc).strip().split("\n")[0])[:200]
+        raise LatentAtlasError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {first})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise LatentAtlasError(f"{path}: not a latentatlas autoencoder checkpoint")
+    version = ckpt.get("version", 0)
+    if not isinstance(version, int) or version > CHECKPOINT_VERSION:
+        raise LatentAtlasError(f"{path}: checkpoint version {printable(repr(version))[:40]} is newer than this "
+                               f"latentatlas understands ({CHECKPOINT_VERSION})")
+    ckpt["model_config"] = _model_config(ckpt.get("model_config"), path)
+    state = ckpt.get("model_state")
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise LatentAtlasError(f"{path}: checkpoint has no model_state (the weights)")
+    epoch = ckpt.get("epoch", 0)
+    if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
+        raise LatentAtlasError(f"{path}: checkpoint field 'epoch' must be a non-negative integer")
+    for name in ("history", "config"):
+        if ckpt.get(name) is None:
+            ckpt[name] = {}
+        if not isinstance(ckpt[name], dict):
+            raise LatentAtlasError(f"{path}: checkpoint field '{name}' must be a dictionary")
+    return ckpt
+
+
+def network_from_checkpoint(ckpt: dict[str, Any], path: str | os.PathLike = "checkpoint",
+                            map_location: str | torch.device = "cpu") -> ConvAutoencoderNet:
+    """The network a :func:`read_checkpoint` dict describes, with its weights, in eval mode."""
+    mc = ckpt["model_config"]
+    kwargs = dict(image_shape=mc["image_shape"], channels=mc["channels"], latent_channels=mc["latent_channels"],
+                  negative_slope=mc["negative_slope"])
+    # Check the weights' shapes against a weightless (meta) copy first, so a crafted architecture costs nothing.
+    try:
+        with torch.device("meta"):
+            expected = {k: tuple(v.shape) for k, v in ConvAutoencoderNet(**kwargs).state_dict().items()}
+    except LatentAtlasError as exc:
+        raise LatentAtlasError(f"{path}: {exc}") from None
+    state = ckpt["model_state"]
+    found = {k: tuple(v.shape) for k, v in state.items()}
+    if found != expected:
+        wrong = sorted(set(found) ^ set(expected)) or sorted(k for k in found if found[k] != expected[k])
+        raise LatentAtlasError(f"{path}: weights do not fit the stored architecture (first mismatch: "
+                               f"{printable(wrong[0])[:80]})")
+    model = ConvAutoencoderNet(**kwargs)
+    model.load_state_dict(state)
+    return model.to(map_location).eval()
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu"
+                    ) -> tuple[ConvAutoencoderNet, dict[str, Any]]:
+    """The network (in eval mode, on ``map_location``) and the whole checkpoint dict from ``path``."""
+    ckpt = read_checkpoint(path, map_location)
+    return network_from_checkpoint(ckpt, path, map_location), ckpt

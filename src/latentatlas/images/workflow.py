@@ -1,0 +1,627 @@
+"""Whole image runs as library calls: train, encode, embed, interpolate — each writes what its command writes.
+
+``latentatlas images train|encode|embed|interpolate`` and the demo call these functions; every run folder is
+written through :mod:`latentatlas.runs` (``run.json`` last). Embedding and interpolation runs replace their
+folder as a whole (:func:`latentatlas.runs.staged_run`). A training run writes its checkpoints straight
+into its folder after every epoch, because they must outlive a crash to be resumed; its ``run.json`` is
+removed when a new (not resumed) run starts, so the folder never describes a run its checkpoints are not
+from.
+
+Example
+-------
+>>> from latentatlas.images import workflow
+>>> trained = workflow.train_run("runs/ae", epochs=3)                              # doctest: +SKIP
+>>> workflow.embed_run("runs/emb", checkpoint=trained.out, methods="pca,tsne")     # doctest: +SKIP
+>>> workflow.interpolate_run("runs/interp", trained.out, pairs="0:1,2:3", steps=10)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from latentatlas import runs
+from latentatlas.errors import LatentAtlasError, printable
+from latentatlas.images.io import ImageSet, read_images
+from latentatlas.progress import Progress, ProgressCallback, as_progress
+
+PathLike = str | os.PathLike
+#: Artifact key of an interpolation run's frames (``frames.npz``: ``frames`` (pairs, steps, H, W), ``pairs``).
+FRAMES = "frames"
+FRAMES_FILE = "frames.npz"
+#: Figures of a training run.
+LOSS_EPOCHS, LOSS_BATCHES = "loss_epochs.png", "loss_batches.png"
+
+
+def default_out(kind: str = runs.IMAGES_TRAIN, root: PathLike = "runs") -> Path:
+    """``runs/<kind>-<UTC time>``: where a run goes when no folder is given."""
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return Path(root) / f"{kind}-{stamp}"
+
+
+def _check_limit(limit) -> int | None:
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1):
+        raise LatentAtlasError(f"limit={limit!r}: must be a positive integer")
+    return limit
+
+
+def load_images(data: PathLike | None = None, data_dir: PathLike | None = None, split: str | None = "test",
+                limit: int | None = None) -> ImageSet:
+    """The images a command names: ``data`` (any file or folder :func:`read_images` reads; ``split`` is then
+    ignored unless it is an IDX folder) or else the Fashion-MNIST ``split`` of ``data_dir`` (default: the
+    installed package)."""
+    if data is not None and data_dir is not None:
+        raise LatentAtlasError("give either data (a file or folder of images) or data_dir (a Fashion-MNIST/"
+                               "MNIST folder), not both")
+    _check_limit(limit)
+    if data is not None:
+        return read_images(data, limit=limit)
+    return read_images(data_dir, split or "test", limit=limit)
+
+
+def resolve_checkpoint(checkpoint: PathLike | None) -> Path:
+    """A checkpoint file, or the best checkpoint named by a training run folder's ``run.json``."""
+    if checkpoint is None:
+        raise LatentAtlasError("checkpoint is required (a .pt file or run folder written by `images train`)")
+    path = Path(checkpoint)
+    if path.is_dir():
+        run = runs.load_run(path)
+        found = run.artifact(runs.CHECKPOINT)
+        if run.kind != runs.IMAGES_TRAIN or found is None:
+            raise LatentAtlasError(f"checkpoint {path}: not an images-train run folder (its kind is {run.kind!r})")
+        return found
+    if not path.is_file():
+        raise LatentAtlasError(f"checkpoint {path}: no such file")
+    return path
+
+
+def _load_estimator(checkpoint: PathLike | None):
+    from latentatlas.images.autoencoder import ConvAutoencoder
+
+    path = resolve_checkpoint(checkpoint)
+    return path, ConvAutoencoder.load(path)
+
+
+# --- train -------------------------------------------------------------------------------------------------
+@dataclass
+class TrainRun:
+    """What :func:`train_run` did: the run folder, the fitted estimator (None when no epoch was completed),
+    the loss history, and the run as written (None when nothing was)."""
+
+    out: Path
+    estimator: Any
+    history: Any
+    run: runs.Run | None
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def interrupted(self) -> bool:
+        return bool(self.history.interrupted)
+
+
+def train_data(data: PathLike | None = None, data_dir: PathLike | None = None, test_data: PathLike | None = None,
+               test_fraction: float = 0.1, limit: int | None = None, seed: int = 0) -> tuple[ImageSet, ImageSet, str]:
+    """(train, test, source) for a training run: Fashion-MNIST's train/test splits from ``data_dir``
+    (default: the installed package), or ``data`` with ``test_data`` or a seeded ``test_fraction`` held out;
+    then the first ``limit`` images of each."""
+    from latentatlas.images.autoencoder import split_holdout
+
+    if data_dir is not None and data is not None:
+        raise LatentAtlasError("give either data_dir (a Fashion-MNIST/MNIST folder) or data (a file or folder), "
+                               "not both")
+    _check_limit(limit)
+    if data is None:
+        if test_data is not None:
+            raise LatentAtlasError("test_data needs data (with data_dir the folder's t10k files are the test set)")
+        train, test = read_images(data_dir, "train"), read_images(data_dir, "test")
+        source = str(Path(train.source).parent)
+    else:
+        train = read_images(data)
+        source = str(data)
+        if test_data is not None:
+            test = read_images(test_data)
+        else:
+            train, test = split_holdout(train, test_fraction, seed)
+    return train.head(limit), test.head(limit), source
+
+
+def train_run(out: PathLike | None = None, *, data: PathLike | None = None, data_dir: PathLike | None = None,
+              test_data: PathLike | None = None, test_fraction: float = 0.1, limit: int | None = None,
+              preset: str = "fast", resume: PathLike | None = None, metrics_path: PathLike | None = None,
+              progress: Progress | ProgressCallback | None = None, **params: Any) -> TrainRun:
+    """Train a :class:`~latentatlas.images.autoencoder.ConvAutoencoder` and write an ``images-train`` run.
+
+    Parameters
+    ----------
+    out : path, optional
+        The run folder (``best.pt``, ``last.pt``, ``metrics.json``, two loss figures, ``run.json``).
+        Default: the folder of ``resume``, else a new ``runs/images-train-<UTC time>``.
+    data, data_dir, test_data, test_fraction, limit
+        The images (see :func:`train_data`).
+    preset : {"fast", "reference"}
+        Named training settings; ``params`` override them.
+    resume : path, optional
+        A checkpoint or run folder of an interrupted run: parameters not given come from it, given ones must
+        agree with it, and training continues where it stopped.
+    metrics_path : path, optional
+        Also write the metrics JSON there.
+    progress : Progress or callable, optional
+        Progress lines (default: the ``latentatlas`` logger).
+    **params
+        Any :class:`ConvAutoencoder` parameter (``epochs=3``, ``batch_size``, ``lr``, ``seed``,
+        ``num_threads``, ``device``, …); None values are ignored.
+
+    Returns
+    -------
+    TrainRun
+        ``interrupted`` when Ctrl-C stopped it; the checkpoints of the completed epochs are kept and
+        ``resume=out`` continues.
+
+    Example
+    -------
+    >>> result = train_run("runs/ae", epochs=3, limit=10_000)                     # doctest: +SKIP
+    >>> result.estimator.transform(images)                                          # doctest: +SKIP
+    """
+    from latentatlas.fsutil import save_figure, write_json
+    from latentatlas.images.autoencoder import ConvAutoencoder
+    from latentatlas.images.network import read_checkpoint
+    from latentatlas.images.training import TrainingInterrupted, resolve_resume
+    from latentatlas.plots.training import batch_loss_figure, epoch_loss_figure
+
+    log = as_progress(progress, "images train")
+    names = set(ConvAutoencoder._get_param_names()) - {"progress"}
+    unknown = sorted(set(params) - names)
+    if unknown:
+        raise LatentAtlasError(f"unknown autoencoder parameter {unknown[0]!r}; expected one of {', '.join(sorted(names))}")
+    given = {k: v for k, v in params.items() if v is not None}
+    checkpoint = None
+    if resume is not None:
+        checkpoint = resolve_resume(resume)
+        ckpt = read_checkpoint(checkpoint)
+        stored = {**ckpt["config"], **(ckpt.get("estimator_params") or {})}
+        mc = ckpt["model_config"]
+        stored.update(channels=tuple(mc["channels"]), latent_channels=mc["latent_channels"],
+                      negative_slope=mc["negative_slope"])
+        base = {k: (tuple(v) if k == "channels" else v) for k, v in stored.items() if k in names}
+        estimator = ConvAutoencoder(**{**base, **given})
+        out = Path(out) if out is not None else checkpoint.parent
+    else:
+        estimator = ConvAutoencoder.from_preset(preset, **given)
+        if out is None:
+            out = default_out(runs.IMAGES_TRAIN)
+            log(f"no output folder given: writing to {out}")
+        out = Path(out)
+    if "channels" in given and not isinstance(given["channels"], (list, tuple)):
+        raise LatentAtlasError(f"channels={given['channels']!r}: expected three positive widths, e.g. (4, 16, 32)")
+    estimator.train_config()  # every parameter checked before any data is read
+    estimator.set_params(progress=log)
+    train, test, source = train_data(data, data_dir, test_data, test_fraction, limit, int(estimator.seed))
+    if out.exists() and not out.is_dir():
+        raise LatentAtlasError(f"output folder {out} exists and is not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise LatentAtlasError(f"cannot create output folder {out}: {exc.strerror or exc}") from None
+    if resume is None and (out / runs.RUN_FILE).exists():
+        # A new run is starting here: the old run.json must not describe the checkpoints this one writes.
+        (out / runs.RUN_FILE).unlink()
+    try:
+        estimator.fit(train.images, test.images, out_dir=out, resume=checkpoint)
+        history = estimator.history_
+    except TrainingInterrupted as exc:
+        return TrainRun(out=out, estimator=None, history=exc.history, run=None)
+    finally:
+        estimator.set_params(progress=progress)
+
+    config = estimator.train_config()
+    completed = history.epochs_completed
+    full = {"test_mse": history.test_loss, "train_mse": history.train_loss,
+            "seconds_per_epoch": history.seconds_per_epoch, "lr": history.lr,
+            "batch_loss": history.batch_loss, "batches_per_epoch": history.batches_per_epoch,
+            "best_epoch": history.best_epoch, "best_test_mse": history.best_test_loss,
+            "epochs_completed": completed, "interrupted": history.interrupted, "device": history.device,
+            "n_train": len(train), "n_test": len(test)}
+    write_json(out / runs.FILES[runs.METRICS], full)
+    if metrics_path is not None:
+        write_json(metrics_path, full)
+    save_figure(batch_loss_figure(history.batch_loss, history.batches_per_epoch), out / LOSS_BATCHES)
+    save_figure(epoch_loss_figure(history.train_loss, history.test_loss, best_epoch=history.best_epoch),
+                out / LOSS_EPOCHS)
+    scalars = {"test_mse": history.test_loss[-1], "best_test_mse": history.best_test_loss,
+               "best_epoch": history.best_epoch, "epochs_completed": completed,
+               "mean_seconds_per_epoch": sum(history.seconds_per_epoch) / completed,
+               "n_train": len(train), "n_test": len(test)}
+    code = "×".join(str(v) for v in estimator.code_shape_)
+    cfg = {**config.to_dict(), "channels": ",".join(map(str, config.channels)),
+           "negative_slope": float(estimator.negative_slope), "data": source, "limit": limit,
+           "resume": None if checkpoint is None else str(checkpoint), "code_shape": code}
+    run = runs.write_run(
+        out, runs.IMAGES_TRAIN, f"Convolutional autoencoder ({code} code, {config.preset} preset)",
+        config=cfg, metrics=scalars,
+        figures=[runs.figure(LOSS_EPOCHS, "Reconstruction error per epoch",
+                             f"Mean squared error per pixel on {len(train)} training and {len(test)} test images "
+                             f"after each epoch; best test MSE {history.best_test_loss:.4f} at epoch "
+                             f"{history.best_epoch}."),
+                 runs.figure(LOSS_BATCHES, "Training loss per batch",
+                             f"MSE of every batch of {config.batch_size} images ({config.schedule} learning-rate "
+                             f"schedule, peak {config.lr:g}), with a running mean.")],
+        artifacts={runs.CHECKPOINT: runs.FILES[runs.CHECKPOINT],
+                   runs.LAST_CHECKPOINT: runs.FILES[runs.LAST_CHECKPOINT],
+                   runs.METRICS: runs.FILES[runs.METRICS]})
+    log(f"wrote {out}/ (best test MSE {history.best_test_loss:.5f} at epoch {history.best_epoch})")
+    return TrainRun(out=out, estimator=estimator, history=history, run=run,
+                    data={"source": source, "n_train": len(train), "n_test": len(test)})
+
+
+# --- encode ------------------------------------------------------------------------------------------------
+@dataclass
+class EncodeResult:
+    """Where :func:`encode_run` wrote the codes, their labels (None without labels) and their description."""
+
+    codes: Path
+    labels: Path | None
+    meta: Path
+    n: int
+    dims: int
+
+
+def sidecars(codes_path: PathLike) -> tuple[Path, Path]:
+    """Where :func:`encode_run` puts the labels and the description of ``codes.npy``:
+    ``codes.labels.npy`` and ``codes.json``."""
+    stem = Path(codes_path).with_suffix("")
+    return stem.with_name(stem.name + ".labels.npy"), stem.with_suffix(".json")
+
+
+def _save_npy(path: Path, array) -> None:
+    from latentatlas.fsutil import atomic_path
+
+    with atomic_path(path, suffix=".npy") as tmp:
+        with open(tmp, "wb") as fh:
+            np.save(fh, array, allow_pickle=False)
+
+
+def encode_run(checkpoint: PathLike, out: PathLike, *, data: PathLike | None = None,
+               data_dir: PathLike | None = None, split: str = "test", limit: int | None = None,
+               batch_size: int = 1024, progress: Progress | ProgressCallback | None = None) -> EncodeResult:
+    """Encode images to flattened latent codes: ``out`` (a ``.npy``, N×d float32), ``NAME.labels.npy`` beside
+    it when the images have labels, and ``NAME.json`` describing both (read back by :func:`embed_run`).
+
+    ``checkpoint`` is a ``.pt`` file or an ``images-train`` run folder.
+
+    Example
+    -------
+    >>> encode_run("runs/ae", "codes/test.npy", split="test")                      # doctest: +SKIP
+    """
+    from latentatlas.fsutil import write_json
+
+    log = as_progress(progress, "encode")
+    out = Path(out)
+    if out.suffix != ".npy":
+        raise LatentAtlasError(f"out={str(out)!r}: expected a file name ending in .npy")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise LatentAtlasError(f"batch_size={batch_size!r}: must be a positive integer")
+    path, estimator = _load_estimator(checkpoint)
+    images = load_images(data, data_dir, split, limit)
+    log(f"encoding {len(images)} images of {images.shape[0]}×{images.shape[1]} from {images.source}")
+    codes = estimator.transform(images, batch_size=int(batch_size))
+    if not np.isfinite(codes).all():
+        raise LatentAtlasError(f"checkpoint {path}: the model produced NaN or infinite codes")
+    labels_path, meta_path = sidecars(out)
+    _save_npy(out, codes)
+    if images.labels is not None:
+        _save_npy(labels_path, images.labels)
+    write_json(meta_path, {"codes": out.name, "labels": labels_path.name if images.labels is not None else None,
+                           "n": int(codes.shape[0]), "dims": int(codes.shape[1]),
+                           "code_shape": list(estimator.code_shape_), "checkpoint": str(path),
+                           "source": images.source, "split": split if data is None else None,
+                           "data_dir": None if data_dir is None else str(data_dir),
+                           "data": None if data is None else str(data), "limit": limit,
+                           "label_names": images.label_names, "created": runs.now()})
+    log(f"wrote {out} ({codes.shape[0]}×{codes.shape[1]}) in {log.elapsed:.1f} s")
+    return EncodeResult(codes=out, labels=labels_path if images.labels is not None else None, meta=meta_path,
+                        n=int(codes.shape[0]), dims=int(codes.shape[1]))
+
+
+# --- embed -------------------------------------------------------------------------------------------------
+def parse_methods(methods: str | Iterable[str]) -> list[str]:
+    """Methods from ``"pca,tsne"`` or ``["pca", "tsne,umap"]``, in order, without repeats."""
+    from latentatlas.images.latent import METHODS
+
+    parts = [methods] if isinstance(methods, str) else list(methods)
+    chosen: list[str] = []
+    for part in ",".join(parts).split(","):
+        name = part.strip().lower()
+        if not name:
+            continue
+        if name not in METHODS:
+            raise LatentAtlasError(f"method: unknown method {printable(part.strip())!r}; choose from {', '.join(METHODS)}")
+        if name not in chosen:
+            chosen.append(name)
+    if not chosen:
+        raise LatentAtlasError(f"method: no method given; choose from {', '.join(METHODS)}")
+    return chosen
+
+
+def read_codes(codes_path: PathLike, labels_path: PathLike | None = None):
+    """Codes written by :func:`encode_run`, their labels (from ``labels_path`` or the sidecar file; None
+    without) and their description (``{}`` without)."""
+    codes_path = Path(codes_path)
+    if not codes_path.is_file():
+        raise LatentAtlasError(f"codes {codes_path}: no such file")
+    try:
+        codes = np.load(codes_path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise LatentAtlasError(f"codes {codes_path}: cannot read as .npy ({printable(str(exc))[:200]})") from None
+    if not isinstance(codes, np.ndarray) or codes.ndim != 2 or not np.issubdtype(codes.dtype, np.number):
+        raise LatentAtlasError(f"codes {codes_path}: expected a 2-D numeric array (n × d), got "
+                               f"{getattr(codes, 'dtype', '?')} {getattr(codes, 'shape', '')}")
+    default_labels, meta_path = sidecars(codes_path)
+    meta: dict = {}
+    if meta_path.is_file():
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise LatentAtlasError(f"{meta_path}: cannot read as JSON ({printable(str(exc))[:200]})") from None
+        if not isinstance(meta, dict):
+            raise LatentAtlasError(f"{meta_path}: expected a JSON object")
+    path = labels_path if labels_path is not None else (default_labels if default_labels.is_file() else None)
+    labels = None
+    if path is not None:
+        if not Path(path).is_file():
+            raise LatentAtlasError(f"labels {path}: no such file")
+        try:
+            labels = np.load(path, allow_pickle=False)
+        except (OSError, ValueError, EOFError) as exc:
+            raise LatentAtlasError(f"labels {path}: cannot read as .npy ({printable(str(exc))[:200]})") from None
+        if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+            raise LatentAtlasError(f"labels {path}: expected a 1-D integer array, got {labels.dtype} {labels.shape}")
+        if len(labels) != len(codes):
+            raise LatentAtlasError(f"codes {codes_path} has {len(codes)} rows but labels {path} has {len(labels)}")
+    return codes.astype(np.float32, copy=False), labels, meta
+
+
+def _check_int(name: str, value, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise LatentAtlasError(f"{name}={value!r}: must be an integer of at least {low}")
+    return int(value)
+
+
+def embed_run(out: PathLike, *, checkpoint: PathLike | None = None, codes: PathLike | None = None,
+              labels: PathLike | None = None, data: PathLike | None = None, data_dir: PathLike | None = None,
+              split: str | None = None, methods: str | Sequence[str] = ("pca", "tsne", "umap"),
+              perplexities: float | Sequence[float] = (30.0,), count: int = 1000, limit: int | None = None,
+              seed: int = 0, k: int = 10, knn_sample: int = 10000, threads: int = 2,
+              progress: Progress | ProgressCallback | None = None) -> runs.Run:
+    """2-D embeddings of latent codes, written as an ``images-embed`` run (replaced as a whole).
+
+    The codes come from ``checkpoint`` (a ``.pt`` or a training run folder; the images are encoded now) or
+    from ``codes`` written by :func:`encode_run` (the images, needed for thumbnails, are found from its
+    description unless ``data``/``data_dir``/``split`` say otherwise). For each method (and each t-SNE
+    perplexity) the run holds a scatter coloured by label, a thumbnail scatter of ``count`` images, the
+    k-NN label accuracy (``k`` neighbours, ``knn_sample`` queries) and the seconds it took; ``embedding.npz``
+    holds ``codes``, ``labels``, ``label_names``, ``thumbnails`` and one ``coords_<method>`` per embedding.
+
+    Example
+    -------
+    >>> embed_run("runs/emb", checkpoint="runs/ae", methods="pca,tsne", limit=5000)  # doctest: +SKIP
+    """
+    from latentatlas.fsutil import save_figure, save_npz
+    from latentatlas.images.latent import embed, knn_accuracy, sample_indices
+    from latentatlas.plots.images import label_scatter, thumbnail_scatter
+
+    if (checkpoint is None) == (codes is None):
+        raise LatentAtlasError("give exactly one of checkpoint (encode the images now) or codes (codes from "
+                               "`images encode`)")
+    if labels is not None and codes is None:
+        raise LatentAtlasError("labels go with codes; with a checkpoint the labels come from the data")
+    chosen = parse_methods(methods)
+    values = [perplexities] if isinstance(perplexities, (int, float)) else list(perplexities)
+    for p in values:
+        if isinstance(p, bool) or not isinstance(p, (int, float)) or not p > 0:
+            raise LatentAtlasError(f"perplexity={p!r}: must be positive")
+    perps = list(dict.fromkeys(float(p) for p in values)) or [30.0]
+    count, seed = _check_int("count", count, 0), _check_int("seed", seed, 0)
+    k, knn_sample = _check_int("k", k, 1), _check_int("knn_sample", knn_sample, 1)
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads == 0 or threads < -1:
+        raise LatentAtlasError(f"threads={threads!r}: must be a positive integer (or -1 for all cores)")
+    _check_limit(limit)
+    log = as_progress(progress, "embed")
+
+    if codes is not None:
+        z, y, meta = read_codes(codes, labels)
+        if data is None and data_dir is None:
+            data = meta.get("data") or None
+            data_dir = meta.get("data_dir") or None
+        split = split or meta.get("split") or "test"
+        images = load_images(data, data_dir, split)
+        if len(images) < len(z) or (meta.get("limit") is None and len(images) != len(z)):
+            raise LatentAtlasError(
+                f"codes {codes} has {len(z)} rows but the images ({images.source}, split {split}) number "
+                f"{len(images)}; give the data/data_dir/split the codes were encoded from")
+        images = images.head(len(z))
+        if y is None:
+            y = images.labels
+        if limit is not None:
+            z, y, images = z[:limit], (None if y is None else y[:limit]), images.head(limit)
+        label_names = meta.get("label_names") or images.label_names
+        ckpt_path = None
+    else:
+        ckpt_path, estimator = _load_estimator(checkpoint)
+        split = split or "test"
+        images = load_images(data, data_dir, split, limit)
+        log(f"encoding {len(images)} images from {images.source}")
+        z = estimator.transform(images)
+        y = images.labels
+        label_names = images.label_names
+    n = len(z)
+    if n < 4:
+        raise LatentAtlasError(f"need at least 4 codes to embed, got {n}")
+    if y is not None and len(y) != n:
+        raise LatentAtlasError(f"{n} codes but {len(y)} labels")
+    if y is not None and k >= n:
+        raise LatentAtlasError(f"k={k} needs more than {k} points, got {n}")
+    if not np.isfinite(z).all():
+        raise LatentAtlasError("the codes contain NaN or infinity")
+    if "tsne" in chosen and 3 * max(perps) >= n - 1:
+        raise LatentAtlasError(f"perplexity={max(perps):g} is too large for {n} points "
+                               f"(t-SNE needs 3·perplexity < n - 1, i.e. perplexity < {(n - 1) / 3:.4g})")
+
+    metrics: dict = {"n_points": n, "code_dims": int(z.shape[1])}
+    rows: list[dict] = []
+    figures: list[dict] = []
+    arrays: dict = {}
+    sample = sample_indices(n, count, seed)
+    knn_q = knn_sample if knn_sample < n else None
+    if y is not None:
+        acc = knn_accuracy(z, y, k=k, sample=knn_q, seed=seed)
+        metrics["knn_accuracy_latent"] = acc
+        rows.append({"method": "latent codes", "dims": int(z.shape[1]), "seconds": None, "knn_accuracy": acc})
+        log(f"{k}-NN label accuracy of the {z.shape[1]}-dim codes: {acc:.3f}")
+
+    todo: list[tuple[str, float | None]] = []
+    for m in chosen:
+        todo += [("tsne", p) for p in perps] if m == "tsne" else [(m, None)]
+    with runs.staged_run(out) as stage:
+        for m, p in todo:
+            key = m if p is None else f"tsne_p{p:g}"
+            label = f"t-SNE (perplexity {p:g})" if m == "tsne" else {"pca": "PCA", "umap": "UMAP"}[m]
+            kw = {"perplexity": p, "n_jobs": int(threads)} if m == "tsne" else {}
+            step = Progress(log.label, log.quiet, log.callback)
+            coords = embed(z, m, seed=seed, progress=step, **kw)
+            secs = step.elapsed
+            arrays[f"{runs.COORDS_PREFIX}{key}"] = coords
+            if m == "tsne" and p == perps[0]:
+                arrays[f"{runs.COORDS_PREFIX}tsne"] = coords
+            metrics[f"seconds_{key}"] = round(secs, 3)
+            row = {"method": label, "dims": 2, "seconds": round(secs, 3), "knn_accuracy": None}
+            msg = f"{label}: {secs:.1f} s"
+            if y is not None:
+                acc = knn_accuracy(coords, y, k=k, sample=knn_q, seed=seed)
+                metrics[f"knn_accuracy_{key}"] = acc
+                if m == "tsne" and p == perps[0]:
+                    metrics["knn_accuracy_tsne"] = acc
+                row["knn_accuracy"] = acc
+                msg += f", {k}-NN label accuracy {acc:.3f}"
+            rows.append(row)
+            log(msg)
+            if y is not None:
+                fig = label_scatter(coords, y, label_names, title=f"{label} of {n} latent codes")
+                save_figure(fig, stage / f"{key}_labels.png")
+                figures.append(runs.figure(
+                    f"{key}_labels.png", f"{label}: codes coloured by class",
+                    f"{n} codes; {k}-NN label accuracy in 2-D {row['knn_accuracy']:.3f} vs "
+                    f"{metrics['knn_accuracy_latent']:.3f} in the latent space."))
+            if len(sample):
+                fig = thumbnail_scatter(coords[sample], images.images[sample], None if y is None else y[sample],
+                                        label_names, title=f"{label}: {len(sample)} of {n} images at their 2-D position")
+                save_figure(fig, stage / f"{key}_thumbnails.png", dpi=200)  # about one screen pixel per image pixel
+                figures.append(runs.figure(
+                    f"{key}_thumbnails.png", f"{label}: thumbnails",
+                    f"A seeded random sample of {len(sample)} images drawn at their embedded positions."))
+
+        names = np.asarray([str(s) for s in label_names] if label_names else [], dtype=str)
+        save_npz(stage / runs.FILES[runs.EMBEDDING], **arrays,
+                 labels=np.asarray(y if y is not None else np.full(n, -1), dtype=np.int64),
+                 label_names=names, thumbnails=images.images, codes=z.astype(np.float32))
+        config = {"checkpoint": None if ckpt_path is None else str(ckpt_path),
+                  "codes": None if codes is None else str(codes), "source": images.source, "split": split,
+                  "methods": ",".join(chosen), "perplexities": ",".join(f"{p:g}" for p in perps),
+                  "count": count, "limit": limit, "seed": seed, "k": k, "knn_sample": knn_sample,
+                  "threads": int(threads)}
+        runs.write_run(stage, runs.IMAGES_EMBED, f"2-D embeddings of {n} latent codes", config=config,
+                       metrics=metrics, figures=figures, artifacts={runs.EMBEDDING: runs.FILES[runs.EMBEDDING]},
+                       tables={"embeddings": rows})
+    log(f"wrote {out} in {log.elapsed:.1f} s")
+    return runs.load_run(out)
+
+
+# --- interpolate -------------------------------------------------------------------------------------------
+def parse_pairs(pairs: str | Sequence[tuple[int, int]], n: int, source: str = "the images") -> list[tuple[int, int]]:
+    """Index pairs from ``"0:1,5:9"`` or ``[(0, 1), (5, 9)]``, each index checked against ``n`` images."""
+    items: list[tuple[Any, Any, str]] = []
+    if isinstance(pairs, str):
+        for part in pairs.split(","):
+            part = part.strip()
+            if not part:
+                continue
+            bits = part.split(":")
+            if len(bits) != 2:
+                raise LatentAtlasError(f"pairs: {printable(part)!r} is not of the form I:J (e.g. 0:1,5:9)")
+            try:
+                items.append((int(bits[0]), int(bits[1]), part))
+            except ValueError:
+                raise LatentAtlasError(f"pairs: {printable(part)!r}: indices must be integers (e.g. 0:1,5:9)") from None
+    else:
+        for pair in pairs:
+            try:
+                i, j = pair
+            except (TypeError, ValueError):
+                raise LatentAtlasError(f"pairs: {pair!r} is not a pair of indices") from None
+            if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in (i, j)):
+                raise LatentAtlasError(f"pairs: {pair!r}: indices must be integers")
+            items.append((int(i), int(j), f"{i}:{j}"))
+    if not items:
+        raise LatentAtlasError("pairs: no pair given (e.g. 0:1,5:9)")
+    for i, j, part in items:
+        for idx in (i, j):
+            if not 0 <= idx < n:
+                raise LatentAtlasError(f"pairs: index {idx} in {part!r} is out of range: {source} has {n} images "
+                                       f"(0..{n - 1})")
+    return [(i, j) for i, j, _ in items]
+
+
+def interpolate_run(out: PathLike, checkpoint: PathLike, *, pairs: str | Sequence[tuple[int, int]] = "0:1",
+                    steps: int = 10, data: PathLike | None = None, data_dir: PathLike | None = None,
+                    split: str = "test", progress: Progress | ProgressCallback | None = None) -> runs.Run:
+    """Decode ``steps`` equidistant points between the codes of each pair of images (indices into the
+    images the data options name); written as an ``images-interpolate`` run (replaced as a whole) with
+    ``interpolation.png`` (one row per pair) and ``frames.npz`` (``frames`` (pairs, steps, H, W) float32
+    in [0, 1], ``pairs``). ``steps`` is 2 to :data:`latentatlas.images.latent.MAX_STEPS`.
+
+    Example
+    -------
+    >>> interpolate_run("runs/interp", "runs/ae", pairs="0:1,2:3", steps=10)    # doctest: +SKIP
+    """
+    from latentatlas.fsutil import save_figure, save_npz
+    from latentatlas.images.latent import check_steps
+    from latentatlas.plots.images import interpolation_grid
+
+    steps = check_steps(steps)
+    log = as_progress(progress, "interpolate")
+    path, estimator = _load_estimator(checkpoint)
+    images = load_images(data, data_dir, split)
+    chosen = parse_pairs(pairs, len(images), f"{images.source}" + ("" if data is not None else f" ({split})"))
+
+    def name(idx: int) -> str:
+        if images.labels is not None and images.label_names and 0 <= images.labels[idx] < len(images.label_names):
+            return f"#{idx} {images.label_names[images.labels[idx]]}"
+        return f"#{idx}"
+
+    rows, names, frames_all = [], [], []
+    for i, j in chosen:
+        frames = estimator.interpolate(images.images[i], images.images[j], steps)
+        rows.append((images.images[i], images.images[j], frames))
+        frames_all.append(frames)
+        names.append((name(i), name(j)))
+        log(f"pair {i}:{j}: {steps} frames")
+    with runs.staged_run(out) as stage:
+        fig = interpolation_grid(rows, names=names, title=f"Interpolation in latent space ({steps} steps)")
+        save_figure(fig, stage / "interpolation.png")
+        save_npz(stage / FRAMES_FILE, frames=np.stack(frames_all).astype(np.float32),
+                 pairs=np.asarray(chosen, dtype=np.int64))
+        figures = [runs.figure("interpolation.png", "Interpolation between pairs of images",
+                               "Each row: image A, the decoded points on the straight line from A's code to B's "
+                               "(0% = reconstruction of A, 100% = reconstruction of B), image B.")]
+        config = {"checkpoint": str(path), "pairs": ",".join(f"{i}:{j}" for i, j in chosen), "steps": steps,
+                  "source": images.source, "split": split if data is None else None}
+        runs.write_run(stage, runs.IMAGES_INTERPOLATE, f"Latent interpolation, {len(chosen)} pair(s)",
+                       config=config, metrics={"n_pairs": len(chosen), "steps": steps}, figures=figures,
+                       artifacts={FRAMES: FRAMES_FILE})
+    log(f"wrote {out} in {log.elapsed:.1f} s")
+    return runs.load_run(out)
