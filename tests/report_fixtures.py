@@ -1,4 +1,4 @@
-"""Small, fully known run directories for the report tests (the run-directory contract, by hand)."""
+"""Small, fully known run directories for the report tests, written through the run-folder contract."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from latentatlas import runs
 from latentatlas.plots.style import plt
 
 LABEL_NAMES = ["square", "cross", "ring"]
@@ -26,9 +27,8 @@ def _write_run(d: Path, kind: str, title: str, config: dict, metrics: dict, figu
     d.mkdir(parents=True, exist_ok=True)
     for i, f in enumerate(figures):
         _png(d / f["file"], f["title"], seed=i + len(str(d)))
-    (d / "run.json").write_text(json.dumps({
-        "kind": kind, "title": title, "created": "2026-11-25T22:00:00+00:00", "config": config,
-        "metrics": metrics, "figures": figures, "artifacts": artifacts, "tables": tables or {}}))
+    runs.write_run(d, kind, title, config=config, metrics=metrics, figures=figures, artifacts=artifacts,
+                   tables=tables or {}, created="2026-11-25T22:00:00+00:00")
     return d
 
 
@@ -60,7 +60,7 @@ def embedding_run(d: Path, n: int = 90, d_code: int = 12, seed: int = 0) -> Path
     d.mkdir(parents=True, exist_ok=True)
     np.savez(d / "embedding.npz", codes=codes, labels=labels, label_names=np.array(LABEL_NAMES),
              thumbnails=thumbs, coords_pca=pca, coords_tsne=tsne)
-    return _write_run(d, "images-embed", "Embedding of the test codes", {"method": "pca,tsne", "count": n},
+    return _write_run(d, runs.IMAGES_EMBED, "Embedding of the test codes", {"method": "pca,tsne", "count": n},
                       {"knn_accuracy_latent": 0.97, "knn_accuracy_tsne": 0.95},
                       [{"file": "scatter_tsne.png", "title": "t-SNE of the codes", "caption": "coloured by label"}],
                       {"embedding": "embedding.npz"})
@@ -85,7 +85,7 @@ def model_file(path: Path, n_items: int = 40, k: int = 4, seed: int = 0) -> np.n
     seen = [[i for i in range(n_items) if i % 5 > u] for u in range(5)]
     m.seen_indptr_ = np.cumsum([0] + [len(s) for s in seen]).astype(np.int64)
     m.seen_items_ = np.array([i for s in seen for i in s], dtype=np.int32)
-    m.mu_, m.scale_, m.history_ = 3.0, (1.0, 5.0), History()
+    m.mu_, m.scale_, m.history_, m.reg_ = 3.0, (1.0, 5.0), History(), 0.05
     m.save(path)
     return factors.astype(np.float32).astype(np.float64)
 
@@ -103,7 +103,7 @@ def train_run(d: Path, solver: str, rmse: float, n_items: int = 40, seed: int = 
                                                 "validation_rmse_history": val_rmse, "best_iteration": 9}))
     recs = [{"user": u, "rank": r + 1, "item": 100 + (u * 7 + r * (3 if solver == "als" else 5)) % n_items,
              "score": round(5 - 0.1 * r, 2)} for u in (1, 2, 3) for r in range(10)]
-    return _write_run(d, "ratings-train", f"{solver.upper()} model", {"solver": solver, "k": 4, "reg": 0.05},
+    return _write_run(d, runs.RATINGS_TRAIN, f"{solver.upper()} model", {"solver": solver, "k": 4, "reg": 0.05},
                       {"test_rmse": rmse, "test_mae": rmse * 0.8, "seconds": 1.5, "best_iteration": 9},
                       [{"file": "loss_curve.png", "title": f"{solver} loss", "caption": "per iteration"}],
                       {"model": "model.npz", "metrics": "metrics.json"}, {"recommendations": recs})
@@ -118,7 +118,7 @@ def prepare_run(d: Path) -> Path:
 
 
 def interpolate_run(d: Path) -> Path:
-    return _write_run(d, "images-interpolate", "Interpolation", {"steps": 8}, {},
+    return _write_run(d, runs.IMAGES_INTERPOLATE, "Interpolation", {"steps": 8}, {},
                       [{"file": "interpolation.png", "title": "Interpolation grid", "caption": "0% to 100%"}], {})
 
 

@@ -14,8 +14,12 @@ import pytest
 import report_fixtures as F
 from latentatlas.cli import run as cli_run
 from latentatlas.errors import LatentAtlasError
-from latentatlas.report.explorer import image_explorer, item_explorer
-from latentatlas.report import build_report, load_run
+from latentatlas import runs
+from latentatlas.report import build_report
+from latentatlas.report.explorer import explorer_payload, image_explorer, item_explorer, sprite_geometry, sprite_png
+from latentatlas.report.html import json_for_script
+from latentatlas.report.sections import fmt
+from latentatlas.runs import load_run
 
 POPPLER = shutil.which("pdftoppm") and shutil.which("pdftotext") and shutil.which("pdfinfo")
 
@@ -174,53 +178,222 @@ def test_bad_run_json_is_refused(tmp_path):
 def test_image_neighbours_match_brute_force(tmp_path):
     embed = F.embedding_run(tmp_path / "embed", n=90, seed=3)
     data = image_explorer(embed / "embedding.npz", max_points=40, k=6, seed=5)
-    assert data.n == 40 and data.n_total == 90 and "40 of 90" in data.notes[0]
+    assert data.n_points == 40 and data.n_total == 90 and "40 of 90" in data.notes[0]
     with np.load(embed / "embedding.npz") as z:
         codes = z["codes"].astype(np.float64)
         tsne = z["coords_tsne"]
-    picked = np.array([int(t.split(" ")[0][1:]) for t in data.text])    # "#<index> · <label>"
-    assert len(set(picked)) == 40 and np.array_equal(data.coords["tsne"], tsne[picked])
+        thumbs = z["thumbnails"]
+    picked = data.index
+    assert len(set(picked.tolist())) == 40 and np.array_equal(data.coords["tsne"], tsne[picked])
+    assert np.array_equal(data.thumbnails, thumbs[picked])
     d = np.linalg.norm(codes[picked][:, None] - codes[picked][None], axis=2)
     np.fill_diagonal(d, np.inf)
-    expected = np.argsort(d, axis=1, kind="stable")[:, :6]
+    expected = picked[np.argsort(d, axis=1, kind="stable")[:, :6]]       # neighbours are source rows
     assert np.array_equal(np.sort(d, axis=1)[:, :6].round(4), data.distances.round(4))
     assert (data.neighbours == expected).mean() > 0.99                # ties may swap order
-    assert all(t.startswith("data:image/png;base64,") for t in data.thumbnails)
     again = image_explorer(embed / "embedding.npz", max_points=40, k=6, seed=5)
-    assert again.text == data.text                                    # seeded sample
+    assert np.array_equal(again.index, data.index)                    # seeded sample
+    every = image_explorer(embed / "embedding.npz", k=6)              # default: every point
+    assert every.n_points == every.n_total == 90 and np.array_equal(every.index, np.arange(90))
 
 
 def test_item_neighbours_are_cosine_over_all_items(tmp_path):
     factors = F.model_file(tmp_path / "model.npz", n_items=40, k=4, seed=2)
     data = item_explorer(tmp_path / "model.npz", max_points=15, k=3, seed=0)
-    assert data.n == 15 and len(data.all_labels) == 40
+    assert data.n_points == 15 and data.n_total == 40 and len(data.ids) == 40
     unit = factors / np.linalg.norm(factors, axis=1, keepdims=True)
     sim = unit @ unit.T
     np.fill_diagonal(sim, -np.inf)
-    for r, label in enumerate(data.text):
-        i = int(label.split()[1]) - 100                                # "item <id> · <n> ratings"
+    for r, i in enumerate(data.index):
+        assert data.ids[i] == str(100 + i)
         best = np.argsort(-sim[i])[:3]
         assert list(data.neighbours[r]) == list(best)
         assert np.allclose(1 - data.distances[r], sim[i, best])
     # The 2-D view is the PCA of all item factors.
     centred = factors - factors.mean(0)
     _, _, vt = np.linalg.svd(centred, full_matrices=False)
-    i0 = int(data.text[0].split()[1]) - 100
-    assert np.allclose(np.abs(data.coords["pca"][0]), np.abs(centred[i0] @ vt[:2].T))
+    assert np.allclose(np.abs(data.coords["pca"]), np.abs(centred[data.index] @ vt[:2].T))
     # Colour: log10(1 + training ratings per item); item i was seen by i % 5 users.
-    ids = np.array([int(t.split()[1]) - 100 for t in data.text])
-    assert np.allclose(data.colour_values, np.log10(1 + ids % 5))
-    assert all(t.endswith(f"· {i % 5} ratings") for t, i in zip(data.text, ids))
+    assert np.allclose(data.colour_values, np.log10(1 + data.index % 5))
+    assert data.extra == [f"{i % 5} ratings" for i in range(40)]
+    assert data.label(7) == "item 107"
 
 
-def test_script_breaking_labels_are_escaped(tmp_path):
+def test_item_names_and_metadata_colours(tmp_path):
+    F.model_file(tmp_path / "model.npz", n_items=12, k=3, seed=1)
+    names = {100: "Heat (1995)", "101": "Toy Story </script>"}      # model ids are ints, a file's are text
+    genre = {str(100 + i): ["Drama", "Comedy", None][i % 3] for i in range(12)}
+    data = item_explorer(tmp_path / "model.npz", k=2, item_names=names, colour_by=genre, colour_title="genre")
+    assert data.names[:3] == ["Heat (1995)", "Toy Story </script>", ""]
+    assert data.label(0) == "item 100 · Heat (1995)" and data.label(2) == "item 102"
+    assert data.group_names == ["(none)", "Comedy", "Drama"]
+    assert [data.group_names[g] for g in data.groups[:4]] == ["Drama", "Comedy", "(none)", "Drama"]
+    payload, _, sprite = explorer_payload(data)
+    assert sprite is None and payload["names"][1] == "Toy Story </script>" and payload["groups"]["names"] == data.group_names
+    numeric = item_explorer(tmp_path / "model.npz", k=2, colour_by={100 + i: float(i) for i in range(12)},
+                            colour_title="year")
+    assert numeric.group_names == [] and np.array_equal(numeric.colour_values, np.arange(12.0))
+    payload, _, _ = explorer_payload(numeric)
+    assert payload["colour"]["title"] == "year" and (payload["colour"]["lo"], payload["colour"]["hi"]) == (0, 11)
+
+
+def test_json_for_script_survives_any_string():
+    hostile = ["</script><b>x</b>", "<!--", "a\u2028b", "\u2029", "&amp;", "<SCRIPT>", "x</SCRIPT >", '"\\']
+    text = json_for_script({"ids": hostile})
+    assert json.loads(text) == {"ids": hostile}
+    for bad in ("<", ">", "&", "\u2028", "\u2029"):
+        assert bad not in text
+    assert "\\u003c/script\\u003e" in text
+
+
+def test_hostile_ids_keep_the_page_valid(tmp_path):
     embed = F.embedding_run(tmp_path / "embed", n=12)
     with np.load(embed / "embedding.npz") as z:
         arrays = {k: z[k] for k in z.files}
-    arrays["label_names"] = np.array(["</script><b>bad</b>", "cross", "ring"])
+    names = ["</script><b>bad</b>", "<!-- cross", "ring\u2028 & co"]
+    arrays["label_names"] = np.array(names)
     np.savez(embed / "embedding.npz", **arrays)
-    page = build_report([embed], tmp_path / "out").html.read_text()
-    assert "</script><b>bad" not in page and "<\\/script><b>bad" in page
+    page = build_report([embed], tmp_path / "out").html.read_text(encoding="utf-8")
+    assert "</script><b>bad" not in page and "<!-- cross" not in page and "\u2028" not in page
+    block = re.search(r'<script type="application/json" id="run-1-explorer-0-data">(.*?)</script>', page, re.S)
+    data = json.loads(block.group(1))
+    assert data["groups"]["names"] == names
+    assert (data["n_points"], data["n_total"]) == (12, 12)
+    # One opening and one closing tag per script element: nothing in the data ended an element early.
+    assert len(re.findall(r"<script\b", page)) == len(re.findall(r"</script>", page))
+
+
+def test_n_points_and_n_total_on_the_page(tmp_path):
+    embed = F.embedding_run(tmp_path / "embed", n=90)
+    page = build_report([embed], tmp_path / "some", explorer_points=40).html.read_text(encoding="utf-8")
+    data = json.loads(re.search(r'id="run-1-explorer-0-data">(.*?)</script>', page, re.S).group(1))
+    assert (data["n_points"], data["n_total"]) == (40, 90)
+    assert 'data-points="40" data-total="90"' in page and "Showing 40 of 90 images." in page
+    page = build_report([embed], tmp_path / "all").html.read_text(encoding="utf-8")
+    data = json.loads(re.search(r'id="run-1-explorer-0-data">(.*?)</script>', page, re.S).group(1))
+    assert (data["n_points"], data["n_total"]) == (90, 90) and "All 90 images are drawn." in page
+    later = json.loads(re.search(r'id="run-1-explorer-0-later">(.*?)</script>', page, re.S).group(1))
+    import base64
+
+    nb = np.frombuffer(base64.b64decode(later["neighbours"]), dtype="<i4").reshape(90, data["k"])
+    assert data["k"] == 8 and nb.min() >= 0 and nb.max() < 90 and not (nb == np.arange(90)[:, None]).any()
+
+
+def test_sprite_geometry_and_pixels():
+    assert sprite_geometry(70_000, (28, 28)) == {"cols": 265, "rows": 265, "cell_h": 28, "cell_w": 28,
+                                                 "width": 7420, "height": 7420}
+    assert sprite_geometry(10, (28, 20)) == {
+        "cols": 4, "rows": 3, "cell_h": 28, "cell_w": 20, "width": 80, "height": 84}
+    from io import BytesIO
+
+    from PIL import Image
+
+    thumbs = np.random.default_rng(0).integers(0, 256, (10, 28, 20)).astype(np.uint8)
+    png, geo = sprite_png(thumbs)
+    img = Image.open(BytesIO(png))
+    assert img.size == (80, 84) and img.mode == "P"
+    pixels = np.asarray(img.convert("L")).astype(int)
+    for i in range(10):
+        r, c = divmod(i, geo["cols"])
+        cell = pixels[r * 28:(r + 1) * 28, c * 20:(c + 1) * 20]
+        assert np.abs(cell - thumbs[i]).max() <= 9          # 16 grey levels: at most half a step (8.5) off
+    assert len(np.unique(pixels)) <= 16
+    assert (pixels[2 * 28:, 2 * 20:] == 0).all()            # the two unused cells are black
+
+
+def test_every_stored_projection_is_offered_once(tmp_path):
+    embed = F.embedding_run(tmp_path / "embed", n=30)
+    with np.load(embed / "embedding.npz") as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["coords_tsne_p30"] = arrays["coords_tsne"].copy()          # how `images embed` stores the first t-SNE
+    arrays["coords_tsne_p5"] = arrays["coords_tsne"] + 1
+    arrays["coords_umap"] = arrays["coords_pca"] * 3
+    np.savez(embed / "embedding.npz", **arrays)
+    data = image_explorer(embed / "embedding.npz")
+    assert list(data.coords) == ["pca", "tsne_p5", "tsne_p30", "umap"]
+    payload, later, _ = explorer_payload(data)
+    assert [p["name"] for p in payload["projections"]] == ["PCA", "t-SNE (perplexity 5)", "t-SNE (perplexity 30)",
+                                                           "UMAP"]
+    # 16-bit coordinates: decoded, each is within half a step (1/131,070 of the range) of the stored value.
+    import base64
+
+    umap = payload["projections"][3]
+    q = np.frombuffer(base64.b64decode(later["projections"][2]), dtype="<u2").reshape(30, 2)
+    decoded = np.array(umap["lo"]) + q / 65535 * np.array(umap["span"])
+    assert np.abs(decoded - arrays["coords_umap"]).max() <= np.ptp(arrays["coords_umap"], axis=0).max() / 131_000
+
+
+def test_perplexity_sweep_as_small_multiples(tmp_path):
+    embed = F.embedding_run(tmp_path / "embed", n=60)
+    with np.load(embed / "embedding.npz") as z:
+        arrays = {k: z[k] for k in z.files}
+    for p in (5, 10, 30, 50, 150):
+        arrays[f"coords_tsne_p{p}"] = arrays["coords_tsne"] * p
+    arrays["coords_tsne"] = arrays["coords_tsne_p5"]
+    np.savez(embed / "embedding.npz", **arrays)
+    result = build_report([embed], tmp_path / "out")
+    page = result.html.read_text(encoding="utf-8")
+    assert "t-SNE perplexity sweep" in page and "perplexity 5, 10, 30, 50, 150" in page
+    data = json.loads(re.search(r'id="run-1-explorer-0-data">(.*?)</script>', page, re.S).group(1))
+    assert [p["key"] for p in data["projections"]] == ["pca"] + [f"tsne_p{p}" for p in (5, 10, 30, 50, 150)]
+
+
+def test_unlabelled_images_form_one_group(tmp_path):
+    embed = F.embedding_run(tmp_path / "embed", n=20)
+    with np.load(embed / "embedding.npz") as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["labels"] = np.full(20, -1)
+    arrays["label_names"] = np.array([], dtype=str)
+    np.savez(embed / "embedding.npz", **arrays)
+    data = image_explorer(embed / "embedding.npz")
+    assert data.group_names == ["unlabelled"] and set(data.groups.tolist()) == {0}
+    assert data.label(3) == "#3 · unlabelled"
+
+
+def test_dollar_signs_are_text_not_math(tmp_path):
+    als = F.train_run(tmp_path / "als", "als", 0.9)
+    sgd = F.train_run(tmp_path / "sgd", "sgd", 0.95)
+    for d, title in ((als, "ALS $\\alpha$ run"), (sgd, "SGD costs $5")):     # a formula, and an unbalanced $
+        meta = json.loads((d / "run.json").read_text())
+        runs.write_run(d, meta["kind"], title, config=meta["config"], metrics=meta["metrics"],
+                       figures=meta["figures"], artifacts=meta["artifacts"], tables=meta["tables"])
+    result = build_report([als, sgd], tmp_path / "out", title="Report $x")
+    assert result.sections[:2] == ["ALS $\\alpha$ run", "SGD costs $5"]
+    if POPPLER:
+        text = subprocess.run(["pdftotext", str(result.pdf), "-"], capture_output=True, text=True, check=True).stdout
+        assert "SGD costs $5" in text and "ALS $\\alpha$ run" in text and "Report $x" in text
+
+
+def test_files_outside_the_run_folder_are_never_read(tmp_path):
+    secret = tmp_path / "secret.png"
+    secret.write_bytes(b"not for the report")
+    interp = F.interpolate_run(tmp_path / "run")
+    meta = json.loads((interp / "run.json").read_text())
+    for name in ("../secret.png", str(secret)):
+        meta["figures"] = [{"file": name, "title": "stolen", "caption": ""}]
+        (interp / "run.json").write_text(json.dumps(meta))
+        with pytest.raises(LatentAtlasError, match="names files outside the run folder") as err:
+            build_report([interp], tmp_path / "out")
+        assert "\n" not in str(err.value)
+    (interp / "link.png").symlink_to(secret)                      # a link inside that leads out
+    meta["figures"] = [{"file": "link.png", "title": "stolen", "caption": ""}]
+    (interp / "run.json").write_text(json.dumps(meta))
+    with pytest.raises(LatentAtlasError, match="outside the run folder"):
+        build_report([interp], tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_corrupt_png_figure_is_one_line_naming_the_file(tmp_path):
+    interp = F.interpolate_run(tmp_path / "run")
+    png = interp / "interpolation.png"
+    whole = png.read_bytes()
+    for broken in (whole[: len(whole) // 2], b"GIF89a not a png", whole[:40] + b"\0" * 200 + whole[240:]):
+        png.write_bytes(broken)
+        with pytest.raises(LatentAtlasError) as err:
+            build_report([interp], tmp_path / "out")
+        msg = str(err.value)
+        assert msg.startswith(f"{png}: ") and "\n" not in msg and ("PNG" in msg)
+    assert not (tmp_path / "out").exists()
 
 
 def test_report_from_real_ratings_runs(tmp_path):
@@ -236,8 +409,6 @@ def test_report_from_real_ratings_runs(tmp_path):
     page = result.html.read_text(encoding="utf-8")
     text = html_lib.unescape(re.sub(r"<[^>]+>", " ", _without_plotly_bundle(page)))
     metrics = [json.loads((d / "run.json").read_text())["metrics"] for d in runs[1:]]
-    from latentatlas.report import fmt
-
     # The side-by-side table holds both models' test errors exactly as their run.json has them.
     for key in ("test_rmse", "test_mae"):
         assert re.search(rf"{key}\s+{re.escape(fmt(metrics[0][key]))}\s+{re.escape(fmt(metrics[1][key]))}", text)
@@ -247,35 +418,3 @@ def test_report_from_real_ratings_runs(tmp_path):
     assert result.sections[-1] == "Comparison of the trained recommenders"
     assert page.count('data-kind="items" data-points="100"') == 2       # the seeded sample of the 303 items
     assert text.count("Showing a seeded sample of 100 of 303 items (seed 0)") == 2
-
-
-def test_every_stored_projection_is_offered_once(tmp_path):
-    embed = F.embedding_run(tmp_path / "embed", n=30)
-    with np.load(embed / "embedding.npz") as z:
-        arrays = {k: z[k] for k in z.files}
-    arrays["coords_tsne_p30"] = arrays["coords_tsne"].copy()          # how `images embed` stores the first t-SNE
-    arrays["coords_tsne_p5"] = arrays["coords_tsne"] + 1
-    arrays["coords_umap"] = arrays["coords_pca"] * 3
-    np.savez(embed / "embedding.npz", **arrays)
-    from latentatlas.report.explorer import explorer_figure
-
-    data = image_explorer(embed / "embedding.npz")
-    assert list(data.coords) == ["pca", "tsne", "tsne_p5", "umap"]
-    buttons = explorer_figure(data).layout.updatemenus[0].buttons
-    assert [b.label for b in buttons] == ["PCA", "t-SNE", "t-SNE (perplexity 5)", "UMAP"]
-    # Each button moves every label's trace to that projection's coordinates.
-    groups = [np.flatnonzero(data.groups == g) for g in range(3)]
-    umap_x = buttons[3].args[0]["x"]
-    assert all(np.allclose(umap_x[g], data.coords["umap"][m, 0], atol=1e-4) for g, m in enumerate(groups))
-
-
-def test_unlabelled_images_form_one_group(tmp_path):
-    embed = F.embedding_run(tmp_path / "embed", n=20)
-    with np.load(embed / "embedding.npz") as z:
-        arrays = {k: z[k] for k in z.files}
-    arrays["labels"] = np.full(20, -1)
-    arrays["label_names"] = np.array([], dtype=str)
-    np.savez(embed / "embedding.npz", **arrays)
-    data = image_explorer(embed / "embedding.npz")
-    assert data.group_names == ["unlabelled"] and set(data.groups) == {0}
-    assert data.text[3] == "#3 · unlabelled"

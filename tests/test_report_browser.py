@@ -1,4 +1,7 @@
-"""The HTML report as a person sees it: opened from disk in headless Chromium, hovered and clicked."""
+"""The HTML report as a person sees it: opened from disk in headless Chromium, hovered, clicked, selected.
+
+A few thousand points keep it quick; benchmarks/bench_explorer.py does the same with 70,000.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import report_fixtures as F
@@ -16,13 +20,20 @@ pytestmark = pytest.mark.browser
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+N_IMAGES, N_ITEMS, K = 3000, 30, 5
+IMAGES, ITEMS = "run-2-explorer-0", "run-1-explorer-0"
 
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     root = tmp_path_factory.mktemp("browser")
-    runs = [F.train_run(root / "als", "als", 0.91, n_items=30), F.embedding_run(root / "embed", n=60)]
-    return build_report(runs, root / "out", explorer_points=45, neighbours=5)
+    embed = F.embedding_run(root / "embed", n=N_IMAGES)
+    with np.load(embed / "embedding.npz") as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["coords_umap"] = arrays["coords_pca"][:, ::-1] * 2        # a third projection, unlike the others
+    np.savez(embed / "embedding.npz", **arrays)
+    runs = [F.train_run(root / "als", "als", 0.91, n_items=N_ITEMS), embed]
+    return build_report(runs, root / "out", neighbours=K)
 
 
 @pytest.fixture(scope="module")
@@ -34,101 +45,132 @@ def driver(tmp_path_factory):
 
     opts = webdriver.ChromeOptions()
     opts.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", "--window-size=1280,1000",
+    # Software WebGL (SwiftShader) for Plotly's scattergl on machines without a GPU, asked for explicitly.
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--enable-unsafe-swiftshader", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--disable-dev-shm-usage", "--window-size=1400,1000",
                  f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
         opts.add_argument(flag)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
     drv = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
-    drv.set_page_load_timeout(60)
+    drv.set_page_load_timeout(120)
     yield drv
     drv.quit()
 
 
-def _wait(driver, script: str, timeout: float = 30):
+def _wait(driver, script: str, timeout: float = 60):
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, timeout).until(lambda d: d.execute_script(script))
+    return WebDriverWait(driver, timeout, poll_frequency=0.05).until(lambda d: d.execute_script(script))
 
 
-def _hover_and_click(driver, box_id: str) -> dict:
-    """Move the real pointer onto a drawn point, then click it; returns what the side panel shows."""
+def _pointer_to(driver, box: str, d: int):
+    """ActionChains placed on drawn point ``d`` of explorer ``box`` (the real pointer, not a JS event)."""
     from selenium.webdriver.common.action_chains import ActionChains
 
-    point = driver.execute_script(
-        f"return document.querySelectorAll('#{box_id} .scatterlayer .point')[3];")
-    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", point)
-    ActionChains(driver).move_to_element(point).pause(0.3).perform()
-    _wait(driver, f"return document.querySelector('#{box_id} .hover-text').textContent.length > 0;")
-    hovered = driver.execute_script(
-        f"var b = document.querySelector('#{box_id}'); var img = b.querySelector('.hover-img');"
-        "return {text: b.querySelector('.hover-text').textContent, src: img ? img.getAttribute('src') : null,"
-        " width: img ? img.naturalWidth : 0};")
-    ActionChains(driver).move_to_element(point).click().perform()
-    _wait(driver, f"return document.querySelectorAll('#{box_id} .nn-list li').length > 0;")
-    clicked = driver.execute_script(
-        f"var b = document.querySelector('#{box_id}');"
-        "return {items: Array.from(b.querySelectorAll('.nn-list li')).map(li => li.textContent),"
-        " imgs: Array.from(b.querySelectorAll('.nn-list img')).map(i => i.naturalWidth),"
-        " title: b.querySelector('.nn-title').textContent};")
-    return {"hover": hovered, "click": clicked}
+    plot = driver.find_element("css selector", f"#{box} .plot")
+    x, y = driver.execute_script(f"return window.latentatlas.explorers['{box}'].screenXY({d});")
+    left, top, w, h = driver.execute_script(
+        "var r = arguments[0].getBoundingClientRect(); return [r.left, r.top, r.width, r.height];", plot)
+    return ActionChains(driver).move_to_element_with_offset(plot, round(x - left - w / 2), round(y - top - h / 2))
+
+
+def _isolated_point(driver, box: str) -> int:
+    """A drawn point with no other point within 6 screen pixels, so the pointer lands on it alone."""
+    return driver.execute_script(f"""
+        var E = window.latentatlas.explorers['{box}'], n = E.data.n_points, xy = [];
+        for (var d = 0; d < n; d++) xy.push(E.screenXY(d));
+        var r = E.plot.getBoundingClientRect();
+        for (var d = 0; d < n; d++) {{
+          if (xy[d][0] < r.left + 80 || xy[d][0] > r.right - 200 || xy[d][1] < r.top + 80 || xy[d][1] > r.bottom - 40) continue;
+          var alone = true;
+          for (var e = 0; e < n && alone; e++)
+            if (e !== d && Math.abs(xy[e][0] - xy[d][0]) < 6 && Math.abs(xy[e][1] - xy[d][1]) < 6) alone = false;
+          if (alone) return d;
+        }}
+        return -1;""")
 
 
 def test_report_in_headless_chromium(report, driver):
-    driver.get(report.html.resolve().as_uri())
-    _wait(driver, "return document.querySelectorAll('.explorer[data-ready]').length === 2;")
+    page = report.html.resolve().as_uri()
+    driver.get(page)
+    _wait(driver, "return performance.getEntriesByName('latentatlas-drawn').length > 0;")
 
-    # Every point of the seeded sample is drawn: 45 images (3 label traces), 30 items (all of them).
+    # Every point is drawn (WebGL: counted from what Plotly drew), and the data block says how many.
     counts = driver.execute_script(
-        "return Array.from(document.querySelectorAll('.explorer')).map("
-        " b => [b.dataset.kind, b.querySelectorAll('.scatterlayer .point').length, +b.dataset.points]);")
-    assert sorted(counts) == [["images", 45, 45], ["items", 30, 30]]
+        "return Array.from(document.querySelectorAll('.explorer')).map(b => [b.dataset.kind, +b.dataset.drawn,"
+        " JSON.parse(document.getElementById(b.id + '-data').textContent).n_points, +b.dataset.total]);")
+    assert sorted(counts) == [["images", N_IMAGES, N_IMAGES, N_IMAGES], ["items", N_ITEMS, N_ITEMS, N_ITEMS]]
+    assert driver.execute_script(f"return document.querySelector('#{IMAGES} .plot canvas') !== null;")
+    _wait(driver, f"return document.getElementById('{IMAGES}').dataset.sprite === '1';")
+    driver.execute_script(f"document.getElementById('{IMAGES}').scrollIntoView();")
 
-    images = _hover_and_click(driver, "run-2-explorer-0")
-    assert images["hover"]["src"].startswith("data:image/png;base64,")
-    assert images["hover"]["width"] == 28          # the decoded thumbnail, not a broken image
-    assert any(name in images["hover"]["text"] for name in F.LABEL_NAMES)
-    assert len(images["click"]["items"]) == 5 and images["click"]["imgs"] == [28] * 5
-    # Codes form one tight cluster per label, so every nearest neighbour has the clicked point's label.
-    label = next(name for name in F.LABEL_NAMES if name in images["click"]["title"])
-    assert all(label in item for item in images["click"]["items"])
+    # Hover: the side panel names the point and draws its thumbnail from the sprite.
+    d = _isolated_point(driver, IMAGES)
+    assert d >= 0
+    _pointer_to(driver, IMAGES, d).pause(0.3).perform()
+    _wait(driver, f"return document.getElementById('{IMAGES}').dataset.hovered === '{d}';")
+    hovered = driver.execute_script(
+        f"var b = document.getElementById('{IMAGES}'), c = b.querySelector('.hover-img');"
+        "var px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data, lit = 0;"
+        "for (var i = 0; i < px.length; i += 4) if (px[i] > 100) lit++;"
+        "return {text: b.querySelector('.hover-text').textContent, point: +c.dataset.point, w: c.width, lit: lit};")
+    label_index = d % 3                                     # the fixture labels row i with i % 3
+    assert hovered["text"] == f"#{d} · {F.LABEL_NAMES[label_index]}" and hovered["point"] == d
+    assert hovered["w"] == 28 and hovered["lit"] > 30        # a shape drawn in grey 220 on black, not blank
 
-    ring = "var g = document.querySelector('#run-2-explorer-0 .plot'); return g.data[g.data.length - 1].x;"
-    _wait(driver, ring.replace("return g.data[g.data.length - 1].x;", "return g.data[g.data.length - 1].x.length > 0;"))
-    ring_pca = driver.execute_script(ring)
-    assert len(ring_pca) == 6                                  # the clicked point and its 5 neighbours, ringed
+    # Click: the k nearest neighbours are listed with thumbnails and ringed; codes cluster by label.
+    _pointer_to(driver, IMAGES, d).pause(0.2).click().perform()
+    _wait(driver, f"return document.querySelectorAll('#{IMAGES} .nn-list li').length === {K};")
+    items = driver.execute_script(
+        f"return Array.from(document.querySelectorAll('#{IMAGES} .nn-list li')).map(li => li.textContent);")
+    assert all(F.LABEL_NAMES[label_index] in t for t in items)
+    assert driver.execute_script(f"return document.querySelectorAll('#{IMAGES} .nn-list canvas').length;") == K
+    ring = f"var g = document.querySelector('#{IMAGES} .plot'); return g.data[g.data.length - 1].x.length;"
+    assert driver.execute_script(ring) == K + 1
 
-    items = _hover_and_click(driver, "run-1-explorer-0")
-    assert items["hover"]["text"].startswith("item 1")
-    assert len(items["click"]["items"]) == 5 and all("cos" in t for t in items["click"]["items"])
-    # All 30 items are drawn, so the clicked item and its 5 nearest are ringed.
-    assert len(driver.execute_script(ring.replace("run-2-explorer-0", "run-1-explorer-0"))) == 6
+    # Box selection with the pointer: the selected thumbnails appear as a grid.
+    driver.find_element("css selector", f"#{IMAGES} .modebar-btn[data-val='select']").click()
+    _pointer_to(driver, IMAGES, d).move_by_offset(-40, -40).click_and_hold().pause(0.1).move_by_offset(40, 40) \
+        .pause(0.1).move_by_offset(40, 40).pause(0.1).release().perform()
+    selected = _wait(driver, f"return +document.getElementById('{IMAGES}').dataset.selected;")
+    cells = driver.execute_script(f"return +document.querySelector('#{IMAGES} .selection canvas.grid').dataset.cells;")
+    assert selected >= 1 and cells == min(selected, 400)
 
-    # Switching the projection to t-SNE moves the points (PCA and t-SNE coordinates differ in the fixture).
-    # Remember the drawn positions in the page itself, so both sides of the comparison are JavaScript's.
-    driver.execute_script(
-        "var g = document.querySelector('#run-2-explorer-0 .plot');"
-        "window.beforeX = JSON.stringify(g.data[0].x); window.beforeRing = JSON.stringify(g.data[g.data.length - 1].x);")
-    driver.execute_script(
-        "Array.from(document.querySelectorAll('#run-2-explorer-0 .updatemenu-button'))"
-        ".find(b => b.textContent.includes('t-SNE')).dispatchEvent(new MouseEvent('click', {bubbles: true}));")
-    _wait(driver, "return JSON.stringify(document.querySelector('#run-2-explorer-0 .plot').data[0].x) !== window.beforeX;")
+    # Switching the projection moves the points and keeps the selection and the ring.
+    driver.execute_script("window.beforeX = Array.from(document.querySelector"
+                          f"('#{IMAGES} .plot').data[0].x.slice(0, 5));")
+    driver.find_element("css selector", f"#{IMAGES} .proj[data-key='umap']").click()
+    _wait(driver, f"return document.getElementById('{IMAGES}').dataset.projection === 'umap';")
+    moved = driver.execute_script(f"return Array.from(document.querySelector('#{IMAGES} .plot').data[0].x.slice(0, 5));")
+    assert moved != driver.execute_script("return window.beforeX;")
+    kept = driver.execute_script(
+        f"var g = document.querySelector('#{IMAGES} .plot'); return g.data.filter(t => t.meta === 'points')"
+        ".reduce((s, t) => s + (t.selectedpoints ? t.selectedpoints.length : 0), 0);")
+    assert kept == selected and driver.execute_script(ring) == K + 1
+    assert int(driver.execute_script(f"return document.getElementById('{IMAGES}').dataset.selected;")) == selected
 
-    # The ring follows its points to the new projection.
-    _wait(driver, "var g = document.querySelector('#run-2-explorer-0 .plot');"
-                  " return JSON.stringify(g.data[g.data.length - 1].x) !== window.beforeRing;")
-    assert len(driver.execute_script(ring)) == 6
+    # Search by index.
+    box = driver.find_element("css selector", f"#{IMAGES} input.search")
+    box.send_keys(f"#{d} ")
+    _wait(driver, f"return document.getElementById('{IMAGES}').dataset.matches === '1';")
+
+    # The item explorer: hover names the item, click lists its neighbours by cosine similarity.
+    driver.execute_script(f"document.getElementById('{ITEMS}').scrollIntoView();")
+    e = _isolated_point(driver, ITEMS)
+    _pointer_to(driver, ITEMS, e).pause(0.3).click().perform()
+    _wait(driver, f"return document.querySelectorAll('#{ITEMS} .nn-list li').length === {K};")
+    text = driver.execute_script(f"return document.querySelector('#{ITEMS} .hover-text').textContent;")
+    assert text.startswith(f"item {100 + e} · ") and text.endswith(f"{e % 5} ratings")
+    assert all("cos" in t for t in driver.execute_script(
+        f"return Array.from(document.querySelectorAll('#{ITEMS} .nn-list li')).map(li => li.textContent);"))
 
     ARTIFACTS.mkdir(exist_ok=True)
-    driver.execute_script("document.querySelector('#run-2-explorer-0').scrollIntoView();")
+    driver.execute_script(f"document.getElementById('{IMAGES}').scrollIntoView();")
     assert driver.save_screenshot(str(ARTIFACTS / "report-explorer.png"))
 
-    logs = driver.get_log("browser")
-    errors = [entry for entry in logs if entry["level"] == "SEVERE"]
+    errors = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
     assert errors == [], errors
-
-    page = report.html.resolve().as_uri()
     from_page, anywhere = [], []
     for entry in driver.get_log("performance"):
         msg = json.loads(entry["message"])["message"]

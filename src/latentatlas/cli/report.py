@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List
+from typing import List, Optional
 
 import typer
 
@@ -13,9 +13,10 @@ def report_command(
                                           help="Run directories written by the other commands (each has run.json)."),
     out: Path = typer.Option(..., "--out", "-o", help="Directory for report.html and report.pdf."),
     title: str = typer.Option("latentatlas report", help="Title of both documents."),
-    explorer_points: int = typer.Option(2000, help="Most points drawn per latent explorer (a seeded sample)."),
+    explorer_points: Optional[int] = typer.Option(
+        None, help="Cap on the points each latent explorer draws (a seeded sample); default: every point."),
     neighbours: int = typer.Option(8, help="Nearest neighbours listed when a point is clicked."),
-    seed: int = typer.Option(0, help="Seed of the explorer's sample."),
+    seed: int = typer.Option(0, help="Seed of the explorers' sample (with --explorer-points) and the item PCA."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines."),
 ):
     """Build report.html (self-contained, interactive) and report.pdf from run directories."""

@@ -1,93 +1,106 @@
-"""Data and Plotly figures for the report's interactive latent explorers.
+"""Data of the report's interactive latent explorers.
 
-Everything a browser needs is computed here, in Python, and embedded in the page as JSON: the 2-D
-coordinates of every projection, a thumbnail per point (PNG data URI), and the ``k`` nearest neighbours
-of every point. The page only looks things up, so it works from disk with no server.
+Everything a browser needs is computed here, in Python, and embedded in the page: the 2-D coordinates of
+every projection (scaled to 16-bit integers), one sprite atlas image holding every thumbnail (a 16-level
+grey PNG), and the ``k`` nearest neighbours of every point in the latent space. The page only looks things
+up, so it works from disk with no server, and 70,000 points stay a file of about 30 MB.
 """
 
 from __future__ import annotations
 
 import base64
 import io
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
-from latentatlas.errors import LatentAtlasError
+from latentatlas import runs
+from latentatlas.errors import LatentAtlasError, printable
 
 #: Plotly's qualitative palette ("D3"), so label colours match the matplotlib default cycle.
 LABEL_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
                  "#bcbd22", "#17becf"]
 PROJECTIONS = (("pca", "PCA"), ("tsne", "t-SNE"), ("umap", "UMAP"))
+#: Thumbnails are stored with this many grey levels (4 bits a pixel): Fashion-MNIST's 70,000 images
+#: make a 13 MB sprite instead of 29 MB at 256 levels, with no difference visible at hover size.
+SPRITE_LEVELS = 16
+_CODES, _LABELS, _LABEL_NAMES, _THUMBNAILS = runs.EMBEDDING_ARRAYS
 
 
 @dataclass
 class ExplorerData:
-    """One explorer: points, their 2-D projections, hover content and nearest neighbours.
+    """One explorer: the drawn points, their 2-D projections, labels and nearest neighbours.
 
-    ``coords`` maps a projection name to an (n, 2) array; ``neighbours`` (n, k) holds indices into the
-    points, ``distances`` the matching distances (Euclidean for image codes, cosine for item factors).
+    ``index`` holds each drawn point's row in the source (embedding rows or model items); ``coords`` maps
+    a projection key to an (n_points, 2) array; ``neighbours`` (n_points, k) holds *source* rows (-1: none),
+    ``distances`` the matching distances (Euclidean for image codes, cosine for item factors).
     """
 
-    kind: str                           # "images" or "items"
+    kind: str                               # "images" or "items"
+    index: np.ndarray
     coords: dict[str, np.ndarray]
-    text: list[str]                     # hover / list label of each point
-    groups: np.ndarray                  # int group (label) per point; -1 = none
+    groups: np.ndarray                      # group per drawn point; -1 = none
     group_names: list[str]
     neighbours: np.ndarray
     distances: np.ndarray
-    thumbnails: list[str] | None = None  # PNG data URIs
-    colour_values: np.ndarray | None = None  # continuous colour when there are no groups
+    n_total: int
+    ids: list[str] | None = None            # items: the id of every source row
+    names: list[str] | None = None          # items: the name of every source row ("" when unknown)
+    thumbnails: np.ndarray | None = None    # images: (n_points, H, W) uint8
+    colour_values: np.ndarray | None = None  # continuous colour per drawn point when there are no groups
     colour_title: str = ""
-    n_total: int = 0                    # points in the source before sampling
+    extra: list[str] | None = None          # items: hover text after the name (e.g. "12 ratings"), per source row
     metric: str = "euclidean"
     notes: list[str] = field(default_factory=list)
-    all_labels: list[str] | None = None  # items: labels of every item, for neighbours outside the sample
-    source_index: np.ndarray | None = None  # items: each drawn point's index among all items
 
     @property
-    def n(self) -> int:
-        return len(self.text)
+    def n_points(self) -> int:
+        return len(self.index)
 
+    n = n_points
 
-def png_data_uri(image: np.ndarray) -> str:
-    """A greyscale or RGB uint8 image as a ``data:image/png;base64,…`` URI."""
-    from PIL import Image
-
-    arr = np.asarray(image)
-    if arr.dtype != np.uint8:
-        arr = np.clip(np.asarray(arr, dtype=np.float64) * (255 if arr.max() <= 1.0 else 1), 0, 255).astype(np.uint8)
-    buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format="PNG", optimize=True)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    def label(self, source_row: int) -> str:
+        """How a point is named on the page (the script builds the same text)."""
+        if self.kind == "items":
+            name = self.names[source_row] if self.names else ""
+            return f"item {self.ids[source_row]}" + (f" · {name}" if name else "")
+        pos = np.flatnonzero(self.index == source_row)
+        group = self.groups[pos[0]] if len(pos) else -1
+        return f"#{source_row}" + (f" · {self.group_names[group]}" if group >= 0 else "")
 
 
 def projection_name(key: str) -> str:
-    """Button label of an embedding key: pca → PCA, tsne_p50 → t-SNE (perplexity 50)."""
+    """Label of an embedding key: pca → PCA, tsne_p50 → t-SNE (perplexity 50)."""
     base, _, perplexity = key.partition("_p")
     name = dict(PROJECTIONS).get(base, key)
     return f"{name} (perplexity {perplexity})" if base == "tsne" and perplexity else name
 
 
-def _projection_order(key: str) -> tuple[int, str]:
-    base = key.partition("_p")[0]
+def _projection_order(key: str) -> tuple[int, float, str]:
+    base, _, perplexity = key.partition("_p")
     order = [k for k, _ in PROJECTIONS]
-    return (order.index(base) if base in order else len(order), key)
+    try:
+        p = float(perplexity) if perplexity else -1.0
+    except ValueError:
+        p = math.inf
+    return (order.index(base) if base in order else len(order), p, key)
 
 
-def _sample(n: int, max_points: int, seed: int) -> np.ndarray:
-    if n <= max_points:
+def _sample(n: int, max_points: int | None, seed: int) -> np.ndarray:
+    if max_points is None or n <= max_points:
         return np.arange(n)
     return np.sort(np.random.default_rng(seed).choice(n, size=max_points, replace=False))
 
 
-def _neighbours(x: np.ndarray, k: int, metric: str, rows: np.ndarray | None = None
-                ) -> tuple[np.ndarray, np.ndarray]:
-    """The ``k`` nearest other rows of ``x`` for each of ``rows`` (default all), self excluded; brute force.
+def nearest_neighbours(x: np.ndarray, k: int, metric: str, rows: np.ndarray | None = None
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` nearest other rows of ``x`` for each of ``rows`` (default all), self excluded.
 
-    Only the queried rows cost time, so neighbours of a drawn sample among many items stay cheap.
+    Euclidean search uses a tree (about 2 s for 70,000 codes of 32 dimensions); cosine search is a brute
+    force over unit vectors. Only the queried rows cost time.
     """
     from sklearn.neighbors import NearestNeighbors
 
@@ -95,59 +108,78 @@ def _neighbours(x: np.ndarray, k: int, metric: str, rows: np.ndarray | None = No
     k = min(k, len(x) - 1)
     if k <= 0:
         return np.zeros((len(rows), 0), dtype=np.int64), np.zeros((len(rows), 0))
-    nn = NearestNeighbors(n_neighbors=k + 1, metric=metric, algorithm="brute").fit(x)
+    algorithm = "brute" if metric == "cosine" else "auto"
+    nn = NearestNeighbors(n_neighbors=k + 1, metric=metric, algorithm=algorithm).fit(x)
     dist, idx = nn.kneighbors(x[rows])
     # Drop each point itself; with duplicate points it need not be in column 0.
-    out_i = np.empty((len(rows), k), dtype=np.int64)
-    out_d = np.empty((len(rows), k))
-    for r, self_index in enumerate(rows):
-        keep = idx[r] != self_index
-        out_i[r] = idx[r][keep][:k]
-        out_d[r] = dist[r][keep][:k]
-    return out_i, out_d
+    is_self = idx == rows[:, None]
+    no_self = ~is_self.any(axis=1)
+    is_self[no_self, -1] = True          # the point was crowded out by duplicates: drop the farthest instead
+    keep = ~is_self
+    return idx[keep].reshape(len(rows), k), dist[keep].reshape(len(rows), k)
 
 
-def image_explorer(embedding_path: str | Path, *, max_points: int = 2000, k: int = 8,
-                   seed: int = 0) -> ExplorerData:
-    """Explorer data from an ``images embed`` ``embedding.npz`` (see the run-directory contract).
-
-    A seeded sample of at most ``max_points`` points is kept; neighbours are searched among them in the
-    full latent code space (Euclidean), so every neighbour can be shown with its image.
-    """
-    path = Path(embedding_path)
+def _load_embedding(path: Path) -> dict[str, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as z:
-            data = {name: z[name] for name in z.files}
-    except (OSError, ValueError) as exc:
-        raise LatentAtlasError(f"{path}: cannot read embedding file ({exc})") from None
-    for name in ("codes", "labels", "thumbnails"):
+            return {name: z[name] for name in z.files}
+    except (OSError, ValueError, EOFError) as exc:
+        raise LatentAtlasError(f"{path}: cannot read embedding file ({printable(exc)})") from None
+
+
+def embedding_coords(data: Mapping[str, np.ndarray], path: Path, n: int) -> dict[str, np.ndarray]:
+    """Every distinct 2-D projection of an embedding file, in the order PCA, t-SNE by perplexity, UMAP."""
+    coords: dict[str, np.ndarray] = {}
+    keys = [f[len(runs.COORDS_PREFIX):] for f in data if f.startswith(runs.COORDS_PREFIX)]
+    for key in sorted(keys, key=_projection_order):
+        c = np.asarray(data[runs.COORDS_PREFIX + key], dtype=np.float64)
+        if c.shape != (n, 2):
+            raise LatentAtlasError(f"{path}: {runs.COORDS_PREFIX}{key} has shape {c.shape}, expected ({n}, 2)")
+        if not np.isfinite(c).all():
+            raise LatentAtlasError(f"{path}: {runs.COORDS_PREFIX}{key} contains NaN or infinity")
+        # `images embed` stores its first t-SNE twice (coords_tsne and coords_tsne_p<perplexity>): draw it once,
+        # under the name that says its perplexity.
+        same = next((other for other, o in coords.items() if np.array_equal(c, o)), None)
+        if same is None:
+            coords[key] = c
+        elif same == "tsne" and key.startswith("tsne_p"):
+            coords = {(key if k == same else k): v for k, v in coords.items()}
+    coords = {key: coords[key] for key in sorted(coords, key=_projection_order)}
+    if not coords:
+        raise LatentAtlasError(f"{path}: embedding file has no 2-D coordinates ({runs.COORDS_PREFIX}pca, "
+                               f"{runs.COORDS_PREFIX}tsne, {runs.COORDS_PREFIX}umap)")
+    return coords
+
+
+def image_explorer(embedding_path: str | Path, *, max_points: int | None = None, k: int = 8,
+                   seed: int = 0) -> ExplorerData:
+    """Explorer data from an ``images embed`` embedding file (see :mod:`latentatlas.runs`).
+
+    Every code is drawn unless ``max_points`` caps them (a seeded sample); neighbours are searched among the
+    drawn points in the full latent code space (Euclidean), so every neighbour can be shown with its image.
+    """
+    path = Path(embedding_path)
+    data = _load_embedding(path)
+    for name in (_CODES, _LABELS, _THUMBNAILS):
         if name not in data:
             raise LatentAtlasError(f"{path}: embedding file has no array '{name}'")
-    codes = np.asarray(data["codes"], dtype=np.float32).reshape(len(data["codes"]), -1)
+    codes = np.asarray(data[_CODES], dtype=np.float32).reshape(len(data[_CODES]), -1)
     n = len(codes)
-    coords_all: dict[str, np.ndarray] = {}
-    for name in sorted((f[len("coords_"):] for f in data if f.startswith("coords_")), key=_projection_order):
-        c = np.asarray(data[f"coords_{name}"], dtype=np.float64)
-        # `images embed` stores its first t-SNE twice (coords_tsne and coords_tsne_p30): draw it once.
-        if not any(c.shape == other.shape and np.array_equal(c, other) for other in coords_all.values()):
-            coords_all[name] = c
-    if not coords_all:
-        raise LatentAtlasError(f"{path}: embedding file has no 2-D coordinates (coords_pca, coords_tsne, coords_umap)")
-    for key, c in coords_all.items():
-        if c.shape != (n, 2):
-            raise LatentAtlasError(f"{path}: coords_{key} has shape {c.shape}, expected ({n}, 2)")
+    coords = embedding_coords(data, path, n)
     if not np.isfinite(codes).all():
         raise LatentAtlasError(f"{path}: the codes contain NaN or infinity")
-    labels = np.asarray(data["labels"]).astype(np.int64)
-    thumbs = np.asarray(data["thumbnails"])
+    labels = np.asarray(data[_LABELS]).astype(np.int64).reshape(-1)
+    thumbs = np.asarray(data[_THUMBNAILS])
     if len(labels) != n or len(thumbs) != n:
         raise LatentAtlasError(f"{path}: codes, labels and thumbnails have different lengths "
                                f"({n}, {len(labels)}, {len(thumbs)})")
-    names = [str(s) for s in data.get("label_names", np.array([], dtype=str))]
+    if thumbs.ndim != 3:
+        raise LatentAtlasError(f"{path}: thumbnails must be (n, height, width) grey images, got shape {thumbs.shape}")
+    names = [str(s) for s in data.get(_LABEL_NAMES, np.array([], dtype=str))]
 
     idx = _sample(n, max_points, seed)
     codes, labels, thumbs = codes[idx], labels[idx], thumbs[idx]
-    nb, dist = _neighbours(codes, k, "euclidean")
+    nb, dist = nearest_neighbours(codes, k, "euclidean")
 
     def name(lab: int) -> str:
         if lab < 0:  # `images embed` writes -1 for images without labels
@@ -155,28 +187,22 @@ def image_explorer(embedding_path: str | Path, *, max_points: int = 2000, k: int
         return names[lab] if lab < len(names) else f"label {lab}"
 
     group_ids = sorted(set(labels.tolist()))
-    remap = {g: j for j, g in enumerate(group_ids)}
+    remap = np.zeros(max(group_ids) - min(group_ids) + 1, dtype=np.int64)
+    remap[np.array(group_ids) - min(group_ids)] = np.arange(len(group_ids))
     notes = []
     if len(idx) < n:
-        notes.append(f"Showing a seeded sample of {len(idx)} of {n} embedded images (seed {seed}).")
-    notes.append(f"Neighbours: the {nb.shape[1]} nearest shown images in the {codes.shape[1]}-dimensional "
+        notes.append(f"Showing a seeded sample of {len(idx):,} of {n:,} embedded images (seed {seed}).")
+    notes.append(f"Neighbours: the {nb.shape[1]} nearest drawn images in the {codes.shape[1]}-dimensional "
                  "latent code space (Euclidean distance), not in the 2-D projection.")
     return ExplorerData(
-        kind="images",
-        coords={key: c[idx] for key, c in coords_all.items()},
-        text=[f"#{int(i)} · {name(int(lab))}" for i, lab in zip(idx, labels)],
-        groups=np.array([remap[int(lab)] for lab in labels], dtype=np.int64),
-        group_names=[name(g) for g in group_ids],
-        neighbours=nb, distances=dist,
-        thumbnails=[png_data_uri(t) for t in thumbs],
-        n_total=n, metric="euclidean", notes=notes)
+        kind="images", index=idx, coords={key: c[idx] for key, c in coords.items()},
+        groups=remap[labels - min(group_ids)], group_names=[name(g) for g in group_ids],
+        neighbours=idx[nb], distances=dist, n_total=n, thumbnails=thumbs, metric="euclidean", notes=notes)
 
 
-def load_item_factors(model_path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Item factors, item ids and (when the model has them) per-item training counts of a saved model.
-
-    The counts are how many training ratings each item had (the model keeps the seen items per user).
-    """
+def load_item_factors(model_path: str | Path):
+    """Item factors, item ids, per-item training counts (None when unknown) and the model's item names
+    (None when it has none) of a saved model."""
     from latentatlas.ratings.model import LatentFactorModel
 
     model = LatentFactorModel.load(model_path)   # raises LatentAtlasError naming the file
@@ -184,138 +210,182 @@ def load_item_factors(model_path: str | Path) -> tuple[np.ndarray, np.ndarray, n
     ids = np.asarray(model.item_ids_)
     seen = getattr(model, "seen_items_", None)
     counts = None if seen is None else np.bincount(np.asarray(seen, dtype=np.int64), minlength=len(ids))
-    return factors, ids, counts
+    return factors, ids, counts, getattr(model, "item_names_", None)
 
 
-def item_explorer(model_path: str | Path, *, max_points: int = 2000, k: int = 10, seed: int = 0,
-                  item_names: dict[str, str] | None = None) -> ExplorerData:
+def _lookup(mapping: Mapping | None, ids: np.ndarray) -> list[Any] | None:
+    """``mapping``'s value for every id, trying the id itself and then its text (ids read from a file are
+    text, a model's may be integers)."""
+    if not mapping:
+        return None
+    out = []
+    for i in ids.tolist():
+        value = mapping.get(i)
+        if value is None:
+            value = mapping.get(str(i))
+        out.append(value)
+    return out
+
+
+def item_explorer(model_path: str | Path, *, max_points: int | None = None, k: int = 10, seed: int = 0,
+                  item_names: Mapping[Any, str] | None = None, colour_by: Mapping[Any, Any] | None = None,
+                  colour_title: str = "") -> ExplorerData:
     """Explorer data for a recommender's item factors: 2-D PCA, nearest items by cosine similarity.
 
-    PCA and neighbours use every item; a seeded sample of at most ``max_points`` is drawn on the page.
-    Neighbours are listed by id, so they need not be among the drawn points.
+    PCA and neighbours use every item; every item is drawn unless ``max_points`` caps them (a seeded
+    sample; neighbours are still searched among all items and listed by name). ``item_names`` maps item id
+    → name (default: the model's ``item_names_``, if it has them). ``colour_by`` maps item id → a metadata
+    value (genre, city, …) named ``colour_title``: text values colour by category (with a legend that
+    filters), numbers by a continuous scale; without it, items are coloured by their number of ratings.
     """
     from sklearn.decomposition import PCA
 
-    factors, ids, counts = load_item_factors(model_path)
+    factors, ids, counts, model_names = load_item_factors(model_path)
     n = len(factors)
-    if n < 3 or factors.ndim != 2:
+    if factors.ndim != 2 or n < 3:
         raise LatentAtlasError(f"{model_path}: model has too few items ({n}) to explore")
     if not np.isfinite(factors).all():
         raise LatentAtlasError(f"{model_path}: the item factors contain NaN or infinity")
+    if item_names is None and model_names is not None:
+        item_names = dict(zip(ids.tolist(), np.asarray(model_names).tolist())) \
+            if not isinstance(model_names, Mapping) else model_names
+    names = _lookup(item_names, ids)
+    names = None if names is None else ["" if v is None else str(v) for v in names]
     # Items without training ratings keep zero (or initial) factors; cosine of a zero vector is undefined.
     norms = np.linalg.norm(factors, axis=1)
-    usable = norms > 1e-12
+    usable_idx = np.flatnonzero(norms > 1e-12)
     coords = PCA(n_components=2, random_state=seed).fit_transform(factors) if factors.shape[1] >= 2 \
         else np.column_stack([factors[:, 0], np.zeros(n)])
-    usable_idx = np.flatnonzero(usable)
 
     idx = _sample(n, max_points, seed)
-    labels = [str(i) if item_names is None else f"{i} · {item_names.get(str(i), '')}".rstrip(" ·")
-              for i in ids]
     pos_in_usable = -np.ones(n, dtype=np.int64)
     pos_in_usable[usable_idx] = np.arange(len(usable_idx))
-    queried = idx[pos_in_usable[idx] >= 0]
-    nb, dist = _neighbours(factors[usable], k, "cosine", rows=pos_in_usable[queried])
+    queried = np.flatnonzero(pos_in_usable[idx] >= 0)
+    nb, dist = nearest_neighbours(factors[usable_idx], k, "cosine", rows=pos_in_usable[idx[queried]])
     kk = nb.shape[1]
     neighbours = -np.ones((len(idx), kk), dtype=np.int64)
     distances = np.zeros((len(idx), kk))
-    row_of = {int(i): q for q, i in enumerate(queried)}
-    for r, i in enumerate(idx):
-        if int(i) in row_of:
-            neighbours[r] = usable_idx[nb[row_of[int(i)]]]
-            distances[r] = dist[row_of[int(i)]]
+    neighbours[queried] = usable_idx[nb]
+    distances[queried] = dist
+
+    groups, group_names, colour = -np.ones(len(idx), dtype=np.int64), [], None
+    values = _lookup(colour_by, ids)
+    if values is not None:
+        drawn = [values[i] for i in idx]
+        numeric = all(isinstance(v, (int, float, np.number)) and not isinstance(v, bool) for v in drawn
+                      if v is not None)
+        if numeric:
+            colour = np.array([np.nan if v is None else float(v) for v in drawn])
+        else:
+            text = ["(none)" if v is None or v == "" else str(v) for v in drawn]
+            group_names = sorted(set(text))
+            pos = {g: j for j, g in enumerate(group_names)}
+            groups = np.array([pos[t] for t in text], dtype=np.int64)
+        colour_title = colour_title or "metadata"
+    elif counts is not None and len(counts) == n:
+        colour, colour_title = np.log10(1 + counts[idx].astype(np.float64)), "log10(1 + ratings)"
+    else:
+        colour, colour_title = norms[idx], "‖factor‖"
     notes = []
     if len(idx) < n:
-        notes.append(f"Showing a seeded sample of {len(idx)} of {n} items (seed {seed}); "
+        notes.append(f"Showing a seeded sample of {len(idx):,} of {n:,} items (seed {seed}); "
                      "neighbours are searched among all items.")
     notes.append(f"Neighbours: the {kk} items with the most similar factor vectors (cosine similarity "
                  f"in the {factors.shape[1]}-dimensional factor space).")
-    if counts is not None and len(counts) == n:
-        colour, colour_title = np.log10(1 + counts[idx].astype(np.float64)), "log10(1 + ratings)"
-        labels = [f"{label} · {int(c):,} ratings" for label, c in zip(labels, counts)]
-    else:
-        colour, colour_title = norms[idx], "‖factor‖"
+    extra = [f"{int(c):,} ratings" for c in counts] if counts is not None and len(counts) == n else None
     return ExplorerData(
-        kind="items", coords={"pca": coords[idx]},
-        text=[f"item {labels[i]}" for i in idx],
-        groups=-np.ones(len(idx), dtype=np.int64), group_names=[],
-        neighbours=neighbours, distances=distances,
-        colour_values=colour, colour_title=colour_title, n_total=n, metric="cosine", notes=notes,
-        all_labels=[f"item {label}" for label in labels], source_index=idx)
+        kind="items", index=idx, coords={"pca": coords[idx]}, groups=groups, group_names=group_names,
+        neighbours=neighbours, distances=distances, n_total=n, ids=[str(i) for i in ids.tolist()],
+        names=names, colour_values=colour, colour_title=colour_title, extra=extra, metric="cosine", notes=notes)
 
 
-def explorer_payload(data: ExplorerData) -> dict[str, Any]:
-    """The JSON the page's script reads: hover text, thumbnails and neighbour lists, per point."""
-    all_labels = data.all_labels
-    drawn = {int(j): r for r, j in enumerate(data.source_index)} if data.source_index is not None else {}
-    nbrs = []
-    for r in range(data.n):
-        row = []
-        for j, d in zip(data.neighbours[r], data.distances[r]):
-            if j < 0:
-                continue
-            if data.kind == "images":
-                row.append({"i": int(j), "d": round(float(d), 4)})
-            else:
-                # "i": the neighbour's place among the drawn points (-1: not drawn), so the page can ring it.
-                row.append({"i": drawn.get(int(j), -1), "label": all_labels[int(j)], "sim": round(1.0 - float(d), 4)})
-        nbrs.append(row)
-    return {"kind": data.kind, "text": data.text, "thumbs": data.thumbnails, "neighbours": nbrs,
-            "metric": data.metric}
+# --------------------------------------------------------------------------------------- page encoding
+
+def _b64(array: np.ndarray) -> str:
+    return base64.b64encode(np.ascontiguousarray(array).tobytes()).decode("ascii")
 
 
-def _list(values: np.ndarray) -> list[float]:
-    # Plain JSON lists: Plotly's base64 typed arrays are not decoded inside button (restyle) arguments.
-    return np.round(np.asarray(values, dtype=np.float64), 4).tolist()
+def scaled_coords(xy: np.ndarray) -> dict[str, Any]:
+    """(n, 2) coordinates as little-endian uint16 pairs (base64) with the affine map back: 1/65,535 of the
+    range is far below a screen pixel, and it halves float32's size."""
+    xy = np.asarray(xy, dtype=np.float64)
+    lo, hi = xy.min(axis=0), xy.max(axis=0)
+    span = np.where(hi > lo, hi - lo, 1.0)
+    q = np.rint((xy - lo) / span * 65535).astype("<u2")
+    return {"lo": lo.tolist(), "span": span.tolist(), "xy": _b64(q)}
 
 
-def explorer_figure(data: ExplorerData):
-    """The Plotly scatter: one trace per label (or one coloured trace), projections switchable by buttons.
+def sprite_geometry(n: int, cell: tuple[int, int]) -> dict[str, int]:
+    """Columns, rows and pixel size of a sprite of ``n`` cells of ``cell`` = (height, width) pixels, as
+    square as possible; cell ``i`` is at column ``i % cols``, row ``i // cols``."""
+    cols = max(1, math.ceil(math.sqrt(n)))
+    rows = max(1, math.ceil(n / cols))
+    return {"cols": cols, "rows": rows, "cell_h": int(cell[0]), "cell_w": int(cell[1]),
+            "width": cols * int(cell[1]), "height": rows * int(cell[0])}
 
-    Every point's ``customdata`` is its index in :func:`explorer_payload`'s lists.
-    """
-    import plotly.graph_objects as go
 
-    projections = [(key, projection_name(key)) for key in data.coords]
-    first = projections[0][0]
-    fig = go.Figure()
-    if data.group_names:
-        traces = [np.flatnonzero(data.groups == g) for g in range(len(data.group_names))]
-        for g, members in enumerate(traces):
-            fig.add_trace(go.Scatter(
-                x=_list(data.coords[first][members, 0]), y=_list(data.coords[first][members, 1]), mode="markers",
-                name=data.group_names[g], customdata=members.tolist(), text=[data.text[m] for m in members],
-                hovertemplate="%{text}<extra></extra>",
-                marker={"size": 6, "opacity": 0.8, "color": LABEL_COLOURS[g % len(LABEL_COLOURS)]}))
-    else:
-        members = np.arange(data.n)
-        traces = [members]
-        fig.add_trace(go.Scatter(
-            x=_list(data.coords[first][:, 0]), y=_list(data.coords[first][:, 1]), mode="markers", name="items",
-            customdata=members.tolist(), text=data.text, hovertemplate="%{text}<extra></extra>",
-            showlegend=False,
-            marker={"size": 6, "opacity": 0.8, "color": _list(data.colour_values), "colorscale": "Viridis",
-                    "showscale": True, "colorbar": {"title": {"text": data.colour_title, "side": "right"}}}))
-    # The last trace rings the clicked point and its neighbours; the page's script fills it.
-    fig.add_trace(go.Scatter(x=[], y=[], mode="markers", name="neighbours", hoverinfo="skip", showlegend=False,
-                             marker={"size": 13, "color": "rgba(0,0,0,0)", "line": {"width": 2, "color": "#111"}}))
-    buttons = [{"label": name, "method": "restyle",
-                "args": [{"x": [_list(data.coords[key][m, 0]) for m in traces],
-                          "y": [_list(data.coords[key][m, 1]) for m in traces]}, list(range(len(traces)))]}
-               for key, name in projections]
-    layout: dict[str, Any] = {
-        "height": 560, "margin": {"l": 30, "r": 20, "t": 50, "b": 30},
-        "hovermode": "closest", "legend": {"itemsizing": "constant"}, "template": "plotly_white",
-        "xaxis": {"showticklabels": False, "zeroline": False}, "yaxis": {"showticklabels": False, "zeroline": False},
+def _to_uint8(images: np.ndarray) -> np.ndarray:
+    arr = np.asarray(images)
+    if arr.dtype == np.uint8:
+        return arr
+    arr = np.asarray(arr, dtype=np.float64)
+    if arr.size and np.nanmax(arr) <= 1.0:
+        arr = arr * 255
+    return np.clip(np.nan_to_num(arr), 0, 255).astype(np.uint8)
+
+
+def sprite_png(thumbnails: np.ndarray) -> tuple[bytes, dict[str, int]]:
+    """All thumbnails (n, H, W) in one grid image: a PNG of :data:`SPRITE_LEVELS` grey levels, 4 bits a
+    pixel. Returns the PNG and its :func:`sprite_geometry`."""
+    from PIL import Image
+
+    thumbs = _to_uint8(thumbnails)
+    n, h, w = thumbs.shape
+    geo = sprite_geometry(n, (h, w))
+    cells = np.zeros((geo["cols"] * geo["rows"], h, w), dtype=np.uint8)
+    step = 255 / (SPRITE_LEVELS - 1)
+    cells[:n] = np.rint(thumbs / step).astype(np.uint8)
+    sheet = cells.reshape(geo["rows"], geo["cols"], h, w).transpose(0, 2, 1, 3).reshape(geo["height"], geo["width"])
+    img = Image.frombytes("P", (geo["width"], geo["height"]), sheet.tobytes())
+    img.putpalette([int(round(v * step)) for v in range(SPRITE_LEVELS) for _ in range(3)])
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", bits=4, compress_level=6)
+    return buf.getvalue(), geo
+
+
+def explorer_payload(data: ExplorerData) -> tuple[dict[str, Any], dict[str, Any], bytes | None]:
+    """What the page's script reads: the JSON data block (what the first drawing needs, with ``n_points``
+    and ``n_total``), the later block (the other projections and the neighbour tables, placed at the end of
+    the page so they never delay the drawing) and the sprite PNG (None without thumbnails)."""
+    coords = []
+    for key, xy in data.coords.items():
+        coords.append({"key": key, "name": projection_name(key), **scaled_coords(xy)})
+    k = data.neighbours.shape[1] if data.neighbours.ndim == 2 else 0
+    dist = np.asarray(data.distances, dtype=np.float64)
+    dmax = float(dist.max()) if dist.size else 1.0
+    dscale = dmax / 65535 if dmax > 0 else 1.0
+    payload: dict[str, Any] = {
+        "kind": data.kind, "n_points": data.n_points, "n_total": data.n_total, "metric": data.metric,
+        "projections": coords,
+        "index": _b64(data.index.astype("<i4")),
+        "groups": {"names": data.group_names,
+                   "colours": [LABEL_COLOURS[g % len(LABEL_COLOURS)] for g in range(len(data.group_names))],
+                   "of": _b64(data.groups.astype("<i2"))} if data.group_names else None,
+        "k": k, "neighbours": _b64(data.neighbours.astype("<i4")),
+        "distances": _b64(np.rint(dist / dscale).astype("<u2")), "distance_scale": dscale,
+        "ids": data.ids, "names": data.names, "extra": data.extra,
+        "colour": None, "notes": data.notes,
     }
-    if len(buttons) > 1:
-        layout["updatemenus"] = [{"type": "buttons", "direction": "right", "x": 0.09, "y": 1.02, "xanchor": "left",
-                                  "yanchor": "bottom", "buttons": buttons, "showactive": True}]
-        layout["annotations"] = [{"text": "projection:", "x": 0, "y": 1.035, "xref": "paper", "yref": "paper",
-                                  "xanchor": "left", "yanchor": "bottom", "showarrow": False}]
-    if len(projections) == 1:
-        name = projections[0][1]
-        layout["xaxis"]["title"] = {"text": f"{name} 1"}
-        layout["yaxis"]["title"] = {"text": f"{name} 2"}
-    fig.update_layout(**layout)
-    return fig
+    if data.colour_values is not None:
+        v = np.asarray(data.colour_values, dtype=np.float64)
+        finite = np.isfinite(v)
+        lo, hi = (float(v[finite].min()), float(v[finite].max())) if finite.any() else (0.0, 1.0)
+        # 1/65,535 of the range: indistinguishable on a colour scale; NaN (no value) is drawn grey.
+        q = np.where(finite, np.rint((np.where(finite, v, lo) - lo) / ((hi - lo) or 1.0) * 65534), 65535)
+        payload["colour"] = {"title": data.colour_title, "lo": lo, "hi": hi, "values": _b64(q.astype("<u2"))}
+    sprite = None
+    if data.thumbnails is not None:
+        sprite, payload["sprite"] = sprite_png(data.thumbnails)
+    later = {key: payload.pop(key) for key in ("neighbours", "distances")}
+    later["projections"] = [p.pop("xy") for p in coords[1:]]
+    return payload, later, sprite
