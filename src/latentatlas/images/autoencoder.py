@@ -208,7 +208,10 @@ class ConvAutoencoder(TransformerMixin, BaseEstimator):
                               negative_slope=float(self.negative_slope), progress=self.progress)
         if result.best_state is None:
             raise TrainingInterrupted(result.history)
-        model = result.model
+        import torch
+
+        # The default memory layout, as a loaded model has: the same codes from a fitted and a loaded model.
+        model = result.model.to(memory_format=torch.contiguous_format)
         model.load_state_dict(result.best_state)
         self.model_ = model.eval()
         self.history_ = result.history
