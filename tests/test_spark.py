@@ -155,6 +155,28 @@ def test_bad_input_is_a_clear_error(spark, tmp_path, name, text, message):
         S.read_ratings_df(spark, tmp_path / name, **options)
 
 
+def test_uri_input_detects_the_format_from_its_first_lines(spark, tmp_path):
+    """A URI (here file://) is sampled through Spark and detected by the local detector: a JSON-lines file
+    without a telling name, and the error for a missing field names the URI, not the local sample."""
+    _write_inputs(tmp_path)
+    (tmp_path / "reviews").write_text((tmp_path / "reviews.json").read_text())
+    df, _ = S.read_ratings_df(spark, f"file://{tmp_path}/reviews")
+    assert _triplets(df) == _local_triplets(read_ratings(tmp_path / "reviews.json"))
+    (tmp_path / "nouser").write_text('{"who": "a", "business_id": "b", "stars": 4}\n')
+    with pytest.raises(LatentAtlasError, match=rf"file://{tmp_path}/nouser: line 1: no user field"):
+        S.read_ratings_df(spark, f"file://{tmp_path}/nouser")
+
+
+def test_bad_rows_can_be_skipped(spark, tmp_path):
+    (tmp_path / "gap.csv").write_text("user,item,rating\n1,2,4\n,3,5\n1,3,x\n2,2,1\n2,2,3\n")
+    lines = []
+    df, n_dup = S.read_ratings_df(spark, tmp_path / "gap.csv", on_bad_lines="skip", progress=lines.append)
+    assert _triplets(df) == [("1", "2", 4.0), ("2", "2", 3.0)] and n_dup == 1
+    assert len(lines) == 1 and "skipped 2 bad rows" in lines[0]
+    with pytest.raises(LatentAtlasError, match="on_bad_lines must be error or skip"):
+        S.read_ratings_df(spark, tmp_path / "gap.csv", on_bad_lines="warn")
+
+
 def test_missing_file_and_bad_options(spark, tmp_path):
     with pytest.raises(LatentAtlasError, match="nope.csv: no such file"):
         S.read_ratings_df(spark, tmp_path / "nope.csv")
@@ -398,22 +420,25 @@ def test_cli_spark_engine_end_to_end(spark, data, tmp_path, capsys):
     for key in ("users", "items", "ratings", "duplicates", "shape_before", "shape_after", "ratings_before", "split",
                 "histogram"):
         assert got[key] == want[key], key
-    assert json.loads((tmp_path / "sp" / "run.json").read_text())["kind"] == "ratings-prepare"
+    assert runs.load_run(tmp_path / "sp").kind == runs.RATINGS_PREPARE
 
     assert run(["ratings", "train", str(tmp_path / "sp"), "--k", "4", "--reg", "0.1", "--max-steps", "5",
                 "--out", str(tmp_path / "t"), "--json", "--quiet", *spark_args]) == 0
     metrics = json.loads(capsys.readouterr().out)
     assert metrics["engine"] == "spark" and metrics["test_ratings"] == want["split"]["test"]
-    run_json = json.loads((tmp_path / "t" / "run.json").read_text())
-    assert run_json["kind"] == "ratings-train" and run_json["artifacts"]["model"] == "model.npz"
-    model = LatentFactorModel.load(tmp_path / "t" / "model.npz")
+    trained = runs.load_run(tmp_path / "t")
+    assert trained.kind == runs.RATINGS_TRAIN and trained.artifact(runs.MODEL).name == "model.npz"
+    model = LatentFactorModel.load(trained.artifact(runs.MODEL))
     assert model.user_factors_.shape[1] == 4
-    top = run_json["tables"]["recommendations"]
+    top = trained.tables["recommendations"]
     user = top[0]["user"]
-    assert run(["ratings", "recommend", str(tmp_path / "t" / "model.npz"), "--user", str(user), "--json",
-                "--include-seen"]) == 0
+    # the run's table, the local command and the Spark-scored command give the same list (seen items excluded)
+    assert run(["ratings", "recommend", str(tmp_path / "t" / "model.npz"), "--user", str(user), "--json"]) == 0
     local = json.loads(capsys.readouterr().out)
     assert [r["item"] for r in local] == [r["item"] for r in top if r["user"] == user]
+    assert run(["ratings", "recommend", str(tmp_path / "t" / "model.npz"), "--user", str(user), "--json",
+                *spark_args]) == 0
+    assert [r["item"] for r in json.loads(capsys.readouterr().out)] == [r["item"] for r in local]
     assert run(["ratings", "evaluate", str(tmp_path / "t" / "model.npz"), str(tmp_path / "sp"), "--json",
                 *spark_args]) == 0
     ev = json.loads(capsys.readouterr().out)

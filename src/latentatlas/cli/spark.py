@@ -6,19 +6,14 @@ from __future__ import annotations
 import re
 import sys
 from pathlib import Path
-import typer
 
+from latentatlas.cli import options
 from latentatlas.errors import LatentAtlasError
 
 ENGINES = ("local", "spark")
 
-# Shared option definitions, for the ratings commands' signatures:
-#   engine: str = ENGINE_OPTION, spark_master: str = MASTER_OPTION, spark_conf: Optional[List[str]] = CONF_OPTION
-ENGINE_OPTION = typer.Option("local", "--engine", help="local (in memory) or spark (Apache Spark: needs the "
-                                                       "'spark' extra of latentatlas and Java 17+).")
-MASTER_OPTION = typer.Option("local[*]", "--spark-master", help="Spark master URL for --engine spark (local[*], "
-                                                                "spark://host:7077, yarn, k8s://…).")
-CONF_OPTION = typer.Option(None, "--spark-conf", help="Spark setting KEY=VALUE for --engine spark (repeatable).")
+# The Spark options are defined once, in cli/options.py; re-exported here beside the commands that use them.
+Engine, SparkMaster, SparkConf = options.Engine, options.SparkMaster, options.SparkConf
 
 
 def check_engine(engine: str) -> str:
@@ -97,13 +92,13 @@ def train_command(data=None, *, train_file=None, validation_file=None, test_file
     return m
 
 
-def evaluate_command(model_path, test, *, format=None, json_out: bool = False, master: str = "local[*]",
-                     conf=None, quiet: bool = False) -> dict:
+def evaluate_command(model_path, test, *, json_out: bool = False, master: str = "local[*]", conf=None,
+                     quiet: bool = False, **read_options) -> dict:
     """``latentatlas ratings evaluate MODEL TEST --engine spark``: prints RMSE, MAE and the counts."""
     from latentatlas.ratings.spark import workflow
 
-    out = workflow.evaluate(model_path, _location(test), format=format, master=master, conf=conf,
-                            progress=_progress(quiet or json_out))
+    out = workflow.evaluate(model_path, _location(test), master=master, conf=conf,
+                            progress=_progress(quiet or json_out), **read_options)
     if json_out:
         _print_json(out)
     else:
@@ -128,5 +123,5 @@ def recommend_command(model_path, user, n: int = 10, *, include_seen: bool = Fal
     return rows
 
 
-__all__ = ["ENGINES", "ENGINE_OPTION", "MASTER_OPTION", "CONF_OPTION", "check_engine", "prepare_command",
+__all__ = ["ENGINES", "Engine", "SparkMaster", "SparkConf", "check_engine", "prepare_command",
            "train_command", "evaluate_command", "recommend_command"]

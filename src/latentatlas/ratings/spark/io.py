@@ -27,7 +27,7 @@ _HEAD_LINES = 2
 def read_ratings_df(spark, path: str | os.PathLike, format: str | None = None, *,
                     user_col: str | int | None = None, item_col: str | int | None = None,
                     rating_col: str | int | None = None, sep: str | None = None, header: bool | None = None,
-                    duplicates: str = "last"):
+                    duplicates: str = "last", on_bad_lines: str = "error", progress=None):
     """Read ratings with Spark; returns ``(df, n_duplicates)`` with ``df`` a DataFrame ``(user, item, rating)``.
 
     Formats and column choice follow :func:`latentatlas.ratings.io.read_ratings`: ``csv``/``tsv`` (with or
@@ -37,7 +37,8 @@ def read_ratings_df(spark, path: str | os.PathLike, format: str | None = None, *
     (``hdfs://``, ``s3a://``). Ids keep the type they were read with (strings from text files). Repeated
     (user, item) pairs keep the ``last`` rating in file order (or ``first``, or their ``mean``). A missing id,
     a missing or non-numeric rating, or a malformed line is a :class:`LatentAtlasError` naming the file, the
-    number of bad rows and an example.
+    number of bad rows and an example; with ``on_bad_lines="skip"`` those rows are dropped instead, and their
+    number and the first one are reported to ``progress``.
 
     Examples
     --------
@@ -46,6 +47,8 @@ def read_ratings_df(spark, path: str | os.PathLike, format: str | None = None, *
     ['user', 'item', 'rating']
     """
     path = str(path)
+    if on_bad_lines not in ("error", "skip"):
+        raise LatentAtlasError(f"on_bad_lines must be error or skip, got {on_bad_lines!r}")
     if duplicates not in DUPLICATE_POLICIES:
         raise LatentAtlasError(f"duplicates must be one of {', '.join(DUPLICATE_POLICIES)}, got {duplicates!r}")
     if format is not None and format.lower() not in (*FORMATS, "yelp"):
@@ -75,7 +78,7 @@ def read_ratings_df(spark, path: str | os.PathLike, format: str | None = None, *
         raise
     except Exception as exc:
         raise spark_error(path, exc) from None
-    n_dup = _check_rows(df, path)
+    df, n_dup = _check_rows(df, path, skip=on_bad_lines == "skip", progress=progress)
     return _resolve_duplicates(df, duplicates, n_dup), n_dup
 
 
@@ -99,7 +102,10 @@ def _local_sample(spark, path: str) -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="latentatlas-spark-head-") as tmp:
         sample = Path(tmp) / (name or "ratings")
         sample.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        yield sample
+        try:
+            yield sample
+        except LatentAtlasError as exc:  # the local detectors name the sample; the user knows the URI
+            raise LatentAtlasError(str(exc).replace(str(sample), path)) from None
 
 
 def _head(sample: Path) -> list[str]:
@@ -185,27 +191,33 @@ def _read_jsonl(spark, path, sample: Path, cols):
     return _select(df, names[0], names[1], names[2], path)
 
 
-def _check_rows(df, path: str) -> int:
-    """One pass over the data: fail on a missing id or a missing, non-numeric or infinite rating; returns
-    the number of repeated (user, item) pairs."""
+def _check_rows(df, path: str, skip: bool = False, progress=None):
+    """One pass over the data: fail on (or with ``skip``, drop) rows with a missing id or a missing,
+    non-numeric or infinite rating; returns the rows kept and the number of repeated (user, item) pairs."""
     from pyspark.sql import functions as F
+
+    from latentatlas.progress import as_progress
 
     bad = (F.col("user").isNull() | (F.trim(F.col("user").cast("string")) == "") | F.col("item").isNull()
            | (F.trim(F.col("item").cast("string")) == "") | F.col("rating").isNull() | F.isnan("rating")
            | (F.abs(F.col("rating")) == float("inf")))
     stats = df.agg(F.count(F.lit(1)).alias("n"), F.sum(bad.cast("long")).alias("bad"),
-                   F.countDistinct("user", "item").alias("pairs")).first()
+                   F.countDistinct(F.when(~bad, F.struct("user", "item"))).alias("pairs")).first()
     if not stats["n"]:
         raise LatentAtlasError(f"{path}: no ratings in file")
-    if stats["bad"]:
+    n_bad = int(stats["bad"] or 0)
+    if n_bad:
         row = df.filter(bad).orderBy("_order").first()
         if row["user"] is None or row["item"] is None:
             what = "missing user or item id, or a malformed line"
         else:
             what = f"rating {row['_raw_rating']!r} is missing or not a number"
-        raise LatentAtlasError(f"{path}: {stats['bad']:,} bad rows; the first has user={row['user']!r}, "
-                               f"item={row['item']!r}: {what}")
-    return int(stats["n"] - stats["pairs"])
+        message = f"{n_bad:,} bad rows; the first has user={row['user']!r}, item={row['item']!r}: {what}"
+        if not skip or n_bad == stats["n"]:
+            raise LatentAtlasError(f"{path}: {message}")
+        as_progress(progress, "read/spark")(f"{path}: skipped {message}")
+        df = df.filter(~bad)
+    return df, int(stats["n"] - n_bad - stats["pairs"])
 
 
 def _resolve_duplicates(df, policy: str, n_dup: int):

@@ -328,7 +328,7 @@ def prepare_df(spark, path=None, *, min_entries: int = 4, n_validation: int | No
         raw, n_dup = ratings_to_df(spark, load_input(None, builtin_size=builtin_size, seed=seed)), 0
         source = f"built-in synthetic ({builtin_size:,} ratings, seed {seed})"
     else:
-        raw, n_dup = read_ratings_df(spark, path, **read_options)
+        raw, n_dup = read_ratings_df(spark, path, progress=log, **read_options)
         source = str(path)
     before = raw.agg(F.count(F.lit(1)).alias("n"), F.countDistinct("user").alias("u"),
                      F.countDistinct("item").alias("i")).first()

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from latentatlas.errors import LatentAtlasError
 from latentatlas.progress import as_progress
+from latentatlas.ratings.pipeline import DEFAULT_TEST_FRACTION, DEFAULT_VALIDATION_FRACTION
 from latentatlas.ratings.spark.session import DEFAULT_MASTER, get_session, is_uri, parse_conf, require_spark
 
 READ_OPTIONS = ("format", "user_col", "item_col", "rating_col", "sep", "header", "duplicates")
@@ -83,22 +84,24 @@ def _has_prepared_parts(spark, location: str) -> bool:
 
 
 def load_parts(spark, data=None, train_file=None, validation_file=None, test_file=None, *, min_entries: int = 4,
-               validation_fraction: float = 0.1, test_fraction: float = 0.1, seed: int = 0, format=None,
-               progress=None):
+               validation_fraction: float = 0.1, test_fraction: float = 0.1, seed: int = 0, progress=None,
+               **read_options):
     """``([train, validation or None, test or None], source)``: DataFrames from a Spark-prepared folder, a
     local ``prepared.npz`` folder, given train/validation/test files, or a raw ratings file (prepared here
-    as ``prepare`` would, with the given split)."""
+    as ``prepare`` would, with the given split). ``read_options``: those of
+    :func:`~latentatlas.ratings.spark.io.read_ratings_df` (None values are ignored)."""
     from latentatlas.ratings.pipeline import PREPARED_FILE
     from latentatlas.ratings.spark.io import ratings_to_df, read_ratings_df
     from latentatlas.ratings.spark.prep import prepare_df
 
+    read_options = {k: v for k, v in read_options.items() if v is not None}
     given = [f for f in (train_file, validation_file, test_file) if f is not None]
     if given and data is not None:
         raise LatentAtlasError("give either DATA or --train/--validation/--test files, not both")
     if given:
         if train_file is None:
             raise LatentAtlasError("--validation and --test need --train")
-        read = [read_ratings_df(spark, str(f), format=format)[0] if f is not None else None
+        read = [read_ratings_df(spark, str(f), **read_options)[0] if f is not None else None
                 for f in (train_file, validation_file, test_file)]
         return read, f"train {train_file}" + (f", test {test_file}" if test_file else "")
     data = None if data is None else str(data)
@@ -111,8 +114,7 @@ def load_parts(spark, data=None, train_file=None, validation_file=None, test_fil
         s = Split.load(Path(data) / PREPARED_FILE)
         return [ratings_to_df(spark, r) for r in (s.train, s.validation, s.test)], data
     prepared = prepare_df(spark, data, min_entries=min_entries, validation_fraction=validation_fraction,
-                          test_fraction=test_fraction, seed=seed, progress=progress,
-                          **({"format": format} if format else {}))
+                          test_fraction=test_fraction, seed=seed, progress=progress, **read_options)
     s = prepared.split
     return [s.train, s.validation, s.test], prepared.summary["source"]
 
@@ -120,8 +122,8 @@ def load_parts(spark, data=None, train_file=None, validation_file=None, test_fil
 def train(data=None, *, train_file=None, validation_file=None, test_file=None, k: int | None = None,
           reg: float | None = None, max_steps: int | None = None, seed: int = 0, solver: str = "als",
           center: str = "biases", bias_reg: float = 5.0, reg_weighting: str = "count", min_entries: int = 4,
-          validation_fraction: float = 0.1, test_fraction: float = 0.1, format=None, out=None, metrics=None,
-          master: str = DEFAULT_MASTER, conf=None, progress=None) -> TrainResult:
+          validation_fraction: float | None = None, test_fraction: float | None = None, out=None, metrics=None,
+          master: str = DEFAULT_MASTER, conf=None, progress=None, **read_options) -> TrainResult:
     """Spark MLlib ALS on the prepared (or given) split with the local engine's defaults and baseline, test
     and validation RMSE/MAE computed by Spark, the model exported in the local format and, with ``out``, a
     run folder (``model.npz``, ``metrics.json``, ``run.json``) written through :mod:`latentatlas.runs`.
@@ -129,7 +131,8 @@ def train(data=None, *, train_file=None, validation_file=None, test_file=None, k
     ``k`` → rank, ``reg`` → regParam (λ per rating; Spark always weights λ by the row's number of ratings,
     the local ``reg_weighting="count"``), ``max_steps`` → maxIter (no early stopping on Spark; None means
     :data:`~latentatlas.ratings.spark.als.DEFAULT_MAX_ITER`), ``seed`` → seed, ``center``/``bias_reg`` as
-    the local model. ``metrics``: also write the metrics JSON to this path.
+    the local model. ``metrics``: also write the metrics JSON to this path. ``read_options``: those of
+    :func:`~latentatlas.ratings.spark.io.read_ratings_df`, for raw ratings files.
 
     Examples
     --------
@@ -148,10 +151,12 @@ def train(data=None, *, train_file=None, validation_file=None, test_file=None, k
                    bias_reg=bias_reg)
     est._validate()  # before Spark starts: a bad argument is the only output
     spark = start_session(master, conf, progress)
+    validation_fraction = DEFAULT_VALIDATION_FRACTION if validation_fraction is None else validation_fraction
+    test_fraction = DEFAULT_TEST_FRACTION if test_fraction is None else test_fraction
     (train_df, val, test), source = load_parts(
         spark, data, train_file, validation_file, test_file, min_entries=min_entries,
-        validation_fraction=validation_fraction, test_fraction=test_fraction, seed=seed, format=format,
-        progress=as_progress(progress, "prepare/spark"))
+        validation_fraction=validation_fraction, test_fraction=test_fraction, seed=seed,
+        progress=as_progress(progress, "prepare/spark"), **read_options)
     log(f"ALS k={est.k}, regParam={est.reg_value}, maxIter={est.iterations}, center={est.center} on {source}")
     est.fit(train_df)
     log(f"trained on {est.n_train_:,} ratings in {est.fit_seconds_:.1f} s")
@@ -217,10 +222,11 @@ def _plain(x):
 
 
 # --- evaluate and recommend a local model file on Spark --------------------------------------------------------
-def evaluate(model_path, test, *, format=None, master: str = DEFAULT_MASTER, conf=None, progress=None) -> dict:
+def evaluate(model_path, test, *, master: str = DEFAULT_MASTER, conf=None, progress=None, **read_options) -> dict:
     """RMSE and MAE of a saved model, computed by Spark on a test set read by Spark (a ratings file, a Parquet
     folder, or the ``test.parquet`` of a Spark-prepared folder): ``rmse``, ``mae``, ``n_ratings``,
-    ``unknown_ratings``. Ranking metrics are the local engine's (``--engine local``)."""
+    ``unknown_ratings``. Ranking metrics are the local engine's (``--engine local``). ``read_options``:
+    those of :func:`~latentatlas.ratings.spark.io.read_ratings_df`."""
     from latentatlas.ratings.model import LatentFactorModel
     from latentatlas.ratings.spark.als import evaluate_model_df
     from latentatlas.ratings.spark.io import read_ratings_df
@@ -231,7 +237,7 @@ def evaluate(model_path, test, *, format=None, master: str = DEFAULT_MASTER, con
     if not is_uri(test) and (Path(test) / "test.parquet").is_dir():
         df = spark.read.parquet(str(Path(test) / "test.parquet"))
     else:
-        df = read_ratings_df(spark, test, format=format)[0]
+        df = read_ratings_df(spark, test, **{k: v for k, v in read_options.items() if v is not None})[0]
     return evaluate_model_df(spark, model, df)
 
 
