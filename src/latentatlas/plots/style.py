@@ -1,8 +1,8 @@
 """The house style shared by every figure, applied without touching matplotlib's global state.
 
 Importing this module selects no backend and changes no ``rcParams``: the style is a dict applied with
-``matplotlib.rc_context`` while a figure is built (:func:`styled`, :func:`style`), and :func:`figure`
-makes a plain ``matplotlib.figure.Figure`` that pyplot does not track (it draws to files on any machine,
+``matplotlib.rc_context`` while a figure is built (:func:`styled`, :func:`style`), and :func:`subplots`/:func:`figure`
+make a plain ``matplotlib.figure.Figure`` that pyplot does not track (it draws to files on any machine,
 with or without a display, and never opens a window).
 """
 
@@ -48,18 +48,23 @@ def styled(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def figure(width: float = 6.4, height: float = 4.0, nrows: int = 1, ncols: int = 1, **kwargs: Any):
-    """A new ``Figure`` (not tracked by pyplot) and its axes in the house style.
+def subplots(nrows: int = 1, ncols: int = 1, *, figsize: tuple[float, float] | None = None, **kwargs: Any):
+    """Like ``plt.subplots`` but a plain ``Figure`` (not tracked by pyplot) in the house style.
 
-    ``kwargs`` go to ``Figure.subplots`` (e.g. ``squeeze=False``). Returns ``(fig, axes)``.
+    ``kwargs`` go to ``Figure.subplots`` (``squeeze``, ``sharex``, ``gridspec_kw`` …). Returns ``(fig, axes)``.
     """
     with style():
-        fig = Figure(figsize=(width, height), dpi=STYLE["figure.dpi"])
+        fig = Figure(figsize=figsize, dpi=STYLE["figure.dpi"])
         axes = fig.subplots(nrows, ncols, **kwargs)
         for ax in np.atleast_1d(axes).ravel():
             # Gridlines are made when first drawn, perhaps after the style context is gone: fix their look now.
             ax.grid(STYLE["axes.grid"], alpha=STYLE["grid.alpha"])
     return fig, axes
+
+
+def figure(width: float = 6.4, height: float = 4.0, nrows: int = 1, ncols: int = 1, **kwargs: Any):
+    """:func:`subplots` with the size first: a ``width`` × ``height`` inch figure and its axes."""
+    return subplots(nrows, ncols, figsize=(width, height), **kwargs)
 
 
 def __getattr__(name: str) -> Any:
