@@ -245,3 +245,26 @@ def test_train_run_resume_takes_settings_from_the_checkpoint(tmp_path, images):
     assert more.history.test_loss == straight.history.test_loss
     with pytest.raises(LatentAtlasError, match="unknown autoencoder parameter 'epoch'"):
         workflow.train_run(tmp_path / "x", data=data, epoch=3)
+
+
+def test_a_killed_training_leaves_no_run_json_beside_newer_checkpoints(tmp_path, images, monkeypatch):
+    from latentatlas.images import training
+
+    data = tmp_path / "rects.npz"
+    np.savez(data, images=images)
+    params = {**TINY, "epochs": 1, "schedule": "exponential"}
+    workflow.train_run(tmp_path / "run", data=data, **params)
+    assert (tmp_path / "run" / "run.json").is_file()
+    real = training.run_training
+
+    def one_epoch_then_killed(*args, **kwargs):
+        real(*args, **kwargs)  # writes last.pt/best.pt of the new epoch
+        raise KeyboardInterrupt("stands for kill -9 before run.json is rewritten")
+
+    monkeypatch.setattr(training, "run_training", one_epoch_then_killed)
+    with pytest.raises(KeyboardInterrupt):
+        workflow.train_run(data=data, resume=tmp_path / "run", epochs=2)
+    assert torch.load(tmp_path / "run" / "last.pt", weights_only=True)["epoch"] == 2
+    assert not (tmp_path / "run" / "run.json").exists()
+    with pytest.raises(LatentAtlasError, match="missing run.json"):
+        runs.load_run(tmp_path / "run")

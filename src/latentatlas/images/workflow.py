@@ -4,8 +4,8 @@
 written through :mod:`latentatlas.runs` (``run.json`` last). Embedding and interpolation runs replace their
 folder as a whole (:func:`latentatlas.runs.staged_run`). A training run writes its checkpoints straight
 into its folder after every epoch, because they must outlive a crash to be resumed; its ``run.json`` is
-removed when a new (not resumed) run starts, so the folder never describes a run its checkpoints are not
-from.
+removed when training starts and written again when it ends, so the folder never describes checkpoints it
+does not hold.
 
 Example
 -------
@@ -208,8 +208,9 @@ def train_run(out: PathLike | None = None, *, data: PathLike | None = None, data
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise LatentAtlasError(f"cannot create output folder {out}: {exc.strerror or exc}") from None
-    if resume is None and (out / runs.RUN_FILE).exists():
-        # A new run is starting here: the old run.json must not describe the checkpoints this one writes.
+    if (out / runs.RUN_FILE).exists():
+        # Training is about to write checkpoints here: until it finishes and writes its own, no run.json may
+        # describe them (a kill would leave an old one beside newer checkpoints).
         (out / runs.RUN_FILE).unlink()
     try:
         estimator.fit(train.images, test.images, out_dir=out, resume=checkpoint)
