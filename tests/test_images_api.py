@@ -83,7 +83,7 @@ def test_save_load_round_trip(tmp_path, images, fitted):
     path = fitted.save(tmp_path / "ae.pt")
     loaded = ConvAutoencoder.load(path)
     np.testing.assert_array_equal(loaded.transform(images), fitted.transform(images))
-    assert loaded.get_params() == {**fitted.get_params(), "channels": (2, 4, 8)}
+    assert loaded.get_params() == {**fitted.get_params(), "channels": (2, 4, 8), "num_threads": None}
     assert loaded.history_.test_loss == fitted.history_.test_loss
     # the file holds only tensors and plain values
     assert torch.load(path, weights_only=True)["estimator_params"]["latent_channels"] == 4

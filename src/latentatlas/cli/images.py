@@ -150,15 +150,13 @@ def encode(
     quiet: QuietOpt = False,
 ):
     """Encode images to flattened latent codes (.npy); labels go beside it (NAME.labels.npy, NAME.json)."""
-    from latentatlas.images.training import torch_threads
     from latentatlas.images.workflow import encode_run
 
     if out is None:
         raise LatentAtlasError("--out is required (the .npy file to write the codes to)")
     _require_checkpoint(checkpoint)
-    with torch_threads(threads):
-        encode_run(checkpoint, out, data=data, data_dir=data_dir, split=split, limit=limit, batch_size=batch_size,
-                   progress=_progress("encode", quiet))
+    encode_run(checkpoint, out, data=data, data_dir=data_dir, split=split, limit=limit, batch_size=batch_size,
+               threads=threads, progress=_progress("encode", quiet))
 
 
 @app.command()

@@ -324,8 +324,9 @@ class ConvAutoencoder(TransformerMixin, BaseEstimator):
     @classmethod
     def load(cls, path: str | os.PathLike, device: str | None = None) -> "ConvAutoencoder":
         """A fitted estimator from a file written by :meth:`save` or by ``latentatlas images train``
-        (``best.pt``, ``last.pt``). Files are read with ``torch.load(weights_only=True)``; a damaged or
-        foreign file raises :class:`LatentAtlasError` naming it.
+        (``best.pt``, ``last.pt``), on ``device`` (default CPU). Files are read with
+        ``torch.load(weights_only=True)``; a damaged or foreign file raises :class:`LatentAtlasError` naming
+        it. The stored parameters are restored, except ``device`` and ``num_threads`` (this machine's).
 
         Example
         -------
@@ -336,7 +337,8 @@ class ConvAutoencoder(TransformerMixin, BaseEstimator):
         ckpt = read_checkpoint(path)
         stored = ckpt.get("estimator_params") if isinstance(ckpt.get("estimator_params"), dict) else {}
         config = ckpt.get("config") or {}
-        names = set(cls._get_param_names())
+        # Where and on how many threads the model was trained says nothing about this machine: not restored.
+        names = set(cls._get_param_names()) - {"device", "num_threads", "progress"}
         params = {k: v for k, v in {**config, **stored}.items() if k in names}
         mc = ckpt["model_config"]
         params.update(channels=tuple(mc["channels"]), latent_channels=mc["latent_channels"],

@@ -289,11 +289,13 @@ def _save_npy(path: Path, array) -> None:
 
 def encode_run(checkpoint: PathLike, out: PathLike, *, data: PathLike | None = None,
                data_dir: PathLike | None = None, split: str = "test", limit: int | None = None,
-               batch_size: int = 1024, progress: Progress | ProgressCallback | None = None) -> EncodeResult:
+               batch_size: int = 1024, threads: int | None = None,
+               progress: Progress | ProgressCallback | None = None) -> EncodeResult:
     """Encode images to flattened latent codes: ``out`` (a ``.npy``, N×d float32), ``NAME.labels.npy`` beside
     it when the images have labels, and ``NAME.json`` describing both (read back by :func:`embed_run`).
 
-    ``checkpoint`` is a ``.pt`` file or an ``images-train`` run folder.
+    ``checkpoint`` is a ``.pt`` file or an ``images-train`` run folder; ``threads`` the CPU threads (default:
+    torch's).
 
     Example
     -------
@@ -307,7 +309,10 @@ def encode_run(checkpoint: PathLike, out: PathLike, *, data: PathLike | None = N
         raise LatentAtlasError(f"out={str(out)!r}: expected a file name ending in .npy")
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise LatentAtlasError(f"batch_size={batch_size!r}: must be a positive integer")
+    if threads is not None:
+        _check_int("threads", threads, 1)
     path, estimator = _load_estimator(checkpoint)
+    estimator.set_params(num_threads=threads)
     images = load_images(data, data_dir, split, limit)
     log(f"encoding {len(images)} images of {images.shape[0]}×{images.shape[1]} from {images.source}")
     codes = estimator.transform(images, batch_size=int(batch_size))
