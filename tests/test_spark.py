@@ -387,6 +387,22 @@ def test_workflow_run_folders_round_trip(spark, data, tmp_path):
     assert runs.load_run(tmp_path / "model").config["k"] == 2
 
 
+def test_long_fits_checkpoint_into_a_temporary_folder(spark, data):
+    """Past 20 iterations ALS needs a checkpoint directory (about 50 overflow the JVM stack without one): a
+    local fit uses a temporary one, unset again afterwards and removed with the estimator."""
+    import gc
+    import os
+
+    _, _, split = data
+    est = S.SparkALS(k=2, max_iter=25, center="none").fit(S.ratings_to_df(spark, split.train))
+    folder = est._checkpoint_dir.name
+    assert os.listdir(folder) and spark.sparkContext.getCheckpointDir() is None
+    assert est.factors()["item_factors"].any()
+    del est
+    gc.collect()
+    assert not os.path.exists(folder)
+
+
 # --- command line ------------------------------------------------------------------------------------------
 def test_cli_without_pyspark_says_what_to_install(monkeypatch, capsys, tmp_path):
     from latentatlas.cli import run

@@ -14,7 +14,9 @@ ratings held by Spark.
 
 from __future__ import annotations
 
+import contextlib
 import re
+import tempfile
 import time
 
 import numpy as np
@@ -29,6 +31,9 @@ DEFAULT_MAX_ITER = 10
 CENTERS = ("biases", "user", "none")
 #: Above this many training ratings, :meth:`SparkALS.to_local` does not collect the (user, item) pairs.
 SEEN_LIMIT = 20_000_000
+#: More iterations than this need a checkpoint directory: ALS's lineage grows by one step per iteration, and
+#: around 50 steps serialising a task overflows the JVM stack.
+UNCHECKPOINTED_ITERATIONS = 20
 
 
 def _default_reg() -> float:
@@ -158,12 +163,34 @@ class SparkALS:
                   numUserBlocks=blocks, numItemBlocks=blocks, coldStartStrategy="nan")
         start = time.perf_counter()
         try:
-            self.model_ = als.fit(data)
+            with self._checkpoints(data.sparkSession.sparkContext):
+                self.model_ = als.fit(data)
+        except LatentAtlasError:
+            raise
         except Exception as exc:
             msg = re.sub(r"\s+", " ", str(exc)).strip()
             raise LatentAtlasError(f"Spark ALS failed: {msg[:400]}") from None
         self.fit_seconds_ = time.perf_counter() - start
         return self
+
+    @contextlib.contextmanager
+    def _checkpoints(self, sc):
+        """A checkpoint directory for the fit when ALS needs one (it checkpoints every 10 iterations): the
+        context's own if set; on a local master a temporary one, removed with this estimator (the final
+        factors may be read back from it) and unset again after the fit; on a cluster, an error asking for one."""
+        if sc.getCheckpointDir() or self.iterations <= UNCHECKPOINTED_ITERATIONS:
+            yield
+            return
+        if not sc.master.startswith("local"):
+            raise LatentAtlasError(f"{self.iterations} ALS iterations need a checkpoint directory on the cluster; "
+                                   f"give --spark-conf spark.checkpoint.dir=hdfs://… (or at most "
+                                   f"{UNCHECKPOINTED_ITERATIONS} iterations)")
+        self._checkpoint_dir = tempfile.TemporaryDirectory(prefix="latentatlas-spark-ckpt-")
+        sc.setCheckpointDir(self._checkpoint_dir.name)
+        try:
+            yield
+        finally:
+            getattr(sc._jsc.sc(), "checkpointDir_$eq")(sc._jvm.scala.Option.apply(None))
 
     def _check_fitted(self):
         if not hasattr(self, "model_"):
