@@ -8,18 +8,17 @@ from pathlib import Path
 import numpy as np
 
 from latentatlas import runs
-from latentatlas.plots.style import plt
+from latentatlas.plots.style import subplots
 
 LABEL_NAMES = ["square", "cross", "ring"]
 
 
 def _png(path: Path, title: str, seed: int) -> None:
     rng = np.random.default_rng(seed)
-    fig, ax = plt.subplots(figsize=(5, 3.2))
+    fig, ax = subplots(figsize=(5, 3.2))
     ax.plot(np.cumsum(rng.normal(size=50)), color="#1f77b4")
     ax.set_title(title)
     fig.savefig(path, dpi=80)
-    plt.close(fig)
 
 
 def _write_run(d: Path, kind: str, title: str, config: dict, metrics: dict, figures: list[dict],

@@ -40,7 +40,7 @@ def _without_plotly_bundle(page: str) -> str:
 
 
 def test_html_has_every_table_and_figure(built):
-    runs, result, page = built
+    runs_, result, page = built
     text = html_lib.unescape(re.sub(r"<[^>]+>", " ", _without_plotly_bundle(page)))
     for title in ("Ratings: built-in synthetic (20,000 ratings, seed 0)", "ALS model", "SGD model", "Embedding of the test codes", "Interpolation",
                   "Comparison of the trained recommenders"):
@@ -48,7 +48,8 @@ def test_html_has_every_table_and_figure(built):
     assert re.search(r"test_rmse\s+0\.91\b", text) and re.search(r"test_rmse\s+0\.95\b", text)
     assert re.search(r"test_mae\s+0\.728\b", text)           # 0.91 * 0.8, formatted to 4 significant digits
     assert re.search(r"solver\s+sgd", text) and re.search(r"knn_accuracy_tsne\s+0\.95", text)
-    assert re.search(r"train_ratings\s+16,000\b", text)
+    prep = json.loads((runs_[0] / "run.json").read_text())["metrics"]
+    assert prep["train_ratings"] > 10_000 and re.search(rf"train_ratings\s+{fmt(prep['train_ratings'])}\s", text)
     # Side by side: one row per metric, one column per model.
     assert re.search(r"test_rmse\s+0\.91\s+0\.95", text)
     # 4 figures of the hand-made runs, the prepare run's rating histogram, the ALS-vs-SGD loss and RMSE pairs.
@@ -416,5 +417,17 @@ def test_report_from_real_ratings_runs(tmp_path):
     first = recs[0]
     assert re.search(rf"\b{first['user']}\s+1\s+{first['item']}\s+{re.escape(fmt(first['score']))}", text)
     assert result.sections[-1] == "Comparison of the trained recommenders"
-    assert page.count('data-kind="items" data-points="100"') == 2       # the seeded sample of the 303 items
-    assert text.count("Showing a seeded sample of 100 of 303 items (seed 0)") == 2
+    n_items = json.loads((prep / "run.json").read_text())["metrics"]["items"]
+    assert n_items > 100
+    assert page.count(f'data-kind="items" data-points="100" data-total="{n_items}"') == 2   # a seeded sample
+    assert text.count(f"Showing a seeded sample of 100 of {n_items} items (seed 0)") == 2
+
+
+def test_cli_draws_every_point_unless_capped(tmp_path, capsys):
+    embed = F.embedding_run(tmp_path / "embed", n=90)
+    assert cli_run(["report", str(embed), "-o", str(tmp_path / "all"), "-q"]) == 0
+    assert 'data-points="90" data-total="90"' in (tmp_path / "all" / "report.html").read_text(encoding="utf-8")
+    assert cli_run(["report", str(embed), "-o", str(tmp_path / "cap"), "-q", "--explorer-points", "40"]) == 0
+    assert 'data-points="40" data-total="90"' in (tmp_path / "cap" / "report.html").read_text(encoding="utf-8")
+    assert cli_run(["report", str(embed), "-o", str(tmp_path / "bad"), "--explorer-points", "1"]) == 2
+    assert capsys.readouterr().err.strip().endswith("explorer_points must be at least 2, got 1")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -154,6 +155,14 @@ def test_report_in_headless_chromium(report, driver):
     box = driver.find_element("css selector", f"#{IMAGES} input.search")
     box.send_keys(f"#{d} ")
     _wait(driver, f"return document.getElementById('{IMAGES}').dataset.matches === '1';")
+
+    # Class filter: clicking a legend entry hides that class's points; clicking again shows them.
+    visible = f"return document.querySelector('#{IMAGES} .plot')._fullData[0].visible;"
+    driver.find_element("css selector", f"#{IMAGES} .legend .traces .legendtoggle").click()
+    _wait(driver, visible.replace("return ", "return 'legendonly' === "))
+    time.sleep(0.5)                                  # a second click within 300 ms would be a double click
+    driver.find_element("css selector", f"#{IMAGES} .legend .traces .legendtoggle").click()
+    _wait(driver, visible.replace("return ", "return true === "))
 
     # The item explorer: hover names the item, click lists its neighbours by cosine similarity.
     driver.execute_script(f"document.getElementById('{ITEMS}').scrollIntoView();")

@@ -2,8 +2,9 @@
 
 Everything a browser needs is computed here, in Python, and embedded in the page: the 2-D coordinates of
 every projection (scaled to 16-bit integers), one sprite atlas image holding every thumbnail (a 16-level
-grey PNG), and the ``k`` nearest neighbours of every point in the latent space. The page only looks things
-up, so it works from disk with no server, and 70,000 points stay a file of about 30 MB.
+grey PNG), and the ``k`` nearest neighbours of every point in the latent space (exact, scikit-learn). The
+page only looks things up, so it works from disk with no server; Fashion-MNIST's 70,000 images make a file
+of about 32 MB.
 """
 
 from __future__ import annotations
@@ -60,8 +61,6 @@ class ExplorerData:
     def n_points(self) -> int:
         return len(self.index)
 
-    n = n_points
-
     def label(self, source_row: int) -> str:
         """How a point is named on the page (the script builds the same text)."""
         if self.kind == "items":
@@ -99,8 +98,9 @@ def nearest_neighbours(x: np.ndarray, k: int, metric: str, rows: np.ndarray | No
                        ) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` nearest other rows of ``x`` for each of ``rows`` (default all), self excluded.
 
-    Euclidean search uses a tree (about 2 s for 70,000 codes of 32 dimensions); cosine search is a brute
-    force over unit vectors. Only the queried rows cost time.
+    Exact (scikit-learn picks brute force for wide codes): the work grows as rows × len(x) × dimensions, about
+    45 s for 70,000 codes of 32 dimensions on two busy cores (benchmarks/RESULTS-explorer.md); cap the
+    points with ``max_points`` where that is too slow. Only the queried rows cost time.
     """
     from sklearn.neighbors import NearestNeighbors
 
@@ -349,7 +349,8 @@ def sprite_png(thumbnails: np.ndarray) -> tuple[bytes, dict[str, int]]:
     img = Image.frombytes("P", (geo["width"], geo["height"]), sheet.tobytes())
     img.putpalette([int(round(v * step)) for v in range(SPRITE_LEVELS) for _ in range(3)])
     buf = io.BytesIO()
-    img.save(buf, format="PNG", bits=4, compress_level=6)
+    # zlib level 1: 14 MB for Fashion-MNIST in under 3 s, against 13 MB in 9 s at level 6.
+    img.save(buf, format="PNG", bits=4, compress_level=1)
     return buf.getvalue(), geo
 
 
@@ -374,7 +375,7 @@ def explorer_payload(data: ExplorerData) -> tuple[dict[str, Any], dict[str, Any]
         "k": k, "neighbours": _b64(data.neighbours.astype("<i4")),
         "distances": _b64(np.rint(dist / dscale).astype("<u2")), "distance_scale": dscale,
         "ids": data.ids, "names": data.names, "extra": data.extra,
-        "colour": None, "notes": data.notes,
+        "colour": None,
     }
     if data.colour_values is not None:
         v = np.asarray(data.colour_values, dtype=np.float64)

@@ -145,18 +145,17 @@ class _PdfWriter:
     def save(self, path: Path, created: str) -> None:
         from matplotlib.backends.backend_pdf import PdfPages
 
-        from latentatlas.plots.style import plt
+        from matplotlib.figure import Figure as MplFigure
 
         n = len(self.pages)
         with PdfPages(path, metadata={"Title": self.title, "Creator": "latentatlas"}) as pdf:
             for i, ops in enumerate(self.pages, 1):
-                fig = plt.figure(figsize=_A4)
+                fig = MplFigure(figsize=_A4)   # not tracked by pyplot: nothing global
                 for op in ops:
                     op(fig)
                 _text(fig, _LEFT, 0.035, _clip(f"{self.title} · {created}", 90), fontsize=7.5, color="#777")
                 _text(fig, _RIGHT, 0.035, f"page {i} of {n}", fontsize=7.5, color="#777", ha="right")
                 pdf.savefig(fig)
-                plt.close(fig)
 
 
 def render_pdf(sections: list[Section], path: Path, *, title: str, created: str) -> tuple[int, list[int]]:

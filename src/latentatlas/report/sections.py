@@ -96,12 +96,9 @@ def _table_rows(rows: list[dict[str, Any]], limit: int = 60) -> tuple[list[str],
 
 
 def fig_png(fig) -> bytes:
-    """A matplotlib figure as PNG bytes (the figure is closed)."""
-    from latentatlas.plots.style import plt
-
+    """A matplotlib figure as PNG bytes."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
     return buf.getvalue()
 
 
@@ -154,7 +151,7 @@ def _histogram_counts(run: Run) -> dict[str, int] | None:
 
 def perplexity_sweep(embedding_path: Path) -> Figure | None:
     """Small multiples of every t-SNE perplexity an embedding file holds (None for fewer than two)."""
-    from latentatlas.plots.style import plt
+    from latentatlas.plots.style import style, subplots
     from latentatlas.report import explorer as ex
 
     data = ex._load_embedding(embedding_path)
@@ -176,7 +173,7 @@ def perplexity_sweep(embedding_path: Path) -> Figure | None:
     # Point size and opacity shrink with n, so 70,000 points show their clusters' structure, not blobs.
     size = float(np.clip(40_000 / n, 0.15, 6))
     alpha = float(np.clip(0.9 * (3_000 / n) ** 0.3, 0.25, 0.9))
-    fig, axes = plt.subplots(rows, cols, figsize=(3.3 * cols, 3.3 * rows), squeeze=False)
+    fig, axes = subplots(rows, cols, figsize=(3.3 * cols, 3.3 * rows), squeeze=False)
     for ax in axes.flat:
         ax.set_axis_off()
     order = np.random.default_rng(0).permutation(n)   # no class is always painted over the others
@@ -184,7 +181,9 @@ def perplexity_sweep(embedding_path: Path) -> Figure | None:
         ax.scatter(c[order, 0], c[order, 1], s=size, c=colours[order], alpha=alpha, linewidths=0, rasterized=True)
         ax.set_title(mpl_text(ex.projection_name(key)), fontsize=10)
         ax.set_aspect("equal", adjustable="datalim")
-    fig.tight_layout()
+    with style():
+        fig.tight_layout()
+        png = fig_png(fig)
     perplexities = ", ".join(k.partition("_p")[2] for k, _ in sweep)
     return Figure("t-SNE perplexity sweep",
                   f"The same {n:,} codes embedded with perplexity {perplexities}, coloured by class: small "
