@@ -339,3 +339,17 @@ def test_on_bad_lines_skip_json_across_blocks(tmp_path, monkeypatch):
     assert len(r) == 58 and (r.meta["bad_lines"], r.meta["bad_line_numbers"]) == (2, [18, 42])
     assert error_of(f).endswith(f"y.json.gz: line 18: not valid JSON (Expecting ',' delimiter at column "
                              f"{len(lines[17]) + 1})")
+
+
+def test_json_parsed_in_byte_ranges_matches_one_pass(tmp_path, monkeypatch):
+    import latentatlas.ratings.io as rio
+
+    rows = [json.dumps({"user_id": f"u{k % 13}", "business_id": f"b{k % 7}", "stars": 1 + k % 5, "text": "x" * k})
+            for k in range(200)]
+    f = write(tmp_path / "y.json", "\n".join(rows[:100]) + "\n\n   \n" + "\n".join(rows[100:]) + "\n")
+    whole = read_ratings(f)
+    monkeypatch.setattr(rio, "BLOCK_SIZE", 1000)
+    monkeypatch.setattr(rio.os, "cpu_count", lambda: 7)  # 7 ranges cut at line ends
+    parts = read_ratings(f)
+    assert triplets(parts) == triplets(whole) and len(parts) == len(whole) == 91
+    assert list(parts.user_ids) == list(whole.user_ids)
