@@ -252,6 +252,9 @@ def test_whitespace_only_lines_are_skipped(tmp_path):
     f = write(tmp_path / "r.csv", "user,item,rating\n1,2,4\n   \n\t\n\n2,3,5\n  ")
     r = read_ratings(f)
     assert triplets(r) == {(1, 2, 4.0), (2, 3, 5.0)} and r.meta["bad_lines"] == 0
+    u = write(tmp_path / "u.data", "1\t2\t3\t0\n\t\t\t\n \t\t \t\n2\t3\t4\t0\n")  # tabs only: 4 empty fields
+    assert triplets(read_ratings(u)) == {(1, 2, 3.0), (2, 3, 4.0)}
+    assert read_ratings(u, on_bad_lines="skip").meta["bad_lines"] == 0
     j = write(tmp_path / "y.json", '\n  {"user_id":"a","business_id":"b","stars":4}\n \n')
     assert triplets(read_ratings(j)) == {("a", "b", 4.0)}
 

@@ -490,6 +490,7 @@ def _read_csv_like(path: Path, report: _Report, *, names, skip_rows: int, delimi
                    picked: tuple[str, str, str], problem):
     """(user, item, rating) columns of a delimited file, clean or with its bad lines named or dropped."""
     import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.csv as pcsv
 
     user, item, rating = picked
@@ -501,13 +502,13 @@ def _read_csv_like(path: Path, report: _Report, *, names, skip_rows: int, delimi
         invalid[0] += 1
         return "skip" if report.policy == "skip" else "error"
 
-    def read(types):
+    def read(types, columns=picked):
         return pcsv.read_csv(
             _source(path),
             read_options=pcsv.ReadOptions(column_names=names, skip_rows=skip_rows, block_size=BLOCK_SIZE),
             parse_options=pcsv.ParseOptions(delimiter=delimiter, quote_char=quote_char,
                                             invalid_row_handler=on_invalid),
-            convert_options=pcsv.ConvertOptions(include_columns=list(picked), column_types=types,
+            convert_options=pcsv.ConvertOptions(include_columns=list(columns), column_types=types,
                                                 strings_can_be_null=False),
         )
 
@@ -525,14 +526,24 @@ def _read_csv_like(path: Path, report: _Report, *, names, skip_rows: int, delimi
     # Read again with everything as text, judge each row in Arrow and drop the bad ones; ids are typed after
     # that, so that one bad line does not turn integer ids into text.
     invalid[0] = 0
+    # With a tab or space delimiter a whitespace-only line can have the right number of (empty) fields;
+    # all columns are read to tell it from a line with only its ids missing.
+    columns = names if delimiter.isspace() else picked
     try:
-        table = read({user: pa.binary(), item: pa.binary(), rating: pa.string()})
+        table = read({c: pa.binary() for c in columns} | {rating: pa.string()}, columns)
     except pa.ArrowInvalid as exc:
         _raise_first_bad(path, skip_rows, problem, exc)
     values, bad = _parse_ratings(table.column(rating))
     users, bad_u = _text_ids(table.column(user))
     items, bad_i = _text_ids(table.column(item))
     bad |= bad_u | bad_i
+    keep = ~bad
+    if delimiter.isspace():
+        blank = np.ones(table.num_rows, dtype=bool)
+        for c in columns:
+            blank &= np.asarray(pc.fill_null(pc.match_substring_regex(table.column(c), r"^\s*$"), True))
+        bad &= ~blank
+        keep &= ~blank
     n_bad = int(bad.sum())
     if invalid[0] + n_bad:
         if report.policy == "error":  # bad for Arrow, yet the line scan found nothing: say what Arrow saw
@@ -540,9 +551,8 @@ def _read_csv_like(path: Path, report: _Report, *, names, skip_rows: int, delimi
             raise LatentAtlasError(f"{_name(path)}: cannot parse file: {detail}")
         report.count = invalid[0] + n_bad
         report.numbers = [n for n, _ in _scan(path, skip_rows, problem, SHOWN_BAD_LINES)]
-    if n_bad:
-        keep = pa.array(~bad)
-        users, items, values = users.filter(keep), items.filter(keep), values[~bad]
+    if not keep.all():
+        users, items, values = users.filter(pa.array(keep)), items.filter(pa.array(keep)), values[keep]
     return _int_if_possible(users), _int_if_possible(items), values
 
 
