@@ -356,3 +356,13 @@ def test_json_parsed_in_byte_ranges_matches_one_pass(tmp_path, monkeypatch):
     parts = read_ratings(f)
     assert triplets(parts) == triplets(whole) and len(parts) == len(whole) == 91
     assert list(parts.user_ids) == list(whole.user_ids)
+
+
+def test_separator_choices(tmp_path):
+    f = write(tmp_path / "r.txt", "1;2;4\n3;4;5\n")
+    assert triplets(read_ratings(f, sep=";")) == {(1, 2, 4.0), (3, 4, 5.0)}
+    t = write(tmp_path / "t.txt", "1\t2\t4\n")
+    assert triplets(read_ratings(t, sep="\\t")) == {(1, 2, 4.0)}
+    d = write(tmp_path / "d.txt", "1::2::4::0\n")
+    assert triplets(read_ratings(d, sep="::")) == {(1, 2, 4.0)}
+    assert error_of(f, sep=";;") == "sep must be one ASCII character (or '::'), got ';;'"

@@ -158,6 +158,10 @@ def read_ratings(path: str | os.PathLike, format: str | None = None, *, user_col
         raise LatentAtlasError(f"{_name(path)}: cannot read file ({_shown(exc.strerror or exc)})") from None
     if size == 0:
         raise LatentAtlasError(f"{_name(path)}: file is empty")
+    if sep == "\\t":  # typed on a command line as backslash-t
+        sep = "\t"
+    if sep is not None and sep != "::" and (len(sep) != 1 or not sep.isascii()):
+        raise LatentAtlasError(f"sep must be one ASCII character (or '::'), got {_shown(repr(sep))}")
     report = _Report(path, on_bad_lines)
     cols = _Columns(user_col, item_col, rating_col)
     try:
@@ -174,6 +178,8 @@ def read_ratings(path: str | os.PathLike, format: str | None = None, *, user_col
             users, items, values = _read_jsonl(path, cols, report)
         elif fmt == "movielens":
             users, items, values = _read_movielens(path, cols, report)
+        elif sep == "::":
+            users, items, values = _read_double_colon(path, cols, report)
         else:
             delimiter = sep or ("\t" if fmt == "tsv" else None)
             users, items, values = _read_delimited(path, cols, delimiter, header, report)
