@@ -997,7 +997,7 @@ def _open_binary(path: Path):
 
 
 def _open_text(path: Path):
-    return io.TextIOWrapper(_open_binary(path), encoding="utf-8", errors="replace")
+    return io.TextIOWrapper(_open_binary(path), encoding="utf-8-sig", errors="replace")  # Excel writes a BOM
 
 
 def _head(path: Path, n: int) -> list[tuple[int, str]]:
