@@ -366,3 +366,10 @@ def test_separator_choices(tmp_path):
     d = write(tmp_path / "d.txt", "1::2::4::0\n")
     assert triplets(read_ratings(d, sep="::")) == {(1, 2, 4.0)}
     assert error_of(f, sep=";;") == "sep must be one ASCII character (or '::'), got ';;'"
+
+
+def test_byte_order_mark_before_the_header(tmp_path):
+    f = tmp_path / "r.csv"
+    f.write_text("rating,userId,movieId\n3,1,2\n", encoding="utf-8-sig")  # the rating is found by its name
+    r = read_ratings(f)
+    assert triplets(r) == {(1, 2, 3.0)}
