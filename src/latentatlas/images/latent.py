@@ -282,33 +282,40 @@ def embed(codes, method: str = "pca", *, seed: int = 0, perplexity: float = 30.0
     if pca_dims is not None:
         if isinstance(pca_dims, bool) or not isinstance(pca_dims, (int, np.integer)) or pca_dims < 2:
             raise LatentAtlasError(f"pca_dims must be an integer >= 2 or None, got {pca_dims!r}")
-        x = reduce_pca(x, int(pca_dims), seed)
-
+    label = f"{'t-SNE' if method == 'tsne' else 'UMAP'} of {n:,} codes"
+    # Everything is checked before the ticker starts; it then covers the silent stretches (the PCA, the
+    # neighbour search) and reports the total at the end.
     if method == "tsne":
-        return _tsne(x, perplexity, seed, int(n_jobs), progress, kw)
-
+        model = _tsne_model(n, perplexity, seed, int(n_jobs), progress, kw, label)
+    else:
+        model = _umap_model(n, seed, kw)
     import warnings
 
+    with progress.ticking(label), warnings.catch_warnings():
+        # umap: "n_jobs value 1 overridden to 1 by setting random_state": seeding is the point, so silence it.
+        warnings.filterwarnings("ignore", message=".*random_state.*", category=UserWarning)
+        warnings.filterwarnings("ignore", message=".*n_jobs.*", category=UserWarning)
+        if pca_dims is not None:
+            x = reduce_pca(x, int(pca_dims), seed)
+        coords = model.fit(x) if method == "tsne" else model.fit_transform(x)
+    return np.ascontiguousarray(np.asarray(coords), dtype=np.float32)
+
+
+def _umap_model(n: int, seed: int, kw: dict):
     import umap
 
     opts = {"n_neighbors": 15, "min_dist": 0.1}
     opts.update(kw)
-    opts["verbose"] = False  # umap prints; progress goes through `progress` instead
+    opts["verbose"] = False  # umap prints; progress goes through the ticker instead
     if opts["n_neighbors"] >= n:
         raise LatentAtlasError(f"UMAP n_neighbors={opts['n_neighbors']} needs more than {n} points")
     try:
-        reducer = umap.UMAP(n_components=2, random_state=seed, **opts)
+        return umap.UMAP(n_components=2, random_state=seed, **opts)
     except TypeError as exc:
         raise LatentAtlasError(f"unknown UMAP option: {exc}") from None
-    with warnings.catch_warnings(), progress.ticking(f"UMAP of {n:,} codes"):
-        # "n_jobs value 1 overridden to 1 by setting random_state": seeding is the point, so silence it.
-        warnings.filterwarnings("ignore", message=".*random_state.*", category=UserWarning)
-        warnings.filterwarnings("ignore", message=".*n_jobs.*", category=UserWarning)
-        return np.ascontiguousarray(reducer.fit_transform(x), dtype=np.float32)
 
 
-def _tsne(x: np.ndarray, perplexity, seed: int, n_jobs: int, progress: Progress, kw: dict) -> np.ndarray:
-    n = x.shape[0]
+def _tsne_model(n: int, perplexity, seed: int, n_jobs: int, progress: Progress, kw: dict, label: str):
     try:
         perplexity = float(perplexity)
     except (TypeError, ValueError):
@@ -330,7 +337,6 @@ def _tsne(x: np.ndarray, perplexity, seed: int, n_jobs: int, progress: Progress,
     opts.update(kw)
     total = int(opts.get("early_exaggeration_iter", 250)) + int(opts.get("n_iter", 500))
     every = max(1, int(opts.pop("callbacks_every_iters", 25)))
-    label = f"t-SNE of {n:,} codes"
     done = [0]
 
     def report(iteration: int, error: float, embedding) -> bool:
@@ -345,15 +351,10 @@ def _tsne(x: np.ndarray, perplexity, seed: int, n_jobs: int, progress: Progress,
         user = list(user) if isinstance(user, (list, tuple)) else [user]
         callbacks = (callbacks or []) + user
     try:
-        tsne = openTSNE.TSNE(n_components=2, perplexity=perplexity, n_jobs=n_jobs, random_state=seed,
+        return openTSNE.TSNE(n_components=2, perplexity=perplexity, n_jobs=n_jobs, random_state=seed,
                              verbose=False, callbacks=callbacks, callbacks_every_iters=every, **opts)
     except TypeError as exc:
         raise LatentAtlasError(f"unknown t-SNE option: {exc}") from None
-    # The neighbour search before the first iteration is silent for tens of seconds on large sets: the ticker
-    # covers it (and reports the total at the end); the callback reports the iterations.
-    with progress.ticking(label):
-        coords = tsne.fit(x)
-    return np.ascontiguousarray(np.asarray(coords), dtype=np.float32)
 
 
 def knn_accuracy(points, labels, k: int = 10, sample: int | None = None, seed: int = 0) -> float:
