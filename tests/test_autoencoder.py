@@ -424,3 +424,18 @@ def test_truncated_checkpoint_and_resume_from_weights_only_file(tmp_path, capsys
     assert "not a training checkpoint" in capsys.readouterr().err
     assert run(cli_args(npz_data, tmp_path / "again", "--resume", str(tmp_path / "absent"))) == 2
     assert "absent: no such checkpoint or run folder" in capsys.readouterr().err
+
+
+def test_cli_ctrl_c_in_the_first_epoch_keeps_nothing(tmp_path, npz_data, capsys, monkeypatch):
+    original = training.run_training
+
+    def at_once(*args, **kwargs):
+        def stop(epoch, batch, loss):
+            raise KeyboardInterrupt
+        return original(*args, on_batch=stop, **kwargs)
+
+    monkeypatch.setattr(training, "run_training", at_once)
+    assert run(cli_args(npz_data, tmp_path / "run")) == 130
+    err = capsys.readouterr().err
+    assert "interrupted; no epoch was completed, nothing to keep" in err and "continue with" not in err
+    assert not (tmp_path / "run" / "run.json").exists() and not (tmp_path / "run" / "last.pt").exists()

@@ -268,3 +268,17 @@ def test_a_killed_training_leaves_no_run_json_beside_newer_checkpoints(tmp_path,
     assert not (tmp_path / "run" / "run.json").exists()
     with pytest.raises(LatentAtlasError, match="missing run.json"):
         runs.load_run(tmp_path / "run")
+
+
+def test_resume_into_another_folder_leaves_the_first_untouched(tmp_path, images):
+    data = tmp_path / "rects.npz"
+    np.savez(data, images=images)
+    params = {**TINY, "epochs": 1, "schedule": "exponential"}
+    workflow.train_run(tmp_path / "a", data=data, **params)
+    before = {p.name: p.read_bytes() for p in (tmp_path / "a").iterdir()}
+    more = workflow.train_run(tmp_path / "b", data=data, resume=tmp_path / "a", epochs=2)
+    assert {p.name: p.read_bytes() for p in (tmp_path / "a").iterdir()} == before
+    run = runs.load_run(tmp_path / "b")
+    best = torch.load(run.artifact(runs.CHECKPOINT), weights_only=True)
+    assert best["epoch"] == more.history.best_epoch and run.metrics["epochs_completed"] == 2
+    assert run.config["resume"] == str(tmp_path / "a" / "last.pt")
