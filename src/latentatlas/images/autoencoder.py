@@ -21,9 +21,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from latentatlas.errors import LatentAtlasError
 from latentatlas.images.io import ImageSet, as_image_set
-from latentatlas.images.network import (CHECKPOINT_FORMAT, CHECKPOINT_VERSION, ConvAutoencoderNet,  # noqa: F401
-                                        images_to_tensor, load_checkpoint, network_from_checkpoint,
-                                        read_checkpoint, save_checkpoint, tensor_to_images)
+from latentatlas.images.network import ConvAutoencoderNet, network_from_checkpoint, read_checkpoint, save_checkpoint
 
 __all__ = ["ConvAutoencoder", "ConvAutoencoderNet", "split_holdout"]
 
