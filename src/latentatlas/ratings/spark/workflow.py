@@ -147,8 +147,8 @@ def train(data=None, *, train_file=None, validation_file=None, test_file=None, k
     if reg_weighting != "count":
         raise LatentAtlasError("Spark's ALS always weights λ by each row's number of ratings; "
                                "use --reg-weighting count (the default) with --engine spark")
-    est = SparkALS(k=64 if k is None else k, reg=reg, max_iter=max_steps, seed=seed, center=center,
-                   bias_reg=bias_reg)
+    est = SparkALS(reg=reg, max_iter=max_steps, seed=seed, center=center, bias_reg=bias_reg,
+                   **({"k": k} if k is not None else {}))
     est._validate()  # before Spark starts: a bad argument is the only output
     spark = start_session(master, conf, progress)
     validation_fraction = DEFAULT_VALIDATION_FRACTION if validation_fraction is None else validation_fraction
