@@ -102,8 +102,9 @@ def child_memory(args) -> None:
     from latentatlas.ratings.model import LatentFactorModel
 
     train = Ratings.load(args.data)
+    # validation_fraction=0: one fit on all ratings, no held-out copy and no refit (what the formula models)
     LatentFactorModel(k=args.k, reg=0.05, center="user", reg_weighting="count", max_steps=1, patience=100,
-                      seed=0).fit(train)
+                      seed=0, validation_fraction=0).fit(train)
     emit({"ratings": len(train), "users": train.n_users, "items": train.n_items})
 
 
