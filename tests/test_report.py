@@ -431,3 +431,26 @@ def test_cli_draws_every_point_unless_capped(tmp_path, capsys):
     assert 'data-points="40" data-total="90"' in (tmp_path / "cap" / "report.html").read_text(encoding="utf-8")
     assert cli_run(["report", str(embed), "-o", str(tmp_path / "bad"), "--explorer-points", "1"]) == 2
     assert capsys.readouterr().err.strip().endswith("explorer_points must be at least 2, got 1")
+
+
+def test_wide_codes_rerank_pca_candidates_exactly(monkeypatch):
+    from latentatlas.report import explorer as ex
+
+    rng = np.random.default_rng(4)
+    n, d = 600, 120
+    labels = rng.integers(0, 6, n)
+    # Low intrinsic dimension, as autoencoder codes have: 8 factors spread over 120 numbers.
+    x = (rng.normal(0, 3, (6, 8))[labels] + rng.normal(0, 1, (n, 8))) @ rng.normal(0, 1, (8, d))
+    x = (x + rng.normal(0, 0.1, (n, d))).astype(np.float32)
+    exact_i, exact_d = ex.nearest_neighbours(x, 5, "euclidean")
+    assert not ex.reduced_search(n, x.shape)
+    monkeypatch.setattr(ex, "EXACT_BUDGET", 0)
+    assert ex.reduced_search(n, x.shape)
+    idx, dist = ex.nearest_neighbours(x, 5, "euclidean")
+    assert idx.shape == (n, 5) and not (idx == np.arange(n)[:, None]).any()
+    # The distances are the exact ones of the returned points, in increasing order.
+    assert np.allclose(dist, np.linalg.norm(x[idx].astype(np.float64) - x[:, None].astype(np.float64), axis=2),
+                       rtol=1e-5)
+    assert (np.diff(dist, axis=1) >= 0).all()
+    recall = np.mean([len(set(a) & set(b)) / 5 for a, b in zip(idx.tolist(), exact_i.tolist())])
+    assert recall > 0.97
