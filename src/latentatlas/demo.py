@@ -1,26 +1,22 @@
-"""``latentatlas demo``: the whole story, step by step, through the same commands a user would type.
+"""``latentatlas demo``: the whole story, step by step, through the library's own calls.
 
-Every step is a ``latentatlas`` command run in this process (:func:`latentatlas.cli.run`), so the demo
-exercises exactly the public command line, and each run directory it leaves behind can be inspected,
-re-run or reported on by hand.
+Each step calls the public library (``prepare_ratings``, ``ratings.workflow.train``, ``images.workflow``,
+``build_report``) and logs the command a user would type for the same step, so every run folder it leaves
+behind can be inspected, re-run from the shell or reported on by hand.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
-import json
-import os
 import shlex
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
+
+import os
 
 from latentatlas.errors import LatentAtlasError
 from latentatlas.progress import Progress
-
-
-CHECKPOINT = "{checkpoint}"
 
 
 @dataclass(frozen=True)
@@ -66,9 +62,8 @@ def _opt(flag: str, value) -> list[str]:
 
 
 def demo_steps(out: Path, size: DemoSize, seed: int = 0) -> list[tuple[str, list[str]]]:
-    """The commands of the demo, in order: (what it does, argv)."""
+    """The demo's steps in order: (what it does, the equivalent command line)."""
     d = {name: str(out / name) for name in ("ratings", "als", "sgd", "autoencoder", "embedding", "interpolation")}
-    checkpoint = CHECKPOINT  # known once the autoencoder is trained: its run.json names it
     s = str(seed)
     images = [] if size.images is None else ["--limit", str(size.images)]
     return [
@@ -84,17 +79,60 @@ def demo_steps(out: Path, size: DemoSize, seed: int = 0) -> list[tuple[str, list
          f"{size.epochs} epoch{'s' if size.epochs > 1 else ''})",
          ["images", "train", "--epochs", str(size.epochs), *images, "--seed", s, "--out", d["autoencoder"]]),
         (f"embed the codes of {size.embed_images:,} test images ({size.methods})",
-         ["images", "embed", "--checkpoint", checkpoint, "--limit", str(size.embed_images), "--method", size.methods,
-          "--count", str(min(size.embed_images, 500)), "--seed", s, "--out", d["embedding"]]),
+         ["images", "embed", "--checkpoint", d["autoencoder"], "--limit", str(size.embed_images), "--method",
+          size.methods, "--count", str(min(size.embed_images, 500)), "--seed", s, "--out", d["embedding"]]),
         ("interpolate between pairs of test images",
-         ["images", "interpolate", "--checkpoint", checkpoint, "--pairs", size.pairs, "--out", d["interpolation"]]),
+         ["images", "interpolate", "--checkpoint", d["autoencoder"], "--pairs", size.pairs, "--out",
+          d["interpolation"]]),
     ]
 
 
+def _calls(out: Path, size: DemoSize, seed: int, log) -> list[Callable[[], None]]:
+    """The library calls behind :func:`demo_steps`, one per step."""
+    from latentatlas.images import workflow as images
+    from latentatlas.ratings import workflow as ratings
+    from latentatlas.ratings.model import LatentFactorModel
+    from latentatlas.ratings.pipeline import prepare_ratings
+
+    def prepare():
+        prepare_ratings(builtin_size=size.ratings, seed=seed, progress=log).write(out / "ratings")
+
+    def train(solver: str, steps: int | None):
+        def call():
+            params = {k: v for k, v in dict(k=size.k, max_steps=steps).items() if v is not None}
+            model = LatentFactorModel(solver=solver, seed=seed, **params)
+            result = ratings.train(ratings.load_parts(out / "ratings"), model, out=out / solver, progress=log,
+                                   seed=seed)
+            m = result.metrics
+            log(f"  {solver.upper()}: test RMSE {m['test_rmse']:.4f}, MAE {m['test_mae']:.4f}")
+        return call
+
+    def autoencoder():
+        images.train_run(out / "autoencoder", limit=size.images, epochs=size.epochs, seed=seed, progress=log)
+
+    def embedding():
+        images.embed_run(out / "embedding", checkpoint=out / "autoencoder", limit=size.embed_images,
+                         methods=size.methods, count=min(size.embed_images, 500), seed=seed, progress=log)
+
+    def interpolation():
+        images.interpolate_run(out / "interpolation", out / "autoencoder", pairs=size.pairs, progress=log)
+
+    return [prepare, train("als", size.als_steps), train("sgd", size.sgd_steps), autoencoder, embedding,
+            interpolation]
+
+
 def run_demo(out: str | os.PathLike = "latentatlas-demo", size: str = "full", *, quiet: bool = False,
-             seed: int = 0) -> DemoResult:
-    """Run every demo step, then the report; raises :class:`LatentAtlasError` naming a failed step."""
-    from latentatlas.cli import run
+             seed: int = 0, progress=None) -> DemoResult:
+    """Run every demo step, then the report; raises :class:`LatentAtlasError` naming a failed step.
+
+    Examples
+    --------
+    >>> from latentatlas.demo import run_demo
+    >>> result = run_demo("latentatlas-demo", size="quick")     # doctest: +SKIP
+    >>> result.html                                              # doctest: +SKIP
+    PosixPath('latentatlas-demo/report/report.html')
+    """
+    from latentatlas.report import build_report
 
     if size not in SIZES:
         raise LatentAtlasError(f"size must be one of {', '.join(SIZES)}, got {size!r}")
@@ -102,63 +140,29 @@ def run_demo(out: str | os.PathLike = "latentatlas-demo", size: str = "full", *,
     if out.exists() and not out.is_dir():
         raise LatentAtlasError(f"--out {out} exists and is not a directory")
     sizes = SIZES[size]
+    log = Progress("demo", quiet, progress)
     steps = demo_steps(out, sizes, seed)
-    log = Progress("demo", quiet)
-    log(f"{size} demo into {out}/ ({len(steps) + 1} steps)")
+    calls = _calls(out, sizes, seed, log)
+    total = len(steps) + 1
+    log(f"{size} demo into {out}/ ({total} steps)")
     seconds: dict[str, float] = {}
-    run_dirs = []
-    for n, (what, argv) in enumerate(steps, 1):
-        log(f"step {n}/{len(steps) + 1}: {what}")
-        argv = [_checkpoint(out) if a == CHECKPOINT else a for a in argv]
-        log(f"  $ {shlex.join(['latentatlas', *argv])}")
+    for n, ((what, argv), call) in enumerate(zip(steps, calls), 1):
+        log(f"step {n}/{total}: {what}")
+        log(f"  (the same from the shell: {shlex.join(['latentatlas', *argv])})")
         t0 = time.perf_counter()
-        with _stdout_hidden(quiet):
-            code = run(argv + (["--quiet"] if quiet else []))
-        if code != 0:
-            raise LatentAtlasError(f"demo step {n} ({what}) failed with status {code}; "
-                                   f"command: {shlex.join(['latentatlas', *argv])}")
+        try:
+            call()
+        except LatentAtlasError as exc:
+            raise LatentAtlasError(f"demo step {n} ({what}) failed: {exc}") from None
         seconds[what] = time.perf_counter() - t0
         log(f"  done in {seconds[what]:.1f} s")
-        run_dirs.append(argv[argv.index("--out") + 1])
-        if argv[:2] == ["ratings", "train"] and n == 3:
-            _compare(out, log)
     report_dir = out / "report"
-    argv = ["report", *run_dirs, "--out", str(report_dir), "--title", f"latentatlas demo ({size})",
-            "--explorer-points", str(sizes.explorer_points), "--seed", str(seed)]
-    log(f"step {len(steps) + 1}/{len(steps) + 1}: write the report")
-    log(f"  $ {shlex.join(['latentatlas', *argv])}")
+    run_dirs = [argv[argv.index("--out") + 1] for _, argv in steps]
+    log(f"step {total}/{total}: write the report")
     t0 = time.perf_counter()
-    with _stdout_hidden(True):  # the demo prints the report's paths itself
-        code = run(argv + (["--quiet"] if quiet else []))
-    if code != 0:
-        raise LatentAtlasError(f"demo step {len(steps) + 1} (report) failed with status {code}")
+    result = build_report(run_dirs, report_dir, title=f"latentatlas demo ({size})",
+                          explorer_points=sizes.explorer_points, seed=seed, progress=log)
     seconds["report"] = time.perf_counter() - t0
     log(f"  done in {seconds['report']:.1f} s")
     log(f"finished in {log.elapsed:.0f} s")
-    return DemoResult(out, report_dir / "report.html", report_dir / "report.pdf", seconds)
-
-
-def _stdout_hidden(hide: bool):
-    """Swallow a step's normal output (its summaries) when quiet; errors still go to stderr."""
-    return contextlib.redirect_stdout(io.StringIO()) if hide else contextlib.nullcontext()
-
-
-def _checkpoint(out: Path) -> str:
-    """The best checkpoint of the demo's autoencoder run, as its run.json names it."""
-    run_dir = out / "autoencoder"
-    try:
-        name = json.loads((run_dir / "run.json").read_text())["artifacts"]["checkpoint"]
-    except (OSError, ValueError, KeyError, TypeError):
-        raise LatentAtlasError(f"{run_dir / 'run.json'}: no artifacts.checkpoint after `images train`") from None
-    return str(run_dir / name)
-
-
-def _compare(out: Path, log: Progress) -> None:
-    """One line per recommender: its test errors and time, read back from the runs."""
-    for name in ("als", "sgd"):
-        try:
-            metrics = json.loads((out / name / "run.json").read_text())["metrics"]
-        except (OSError, ValueError, KeyError):
-            continue
-        parts = [f"{key} {metrics[key]:.4f}" for key in ("test_rmse", "test_mae") if isinstance(metrics.get(key), float)]
-        log(f"  {name.upper()}: " + (", ".join(parts) or "no test metrics"))
+    return DemoResult(out, result.html, result.pdf, seconds)

@@ -56,6 +56,7 @@ METRICS = "metrics"
 CHECKPOINT = "checkpoint"
 LAST_CHECKPOINT = "last_checkpoint"
 EMBEDDING = "embedding"
+FRAMES = "frames"
 TRAIN_PART, VALIDATION_PART, TEST_PART = "train", "validation", "test"
 
 FILES = {
@@ -66,6 +67,7 @@ FILES = {
     CHECKPOINT: "best.pt",
     LAST_CHECKPOINT: "last.pt",
     EMBEDDING: "embedding.npz",
+    FRAMES: "frames.npz",
 }
 
 #: Artifacts a run of each kind must name (the report relies on them).

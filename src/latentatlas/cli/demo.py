@@ -16,7 +16,7 @@ def demo_command(
 ):
     """Run the whole story on built-in data: ratings (ALS vs SGD), the image autoencoder, and the report."""
     from latentatlas.demo import run_demo
-    from latentatlas.cli.images_train import maybe_reexec_with_tcmalloc
+    from latentatlas.cli.tcmalloc import maybe_reexec_with_tcmalloc
 
     # `images train` restarts its process with tcmalloc preloaded when started as the program; inside the
     # demo that restart would begin the whole demo again, so take it here, before any work.

@@ -33,8 +33,6 @@ from latentatlas.progress import Progress, ProgressCallback, as_progress
 
 PathLike = str | os.PathLike
 #: Artifact key of an interpolation run's frames (``frames.npz``: ``frames`` (pairs, steps, H, W), ``pairs``).
-FRAMES = "frames"
-FRAMES_FILE = "frames.npz"
 #: Figures of a training run.
 LOSS_EPOCHS, LOSS_BATCHES = "loss_epochs.png", "loss_batches.png"
 
@@ -619,7 +617,7 @@ def interpolate_run(out: PathLike, checkpoint: PathLike, *, pairs: str | Sequenc
     with runs.staged_run(out) as stage:
         fig = interpolation_grid(rows, names=names, title=f"Interpolation in latent space ({steps} steps)")
         save_figure(fig, stage / "interpolation.png")
-        save_npz(stage / FRAMES_FILE, frames=np.stack(frames_all).astype(np.float32),
+        save_npz(stage / runs.FILES[runs.FRAMES], frames=np.stack(frames_all).astype(np.float32),
                  pairs=np.asarray(chosen, dtype=np.int64))
         figures = [runs.figure("interpolation.png", "Interpolation between pairs of images",
                                "Each row: image A, the decoded points on the straight line from A's code to B's "
@@ -628,6 +626,6 @@ def interpolate_run(out: PathLike, checkpoint: PathLike, *, pairs: str | Sequenc
                   "source": images.source, "split": split if data is None else None}
         runs.write_run(stage, runs.IMAGES_INTERPOLATE, f"Latent interpolation, {len(chosen)} pair(s)",
                        config=config, metrics={"n_pairs": len(chosen), "steps": steps}, figures=figures,
-                       artifacts={FRAMES: FRAMES_FILE})
+                       artifacts={runs.FRAMES: runs.FILES[runs.FRAMES]})
     log(f"wrote {out} in {log.elapsed:.1f} s")
     return runs.load_run(out)

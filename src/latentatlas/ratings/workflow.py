@@ -45,12 +45,7 @@ def load_parts(data=None, *, train_file=None, validation_file=None, test_file=No
     from latentatlas.ratings.io import read_ratings
     from latentatlas.ratings.pipeline import PREPARED_FILE, prepare_ratings
 
-    given = [f for f in (train_file, validation_file, test_file) if f is not None]
-    if given and data is not None:
-        raise LatentAtlasError("give either DATA or --train/--validation/--test files, not both")
-    if given:
-        if train_file is None:
-            raise LatentAtlasError("--validation and --test need --train")
+    if check_sources(data, train_file, validation_file, test_file):
         read = [read_ratings(f, **read_options) if f is not None else None
                 for f in (train_file, validation_file, test_file)]
         train, validation, test = shared_space(read)
@@ -76,6 +71,16 @@ def load_parts(data=None, *, train_file=None, validation_file=None, test_file=No
                                quiet=False, **read_options)
     s = prepared.split
     return Parts(s.train, s.validation, s.test, prepared.summary["source"], s.item_names, s.user_names)
+
+
+def check_sources(data, train_file, validation_file, test_file) -> bool:
+    """Whether the ratings come as given split files (True) or as ``data`` (False); an error for a mix."""
+    given = [f for f in (train_file, validation_file, test_file) if f is not None]
+    if given and data is not None:
+        raise LatentAtlasError("give either DATA or --train/--validation/--test files, not both")
+    if given and train_file is None:
+        raise LatentAtlasError("--validation and --test need --train")
+    return bool(given)
 
 
 def shared_space(parts: list[Ratings | None]) -> list[Ratings | None]:

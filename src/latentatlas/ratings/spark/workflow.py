@@ -95,12 +95,9 @@ def load_parts(spark, data=None, train_file=None, validation_file=None, test_fil
     from latentatlas.ratings.spark.prep import prepare_df
 
     read_options = {k: v for k, v in read_options.items() if v is not None}
-    given = [f for f in (train_file, validation_file, test_file) if f is not None]
-    if given and data is not None:
-        raise LatentAtlasError("give either DATA or --train/--validation/--test files, not both")
-    if given:
-        if train_file is None:
-            raise LatentAtlasError("--validation and --test need --train")
+    from latentatlas.ratings.workflow import check_sources
+
+    if check_sources(data, train_file, validation_file, test_file):
         read = [read_ratings_df(spark, str(f), **read_options)[0] if f is not None else None
                 for f in (train_file, validation_file, test_file)]
         return read, f"train {train_file}" + (f", test {test_file}" if test_file else "")
