@@ -193,12 +193,38 @@ def measure(html: Path, n_hovers: int = 30) -> dict:
     return out
 
 
+def neighbour_recall(n: int, queries: int = 1000, k: int = 8) -> dict:
+    """Time of the report's neighbour search on ``n`` Fashion-MNIST pixel vectors (784 numbers, standing in
+    for wide codes) and its recall against an exact search for ``queries`` seeded rows."""
+    from sklearn.neighbors import NearestNeighbors
+
+    from latentatlas.report.explorer import nearest_neighbours, reduced_search
+
+    x = np.concatenate([_idx(FASHION / f"{p}-images-idx3-ubyte.gz", 16).reshape(-1, 784)
+                        for p in ("train", "t10k")])[:n].astype(np.float32) / 255
+    t = time.perf_counter()
+    idx, _ = nearest_neighbours(x, k, "euclidean")
+    ours = time.perf_counter() - t
+    q = np.random.default_rng(0).choice(len(x), queries, replace=False)
+    t = time.perf_counter()
+    exact = NearestNeighbors(n_neighbors=k + 1).fit(x).kneighbors(x[q], return_distance=False)
+    exact_s = time.perf_counter() - t
+    recall = float(np.mean([len(set(e[e != r][:k]) & set(idx[r])) / k for e, r in zip(exact, q)]))
+    return {"n": len(x), "reduced": reduced_search(len(x), x.shape), "seconds": round(ours, 1),
+            f"exact_{queries}_queries_s": round(exact_s, 1), f"recall@{k}": round(recall, 4)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=70_000)
     ap.add_argument("--work", type=Path, default=None, help="folder for the run and the report (default: a temp folder)")
     ap.add_argument("--out", type=Path, default=None, help="write the results as Markdown to this file")
+    ap.add_argument("--neighbour-recall", action="store_true",
+                    help="instead: time and recall of the neighbour search on --n Fashion-MNIST pixel vectors")
     args = ap.parse_args()
+    if args.neighbour_recall:
+        print(json.dumps(neighbour_recall(args.n)))
+        return
     from latentatlas.report import build_report
 
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-explorer-"))
