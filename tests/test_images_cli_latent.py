@@ -68,7 +68,7 @@ def test_embed_from_codes_several_perplexities(setup, capsys):
                     "--out", str(codes), "--quiet"]) == 0
     out = setup["root"] / "emb"
     rc = run(["images", "embed", "--codes", str(codes), "--method", "pca,tsne", "--perplexity", "5",
-              "--perplexity", "8", "--count", "12", "--threads", "1", "--k", "5", "--out", str(out)])
+              "--perplexity", "8", "--count", "12", "--threads", "1", "--neighbours", "5", "--out", str(out)])
     assert rc == 0
     err = capsys.readouterr().err
     assert "[embed]" in err and "t-SNE (perplexity 8)" in err
@@ -93,6 +93,16 @@ def test_embed_from_codes_several_perplexities(setup, capsys):
                                                    for kind in ("labels", "thumbnails")}
     for f in doc["figures"]:
         _png(out / f["file"])
+
+    # The same run, opened in TensorBoard's projector and by Parquet readers.
+    proj, pq_path = setup["root"] / "projector", setup["root"] / "codes.parquet"
+    assert run(["images", "export-projector", str(out), "--out", str(proj), "--parquet", str(pq_path)]) == 0
+    assert len((proj / "tensors.tsv").read_text().splitlines()) == N
+    assert (proj / "sprite.png").is_file() and "sprite" in (proj / "projector_config.pbtxt").read_text()
+    import pyarrow.parquet as pq
+
+    assert pq.read_table(pq_path).num_rows == N
+    assert run(["images", "export-projector", str(out), "--out", str(out)]) == 2
     # seeded: a second run gives the same coordinates
     out2 = setup["root"] / "emb2"
     assert run(["images", "embed", "--codes", str(codes), "--method", "tsne", "--perplexity", "5", "--count", "0",
@@ -193,8 +203,8 @@ def test_errors(setup, capsys, tmp_path):
     _fails(capsys, ["images", "embed", "--checkpoint", ck, "--data", data, "--perplexity", "0", "--out", out],
            "perplexity=0.0: must be positive")
     _fails(capsys, ["images", "embed", "--checkpoint", ck, "--data", data, "--count", "-1", "--out", out], "count=-1")
-    _fails(capsys, ["images", "embed", "--checkpoint", ck, "--data", data, "--k", "0", "--out", out], "k=0")
-    _fails(capsys, ["images", "embed", "--checkpoint", ck, "--data", data, "--k", "60", "--method", "pca",
+    _fails(capsys, ["images", "embed", "--checkpoint", ck, "--data", data, "--neighbours", "0", "--out", out], "k=0")
+    _fails(capsys, ["images", "embed", "--checkpoint", ck, "--data", data, "--neighbours", "60", "--method", "pca",
                     "--out", out], "k=60")
     _fails(capsys, ["images", "embed", "--checkpoint", ck, "--data", data, "--threads", "0", "--out", out], "threads=0")
     _fails(capsys, ["images", "embed", "--checkpoint", ck, "--labels", str(bad_labels), "--out", out], "labels go with codes")

@@ -177,9 +177,9 @@ def embed(
     count: Annotated[int, typer.Option("--count", help="Thumbnails drawn in the thumbnail scatter (a seeded random sample).")] = 1000,
     limit: LimitOpt = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of every random step.")] = 0,
-    k: Annotated[int, typer.Option("--k", help="Neighbours in the k-NN label accuracy.")] = 10,
+    k: Annotated[int, typer.Option("--neighbours", help="Neighbours in the k-NN label accuracy.")] = 10,
     knn_sample: Annotated[int, typer.Option("--knn-sample", help="Query points scored by the k-NN accuracy (all when fewer).")] = 10000,
-    threads: Annotated[int, typer.Option("--threads", help="Threads for t-SNE (-1: all cores).")] = 2,
+    threads: Annotated[int, typer.Option("--threads", help="Threads for t-SNE and UMAP (-1: all cores).")] = 2,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run folder for PNGs, embedding.npz and run.json.")] = None,
     quiet: QuietOpt = False,
 ):
@@ -212,3 +212,24 @@ def interpolate(
     _require_checkpoint(checkpoint)
     interpolate_run(out, checkpoint, pairs=pairs, steps=steps, data=data, data_dir=data_dir, split=split,
                     progress=_progress("interpolate", quiet))
+
+
+@app.command("export-projector")
+def export_projector(
+    run_dir: Annotated[Path, typer.Argument(metavar="RUN", help="An `images embed` run folder.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for tensors.tsv, metadata.tsv, sprite.png and "
+                                                          "projector_config.pbtxt.")],
+    parquet: Annotated[Optional[Path], typer.Option("--parquet", help="Also write codes, labels and 2-D "
+                                                                      "coordinates as this Parquet file.")] = None,
+):
+    """The embedded codes as TensorBoard Embedding Projector files (labels as metadata, thumbnails as a sprite)."""
+    from latentatlas.exports import export_embedding_parquet, export_embedding_projector
+
+    if out.resolve() == run_dir.resolve():
+        raise LatentAtlasError("--out must be a new folder, not the run folder itself")
+    res = export_embedding_projector(run_dir, out)
+    if parquet is not None:
+        export_embedding_parquet(run_dir, parquet)
+    typer.echo(f"wrote {res.n_points:,} of {res.n_total:,} codes to {res.path}")
+    if res.message:
+        typer.echo(res.message, err=True)
