@@ -181,8 +181,19 @@ def perplexity_sweep(embedding_path: Path) -> Figure | None:
         ax.scatter(c[order, 0], c[order, 1], s=size, c=colours[order], alpha=alpha, linewidths=0, rasterized=True)
         ax.set_title(mpl_text(ex.projection_name(key)), fontsize=10)
         ax.set_aspect("equal", adjustable="datalim")
+    names = [str(v) for v in data.get(runs.EMBEDDING_ARRAYS[2], [])]
+    present = sorted(set(labels.tolist()))
+    if 1 < len(present) <= 20:
+        from matplotlib.lines import Line2D
+
+        handles = [Line2D([], [], marker="o", linestyle="", color=palette[g % len(ex.LABEL_COLOURS)] if g >= 0
+                          else palette[-1], label=mpl_text(names[g] if 0 <= g < len(names) else
+                                                            ("unlabelled" if g < 0 else f"label {g}")))
+                   for g in present]
+        fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 5), frameon=False,
+                   bbox_to_anchor=(0.5, 0.0))
     with style():
-        fig.tight_layout()
+        fig.tight_layout(rect=(0, 0.06 if 1 < len(present) <= 20 else 0, 1, 1))
         png = fig_png(fig)
     perplexities = ", ".join(k.partition("_p")[2] for k, _ in sweep)
     return Figure("t-SNE perplexity sweep",
