@@ -97,8 +97,8 @@ def _names(source, ratings_ids, what: str, log) -> "Names | None":
     log(f"{what} names: {len(names):,} read from {names.meta.get('source', 'the given names')}, "
         f"{covered:,} of {len(ratings_ids):,} {what}s named")
     if covered == 0:
-        raise LatentAtlasError(f"{names.meta.get('source', 'the names')}: none of its {len(names):,} ids is a {what} "
-                               f"id of the ratings (ids like {names.ids[:3].tolist()} vs "
+        raise LatentAtlasError(f"{names.meta.get('source', 'the names')}: none of its {len(names):,} ids is "
+                               f"{'an' if what == 'item' else 'a'} {what} id of the ratings (ids like {names.ids[:3].tolist()} vs "
                                f"{ratings_ids[:3].tolist()})")
     return names
 
