@@ -227,7 +227,7 @@ def test_item_names_and_metadata_colours(tmp_path):
     data = item_explorer(tmp_path / "model.npz", k=2, item_names=names, colour_by=genre, colour_title="genre")
     assert data.names[:3] == ["Heat (1995)", "Toy Story </script>", ""]
     assert data.label(0) == "item 100 · Heat (1995)" and data.label(2) == "item 102"
-    assert data.group_names == ["(none)", "Comedy", "Drama"]
+    assert data.group_names == ["Comedy", "Drama", "(none)"]
     assert [data.group_names[g] for g in data.groups[:4]] == ["Drama", "Comedy", "(none)", "Drama"]
     payload, _, sprite = explorer_payload(data)
     assert sprite is None and payload["names"][1] == "Toy Story </script>" and payload["groups"]["names"] == data.group_names
@@ -236,6 +236,28 @@ def test_item_names_and_metadata_colours(tmp_path):
     assert numeric.group_names == [] and np.array_equal(numeric.colour_values, np.arange(12.0))
     payload, _, _ = explorer_payload(numeric)
     assert payload["colour"]["title"] == "year" and (payload["colour"]["lo"], payload["colour"]["hi"]) == (0, 11)
+
+
+def test_item_explorer_reads_names_objects_and_their_metadata(tmp_path):
+    from latentatlas.ratings.names import Names
+
+    F.model_file(tmp_path / "model.npz", n_items=30, k=3, seed=1)
+    genres = [f"G{i % 12:02d}|Drama" if i < 24 else "" for i in range(30)]   # 12 first genres, 6 items without
+    names = Names(ids=np.arange(100, 130), names=[f"Film {i}" for i in range(30)],
+                  metadata={"genres": np.array(genres)})
+    data = item_explorer(tmp_path / "model.npz", k=2, item_names=names, colour_by="genres")
+    assert data.names[5] == "Film 5" and data.label(5) == "item 105 · Film 5"
+    # Twelve genres (counted by their first value, G00 … G11, twice each): ten kept, two as "other".
+    assert data.group_names[-2:] == ["other", "(none)"] and len(data.group_names) == 12
+    assert [data.group_names[g] for g in data.groups[[0, 12, 24]]] == ["G00", "G00", "(none)"]
+    assert sum(data.group_names[g] == "other" for g in data.groups) == 4
+    assert any("Colour: genres (the first of several values; the 10 most frequent" in n for n in data.notes)
+    payload, _, _ = explorer_payload(data)
+    assert payload["groups"]["colours"][-2:] == ["#999999", "#cccccc"]
+    with pytest.raises(LatentAtlasError, match="no metadata column 'city'"):
+        item_explorer(tmp_path / "model.npz", k=2, item_names=names, colour_by="city")
+    with pytest.raises(LatentAtlasError, match="cannot colour items by 'genres'"):
+        item_explorer(tmp_path / "model.npz", k=2, colour_by="genres")
 
 
 def test_json_for_script_survives_any_string():
@@ -454,3 +476,21 @@ def test_wide_codes_rerank_pca_candidates_exactly(monkeypatch):
     assert (np.diff(dist, axis=1) >= 0).all()
     recall = np.mean([len(set(a) & set(b)) / 5 for a, b in zip(idx.tolist(), exact_i.tolist())])
     assert recall > 0.97
+
+
+def test_cli_colours_items_by_a_column_of_the_model_names(tmp_path, capsys):
+    from latentatlas.ratings.model import LatentFactorModel
+    from latentatlas.ratings.names import Names
+
+    als = F.train_run(tmp_path / "als", "als", 0.9, n_items=20)
+    assert cli_run(["report", str(als), "-o", str(tmp_path / "plain"), "-q", "--item-colour", "genres"]) == 2
+    assert capsys.readouterr().err.count("\n") == 1                   # one line, naming the column
+    model = LatentFactorModel.load(als / "model.npz")
+    model.set_names(items=Names(ids=np.arange(100, 120), names=[f"Film {i}" for i in range(20)],
+                                metadata={"genres": np.array(["Comedy|Romance", "Drama"] * 10)}))
+    model.save(als / "model.npz")
+    assert cli_run(["report", str(als), "-o", str(tmp_path / "out"), "-q", "--item-colour", "genres"]) == 0
+    page = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    data = json.loads(re.search(r'id="run-1-explorer-0-data">(.*?)</script>', page, re.S).group(1))
+    assert data["names"][:2] == ["Film 0", "Film 1"] and data["groups"]["names"] == ["Comedy", "Drama"]
+    assert "Colour: genres (the first of several values)." in page

@@ -38,7 +38,7 @@ class ReportResult:
 def build_report(run_dirs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, *,
                  title: str = "latentatlas report", explorer_points: int | None = None, neighbours: int = 8,
                  seed: int = 0, progress: Progress | Callable[[str], None] | None = None,
-                 item_names: Mapping[Any, str] | None = None, item_colour: Mapping[Any, Any] | None = None,
+                 item_names=None, item_colour: str | Mapping[Any, Any] | None = None,
                  item_colour_title: str = "") -> ReportResult:
     """Build ``report.html`` and ``report.pdf`` in ``out_dir`` from run folders.
 
@@ -52,9 +52,11 @@ def build_report(run_dirs: Sequence[str | os.PathLike], out_dir: str | os.PathLi
     neighbours : nearest neighbours listed when a point is clicked.
     seed : seed of the explorers' sample and of the item PCA.
     progress : a :class:`~latentatlas.progress.Progress` or a callback taking one line.
-    item_names : item id → name, shown in the item explorers (default: the model's own names, if any).
-    item_colour, item_colour_title : item id → metadata value (genre, city, …) and its name; the item
-        explorers colour by it (text values by category, numbers on a scale) instead of by ratings count.
+    item_names : item id → name (a mapping or a :class:`~latentatlas.ratings.names.Names`), shown in the
+        item explorers (default: the names saved with each model, if any).
+    item_colour, item_colour_title : what the item explorers are coloured by instead of the ratings count:
+        a metadata column of the item names (``"genres"``, ``"city"``) or a mapping item id → value, and
+        its name. Text values colour by category (the legend filters them), numbers on a scale.
 
     Every run folder is checked first (``run.json`` and every file it lists must exist); both outputs are
     built completely before either replaces a file in ``out_dir``.

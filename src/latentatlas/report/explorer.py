@@ -24,6 +24,7 @@ from latentatlas.errors import LatentAtlasError, printable
 #: Plotly's qualitative palette ("D3"), so label colours match the matplotlib default cycle.
 LABEL_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
                  "#bcbd22", "#17becf"]
+_GREYS = {"other": "#999999", "(none)": "#cccccc", "unlabelled": "#999999"}
 PROJECTIONS = (("pca", "PCA"), ("tsne", "t-SNE"), ("umap", "UMAP"))
 #: Thumbnails are stored with this many grey levels (4 bits a pixel): Fashion-MNIST's 70,000 images
 #: make a 13 MB sprite instead of 29 MB at 256 levels, with no difference visible at hover size.
@@ -251,30 +252,62 @@ def load_item_factors(model_path: str | Path):
     return factors, ids, counts, getattr(model, "item_names_", None)
 
 
-def _lookup(mapping: Mapping | None, ids: np.ndarray) -> list[Any] | None:
-    """``mapping``'s value for every id, trying the id itself and then its text (ids read from a file are
-    text, a model's may be integers)."""
-    if not mapping:
+def _lookup(source, ids: np.ndarray, column: str | None = None) -> list[Any] | None:
+    """The value of every id in ``source``: a mapping (tried with the id itself, then its text: ids read
+    from a file are text, a model's may be integers), or a :class:`~latentatlas.ratings.names.Names` (its
+    names, or its metadata ``column``). None where ``source`` is empty."""
+    if source is None:
+        return None
+    if hasattr(source, "lookup"):                        # latentatlas.ratings.names.Names
+        values = source.lookup(ids) if column is None else source.column(column, ids)
+        return [None if v is None or v == "" else (v.item() if hasattr(v, "item") else v) for v in values]
+    if not source:
         return None
     out = []
     for i in ids.tolist():
-        value = mapping.get(i)
+        value = source.get(i)
         if value is None:
-            value = mapping.get(str(i))
+            value = source.get(str(i))
         out.append(value)
     return out
 
 
+#: Categories beyond this many (the most frequent first) are drawn together as "other".
+MAX_CATEGORIES = 10
+
+
+def _categories(values: list[Any]) -> tuple[np.ndarray, list[str], str]:
+    """Group per value, group names and a note: multi-valued text ("Comedy|Drama", "Pizza, Bars") counts as
+    its first value; beyond :data:`MAX_CATEGORIES` the rarest are "other"; missing values are "(none)"."""
+    import re
+    from collections import Counter
+
+    text = ["(none)" if v is None or str(v).strip() == "" else re.split(r"\s*[|,;]\s*", str(v).strip())[0] or "(none)"
+            for v in values]
+    multi = any(v is not None and re.search(r"[|,;]", str(v)) for v in values)
+    counts = Counter(text)
+    keep = [c for c, _ in counts.most_common() if c != "(none)"][:MAX_CATEGORIES]
+    other = any(t not in keep and t != "(none)" for t in text)
+    names = sorted(keep) + (["other"] if other else []) + (["(none)"] if "(none)" in counts else [])
+    pos = {g: j for j, g in enumerate(names)}
+    groups = np.array([pos[t] if t in pos else pos["other"] for t in text], dtype=np.int64)
+    note = ("the first of several values" if multi else "") + \
+        (f"{'; ' if multi else ''}the {MAX_CATEGORIES} most frequent, the rest as other" if other else "")
+    return groups, names, note
+
+
 def item_explorer(model_path: str | Path, *, max_points: int | None = None, k: int = 10, seed: int = 0,
-                  item_names: Mapping[Any, str] | None = None, colour_by: Mapping[Any, Any] | None = None,
-                  colour_title: str = "") -> ExplorerData:
+                  item_names=None, colour_by=None, colour_title: str = "") -> ExplorerData:
     """Explorer data for a recommender's item factors: 2-D PCA, nearest items by cosine similarity.
 
     PCA and neighbours use every item; every item is drawn unless ``max_points`` caps them (a seeded
-    sample; neighbours are still searched among all items and listed by name). ``item_names`` maps item id
-    → name (default: the model's ``item_names_``, if it has them). ``colour_by`` maps item id → a metadata
-    value (genre, city, …) named ``colour_title``: text values colour by category (with a legend that
-    filters), numbers by a continuous scale; without it, items are coloured by their number of ratings.
+    sample; neighbours are still searched among all items and listed by name).
+
+    ``item_names``: item id → name, as a mapping or a :class:`~latentatlas.ratings.names.Names` (default: the
+    model's ``item_names_``, if it has them). ``colour_by``: item id → a metadata value (genre, city, …),
+    as a mapping, or the name of a metadata column of those names (``"genres"``); ``colour_title`` names it.
+    Text values colour by category (the legend filters them), numbers by a continuous scale; without
+    ``colour_by``, items are coloured by their number of training ratings.
     """
     from sklearn.decomposition import PCA
 
@@ -284,9 +317,8 @@ def item_explorer(model_path: str | Path, *, max_points: int | None = None, k: i
         raise LatentAtlasError(f"{model_path}: model has too few items ({n}) to explore")
     if not np.isfinite(factors).all():
         raise LatentAtlasError(f"{model_path}: the item factors contain NaN or infinity")
-    if item_names is None and model_names is not None:
-        item_names = dict(zip(ids.tolist(), np.asarray(model_names).tolist())) \
-            if not isinstance(model_names, Mapping) else model_names
+    if item_names is None:
+        item_names = model_names
     names = _lookup(item_names, ids)
     names = None if names is None else ["" if v is None else str(v) for v in names]
     # Items without training ratings keep zero (or initial) factors; cosine of a zero vector is undefined.
@@ -306,8 +338,16 @@ def item_explorer(model_path: str | Path, *, max_points: int | None = None, k: i
     neighbours[queried] = usable_idx[nb]
     distances[queried] = dist
 
-    groups, group_names, colour = -np.ones(len(idx), dtype=np.int64), [], None
-    values = _lookup(colour_by, ids)
+    groups, group_names, colour, colour_note = -np.ones(len(idx), dtype=np.int64), [], None, ""
+    if isinstance(colour_by, str):
+        column = colour_by
+        if item_names is None or not hasattr(item_names, "column"):
+            raise LatentAtlasError(f"cannot colour items by {column!r}: no item names with metadata columns "
+                                   f"(the model has none; pass names read with latentatlas.ratings.names)")
+        values = _lookup(item_names, ids, column=column)
+        colour_title = colour_title or column
+    else:
+        values = _lookup(colour_by, ids)
     if values is not None:
         drawn = [values[i] for i in idx]
         numeric = all(isinstance(v, (int, float, np.number)) and not isinstance(v, bool) for v in drawn
@@ -315,10 +355,7 @@ def item_explorer(model_path: str | Path, *, max_points: int | None = None, k: i
         if numeric:
             colour = np.array([np.nan if v is None else float(v) for v in drawn])
         else:
-            text = ["(none)" if v is None or v == "" else str(v) for v in drawn]
-            group_names = sorted(set(text))
-            pos = {g: j for j, g in enumerate(group_names)}
-            groups = np.array([pos[t] for t in text], dtype=np.int64)
+            groups, group_names, colour_note = _categories(drawn)
         colour_title = colour_title or "metadata"
     elif counts is not None and len(counts) == n:
         colour, colour_title = np.log10(1 + counts[idx].astype(np.float64)), "log10(1 + ratings)"
@@ -330,6 +367,8 @@ def item_explorer(model_path: str | Path, *, max_points: int | None = None, k: i
                      "neighbours are searched among all items.")
     notes.append(f"Neighbours: the {kk} items with the most similar factor vectors (cosine similarity "
                  f"in the {factors.shape[1]}-dimensional factor space).")
+    if group_names:
+        notes.append(f"Colour: {colour_title}" + (f" ({colour_note})." if colour_note else "."))
     extra = [f"{int(c):,} ratings" for c in counts] if counts is not None and len(counts) == n else None
     return ExplorerData(
         kind="items", index=idx, coords={"pca": coords[idx]}, groups=groups, group_names=group_names,
@@ -408,7 +447,8 @@ def explorer_payload(data: ExplorerData) -> tuple[dict[str, Any], dict[str, Any]
         "projections": coords,
         "index": _b64(data.index.astype("<i4")),
         "groups": {"names": data.group_names,
-                   "colours": [LABEL_COLOURS[g % len(LABEL_COLOURS)] for g in range(len(data.group_names))],
+                   "colours": [_GREYS.get(name, LABEL_COLOURS[g % len(LABEL_COLOURS)])
+                               for g, name in enumerate(data.group_names)],
                    "of": _b64(data.groups.astype("<i2"))} if data.group_names else None,
         "k": k, "neighbours": _b64(data.neighbours.astype("<i4")),
         "distances": _b64(np.rint(dist / dscale).astype("<u2")), "distance_scale": dscale,
