@@ -32,14 +32,14 @@ class DemoSize:
     embed_images: int        # test images embedded
     methods: str             # 2-D embeddings
     pairs: str               # interpolation pairs (test-set indices)
-    explorer_points: int
+    explorer_points: int | None   # cap on the points each explorer draws (None: every one)
 
 
 SIZES = {
     # Recommenders with the commands' defaults (k, λ, steps, early stopping): they take seconds.
     # Three epochs over all 60,000 images: most of the attainable quality for a fraction of the time.
     "full": DemoSize(ratings=100_000, k=None, als_steps=None, sgd_steps=None, images=None, epochs=3,
-                     embed_images=5000, methods="pca,tsne,umap", pairs="0:1,2:3,4:5,6:7", explorer_points=2000),
+                     embed_images=5000, methods="pca,tsne,umap", pairs="0:1,2:3,4:5,6:7", explorer_points=None),
     "quick": DemoSize(ratings=100_000, k=None, als_steps=None, sgd_steps=None, images=10_000, epochs=1,
                       embed_images=1500, methods="pca,tsne", pairs="0:1,2:3,4:5", explorer_points=1500),
     # For the test suite: every step runs, on the smallest inputs that still mean something.

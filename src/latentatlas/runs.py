@@ -79,6 +79,15 @@ REQUIRED_ARTIFACTS = {
     IMAGES_INTERPOLATE: (),
 }
 
+# Tables and metrics the report reads by name.
+RATING_HISTOGRAM_TABLE = "rating histogram"
+RECOMMENDATIONS_TABLE = "recommendations"
+BEST_ITERATION = "best_iteration"
+#: Keys of a ratings-train run's ``metrics.json`` histories (History field → key).
+HISTORY_KEYS = {"steps": "steps", "train_loss": "train_loss", "validation_loss": "validation_loss",
+                "train_rmse": "train_rmse_history", "validation_rmse": "validation_rmse_history",
+                "criterion": "criterion"}
+
 #: Arrays of an ``images embed`` embedding file, besides one ``coords_<projection>`` per 2-D projection.
 EMBEDDING_ARRAYS = ("codes", "labels", "label_names", "thumbnails")
 COORDS_PREFIX = "coords_"

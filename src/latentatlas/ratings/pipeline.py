@@ -53,7 +53,7 @@ class Prepared:
                 figures=[runs.figure("rating_histogram.png", "Rating histogram",
                                      f"{self.summary['ratings']:,} ratings after cold-start filtering")],
                 artifacts={runs.PREPARED: runs.FILES[runs.PREPARED], runs.SUMMARY: runs.FILES[runs.SUMMARY]},
-                tables={"rating histogram": [{"rating": k, "count": v} for k, v in self.summary["histogram"].items()]})
+                tables={runs.RATING_HISTOGRAM_TABLE: [{"rating": k, "count": v} for k, v in self.summary["histogram"].items()]})
         return out_dir / runs.FILES[runs.PREPARED]
 
 

@@ -213,9 +213,8 @@ def train(parts: Parts, model, *, out=None, resume=None, config: dict | None = N
         metrics["validation_rmse"] = min(h.validation_rmse)
     if h.train_rmse:
         metrics["train_rmse"] = h.train_rmse[h.steps.index(h.best_step)] if h.best_step in h.steps else h.train_rmse[-1]
-    history = {**metrics, "steps": h.steps, "train_loss": h.train_loss, "validation_loss": h.validation_loss,
-               "train_rmse_history": h.train_rmse, "validation_rmse_history": h.validation_rmse,
-               "criterion": h.criterion, "seconds": h.seconds, "source": parts.source}
+    history = {**metrics, **{key: getattr(h, field) for field, key in runs.HISTORY_KEYS.items()},
+               "seconds": h.seconds, "source": parts.source}
     result = TrainResult(model, metrics, history, interrupted)
     if out is not None:
         out = Path(out)
@@ -271,7 +270,7 @@ def write_train_run(out, model, metrics: dict, history: dict, config: dict, trai
         runs.write_run(stage, runs.RATINGS_TRAIN, f"{name} latent factor model (k={model.k})", created=created,
                        config=config, metrics=scalars, figures=figures,
                        artifacts={runs.MODEL: runs.FILES[runs.MODEL], runs.METRICS: runs.FILES[runs.METRICS]},
-                       tables={"recommendations": recommendation_rows(model, train_r)})
+                       tables={runs.RECOMMENDATIONS_TABLE: recommendation_rows(model, train_r)})
     return Path(out)
 
 

@@ -20,14 +20,10 @@ from latentatlas.errors import LatentAtlasError, printable
 from latentatlas.progress import Progress, as_progress
 from latentatlas.runs import Run
 
-# Names inside run.json and metrics.json that the report reads. They belong in latentatlas.runs; until it
-# defines them, these are the values its writers use.
-HISTOGRAM_TABLE = getattr(runs, "RATING_HISTOGRAM_TABLE", "rating histogram")
-RECOMMENDATIONS_TABLE = getattr(runs, "RECOMMENDATIONS_TABLE", "recommendations")
-BEST_ITERATION = getattr(runs, "BEST_ITERATION", "best_iteration")
-HISTORY_KEYS = getattr(runs, "HISTORY_KEYS", {
-    "steps": "steps", "train_loss": "train_loss", "validation_loss": "validation_loss",
-    "train_rmse": "train_rmse_history", "validation_rmse": "validation_rmse_history", "criterion": "criterion"})
+HISTOGRAM_TABLE = runs.RATING_HISTOGRAM_TABLE
+RECOMMENDATIONS_TABLE = runs.RECOMMENDATIONS_TABLE
+BEST_ITERATION = runs.BEST_ITERATION
+HISTORY_KEYS = runs.HISTORY_KEYS
 
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
