@@ -576,10 +576,6 @@ def _check_values(path, values: np.ndarray, what: str = "rating", line_of=lambda
 
 
 def _values(column) -> np.ndarray:
-    import pyarrow as pa
-
-    if isinstance(column, pa.ChunkedArray):  # ChunkedArray.to_numpy is ~50× slower than one concatenation
-        column = column.combine_chunks()
     return column.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
 
 
