@@ -175,6 +175,11 @@ def test_headerless_timestamp_in_rating_position_is_refused(tmp_path):
     assert "a timestamp or an id?" in message and "rating_col=" in message
 
 
+def test_headerless_span_of_millions_refused(tmp_path):
+    f = write(tmp_path / "r.csv", "1,2,-900000\n1,3,900000\n2,2,-900000\n")  # within ±1e6, a span of 1.8e6
+    assert "(a span of 1.8e+06)" in error_of(f)
+
+
 def test_headerless_all_distinct_values_refused_unless_chosen(tmp_path):
     rng = np.random.default_rng(0)
     values = rng.permutation(1000) / 250 + 1  # 1000 different values between 1 and 5
