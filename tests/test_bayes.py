@@ -22,13 +22,16 @@ def _random_csr(rng, n_rows, n_cols, density=0.3):
     return indptr, indices, data
 
 
-def _sample_rows(indptr, indices, data, Y, offsets, mean, prec, alpha, draw=False, key=1):
+def _sample_rows(indptr, indices, data, Y, offsets, mean, prec, alpha, draw=False, key=1, row_w=None,
+                 col_w=None):
     n_rows, K = len(indptr) - 1, Y.shape[1]
     X = np.zeros((n_rows, K))
     gram = np.zeros((n_rows, K, K))
     grad = np.zeros((n_rows, K))
-    kb.sample_rows(indptr, indices, data, Y, offsets, mean, prec, alpha, X, np.uint64(key), draw, gram, grad,
-                   True, 8)
+    row_w = np.ones(n_rows) if row_w is None else row_w
+    col_w = np.ones(Y.shape[0]) if col_w is None else col_w
+    kb.sample_rows(indptr, indices, data, Y, offsets, mean, prec, alpha, row_w, col_w, X, np.uint64(key), draw,
+                   gram, grad, True, 8)
     return X, gram, grad
 
 
@@ -53,15 +56,17 @@ def test_conditional_mean_with_prior_mean_and_offsets_matches_numpy():
     Y = rng.normal(size=(20, k))
     offsets = rng.normal(size=(12, k))
     mean, prec = rng.normal(size=k), rng.uniform(0.5, 3, size=k)
-    X, gram, grad = _sample_rows(indptr, indices, data, Y, offsets, mean, prec, alpha)
+    row_w, col_w = rng.uniform(0.3, 2, size=12), rng.uniform(0.3, 2, size=20)  # per-user/item noise factors
+    X, gram, grad = _sample_rows(indptr, indices, data, Y, offsets, mean, prec, alpha, row_w=row_w, col_w=col_w)
     for r in range(12):
         cols, v = indices[indptr[r]:indptr[r + 1]], data[indptr[r]:indptr[r + 1]]
         Ys = Y[cols]
-        A = alpha * Ys.T @ Ys + np.diag(prec)
-        b = alpha * Ys.T @ (v - Ys @ offsets[r]) + prec * mean
+        W = np.diag(row_w[r] * col_w[cols])  # each entry's noise precision, over α
+        A = alpha * Ys.T @ W @ Ys + np.diag(prec)
+        b = alpha * Ys.T @ W @ (v - Ys @ offsets[r]) + prec * mean
         np.testing.assert_allclose(X[r], np.linalg.solve(A, b), rtol=1e-8, atol=1e-10)
-        np.testing.assert_allclose(gram[r], Ys.T @ Ys, rtol=1e-10, atol=1e-12)
-        np.testing.assert_allclose(grad[r], Ys.T @ (v - Ys @ (X[r] + offsets[r])), rtol=1e-8, atol=1e-9)
+        np.testing.assert_allclose(gram[r], Ys.T @ W @ Ys, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(grad[r], Ys.T @ W @ (v - Ys @ (X[r] + offsets[r])), rtol=1e-8, atol=1e-9)
 
 
 def test_draws_have_the_conditional_covariance():
@@ -194,6 +199,33 @@ def test_implicit_features_history_callback_and_fold_in():
     assert _rmse(ours, folded) < 0.15
 
 
+def test_predictions_average_the_stored_samples_and_match_the_history():
+    split = _planted(seed=5)
+    val = split.validation
+    for n_stored, width in ((None, 12), (3, 3), (5, 4)):  # 12 kept samples; stride 4 keeps 3, stride 3 keeps 4
+        fit = _fit(split.train, val, k=4, n_samples=12, burn_in=3, implicit="both", n_stored=n_stored)
+        assert fit.n_stored == width and fit.user_factors.shape == (split.train.n_users, width * 4)
+        assert fit.user_factor_mean.shape == (split.train.n_users, 4)
+        rmse = _rmse(fit.predict(val.users, val.items), val.values)
+        assert abs(rmse - fit.history["validation_rmse"][-1]) < 1e-5
+    # the product of averaged factors is a different (and here no better) estimate
+    mean_pred = (fit.mu + fit.user_bias[val.users] + fit.item_bias[val.items]
+                 + np.einsum("ij,ij->i", fit.user_factor_mean[val.users], fit.item_factor_mean[val.items]))
+    assert abs(_rmse(mean_pred, val.values) - fit.history["validation_rmse_factor_mean"][-1]) < 1e-5
+
+
+def test_per_user_and_item_noise_precisions():
+    split = _planted(seed=4)
+    fit = _fit(split.train, split.validation, n_samples=10, burn_in=2, noise="both", implicit=False)
+    assert fit.noise == "both"
+    assert fit.user_noise.shape == (split.train.n_users,) and fit.item_noise.shape == (split.train.n_items,)
+    assert np.all(fit.user_noise > 0) and np.all(fit.item_noise > 0) and fit.user_noise.std() > 0
+    std = fit.predict_std(split.test.users, split.test.items)
+    assert np.all(np.isfinite(std)) and np.all(std > 0)
+    plain = _fit(split.train, n_samples=10, burn_in=2, implicit=False)
+    assert np.all(plain.user_noise == 1) and np.all(plain.item_noise == 1)
+
+
 def test_implicit_extra_pairs_change_only_the_implicit_part():
     split = _planted(seed=2)
     base = _fit(split.train, n_samples=3, burn_in=1, implicit="user")
@@ -225,7 +257,8 @@ def test_ctrl_c_keeps_the_average_so_far():
     ({"k": 0}, "k"), ({"n_samples": 0}, "n_samples"), ({"burn_in": -1}, "burn_in"), ({"k": 2.5}, "k"),
     ({"implicit": "sideways"}, "implicit"), ({"seed": -1}, "seed"), ({"n_threads": 0}, "n_threads"),
     ({"validation": ([0], [0])}, "validation"), ({"implicit_extra": ([0], [10_000])}, "implicit_extra items"),
-    ({"callback": 3}, "callback"), ({"init_std": -1.0}, "init_std"),
+    ({"callback": 3}, "callback"), ({"init_std": -1.0}, "init_std"), ({"noise": "loud"}, "noise"),
+    ({"noise_dof": 0}, "noise_dof"), ({"n_stored": 0}, "n_stored"),
 ])
 def test_bad_arguments_name_the_argument(kw, name):
     users = np.array([0, 1, 2], dtype=np.int32)

@@ -3,7 +3,7 @@
 The model (Salakhutdinov & Mnih 2008, with the per-dimension hyper-priors of libFM/myFM, and the
 "SVD++ flipped" implicit features of Rendle et al. 2019)::
 
-    r_ui = μ + b̃_u + b̃_i + q̃_u·p̃_i + ε,          ε ~ N(0, 1/α)
+    r_ui = μ + b̃_u + b̃_i + q̃_u·p̃_i + ε,          ε ~ N(0, 1/(α·τ_u·κ_i))
     [b̃_u, q̃_u] = [b_u, q_u] + |N(u)|^-½ Σ_{j∈N(u)} [w_j, y_j]        (user side, implicit "user" part)
     [b̃_i, p̃_i] = [b_i, p_i] + |N(i)|^-½ Σ_{v∈N(i)} [w'_v, z_v]       (item side, implicit "item" part)
 
@@ -11,25 +11,33 @@ The model (Salakhutdinov & Mnih 2008, with the per-dimension hyper-priors of lib
 ``N(i)`` the users who rated item ``i``. Each group (user vectors ``[b_u, q_u]``, item vectors, ``[w, y]``,
 ``[w', z]``) has, per dimension, a Normal prior whose mean and precision are sampled under a Normal-Gamma
 hyper-prior (α₀ = β₀ = 1, μ₀ = 0, γ₀ = 1, as libFM); α gets a Gamma(1, 1) prior, μ a flat one. Nothing is
-tuned: the precisions that play the role of λ in ALS are sampled.
+tuned: the precisions that play the role of λ in ALS are sampled. ``noise="global"`` (default) fixes
+τ_u = κ_i = 1; ``"user"``, ``"item"``, ``"both"`` sample per-user/per-item precision factors with Gamma(ν/2, ν/2)
+priors (``noise_dof`` = ν; Student-t noise per user/item, as "robust BPMF"). On MovieLens-100K validation data
+they did not help (RESULTS-bayes.md), so they are off by default; they do make ``predict_std`` per user/item.
 
 One Gibbs sample = hyper-parameters, then all user rows in parallel (a ridge solve plus a Cholesky-scaled
 normal draw, :mod:`latentatlas.ratings.kernels.bayes`), the ``[w, y]`` vectors one item after another, all
-item rows, the ``[w', z]`` vectors, then μ and α.
+item rows, the ``[w', z]`` vectors, then μ, the τ/κ factors and α. Implicit features cost a sequential sweep
+(O(K²) per training pair) on top of the parallel row steps.
 
-Posterior mean. The fit keeps running means and variances of the *effective* vectors ``[b̃_u, q̃_u]`` and
-``[b̃_i, p̃_i]`` over the kept samples (``O((n_users + n_items)·k)`` memory, whatever the number of ratings)
-and predicts ``μ̄ + b̄_u + b̄_i + q̄_u·p̄_i``. Averaging per-sample predictions instead is exact but needs
-the query pairs in advance or every sample stored; on MovieLens-100K validation data it was not more accurate
-(see ``benchmarks/RESULTS-bayes.md``; the factors barely rotate between samples once burnt in, because the
-chain mixes slowly over the rotation symmetry), so the cheap estimate is used. The history's
-``validation_rmse`` is the RMSE of exactly this running posterior-mean prediction.
+Posterior mean. Predictions average the per-sample predictions: ``μ̄ + b̄_u + b̄_i`` (running means over
+all kept samples) plus the average of ``q̃_u·p̃_i`` over the stored samples. The stored samples' factors are
+kept side by side (float32, at most :data:`STORE_BYTES` = 256 MiB, evenly thinned when the kept samples do not
+fit: at 10 M ratings with ~80 k users and items and k = 32 that is about 25 samples), and exposed as factor
+matrices of width ``n_stored·k`` scaled by 1/√n_stored, so prediction stays ``μ + b_u + b_i + q_u·p_i``.
+The cheaper product of posterior-mean factors ``q̄_u·p̄_i`` (O((n_users + n_items)·k), kept as
+``user_factor_mean``/``item_factor_mean``) lost 0.0005–0.0015 validation RMSE on MovieLens-100K with a short
+burn-in (samples early in the chain differ by more than a rotation; history field
+``validation_rmse_factor_mean`` vs ``validation_rmse``; RESULTS-bayes.md). ``validation_rmse`` is the RMSE of
+exactly the prediction the fit returns.
 
 Predictive standard deviation (``BayesFit.predict_std``): the variance of the prediction under the
 posterior, with the two sides and the dimensions treated as independent,
-``Var b̃_u + Var b̃_i + Σ_f (q̄²·Var p̃ + p̄²·Var q̃ + Var q̃·Var p̃)``, plus the noise variance E[1/α]; it is a
-standard deviation for the *rating*, so about 68 % of held-out ratings fall within one of it when the
-noise is Gaussian.
+``Var b̃_u + Var b̃_i + Σ_f (q̄²·Var p̃ + p̄²·Var q̃ + Var q̃·Var p̃)``, plus the noise variance
+E[1/α]·E[1/τ_u]·E[1/κ_i]; it is a standard deviation for the *rating*, so about 68 % of held-out ratings fall
+within one of it when the noise is Gaussian (tested on synthetic data; on MovieLens' integer ratings about
+73 %, i.e. slightly conservative).
 
 Ctrl-C: a ``KeyboardInterrupt`` during sampling finalises the averages from the kept samples so far (or the
 current sample when none was kept yet) and raises :class:`GibbsInterrupted` (a ``KeyboardInterrupt``) whose
@@ -39,7 +47,6 @@ as on any Ctrl-C.
 
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -51,17 +58,19 @@ from latentatlas.errors import LatentAtlasError
 from latentatlas.ratings.kernels import bayes as kb
 from latentatlas.ratings.kernels.als import compressed
 
-log = logging.getLogger("latentatlas")
-
 _CHUNKS = 64  # row chunks of the parallel kernels; fixed, so sums do not depend on the number of threads
 IMPLICIT = ("none", "user", "item", "both")
 
 # defaults, chosen on a validation split carved out of the training part of MovieLens-100K seed 0 only
 # (benchmarks/bench_bayes.py --tune); see benchmarks/RESULTS-bayes.md
-DEFAULT_K = 32
-DEFAULT_SAMPLES = 200
-DEFAULT_BURN_IN = 20
+DEFAULT_K = 16
+DEFAULT_SAMPLES = 50
+DEFAULT_BURN_IN = 10
 DEFAULT_IMPLICIT = "both"
+DEFAULT_NOISE = "global"
+DEFAULT_NOISE_DOF = 4.0
+STORE_BYTES = 256 * 2**20  # cap on the stored samples' factors (float32) that predictions average over
+NOISE = ("global", "user", "item", "both")
 
 
 @dataclass
@@ -69,11 +78,18 @@ class BayesFit:
     """What prediction needs, from the posterior averaged over the kept samples.
 
     ``prediction = mu + user_bias[u] + item_bias[i] + user_factors[u]·item_factors[i]``, the implicit
-    parts already folded into the effective vectors. ``user_var``/``item_var`` (n × (k+1)) hold the posterior
-    variances of the effective bias (column 0) and of each factor dimension; ``noise_variance`` is E[1/α].
+    parts already folded into the effective vectors. The biases are posterior means over all kept samples;
+    ``user_factors``/``item_factors`` (float32, n × (n_stored·k)) are the ``n_stored`` stored samples' factors
+    side by side, scaled by 1/√n_stored, so that the dot product is the average of the per-sample products
+    (the posterior mean of q̃_u·p̃_i, not the product of posterior means). ``user_factor_mean``/
+    ``item_factor_mean`` (n × k) are the posterior means of the factors (embeddings for plots, and the std).
+    ``user_var``/``item_var`` (n × (k+1)) hold the posterior variances of the effective bias (column 0) and of
+    each factor dimension; ``noise_variance`` is E[1/α].
     ``implicit_user`` (n_items × (k+1), ``[w_j, y_j]``) is what a new user's rated items add to their vector
     (``fold_in``); None without user-side implicit features. ``user_prior_mean``/``user_prior_precision``
-    (k+1) are the averaged hyper-parameters of the raw user vectors ``[b_u, q_u]``.
+    (k+1) are the averaged hyper-parameters of the raw user vectors ``[b_u, q_u]``. ``user_noise``/``item_noise``
+    are E[1/τ_u] and E[1/κ_i] (all ones with ``noise="global"``): the noise variance of pair (u, i) is
+    ``noise_variance·user_noise[u]·item_noise[i]``.
     ``history``: lists per sample (burn-in included): ``sample``, ``kept``, ``train_rmse`` (of that
     sample's parameters), ``validation_rmse`` (of the running posterior mean; of the current sample during
     burn-in; NaN without validation data), ``alpha``, ``seconds`` (cumulative).
@@ -84,6 +100,9 @@ class BayesFit:
     item_bias: np.ndarray
     user_factors: np.ndarray
     item_factors: np.ndarray
+    n_stored: int
+    user_factor_mean: np.ndarray
+    item_factor_mean: np.ndarray
     user_var: np.ndarray
     item_var: np.ndarray
     noise_precision: float
@@ -91,8 +110,11 @@ class BayesFit:
     user_prior_mean: np.ndarray
     user_prior_precision: np.ndarray
     implicit_user: np.ndarray | None
+    user_noise: np.ndarray
+    item_noise: np.ndarray
     k: int
     implicit: str
+    noise: str
     n_kept: int
     burn_in: int
     seed: int
@@ -107,13 +129,15 @@ class BayesFit:
     def n_items(self) -> int:
         return len(self.item_bias)
 
-    def _effective(self):
-        U = np.concatenate([self.user_bias[:, None], self.user_factors], axis=1)
-        V = np.concatenate([self.item_bias[:, None], self.item_factors], axis=1)
+    def _effective(self, mean: bool = False):
+        Uf, Vf = (self.user_factor_mean, self.item_factor_mean) if mean else (self.user_factors, self.item_factors)
+        U = np.concatenate([self.user_bias[:, None], Uf], axis=1)
+        V = np.concatenate([self.item_bias[:, None], Vf], axis=1)
         return np.ascontiguousarray(U), np.ascontiguousarray(V)
 
     def predict(self, users, items) -> np.ndarray:
-        """Posterior-mean predictions for index pairs (float64, not clipped)."""
+        """Posterior-mean predictions for index pairs (float64, not clipped): biases averaged over all kept
+        samples, the factor product averaged over the stored samples."""
         users, items = _pairs(users, items, self.n_users, self.n_items, "users", "items")
         U, V = self._effective()
         out = np.empty(len(users))
@@ -123,16 +147,17 @@ class BayesFit:
     def predict_std(self, users, items) -> np.ndarray:
         """Predictive standard deviation of the rating (posterior variance of the mean plus noise)."""
         users, items = _pairs(users, items, self.n_users, self.n_items, "users", "items")
-        U, V = self._effective()
+        U, V = self._effective(mean=True)
         out = np.empty(len(users))
         kb.predict_var_pairs(users, items, U, V, np.ascontiguousarray(self.user_var),
                              np.ascontiguousarray(self.item_var), out)
-        return np.sqrt(out + self.noise_variance)
+        return np.sqrt(out + self.noise_variance * self.user_noise[users] * self.item_noise[items])
 
     def fold_in(self, items, values) -> tuple[float, np.ndarray]:
-        """``(bias, factors)`` of a new user from their ratings, the item side fixed at its posterior mean:
-        the posterior mean of ``[b_u, q_u]`` under the averaged user prior and noise, plus the implicit part
-        of the rated items. Use them as a row of ``user_bias``/``user_factors``."""
+        """``(bias, factors)`` of a new user from their ratings, usable as a row of ``user_bias`` /
+        ``user_factors``: per stored sample, the posterior mean of the user's ``[b_u, q_u]`` given that sample's
+        item vectors, under the averaged user prior, noise precision and item biases, plus the implicit part of
+        the rated items (averaged ``[w_j, y_j]``); factors side by side like ``user_factors``."""
         items = np.asarray(items, dtype=np.int64).ravel()
         values = np.asarray(values, dtype=np.float64).ravel()
         if len(items) != len(values):
@@ -141,17 +166,25 @@ class BayesFit:
             raise LatentAtlasError(f"items: index out of range 0..{self.n_items - 1}")
         if not np.all(np.isfinite(values)):
             raise LatentAtlasError("values: not all finite")
-        K = self.k + 1
-        s = np.zeros(K)
+        k, M = self.k, self.n_stored
+        s = np.zeros(k + 1)
         if self.implicit_user is not None and len(items):
-            s = self.implicit_user[np.unique(items)].sum(axis=0) / np.sqrt(len(np.unique(items)))
-        Y = np.concatenate([np.ones((len(items), 1)), self.item_factors[items]], axis=1)
+            seen = np.unique(items)
+            s = self.implicit_user[seen].sum(axis=0) / np.sqrt(len(seen))
         t = values - self.mu - self.item_bias[items]
         lam = self.user_prior_precision
-        A = self.noise_precision * (Y.T @ Y) + np.diag(lam)
-        b = self.noise_precision * (Y.T @ (t - Y @ s)) + lam * self.user_prior_mean
-        x = np.linalg.solve(A, b) + s
-        return float(x[0]), x[1:]
+        w = self.noise_precision / self.item_noise[items]  # a new user's own noise factor: its prior mean, 1
+        root = np.sqrt(M)
+        biases, blocks = [], []
+        for m in range(M):
+            P = self.item_factors[items, m * k:(m + 1) * k].astype(np.float64) * root
+            Y = np.concatenate([np.ones((len(items), 1)), P], axis=1)
+            A = (Y.T * w) @ Y + np.diag(lam)
+            b = (Y.T * w) @ (t - Y @ s) + lam * self.user_prior_mean
+            x = np.linalg.solve(A, b) + s
+            biases.append(x[0])
+            blocks.append(x[1:] / root)
+        return float(np.mean(biases)), np.concatenate(blocks).astype(self.user_factors.dtype)
 
 
 class GibbsInterrupted(KeyboardInterrupt):
@@ -209,7 +242,8 @@ def _key(seed: int, sample: int, phase: int) -> np.uint64:
 
 def gibbs_fit(users, items, values, n_users: int, n_items: int, *, k: int = DEFAULT_K,
               n_samples: int = DEFAULT_SAMPLES, burn_in: int = DEFAULT_BURN_IN, implicit=DEFAULT_IMPLICIT,
-              implicit_extra: tuple | None = None, validation: tuple | None = None, seed: int = 0,
+              implicit_extra: tuple | None = None, noise: str = DEFAULT_NOISE, noise_dof: float = DEFAULT_NOISE_DOF,
+              n_stored: int | None = None, validation: tuple | None = None, seed: int = 0,
               n_threads: int | None = None, init_std: float = 0.1,
               callback: Callable[[int, dict], None] | None = None) -> BayesFit:
     """Sample the posterior of the model in the module docstring and average it.
@@ -219,8 +253,20 @@ def gibbs_fit(users, items, values, n_users: int, n_items: int, *, k: int = DEFA
     True/"both", "user", "item", or False/"none". ``implicit_extra=(users, items)``: more pairs used only as
     implicit information (e.g. the pairs to be predicted); never used unless given. ``validation=(users,
     items, values)``: scored after every sample (history). ``callback(sample_index, record)`` is called after
-    every sample with that sample's history record. The same ``seed`` gives the same result whatever
-    ``n_threads`` (None: numba's current setting). Computation is in float64.
+    every sample with that sample's history record. ``noise``: "global" (one noise precision), or per-user /
+    per-item / both precision factors with Student-t-like Gamma(ν/2, ν/2) priors, ν = ``noise_dof``.
+    ``n_stored``: how many kept samples' factors are stored to average predictions over (evenly thinned;
+    None: all kept samples, as far as :data:`STORE_BYTES` allows).
+    ``init_std``: standard deviation of the random initial factors (biases start at 0). The same ``seed`` gives
+    the same result whatever ``n_threads`` (None: numba's current setting). Computation is in float64.
+
+    Memory beyond the ratings (two CSR copies, 12 bytes per rating each, plus two float64 target arrays):
+    ``O((n_users + n_items)·k)`` for the state and running moments, the stored samples (float32, at most
+    :data:`STORE_BYTES`), and with implicit features one K×K float32 Gram matrix per user and per item
+    (K = k + 1).
+
+    Raises :class:`GibbsInterrupted` on Ctrl-C (see the module docstring) and ``LatentAtlasError`` for bad
+    arguments.
     """
     k = _check_int("k", k, 1)
     n_samples = _check_int("n_samples", n_samples, 1)
@@ -229,12 +275,21 @@ def gibbs_fit(users, items, values, n_users: int, n_items: int, *, k: int = DEFA
     n_items = _check_int("n_items", n_items, 1)
     seed = _check_int("seed", seed, 0)
     mode = _implicit_mode(implicit)
+    if noise not in NOISE:
+        raise LatentAtlasError(f"noise must be one of {', '.join(NOISE)}, got {noise!r}")
+    if isinstance(noise_dof, bool) or not isinstance(noise_dof, (int, float)) or not (0 < noise_dof < np.inf):
+        raise LatentAtlasError(f"noise_dof must be a positive finite number, got {noise_dof!r}")
     if n_threads is not None:
         n_threads = _check_int("n_threads", n_threads, 1)
     if not (isinstance(init_std, (int, float)) and np.isfinite(init_std) and init_std >= 0):
         raise LatentAtlasError(f"init_std must be a finite number >= 0, got {init_std!r}")
     if callback is not None and not callable(callback):
         raise LatentAtlasError("callback must be callable")
+    cap = max(1, STORE_BYTES // (4 * k * (n_users + n_items)))
+    if n_stored is None:
+        n_stored = min(n_samples, cap)
+    else:
+        n_stored = min(_check_int("n_stored", n_stored, 1), n_samples)
     users, items = _pairs(users, items, n_users, n_items, "users", "items")
     values = np.ascontiguousarray(values, dtype=np.float64).ravel()
     if len(values) != len(users):
@@ -259,7 +314,8 @@ def gibbs_fit(users, items, values, n_users: int, n_items: int, *, k: int = DEFA
     if n_threads is not None:
         numba.set_num_threads(min(n_threads, numba.config.NUMBA_NUM_THREADS))
     try:
-        return _run(users, items, values, n_users, n_items, k, n_samples, burn_in, mode,
+        return _run(users, items, values, n_users, n_items, k, n_samples, burn_in, n_stored, mode, noise,
+                    float(noise_dof),
                     (eu, ei) if implicit_extra is not None else None,
                     (vu, vi, vv) if validation is not None else None, seed, init_std, callback)
     finally:
@@ -283,8 +339,8 @@ def _implicit_structure(users, items, extra, n_users, n_items):
     return by_user, by_item, wu, wi
 
 
-def _run(users, items, values, n_users, n_items, k, n_samples, burn_in, mode, extra, validation, seed,
-         init_std, callback):
+def _run(users, items, values, n_users, n_items, k, n_samples, burn_in, n_stored, mode, noise, dof, extra,
+         validation, seed, init_std, callback):
     K = k + 1
     N = len(values)
     user_csr = compressed(users, items, values, n_users, np.float64)
@@ -305,25 +361,39 @@ def _run(users, items, values, n_users, n_items, k, n_samples, burn_in, mode, ex
     T = np.zeros((n_items, K))
     Wy = np.zeros((n_items, K)) if use_y else None
     Wz = np.zeros((n_users, K)) if use_z else None
-    gram_u = np.empty((n_users, K, K)) if use_y else np.zeros((1, K, K))
+    gram_u = np.empty((n_users, K, K), dtype=np.float32) if use_y else np.zeros((1, K, K), dtype=np.float32)
     grad_u = np.empty((n_users, K)) if use_y else np.zeros((1, K))
-    gram_i = np.empty((n_items, K, K)) if use_z else np.zeros((1, K, K))
+    gram_i = np.empty((n_items, K, K), dtype=np.float32) if use_z else np.zeros((1, K, K), dtype=np.float32)
     grad_i = np.empty((n_items, K)) if use_z else np.zeros((1, K))
     hyper = {name: (np.zeros(K), np.ones(K)) for name in ("U", "V", "Y", "Z")}
     mu = float(values.mean())
     alpha = 1.0
+    tau = np.ones(n_users)  # per-user and per-item noise precision factors (all 1: one global precision)
+    kappa = np.ones(n_items)
+    user_noise = noise in ("user", "both")
+    item_noise = noise in ("item", "both")
+    n_u = np.diff(user_csr[0]).astype(np.float64)
+    n_i = np.diff(item_csr[0]).astype(np.float64)
+    sq_u, lin_u, w_u = np.empty(n_users), np.empty(n_users), np.empty(n_users)
+    sq_i, lin_i, w_i = np.empty(n_items), np.empty(n_items), np.empty(n_items)
 
     acc = {"U": np.zeros((n_users, K)), "U2": np.zeros((n_users, K)), "V": np.zeros((n_items, K)),
            "V2": np.zeros((n_items, K)), "mu": 0.0, "alpha": 0.0, "inv_alpha": 0.0,
-           "Um": np.zeros(K), "Ul": np.zeros(K), "Y": np.zeros((n_items, K)) if use_y else None}
-    history = {"sample": [], "kept": [], "train_rmse": [], "validation_rmse": [], "validation_rmse_averaged": [],
-               "alpha": [], "seconds": []}
+           "Um": np.zeros(K), "Ul": np.zeros(K), "Y": np.zeros((n_items, K)) if use_y else None,
+           "inv_tau": np.zeros(n_users), "inv_kappa": np.zeros(n_items)}
+    # the stored samples: every stride-th kept sample's factors, side by side (float32)
+    stride = -(-n_samples // n_stored)
+    store = {"U": np.empty((n_users, (n_samples // stride) * k), dtype=np.float32),
+             "V": np.empty((n_items, (n_samples // stride) * k), dtype=np.float32), "n": 0}
+    history = {"sample": [], "kept": [], "train_rmse": [], "validation_rmse": [],
+               "validation_rmse_factor_mean": [], "alpha": [], "seconds": []}
     n_kept = 0
     Ueff = Ux + S
     Veff = Vx + T
     if validation is not None:
         val_pred = np.empty(len(validation[0]))
-        val_sum = np.zeros(len(validation[0]))
+        val_bias = np.zeros(len(validation[0]))  # Σ over kept samples of μ + b̃_u + b̃_i
+        val_dot = np.zeros(len(validation[0]))  # Σ over stored samples of q̃_u·p̃_i
     start = time.perf_counter()
     total = burn_in + n_samples
     try:
@@ -341,7 +411,7 @@ def _run(users, items, values, n_users, n_items, k, n_samples, burn_in, mode, ex
             Vaug[:, 0] = 1.0
             kb.effective_targets(user_csr[0], user_csr[1], user_csr[2], mu, np.ascontiguousarray(Veff[:, 0]),
                                  t_user)
-            kb.sample_rows(user_csr[0], user_csr[1], t_user, Vaug, S, *hyper["U"], alpha, Ux,
+            kb.sample_rows(user_csr[0], user_csr[1], t_user, Vaug, S, *hyper["U"], alpha, tau, kappa, Ux,
                            _key(seed, t, 1), True, gram_u, grad_u, use_y, _CHUNKS)
             if use_y:
                 kb.sample_implicit(by_item[0], by_item[1], wu, gram_u, grad_u, Wy, S, *hyper["Y"], alpha,
@@ -354,7 +424,7 @@ def _run(users, items, values, n_users, n_items, k, n_samples, burn_in, mode, ex
             Uaug[:, 0] = 1.0
             kb.effective_targets(item_csr[0], item_csr[1], item_csr[2], mu, np.ascontiguousarray(Ueff[:, 0]),
                                  t_item)
-            kb.sample_rows(item_csr[0], item_csr[1], t_item, Uaug, T, *hyper["V"], alpha, Vx,
+            kb.sample_rows(item_csr[0], item_csr[1], t_item, Uaug, T, *hyper["V"], alpha, kappa, tau, Vx,
                            _key(seed, t, 3), True, gram_i, grad_i, use_z, _CHUNKS)
             if use_z:
                 kb.sample_implicit(by_user[0], by_user[1], wi, gram_i, grad_i, Wz, T, *hyper["Z"], alpha,
@@ -362,12 +432,27 @@ def _run(users, items, values, n_users, n_items, k, n_samples, burn_in, mode, ex
                 kb.implicit_sums(by_item[0], by_item[1], wi, Wz, T, _CHUNKS)
             Veff = Vx + T
 
-            # global mean (flat prior) and noise precision (Gamma(1, 1) prior)
-            s1, s2 = kb.residual_moments(users, items, values, mu, Ueff, Veff, _CHUNKS)
+            # global mean (flat prior), noise precision α (Gamma(1, 1) prior) and, when asked, per-user τ_u and
+            # per-item κ_i factors of it (Gamma(ν/2, ν/2) priors: Student-t noise per user / item)
             grng = np.random.default_rng(np.random.SeedSequence([seed, t, 11]))
-            shift = grng.normal(s1 / N, 1.0 / np.sqrt(alpha * N))
+            kb.row_residuals(user_csr[0], user_csr[1], user_csr[2], mu, Ueff, Veff, kappa, sq_u, lin_u, w_u)
+            weight_sum = float(tau @ w_u)
+            shift = grng.normal(float(tau @ lin_u) / weight_sum, 1.0 / np.sqrt(alpha * weight_sum))
             mu += shift
-            sse = max(s2 - 2 * shift * s1 + N * shift * shift, 0.0)
+            sq_u += shift * (shift * w_u - 2 * lin_u)  # Σ κ e² per user at the new μ
+            np.maximum(sq_u, 0.0, out=sq_u)
+            if noise == "global":
+                sse = plain_sse = float(sq_u.sum())
+            else:
+                if user_noise:
+                    tau = grng.gamma(dof / 2 + n_u / 2, 1.0 / (dof / 2 + alpha * sq_u / 2))
+                if item_noise:
+                    kb.row_residuals(item_csr[0], item_csr[1], item_csr[2], mu, Veff, Ueff, tau, sq_i, lin_i, w_i)
+                    kappa = grng.gamma(dof / 2 + n_i / 2, 1.0 / (dof / 2 + alpha * sq_i / 2))
+                    sse = float(kappa @ sq_i)
+                else:
+                    sse = float(tau @ sq_u)
+                plain_sse = kb.residual_moments(users, items, values, mu, Ueff, Veff, _CHUNKS)[1]
             alpha = grng.gamma((1.0 + N) / 2, 2.0 / (1.0 + sse))
 
             kept = t >= burn_in
@@ -380,42 +465,57 @@ def _run(users, items, values, n_users, n_items, k, n_samples, burn_in, mode, ex
                 acc["mu"] += mu
                 acc["alpha"] += alpha
                 acc["inv_alpha"] += 1.0 / alpha
+                acc["inv_tau"] += 1.0 / tau
+                acc["inv_kappa"] += 1.0 / kappa
                 acc["Um"] += hyper["U"][0]
                 acc["Ul"] += hyper["U"][1]
                 if use_y:
                     acc["Y"] += Wy
-            vrmse = armse = float("nan")
+                stored = n_kept % stride == 0
+                if stored:
+                    m = store["n"]
+                    store["U"][:, m * k:(m + 1) * k] = Ueff[:, 1:]
+                    store["V"][:, m * k:(m + 1) * k] = Veff[:, 1:]
+                    store["n"] = m + 1
+            vrmse = frmse = float("nan")
             if validation is not None:
-                kb.predict_pairs(validation[0], validation[1], mu, Ueff, Veff, val_pred)
+                vu, vi, vv = validation
+                kb.predict_pairs(vu, vi, mu, Ueff, Veff, val_pred)
                 if kept:
-                    val_sum += val_pred
-                    armse = float(np.sqrt(np.mean((validation[2] - val_sum / n_kept) ** 2)))
-                if n_kept:
-                    kb.predict_pairs(validation[0], validation[1], acc["mu"] / n_kept, acc["U"] / n_kept,
-                                     acc["V"] / n_kept, val_pred)
+                    bias = mu + Ueff[vu, 0] + Veff[vi, 0]
+                    val_bias += bias
+                    if stored:
+                        val_dot += val_pred - bias
+                    vrmse = float(np.sqrt(np.mean((vv - val_bias / n_kept - val_dot / max(store["n"], 1)) ** 2)))
+                    kb.predict_pairs(vu, vi, acc["mu"] / n_kept, acc["U"] / n_kept, acc["V"] / n_kept, val_pred)
+                    frmse = float(np.sqrt(np.mean((vv - val_pred) ** 2)))
                 else:
-                    kb.predict_pairs(validation[0], validation[1], mu, Ueff, Veff, val_pred)
-                vrmse = float(np.sqrt(np.mean((validation[2] - val_pred) ** 2)))
-            record = {"sample": t, "kept": kept, "train_rmse": float(np.sqrt(sse / N)), "validation_rmse": vrmse,
-                      "validation_rmse_averaged": armse, "alpha": float(alpha), "seconds": time.perf_counter() - start}
+                    vrmse = frmse = float(np.sqrt(np.mean((vv - val_pred) ** 2)))
+            record = {"sample": t, "kept": kept, "train_rmse": float(np.sqrt(plain_sse / N)), "validation_rmse": vrmse,
+                      "validation_rmse_factor_mean": frmse, "alpha": float(alpha),
+                      "seconds": time.perf_counter() - start}
             for name, value in record.items():
                 history[name].append(value)
             if callback is not None:
                 callback(t, record)
     except KeyboardInterrupt:
-        fit = _finish(acc, n_kept, Ueff, Veff, mu, alpha, hyper, Wy, k, mode, burn_in, seed, history)
+        fit = _finish(acc, store, n_kept, Ueff, Veff, mu, alpha, tau, kappa, hyper, Wy, k, mode, noise, burn_in,
+                      seed, history)
         fit.interrupted = True
         raise GibbsInterrupted(fit) from None
-    return _finish(acc, n_kept, Ueff, Veff, mu, alpha, hyper, Wy, k, mode, burn_in, seed, history)
+    return _finish(acc, store, n_kept, Ueff, Veff, mu, alpha, tau, kappa, hyper, Wy, k, mode, noise, burn_in,
+                   seed, history)
 
 
-def _finish(acc, n_kept, Ueff, Veff, mu, alpha, hyper, Wy, k, mode, burn_in, seed, history) -> BayesFit:
+def _finish(acc, store, n_kept, Ueff, Veff, mu, alpha, tau, kappa, hyper, Wy, k, mode, noise, burn_in, seed,
+            history) -> BayesFit:
     if n_kept == 0:  # interrupted during burn-in: the current sample, no spread
         U, V = Ueff.copy(), Veff.copy()
         Uvar, Vvar = np.zeros_like(U), np.zeros_like(V)
         mean_mu, mean_alpha, inv_alpha = mu, alpha, 1.0 / alpha
         prior_mean, prior_prec = hyper["U"][0].copy(), hyper["U"][1].copy()
         implicit_user = None if Wy is None else Wy.copy()
+        user_noise, item_noise = 1.0 / tau, 1.0 / kappa
     else:
         U = acc["U"] / n_kept
         V = acc["V"] / n_kept
@@ -426,9 +526,18 @@ def _finish(acc, n_kept, Ueff, Veff, mu, alpha, hyper, Wy, k, mode, burn_in, see
         inv_alpha = acc["inv_alpha"] / n_kept
         prior_mean, prior_prec = acc["Um"] / n_kept, acc["Ul"] / n_kept
         implicit_user = None if acc["Y"] is None else acc["Y"] / n_kept
+        user_noise, item_noise = acc["inv_tau"] / n_kept, acc["inv_kappa"] / n_kept
+    M = store["n"]
+    if M == 0:  # nothing stored yet: the current sample's factors
+        Uf, Vf, M = Ueff[:, 1:].astype(np.float32), Veff[:, 1:].astype(np.float32), 1
+    else:
+        scale = np.float32(1 / np.sqrt(M))
+        Uf = store["U"][:, :M * k] * scale
+        Vf = store["V"][:, :M * k] * scale
     return BayesFit(mu=float(mean_mu), user_bias=np.ascontiguousarray(U[:, 0]), item_bias=np.ascontiguousarray(V[:, 0]),
-                    user_factors=np.ascontiguousarray(U[:, 1:]), item_factors=np.ascontiguousarray(V[:, 1:]),
+                    user_factors=Uf, item_factors=Vf, n_stored=M,
+                    user_factor_mean=np.ascontiguousarray(U[:, 1:]), item_factor_mean=np.ascontiguousarray(V[:, 1:]),
                     user_var=Uvar, item_var=Vvar, noise_precision=float(mean_alpha),
                     noise_variance=float(inv_alpha), user_prior_mean=prior_mean, user_prior_precision=prior_prec,
-                    implicit_user=implicit_user, k=k, implicit=mode, n_kept=n_kept, burn_in=burn_in, seed=seed,
-                    history=history)
+                    implicit_user=implicit_user, user_noise=user_noise, item_noise=item_noise, k=k,
+                    implicit=mode, noise=noise, n_kept=n_kept, burn_in=burn_in, seed=seed, history=history)

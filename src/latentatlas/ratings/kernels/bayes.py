@@ -9,12 +9,14 @@ targets ``t_rj``, a fixed offset vector ``o_r`` (the row's implicit-feedback sum
     x_r ~ N(A⁻¹b, A⁻¹):   x_r = A⁻¹b + U⁻¹z,   A = UᵀU (Cholesky),  z ~ N(0, I)
 
 i.e. the ALS ridge solve (:func:`latentatlas.ratings.kernels.als.ridge_rows`, whose Gram accumulation and
-Cholesky this module reuses) plus one triangular solve for the draw. Rows run in parallel.
+Cholesky are repeated here with per-entry noise precisions and without reassociation) plus one triangular
+solve for the draw. Rows run in parallel. With per-user/per-item noise precisions ("heteroscedastic" noise)
+each entry's term is weighted by its precision.
 
 Implicit-feedback parameters (``y_j`` shared by every user who rated item ``j``, entering that user's vector
 as ``y_j/√|N(u)|``) are coupled through the users they share, so they are drawn one item after another
-(an exact Gibbs sweep; a parallel, Jacobi-style sweep is unstable along the "all of a user's y move together"
-direction). Each draw costs O(K²) per (item, user) pair using the users' Gram matrices and residual
+(an exact Gibbs sweep; a parallel, Jacobi-style update would not sample the right distribution and, by
+analysis, oscillates along the "all of a user's y move together" direction). Each draw costs O(K²) per (item, user) pair using the users' Gram matrices and residual
 gradients kept from the row step.
 
 Random numbers never come from a shared generator: each row's normals are generated from a counter hash of
@@ -27,14 +29,15 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from latentatlas.ratings.kernels.als import _gram, prefer_workqueue
+from latentatlas.ratings.kernels.als import prefer_workqueue
 from latentatlas.ratings.kernels.sgd import _splitmix
 
 prefer_workqueue()
 
-# fastmath without "reassoc": vectorised reductions may sum in an order that depends on memory alignment,
-# which differs with the number of threads; these flags keep FMA contraction and the rest, and results stay
-# bit-identical whatever the thread count
+# fastmath without "reassoc" in the parallel kernels, as a precaution so that no reduction's order can depend on
+# where a thread's buffers sit; FMA contraction and the rest stay. (What did make results depend on the thread
+# count was ``array.sum()`` inside a parallel=True function, which numba turns into a parallel reduction: the
+# kernels below sum their per-chunk partials in a plain loop instead.)
 _FAST = {"nnan", "ninf", "nsz", "arcp", "contract", "afn"}
 
 _TWO_PI = 2.0 * np.pi
@@ -147,16 +150,53 @@ def _draw(A, b, z, draw, state):
     return state
 
 
+@njit(fastmath=_FAST, cache=True)
+def _wgram(indptr, indices, data, col_w, Y, r, A, b):
+    """``A = Σ_j ω_j y_j y_jᵀ``, ``b = Σ_j ω_j y_j v_j`` over row ``r`` (ω = ``col_w[j]``), full square,
+    four entries per sweep as :func:`latentatlas.ratings.kernels.als._gram`."""
+    k = Y.shape[1]
+    A[:] = 0
+    b[:] = 0
+    start, end = indptr[r], indptr[r + 1]
+    j = start
+    while j + 4 <= end:
+        i0, i1, i2, i3 = indices[j], indices[j + 1], indices[j + 2], indices[j + 3]
+        y0, y1, y2, y3 = Y[i0], Y[i1], Y[i2], Y[i3]
+        w0, w1, w2, w3 = col_w[i0], col_w[i1], col_w[i2], col_w[i3]
+        v0, v1, v2, v3 = w0 * data[j], w1 * data[j + 1], w2 * data[j + 2], w3 * data[j + 3]
+        for a in range(k):
+            a0, a1, a2, a3 = w0 * y0[a], w1 * y1[a], w2 * y2[a], w3 * y3[a]
+            b[a] += v0 * y0[a] + v1 * y1[a] + v2 * y2[a] + v3 * y3[a]
+            row = A[a]
+            for c in range(k):
+                row[c] += a0 * y0[c] + a1 * y1[c] + a2 * y2[c] + a3 * y3[c]
+        j += 4
+    while j < end:
+        i0 = indices[j]
+        y0 = Y[i0]
+        w0 = col_w[i0]
+        v0 = w0 * data[j]
+        for a in range(k):
+            a0 = w0 * y0[a]
+            b[a] += v0 * y0[a]
+            row = A[a]
+            for c in range(k):
+                row[c] += a0 * y0[c]
+        j += 1
+
+
 @njit(parallel=True, fastmath=_FAST, cache=True)
-def sample_rows(indptr, indices, targets, Y, offsets, prior_mean, prior_prec, alpha, X, key, draw,
+def sample_rows(indptr, indices, targets, Y, offsets, prior_mean, prior_prec, alpha, row_w, col_w, X, key, draw,
                 gram_out, grad_out, store, n_chunks):
     """Draw every row of ``X`` from its Gaussian conditional (module docstring).
 
     ``targets`` are the CSR values already net of everything outside the row's product (global mean, the
     other side's bias). ``offsets`` (n_rows × K) is the fixed part ``o_r`` of the row's effective vector
-    (zeros without implicit feedback). ``draw=False`` writes the conditional mean instead of a draw.
-    With ``store``, ``gram_out[r]`` receives G and ``grad_out[r]`` the residual gradient
-    ``Σ_j y_j t_rj − G (x_r + o_r)`` at the new ``x_r``, which the implicit-feedback sweep needs.
+    (zeros without implicit feedback). The noise precision of entry (r, j) is ``alpha·row_w[r]·col_w[j]``
+    (all ones: one global precision). ``draw=False`` writes the conditional mean instead of a draw.
+    With ``store``, ``gram_out[r]`` receives the precision-weighted Gram ``G = row_w[r] Σ_j col_w[j] y_j y_jᵀ``
+    (without α) and ``grad_out[r]`` the weighted residual gradient ``row_w[r] Σ_j col_w[j] y_j t_rj −
+    G (x_r + o_r)`` at the new ``x_r``, which the implicit-feedback sweep needs.
     """
     n_rows = len(indptr) - 1
     k = Y.shape[1]
@@ -168,7 +208,12 @@ def sample_rows(indptr, indices, targets, Y, offsets, prior_mean, prior_prec, al
         c_vec = np.empty(k)
         z = np.empty(k)
         for r in range(c * step, min(n_rows, (c + 1) * step)):
-            _gram(indptr, indices, targets, Y, r, G, c_vec)
+            _wgram(indptr, indices, targets, col_w, Y, r, G, c_vec)
+            wr = row_w[r]
+            for a in range(k):
+                c_vec[a] *= wr
+                for cc in range(k):
+                    G[a, cc] *= wr
             o = offsets[r]
             for a in range(k):
                 go = 0.0
@@ -190,7 +235,34 @@ def sample_rows(indptr, indices, targets, Y, offsets, prior_mean, prior_prec, al
                     grad_out[r, a] = g
 
 
-@njit(fastmath=_FAST, cache=True)
+@njit(parallel=True, fastmath=_FAST, cache=True)
+def row_residuals(indptr, indices, data, mu, R, C, col_w, sq_out, lin_out, w_out):
+    """Per CSR row ``r``: ``Σ_j ω_j e²``, ``Σ_j ω_j e`` and ``Σ_j ω_j`` (ω = ``col_w[j]``) of the residuals
+    ``e = v − μ − R[r,0] − C[j,0] − R[r,1:]·C[j,1:]`` (effective vectors, biases in column 0)."""
+    n_rows = len(indptr) - 1
+    k = R.shape[1]
+    for r in prange(n_rows):
+        q = R[r]
+        s2 = 0.0
+        s1 = 0.0
+        sw = 0.0
+        for p in range(indptr[r], indptr[r + 1]):
+            j = indices[p]
+            y = C[j]
+            dot = 0.0
+            for a in range(1, k):
+                dot += q[a] * y[a]
+            e = data[p] - mu - q[0] - y[0] - dot
+            w = col_w[j]
+            s2 += w * e * e
+            s1 += w * e
+            sw += w
+        sq_out[r] = s2
+        lin_out[r] = s1
+        w_out[r] = sw
+
+
+@njit(fastmath=True, cache=True)
 def sample_implicit(indptr, indices, weight, gram, grad, W, S, prior_mean, prior_prec, alpha, key, draw):
     """One sequential Gibbs sweep over the implicit-feedback vectors ``W`` (n_cols × K).
 
@@ -200,6 +272,9 @@ def sample_implicit(indptr, indices, weight, gram, grad, W, S, prior_mean, prior
     here). ``gram[u]`` is row ``u``'s Gram matrix from :func:`sample_rows`. The conditional of ``w_j`` is
 
         A = diag(λ) + α Σ_u weight[u]² G_u,   b = λ⊙m + α Σ_u weight[u] (grad_u + weight[u] G_u w_j)
+
+    where the second sum is ``(Σ_u weight[u]² G_u) w_j``, formed once per column. Cost per (column, row)
+    pair: K² for A plus K² to update ``grad[u]`` after the draw. Sequential: columns share rows.
     """
     n_cols = len(indptr) - 1
     k = W.shape[1]
@@ -216,20 +291,25 @@ def sample_implicit(indptr, indices, weight, gram, grad, W, S, prior_mean, prior
         for p in range(indptr[j], indptr[j + 1]):
             u = indices[p]
             w = weight[u]
+            ww = w * w
             G = gram[u]
             g = grad[u]
-            for a in range(k):
+            for a in range(k):  # full rows from 0: they vectorise
                 row = G[a]
-                t = 0.0
+                Aa = A[a]
                 for c in range(k):
-                    t += row[c] * old[c]
-                    A[a, c] += w * w * row[c]
-                b[a] += w * (g[a] + w * t)
+                    Aa[c] += ww * row[c]
+                b[a] += w * g[a]
+        # Σ_u w_u² G_u w_j = A_lik w_j: the old value's own contribution, added back once per column
+        for a in range(k):
+            t = 0.0
+            for c in range(k):
+                t += A[a, c] * old[c]
+            b[a] = alpha * (b[a] + t) + prior_prec[a] * prior_mean[a]
         for a in range(k):
             for c in range(k):
                 A[a, c] *= alpha
             A[a, a] += prior_prec[a]
-            b[a] = alpha * b[a] + prior_prec[a] * prior_mean[a]
         _draw(A, b, z, draw, _row_state(key, j))
         for a in range(k):
             z[a] = b[a] - old[a]  # the change
@@ -240,13 +320,12 @@ def sample_implicit(indptr, indices, weight, gram, grad, W, S, prior_mean, prior
             G = gram[u]
             g = grad[u]
             s = S[u]
-            for a in range(k):
-                row = G[a]
-                t = 0.0
-                for c in range(k):
-                    t += row[c] * z[c]
-                g[a] -= w * t
-                s[a] += w * z[a]
+            for c in range(k):  # g −= w·G z as axpys over G's rows (G symmetric): no reductions
+                f = w * z[c]
+                row = G[c]
+                for a in range(k):
+                    g[a] -= f * row[a]
+                s[c] += f
 
 
 @njit(parallel=True, fastmath=_FAST, cache=True)

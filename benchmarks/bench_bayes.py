@@ -1,0 +1,353 @@
+"""Bayesian MF by Gibbs sampling (``latentatlas.ratings.bayes.gibbs_fit``) against myFM, and our ALS for context.
+
+Sections (each stores its numbers in benchmarks/data/bench_bayes.json; every run rewrites
+benchmarks/RESULTS-bayes.md from all sections stored so far):
+
+* ``--tune``: choose the defaults on MovieLens-100K seed 0 ONLY: the 80 % training part of a seed-0 80/20
+  split is split again 87.5/12.5 (seed 0), and configurations are scored on that validation part. The test
+  splits below are never looked at for this.
+* ``--splits``: 5 random 80/20 splits (seeds 1..5): our default ``gibbs_fit``, myFM (one-hot, and with
+  implicit features through RelationBlock, as in myFM's MovieLens tutorials) at ranks 10 and 32, and
+  ``LatentFactorModel()`` (ALS default, fitted on a 90/10 train/validation split of the 80 %) — test RMSE and
+  fit wall time per split.
+* ``--scale``: seconds per sample at 10 M synthetic ratings, k = 32, against one ALS iteration (the same
+  kernels LatentFactorModel runs: CG with 2 steps, and the exact Cholesky solve).
+
+Usage: nice .venv/bin/python benchmarks/bench_bayes.py --tune --splits --scale
+(needs ``bash benchmarks/get_data.sh`` and ``pip install myfm 'setuptools<81'``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+os.environ.setdefault("TQDM_DISABLE", "1")  # myFM's progress bars
+import sys
+import time
+import warnings
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _harness import DATA, HERE, machine, table  # noqa: E402
+
+from latentatlas.ratings import bayes, prep  # noqa: E402
+from latentatlas.ratings.io import read_ratings  # noqa: E402
+
+STORE = DATA / "bench_bayes.json"
+RESULTS = HERE / "RESULTS-bayes.md"
+ML100K = DATA / "ml-100k" / "u.data"
+
+
+def rmse(a, b) -> float:
+    return float(np.sqrt(np.mean((np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)) ** 2)))
+
+
+def load_store() -> dict:
+    return json.loads(STORE.read_text()) if STORE.exists() else {}
+
+
+def save_store(store: dict) -> None:
+    STORE.parent.mkdir(parents=True, exist_ok=True)
+    STORE.write_text(json.dumps(store, indent=1))
+
+
+def load_avg() -> str:
+    return "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
+
+
+# --- ours ----------------------------------------------------------------------------------------------------
+
+
+def fit_ours(train, validation=None, **kw):
+    val = None if validation is None else (validation.users, validation.items, validation.values)
+    t0 = time.perf_counter()
+    fit = bayes.gibbs_fit(train.users, train.items, train.values, train.n_users, train.n_items,
+                          validation=val, **kw)
+    return fit, time.perf_counter() - t0
+
+
+def warm_up():
+    """Compile (or load from numba's cache) the kernels outside every clock."""
+    from latentatlas.ratings.synthetic import synthetic
+
+    small = synthetic(n_users=50, n_items=40, n_ratings=500, seed=0)
+    bayes.gibbs_fit(small.users, small.items, small.values, small.n_users, small.n_items, k=3, n_samples=2,
+                    burn_in=1, implicit="both", validation=(small.users, small.items, small.values))
+
+
+# --- myFM ----------------------------------------------------------------------------------------------------
+
+
+def myfm_data(train, test, implicit: bool):
+    """myFM inputs: one-hot user and item columns; with ``implicit``, RelationBlocks whose rows are a user's
+    [one-hot | items rated in training / √count] and an item's [one-hot | users who rated it / √count],
+    as in myFM's MovieLens relation-block tutorial (built from training pairs only)."""
+    import scipy.sparse as sps
+    from myfm import RelationBlock
+
+    nu, ni = train.n_users, train.n_items
+    if not implicit:
+        def onehot(r):
+            n = len(r)
+            rows = np.repeat(np.arange(n), 2)
+            cols = np.stack([r.users, nu + r.items.astype(np.int64)], axis=1).ravel()
+            return sps.csr_matrix((np.ones(2 * n), (rows, cols)), shape=(n, nu + ni))
+        return onehot(train), [], onehot(test), []
+    ui = sps.csr_matrix((np.ones(len(train)), (train.users, train.items)), shape=(nu, ni))
+    ui.data[:] = 1.0
+    nU = np.asarray(ui.sum(axis=1)).ravel()
+    nI = np.asarray(ui.sum(axis=0)).ravel()
+    u_imp = sps.diags(1 / np.sqrt(np.maximum(nU, 1))) @ ui
+    i_imp = sps.diags(1 / np.sqrt(np.maximum(nI, 1))) @ ui.T.tocsr()
+    user_block = sps.hstack([sps.identity(nu, format="csr"), u_imp], format="csr")
+    item_block = sps.hstack([sps.identity(ni, format="csr"), i_imp], format="csr")
+
+    def blocks(r):
+        return [RelationBlock(r.users.astype(np.int64), user_block), RelationBlock(r.items.astype(np.int64), item_block)]
+    return sps.csr_matrix((len(train), 0)), blocks(train), sps.csr_matrix((len(test), 0)), blocks(test)
+
+
+def fit_myfm(train, test, rank: int, implicit: bool, seed: int):
+    import myfm
+
+    X, rel, Xt, relt = myfm_data(train, test, implicit)
+    n_iter = 300 if implicit else 200  # as myFM's tutorials: 200 for one-hot, 300 with relation blocks
+    t0 = time.perf_counter()
+    fm = myfm.MyFMRegressor(rank=rank, random_seed=seed).fit(X, train.values.astype(np.float64), X_rel=rel,
+                                                            n_iter=n_iter, n_kept_samples=n_iter)
+    seconds = time.perf_counter() - t0
+    pred = fm.predict(Xt, X_rel=relt)
+    return rmse(pred, test.values), seconds, n_iter
+
+
+# --- ALS -----------------------------------------------------------------------------------------------------
+
+
+def fit_als(train, test, seed: int):
+    from latentatlas.ratings.model import LatentFactorModel
+
+    inner = prep.split(train, validation_fraction=0.1, seed=seed)
+    model = LatentFactorModel()
+    t0 = time.perf_counter()
+    try:
+        model.fit(inner.train, validation=inner.validation)
+    except TypeError:  # the older positional signature
+        model.fit(inner.train, inner.validation)
+    seconds = time.perf_counter() - t0
+    try:
+        pred = model.predict(test)
+    except TypeError:
+        pred = model.predict(test.users, test.items)
+    return rmse(pred, test.values), seconds
+
+
+# --- sections ------------------------------------------------------------------------------------------------
+
+
+def section_tune(store: dict, ratings) -> None:
+    outer = prep.split(ratings, test_fraction=0.2, seed=0)
+    inner = prep.split(outer.train, validation_fraction=0.125, seed=0)
+    tr, va = inner.train, inner.validation
+    rows = []
+    grid = [(k, "both", bi, "global") for k in (6, 10, 16) for bi in (5, 10, 20)] + [(32, "both", 10, "global")]
+    grid += [(10, imp, 10, "global") for imp in ("none", "user", "item")] + [(32, "none", 10, "global")]
+    grid += [(16, "both", 10, noise) for noise in ("user", "item", "both")]
+    horizon = 200
+    for k, imp, bi, noise in grid:
+        fit, sec = fit_ours(tr, va, k=k, implicit=imp, burn_in=bi, n_samples=horizon, noise=noise, seed=0)
+        v = np.array(fit.history["validation_rmse"])  # averaged predictions: what gibbs_fit returns
+        a = np.array(fit.history["validation_rmse_factor_mean"])  # product of averaged factors
+        s = np.array(fit.history["seconds"])
+        row = {"k": k, "implicit": imp, "burn_in": bi, "noise": noise, "sec_per_sample": float(s[-1] / len(s))}
+        for n in (25, 50, 100, 150, 200):
+            row[f"n{n}"] = float(v[bi + n - 1])
+            row[f"fm{n}"] = float(a[bi + n - 1])
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    # myFM on the same validation split, for reference only
+    ref = []
+    for rank, implicit in ((10, False), (10, True)):
+        r_, sec, n_iter = fit_myfm(tr, va, rank, implicit, 0)
+        ref.append({"model": f"myFM rank {rank}{' implicit' if implicit else ''} ({n_iter} samples)",
+                    "rmse": r_, "seconds": sec})
+        print(json.dumps(ref[-1]), flush=True)
+    store["tune"] = {"rows": rows, "myfm": ref, "load": load_avg(), "sizes": [len(tr), len(va)]}
+
+
+def section_splits(store: dict, ratings, seeds, with_myfm=True) -> None:
+    rows = []
+    for seed in seeds:
+        sp = prep.split(ratings, test_fraction=0.2, seed=seed)
+        train, test = sp.train, sp.test
+        row = {"seed": seed, "load": load_avg()}
+        fit, sec = fit_ours(train, seed=seed)
+        pred = fit.predict(test.users, test.items)
+        row["ours"] = rmse(pred, test.values)
+        row["ours_clipped"] = rmse(np.clip(pred, 1, 5), test.values)
+        row["ours_s"] = sec
+        std = fit.predict_std(test.users, test.items)
+        row["ours_within_1std"] = float(np.mean(np.abs(test.values - pred) <= std))
+        if with_myfm:
+            for rank in (10, 32):
+                for implicit in (False, True):
+                    key = f"myfm{rank}{'i' if implicit else ''}"
+                    row[key], row[key + "_s"], _ = fit_myfm(train, test, rank, implicit, seed)
+        row["als"], row["als_s"] = fit_als(train, test, seed)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    store["splits"] = {"rows": rows, "defaults": {"k": bayes.DEFAULT_K, "n_samples": bayes.DEFAULT_SAMPLES,
+                                                  "burn_in": bayes.DEFAULT_BURN_IN,
+                                                  "implicit": bayes.DEFAULT_IMPLICIT}}
+
+
+def section_scale(store: dict, n_ratings: int, k: int) -> None:
+    import numba
+
+    from latentatlas.ratings.kernels import als
+    from latentatlas.ratings.synthetic import synthetic
+
+    t0 = time.perf_counter()
+    r = synthetic(n_users=70_000, n_items=10_000, n_ratings=n_ratings, seed=0)
+    gen = time.perf_counter() - t0
+    out = {"n_ratings": len(r), "n_users": r.n_users, "n_items": r.n_items, "k": k, "threads": numba.get_num_threads(),
+           "generate_s": gen}
+    # one ALS iteration, as LatentFactorModel runs it (float32, residuals after biases; both half-steps)
+    resid = (r.values - r.values.mean()).astype(np.float32)
+    ucsr = als.compressed(r.users, r.items, resid, r.n_users, np.float32)
+    icsr = als.compressed(r.items, r.users, resid, r.n_items, np.float32)
+    rng = np.random.default_rng(0)
+    Q = rng.random((r.n_users, k), dtype=np.float32) / np.sqrt(k)
+    P = rng.random((r.n_items, k), dtype=np.float32) / np.sqrt(k)
+    for name, step in (("cg", lambda: (als.cg_rows(*icsr, Q, P, 0.12, True, 2, 64), als.cg_rows(*ucsr, P, Q, 0.12, True, 2, 64))),
+                       ("cholesky", lambda: (als.ridge_rows(*icsr, Q, P, 0.12, True, 64), als.ridge_rows(*ucsr, P, Q, 0.12, True, 64)))):
+        step()  # warm
+        times = []
+        for _ in range(2):
+            t0 = time.perf_counter()
+            step()
+            times.append(time.perf_counter() - t0)
+        out[f"als_{name}_s"] = min(times)
+        print(json.dumps(out), flush=True)
+    del ucsr, icsr, Q, P, resid
+    for imp in ("none", "both"):
+        fit, sec = fit_ours(r, k=k, implicit=imp, burn_in=0, n_samples=3, seed=0)
+        s = np.diff([0.0] + fit.history["seconds"])
+        out[f"bayes_{imp}_s"] = float(np.min(s[1:]))
+        out[f"bayes_{imp}_first_s"] = float(s[0])
+        print(json.dumps(out), flush=True)
+    out["load"] = load_avg()
+    store["scale"] = out
+
+
+# --- report --------------------------------------------------------------------------------------------------
+
+
+def write_results(store: dict, command: str) -> None:
+    parts = [f"# Bayesian MF (Gibbs sampling) vs myFM\n",
+             f"Machine: {machine()}. Other engineers' jobs share this machine; load averages (1, 5, 15 min) "
+             "are given per measurement. Wall times are affected by them; accuracy is not.\n",
+             f"Command: `{command}`\n"]
+    if "splits" in store:
+        d = store["splits"]
+        rows = d["rows"]
+        defaults = d["defaults"]
+        parts.append("## MovieLens-100K, 5 random 80/20 splits (seeds 1..5)\n")
+        parts.append(f"Ours: `gibbs_fit` defaults (k={defaults['k']}, burn-in {defaults['burn_in']}, "
+                     f"{defaults['n_samples']} kept samples, implicit={defaults['implicit']!r}), fitted on the 80 %. "
+                     "myFM 0.4 `MyFMRegressor(rank=r)`: one-hot user/item columns, 200 samples all kept "
+                     "(its MovieLens tutorial); `+impl`: RelationBlocks [one-hot | implicit items/users, "
+                     "normalised by 1/√count] from training pairs only, 300 samples all kept (its relation-block "
+                     "tutorial). ALS: `LatentFactorModel()` defaults on a 90/10 split of the 80 %, predictions "
+                     "clipped to 1..5 (the model's default). Bayesian RMSEs are unclipped unless marked. "
+                     "Fit seconds exclude building myFM's sparse inputs.\n")
+        cols = [("seed", "split seed", "{}"), ("ours", "ours", "{:.4f}"), ("ours_clipped", "ours clipped", "{:.4f}"),
+                ("myfm10", "myFM r10", "{:.4f}"), ("myfm10i", "myFM r10+impl", "{:.4f}"),
+                ("myfm32", "myFM r32", "{:.4f}"), ("myfm32i", "myFM r32+impl", "{:.4f}"), ("als", "ALS", "{:.4f}"),
+                ("ours_within_1std", "ours: test within 1 std", "{:.3f}")]
+        keys = [c[0] for c in cols[1:]]
+        summary = {"seed": "mean ± std"}
+        for key in keys:
+            vals = np.array([row[key] for row in rows if key in row])
+            if len(vals):
+                summary[key] = f"{vals.mean():.4f} ± {vals.std(ddof=1) if len(vals) > 1 else 0:.4f}"
+        parts.append("Test RMSE:\n\n" + table(rows + [summary], cols) + "\n")
+        tcols = [("seed", "split seed", "{}"), ("ours_s", "ours", "{:.2f}"), ("myfm10_s", "myFM r10", "{:.2f}"),
+                 ("myfm10i_s", "myFM r10+impl", "{:.2f}"), ("myfm32_s", "myFM r32", "{:.2f}"),
+                 ("myfm32i_s", "myFM r32+impl", "{:.2f}"), ("als_s", "ALS", "{:.2f}"), ("load", "load avg", "{}")]
+        tsum = {"seed": "mean"}
+        for key, _, _ in tcols[1:-1]:
+            vals = [row[key] for row in rows if key in row]
+            if vals:
+                tsum[key] = f"{np.mean(vals):.2f}"
+        parts.append("Fit wall time, seconds:\n\n" + table(rows + [tsum], tcols) + "\n")
+        wins = [row["ours"] < row["myfm10i"] for row in rows if "myfm10i" in row]
+        if wins:
+            parts.append(f"Ours beats myFM rank 10 + implicit on {sum(wins)} of {len(wins)} splits.\n")
+    if "tune" in store:
+        d = store["tune"]
+        parts.append("## Choosing the defaults (MovieLens-100K seed 0 only)\n")
+        parts.append(f"Train {d['sizes'][0]} / validation {d['sizes'][1]} ratings: the 80 % training part of the "
+                     "seed-0 80/20 split, split again 87.5/12.5 with seed 0. Validation RMSE of the posterior mean "
+                     "(averaged factors) after n kept samples (one chain of 200 per row; the running mean after n "
+                     "samples is what `n_samples=n` returns: per-sample predictions averaged); `fm` columns: the "
+                     f"product of posterior-mean factors instead. Load {d['load']}.\n")
+        cols = [("k", "k", "{}"), ("implicit", "implicit", "{}"), ("noise", "noise", "{}"), ("burn_in", "burn-in", "{}")]
+        cols += [(f"n{n}", f"n={n}", "{:.4f}") for n in (25, 50, 100, 150, 200)]
+        cols += [("fm50", "fm n=50", "{:.4f}"), ("fm100", "fm n=100", "{:.4f}"),
+                 ("sec_per_sample", "s/sample", "{:.3f}")]
+        parts.append(table(d["rows"], cols) + "\n")
+        parts.append("Reference on the same validation split: " + "; ".join(
+            f"{m['model']}: {m['rmse']:.4f} in {m['seconds']:.1f} s" for m in d["myfm"]) + ".\n")
+    if "scale" in store:
+        s = store["scale"]
+        parts.append("## Seconds per sample at scale\n")
+        parts.append(f"Synthetic {s['n_ratings']:,} ratings ({s['n_users']:,} users × {s['n_items']:,} items), "
+                     f"k = {s['k']}, {s['threads']} threads, load {s['load']}. ALS iteration = both half-steps of "
+                     "`kernels.als` in float32 as `LatentFactorModel` runs them; a Gibbs sample = every step of "
+                     "`gibbs_fit` (float64).\n")
+        rows = [{"what": "ALS iteration, CG 2 steps (default)", "s": s.get("als_cg_s")},
+                {"what": "ALS iteration, exact Cholesky", "s": s.get("als_cholesky_s")},
+                {"what": "Gibbs sample, no implicit features", "s": s.get("bayes_none_s")},
+                {"what": "Gibbs sample, implicit both sides", "s": s.get("bayes_both_s")}]
+        cg = s.get("als_cg_s")
+        for row in rows:
+            row["ratio"] = row["s"] / cg if row["s"] and cg else None
+        parts.append(table(rows, [("what", "step", "{}"), ("s", "seconds", "{:.2f}"),
+                                  ("ratio", "× ALS CG iteration", "{:.1f}")]) + "\n")
+    RESULTS.write_text("\n".join(parts))
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--tune", action="store_true")
+    ap.add_argument("--splits", action="store_true")
+    ap.add_argument("--seeds", default="1,2,3,4,5")
+    ap.add_argument("--no-myfm", action="store_true")
+    ap.add_argument("--scale", action="store_true")
+    ap.add_argument("--scale-ratings", type=int, default=10_000_000)
+    ap.add_argument("--k", type=int, default=32, help="rank for --scale")
+    args = ap.parse_args(argv)
+    warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
+    store = load_store()
+    warm_up()
+    if args.tune or args.splits:
+        if not ML100K.exists():
+            sys.exit(f"{ML100K} missing: run bash benchmarks/get_data.sh")
+        ratings = read_ratings(ML100K)
+    if args.tune:
+        section_tune(store, ratings)
+        save_store(store)
+    if args.splits:
+        section_splits(store, ratings, [int(s) for s in args.seeds.split(",")], not args.no_myfm)
+        save_store(store)
+    if args.scale:
+        section_scale(store, args.scale_ratings, args.k)
+        save_store(store)
+    write_results(store, "nice .venv/bin/python benchmarks/bench_bayes.py " + " ".join(argv or sys.argv[1:]))
+
+
+if __name__ == "__main__":
+    main()
