@@ -273,6 +273,7 @@ def test_gzip_found_by_magic_bytes_not_name(tmp_path):
     assert len(read_ratings(y)) == 3
     plain = write(tmp_path / "r.csv.gz", "user,item,rating\n1,2,4\n")  # named .gz, but plain text
     assert len(read_ratings(plain)) == 1
+    assert len(read_ratings(write(tmp_path / "y.json.gz", yelp_lines()))) == 3
 
 
 @pytest.mark.parametrize("name,payload", [("r.csv.gz", b"1,2,3\n" * 100_000),

@@ -823,7 +823,7 @@ def _parse_jsonl(path: Path, parse_options):
             return pjson.read_json(stream, read_options=options, parse_options=parse_options)
 
     if len(cuts) == 2:
-        return pjson.read_json(str(path), read_options=options, parse_options=parse_options)
+        return pjson.read_json(_source(path), read_options=options, parse_options=parse_options)
     with ThreadPoolExecutor(len(cuts) - 1) as pool:
         return pa.concat_tables(list(pool.map(parse, cuts[:-1], cuts[1:])))
 
