@@ -100,8 +100,13 @@ def train(
     validation_file: Annotated[Optional[Path], typer.Option("--validation", help="Validation ratings of a given "
                                                             "split (default: 10% of --train, seeded).")] = None,
     test_file: Annotated[Optional[Path], typer.Option("--test", help="Test ratings of a given split.")] = None,
-    solver: Annotated[str, typer.Option(help="als (alternating least squares) or sgd.")] = "als",
-    k: Annotated[Optional[int], typer.Option("--k", help="Latent factors (default 64).")] = None,
+    solver: Annotated[str, typer.Option(help="als (alternating least squares), sgd, or bayes (Bayesian MF by Gibbs "
+                                             "sampling: no λ to tune, predictive std).")] = "als",
+    k: Annotated[Optional[int], typer.Option("--k", help="Latent factors (default 64; 16 for bayes).")] = None,
+    n_samples: Annotated[Optional[int], typer.Option(help="bayes: posterior samples averaged (default 50).")] = None,
+    burn_in: Annotated[Optional[int], typer.Option(help="bayes: samples discarded first (default 10).")] = None,
+    implicit: Annotated[str, typer.Option(help="bayes: implicit who-rated-what features: both, user, item or "
+                                               "none.")] = "both",
     reg: Annotated[Optional[float], typer.Option(help="λ, penalty per rating on the factors (default 0.12 for als, "
                                                       "0.065 for sgd).")] = None,
     lr: Annotated[Optional[float], typer.Option(help="SGD learning rate (default 0.02).")] = None,
@@ -127,6 +132,7 @@ def train(
     threads: Threads = None, seed: Seed = 0,
     min_entries: Annotated[int, typer.Option(help="Raw DATA file: drop users and items with this many "
                                                          "ratings or fewer.")] = 4,
+    builtin_size: Annotated[int, typer.Option(help="Ratings in the built-in synthetic set (without DATA).")] = 100_000,
     validation_fraction: Annotated[Optional[float], typer.Option(help="Raw DATA file or --train without "
                                                                       "--validation: share held out for early "
                                                                       "stopping (default 0.1).")] = None,
@@ -160,18 +166,19 @@ def train(
     from latentatlas.ratings.model import LatentFactorModel
 
     log = Progress(f"train {solver}", quiet)
-    params = {name: value for name, value in dict(k=k, reg=reg, lr=lr, max_steps=max_steps,
-                                                  init_scale=init_scale).items() if value is not None}
+    params = {name: value for name, value in dict(k=k, reg=reg, lr=lr, max_steps=max_steps, init_scale=init_scale,
+                                                  n_samples=n_samples, burn_in=burn_in).items() if value is not None}
     model = LatentFactorModel(solver=solver, init=init, patience=patience, eval_every=eval_every,
                               log_every=log_every, stop_on=stop_on, center=center, reg_weighting=reg_weighting,
-                              als_method=als_method, seed=seed, n_threads=threads, refit=refit, progress=log,
-                              **params)
+                              als_method=als_method, seed=seed, n_threads=threads, refit=refit, implicit=implicit,
+                              progress=log, **params)
     model._validate()  # bad options fail before any data is read
     if out is None:
         out = runs.default_dir(runs.RATINGS_TRAIN)
     parts = workflow.load_parts(data, train_file=train_file, validation_file=validation_file, test_file=test_file,
                                 min_entries=min_entries, validation_fraction=validation_fraction,
-                                test_fraction=test_fraction, seed=seed, progress=log, **reading)
+                                test_fraction=test_fraction, seed=seed, builtin_size=builtin_size, progress=log,
+                                **reading)
     if item_names is not None or user_names is not None:
         from latentatlas.ratings.pipeline import _names
 
@@ -215,12 +222,16 @@ def _without(argv: list[str], *flags: str) -> list[str]:
 
 def _summary(m: dict) -> str:
     parts = [f"{m['solver']} k={m['k']}"]
+    step = "sample" if m["solver"] == "bayes" else "step"
     for key, label in (("test_rmse", "test RMSE"), ("test_mae", "MAE"), ("test_ndcg@10", "NDCG@10"),
                        ("validation_rmse", "best validation RMSE")):
         if key in m:
             parts.append(f"{label} {m[key]:.4f}")
-    parts.append(f"best step {m['best_iteration']} of {m['stopped_at']}")
-    parts.append(f"{m['seconds_per_iteration'] * 1000:.1f} ms/step")
+    if m["solver"] == "bayes":
+        parts.append(f"{m['stopped_at']} samples")
+    else:
+        parts.append(f"best step {m['best_iteration']} of {m['stopped_at']}")
+    parts.append(f"{m['seconds_per_iteration'] * 1000:.1f} ms/{step}")
     return ", ".join(parts)
 
 

@@ -39,7 +39,7 @@ from latentatlas.ratings.data import Ratings
 FORMAT = "latentatlas.model"
 FORMAT_VERSION = 1
 
-SOLVERS = ("als", "sgd")
+SOLVERS = ("als", "sgd", "bayes")
 INITS = ("random", "svd")
 CENTERS = ("biases", "user", "none")
 STOP_ON = ("rmse", "loss")
@@ -52,11 +52,19 @@ DTYPES = ("float32", "float64")
 DEFAULT_MAX_STEPS = {"als": 50, "sgd": 200}
 #: Default λ per solver (count-weighted), tuned on MovieLens-100K (see the README section on defaults).
 DEFAULT_REG = {"als": 0.12, "sgd": 0.065}
+#: Default number of latent factors per solver (the sampler's was chosen on validation data, RESULTS-bayes.md).
+DEFAULT_K = {"als": 64, "sgd": 64, "bayes": 16}
+IMPLICIT = ("both", "user", "item", "none")
 #: Blocks per side in the parallel SGD schedule. Fixed, so results do not depend on the number of threads.
 SGD_BLOCKS = 8
 #: Arrays of a model file (each the fitted attribute of the same name plus ``_``).
 _ARRAYS = ("user_factors", "item_factors", "user_bias", "item_bias", "user_ids", "item_ids", "seen_indptr",
            "seen_items")
+#: The sampler's state kept with a ``bayes`` model (arrays ``bayes_<name>``; scalars in the metadata).
+_BAYES_ARRAYS = ("user_factor_mean", "item_factor_mean", "user_var", "item_var", "user_prior_mean",
+                 "user_prior_precision", "implicit_user", "user_noise", "item_noise")
+_BAYES_SCALARS = ("n_stored", "noise_precision", "noise_variance", "k", "implicit", "noise", "n_kept", "burn_in",
+                  "seed")
 #: The fitted state.
 _STATE = ("user_factors_", "item_factors_", "user_bias_", "item_bias_", "mu_", "user_ids_", "item_ids_",
           "seen_indptr_", "seen_items_", "scale_", "reg_", "history_")
@@ -123,12 +131,16 @@ class LatentFactorModel(RegressorMixin, BaseEstimator):
 
     Parameters
     ----------
-    k : int
-        Number of latent factors.
+    k : int or None
+        Number of latent factors; None means 64 for ALS and SGD, 16 for ``bayes``.
     reg : float or None
         λ, the ridge penalty on the factors (per rating with ``reg_weighting="count"``); None means 0.12
-        for ALS and 0.065 for SGD.
-    solver : {"als", "sgd"}
+        for ALS and 0.065 for SGD. ``bayes`` has no λ: the sampler learns the precisions.
+    solver : {"als", "sgd", "bayes"}
+        ``bayes``: Bayesian MF by Gibbs sampling (:mod:`latentatlas.ratings.bayes`) with implicit feedback;
+        no λ to tune, predictions averaged over posterior samples, ``predict(..., return_std=True)``. It
+        chooses nothing on validation data (no early stopping, no refit): validation ratings are only scored
+        per sample for the curve, and without them it samples on all the given ratings.
     init : {"random", "svd"}
         ``random``: uniform on ``[0, init_scale)`` (the course uses ``[0, 1)``; the default scale
         ``1/√k`` keeps the initial ``q·p`` of order one instead of ``k/4``, which SGD needs on real data).
@@ -162,6 +174,10 @@ class LatentFactorModel(RegressorMixin, BaseEstimator):
     seed : int
     n_threads : int or None
         Threads for the kernels (None: all cores).
+    n_samples, burn_in : int or None
+        ``bayes``: posterior samples averaged (default 50) after discarding ``burn_in`` (default 10).
+    implicit : {"both", "user", "item", "none"}
+        ``bayes``: implicit "who rated what" features on the user side, item side, both (default) or none.
     validation_fraction : float
         Share of the ratings that ``fit`` holds out for early stopping when no ``validation`` set is given
         (as scikit-learn's gradient boosting does); 0 trains for ``max_steps`` without stopping early.
@@ -185,13 +201,14 @@ class LatentFactorModel(RegressorMixin, BaseEstimator):
     (1,)
     """
 
-    def __init__(self, k: int = 64, reg: float | None = None, solver: str = "als", *, init: str = "random",
+    def __init__(self, k: int | None = None, reg: float | None = None, solver: str = "als", *, init: str = "random",
                  init_scale: float | None = None, lr: float = 0.02, max_steps: int | None = None,
                  patience: int = 3, eval_every: int = 1, log_every: int = 1, stop_on: str = "rmse",
                  tol: float = 1e-4, center: str = "biases", bias_reg: float = 5.0,
                  reg_weighting: str = "count", als_method: str = "cg", cg_steps: int = 2,
                  sgd_schedule: str = "blocks", dtype: str = "float32", seed: int = 0,
-                 n_threads: int | None = None, validation_fraction: float = 0.1, refit: bool = True,
+                 n_threads: int | None = None, n_samples: int | None = None, burn_in: int | None = None,
+                 implicit: str = "both", validation_fraction: float = 0.1, refit: bool = True,
                  progress: Callable[[str], None] | None = None):
         self.k = k
         self.reg = reg
@@ -214,6 +231,9 @@ class LatentFactorModel(RegressorMixin, BaseEstimator):
         self.dtype = dtype
         self.seed = seed
         self.n_threads = n_threads
+        self.n_samples = n_samples
+        self.burn_in = burn_in
+        self.implicit = implicit
         self.validation_fraction = validation_fraction
         self.refit = refit
         self.progress = progress
@@ -221,7 +241,8 @@ class LatentFactorModel(RegressorMixin, BaseEstimator):
     # Hyper-parameters stored in model files (all but the progress callback).
     _PARAMS = ("k", "reg", "solver", "init", "init_scale", "lr", "max_steps", "patience", "eval_every",
                "log_every", "stop_on", "tol", "center", "bias_reg", "reg_weighting", "als_method", "cg_steps",
-               "sgd_schedule", "dtype", "seed", "n_threads", "validation_fraction", "refit")
+               "sgd_schedule", "dtype", "seed", "n_threads", "n_samples", "burn_in", "implicit",
+               "validation_fraction", "refit")
 
     def _validate(self) -> None:
         def integer(name, low, none_ok=False):
@@ -244,7 +265,10 @@ class LatentFactorModel(RegressorMixin, BaseEstimator):
             if v not in options:
                 raise LatentAtlasError(f"{name} must be one of {', '.join(options)}; got {v!r}")
 
-        integer("k", 1)
+        integer("k", 1, none_ok=True)
+        integer("n_samples", 1, none_ok=True)
+        integer("burn_in", 0, none_ok=True)
+        choice("implicit", IMPLICIT)
         number("reg", 0, none_ok=True)
         choice("solver", SOLVERS)
         choice("init", INITS)
@@ -279,6 +303,11 @@ class LatentFactorModel(RegressorMixin, BaseEstimator):
         return float(self.reg) if self.reg is not None else DEFAULT_REG[self.solver]
 
     @property
+    def k_value(self) -> int:
+        """The number of factors in use: ``k``, or the solver's default when it is None."""
+        return int(self.k) if self.k is not None else DEFAULT_K[self.solver]
+
+    @property
     def steps_limit(self) -> int:
         return self.max_steps if self.max_steps is not None else DEFAULT_MAX_STEPS[self.solver]
 
@@ -308,8 +337,8 @@ class LatentFactorModel(RegressorMixin, BaseEstimator):
             raise LatentAtlasError("this LatentFactorModel is not fitted yet; call fit() or load() first")
 
     # --- training ----------------------------------------------------------------------------------------
-    def fit(self, X, y=None, *, validation=None, init_from: "LatentFactorModel | None" = None
-            ) -> "LatentFactorModel":
+    def fit(self, X, y=None, *, validation=None, init_from: "LatentFactorModel | None" = None,
+            implicit_extra=None) -> "LatentFactorModel":
         """Learn factors from ratings; early-stop on validation ratings.
 
         Parameters
@@ -327,6 +356,10 @@ class LatentFactorModel(RegressorMixin, BaseEstimator):
             A fitted model over the same ids and ``k`` (e.g. one saved by an interrupted run) whose factors
             replace the initialisation, so training resumes where it stopped; the refit phase starts from
             them too.
+        implicit_extra : array-like of shape (n, 2), optional
+            ``bayes`` only: more (user id, item id) pairs used only as implicit "who rated what"
+            information (e.g. the pairs you will predict, as Rendle et al. 2019 do). Never used unless given,
+            so held-out scores stay honest by default.
 
         Returns
         -------
@@ -364,7 +397,7 @@ class LatentFactorModel(RegressorMixin, BaseEstimator):
             if dropped:
                 as_progress(self.progress)(f"{dropped:,} validation ratings of users or items without training "
                                            "ratings are not used")
-        elif self.validation_fraction > 0:
+        elif self.validation_fraction > 0 and self.solver != "bayes":
             from latentatlas.ratings.prep import split
 
             n_val = int(round(self.validation_fraction * len(train)))
@@ -374,20 +407,26 @@ class LatentFactorModel(RegressorMixin, BaseEstimator):
         if validation is not None and len(validation) == 0:
             validation = None
         limit_k = min(train.n_users, train.n_items)
-        if self.k > limit_k:
-            raise LatentAtlasError(f"k={self.k} latent factors is more than the data allow: the training "
+        if self.k_value > limit_k:
+            raise LatentAtlasError(f"k={self.k_value} latent factors is more than the data allow: the training "
                                    f"ratings have {train.n_users} users and {train.n_items} items; use k <= {limit_k}")
-        if self.init == "svd" and self.k >= limit_k:
-            raise LatentAtlasError(f"init='svd' needs k < min(n_users, n_items) = {limit_k}, got k={self.k}")
+        if self.init == "svd" and self.k_value >= limit_k:
+            raise LatentAtlasError(f"init='svd' needs k < min(n_users, n_items) = {limit_k}, got k={self.k_value}")
         if init_from is not None:
             init_from._check_fitted()
-            if init_from.k != self.k:
-                raise LatentAtlasError(f"cannot resume: the model to resume from has k={init_from.k}, not {self.k}")
+            if init_from.k_value != self.k_value or init_from.solver == "bayes" or self.solver == "bayes":
+                raise LatentAtlasError(f"cannot resume: the model to resume from has k={init_from.k_value} "
+                                       f"({init_from.solver}), not {self.k_value} ({self.solver}); a bayes fit cannot resume")
             for what, mine, theirs in (("user", train.user_ids, init_from.user_ids_),
                                        ("item", train.item_ids, init_from.item_ids_)):
                 if len(mine) != len(theirs) or not np.array_equal(mine.astype(str), theirs.astype(str)):
                     raise LatentAtlasError(f"cannot resume: the model to resume from has other {what} ids than "
                                            f"the training data ({len(theirs)} vs {len(mine)})")
+        if implicit_extra is not None and self.solver != "bayes":
+            raise LatentAtlasError("implicit_extra is for solver='bayes' only")
+        if self.solver == "bayes":
+            self._fit_bayes(train, validation, implicit_extra)
+            return self
         self._init_from = init_from
         dt = np.dtype(self.dtype)
         previous_threads = numba.get_num_threads()
@@ -432,7 +471,7 @@ class LatentFactorModel(RegressorMixin, BaseEstimator):
         from latentatlas.ratings.kernels import als, sgd
 
         rng = np.random.default_rng(self.seed)
-        k, reg, weighted = self.k, self.reg_value, self.reg_weighting == "count"
+        k, reg, weighted = self.k_value, self.reg_value, self.reg_weighting == "count"
         self.reg_ = reg
         self.user_ids_, self.item_ids_ = train.user_ids, train.item_ids
         self.scale_ = _rating_scale(train)
@@ -560,6 +599,82 @@ class LatentFactorModel(RegressorMixin, BaseEstimator):
                 del triplets
                 self.seen_indptr_, self.seen_items_ = als.compressed(train.users, train.items, None, n_users)[:2]
 
+    def _fit_bayes(self, train: Ratings, validation: Ratings | None, implicit_extra) -> None:
+        """Gibbs sampling (:func:`latentatlas.ratings.bayes.gibbs_fit`); the posterior average becomes the
+        model's biases and factors, so prediction stays ``μ + b_u + b_i + q_u·p_i``."""
+        from latentatlas.ratings import bayes
+
+        report = as_progress(self.progress)
+        n_samples = self.n_samples if self.n_samples is not None else bayes.DEFAULT_SAMPLES
+        burn_in = self.burn_in if self.burn_in is not None else bayes.DEFAULT_BURN_IN
+        total = n_samples + burn_in
+        hist = History(criterion="validation_rmse" if validation is not None else "train_rmse")
+        last = [0.0]
+
+        def callback(_, record):
+            t = len(hist.steps) + 1
+            hist.steps.append(t)
+            hist.train_rmse.append(float(record["train_rmse"]))
+            if validation is not None:
+                hist.validation_rmse.append(float(record["validation_rmse"]))
+            hist.seconds.append(record["seconds"] - last[0])
+            last[0] = record["seconds"]
+            if t % self.log_every == 0 or t == total:
+                parts = [f"bayes sample {t}/{total}" + ("" if record["kept"] else " (burn-in)"),
+                         f"train rmse {record['train_rmse']:.4f}"]
+                if validation is not None:
+                    parts.append(f"validation rmse {record['validation_rmse']:.4f}"
+                                 + (" (running mean)" if record["kept"] else ""))
+                parts.append(f"{hist.seconds[-1] * 1000:.0f} ms/sample")
+                report("  ".join(parts))
+
+        extra = None
+        if implicit_extra is not None:
+            eu, ei = _pairs(implicit_extra)
+            u, i = map_ids(train.user_ids, eu), map_ids(train.item_ids, ei)
+            known = (u >= 0) & (i >= 0)
+            extra = (u[known], i[known])
+        val = None if validation is None else (validation.users, validation.items, validation.values)
+        interrupted = False
+        with report.ticking("compiling the sampling kernels (once; cached afterwards)", delay=1.0):
+            from latentatlas.ratings.kernels import bayes as _kernels  # noqa: F401  (numba compiles on import)
+        try:
+            fit = bayes.gibbs_fit(train.users, train.items, train.values, train.n_users, train.n_items,
+                                  k=self.k_value, n_samples=n_samples, burn_in=burn_in, implicit=self.implicit,
+                                  implicit_extra=extra, validation=val, seed=self.seed, n_threads=self.n_threads,
+                                  callback=callback)
+        except bayes.GibbsInterrupted as exc:
+            fit, interrupted = exc.fit, True
+        hist.best_step = hist.stopped_at = len(hist.steps)
+        hist.interrupted = interrupted
+        self._set_bayes(fit, train)
+        self.history_ = hist
+        if interrupted:
+            raise KeyboardInterrupt
+
+    def _set_bayes(self, fit, train: Ratings | None) -> None:
+        from latentatlas.ratings.kernels import als
+
+        self.bayes_ = fit
+        self.mu_ = float(fit.mu)
+        self.user_bias_, self.item_bias_ = fit.user_bias, fit.item_bias
+        self.user_factors_, self.item_factors_ = fit.user_factors, fit.item_factors
+        self.reg_ = None
+        if train is not None:
+            self.user_ids_, self.item_ids_ = train.user_ids, train.item_ids
+            self.scale_ = _rating_scale(train)
+            self.seen_indptr_, self.seen_items_ = als.compressed(train.users, train.items, None, train.n_users)[:2]
+
+    def _n_stored(self) -> int:
+        return getattr(self, "bayes_", None).n_stored if getattr(self, "bayes_", None) is not None else 1
+
+    def _embedding(self, users: bool) -> np.ndarray:
+        """One k-vector per user or item: the factors, or for ``bayes`` their posterior means."""
+        fit = getattr(self, "bayes_", None)
+        if fit is not None:
+            return fit.user_factor_mean if users else fit.item_factor_mean
+        return self.user_factors_ if users else self.item_factors_
+
     def _progress_line(self, phase, t, limit, last, hist) -> str:
         parts = [f"{self.solver} {phase} {t}/{limit}"]
         if last:
@@ -577,8 +692,8 @@ class LatentFactorModel(RegressorMixin, BaseEstimator):
         u = np.array([0, 1], dtype=np.int32)
         v = np.array([1.0, -1.0], dtype=dt)
         ip, ix, d = als.compressed(u, u, v, 2, dt)
-        X = np.full((2, self.k), 0.1, dtype=dt)
-        Y = np.full((2, self.k), 0.1, dtype=dt)
+        X = np.full((2, self.k_value), 0.1, dtype=dt)
+        Y = np.full((2, self.k_value), 0.1, dtype=dt)
         als.csr_sse(ip, ix, d, X, Y, 2)
         als.triplet_sse(u, u, v, X, Y, 2)
         als.row_sq_norms(X)
@@ -619,16 +734,16 @@ class LatentFactorModel(RegressorMixin, BaseEstimator):
                     np.array(source.item_factors_, dtype=dt, order="C"))
         if self.init == "random":
             n_users, n_items = shape
-            scale = self.init_scale if self.init_scale is not None else 1 / math.sqrt(self.k)
-            Q = rng.random((n_users, self.k), dtype=dt)  # drawn in dt: no float64 copy of a large Q
-            P = rng.random((n_items, self.k), dtype=dt)
+            scale = self.init_scale if self.init_scale is not None else 1 / math.sqrt(self.k_value)
+            Q = rng.random((n_users, self.k_value), dtype=dt)  # drawn in dt: no float64 copy of a large Q
+            P = rng.random((n_items, self.k_value), dtype=dt)
             Q *= dt.type(scale)
             P *= dt.type(scale)
             return Q, P
         from scipy.sparse.linalg import svds
 
         try:
-            u, s, vt = svds(matrix(), k=self.k, random_state=int(self.seed))
+            u, s, vt = svds(matrix(), k=self.k_value, random_state=int(self.seed))
         except Exception as exc:  # ARPACK convergence problems are input problems here
             raise LatentAtlasError(f"init='svd' failed ({exc}); use init='random' or a smaller k") from None
         order = np.argsort(s)[::-1]
@@ -638,7 +753,7 @@ class LatentFactorModel(RegressorMixin, BaseEstimator):
         return Q, P
 
     # --- prediction (original ids) ----------------------------------------------------------------------
-    def predict(self, X, *, clip: bool = True) -> np.ndarray:
+    def predict(self, X, *, clip: bool = True, return_std: bool = False):
         """Predicted ratings for (user id, item id) pairs of original ids.
 
         Parameters
@@ -648,10 +763,13 @@ class LatentFactorModel(RegressorMixin, BaseEstimator):
             (μ + b_i for a new user, μ + b_u for a new item, μ for both).
         clip : bool
             Clip to the rating scale seen in training (default), as predictions shown to people should be.
+        return_std : bool
+            ``bayes`` only: also return the predictive standard deviation of each rating (posterior spread
+            plus noise; about 68 % of ratings fall within one of it). NaN for pairs with an unknown id.
 
         Returns
         -------
-        ndarray of shape (n,)
+        ndarray of shape (n,), and with ``return_std`` a second one
 
         Examples
         --------
@@ -662,7 +780,16 @@ class LatentFactorModel(RegressorMixin, BaseEstimator):
         users, items = _pairs(X)
         u = map_ids(self.user_ids_, users)
         i = map_ids(self.item_ids_, items)
-        return self._predict_mapped(u, i, clip)
+        pred = self._predict_mapped(u, i, clip)
+        if not return_std:
+            return pred
+        fit = getattr(self, "bayes_", None)
+        if fit is None:
+            raise LatentAtlasError(f"return_std needs solver='bayes' (this model was trained with {self.solver!r})")
+        std = np.full(len(u), np.nan)
+        known = (u >= 0) & (i >= 0)
+        std[known] = fit.predict_std(u[known], i[known])
+        return pred, std
 
     def _predict_mapped(self, u: np.ndarray, i: np.ndarray, clip: bool) -> np.ndarray:
         from latentatlas.ratings.kernels import als
@@ -811,13 +938,13 @@ class LatentFactorModel(RegressorMixin, BaseEstimator):
         >>> ids, cosines = model.similar_items(50, n=5)           # doctest: +SKIP
         """
         self._check_fitted()
-        return self._similar(self.item_factors_, self.item_index(item), _positive_int(n, "n"), self.item_ids_)
+        return self._similar(self._embedding(False), self.item_index(item), _positive_int(n, "n"), self.item_ids_)
 
     def similar_users(self, user, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """The ``n`` users whose factors are most cosine-similar to ``user`` (an original id):
         ``(user ids, cosines)``."""
         self._check_fitted()
-        return self._similar(self.user_factors_, self.user_index(user), _positive_int(n, "n"), self.user_ids_)
+        return self._similar(self._embedding(True), self.user_index(user), _positive_int(n, "n"), self.user_ids_)
 
     def fold_in(self, items, ratings) -> FoldedUser:
         """A new user's bias and factors from their ratings of known items, with the items fixed.
@@ -856,6 +983,9 @@ class LatentFactorModel(RegressorMixin, BaseEstimator):
         if values.shape != items.shape:
             raise LatentAtlasError(f"items and values must have the same length, got {len(items)} and {len(values)}")
         n = len(items)
+        if getattr(self, "bayes_", None) is not None:
+            bias, factors = self.bayes_.fold_in(items, values)
+            return FoldedUser(factors, bias, items)
         resid = values - self.mu_ - self.item_bias_[items]
         if self.center == "biases":
             bias = float(resid.sum() / (n + self.bias_reg)) if n else 0.0
@@ -864,11 +994,11 @@ class LatentFactorModel(RegressorMixin, BaseEstimator):
         else:
             bias = 0.0
         resid = resid - bias
-        q = np.zeros(self.k)
+        q = np.zeros(self.k_value)
         if n:
             Y = self.item_factors_[items].astype(np.float64)
             lam = self.reg_ * (n if self.reg_weighting == "count" else 1)
-            A = Y.T @ Y + lam * np.eye(self.k)
+            A = Y.T @ Y + lam * np.eye(self.k_value)
             q = np.linalg.lstsq(A, Y.T @ resid, rcond=None)[0]
         return FoldedUser(q.astype(self.user_factors_.dtype), bias, items)
 
@@ -883,6 +1013,11 @@ class LatentFactorModel(RegressorMixin, BaseEstimator):
         for what in ("item", "user"):
             if getattr(self, f"{what}_names_", None) is not None:
                 names.update(getattr(self, f"{what}_names_").to_arrays(prefix=f"{what}_names_"))
+        fit = getattr(self, "bayes_", None)
+        if fit is not None:  # what predict_std and fold_in need besides the averaged factors
+            meta["bayes"] = {name: getattr(fit, name) for name in _BAYES_SCALARS}
+            names.update({f"bayes_{name}": getattr(fit, name) for name in _BAYES_ARRAYS
+                          if getattr(fit, name) is not None})
         return save_npz(path, **{name: getattr(self, f"{name}_") for name in _ARRAYS}, **names,
                         meta=np.array(to_json(meta, indent=None)))
 
@@ -935,6 +1070,7 @@ class LatentFactorModel(RegressorMixin, BaseEstimator):
                     raise LatentAtlasError(f"{path}: model file format version {version!r} is newer than "
                                            f"this latentatlas understands ({FORMAT_VERSION}); upgrade latentatlas")
                 arrays = {name: z[name] for name in _ARRAYS if name in z.files}
+                bayes_arrays = {name: z[f"bayes_{name}"] for name in _BAYES_ARRAYS if f"bayes_{name}" in z.files}
                 try:
                     names = {what: Names.from_arrays(z, prefix=f"{what}_names_") for what in ("item", "user")}
                 except LatentAtlasError as exc:
@@ -963,18 +1099,37 @@ class LatentFactorModel(RegressorMixin, BaseEstimator):
         try:
             model.mu_ = float(meta["mu"])
             model.scale_ = tuple(float(x) for x in meta["scale"])
-            model.reg_ = float(meta.get("reg_used", model.reg_value))
+            model.reg_ = None if model.solver == "bayes" else float(meta.get("reg_used", model.reg_value))
             model.history_ = History.from_dict(meta.get("history") or {})
+            if model.solver == "bayes":
+                model._load_bayes(meta["bayes"], bayes_arrays)
         except (KeyError, TypeError, ValueError):
-            raise LatentAtlasError(f"{path}: model file metadata is incomplete (mu, scale)") from None
+            raise LatentAtlasError(f"{path}: model file metadata is incomplete (mu, scale, the sampler's state)") from None
         problem = model._shape_problem()
         if problem:
             raise LatentAtlasError(f"{path}: inconsistent model file: {problem}")
         return model
 
+    def _load_bayes(self, scalars: dict, arrays: dict) -> None:
+        from latentatlas.ratings.bayes import BayesFit
+
+        missing = [name for name in _BAYES_ARRAYS if name not in arrays and name != "implicit_user"]
+        if missing:
+            raise KeyError(missing[0])
+        fit = BayesFit(mu=self.mu_, user_bias=self.user_bias_, item_bias=self.item_bias_,
+                       user_factors=self.user_factors_, item_factors=self.item_factors_,
+                       implicit_user=arrays.get("implicit_user"),
+                       **{name: arrays[name] for name in _BAYES_ARRAYS if name != "implicit_user"},
+                       **{name: scalars[name] for name in _BAYES_SCALARS})
+        nu, ni, k = len(self.user_ids_), len(self.item_ids_), self.k_value
+        if fit.user_factor_mean.shape != (nu, k) or fit.item_factor_mean.shape != (ni, k) \
+                or fit.user_var.shape != (nu, k + 1) or fit.item_var.shape != (ni, k + 1) or fit.k != k:
+            raise ValueError("the sampler's arrays do not match the ids and k")
+        self.bayes_ = fit
+
     def _shape_problem(self) -> str | None:
         """Why the fitted arrays do not fit together, or None."""
-        nu, ni, k = len(self.user_ids_), len(self.item_ids_), self.k
+        nu, ni, k = len(self.user_ids_), len(self.item_ids_), self.k_value * self._n_stored()
         checks = [
             (self.user_factors_.shape == (nu, k), f"user_factors has shape {self.user_factors_.shape}, not ({nu}, {k})"),
             (self.item_factors_.shape == (ni, k), f"item_factors has shape {self.item_factors_.shape}, not ({ni}, {k})"),
@@ -1136,8 +1291,8 @@ def map_ids(known: np.ndarray, query) -> np.ndarray:
         if query.dtype.kind not in "iu":
             try:
                 query = query.astype(np.int64)
-            except (TypeError, ValueError):
-                return np.full(len(query), -1, dtype=np.int64)
+            except (TypeError, ValueError):  # some ids are not integers: those are unknown, the rest match
+                known, query = known.astype(str), np.array([str(q).strip() for q in query.tolist()])
     else:
         known, query = known.astype(str), query.astype(str)
     order = np.argsort(known, kind="stable")

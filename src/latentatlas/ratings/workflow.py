@@ -202,7 +202,7 @@ def train(parts: Parts, model, *, out=None, resume=None, config: dict | None = N
     if h.refit_steps:
         log(f"refitted on training + validation ratings for {h.refit_steps} steps")
     metrics: dict[str, Any] = {
-        "solver": model.solver, "k": model.k, "reg": model.reg_, "seconds_per_iteration": h.seconds_per_iteration,
+        "solver": model.solver, "k": model.k_value, "reg": model.reg_, "seconds_per_iteration": h.seconds_per_iteration,
         "converged_after": h.converged_after, "best_iteration": h.best_step, "stopped_at": h.stopped_at,
         "refit_steps": h.refit_steps, "interrupted": interrupted}
     if test_r is not None and len(test_r):
@@ -252,7 +252,13 @@ def write_train_run(out, model, metrics: dict, history: dict, config: dict, trai
         model.save(stage / runs.FILES[runs.MODEL])
         write_json(stage / runs.FILES[runs.METRICS], history)
         figures = []
-        if h.steps:
+        if h.steps and model.solver == "bayes":
+            save_figure(loss_curves(h, "rmse", titles=[name]), stage / "rmse_curve.png")
+            figures = [runs.figure(
+                "rmse_curve.png", f"{name}: RMSE per Gibbs sample",
+                "Training RMSE of each sample's parameters and validation RMSE of the running posterior mean "
+                "(the prediction the model makes), per sample; the first samples are burn-in.")]
+        elif h.steps:
             stop = "validation RMSE" if h.criterion == "validation_rmse" else \
                 "penalised validation loss" if h.criterion == "validation_loss" else "training " + h.criterion[6:]
             save_figure(loss_curves(h, "loss", titles=[name]), stage / "loss_curve.png")
@@ -267,7 +273,7 @@ def write_train_run(out, model, metrics: dict, history: dict, config: dict, trai
         scalars = {k: v for k, v in metrics.items()
                    if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
         scalars["interrupted"] = bool(metrics.get("interrupted"))
-        runs.write_run(stage, runs.RATINGS_TRAIN, f"{name} latent factor model (k={model.k})", created=created,
+        runs.write_run(stage, runs.RATINGS_TRAIN, f"{name} latent factor model (k={model.k_value})", created=created,
                        config=config, metrics=scalars, figures=figures,
                        artifacts={runs.MODEL: runs.FILES[runs.MODEL], runs.METRICS: runs.FILES[runs.METRICS]},
                        tables={runs.RECOMMENDATIONS_TABLE: recommendation_rows(model, train_r)})
