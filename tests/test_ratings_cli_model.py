@@ -112,7 +112,7 @@ def test_train_on_prepared_directory(tmp_path, capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["ratings", "train", "--k", "0", "X"], "k must be an integer >= 1, got 0"),
-    (["ratings", "train", "--solver", "newton", "X"], "solver must be one of als, sgd; got 'newton'"),
+    (["ratings", "train", "--solver", "newton", "X"], "solver must be one of als, sgd, bayes; got 'newton'"),
     (["ratings", "train", "--reg", "-1", "X"], "reg must be a finite number >= 0, got -1.0"),
     (["ratings", "train", "missing.csv"], "missing.csv: no such file"),
     (["ratings", "recommend", "MODEL", "--user", "no-such-user"], "unknown user id 'no-such-user'"),

@@ -414,9 +414,11 @@ class LatentFactorModel(RegressorMixin, BaseEstimator):
             raise LatentAtlasError(f"init='svd' needs k < min(n_users, n_items) = {limit_k}, got k={self.k_value}")
         if init_from is not None:
             init_from._check_fitted()
-            if init_from.k_value != self.k_value or init_from.solver == "bayes" or self.solver == "bayes":
-                raise LatentAtlasError(f"cannot resume: the model to resume from has k={init_from.k_value} "
-                                       f"({init_from.solver}), not {self.k_value} ({self.solver}); a bayes fit cannot resume")
+            if init_from.solver == "bayes" or self.solver == "bayes":
+                raise LatentAtlasError("cannot resume a bayes fit or from one: sampling starts afresh")
+            if init_from.k_value != self.k_value:
+                raise LatentAtlasError(f"cannot resume: the model to resume from has k={init_from.k_value}, "
+                                       f"not {self.k_value}")
             for what, mine, theirs in (("user", train.user_ids, init_from.user_ids_),
                                        ("item", train.item_ids, init_from.item_ids_)):
                 if len(mine) != len(theirs) or not np.array_equal(mine.astype(str), theirs.astype(str)):
