@@ -455,7 +455,7 @@ def test_cli_draws_every_point_unless_capped(tmp_path, capsys):
     assert capsys.readouterr().err.strip().endswith("explorer_points must be at least 2, got 1")
 
 
-def test_wide_codes_rerank_pca_candidates_exactly(monkeypatch):
+def test_large_searches_find_nearly_all_exact_neighbours(monkeypatch):
     from latentatlas.report import explorer as ex
 
     rng = np.random.default_rng(4)
