@@ -253,6 +253,21 @@ def test_ctrl_c_keeps_the_average_so_far():
     assert np.isfinite(fit.predict(split.test.users, split.test.items)).all()
 
 
+def test_ctrl_c_during_burn_in_keeps_the_current_sample():
+    split = _planted(seed=3)
+
+    def stop(t, record):
+        if t == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(GibbsInterrupted) as info:
+        _fit(split.train, n_samples=5, burn_in=4, implicit="both", callback=stop)
+    fit = info.value.fit
+    assert fit.interrupted and fit.n_kept == 0 and fit.n_stored == 1
+    assert np.isfinite(fit.predict(split.test.users, split.test.items)).all()
+    assert np.isfinite(fit.predict_std(split.test.users, split.test.items)).all()
+
+
 @pytest.mark.parametrize("kw, name", [
     ({"k": 0}, "k"), ({"n_samples": 0}, "n_samples"), ({"burn_in": -1}, "burn_in"), ({"k": 2.5}, "k"),
     ({"implicit": "sideways"}, "implicit"), ({"seed": -1}, "seed"), ({"n_threads": 0}, "n_threads"),
