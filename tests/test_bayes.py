@@ -292,3 +292,15 @@ def test_bad_data_name_the_array():
         gibbs_fit(users[:2], items[:2], [1.0, np.nan], 3, 2)
     with pytest.raises(LatentAtlasError, match="values"):
         gibbs_fit(users[:2], items[:2], [1.0], 3, 2)
+
+
+def test_init_factors_start_the_chain_from_given_factors():
+    rng = np.random.default_rng(0)
+    users, items = rng.integers(0, 30, 400), rng.integers(0, 20, 400)
+    values = rng.normal(3, 1, 400)
+    U, V = rng.normal(0, 0.3, (30, 3)), rng.normal(0, 0.3, (20, 3))
+    a = gibbs_fit(users, items, values, 30, 20, k=3, n_samples=2, burn_in=0, implicit="none", init_factors=(U, V))
+    b = gibbs_fit(users, items, values, 30, 20, k=3, n_samples=2, burn_in=0, implicit="none")
+    assert not np.allclose(a.user_factor_mean, b.user_factor_mean)
+    with pytest.raises(LatentAtlasError, match=r"init_factors: the item factors must be finite, of shape \(20, 3\)"):
+        gibbs_fit(users, items, values, 30, 20, k=3, init_factors=(U, V[:5]))

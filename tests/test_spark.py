@@ -327,9 +327,10 @@ def test_defaults_are_the_local_defaults(fitted_defaults, data, tmp_path):
     est, train = fitted_defaults
     exported = LatentFactorModel.load(est.to_local(train).save(tmp_path / "model.npz"))
     mine, local = exported.get_params(), LatentFactorModel().get_params()
-    for name in ("k", "reg", "reg_weighting", "center", "bias_reg"):
+    for name in ("reg_weighting", "center", "bias_reg"):
         assert mine[name] == local[name], name
-    assert (mine["k"], mine["center"], mine["reg_weighting"], mine["bias_reg"]) == (64, "biases", "count", 5.0)
+    assert exported.k_value == LatentFactorModel().k_value == 64 and exported.reg_ == LatentFactorModel().reg_value
+    assert (mine["center"], mine["reg_weighting"], mine["bias_reg"]) == ("biases", "count", 5.0)
     assert est.reg_value == DEFAULT_REG["als"] == 0.12 and est.iterations == S.DEFAULT_MAX_ITER == 10
     # the exported baseline is the local model's: mu, user and item biases by id
     want = prep.fit_biases(split.train, 5.0, 5.0, 10)

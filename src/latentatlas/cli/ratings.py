@@ -102,7 +102,7 @@ def train(
     test_file: Annotated[Optional[Path], typer.Option("--test", help="Test ratings of a given split.")] = None,
     solver: Annotated[str, typer.Option(help="als (alternating least squares), sgd, or bayes (Bayesian MF by Gibbs "
                                              "sampling: no λ to tune, predictive std).")] = "als",
-    k: Annotated[Optional[int], typer.Option("--k", help="Latent factors (default 64; 16 for bayes).")] = None,
+    k: Annotated[Optional[int], typer.Option("--k", help="Latent factors (default 64; 24 for bayes).")] = None,
     n_samples: Annotated[Optional[int], typer.Option(help="bayes: posterior samples averaged (default 50).")] = None,
     burn_in: Annotated[Optional[int], typer.Option(help="bayes: samples discarded first (default 10).")] = None,
     implicit: Annotated[str, typer.Option(help="bayes: implicit who-rated-what features: both, user, item or "

@@ -244,7 +244,7 @@ def gibbs_fit(users, items, values, n_users: int, n_items: int, *, k: int = DEFA
               n_samples: int = DEFAULT_SAMPLES, burn_in: int = DEFAULT_BURN_IN, implicit=DEFAULT_IMPLICIT,
               implicit_extra: tuple | None = None, noise: str = DEFAULT_NOISE, noise_dof: float = DEFAULT_NOISE_DOF,
               n_stored: int | None = None, validation: tuple | None = None, seed: int = 0,
-              n_threads: int | None = None, init_std: float = 0.1,
+              n_threads: int | None = None, init_std: float = 0.1, init_factors: tuple | None = None,
               callback: Callable[[int, dict], None] | None = None) -> BayesFit:
     """Sample the posterior of the model in the module docstring and average it.
 
@@ -257,6 +257,10 @@ def gibbs_fit(users, items, values, n_users: int, n_items: int, *, k: int = DEFA
     per-item / both precision factors with Student-t-like Gamma(ν/2, ν/2) priors, ν = ``noise_dof``.
     ``n_stored``: how many kept samples' factors are stored to average predictions over (evenly thinned;
     None: all kept samples, as far as :data:`STORE_BYTES` allows).
+    ``init_factors=(user_factors, item_factors)``: starting factors (n_users × k and n_items × k, e.g. an ALS
+    fit's) instead of random ones. Started from small random factors, a chain can sit near zero for dozens of
+    samples before the signal takes over (seen on synthetic rank-16 data: 60 samples); a MAP starting point,
+    as Salakhutdinov & Mnih start from PMF, avoids that.
     ``init_std``: standard deviation of the random initial factors (biases start at 0). The same ``seed`` gives
     the same result whatever ``n_threads`` (None: numba's current setting). Computation is in float64.
 
@@ -285,6 +289,14 @@ def gibbs_fit(users, items, values, n_users: int, n_items: int, *, k: int = DEFA
         raise LatentAtlasError(f"init_std must be a finite number >= 0, got {init_std!r}")
     if callback is not None and not callable(callback):
         raise LatentAtlasError("callback must be callable")
+    if init_factors is not None:
+        if len(init_factors) != 2:
+            raise LatentAtlasError("init_factors must be (user_factors, item_factors)")
+        init_factors = tuple(np.asarray(f, dtype=np.float64) for f in init_factors)
+        for f, n, what in zip(init_factors, (n_users, n_items), ("user", "item")):
+            if f.shape != (n, k) or not np.all(np.isfinite(f)):
+                raise LatentAtlasError(f"init_factors: the {what} factors must be finite, of shape ({n}, {k}); "
+                                       f"got {f.shape}")
     cap = max(1, STORE_BYTES // (4 * k * (n_users + n_items)))
     if n_stored is None:
         n_stored = min(n_samples, cap)
@@ -317,7 +329,7 @@ def gibbs_fit(users, items, values, n_users: int, n_items: int, *, k: int = DEFA
         return _run(users, items, values, n_users, n_items, k, n_samples, burn_in, n_stored, mode, noise,
                     float(noise_dof),
                     (eu, ei) if implicit_extra is not None else None,
-                    (vu, vi, vv) if validation is not None else None, seed, init_std, callback)
+                    (vu, vi, vv) if validation is not None else None, seed, init_std, init_factors, callback)
     finally:
         numba.set_num_threads(previous_threads)
 
@@ -340,7 +352,7 @@ def _implicit_structure(users, items, extra, n_users, n_items):
 
 
 def _run(users, items, values, n_users, n_items, k, n_samples, burn_in, n_stored, mode, noise, dof, extra,
-         validation, seed, init_std, callback):
+         validation, seed, init_std, init_factors, callback):
     K = k + 1
     N = len(values)
     user_csr = compressed(users, items, values, n_users, np.float64)
@@ -357,6 +369,8 @@ def _run(users, items, values, n_users, n_items, k, n_samples, burn_in, n_stored
     Vx = rng.normal(0, init_std, (n_items, K))
     Ux[:, 0] = 0
     Vx[:, 0] = 0
+    if init_factors is not None:
+        Ux[:, 1:], Vx[:, 1:] = init_factors
     S = np.zeros((n_users, K))  # user implicit sums
     T = np.zeros((n_items, K))
     Wy = np.zeros((n_items, K)) if use_y else None

@@ -53,7 +53,7 @@ DEFAULT_MAX_STEPS = {"als": 50, "sgd": 200}
 #: Default λ per solver (count-weighted), tuned on MovieLens-100K (see the README section on defaults).
 DEFAULT_REG = {"als": 0.12, "sgd": 0.065}
 #: Default number of latent factors per solver (the sampler's was chosen on validation data, RESULTS-bayes.md).
-DEFAULT_K = {"als": 64, "sgd": 64, "bayes": 16}
+DEFAULT_K = {"als": 64, "sgd": 64}  # bayes: latentatlas.ratings.bayes.DEFAULT_K, chosen with the sampler
 IMPLICIT = ("both", "user", "item", "none")
 #: Blocks per side in the parallel SGD schedule. Fixed, so results do not depend on the number of threads.
 SGD_BLOCKS = 8
@@ -132,7 +132,7 @@ class LatentFactorModel(RegressorMixin, BaseEstimator):
     Parameters
     ----------
     k : int or None
-        Number of latent factors; None means 64 for ALS and SGD, 16 for ``bayes``.
+        Number of latent factors; None means 64 for ALS and SGD, 24 for ``bayes``.
     reg : float or None
         λ, the ridge penalty on the factors (per rating with ``reg_weighting="count"``); None means 0.12
         for ALS and 0.065 for SGD. ``bayes`` has no λ: the sampler learns the precisions.
@@ -305,7 +305,13 @@ class LatentFactorModel(RegressorMixin, BaseEstimator):
     @property
     def k_value(self) -> int:
         """The number of factors in use: ``k``, or the solver's default when it is None."""
-        return int(self.k) if self.k is not None else DEFAULT_K[self.solver]
+        if self.k is not None:
+            return int(self.k)
+        if self.solver == "bayes":
+            from latentatlas.ratings.bayes import DEFAULT_K as BAYES_K
+
+            return BAYES_K
+        return DEFAULT_K[self.solver]
 
     @property
     def steps_limit(self) -> int:
