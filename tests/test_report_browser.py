@@ -193,3 +193,52 @@ def test_report_in_headless_chromium(report, driver):
     assert [u for u in from_page if not u.startswith(("file:", "data:"))] == []
     # Chromium's own pages (chrome://…) are not network traffic; nothing may leave the machine.
     assert [u for u in anywhere if u.split(":", 1)[0] in ("http", "https", "ws", "wss", "ftp")] == []
+
+
+N_FULL = 70_000
+
+
+@pytest.fixture(scope="module")
+def full_report(tmp_path_factory):
+    """A report of 70,000 embedded images — every point drawn, as for all of Fashion-MNIST."""
+    root = tmp_path_factory.mktemp("browser-full")
+    embed = F.embedding_run(root / "embed", n=N_FULL)
+    return build_report([embed], root / "out", neighbours=K)
+
+
+def test_a_70000_point_report_draws_every_point_and_answers(full_report, driver):
+    page = full_report.html.resolve().as_uri()
+    assert full_report.html.stat().st_size < 50 * 2**20
+    t0 = time.perf_counter()
+    driver.get(page)
+    _wait(driver, "return performance.getEntriesByName('latentatlas-drawn').length > 0;", timeout=120)
+    box = "run-1-explorer-0"
+    counts = driver.execute_script(
+        f"var b = document.getElementById('{box}');"
+        f"return [+b.dataset.drawn, JSON.parse(document.getElementById('{box}-data').textContent).n_points,"
+        " +b.dataset.total];")
+    assert counts == [N_FULL, N_FULL, N_FULL], counts
+    assert time.perf_counter() - t0 < 120
+    _wait(driver, f"return document.getElementById('{box}').dataset.sprite === '1';", timeout=120)
+    driver.execute_script(f"document.getElementById('{box}').scrollIntoView();")
+    # Hover and click somewhere in the middle of the cloud: a point is named and its neighbours listed.
+    plot = driver.find_element("css selector", f"#{box} .plot")
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    d = driver.execute_script(f"""
+        var E = window.latentatlas.explorers['{box}'], r = E.plot.getBoundingClientRect();
+        for (var d = 0; d < E.data.n_points; d += 97) {{
+          var p = E.screenXY(d);
+          if (p[0] > r.left + 80 && p[0] < r.right - 200 && p[1] > r.top + 80 && p[1] < r.bottom - 40) return d;
+        }}
+        return -1;""")
+    assert d >= 0
+    x, y = driver.execute_script(f"return window.latentatlas.explorers['{box}'].screenXY({d});")
+    left, top, w, h = driver.execute_script(
+        "var r = arguments[0].getBoundingClientRect(); return [r.left, r.top, r.width, r.height];", plot)
+    ActionChains(driver).move_to_element_with_offset(plot, round(x - left - w / 2), round(y - top - h / 2)) \
+        .pause(0.3).click().perform()
+    _wait(driver, f"return document.getElementById('{box}').dataset.hovered !== undefined;")
+    _wait(driver, f"return document.querySelectorAll('#{box} .nn-list li').length === {K};")
+    errors = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+    assert errors == [], errors
