@@ -149,7 +149,17 @@ def triplet_sse(users, items, values, Q, P, n_chunks):
             e = values[j] - dot
             s += e * e
         partial[c] = s
-    return partial.sum()
+    return _in_order(partial)
+
+
+@njit(cache=True, inline="always")
+def _in_order(partial):
+    """The chunks' sum in chunk order: ``partial.sum()`` inside a parallel kernel becomes a parallel
+    reduction whose order, and so whose last bits, depend on the thread count."""
+    total = 0.0
+    for c in range(len(partial)):
+        total += partial[c]
+    return total
 
 
 @njit(parallel=True, fastmath=True, cache=True)
@@ -171,7 +181,7 @@ def csr_sse(indptr, indices, data, X, Y, n_chunks):
                 e = data[j] - dot
                 s += e * e
         partial[c] = s
-    return partial.sum()
+    return _in_order(partial)
 
 
 @njit(parallel=True, fastmath=True, cache=True)
