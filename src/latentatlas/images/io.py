@@ -330,6 +330,13 @@ def as_image_set(images, name: str = "images") -> ImageSet:
     the nearest of 256 levels, as the training loop stores uint8)."""
     if isinstance(images, ImageSet):
         return images
+    return ImageSet(images=_to_uint8(image_array(images, name), name), source=name)
+
+
+def image_array(images, name: str = "images") -> np.ndarray:
+    """``images`` (an ImageSet, a numpy array or a torch tensor, ``N×H×W`` or ``N×1×H×W``) as an N×H×W
+    numpy array, pixels as given; one-line errors for anything else."""
+    images = getattr(images, "images", images)
     if hasattr(images, "detach") and hasattr(images, "cpu"):  # a torch tensor, without importing torch
         images = images.detach().cpu().numpy()
     try:
@@ -340,7 +347,7 @@ def as_image_set(images, name: str = "images") -> ImageSet:
         array = array[:, 0]
     if array.ndim != 3:
         raise LatentAtlasError(f"{name}: expected N×H×W images, got an array of shape {array.shape}")
-    return ImageSet(images=_to_uint8(array, name), source=name)
+    return array
 
 
 def read_images(path: str | os.PathLike | None = None, split: str | None = None, *,

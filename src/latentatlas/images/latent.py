@@ -57,15 +57,9 @@ def _torch():
 
 def _as_image_array(images, name: str = "images") -> np.ndarray:
     """Images (uint8 0..255 or float 0..1) as an N×H×W float32 array in [0, 1]."""
-    arr = getattr(images, "images", images)
-    try:
-        arr = np.asarray(arr)
-    except Exception as exc:  # ragged lists and the like
-        raise LatentAtlasError(f"{name}: cannot read as an array ({exc})") from None
-    if arr.ndim == 4 and arr.shape[1] == 1:
-        arr = arr[:, 0]
-    if arr.ndim != 3:
-        raise LatentAtlasError(f"{name}: expected N×H×W images, got an array of shape {arr.shape}")
+    from latentatlas.images.io import image_array
+
+    arr = image_array(images, name)
     if arr.shape[0] == 0:
         raise LatentAtlasError(f"{name}: no images (shape {arr.shape})")
     if arr.dtype == np.uint8:
