@@ -460,7 +460,7 @@ def _train(train: ImageSet, test: ImageSet, config: TrainConfig, device: torch.d
     data = torch.from_numpy(np.ascontiguousarray(train.images)).unsqueeze(1).to(device)
     test_data = torch.from_numpy(np.ascontiguousarray(test.images)).unsqueeze(1).to(device)
     progress(f"{n} training and {len(test)} test images {train.shape[0]}×{train.shape[1]}, "
-             f"code {model.code_size} numbers, {config.epochs} epochs of {steps_per_epoch} batches of "
+             f"code {model.code_size} numbers, {config.epochs} epoch{'s' if config.epochs != 1 else ''} of {steps_per_epoch} batches of "
              f"{config.batch_size} on {device} ({torch.get_num_threads()} threads)")
 
     model.train()
