@@ -376,29 +376,20 @@ def recommend(
         if len(who.items) == 0:
             raise LatentAtlasError(f"{ratings_file}: none of its items is known to the model")
     else:
-        who = _user_id(model, user)
+        who = _typed_id(model.user_ids_, user, "user")
     items, scores = model.recommend(who, top_n, exclude_seen=not include_seen)
     rows = workflow.add_names(model, [{"rank": r + 1, "item": _plain(i), "score": round(float(s), 4)}
                                       for r, (i, s) in enumerate(zip(items, scores))])
     _rows_out(rows, out, json_out, list(rows[0]) if rows else ["rank", "item", "score"])
 
 
-def _user_id(model, text: str):
-    """A user id from the command line, typed like the model's ids."""
-    if model.user_ids_.dtype.kind in "iu":
+def _typed_id(ids, text: str, what: str):
+    """An id from the command line, typed like the model's ``ids`` (integers stay integers)."""
+    if ids.dtype.kind in "iu":
         try:
             return int(text)
         except ValueError:
-            raise LatentAtlasError(f"unknown user id {text!r} (the model's user ids are integers)") from None
-    return text
-
-
-def _item_id(model, text: str):
-    if model.item_ids_.dtype.kind in "iu":
-        try:
-            return int(text)
-        except ValueError:
-            raise LatentAtlasError(f"unknown item id {text!r} (the model's item ids are integers)") from None
+            raise LatentAtlasError(f"unknown {what} id {text!r} (the model's {what} ids are integers)") from None
     return text
 
 
@@ -456,10 +447,10 @@ def similar(
 
     model = workflow.load_model(model_path)
     if item is not None:
-        ids, cos = model.similar_items(_item_id(model, item), top_n)
+        ids, cos = model.similar_items(_typed_id(model.item_ids_, item, "item"), top_n)
         what = "item"
     else:
-        ids, cos = model.similar_users(_user_id(model, user), top_n)
+        ids, cos = model.similar_users(_typed_id(model.user_ids_, user, "user"), top_n)
         what = "user"
     rows = workflow.add_names(model, [{"rank": r + 1, what: _plain(i), "cosine": round(float(c), 4)}
                                       for r, (i, c) in enumerate(zip(ids, cos))])

@@ -933,14 +933,19 @@ def _line_blocks(path: Path, size: int):
         yield rest + b"\n"
 
 
-def _json_key(path: Path, candidates: tuple[str, ...], what: str) -> str:
-    line = _first_line(path)
+def first_json_record(path: Path, line: str) -> dict:
+    """The first line of a JSON-lines file as an object; one-line errors naming the file otherwise."""
     try:
         record = json.loads(line)
     except json.JSONDecodeError as exc:
-        raise LatentAtlasError(f"{_name(path)}: line 1: not valid JSON ({exc.msg})") from None
+        raise LatentAtlasError(f"{_name(path)}: line 1: not valid JSON ({exc.msg} at column {exc.colno})") from None
     if not isinstance(record, dict):
-        raise LatentAtlasError(f"{_name(path)}: line 1: expected a JSON object per line")
+        raise LatentAtlasError(f"{_name(path)}: line 1: expected one JSON object per line")
+    return record
+
+
+def _json_key(path: Path, candidates: tuple[str, ...], what: str) -> str:
+    record = first_json_record(path, _first_line(path))
     for cand in candidates:
         if cand in record:
             return cand

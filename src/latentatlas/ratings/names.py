@@ -21,7 +21,7 @@ from typing import Mapping
 import numpy as np
 
 from latentatlas.errors import LatentAtlasError, printable
-from latentatlas.ratings.io import ITEM_NAMES, USER_NAMES, _looks_like_header, _pick
+from latentatlas.ratings.io import ITEM_NAMES, USER_NAMES, _looks_like_header, _pick, first_json_record
 
 ID_NAMES = ITEM_NAMES + USER_NAMES + ("id",)
 NAME_NAMES = ("name", "title", "movie_title", "item_name", "business_name", "product_name", "user_name",
@@ -396,12 +396,7 @@ def _read_json(path: Path, first_line: str, id_col, name_col, extra_cols) -> Nam
     import pyarrow as pa
     import pyarrow.json as pjson
 
-    try:
-        record = json.loads(first_line)
-    except json.JSONDecodeError as exc:
-        raise LatentAtlasError(f"{path}: line 1: not valid JSON ({exc.msg} at column {exc.colno})") from None
-    if not isinstance(record, dict):
-        raise LatentAtlasError(f"{path}: line 1: expected one JSON object per line")
+    record = first_json_record(path, first_line)
     keys = list(record)
     id_name = _pick(keys, id_col, ID_NAMES, None, "id", path)
     name_name = _pick(keys, name_col, NAME_NAMES, None, "name", path)
