@@ -35,7 +35,7 @@ def test_projector_files_for_all_points(tmp_path):
                            thumbnails=_thumbs(n))
     out = tmp_path / "proj"
     assert res.n_points == res.n_total == n and res.n_dropped == 0 and res.message == ""
-    assert sorted(p.name for p in out.iterdir()) == ["metadata.tsv", "projector_config.pbtxt", "sprite.png",
+    assert sorted(p.name for p in out.iterdir()) == [".latentatlas", "metadata.tsv", "projector_config.pbtxt", "sprite.png",
                                                      "tensors.tsv"]
     tensors = _lines(out / "tensors.tsv")
     assert len(tensors) == n
@@ -96,9 +96,15 @@ def test_points_beyond_the_sprite_are_dropped_everywhere(tmp_path):
 def test_projector_replaces_the_folder_and_refuses_a_run_folder(tmp_path):
     out = tmp_path / "p"
     out.mkdir()
-    (out / "stale.txt").write_text("old")
+    (out / "mine.txt").write_text("old")
+    with pytest.raises(LatentAtlasError, match="did not write"):  # a folder of the user's is never replaced
+        export_projector(out, np.ones((2, 2)))
+    assert [p.name for p in out.iterdir()] == ["mine.txt"]
+    (out / "mine.txt").unlink()
     export_projector(out, np.ones((2, 2)))
-    assert sorted(p.name for p in out.iterdir()) == ["projector_config.pbtxt", "tensors.tsv"]
+    export_projector(out, np.ones((3, 2)))  # our own export is replaced as a whole
+    assert sorted(p.name for p in out.iterdir()) == [".latentatlas", "projector_config.pbtxt", "tensors.tsv"]
+    assert len((out / "tensors.tsv").read_text().splitlines()) == 3
     (out / runs.RUN_FILE).write_text("{}")
     with pytest.raises(LatentAtlasError, match="holds a run"):
         export_projector(out, np.ones((2, 2)))

@@ -283,6 +283,85 @@ def _check_writable(parent: Path, out: Path) -> None:
         raise LatentAtlasError(f"cannot write output folder {out}: {parent} is not writable")
 
 
+#: Written into every folder that :func:`staged_run` creates, so that folders without ``run.json`` (projector
+#: exports) are recognised as ours too.
+MARKER_FILE = ".latentatlas"
+
+
+def is_ours(folder: str | os.PathLike) -> bool:
+    """Whether ``folder`` may be replaced as a whole: it is empty, or it holds a ``run.json`` of a known kind
+    or our marker file. Anything else belongs to the user."""
+    folder = Path(folder)
+    try:
+        entries = [p.name for p in folder.iterdir()]
+    except OSError:
+        return False
+    if not entries or MARKER_FILE in entries:
+        return True
+    return read_kind(folder) in KIND_TITLES
+
+
+def check_ours(out: str | os.PathLike) -> None:
+    """Refuse, in one line, an output folder that exists and is not ours (see :func:`is_ours`)."""
+    out = Path(out)
+    if out.is_dir() and not is_ours(out):
+        raise LatentAtlasError(f"output folder {out} already exists and holds files that latentatlas did not "
+                               "write; choose a new or empty folder (nothing was changed)")
+
+
+def mark_ours(folder: str | os.PathLike) -> None:
+    """Write the marker that makes :func:`is_ours` recognise ``folder``."""
+    path = Path(folder) / MARKER_FILE
+    if not path.exists():
+        path.write_text("written by latentatlas: the next run into this folder replaces it as a whole\n",
+                        encoding="utf-8")
+
+
+def _resolved(out: Path) -> Path:
+    """``out`` with symbolic links followed, so that the link and its target both survive a replacement."""
+    try:
+        return out.resolve(strict=False) if out.is_symlink() else out
+    except (OSError, RuntimeError):
+        raise LatentAtlasError(f"output folder {out}: cannot follow its symbolic link") from None
+
+
+@contextlib.contextmanager
+def _locked(out: Path) -> Iterator[None]:
+    """Hold ``.<name>.lock`` beside ``out`` for the duration, so two runs into one folder cannot interleave;
+    the second gets a one-line error at once. The lock file goes with the run."""
+    import fcntl
+
+    lock = out.parent / f".{out.name}.lock"
+    for _ in range(5):
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666 & ~umask())
+        except OSError as exc:
+            raise LatentAtlasError(f"cannot write output folder {out}: {exc.strerror or exc}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise LatentAtlasError(f"output folder {out} is in use by another latentatlas run; wait for it to "
+                                   "finish or choose another folder") from None
+        try:
+            same = os.stat(lock).st_ino == os.fstat(fd).st_ino
+        except OSError:
+            same = False
+        if same:  # else the holder before us removed the file we opened: lock the new one
+            break
+        os.close(fd)
+    else:
+        raise LatentAtlasError(f"output folder {out} is in use by another latentatlas run")
+    try:
+        yield
+    finally:
+        try:
+            os.unlink(lock)
+        except OSError:
+            pass
+        os.close(fd)
+
+
 _RENAME_EXCHANGE = 2
 
 
@@ -320,25 +399,33 @@ def _swap_in(stage: Path, out: Path) -> None:
 @contextlib.contextmanager
 def staged_run(out: str | os.PathLike) -> Iterator[Path]:
     """Yield an empty temporary folder beside ``out``; when the block ends without an exception, it replaces
-    ``out`` as a whole. On an exception (KeyboardInterrupt included) ``out`` is left as it was."""
-    out = Path(out)
+    ``out`` as a whole. On an exception (KeyboardInterrupt included) ``out`` is left as it was.
+
+    Only an empty folder or one of ours (:func:`is_ours`) is ever replaced; any other existing folder is
+    refused before anything is written. A symbolic link is followed: its target is replaced and the link
+    kept. A second run into the same folder while one is under way is refused."""
+    out = _resolved(Path(out))
     parent = out.parent if str(out.parent) else Path(".")
     _check_writable(parent, out)
-    clean_stale(out)
-    try:
-        stage = Path(tempfile.mkdtemp(prefix=f".{out.name}{_STAGE}", dir=parent))
-    except OSError as exc:
-        raise LatentAtlasError(f"cannot write output folder {out}: {exc.strerror or exc}") from None
-    mode = 0o777 & ~umask()
-    os.chmod(stage, mode)  # mkdtemp makes 0700; a run folder is meant to be shared like any other
-    try:
-        yield stage
-        _swap_in(stage, out)
-    except OSError as exc:
-        if exc.errno == errno.ENOSPC:
-            raise LatentAtlasError(f"cannot write {out}: no space left on device; the previous contents "
-                                   "are unchanged") from None
-        raise LatentAtlasError(f"cannot write {out}: {exc.strerror or exc}") from None
-    finally:
-        if stage.exists():
-            shutil.rmtree(stage, ignore_errors=True)
+    check_ours(out)
+    with _locked(out):
+        check_ours(out)  # again under the lock: the folder may have changed while we waited
+        clean_stale(out)
+        try:
+            stage = Path(tempfile.mkdtemp(prefix=f".{out.name}{_STAGE}", dir=parent))
+        except OSError as exc:
+            raise LatentAtlasError(f"cannot write output folder {out}: {exc.strerror or exc}") from None
+        mode = 0o777 & ~umask()
+        os.chmod(stage, mode)  # mkdtemp makes 0700; a run folder is meant to be shared like any other
+        try:
+            mark_ours(stage)
+            yield stage
+            _swap_in(stage, out)
+        except OSError as exc:
+            if exc.errno == errno.ENOSPC:
+                raise LatentAtlasError(f"cannot write {out}: no space left on device; the previous contents "
+                                       "are unchanged") from None
+            raise LatentAtlasError(f"cannot write {out}: {exc.strerror or exc}") from None
+        finally:
+            if stage.exists():
+                shutil.rmtree(stage, ignore_errors=True)

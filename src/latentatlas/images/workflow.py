@@ -202,8 +202,10 @@ def train_run(out: PathLike | None = None, *, data: PathLike | None = None, data
     train, test, source = train_data(data, data_dir, test_data, test_fraction, limit, int(estimator.seed))
     if out.exists() and not out.is_dir():
         raise LatentAtlasError(f"output folder {out} exists and is not a folder")
+    runs.check_ours(out)  # checkpoints are written straight into it: never into a folder of the user's
     try:
         out.mkdir(parents=True, exist_ok=True)
+        runs.mark_ours(out)
     except OSError as exc:
         raise LatentAtlasError(f"cannot create output folder {out}: {exc.strerror or exc}") from None
     if (out / runs.RUN_FILE).exists():
