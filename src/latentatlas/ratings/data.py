@@ -17,6 +17,8 @@ FORMAT_VERSION = 1
 def _id_array(ids) -> np.ndarray:
     """Ids as an array that ``np.savez`` writes without pickle: int64 when all integral, else unicode str."""
     arr = np.asarray(ids)
+    if arr.dtype.kind == "u" and arr.size and arr.max() > np.iinfo(np.int64).max:
+        return arr.astype(str)  # ids beyond int64 would wrap negative: kept exactly, as text
     if arr.dtype.kind in "iu":
         return arr.astype(np.int64)
     if arr.dtype.kind == "U":
@@ -256,6 +258,8 @@ class Ratings:
 def _plain_ids(ids, name: str) -> np.ndarray:
     """Ids as int64 when all are integral numbers, else as strings (mixed types become strings)."""
     arr = np.asarray(ids)
+    if arr.dtype.kind == "f" and not isinstance(ids, np.ndarray) and arr.size and np.abs(arr).max() >= 2.0 ** 53:
+        arr = np.asarray(ids, dtype=object)  # big Python ints: numpy would round them to floats
     if arr.ndim != 1:
         arr = arr.reshape(-1)
     if arr.dtype.kind in "iuU":
@@ -263,13 +267,19 @@ def _plain_ids(ids, name: str) -> np.ndarray:
     if arr.dtype.kind == "f":
         if not np.isfinite(arr).all() or (arr != np.round(arr)).any():
             raise LatentAtlasError(f"{name}: ids must be integers or strings, found non-integral numbers")
+        if arr.size and np.abs(arr).max() >= 2.0 ** 63:
+            raise LatentAtlasError(f"{name}: ids beyond the int64 range cannot be held as numbers; give them "
+                                   "as strings or uint64")
         return arr.astype(np.int64)
     if arr.dtype.kind == "b":
         raise LatentAtlasError(f"{name}: ids must be integers or strings, found booleans")
     if any(x is None or (isinstance(x, float) and x != x) for x in arr):
         raise LatentAtlasError(f"{name}: missing id (None or NaN)")
     if all(isinstance(x, (int, np.integer)) and not isinstance(x, bool) for x in arr):
-        return arr.astype(np.int64)
+        try:
+            return arr.astype(np.int64)
+        except OverflowError:  # ids beyond int64: kept exactly, as text
+            return arr.astype(str)
     return arr.astype(str)
 
 

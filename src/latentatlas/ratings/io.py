@@ -244,11 +244,64 @@ def _all_distinct(values: np.ndarray) -> bool:
 
 
 # --- assembling ids and duplicates ------------------------------------------------------------------------
-def _encode(column, what: str, path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """(indices int32, original ids) for one id column (an Arrow array or numpy array)."""
+#: An integer id as a text file writes it: no sign but '-', no leading zeros, surrounding spaces allowed.
+CANONICAL_INT = r"^\s*(0|-?[1-9][0-9]*)\s*$"
+
+
+class TextIds:
+    """An id column read as text from a text file (CSV, TSV, u.data, ratings.dat).
+
+    :func:`_encode` makes its ids integers only when every distinct id is an integer written canonically
+    (``17``, ``-3``, not ``017``, ``+3``, ``1e3``) and fits int64, so that ids that differ as text stay
+    distinct: ``001`` and ``1`` are two ids, and an id above 2**63 keeps all its digits (as text).
+    """
+
+    def __init__(self, column):
+        self.column = column
+
+
+def typed_ids(column):
+    """A text id column (Arrow) as int64 when every value is a canonical integer in int64 range (see
+    :class:`TextIds`), else unchanged. For small columns (pairs, a new user's ratings)."""
+    import pyarrow as pa
+
+    ints = _canonical_ints(column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column)
+    return column if ints is None else pa.array(ints)
+
+
+def _canonical_ints(text) -> np.ndarray | None:
+    """``text`` (an Arrow string array) as int64, or None if any value is not a canonical int64 integer."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    if len(text) == 0 or text.null_count:
+        return None
+    if not (pa.types.is_string(text.type) or pa.types.is_large_string(text.type)):
+        return None
+    if not pc.all(pc.match_substring_regex(text, CANONICAL_INT)).as_py():
+        return None
+    try:
+        return pc.cast(pc.utf8_trim_whitespace(text), pa.int64()).to_numpy()
+    except (pa.ArrowInvalid, OverflowError):  # beyond int64: the ids stay text, every digit kept
+        return None
+
+
+def _encode(column, what: str, path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(indices int32, original ids) for one id column (an Arrow array, numpy array or :class:`TextIds`)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if isinstance(column, TextIds):
+        indices, ids = _encode(column.column, what, path)
+        if ids.dtype.kind != "U":
+            return indices, ids
+        ints = _canonical_ints(pa.array(ids))  # judged on the distinct ids only
+        if ints is None:
+            return indices, ids
+        order = np.argsort(ints, kind="stable")  # integer ids are numbered in sorted order
+        rank = np.empty(len(order), dtype=np.int32)
+        rank[order] = np.arange(len(order), dtype=np.int32)
+        return rank[indices], ints[order]
     if isinstance(column, (pa.Array, pa.ChunkedArray)):
         if column.null_count:
             row = int(np.flatnonzero(np.asarray(column.is_null()))[0])
@@ -525,11 +578,13 @@ def _read_csv_like(path: Path, report: _Report, *, names, skip_rows: int, delimi
 
     failure = None
     try:
-        table = read({rating: pa.float64()})
+        # Ids as text, typed later from their distinct values (TextIds): Arrow's inference would read 001
+        # as 1 and ids beyond int64 as rounded floats.
+        table = read({user: pa.string(), item: pa.string(), rating: pa.float64()})
     except pa.ArrowInvalid as exc:
         table, failure = None, exc
     if table is not None and not invalid[0] and _clean_table(table, user, item, rating):
-        return table.column(user), table.column(item), _values(table.column(rating))
+        return TextIds(table.column(user)), TextIds(table.column(item)), _values(table.column(rating))
     if report.policy == "error":
         found = _scan(path, skip_rows, problem, 1)
         if found:
@@ -564,7 +619,7 @@ def _read_csv_like(path: Path, report: _Report, *, names, skip_rows: int, delimi
         report.numbers = [n for n, _ in _scan(path, skip_rows, problem, SHOWN_BAD_LINES)]
     if not keep.all():
         users, items, values = users.filter(pa.array(keep)), items.filter(pa.array(keep)), values[keep]
-    return _int_if_possible(users), _int_if_possible(items), values
+    return TextIds(users), TextIds(items), values
 
 
 def _check_values(path, values: np.ndarray, what: str = "rating", line_of=lambda row: row + 1) -> None:
@@ -629,15 +684,6 @@ def _text_ids(column):
         text = column.cast(pa.string())
     bad |= np.asarray(pc.fill_null(pc.equal(text, ""), True))
     return text, bad
-
-
-def _int_if_possible(column):
-    import pyarrow as pa
-
-    try:
-        return column.cast(pa.int64())
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return column
 
 
 def _delimited_line_problem(raw: bytes, delimiter: str, width: int, user: int, item: int, rating: int):
