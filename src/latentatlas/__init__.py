@@ -7,6 +7,9 @@ Two capabilities share one package:
 * a convolutional autoencoder on images and its latent space — :func:`read_images`, :class:`ConvAutoencoder`,
   :func:`embed` (PCA, t-SNE, UMAP).
 
+In a notebook, slow steps show one updating progress bar (:func:`set_progress` turns bars off or on), and
+figures and results display inline without ``%matplotlib inline``.
+
 Example
 -------
 >>> from latentatlas import LatentFactorModel, prepare_ratings
@@ -33,15 +36,17 @@ _LAZY = {
     "ConvAutoencoder": "latentatlas.images.autoencoder",
     "read_images": "latentatlas.images.io",
     "embed": "latentatlas.images.latent",
+    "set_progress": "latentatlas.progress",
 }
 
 __all__ = ["LatentFactorModel", "Ratings", "read_ratings", "prepare_ratings", "ConvAutoencoder", "read_images",
-           "embed", "LatentAtlasError", "__version__"]
+           "embed", "set_progress", "LatentAtlasError", "__version__"]
 
 if TYPE_CHECKING:  # pragma: no cover
     from latentatlas.images.autoencoder import ConvAutoencoder
     from latentatlas.images.io import read_images
     from latentatlas.images.latent import embed
+    from latentatlas.progress import set_progress
     from latentatlas.ratings.data import Ratings
     from latentatlas.ratings.io import read_ratings
     from latentatlas.ratings.model import LatentFactorModel
