@@ -7,11 +7,16 @@ from typing import Mapping
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
-from latentatlas.plots.style import PALETTE, styled, subplots
+from latentatlas.plots.style import PALETTE, png_bytes, styled, subplots
 
 
 def _as_dict(history) -> dict:
     return history if isinstance(history, Mapping) else history.to_dict()
+
+
+def _sampled(h: Mapping) -> bool:
+    """Whether a history is a Gibbs sampler's (``solver="bayes"``): RMSE per sample, no loss, no early stopping."""
+    return h.get("solver") == "bayes" or (not h.get("train_loss") and bool(h.get("train_rmse")))
 
 
 @styled
@@ -23,7 +28,8 @@ def loss_curves(histories, metric: str = "loss", titles: list[str] | None = None
     or a mapping title → history. A dotted line marks the step whose factors were kept. A validation curve
     is drawn only in the panel of the quantity early stopping watched (``history.criterion``), and is
     labelled so: the penalised validation loss adds the *training* factors' penalty, so its minimum need
-    not be where the validation RMSE's is.
+    not be where the validation RMSE's is. A Bayesian (Gibbs) history has RMSEs per sample and no loss: its
+    panel shows the RMSEs, without a kept step (the model averages the kept samples).
     """
     if metric not in ("loss", "rmse"):
         raise ValueError(f"metric must be 'loss' or 'rmse', got {metric!r}")
@@ -39,25 +45,29 @@ def loss_curves(histories, metric: str = "loss", titles: list[str] | None = None
     for ax, h, title in zip(axes[0], histories, titles):
         steps = np.asarray(h.get("steps") or [])
         criterion = h.get("criterion") or "validation_rmse"
+        sampled = _sampled(h)
+        shown = "rmse" if sampled and metric == "loss" else metric  # a sampler records no loss
         for part in ("train", "validation"):
-            key = f"{part}_{metric}"
+            key = f"{part}_{shown}"
             if part == "validation" and key != criterion:
                 continue
             values = np.asarray(h.get(key) or [], dtype=np.float64)
             if len(values):
                 x = steps[: len(values)] if len(steps) >= len(values) else np.arange(1, len(values) + 1)
-                label = f"{'training' if part == 'train' else part} {metric}"
-                if key == criterion:
+                label = f"{'training' if part == 'train' else part} {'RMSE' if shown == 'rmse' else shown}"
+                if sampled and part == "validation":
+                    label += " (running mean of the kept samples)"
+                elif key == criterion:
                     label += " (early-stopping criterion)"
                 ax.plot(x, values, marker="o" if len(values) < 30 else None, markersize=3,
                         color=PALETTE[part], label=label)
-        if h.get("best_step"):
+        if h.get("best_step") and not sampled:
             ax.axvline(h["best_step"], color="grey", linestyle=":", label=f"kept (step {h['best_step']})")
-        if metric == "loss":
+        if shown == "loss":
             ax.set_yscale("log")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_xlabel("iteration")
-        ax.set_ylabel("loss (sum of squares + penalty)" if metric == "loss" else "RMSE")
+        ax.set_xlabel("Gibbs sample" if sampled else "iteration")
+        ax.set_ylabel("loss (sum of squares + penalty)" if shown == "loss" else "RMSE")
         ax.set_title(title)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(frameon=False)
@@ -81,3 +91,9 @@ def rating_histogram(histogram, title: str = "Ratings"):
     ax.set_title(f"{title} ({counts.sum():,} ratings)")
     fig.tight_layout()
     return fig
+
+
+def history_png(history, metric: str = "rmse") -> bytes:
+    """PNG bytes of :func:`loss_curves` for one history: the ``_repr_png_`` of a recommender's ``History``
+    (``def _repr_png_(self): return history_png(self)``), so that a notebook shows the curves."""
+    return png_bytes(loss_curves(history, metric))

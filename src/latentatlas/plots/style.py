@@ -4,12 +4,18 @@ Importing this module selects no backend and changes no ``rcParams``: the style 
 ``matplotlib.rc_context`` while a figure is built (:func:`styled`, :func:`style`), and :func:`subplots`/:func:`figure`
 make a plain ``matplotlib.figure.Figure`` that pyplot does not track (it draws to files on any machine,
 with or without a display, and never opens a window).
+
+Those figures are :class:`InlineFigure` objects: a notebook (Jupyter, VS Code) shows them as pictures when they are
+a cell's value, with no ``%matplotlib inline`` and no backend switch, through IPython's ``_repr_png_``
+protocol. Result objects with a natural picture get theirs the same way: their ``_repr_png_`` returns
+:func:`png_bytes` of a figure.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import io
 from typing import Any, Callable, Iterator, TypeVar
 
 import matplotlib
@@ -28,6 +34,23 @@ STYLE: dict[str, Any] = {
 }
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def png_bytes(fig: Figure, dpi: float | None = None) -> bytes:
+    """The figure as PNG bytes, drawn by Agg whatever the backend, with the house margins
+    (``bbox_inches="tight"``). For ``_repr_png_`` hooks: ``return png_bytes(some_figure(self))``."""
+    buf = io.BytesIO()
+    with style():
+        fig.savefig(buf, format="png", dpi=dpi or fig.dpi, bbox_inches="tight")
+    return buf.getvalue()
+
+
+class InlineFigure(Figure):
+    """A ``matplotlib.figure.Figure`` that a notebook displays as a PNG picture when it is a cell's value
+    (IPython calls ``_repr_png_``), without ``%matplotlib inline`` and without pyplot."""
+
+    def _repr_png_(self) -> bytes:
+        return png_bytes(self)
 
 
 @contextlib.contextmanager
@@ -54,7 +77,7 @@ def subplots(nrows: int = 1, ncols: int = 1, *, figsize: tuple[float, float] | N
     ``kwargs`` go to ``Figure.subplots`` (``squeeze``, ``sharex``, ``gridspec_kw`` …). Returns ``(fig, axes)``.
     """
     with style():
-        fig = Figure(figsize=figsize, dpi=STYLE["figure.dpi"])
+        fig = InlineFigure(figsize=figsize, dpi=STYLE["figure.dpi"])
         axes = fig.subplots(nrows, ncols, **kwargs)
         for ax in np.atleast_1d(axes).ravel():
             # Gridlines are made when first drawn, perhaps after the style context is gone: fix their look now.
