@@ -26,7 +26,7 @@ def _id_array(ids) -> np.ndarray:
     return arr.astype(str)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Ratings:
     """Explicit ratings as coordinate triplets over contiguous user and item indices.
 
@@ -170,6 +170,87 @@ class Ratings:
     def __len__(self) -> int:
         return len(self.values)
 
+    # --- display ---------------------------------------------------------------------------------------
+    def _scale(self) -> str:
+        if not len(self):
+            return ""
+        lo, hi = float(self.values.min()), float(self.values.max())
+        return f"{lo:g}" if lo == hi else f"{lo:g}–{hi:g}"
+
+    def __repr__(self) -> str:
+        scale = self._scale()
+        return (f"Ratings({self.n_users:,} users × {self.n_items:,} items, {len(self):,} ratings"
+                f"{', ' + scale if scale else ''})")
+
+    def summary(self) -> dict:
+        """A few numbers about the table, for people: sizes, density, the rating scale and its mean."""
+        out = {"users": self.n_users, "items": self.n_items, "ratings": len(self), "density": self.density}
+        if len(self):
+            out |= {"rating_min": float(self.values.min()), "rating_max": float(self.values.max()),
+                    "rating_mean": float(self.values.mean())}
+        if self.meta.get("source"):
+            out["source"] = str(self.meta["source"])
+        return out
+
+    def _repr_html_(self) -> str:
+        from latentatlas.display import html_table
+
+        rows = [("users", f"{self.n_users:,}"), ("items", f"{self.n_items:,}"), ("ratings", f"{len(self):,}"),
+                ("density", f"{self.density:.4%}")]
+        if len(self):
+            rows.append(("scale", f"{self._scale()}, mean {float(self.values.mean()):.3f}"))
+            histogram = self.rating_histogram()
+            if len(histogram) <= 11:
+                rows.append(("histogram", "  ".join(f"{k}: {v:,}" for k, v in histogram.items())))
+        rows.append(("ids", f"users {_id_kind(self.user_ids)}, items {_id_kind(self.item_ids)}"))
+        if self.meta.get("source"):
+            rows.append(("source", str(self.meta["source"])))
+        return html_table("Ratings", rows)
+
+    # --- selection -------------------------------------------------------------------------------------
+    def __getitem__(self, key):
+        """``r[k]``: the ``(user id, item id, rating)`` of rating ``k``; ``r[index]`` with a slice, an
+        integer array or a boolean mask: those ratings as a :class:`Ratings` over the same id maps (as
+        :meth:`take`; what scikit-learn's splitters ask of ``X[train_index]``)."""
+        if isinstance(key, tuple):
+            if len(key) == 2 and key[1] is Ellipsis:  # sklearn's _safe_indexing asks X[index, ...]
+                key = key[0]
+            else:
+                raise TypeError("Ratings are indexed by rating positions only: r[k], r[index] or r[mask]")
+        if isinstance(key, (int, np.integer)) and not isinstance(key, (bool, np.bool_)):
+            n = len(self)
+            if not -n <= key < n:
+                raise IndexError(f"rating {key} out of range for {n:,} ratings")
+            u, i = self.users[key], self.items[key]
+            return self.user_ids[u].item(), self.item_ids[i].item(), float(self.values[key])
+        if isinstance(key, slice):
+            return self.take(key)
+        index = np.asarray(key)
+        if index.size == 0:
+            index = index.astype(np.int64)
+        if index.ndim != 1 or index.dtype.kind not in "iub":
+            raise TypeError(f"Ratings are indexed by an integer, a slice, an integer array or a boolean mask; "
+                            f"got {type(key).__name__}" + (f" of {index.dtype}" if hasattr(index, "dtype") else ""))
+        if index.dtype.kind == "b" and len(index) != len(self):
+            raise IndexError(f"boolean mask of length {len(index):,} for {len(self):,} ratings")
+        return self.take(index)
+
+    def to_frame(self):
+        """The ratings as a pandas DataFrame with columns ``user``, ``item`` (original ids) and ``rating``
+        — the ``X`` (``df[["user", "item"]]``) and ``y`` (``df["rating"]``) of scikit-learn's tools.
+
+        Examples
+        --------
+        >>> Ratings.from_arrays(["ann", "bob"], [10, 10], [4, 3]).to_frame()
+          user  item  rating
+        0  ann    10     4.0
+        1  bob    10     3.0
+        """
+        import pandas as pd
+
+        return pd.DataFrame({"user": self.user_ids[self.users], "item": self.item_ids[self.items],
+                             "rating": self.values})
+
     @property
     def density(self) -> float:
         cells = self.n_users * self.n_items
@@ -281,6 +362,10 @@ def _plain_ids(ids, name: str) -> np.ndarray:
         except OverflowError:  # ids beyond int64: kept exactly, as text
             return arr.astype(str)
     return arr.astype(str)
+
+
+def _id_kind(ids: np.ndarray) -> str:
+    return "integer" if ids.dtype.kind in "iu" else "text"
 
 
 def _lookup(ids: np.ndarray, key, what: str) -> int:

@@ -38,7 +38,7 @@ FORMAT_TAG = "latentatlas.names"
 _DELIMITERS = ("\t", ",", "|", ";")
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Names:
     """``names[k]`` is the name of ``ids[k]``; ``metadata[col][k]`` its value of another column (genres,
     city…). Ids are int64 when all integral, else str — as :class:`~latentatlas.ratings.data.Ratings` keeps
@@ -74,6 +74,99 @@ class Names:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    # --- display --------------------------------------------------------------------------------------------
+    def __repr__(self) -> str:
+        from latentatlas.display import shorten
+
+        parts = [f"{len(self):,} names"]
+        if len(self):
+            parts[0] += f", e.g. {shorten(self.ids[0], 20)}: {shorten(self.names[0], 40)!r}"
+        if self.meta.get("source"):
+            parts.append(f"from {shorten(Path(str(self.meta['source'])).name, 40)}")
+        if self.metadata:
+            parts.append(f"columns {shorten(', '.join(self.metadata), 50)}")
+        return f"Names({'; '.join(parts)})"
+
+    def _repr_html_(self) -> str:
+        from latentatlas.display import html_table, shorten
+
+        rows = [(shorten(i, 20), shorten(n, 80)) for i, n in zip(self.ids[:5], self.names[:5])]
+        if len(self) > 5:
+            rows.append(("…", f"{len(self) - 5:,} more"))
+        caption = f"{len(self):,} ids" + (f" from {self.meta['source']}" if self.meta.get("source") else "")
+        if self.metadata:
+            caption += f"; columns {', '.join(self.metadata)}"
+        return html_table("Names", rows, caption)
+
+    # --- by name --------------------------------------------------------------------------------------------
+    def _folded(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each name folded for matching (case, spacing), and its short form: a trailing article put
+        first and a trailing "(1995)" dropped ("Shawshank Redemption, The (1994)" → "the shawshank
+        redemption")."""
+        cached = self.__dict__.get("_folded_cache")
+        if cached is None:
+            full = np.array([_fold(n) for n in self.names.tolist()], dtype=str)
+            short = np.array([_short_form(n) for n in full.tolist()], dtype=str)
+            cached = (full, short)
+            object.__setattr__(self, "_folded_cache", cached)
+        return cached
+
+    def _matches(self, text) -> tuple[np.ndarray, np.ndarray]:
+        """Positions whose name is ``text`` (ignoring case, spacing, a moved article and the year), and
+        positions whose name contains it but is not it; each in file order."""
+        if not isinstance(text, str):
+            raise LatentAtlasError(f"a name to search for must be a string, got {type(text).__name__} {text!r}")
+        query = _fold(text)
+        if not query:
+            raise LatentAtlasError("a name to search for must not be empty")
+        full, short = self._folded()
+        if not len(full):
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        query_short = _short_form(query)
+        exact = (full == query) | (short == query) | (short == query_short)
+        contains = ((np.char.find(full, query) >= 0) | (np.char.find(short, query_short) >= 0)) & ~exact
+        return np.flatnonzero(exact), np.flatnonzero(contains)
+
+    def search(self, text: str, limit: int | None = None) -> np.ndarray:
+        """The ids whose name contains ``text``, ignoring case (``"toy story"`` finds ``Toy Story (1995)``
+        and ``Toy Story 2 (1999)``): names equal to it first, then the others, each in file order. Ids that
+        share a name are all returned; :meth:`label` shows them with their names.
+
+        Examples
+        --------
+        >>> names = Names([1, 2, 3, 4], ["Toy Story (1995)", "Heat (1995)", "Toy Story 2 (1999)", "Heat (1995)"])
+        >>> names.search("toy story").tolist(), names.search("HEAT").tolist()
+        ([1, 3], [2, 4])
+        """
+        exact, contains = self._matches(text)
+        found = self.ids[np.concatenate([exact, contains])]
+        return found if limit is None else found[:limit]
+
+    def find(self, name: str):
+        """The one id whose name is ``name`` (ignoring case, spacing, a trailing article and the year:
+        ``"toy story"`` is ``Toy Story (1995)``), or else whose name contains it; a
+        :class:`~latentatlas.errors.LatentAtlasError` naming the candidates when no name or several fit.
+
+        Examples
+        --------
+        >>> names = Names([1, 3, 6], ["Toy Story (1995)", "Toy Story 2 (1999)", "Heat (1995)"])
+        >>> names.find("Toy Story"), names.find("toy story 2"), names.find("heat")
+        (1, 3, 6)
+        """
+        exact, contains = self._matches(name)
+        for hits in (exact, contains):
+            if len(hits) == 1:
+                return self.ids[hits[0]].item()
+            if len(hits) > 1:
+                shown = ", ".join(f"{printable(str(self.ids[k]))} {printable(self.names[k])[:60]!r}"
+                                  for k in hits[:8])
+                more = f" and {len(hits) - 8:,} more" if len(hits) > 8 else ""
+                kind = "that name" if hits is exact else "names containing it"
+                raise LatentAtlasError(f"{printable(name)[:80]!r} is ambiguous: {len(hits):,} ids have {kind} "
+                                       f"({shown}{more}); pass one of the ids")
+        raise LatentAtlasError(f"no name matches {printable(name)[:80]!r} ({len(self):,} names searched; "
+                               "search() lists partial matches)")
 
     # --- look-ups -------------------------------------------------------------------------------------------
     def index(self, ids) -> np.ndarray:
@@ -148,6 +241,25 @@ class Names:
             return cls(np.asarray(arrays[f"{prefix}ids"]), np.asarray(arrays[f"{prefix}names"]), metadata, info)
         except (KeyError, ValueError, TypeError) as exc:
             raise LatentAtlasError(f"stored names under {prefix!r} are incomplete or damaged ({exc})") from None
+
+
+_ARTICLE = re.compile(r"^(?P<body>.+?),\s*(?P<article>the|a|an|les|la|le|l'|il|el|los|las|das|der|die)"
+                      r"(?P<tail>\s*\(\s*\d{4}\s*\))?$")
+_YEAR = re.compile(r"\s*\(\s*\d{4}\s*\)$")
+
+
+def _fold(text: str) -> str:
+    """Casefolded, spacing collapsed: how names are compared."""
+    return " ".join(str(text).casefold().split())
+
+
+def _short_form(folded: str) -> str:
+    """A folded name with a trailing article moved to the front and a trailing (year) removed."""
+    m = _ARTICLE.match(folded)
+    if m:
+        article = m["article"]
+        folded = f"{article}{'' if article.endswith(chr(39)) else ' '}{m['body']}{m['tail'] or ''}"
+    return _YEAR.sub("", folded)
 
 
 def _take(values: np.ndarray, pos: np.ndarray, missing) -> np.ndarray:

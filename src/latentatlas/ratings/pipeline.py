@@ -24,7 +24,7 @@ DEFAULT_VALIDATION_FRACTION = 0.1
 DEFAULT_TEST_FRACTION = 0.1
 
 
-@dataclass
+@dataclass(repr=False)
 class Prepared:
     """A prepared data set: the split, the filtered ratings it came from, and a JSON-able summary."""
 
@@ -32,6 +32,32 @@ class Prepared:
     ratings: Ratings
     summary: dict
     config: dict = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        from latentatlas.display import shorten
+
+        s = self.summary
+        sizes = " / ".join(f"{k} {v:,}" for k, v in self.split.sizes().items())
+        return (f"Prepared({s['users']:,} users × {s['items']:,} items, {s['ratings']:,} ratings from "
+                f"{shorten(s['source'], 60)}; {sizes})")
+
+    def _repr_html_(self) -> str:
+        from latentatlas.display import html_table
+
+        s = self.summary
+        before, after = s["shape_before"], s["shape_after"]
+        rows = [("source", s["source"]),
+                ("read", f"{before[0]:,} users × {before[1]:,} items, {s['ratings_before']:,} ratings"),
+                ("kept", f"{after[0]:,} × {after[1]:,}, {s['ratings']:,} ratings (density {s['density']:.4%}) "
+                         f"after the cold-start filter (min_entries={self.config.get('min_entries')})"),
+                ("scale", f"{s['rating_min']:g} to {s['rating_max']:g}, mean {s['rating_mean']:.3f}"),
+                ("split", ", ".join(f"{k} {v:,}" for k, v in s["split"].items()))]
+        if len(s["histogram"]) <= 11:
+            rows.append(("histogram", "  ".join(f"{k}: {v:,}" for k, v in s["histogram"].items())))
+        for what in ("item_names", "user_names"):
+            if s.get(what):
+                rows.append((what.replace("_", " "), s[what]))
+        return html_table("Prepared ratings", rows)
 
     def write(self, out_dir: str | Path, created: str | None = None) -> Path:
         """Write ``prepared.npz``, ``summary.json``, a rating histogram and ``run.json`` as one run folder

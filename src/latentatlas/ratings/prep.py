@@ -52,7 +52,7 @@ def kcore(ratings: Ratings, min_entries: int) -> Ratings:
 
 
 # --- splits ------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Split:
     """Disjoint train / validation / test ratings over one shared index space."""
 
@@ -64,6 +64,26 @@ class Split:
 
     def sizes(self) -> dict[str, int]:
         return {"train": len(self.train), "validation": len(self.validation), "test": len(self.test)}
+
+    def _named(self) -> str:
+        named = [w for w in ("item", "user") if getattr(self, f"{w}_names") is not None]
+        return " and ".join(named) + " names" if named else ""
+
+    def __repr__(self) -> str:
+        parts = [", ".join(f"{k} {v:,}" for k, v in self.sizes().items()) + " ratings",
+                 f"{self.train.n_users:,} users × {self.train.n_items:,} items"]
+        if self._named():
+            parts.append(self._named())
+        return f"Split({'; '.join(parts)})"
+
+    def _repr_html_(self) -> str:
+        from latentatlas.display import html_table
+
+        rows = [(k, f"{v:,} ratings") for k, v in self.sizes().items()]
+        rows.append(("shape", f"{self.train.n_users:,} users × {self.train.n_items:,} items"))
+        if self._named():
+            rows.append(("names", self._named()))
+        return html_table("Split", rows)
 
     PARTS = ("train", "validation", "test")
 
@@ -192,7 +212,7 @@ def center(ratings: Ratings, means: np.ndarray | None = None) -> tuple[Ratings, 
     return ratings.with_values(centred.astype(np.float32)), means
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Biases:
     """Baseline predictor ``mu + b_u + b_i`` fitted by regularised alternating means."""
 
@@ -202,6 +222,9 @@ class Biases:
 
     def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         return self.mu + self.user[users] + self.item[items]
+
+    def __repr__(self) -> str:
+        return f"Biases(mu={self.mu:.4g}, {len(self.user):,} users, {len(self.item):,} items)"
 
 
 def fit_biases(ratings: Ratings, reg_user: float = 5.0, reg_item: float = 5.0, n_iter: int = 10) -> Biases:
