@@ -299,7 +299,14 @@ def read_names(path: str | os.PathLike, *, id_col: str | int | None = None, name
         return _read_json(path, lines[0], id_col, name_col, extra_cols)
     if "::" in lines[0]:
         return _read_double_colon(path, lines[0], id_col, name_col, extra_cols)
-    return _read_delimited(path, lines, id_col, name_col, extra_cols)
+    limit = csv.field_size_limit()
+    csv.field_size_limit(max(limit, 1 << 24))  # a long title or description: Python's csv stops at 128 KiB
+    try:
+        return _read_delimited(path, lines, id_col, name_col, extra_cols)
+    except csv.Error as exc:
+        raise LatentAtlasError(f"{printable(str(path))}: cannot parse file ({printable(str(exc))})") from None
+    finally:
+        csv.field_size_limit(limit)
 
 
 def _open(path: Path, encoding: str = "utf-8"):
