@@ -29,11 +29,14 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.base import RegressorMixin
 
 from latentatlas.errors import LatentAtlasError, printable
 from latentatlas.progress import as_progress
 from latentatlas.fsutil import save_npz, to_json
+from latentatlas.ratings.base import (MAX_ABS_RATING, FoldedUser, RecommenderBase, as_ratings, check_ratings,
+                                      check_scale, id_column, index_array, map_ids, pairs, positive_int,
+                                      rating_scale, same_ids, to_space, top_n)
 from latentatlas.ratings.data import Ratings
 
 FORMAT = "latentatlas.model"
@@ -115,16 +118,7 @@ class History:
         return cls(**{k: v for k, v in d.items() if k in names})
 
 
-@dataclass(frozen=True)
-class FoldedUser:
-    """A user who was not in training, solved against the fixed item factors (see ``fold_in``)."""
-
-    factors: np.ndarray
-    bias: float
-    items: np.ndarray
-
-
-class LatentFactorModel(RegressorMixin, BaseEstimator):
+class LatentFactorModel(RegressorMixin, RecommenderBase):
     """Matrix factorisation of explicit ratings: ``r_ui ≈ μ + b_u + b_i + q_u·p_i``.
 
     A scikit-learn regressor over *original* ids: ``fit(X, y)`` takes an (n, 2) array or DataFrame of
@@ -334,14 +328,6 @@ class LatentFactorModel(RegressorMixin, BaseEstimator):
         """Item factors, k × n_items (the course's P)."""
         self._check_fitted()
         return self.item_factors_.T
-
-    @property
-    def n_users_(self) -> int:
-        return len(self.user_ids_)
-
-    @property
-    def n_items_(self) -> int:
-        return len(self.item_ids_)
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "user_factors_"):
@@ -686,6 +672,19 @@ class LatentFactorModel(RegressorMixin, BaseEstimator):
     def _n_stored(self) -> int:
         return getattr(self, "bayes_", None).n_stored if getattr(self, "bayes_", None) is not None else 1
 
+    @property
+    def user_embeddings_(self) -> np.ndarray:
+        """User factors (for ``bayes`` their posterior means): ``user_embeddings_ @ item_embeddings_.T`` is the
+        factor part of the predicted ratings."""
+        self._check_fitted()
+        return self._embedding(True)
+
+    @property
+    def item_embeddings_(self) -> np.ndarray:
+        """Item factors (for ``bayes`` their posterior means)."""
+        self._check_fitted()
+        return self._embedding(False)
+
     def _embedding(self, users: bool) -> np.ndarray:
         """One k-vector per user or item: the factors, or for ``bayes`` their posterior means."""
         fit = getattr(self, "bayes_", None)
@@ -833,37 +832,25 @@ class LatentFactorModel(RegressorMixin, BaseEstimator):
             raise LatentAtlasError(f"users and items must have the same length, got {len(users)} and {len(items)}")
         return self._predict_mapped(users, items, clip)
 
-    def user_index(self, user_id) -> int:
-        """Index of an original user id; LatentAtlasError naming the id when unknown."""
-        self._check_fitted()
-        idx = map_ids(self.user_ids_, [user_id])[0]
-        if idx < 0:
-            raise LatentAtlasError(f"unknown user id {user_id!r} (not in the model's training data)")
-        return int(idx)
+    def _score_rows(self, rows: np.ndarray) -> np.ndarray:
+        """Unclipped predicted ratings of every item for the users at index ``rows``."""
+        P = self.item_factors_
+        return self.mu_ + self.user_bias_[rows, None] + self.item_bias_[None, :] + \
+            (self.user_factors_[rows] @ P.T).astype(np.float64)
 
-    def item_index(self, item_id) -> int:
-        """Index of an original item id; LatentAtlasError naming the id when unknown."""
-        self._check_fitted()
-        idx = map_ids(self.item_ids_, [item_id])[0]
-        if idx < 0:
-            raise LatentAtlasError(f"unknown item id {item_id!r} (not in the model's training data)")
-        return int(idx)
-
-    def _user_row(self, user) -> tuple[np.ndarray, float, np.ndarray]:
-        """(factors, bias, seen item indices) of a user id or a :class:`FoldedUser`."""
-        if isinstance(user, FoldedUser):
-            return user.factors, user.bias, user.items
-        u = self.user_index(user)
-        return self.user_factors_[u], float(self.user_bias_[u]), \
-            self.seen_items_[self.seen_indptr_[u]:self.seen_indptr_[u + 1]]
+    def _score_folded(self, user: FoldedUser) -> np.ndarray:
+        return self.mu_ + user.bias + self.item_bias_ + (self.item_factors_ @ user.factors).astype(np.float64)
 
     def recommend(self, user, n: int = 10, *, exclude_seen: bool = True, items=None,
                   clip: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """The ``n`` items with the highest predicted rating for one user, best first.
 
+        This ranks by predicted rating, which answers "what would this user rate highest?"; for the list a
+        user should see first, use a ranking model or :class:`~latentatlas.ratings.recommender.Recommender`.
+
         Parameters
         ----------
-        user : original user id, or a :class:`FoldedUser` from :meth:`fold_in`
+        user : original user id (or unique name), or a :class:`FoldedUser` from :meth:`fold_in`
         n : int
         exclude_seen : bool
             Drop the items the user rated in training.
@@ -880,97 +867,39 @@ class LatentFactorModel(RegressorMixin, BaseEstimator):
         --------
         >>> ids, scores = model.recommend(196, n=5)             # doctest: +SKIP
         """
-        self._check_fitted()
-        n = _positive_int(n, "n")
-        q, bu, seen = self._user_row(user)
-        scores = self.mu_ + bu + self.item_bias_ + self.item_factors_ @ q
-        allowed = None
-        if items is not None:
-            idx = map_ids(self.item_ids_, items)
-            allowed = np.zeros(self.n_items_, dtype=bool)
-            allowed[idx[idx >= 0]] = True
-        top, vals = _top_n(scores[None, :].astype(np.float64), n,
-                           [seen] if exclude_seen else None, allowed)
-        keep = np.isfinite(vals[0])
-        vals = vals[0][keep]
-        return self.item_ids_[top[0][keep]], (np.clip(vals, *self.scale_) if clip else vals)
+        ids, vals = super().recommend(user, n, exclude_seen=exclude_seen, items=items)
+        return ids, (np.clip(vals, *self.scale_) if clip else vals)
 
     def recommend_indices(self, user: int, n: int = 10, exclude_seen: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`recommend` with a user index in and item indices out (unclipped scores)."""
         self._check_fitted()
-        u = _index_array([user], self.n_users_, "user")[0]
-        ids, scores = self.recommend(self.user_ids_[u], n, exclude_seen=exclude_seen, clip=False)
-        return map_ids(self.item_ids_, ids), scores
+        u = index_array([user], self.n_users_, "user")
+        top, vals = self.top_indices(u, n, exclude_seen=exclude_seen)
+        keep = np.isfinite(vals[0])
+        return top[0][keep], vals[0][keep]
 
     def recommend_batch(self, users, n: int = 10, *, exclude_seen: bool = True, clip: bool = True,
                         batch_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
-        """Top-``n`` items for many users at once (one matrix product per batch of users).
+        """Top-``n`` items by predicted rating for many users at once (one matrix product per batch).
 
         Returns ``(item ids, scores)``, both of shape (len(users), n), best first; rows of users with
-        fewer than ``n`` candidates are padded with score NaN (and the first item id). Unknown user ids
-        raise.
+        fewer than ``n`` unseen items end in score NaN (their id slots repeat the row's last real item,
+        never a seen one). Unknown user ids raise.
 
         Examples
         --------
         >>> ids, scores = model.recommend_batch(model.user_ids_, n=10)     # doctest: +SKIP
         """
-        self._check_fitted()
-        n = _positive_int(n, "n")
-        u = map_ids(self.user_ids_, users)
-        if (u < 0).any():
-            bad = np.asarray(users).reshape(-1)[np.flatnonzero(u < 0)[0]]
-            bad = bad.item() if hasattr(bad, "item") else bad
-            raise LatentAtlasError(f"unknown user id {bad!r} (not in the model's training data)")
-        n_eff = min(n, self.n_items_)
-        out_i = np.zeros((len(u), n_eff), dtype=np.int64)
-        out_s = np.full((len(u), n_eff), np.nan)
-        P = self.item_factors_.astype(np.float64)
-        for s in range(0, len(u), batch_size):
-            rows = u[s:s + batch_size]
-            scores = self.mu_ + self.user_bias_[rows, None] + self.item_bias_[None, :] + \
-                self.user_factors_[rows].astype(np.float64) @ P.T
-            seen = [self.seen_items_[self.seen_indptr_[r]:self.seen_indptr_[r + 1]] for r in rows] \
-                if exclude_seen else None
-            top, vals = _top_n(scores, n_eff, seen, None)
-            out_i[s:s + len(rows)], out_s[s:s + len(rows)] = top, np.where(np.isfinite(vals), vals, np.nan)
-        if clip:
-            out_s = np.clip(out_s, *self.scale_)
-        return self.item_ids_[out_i], out_s
-
-    def _similar(self, F: np.ndarray, i: int, n: int, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        F = F.astype(np.float64)
-        norms = np.linalg.norm(F, axis=1)
-        safe = np.where(norms > 0, norms, 1.0)
-        cos = (F @ F[i]) / (safe * safe[i])
-        cos[norms == 0] = 0.0
-        cos[i] = -np.inf
-        top, vals = _top_n(cos[None, :], min(n, len(F) - 1), None, None)
-        return ids[top[0]], vals[0]
-
-    def similar_items(self, item, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
-        """The ``n`` items whose factors have the highest cosine similarity to ``item`` (an original id;
-        itself excluded): ``(item ids, cosines)``. Items without factors score 0.
-
-        Examples
-        --------
-        >>> ids, cosines = model.similar_items(50, n=5)           # doctest: +SKIP
-        """
-        self._check_fitted()
-        return self._similar(self._embedding(False), self.item_index(item), _positive_int(n, "n"), self.item_ids_)
-
-    def similar_users(self, user, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
-        """The ``n`` users whose factors are most cosine-similar to ``user`` (an original id):
-        ``(user ids, cosines)``."""
-        self._check_fitted()
-        return self._similar(self._embedding(True), self.user_index(user), _positive_int(n, "n"), self.user_ids_)
+        ids, vals = super().recommend_batch(users, n, exclude_seen=exclude_seen, batch_size=batch_size)
+        return ids, (np.clip(vals, *self.scale_) if clip else vals)
 
     def fold_in(self, items, ratings) -> FoldedUser:
         """A new user's bias and factors from their ratings of known items, with the items fixed.
 
         Parameters
         ----------
-        items : array-like of original item ids (ids the model does not know are ignored)
-        ratings : array-like of the same length
+        items : array-like of original item ids or unique names (ids the model does not know are ignored)
+        ratings : array-like of the same length, on the training scale
 
         Returns
         -------
@@ -984,14 +913,12 @@ class LatentFactorModel(RegressorMixin, BaseEstimator):
         >>> new_user = model.fold_in([50, 172, 133], [5, 5, 1])   # doctest: +SKIP
         >>> model.recommend(new_user, n=5)                        # doctest: +SKIP
         """
-        self._check_fitted()
-        idx = map_ids(self.item_ids_, items)
-        values = np.asarray(ratings, dtype=np.float64).reshape(-1)
-        if values.shape != idx.shape:
-            raise LatentAtlasError(f"items and ratings must have the same length, got {len(idx)} and {len(values)}")
-        if not np.isfinite(values).all():
-            raise LatentAtlasError("ratings must be finite numbers")
-        return self.fold_in_indices(idx[idx >= 0], values[idx >= 0])
+        if ratings is None:
+            raise LatentAtlasError("fold_in needs the ratings of the items (a rating model predicts ratings)")
+        return super().fold_in(items, ratings)
+
+    def _fold_in(self, items: np.ndarray, values: np.ndarray) -> FoldedUser:
+        return self.fold_in_indices(items, values)
 
     def fold_in_indices(self, items, values) -> FoldedUser:
         """:meth:`fold_in` with item indices."""
@@ -1038,23 +965,6 @@ class LatentFactorModel(RegressorMixin, BaseEstimator):
                           if getattr(fit, name) is not None})
         return save_npz(path, **{name: getattr(self, f"{name}_") for name in _ARRAYS}, **names,
                         meta=np.array(to_json(meta, indent=None)))
-
-    def set_names(self, items=None, users=None) -> "LatentFactorModel":
-        """Names for the item and/or user ids (a :class:`~latentatlas.ratings.names.Names`, or a file for
-        :func:`~latentatlas.ratings.names.read_names`: MovieLens ``movies.csv``, Yelp ``business.json``…),
-        kept in ``item_names_`` / ``user_names_`` and saved with the model.
-
-        Examples
-        --------
-        >>> model.set_names(items="ml-latest-small/movies.csv")           # doctest: +SKIP
-        >>> model.item_names_.lookup(model.recommend(1, n=3)[0])          # doctest: +SKIP
-        """
-        from latentatlas.ratings.names import Names, read_names
-
-        for what, source in (("item", items), ("user", users)):
-            if source is not None:
-                setattr(self, f"{what}_names_", source if isinstance(source, Names) else read_names(source))
-        return self
 
     def _json_params(self) -> dict:
         return {name: getattr(self, name) for name in self._PARAMS}
@@ -1156,6 +1066,8 @@ class LatentFactorModel(RegressorMixin, BaseEstimator):
             (self.seen_indptr_.shape == (nu + 1,), "seen_indptr length does not match the users"),
             (self.user_ids_.ndim == 1 and self.item_ids_.ndim == 1, "ids are not 1-D"),
             (len(self.scale_) == 2 and self.scale_[0] <= self.scale_[1], "bad rating scale"),
+            (len(np.unique(self.user_ids_)) == nu, "repeated user ids"),
+            (len(np.unique(self.item_ids_)) == ni, "repeated item ids"),
         ]
         for ok, message in checks:
             if not ok:
@@ -1169,153 +1081,14 @@ class LatentFactorModel(RegressorMixin, BaseEstimator):
         return None
 
 
-# --- helpers ---------------------------------------------------------------------------------------------
-def _same_ids(a: np.ndarray, b: np.ndarray) -> bool:
-    return a is b or (len(a) == len(b) and a.dtype.kind == b.dtype.kind and bool(np.array_equal(a, b)))
-
-
-#: Ratings beyond this magnitude are ids or timestamps read as ratings, not ratings.
-MAX_ABS_RATING = 1e6
-
-
-def _check_ratings(r, name: str) -> None:
-    if not isinstance(r, Ratings):
-        raise LatentAtlasError(f"{name} must be a latentatlas Ratings object, got {type(r).__name__}")
-    if len(r) and not np.isfinite(r.values).all():
-        raise LatentAtlasError(f"{name} ratings contain NaN or infinite values")
-    if len(r) and float(np.abs(r.values).max()) > MAX_ABS_RATING:
-        raise LatentAtlasError(f"{name} ratings reach {float(np.abs(r.values).max()):.4g}, far outside any rating "
-                               "scale: is an id or a timestamp column being read as the rating?")
-
-
-def _rating_scale(train: Ratings) -> tuple[float, float]:
-    scale = train.meta.get("scale") if isinstance(train.meta, dict) else None
-    if isinstance(scale, (list, tuple)) and len(scale) == 2:
-        lo, hi = float(scale[0]), float(scale[1])
-        if lo < hi:
-            return min(lo, float(train.values.min())), max(hi, float(train.values.max()))
-    return float(train.values.min()), float(train.values.max())
-
-
-def _positive_int(n, name: str) -> int:
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise LatentAtlasError(f"{name} must be an integer >= 1, got {n!r}")
-    return int(n)
-
-
-def _top_n(scores: np.ndarray, n: int, seen: list | None, allowed: np.ndarray | None
-           ) -> tuple[np.ndarray, np.ndarray]:
-    """Per row of ``scores`` the ``n`` best columns, best first (ties by column), after masking each row's
-    ``seen`` columns and columns not ``allowed`` with −inf; masked slots come last with score −inf."""
-    scores = np.array(scores, dtype=np.float64)
-    if seen is not None:
-        for r, cols in enumerate(seen):
-            scores[r, cols] = -np.inf
-    if allowed is not None:
-        scores[:, ~allowed] = -np.inf
-    n = min(n, scores.shape[1])
-    if n == 0:
-        return np.zeros((len(scores), 0), dtype=np.int64), np.zeros((len(scores), 0))
-    part = np.argpartition(-scores, n - 1, axis=1)[:, :n]
-    vals = np.take_along_axis(scores, part, axis=1)
-    order = np.lexsort((part, -vals), axis=1)
-    top = np.take_along_axis(part, order, axis=1)
-    return top, np.take_along_axis(scores, top, axis=1)
-
-
-_USER_COLUMNS = ("user", "user_id", "userid", "userId", "uid")
-_ITEM_COLUMNS = ("item", "item_id", "itemid", "itemId", "movieId", "movie_id", "business_id")
-
-
-def _pairs(X) -> tuple[np.ndarray, np.ndarray]:
-    """(user ids, item ids) from an (n, 2) array-like, a DataFrame or a Ratings."""
-    if isinstance(X, Ratings):
-        return X.user_ids[X.users], X.item_ids[X.items]
-    if hasattr(X, "columns") and hasattr(X, "iloc"):  # a DataFrame, without importing pandas
-        cols = list(X.columns)
-        if len(cols) < 2:
-            raise LatentAtlasError(f"X must have 2 columns (user id, item id), got {len(cols)}")
-        user = next((c for c in cols if str(c) in _USER_COLUMNS), cols[0])
-        item = next((c for c in cols if str(c) in _ITEM_COLUMNS), cols[1] if cols[0] == user else cols[0])
-        return np.asarray(X[user]), np.asarray(X[item])
-    arr = np.asarray(X, dtype=object) if not isinstance(X, np.ndarray) else X
-    if arr.ndim != 2 or arr.shape[1] != 2:
-        raise LatentAtlasError(f"X must have shape (n, 2): one (user id, item id) pair per row; got shape "
-                               f"{arr.shape}")
-    users, items = arr[:, 0], arr[:, 1]
-    return _id_column(users), _id_column(items)
-
-
-def _id_column(col: np.ndarray) -> np.ndarray:
-    if col.dtype != object:
-        return col
-    try:
-        as_int = col.astype(np.int64)
-        if np.array_equal(as_int, col.astype(np.float64)):
-            return as_int
-    except (TypeError, ValueError):
-        pass
-    return col.astype(str)
-
-
-def _as_ratings(X, y=None, name: str = "X") -> Ratings:
-    """A Ratings from a Ratings, or from id pairs ``X`` and ratings ``y``."""
-    if isinstance(X, Ratings):
-        if y is not None:
-            raise LatentAtlasError(f"{name} is a Ratings object: it holds the ratings already, so y must be None")
-        return X
-    if y is None:
-        raise LatentAtlasError(f"{name}: give the ratings as y (fit(X, y) with X the (user id, item id) pairs)")
-    users, items = _pairs(X)
-    values = np.asarray(y, dtype=object if np.asarray(y).dtype == object else None).reshape(-1)
-    try:
-        values = values.astype(np.float64)
-    except (TypeError, ValueError):
-        raise LatentAtlasError(f"y must hold numbers (ratings); got {values[:3].tolist()!r}...") from None
-    if len(values) != len(users):
-        raise LatentAtlasError(f"X has {len(users)} pairs but y has {len(values)} ratings")
-    return Ratings.from_arrays(users, items, values)
-
-
-def _to_space(r: Ratings, user_ids: np.ndarray, item_ids: np.ndarray) -> tuple[Ratings, int]:
-    """``r`` re-indexed onto the given ids; pairs with an id not among them are dropped (and counted)."""
-    if _same_ids(r.user_ids, user_ids) and _same_ids(r.item_ids, item_ids):
-        return r, 0
-    u = map_ids(user_ids, r.user_ids)[r.users]
-    i = map_ids(item_ids, r.item_ids)[r.items]
-    known = (u >= 0) & (i >= 0)
-    return Ratings(u[known], i[known], r.values[known], user_ids, item_ids, dict(r.meta)), int((~known).sum())
-
-
-def _index_array(x, n: int, name: str) -> np.ndarray:
-    arr = np.asarray(x)
-    if arr.ndim == 0:
-        arr = arr.reshape(1)
-    if arr.size and arr.dtype.kind not in "iu":
-        raise LatentAtlasError(f"{name} must be integer indices, got dtype {arr.dtype}")
-    arr = arr.astype(np.int64, copy=False)
-    if arr.size and (arr.min() < 0 or arr.max() >= n):
-        bad = arr[(arr < 0) | (arr >= n)][0]
-        raise LatentAtlasError(f"{name} index {bad} is out of range (the model has {n})")
-    return arr
-
-
-def map_ids(known: np.ndarray, query) -> np.ndarray:
-    """Positions of ``query`` ids within ``known`` ids, −1 where absent (int and str ids both work)."""
-    query = np.asarray(query)
-    if query.ndim == 0:
-        query = query.reshape(1)
-    if known.dtype.kind in "iu":
-        if query.dtype.kind not in "iu":
-            try:
-                query = query.astype(np.int64)
-            except (TypeError, ValueError):  # some ids are not integers: those are unknown, the rest match
-                known, query = known.astype(str), np.array([str(q).strip() for q in query.tolist()])
-    else:
-        known, query = known.astype(str), query.astype(str)
-    order = np.argsort(known, kind="stable")
-    sorted_known = known[order]
-    pos = np.searchsorted(sorted_known, query)
-    pos = np.minimum(pos, max(len(known) - 1, 0))
-    hit = (sorted_known[pos] == query) if len(known) else np.zeros(len(query), dtype=bool)
-    return np.where(hit, order[pos], -1).astype(np.int64)
+# --- helpers (shared with every recommender; the old private names stay for callers) ----------------------
+_same_ids = same_ids
+_check_ratings = check_ratings
+_rating_scale = rating_scale
+_positive_int = positive_int
+_top_n = top_n
+_pairs = pairs
+_id_column = id_column
+_as_ratings = as_ratings
+_to_space = to_space
+_index_array = index_array
