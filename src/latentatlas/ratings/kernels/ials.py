@@ -1,0 +1,371 @@
+"""Numba kernels for implicit alternating least squares (Hu, Koren & Volinsky 2008; Rendle et al. 2022).
+
+Every (row, column) cell counts. The observed entries ``j`` of row ``r`` have a target ``p_j`` and an extra
+confidence ``w_j ≥ 0``; every cell, observed or not, has the base weight ``α0``. With the other side's factors
+``Y`` fixed, the row's factors minimise
+
+    Σ_{j observed} (α0 + w_j)(p_j − x·y_j)²  +  α0 Σ_{j unobserved} (x·y_j)²  +  λ_r ‖x‖²,
+
+whose normal equations are ``A x = b`` with
+
+    A = G + Σ_j w_j y_j y_jᵀ + λ_r I,    G = α0 YᵀY (one k×k Gram matrix for all rows),
+    b = Σ_j (α0 + w_j) p_j y_j.
+
+So a product ``A v`` costs O(k² + n_r·k): the Gram trick. Two ways to solve a row:
+
+* ``cg_rows``: ``steps`` conjugate-gradient iterations warm-started from the current ``x`` (as ``implicit``
+  does, 3 by default), one fused loop per row that allocates nothing: the residual ``b − A x`` in one pass
+  over the row's entries, then per step one pass for ``A p``. Four entries per sweep keep four dot products
+  in flight and read ``y_j`` once for both its dot product and its update.
+* ``cholesky_rows``: builds ``A`` and ``b`` and solves exactly (Cholesky from :mod:`.als`); for tests, small k
+  and folding in one new user.
+
+Rows are independent, so a row's result does not depend on how rows are split among threads; the sums that
+mix rows (the Gram matrix, the loss) are taken over fixed chunks and added in chunk order.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from latentatlas.ratings.kernels.als import _cholesky_solve, _in_order
+
+# --- layout -----------------------------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def check_csr(indptr, indices, n_cols):
+    """0 when every row's column indices are in ``[0, n_cols)`` and distinct; else a code:
+    1 = out of range, 2 = a column twice in one row. The second element is the offending entry."""
+    seen = np.full(n_cols, -1, dtype=np.int64)
+    for r in range(len(indptr) - 1):
+        for j in range(indptr[r], indptr[r + 1]):
+            c = indices[j]
+            if c < 0 or c >= n_cols:
+                return 1, j
+            if seen[c] == r:
+                return 2, j
+            seen[c] = r
+    return 0, 0
+
+
+@njit(cache=True)
+def transpose(indptr, indices, n_cols, a, b, indices_out, a_out, b_out):
+    """The transposed CSR of ``(indptr, indices)`` with two per-entry arrays ``a`` and ``b`` carried along
+    (an empty array is not carried). Returns the new ``indptr``; fills the preallocated outputs. Within a
+    new row the entries are in the order of the old rows (ascending)."""
+    n_rows = len(indptr) - 1
+    out_ptr = np.zeros(n_cols + 1, dtype=np.int64)
+    for j in range(len(indices)):
+        out_ptr[indices[j] + 1] += 1
+    for c in range(n_cols):
+        out_ptr[c + 1] += out_ptr[c]
+    pos = out_ptr[:-1].copy()
+    carry_a = len(a) > 0
+    carry_b = len(b) > 0
+    for r in range(n_rows):
+        for j in range(indptr[r], indptr[r + 1]):
+            c = indices[j]
+            q = pos[c]
+            indices_out[q] = r
+            if carry_a:
+                a_out[q] = a[j]
+            if carry_b:
+                b_out[q] = b[j]
+            pos[c] = q + 1
+    return out_ptr
+
+
+# --- Gram matrix and loss -----------------------------------------------------------------------------------
+
+
+@njit(parallel=True, fastmath=True, cache=True)
+def gram_partials(Y, partial):
+    """``partial[c] = Σ_{rows of chunk c} y yᵀ`` (full square) for ``len(partial)`` equal row chunks;
+    the caller adds them in chunk order. Accumulates in ``partial``'s precision."""
+    n, k = Y.shape
+    n_chunks = partial.shape[0]
+    step = (n + n_chunks - 1) // n_chunks
+    for c in prange(n_chunks):
+        A = partial[c]
+        A[:] = 0
+        r = c * step
+        end = min(n, (c + 1) * step)
+        while r + 4 <= end:
+            y0 = Y[r]
+            y1 = Y[r + 1]
+            y2 = Y[r + 2]
+            y3 = Y[r + 3]
+            for a in range(k):
+                a0, a1, a2, a3 = y0[a], y1[a], y2[a], y3[a]
+                row = A[a]
+                for b in range(k):
+                    row[b] += a0 * y0[b] + a1 * y1[b] + a2 * y2[b] + a3 * y3[b]
+            r += 4
+        while r < end:
+            y0 = Y[r]
+            for a in range(k):
+                a0 = y0[a]
+                row = A[a]
+                for b in range(k):
+                    row[b] += a0 * y0[b]
+            r += 1
+
+
+@njit(parallel=True, fastmath=True, cache=True)
+def observed_loss(indptr, indices, targets, unit, weights, X, Y, alpha0, n_chunks):
+    """Σ_observed [(α0 + w)(p − x·y)² − α0 (x·y)²] in float64 over fixed row chunks, added in order: the
+    observed entries' share of the loss once ``α0 Σ_all (x·y)²`` is counted through the Gram matrices."""
+    n_rows = len(indptr) - 1
+    k = X.shape[1]
+    partial = np.zeros(n_chunks)
+    step = (n_rows + n_chunks - 1) // n_chunks
+    for c in prange(n_chunks):
+        s = 0.0
+        for r in range(c * step, min(n_rows, (c + 1) * step)):
+            x = X[r]
+            for j in range(indptr[r], indptr[r + 1]):
+                y = Y[indices[j]]
+                dot = 0.0
+                for a in range(k):
+                    dot += np.float64(x[a]) * np.float64(y[a])
+                p = 1.0 if unit else np.float64(targets[j])
+                e = p - dot
+                s += (alpha0 + np.float64(weights[j])) * e * e - alpha0 * dot * dot
+        partial[c] = s
+    return _in_order(partial)
+
+
+# --- conjugate gradient ----------------------------------------------------------------------------------
+
+
+@njit(fastmath=True, cache=True, inline="always")
+def _gram_times(G, v, out, scale, shift):
+    """``out = scale·(G v) + shift·v`` for symmetric ``G`` (column sweeps: contiguous, vectorised)."""
+    k = v.shape[0]
+    for a in range(k):
+        out[a] = shift * v[a]
+    for b in range(k):
+        vb = scale * v[b]
+        row = G[b]
+        for a in range(k):
+            out[a] += vb * row[a]
+
+
+@njit(fastmath=True, cache=True, inline="always")
+def _residual_pass(indices, targets, unit, weights, start, end, Y, x, out, alpha0):
+    """``out += Σ_j ((α0 + w_j) p_j − w_j (y_j·x)) y_j``: the entries' share of ``b − A x``."""
+    k = x.shape[0]
+    zero = x[0] - x[0]
+    one = zero + 1
+    j = start
+    while j + 4 <= end:
+        y0 = Y[indices[j]]
+        y1 = Y[indices[j + 1]]
+        y2 = Y[indices[j + 2]]
+        y3 = Y[indices[j + 3]]
+        d0 = zero
+        d1 = zero
+        d2 = zero
+        d3 = zero
+        for a in range(k):
+            xa = x[a]
+            d0 += y0[a] * xa
+            d1 += y1[a] * xa
+            d2 += y2[a] * xa
+            d3 += y3[a] * xa
+        w0, w1, w2, w3 = weights[j], weights[j + 1], weights[j + 2], weights[j + 3]
+        if unit:
+            p0 = p1 = p2 = p3 = one
+        else:
+            p0, p1, p2, p3 = targets[j], targets[j + 1], targets[j + 2], targets[j + 3]
+        e0 = (alpha0 + w0) * p0 - w0 * d0
+        e1 = (alpha0 + w1) * p1 - w1 * d1
+        e2 = (alpha0 + w2) * p2 - w2 * d2
+        e3 = (alpha0 + w3) * p3 - w3 * d3
+        for a in range(k):
+            out[a] += e0 * y0[a] + e1 * y1[a] + e2 * y2[a] + e3 * y3[a]
+        j += 4
+    while j < end:
+        y0 = Y[indices[j]]
+        d0 = zero
+        for a in range(k):
+            d0 += y0[a] * x[a]
+        w0 = weights[j]
+        p0 = one if unit else targets[j]
+        e0 = (alpha0 + w0) * p0 - w0 * d0
+        for a in range(k):
+            out[a] += e0 * y0[a]
+        j += 1
+
+
+@njit(fastmath=True, cache=True, inline="always")
+def _weighted_pass(indices, weights, start, end, Y, v, out):
+    """``out += Σ_j w_j (y_j·v) y_j``: the entries' share of ``A v``."""
+    k = v.shape[0]
+    zero = v[0] - v[0]
+    j = start
+    while j + 4 <= end:
+        y0 = Y[indices[j]]
+        y1 = Y[indices[j + 1]]
+        y2 = Y[indices[j + 2]]
+        y3 = Y[indices[j + 3]]
+        d0 = zero
+        d1 = zero
+        d2 = zero
+        d3 = zero
+        for a in range(k):
+            va = v[a]
+            d0 += y0[a] * va
+            d1 += y1[a] * va
+            d2 += y2[a] * va
+            d3 += y3[a] * va
+        e0 = weights[j] * d0
+        e1 = weights[j + 1] * d1
+        e2 = weights[j + 2] * d2
+        e3 = weights[j + 3] * d3
+        for a in range(k):
+            out[a] += e0 * y0[a] + e1 * y1[a] + e2 * y2[a] + e3 * y3[a]
+        j += 4
+    while j < end:
+        y0 = Y[indices[j]]
+        d0 = zero
+        for a in range(k):
+            d0 += y0[a] * v[a]
+        e0 = weights[j] * d0
+        for a in range(k):
+            out[a] += e0 * y0[a]
+        j += 1
+
+
+@njit(parallel=True, fastmath=True, cache=True)
+def cg_rows(indptr, indices, targets, unit, weights, Y, G, reg_rows, alpha0, X, steps, bounds):
+    """Approximate iALS half-step: ``steps`` CG iterations per row of ``X``, warm-started from ``X``.
+
+    ``G`` = α0 YᵀY; ``reg_rows[r]`` = λ_r; ``unit``: every target is 1 (``targets`` is not read);
+    ``bounds``: row ranges handed to the threads (any split gives the same result). Empty rows get 0."""
+    k = Y.shape[1]
+    T = X.dtype.type
+    zero = T(0)
+    a0 = T(alpha0)
+    tiny = T(1e-20)
+    for c in prange(len(bounds) - 1):
+        res = np.empty(k, dtype=X.dtype)
+        p = np.empty(k, dtype=X.dtype)
+        Ap = np.empty(k, dtype=X.dtype)
+        for r in range(bounds[c], bounds[c + 1]):
+            start, end = indptr[r], indptr[r + 1]
+            x = X[r]
+            if end == start:
+                x[:] = 0
+                continue
+            lam = T(reg_rows[r])
+            _gram_times(G, x, res, -1, -lam)  # −(G + λI) x
+            _residual_pass(indices, targets, unit, weights, start, end, Y, x, res, a0)  # + b − Σ w y yᵀ x
+            rs = zero
+            for a in range(k):
+                p[a] = res[a]
+                rs += res[a] * res[a]
+            if rs < tiny:
+                continue
+            for _ in range(steps):
+                _gram_times(G, p, Ap, 1, lam)
+                _weighted_pass(indices, weights, start, end, Y, p, Ap)
+                pAp = zero
+                for a in range(k):
+                    pAp += p[a] * Ap[a]
+                if not pAp > zero:
+                    break
+                step = rs / pAp
+                rs_new = zero
+                for a in range(k):
+                    x[a] += step * p[a]
+                    res[a] -= step * Ap[a]
+                    rs_new += res[a] * res[a]
+                if rs_new < tiny:
+                    break
+                beta = rs_new / rs
+                for a in range(k):
+                    p[a] = res[a] + beta * p[a]
+                rs = rs_new
+
+
+# --- exact solve -------------------------------------------------------------------------------------------
+
+
+@njit(fastmath=True, cache=True)
+def _normal_equations(indices, targets, unit, weights, start, end, Y, G, lam, alpha0, A, b):
+    """``A = G + Σ w_j y_j y_jᵀ + λI`` and ``b = Σ (α0 + w_j) p_j y_j`` (full square, 4 entries a sweep)."""
+    k = Y.shape[1]
+    for a in range(k):
+        row = A[a]
+        g = G[a]
+        for c in range(k):
+            row[c] = g[c]
+        A[a, a] += lam
+        b[a] = 0
+    one = b[0] - b[0] + 1
+    j = start
+    while j + 4 <= end:
+        y0 = Y[indices[j]]
+        y1 = Y[indices[j + 1]]
+        y2 = Y[indices[j + 2]]
+        y3 = Y[indices[j + 3]]
+        w0, w1, w2, w3 = weights[j], weights[j + 1], weights[j + 2], weights[j + 3]
+        if unit:
+            p0 = p1 = p2 = p3 = one
+        else:
+            p0, p1, p2, p3 = targets[j], targets[j + 1], targets[j + 2], targets[j + 3]
+        v0 = (alpha0 + w0) * p0
+        v1 = (alpha0 + w1) * p1
+        v2 = (alpha0 + w2) * p2
+        v3 = (alpha0 + w3) * p3
+        for a in range(k):
+            b[a] += v0 * y0[a] + v1 * y1[a] + v2 * y2[a] + v3 * y3[a]
+            c0, c1, c2, c3 = w0 * y0[a], w1 * y1[a], w2 * y2[a], w3 * y3[a]
+            row = A[a]
+            for c in range(k):
+                row[c] += c0 * y0[c] + c1 * y1[c] + c2 * y2[c] + c3 * y3[c]
+        j += 4
+    while j < end:
+        y0 = Y[indices[j]]
+        w0 = weights[j]
+        p0 = one if unit else targets[j]
+        v0 = (alpha0 + w0) * p0
+        for a in range(k):
+            b[a] += v0 * y0[a]
+            c0 = w0 * y0[a]
+            row = A[a]
+            for c in range(k):
+                row[c] += c0 * y0[c]
+        j += 1
+
+
+@njit(parallel=True, fastmath=True, cache=True)
+def cholesky_rows(indptr, indices, targets, unit, weights, Y, G, reg_rows, alpha0, X, bounds):
+    """Exact iALS half-step: every row of ``X`` becomes the solution of its normal equations.
+
+    When Cholesky meets a pivot that is zero to working precision (λ = 0 and a rank-deficient ``A``), the
+    minimum-norm least-squares solution is taken. Returns the number of such rows."""
+    k = Y.shape[1]
+    T = X.dtype.type
+    rel_tol = 1e-12 if X.itemsize == 8 else 1e-6
+    fallbacks = np.zeros(len(bounds) - 1, dtype=np.int64)
+    for c in prange(len(bounds) - 1):
+        A = np.empty((k, k), dtype=X.dtype)
+        b = np.empty(k, dtype=X.dtype)
+        for r in range(bounds[c], bounds[c + 1]):
+            start, end = indptr[r], indptr[r + 1]
+            if end == start:
+                X[r] = 0
+                continue
+            lam = T(reg_rows[r])
+            _normal_equations(indices, targets, unit, weights, start, end, Y, G, lam, T(alpha0), A, b)
+            if _cholesky_solve(A, b, rel_tol):
+                X[r] = b
+            else:
+                _normal_equations(indices, targets, unit, weights, start, end, Y, G, lam, T(alpha0), A, b)
+                X[r] = np.linalg.lstsq(A.astype(np.float64), b.astype(np.float64), -1.0)[0].astype(X.dtype)
+                fallbacks[c] += 1
+    return fallbacks.sum()
