@@ -20,7 +20,7 @@ def _id_array(ids) -> np.ndarray:
     if arr.dtype.kind == "u" and arr.size and arr.max() > np.iinfo(np.int64).max:
         return arr.astype(str)  # ids beyond int64 would wrap negative: kept exactly, as text
     if arr.dtype.kind in "iu":
-        return arr.astype(np.int64)
+        return arr.astype(np.int64, copy=False)  # a subset shares its parent's id maps
     if arr.dtype.kind == "U":
         return arr
     return arr.astype(str)
@@ -211,12 +211,13 @@ class Ratings:
     def __getitem__(self, key):
         """``r[k]``: the ``(user id, item id, rating)`` of rating ``k``; ``r[index]`` with a slice, an
         integer array or a boolean mask: those ratings as a :class:`Ratings` over the same id maps (as
-        :meth:`take`; what scikit-learn's splitters ask of ``X[train_index]``)."""
-        if isinstance(key, tuple):
-            if len(key) == 2 and key[1] is Ellipsis:  # sklearn's _safe_indexing asks X[index, ...]
-                key = key[0]
-            else:
-                raise TypeError("Ratings are indexed by rating positions only: r[k], r[index] or r[mask]")
+        :meth:`take`), e.g. ``r[r.values >= 4]``.
+
+        scikit-learn's splitters count samples by ``shape[0]``, which for ratings is the number of users, so
+        they cannot split a ``Ratings``: give them ``r.to_frame()[["user", "item"]]`` and ``r.values``."""
+        if isinstance(key, tuple):  # scikit-learn's _safe_indexing asks X[index, ...]
+            raise TypeError("Ratings are indexed by rating positions only (r[k], r[index], r[mask]); for "
+                            "scikit-learn's tools pass X=ratings.to_frame()[['user', 'item']], y=ratings.values")
         if isinstance(key, (int, np.integer)) and not isinstance(key, (bool, np.bool_)):
             n = len(self)
             if not -n <= key < n:
