@@ -7,6 +7,8 @@ Sub-command modules import their heavy dependencies (torch, numba, pyspark) insi
 from __future__ import annotations
 
 import contextlib
+import errno
+import io
 import logging
 import os
 import sys
@@ -15,6 +17,7 @@ import typer
 
 from latentatlas.errors import LatentAtlasError, printable
 from latentatlas.cli.demo import demo_command
+from latentatlas.cli.options import cli_message
 from latentatlas.cli.images import app as images_app
 from latentatlas.cli.ratings import app as ratings_app
 from latentatlas.cli.report import report_command
@@ -53,8 +56,29 @@ def run(argv: list[str] | None = None) -> int:
     Click handles usage errors itself; a :class:`LatentAtlasError` from the library becomes one line on
     stderr and status 2, never a traceback.
     """
-    with _progress_to_stderr():
-        return _run(argv)
+    closed = sys.stdout is None  # started with standard output closed (`latentatlas … >&-`)
+    if closed:
+        sys.stdout = _closed_stdout()
+    try:
+        with _progress_to_stderr():
+            return _run(argv)
+    finally:
+        if closed:
+            sys.stdout = None  # what was written is lost: nothing left to flush at exit
+
+
+class _ClosedOutput(io.RawIOBase):
+    """Standard output that the shell closed: every write fails, as it would on the file descriptor."""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b) -> int:
+        raise OSError(errno.EBADF, "cannot write the output: standard output is closed")
+
+
+def _closed_stdout():
+    return io.TextIOWrapper(io.BufferedWriter(_ClosedOutput()), encoding="utf-8", line_buffering=True)
 
 
 @contextlib.contextmanager
@@ -79,10 +103,16 @@ def _progress_to_stderr():
 
 def _run(argv: list[str] | None) -> int:
     try:
-        app(args=argv, prog_name="latentatlas")
+        try:
+            app(args=argv, prog_name="latentatlas")
+        finally:
+            sys.stdout.flush()  # a full disk or closed output shows here, while the status can still say so
     except LatentAtlasError as exc:
-        print(f"latentatlas: error: {printable(str(exc))}", file=sys.stderr)
+        print(f"latentatlas: error: {printable(cli_message(str(exc)))}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader went away (`latentatlas … | head`): quiet, as other tools are
+        _discard_stdout()
+        return 1
     except OSError as exc:  # a full disk, an unwritable folder: the system's words, on one line
         where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
         print(f"latentatlas: error: {printable(exc.strerror or str(exc))}{printable(where)}", file=sys.stderr)
@@ -102,6 +132,16 @@ def _run(argv: list[str] | None) -> int:
               "for the traceback, and please report it)", file=sys.stderr)
         return 1
     return 0
+
+
+def _discard_stdout() -> None:
+    """Point standard output at /dev/null, so that the interpreter's flush at exit does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def main() -> None:

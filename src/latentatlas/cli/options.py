@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Optional
 
@@ -58,3 +59,56 @@ ItemNames = Annotated[Optional[Path], typer.Option("--item-names", help="A file 
                                                                         "id,name CSV), kept with the data and "
                                                                         "the model.")]
 UserNames = Annotated[Optional[Path], typer.Option("--user-names", help="A file naming the user ids.")]
+
+
+# --- library messages in command-line words ----------------------------------------------------------------
+#: Library arguments and the options that set them. Library messages name arguments (``rating_col=``,
+#: ``threshold must be …``); :func:`cli_message` puts the option in their place.
+FLAGS = {
+    "user_col": "--user-col", "item_col": "--item-col", "rating_col": "--rating-col", "sep": "--sep",
+    "header": "--header", "format": "--format", "duplicates": "--duplicates", "on_bad_lines": "--on-bad-lines",
+    "query": "--query", "threshold": "--threshold", "max_users": "--max-users", "metrics": "--metrics",
+    "solver": "--solver", "reg_weighting": "--reg-weighting", "min_entries": "--min-entries",
+    "train_file": "--train", "validation_file": "--validation", "test_file": "--test", "data": "DATA",
+    "explorer_points": "--explorer-points", "neighbours": "--neighbours", "out_dir": "--out",
+    "master": "--spark-master", "conf": "--spark-conf", "item_colour": "--item-colour",
+}
+
+_ARG = re.compile(r"(?<![\w./=-])([a-z][a-z_]*)=(?=([^\s,;:)]?))")
+_LEAD = re.compile(r"^([a-z][a-z_]*) (must|needs|is|are|cannot|should|expects)\b")
+_SNAKE = re.compile(r"(?<![\w.-])([a-z]+(?:_[a-z]+)+)(?![\w=-])")
+_HINT = re.compile(r"; choose (?:it|them) with ([a-z][a-z_]*)=(?=$|[\s,;)])")
+
+
+def cli_message(text: str) -> str:
+    """A library message with the arguments it names turned into the command line's options:
+    ``choose it with rating_col=`` → ``choose it with --rating-col``, ``threshold=nan`` →
+    ``--threshold nan``, ``max_users must be …`` → ``--max-users must be …``. A hint to an argument that no
+    option sets is dropped."""
+    text = _HINT.sub(lambda m: m[0] if m[1] in FLAGS else "", text)
+
+    def arg(m):
+        flag = FLAGS.get(m[1])
+        if flag is None:
+            return m[0]
+        return f"{flag} " if m[2] else flag
+
+    text = _ARG.sub(arg, text)
+    text = _SNAKE.sub(lambda m: FLAGS.get(m[1], m[1]), text)  # snake_case words are argument names
+    return _LEAD.sub(lambda m: f"{FLAGS.get(m[1], m[1])} {m[2]}", text)
+
+
+def check_output_file(path: Path | None, flag: str, example: str = "out.json") -> None:
+    """Refuse, before any work, an output file option that names a folder or sits below a file."""
+    from latentatlas.errors import LatentAtlasError, printable
+
+    if path is None:
+        return
+    if path.is_dir():
+        raise LatentAtlasError(f"{flag} {printable(str(path))} is a folder; give a file name "
+                               f"(e.g. {printable(str(path / example))})")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise LatentAtlasError(f"{flag} {printable(str(path))}: {printable(str(parent))} is not a folder")
+            break
