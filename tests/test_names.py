@@ -127,7 +127,7 @@ def test_columns_can_be_named_or_indexed(tmp_path):
     with pytest.raises(LatentAtlasError) as err:
         read_names(path)
     assert str(err.value) == (f"{path}: cannot find the id column (columns are: code, label_text, kind); "
-                              "name it with --id-col")
+                              "choose it with id_col=")
     names = read_names(path, id_col="code", name_col=1, extra_cols=["kind"])
     assert names.ids.tolist() == [17, 18] and names.names.tolist() == ["Thing one", "Thing two"]
     assert names.metadata["kind"].tolist() == ["A", "B"]
@@ -159,7 +159,7 @@ def test_json_without_an_id_field_names_the_fields_and_the_flag(tmp_path):
     path = _write(tmp_path, "b.json", '{"key": "a", "name": "N"}\n')
     with pytest.raises(LatentAtlasError) as err:
         read_names(path)
-    assert str(err.value) == f"{path}: cannot find the id column (columns are: key, name); name it with --id-col"
+    assert str(err.value) == f"{path}: cannot find the id column (columns are: key, name); choose it with id_col="
     assert read_names(path, id_col="key").lookup(["a"]).tolist() == ["N"]
 
 

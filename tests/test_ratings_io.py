@@ -162,7 +162,7 @@ def test_header_without_rating_column_is_refused(tmp_path):
     f = write(tmp_path / "ratings.csv", "userId,movieId,timestamp\n1,10,964982703\n2,10,964982704\n")
     message = error_of(f)
     assert message.startswith(f"{f}: no rating column (columns are: userId, movieId, timestamp")
-    assert "rating_col=" in message and "--rating-col" in message
+    assert message.endswith("choose it with rating_col= (a column name or 0-based index)")
     # Chosen explicitly, a timestamp column still meets the scale check.
     assert "far outside any rating scale" in error_of(f, rating_col="timestamp")
 

@@ -48,7 +48,8 @@ BLOCK_SIZE = 1 << 24
 # the rows Arrow drops and the lines the scan names are the same ones.
 _NUMBER = r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$"
 _NUMBER_RE = re.compile(_NUMBER)
-HOW_TO_CHOOSE = "choose it with rating_col= (--rating-col NAME or 0-based index)"
+# Library messages name arguments (``rating_col=``); the command line puts its options in their place.
+HOW_TO_CHOOSE = "choose it with rating_col= (a column name or 0-based index)"
 
 log = logging.getLogger("latentatlas")
 
@@ -493,7 +494,7 @@ def _pick(names: list[str], wanted, candidates: tuple[str, ...], default: int | 
         raise LatentAtlasError(f"{_name(path)}: no rating column (columns are: {shown}; looked for "
                                f"{', '.join(RATING_NAMES[:4])}…); {HOW_TO_CHOOSE}")
     raise LatentAtlasError(f"{_name(path)}: cannot find the {what} column (columns are: {shown}); "
-                           f"name it with --{what}-col")
+                           f"choose it with {what}_col=")
 
 
 def _sniff_delimiter(line: str) -> str:
@@ -997,7 +998,7 @@ def _json_key(path: Path, candidates: tuple[str, ...], what: str) -> str:
             return cand
     fields = ", ".join(_shown(k, 40) for k in record)
     raise LatentAtlasError(f"{_name(path)}: line 1: no {what} field (looked for {', '.join(candidates[:4])}…; "
-                           f"fields are: {fields}); name it with --{what}-col")
+                           f"fields are: {fields}); choose it with {what}_col=")
 
 
 def _json_line_problem(raw: bytes, names: list[str]) -> str | None:

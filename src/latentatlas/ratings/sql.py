@@ -64,7 +64,7 @@ def read_ratings_sql(url: str, query: str, *, user_col: str | int | None = None,
     if backend not in BACKENDS:
         raise LatentAtlasError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     if not isinstance(query, str) or not query.strip():
-        raise LatentAtlasError(f"{masked}: give the SQL query that returns the ratings (e.g. --query "
+        raise LatentAtlasError(f"{masked}: give the SQL query that returns the ratings (e.g. query="
                                "\"SELECT user_id, item_id, rating FROM ratings\")")
     parsed = _parse(url, masked)
     secrets = [s for s in (parsed.password, *_query_passwords(parsed)) if s]

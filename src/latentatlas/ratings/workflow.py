@@ -77,9 +77,9 @@ def check_sources(data, train_file, validation_file, test_file) -> bool:
     """Whether the ratings come as given split files (True) or as ``data`` (False); an error for a mix."""
     given = [f for f in (train_file, validation_file, test_file) if f is not None]
     if given and data is not None:
-        raise LatentAtlasError("give either DATA or --train/--validation/--test files, not both")
+        raise LatentAtlasError("give either data or train_file/validation_file/test_file, not both")
     if given and train_file is None:
-        raise LatentAtlasError("--validation and --test need --train")
+        raise LatentAtlasError("validation_file and test_file need train_file")
     return bool(given)
 
 

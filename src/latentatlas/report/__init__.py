@@ -79,7 +79,7 @@ def build_report(run_dirs: Sequence[str | os.PathLike], out_dir: str | os.PathLi
     loaded = runs.load_runs(run_dirs)
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
-        raise LatentAtlasError(f"--out {out} exists and is not a directory")
+        raise LatentAtlasError(f"out_dir {out} exists and is not a directory")
     created = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
     sections = build_sections(loaded, explorer_points=explorer_points, neighbours=neighbours, seed=seed,
                               progress=progress, item_names=item_names, item_colour=item_colour,

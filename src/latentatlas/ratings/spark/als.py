@@ -183,7 +183,7 @@ class SparkALS:
             return
         if not sc.master.startswith("local"):
             raise LatentAtlasError(f"{self.iterations} ALS iterations need a checkpoint directory on the cluster; "
-                                   f"give --spark-conf spark.checkpoint.dir=hdfs://… (or at most "
+                                   f"set spark.checkpoint.dir=hdfs://… in conf= (or use at most "
                                    f"{UNCHECKPOINTED_ITERATIONS} iterations)")
         self._checkpoint_dir = tempfile.TemporaryDirectory(prefix="latentatlas-spark-ckpt-")
         sc.setCheckpointDir(self._checkpoint_dir.name)

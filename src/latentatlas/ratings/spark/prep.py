@@ -57,7 +57,7 @@ def kcore_df(df, min_entries: int, *, progress=None, rounds_per_job: int = 2):
             break
     if n == 0:
         raise LatentAtlasError(f"no ratings left after removing users and items with {min_entries} or fewer "
-                               f"ratings; lower --min-entries")
+                               f"ratings; lower min_entries")
     return current
 
 

@@ -81,7 +81,7 @@ def parse_conf(pairs: Iterable[str] | dict | None) -> dict[str, str]:
     for pair in pairs:
         key, sep, value = str(pair).partition("=")
         if not sep or not key.strip():
-            raise LatentAtlasError(f"--spark-conf expects KEY=VALUE (e.g. spark.executor.memory=4g), got {pair!r}")
+            raise LatentAtlasError(f"conf expects KEY=VALUE (e.g. spark.executor.memory=4g), got {pair!r}")
         conf[key.strip()] = value.strip()
     return conf
 
@@ -122,7 +122,7 @@ def get_session(master: str = DEFAULT_MASTER, conf: Iterable[str] | dict | None 
     >>> spark = get_session("local[2]", ["spark.driver.memory=2g"])  # doctest: +SKIP
     """
     if not isinstance(master, str) or not master.strip():
-        raise LatentAtlasError(f"--spark-master must be a Spark master URL such as local[*] or spark://host:7077, "
+        raise LatentAtlasError(f"master must be a Spark master URL such as local[*] or spark://host:7077, "
                                f"got {master!r}")
     user_conf = parse_conf(conf)
     require_spark()
@@ -153,8 +153,8 @@ def get_session(master: str = DEFAULT_MASTER, conf: Iterable[str] | dict | None 
         spark = builder.getOrCreate()
     except Exception as exc:  # the launcher's errors are not typed; name the usual causes
         msg = re.sub(r"\s+", " ", str(exc)).strip()
-        raise LatentAtlasError(f"cannot start Spark (master {master}): {msg[:300]}; check the master URL and "
-                               f"--spark-conf values, and that Java 17+ works ({JAVA_HINT})") from None
+        raise LatentAtlasError(f"cannot start Spark (master {master}): {msg[:300]}; check the master URL, "
+                               f"the conf= settings, and that Java 17+ works ({JAVA_HINT})") from None
     spark.sparkContext.setLogLevel("ERROR")
     for key, value in user_conf.items():
         try:

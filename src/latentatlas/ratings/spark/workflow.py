@@ -140,10 +140,10 @@ def train(data=None, *, train_file=None, validation_file=None, test_file=None, k
 
     log = as_progress(progress, "train spark")
     if solver != "als":
-        raise LatentAtlasError(f"the Spark engine trains with ALS only (Spark MLlib); got --solver {solver}")
+        raise LatentAtlasError(f"the Spark engine trains with ALS only (Spark MLlib); got solver={solver!r}")
     if reg_weighting != "count":
         raise LatentAtlasError("Spark's ALS always weights λ by each row's number of ratings; "
-                               "use --reg-weighting count (the default) with --engine spark")
+                               "use reg_weighting='count' (the default) on Spark")
     est = SparkALS(reg=reg, max_iter=max_steps, seed=seed, center=center, bias_reg=bias_reg,
                    **({"k": k} if k is not None else {}))
     est._validate()  # before Spark starts: a bad argument is the only output
