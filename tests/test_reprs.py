@@ -104,7 +104,7 @@ def test_to_frame_round_trips_and_feeds_scikit_learn(prepared):
 
 def test_figures_render_as_png_without_pyplot():
     from latentatlas.plots.ratings import history_png, loss_curves, rating_histogram
-    from latentatlas.plots.style import InlineFigure, png_bytes
+    from latentatlas.plots.style import InlineFigure, png_bytes, repr_png
 
     fig = rating_histogram({"1": 3, "2": 5})
     assert isinstance(fig, InlineFigure)
@@ -113,6 +113,12 @@ def test_figures_render_as_png_without_pyplot():
                "train_rmse": [1.0, 0.9, 0.8], "validation_rmse": [1.1, 1.0, 1.05], "best_step": 2,
                "criterion": "validation_rmse"}
     assert history_png(history).startswith(PNG)
+    assert history_png({"steps": []}) is None  # nothing to draw: IPython falls back to the text repr
+
+    def broken():
+        raise ValueError("no data")
+
+    assert repr_png(broken) is None and repr_png(rating_histogram, {"1": 3}).startswith(PNG)
     labels = [line.get_label() for line in loss_curves(history, "rmse").axes[0].get_lines()]
     assert labels == ["training RMSE", "validation RMSE (early-stopping criterion)", "kept (step 2)"]
 

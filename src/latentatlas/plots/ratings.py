@@ -7,7 +7,7 @@ from typing import Mapping
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
-from latentatlas.plots.style import PALETTE, png_bytes, styled, subplots
+from latentatlas.plots.style import PALETTE, repr_png, styled, subplots
 
 
 def _as_dict(history) -> dict:
@@ -93,7 +93,8 @@ def rating_histogram(histogram, title: str = "Ratings"):
     return fig
 
 
-def history_png(history, metric: str = "rmse") -> bytes:
-    """PNG bytes of :func:`loss_curves` for one history: the ``_repr_png_`` of a recommender's ``History``
-    (``def _repr_png_(self): return history_png(self)``), so that a notebook shows the curves."""
-    return png_bytes(loss_curves(history, metric))
+def history_png(history, metric: str = "rmse") -> bytes | None:
+    """PNG bytes of :func:`loss_curves` for one history, None when it has no steps: the ``_repr_png_`` of
+    a recommender's ``History`` (``def _repr_png_(self): return history_png(self)``), so that a notebook
+    shows the curves."""
+    return repr_png(loss_curves, history, metric)

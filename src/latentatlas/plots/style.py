@@ -45,6 +45,23 @@ def png_bytes(fig: Figure, dpi: float | None = None) -> bytes:
     return buf.getvalue()
 
 
+def repr_png(make_figure: Callable[..., Figure], *args: Any, **kwargs: Any) -> bytes | None:
+    """PNG bytes of ``make_figure(*args, **kwargs)``, or None when there is nothing to draw (an empty
+    history) or drawing fails — IPython then shows the text repr. The body of a result object's hook::
+
+        def _repr_png_(self):
+            from latentatlas.plots.style import repr_png
+            return repr_png(epoch_loss_figure, self.train_loss, self.test_loss)
+    """
+    try:
+        fig = make_figure(*args, **kwargs)
+    except Exception:  # a picture is a courtesy: never turn a repr into a traceback
+        return None
+    if fig is None or not fig.axes or not any(ax.has_data() or ax.images for ax in fig.axes):
+        return None
+    return png_bytes(fig)
+
+
 class InlineFigure(Figure):
     """A ``matplotlib.figure.Figure`` that a notebook displays as a PNG picture when it is a cell's value
     (IPython calls ``_repr_png_``), without ``%matplotlib inline`` and without pyplot."""
