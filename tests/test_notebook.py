@@ -39,6 +39,17 @@ try:
 finally:
     latentatlas.set_progress("auto")
 """,
+    "logged": """
+import logging
+handler = logging.StreamHandler(sys.stderr)
+logging.getLogger("latentatlas").addHandler(handler)
+logging.getLogger("latentatlas").setLevel(logging.INFO)
+try:
+    LatentFactorModel(k=4, max_steps=2, seed=0).fit(data.split.train)
+finally:
+    logging.getLogger("latentatlas").removeHandler(handler)
+    logging.getLogger("latentatlas").setLevel(logging.NOTSET)
+""",
     "after_pyplot": "import matplotlib.pyplot\nrating_histogram(data.ratings)",
 }
 
@@ -87,6 +98,8 @@ def test_a_fit_shows_one_updating_bar_and_set_progress_turns_it_off(outputs):
     assert "\r" in bar  # one bar redrawn in place, not a line per step
     assert "[" not in bar.split("|")[0]  # no log lines ("[train] ...") beside it: logging stays quiet
     assert _stderr(outputs["quiet"]) == ""
+    logged = _stderr(outputs["logged"])  # logging asked for the lines: lines, no bar beside them
+    assert "als step 2/2" in logged and "%|" not in logged and "\r" not in logged
     assert not [o for o in outputs["fit"] if o.output_type == "error"]
 
 

@@ -11,7 +11,9 @@ import pytest
 
 import latentatlas
 from latentatlas import LatentAtlasError
-from latentatlas.progress import Progress, _BARS, as_progress, bars_enabled, in_notebook, parse_counts, set_progress
+from latentatlas import progress as progress_module
+from latentatlas.progress import (Progress, _BARS, as_progress, bars_enabled, in_notebook, lines_shown, parse_counts,
+                                  set_progress)
 
 
 @pytest.fixture(autouse=True)
@@ -110,3 +112,20 @@ def test_bars_can_be_turned_off_globally_per_call_and_by_a_callback(capfd):
 def test_set_progress_is_public():
     assert latentatlas.set_progress is set_progress
     assert "set_progress" in latentatlas.__all__
+
+
+def test_where_logging_shows_the_lines_a_notebook_gets_no_bar_beside_them(monkeypatch):
+    monkeypatch.setattr(progress_module, "in_notebook", lambda: True)
+    assert not lines_shown() and bars_enabled()
+    log = logging.getLogger("latentatlas")
+    handler = logging.StreamHandler()
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    try:
+        assert lines_shown() and not bars_enabled()
+        set_progress(True)
+        assert bars_enabled()  # asked for explicitly
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(logging.NOTSET)
+    assert not lines_shown()

@@ -13,8 +13,8 @@ Where the lines go:
   (``tqdm.auto``), and one long silent call (a kernel compilation, a t-SNE) as a bar with its elapsed time.
   :func:`set_progress` turns bars off (``set_progress(False)``), on outside notebooks too
   (``set_progress(True)``), or back to the default (``set_progress("auto")``); ``progress=False`` turns them
-  off for one call, and a callback replaces them. A terminal gets no bar unless asked: the command line keeps
-  its lines.
+  off for one call, and a callback replaces them. Where logging already shows the INFO lines, the default
+  draws no bar beside them. A terminal gets no bar unless asked: the command line keeps its lines.
 
 Importing this module changes nothing global and imports neither IPython nor tqdm.
 """
@@ -74,9 +74,25 @@ def in_notebook() -> bool:
     return shell is not None and any(c.__name__ == "ZMQInteractiveShell" for c in type(shell).__mro__)
 
 
+def lines_shown() -> bool:
+    """Whether logging shows the progress lines somewhere: the ``latentatlas`` logger is enabled for INFO
+    and a handler other than a ``NullHandler`` would receive them (``logging.basicConfig(level=INFO)``)."""
+    if not logger.isEnabledFor(logging.INFO):
+        return False
+    current: logging.Logger | None = logger
+    while current is not None:
+        if any(not isinstance(h, logging.NullHandler) and h.level <= logging.INFO for h in current.handlers):
+            return True
+        current = current.parent if current.propagate else None
+    return False
+
+
 def bars_enabled() -> bool:
-    """Whether a :class:`Progress` without a callback shows bars now (see :func:`set_progress`)."""
-    return in_notebook() if _bars_setting is None else _bars_setting
+    """Whether a :class:`Progress` without a callback shows bars now: with ``set_progress("auto")`` (the
+    default) in a notebook whose logging does not already show the lines; see :func:`set_progress`."""
+    if _bars_setting is None:
+        return in_notebook() and not lines_shown()
+    return _bars_setting
 
 
 class Progress:
