@@ -62,10 +62,22 @@ def test_configured_variant_and_other_sizes():
     assert model(x).shape == (2, 1, 32, 20)
 
 
-@pytest.mark.parametrize("shape", [(28, 30), (8, 8), (27, 28)])
-def test_unsupported_sizes_are_refused(shape):
-    with pytest.raises(LatentAtlasError, match="multiples of 4 and at least 12"):
+@pytest.mark.parametrize("shape", [(8, 8), (11, 28), (28, 3)])
+def test_too_small_sizes_are_refused(shape):
+    with pytest.raises(LatentAtlasError, match="at least 12×12 pixels"):
         ConvAutoencoderNet(image_shape=shape)
+
+
+@pytest.mark.parametrize("shape, code", [((28, 30), (3, 3)), ((27, 36), (3, 4)), ((13, 17), (1, 2))])
+def test_sides_that_are_not_multiples_of_4_are_padded_and_cropped(shape, code):
+    torch.manual_seed(0)
+    model = ConvAutoencoderNet(image_shape=shape, channels=(2, 4, 8), latent_channels=3, in_channels=3).eval()
+    x = torch.rand(2, 3, *shape)
+    assert model.encode(x).shape == (2, 3, *code) and model(x).shape == (2, 3, *shape)
+    # padding repeats the edge: a picture and the same picture with its padded border filled in encode alike
+    h, w = -(-shape[0] // 4) * 4, -(-shape[1] // 4) * 4
+    padded = torch.nn.functional.pad(x, (0, w - shape[1], 0, h - shape[0]), mode="replicate")
+    torch.testing.assert_close(model.encode(x), model.encoder(padded))
 
 
 def test_wrong_input_shapes_are_refused():
@@ -386,8 +398,10 @@ def _state(**changes):
      "'channels' must be 3 integers in 1..4096"),
     ("wide.pt", _state(model_config={"image_shape": [16, 16], "channels": [2, 4, 800], "latent_channels": 4}),
      "weights do not fit the stored architecture"),
-    ("odd.pt", _state(model_config={"image_shape": [15, 16], "channels": [2, 4, 8], "latent_channels": 4}),
-     "multiples of 4"),
+    ("odd.pt", _state(model_config={"image_shape": [15, 8], "channels": [2, 4, 8], "latent_channels": 4}),
+     "'image_shape' must be 2 integers in 12..4096"),
+    ("rgba.pt", _state(model_config={"image_shape": [16, 16], "channels": [2, 4, 8], "latent_channels": 4,
+                                     "in_channels": 4}), "'in_channels' must be 1 or 3"),
     ("newer.pt", _state(version=99), "version 99 is newer"),
     ("epoch.pt", _state(epoch="x"), "'epoch' must be"),
     ("evil.pt", "pickle", "not a readable checkpoint"),

@@ -115,7 +115,8 @@ def test_sklearn_clone_and_params(fitted):
 @pytest.mark.parametrize("params, message", [
     ({"batch_size": 0}, "batch_size=0"), ({"schedule": "cosine"}, "schedule='cosine'"),
     ({"lr": -1.0}, "lr=-1.0"), ({"negative_slope": float("nan")}, "negative_slope"),
-    ({"test_fraction": 1.5}, "test_fraction=1.5"),
+    ({"validation_fraction": 1.5}, "validation_fraction=1.5"), ({"model": "gan"}, "model='gan'"),
+    ({"beta": -1.0}, "beta=-1.0"),
 ])
 def test_parameters_are_checked_in_fit_not_init(images, params, message):
     ae = ConvAutoencoder(**{**TINY, **params})  # no error here, as in scikit-learn
@@ -126,8 +127,8 @@ def test_parameters_are_checked_in_fit_not_init(images, params, message):
 def test_fit_with_test_images_and_bad_shapes(images):
     ae = ConvAutoencoder(**{**TINY, "epochs": 1}).fit(images[:64], images[64:])
     assert ae.history_.epochs_completed == 1
-    with pytest.raises(LatentAtlasError, match="multiples of 4"):
-        ConvAutoencoder(**TINY).fit(np.zeros((20, 15, 15), np.uint8))
+    with pytest.raises(LatentAtlasError, match="at least 12×12"):
+        ConvAutoencoder(**TINY).fit(np.zeros((20, 11, 15), np.uint8))
     with pytest.raises(LatentAtlasError, match="N×H×W"):
         ConvAutoencoder(**TINY).fit(np.zeros((20, 16), np.uint8))
 
@@ -161,7 +162,7 @@ def test_no_global_side_effects_of_fit_and_transform(tmp_path, images, capfd, mo
 def test_progress_callback_gets_the_lines(images):
     lines: list[str] = []
     ConvAutoencoder(**{**TINY, "epochs": 1}, progress=lines.append).fit(images)
-    assert lines[0].startswith("[images train] 72 training and 8 test images 16×16")
+    assert lines[0].startswith("[images train] autoencoder: 72 training and 8 validation images 16×16")
     assert lines[-1].startswith("[images train] epoch 1/1: train MSE")
 
 

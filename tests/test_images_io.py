@@ -139,14 +139,20 @@ def test_load_images_npz_variants(tmp_path):
         io.load_images(p)
 
 
-def test_load_images_rgb_npz_becomes_luminance(tmp_path):
-    rgb = np.zeros((1, 1, 3, 3), np.uint8)
+def test_load_images_rgb_npz_keeps_colour_or_becomes_luminance(tmp_path):
+    rgb = np.zeros((1, 1, 3, 3), np.uint8)  # N×H×W×C: one row of red, green, white
     rgb[0, 0, 0] = [255, 0, 0]
     rgb[0, 0, 1] = [0, 255, 0]
     rgb[0, 0, 2] = [255, 255, 255]
     p = tmp_path / "rgb.npz"
     np.savez(p, images=rgb)
-    assert io.load_images(p).images[0, 0].tolist() == [76, 150, 255]  # 0.299·255, 0.587·255, 255
+    s = io.load_images(p)
+    assert s.images.shape == (1, 3, 1, 3) and s.channels == 3  # N×C×H×W
+    assert s.images[0, :, 0].T.tolist() == [[255, 0, 0], [0, 255, 0], [255, 255, 255]]
+    assert io.load_images(p, grayscale=True).images[0, 0].tolist() == [76, 150, 255]  # 0.299·255, 0.587·255, 255
+    wide = np.concatenate([rgb, rgb[:, :, :2]], axis=2)  # 1×5: channels first is then unambiguous
+    np.savez(p, images=np.moveaxis(wide, -1, 1))
+    assert io.load_images(p).images[0, :, 0, :3].T.tolist() == [[255, 0, 0], [0, 255, 0], [255, 255, 255]]
 
 
 def test_load_images_folder_with_classes(tmp_path):
@@ -160,8 +166,8 @@ def test_load_images_folder_with_classes(tmp_path):
     assert s.images.shape == (4, 5, 6) and s.labels.tolist() == [0, 0, 1, 1]
     assert s.label_names == ["cats", "dogs"] and s.images[3, 0, 0] == 201
     Image.fromarray(np.zeros((7, 7), np.uint8)).save(tmp_path / "dogs" / "odd.png")
-    with pytest.raises(LatentAtlasError, match="odd.png: size 7×7 differs"):
-        io.load_images(tmp_path)
+    s = io.load_images(tmp_path)  # another size: resized to the most common one (5×6)
+    assert s.images.shape == (5, 5, 6) and s.labels.tolist() == [0, 0, 1, 1, 1] and (s.images[4] == 0).all()
 
 
 def test_load_images_errors(tmp_path):

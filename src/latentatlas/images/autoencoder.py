@@ -4,7 +4,8 @@
 not there); ``fit`` trains with the same loop as ``latentatlas images train``
 (:func:`latentatlas.images.training.run_training`) and leaves the trained torch module in ``model_`` and the
 loss history in ``history_``. ``transform`` encodes images to flat latent codes, ``inverse_transform``
-decodes codes to images, ``interpolate`` walks the straight line between two images' codes, and
+decodes codes to images, ``interpolate`` walks the straight line between two images' codes, ``traverse``
+changes one code number at a time, ``sample`` draws new pictures from a VAE's prior, and
 ``save``/``load`` write and read a checkpoint that ``torch.load(weights_only=True)`` reads (no pickled
 objects). The network itself is :class:`~latentatlas.images.network.ConvAutoencoderNet`.
 """
@@ -29,10 +30,13 @@ __all__ = ["ConvAutoencoder", "ConvAutoencoderNet", "split_holdout"]
 ARCHITECTURE = ("channels", "latent_channels", "negative_slope")
 #: The estimator's parameters that :class:`~latentatlas.images.training.TrainConfig` holds under the same name.
 _CONFIG_PARAMS = ("epochs", "batch_size", "lr", "weight_decay", "schedule", "gamma", "seed", "channels",
-                  "latent_channels", "channels_last", "log_every", "eval_batch_size", "device", "num_threads")
+                  "latent_channels", "channels_last", "log_every", "eval_batch_size", "device", "num_threads",
+                  "model", "beta")
+#: Old parameter names still read from checkpoints.
+_RENAMED = {"test_fraction": "validation_fraction"}
 
 
-def split_holdout(images: ImageSet, fraction: float, seed: int, name: str = "test_fraction"
+def split_holdout(images: ImageSet, fraction: float, seed: int, name: str = "validation_fraction"
                   ) -> tuple[ImageSet, ImageSet]:
     """A seeded random split of ``images`` into (train, held out), the held-out part ``fraction`` of them."""
     if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
@@ -40,18 +44,18 @@ def split_holdout(images: ImageSet, fraction: float, seed: int, name: str = "tes
     n_test = int(round(len(images) * fraction))
     if n_test < 1 or n_test >= len(images):
         raise LatentAtlasError(
-            f"{images.source or 'images'}: {len(images)} images are too few to hold out {name}={fraction}; "
-            f"give test images")
+            f"{images.source or 'images'}: {len(images)} images are too few to hold out {name}={fraction}")
     order = np.random.default_rng(seed).permutation(len(images))
     return images.take(np.sort(order[n_test:])), images.take(np.sort(order[:n_test]))
 
 
 class ConvAutoencoder(TransformerMixin, BaseEstimator):
-    """Convolutional autoencoder for grayscale images, trained fast on a CPU.
+    """Convolutional autoencoder (plain or variational) for grey or colour images, trained fast on a CPU.
 
-    The default architecture is the reference one: convolutions 1→4→16 (max-pool) →32 (max-pool) →32 with
+    The default architecture is the reference one: convolutions C→4→16 (max-pool) →32 (max-pool) →32 with
     LeakyReLU and one BatchNorm turn a 28×28 image into a 32×3×3 code (288 numbers); transposed
-    convolutions decode it. The default training settings are the "fast" preset (batches of 128, Adam with a
+    convolutions decode it. C, the channels, comes from the images ``fit`` gets (1 grey, 3 colour), and so
+    does the size (any side of at least 12 pixels). The default training settings are the "fast" preset (batches of 128, Adam with a
     one-cycle learning rate peaking at 3e-3); :meth:`from_preset` gives the "reference" one.
 
     Parameters
@@ -62,21 +66,28 @@ class ConvAutoencoder(TransformerMixin, BaseEstimator):
         Channels of the code; the code has ``latent_channels × h × w`` numbers (h = w = 3 for 28×28 images).
     negative_slope : float
         Slope of the LeakyReLU for negative inputs.
+    model : {"ae", "vae"}
+        A plain autoencoder, or a variational one whose code is the mean of a Gaussian posterior.
+    beta : float
+        The VAE's weight of the KL divergence (nats per image) against the reconstruction cross-entropy
+        (summed over pixels); 1 is the classic evidence lower bound. Ignored by the plain autoencoder.
     epochs, batch_size, lr, weight_decay : training length, batch size, peak (one-cycle) or initial learning
         rate, and Adam's weight decay.
     schedule : {"onecycle", "exponential", "constant"}
         Learning-rate schedule; ``gamma`` is the exponential schedule's factor per step.
     channels_last : bool
         Channels-last memory format (about twice as fast on CPU).
-    test_fraction : float
-        When ``fit`` gets no ``test_images``, this share of ``images`` (a seeded random sample) is held out to
-        measure the test loss, which picks the kept epoch.
-    eval_batch_size, log_every : images per forward pass when measuring the test loss; batches between
+    validation_fraction : float
+        When ``fit`` gets no ``validation_images``, this share of ``images`` (a seeded random sample) is held
+        out to measure the validation loss, which picks the kept epoch.
+    eval_batch_size, log_every : images per forward pass when measuring the validation loss; batches between
         progress lines.
     device : str
         ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda[:N]"``.
     num_threads : int or None
-        CPU threads while fitting and encoding (default: every core available); restored afterwards.
+        CPU threads while fitting and encoding (default: half the cores, fewer when the machine is busy:
+        :func:`~latentatlas.images.training.default_threads`); restored afterwards. Results are the same
+        bit for bit only on the same number of threads.
     seed : int
         Seed of the initial weights, the batch order and the held-out split: same seed, same model.
     progress : Progress or callable, optional
@@ -86,11 +97,14 @@ class ConvAutoencoder(TransformerMixin, BaseEstimator):
     Attributes
     ----------
     model_ : ConvAutoencoderNet
-        The trained torch module, in eval mode, with the weights of the epoch with the lowest test loss.
+        The trained torch module, in eval mode, with the weights of the epoch with the lowest validation
+        loss (a VAE's: the lowest validation objective).
     history_ : latentatlas.images.training.History
-        Losses per batch and per epoch, ``best_epoch``, ``interrupted``.
+        Losses per batch and per epoch (a VAE's KL term too), ``best_epoch``, ``interrupted``.
     image_shape_ : tuple of 2 int
-        Height and width the model was trained on.
+        Height and width the model was trained on; ``n_channels_`` its channels (1 or 3).
+    code_mean_, code_std_ : numpy arrays or None
+        Mean and standard deviation of every code number over the validation images (for traversals).
     code_shape_ : tuple of 3 int
         ``(latent_channels, h, w)`` of one code; ``code_size_`` is their product.
 
@@ -104,13 +118,16 @@ class ConvAutoencoder(TransformerMixin, BaseEstimator):
     """
 
     def __init__(self, channels=(4, 16, 32), latent_channels: int = 32, negative_slope: float = 0.01,
+                 model: str = "ae", beta: float = 1.0,
                  epochs: int = 5, batch_size: int = 128, lr: float = 3e-3, weight_decay: float = 1e-4,
                  schedule: str = "onecycle", gamma: float = 0.999, channels_last: bool = True,
-                 test_fraction: float = 0.1, eval_batch_size: int = 2000, log_every: int = 100,
+                 validation_fraction: float = 0.1, eval_batch_size: int = 2000, log_every: int = 100,
                  device: str = "auto", num_threads: int | None = None, seed: int = 0, progress=None):
         self.channels = channels
         self.latent_channels = latent_channels
         self.negative_slope = negative_slope
+        self.model = model
+        self.beta = beta
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -118,7 +135,7 @@ class ConvAutoencoder(TransformerMixin, BaseEstimator):
         self.schedule = schedule
         self.gamma = gamma
         self.channels_last = channels_last
-        self.test_fraction = test_fraction
+        self.validation_fraction = validation_fraction
         self.eval_batch_size = eval_batch_size
         self.log_every = log_every
         self.device = device
@@ -162,18 +179,21 @@ class ConvAutoencoder(TransformerMixin, BaseEstimator):
             raise LatentAtlasError(f"negative_slope={slope!r}: must be a finite number")
 
     # --- fitting --------------------------------------------------------------------------------------
-    def fit(self, images, test_images=None, *, out_dir: str | os.PathLike | None = None,
-            resume: str | os.PathLike | None = None) -> "ConvAutoencoder":
+    def fit(self, images, validation_images=None, *, out_dir: str | os.PathLike | None = None,
+            resume: str | os.PathLike | None = None, test_images=None) -> "ConvAutoencoder":
         """Train the autoencoder on ``images``.
 
         Parameters
         ----------
         images : ImageSet, numpy array or torch tensor
-            ``N×H×W`` (or ``N×1×H×W``) grayscale images, uint8 0–255 or floats in [0, 1]; H and W must be
-            multiples of 4 and at least 12.
-        test_images : same kinds, optional
-            Images to measure the test loss on after every epoch (the epoch with the lowest is kept).
-            Default: hold out ``test_fraction`` of ``images`` (seeded by ``seed``).
+            ``N×H×W`` grey or ``N×3×H×W`` colour images (``N×H×W×3`` too), uint8 0–255 or floats in [0, 1];
+            H and W at least 12 (resize with ``read_images(..., image_size=…)``).
+        validation_images : same kinds, optional
+            Images to measure the validation loss on after every epoch (the epoch with the lowest is kept).
+            Default: hold out ``validation_fraction`` of ``images`` (seeded by ``seed``). An untouched test
+            set is for :meth:`score` after fitting.
+        test_images : deprecated
+            The old name of ``validation_images``.
         out_dir : path, optional
             Write ``last.pt`` and ``best.pt`` checkpoints there after every epoch (needed to resume after a
             crash). Nothing is written without it.
@@ -197,12 +217,20 @@ class ConvAutoencoder(TransformerMixin, BaseEstimator):
 
         self._check_params()
         config = self.train_config()
+        if test_images is not None:
+            import warnings
+
+            if validation_images is not None:
+                raise LatentAtlasError("give validation_images only (test_images is its old name)")
+            warnings.warn("fit(test_images=...) is now fit(validation_images=...): those images pick the epoch",
+                          DeprecationWarning, stacklevel=2)
+            validation_images = test_images
         train = as_image_set(images, "images")
-        if test_images is None:
-            train, test = split_holdout(train, self.test_fraction, config.seed)
+        if validation_images is None:
+            train, validation = split_holdout(train, self.validation_fraction, config.seed)
         else:
-            test = as_image_set(test_images, "test_images")
-        result = run_training(train, test, config, out_dir=out_dir, resume=resume,
+            validation = as_image_set(validation_images, "validation_images")
+        result = run_training(train, validation, config, out_dir=out_dir, resume=resume,
                               negative_slope=float(self.negative_slope), progress=self.progress)
         if result.best_state is None:
             raise TrainingInterrupted(result.history)
@@ -213,13 +241,23 @@ class ConvAutoencoder(TransformerMixin, BaseEstimator):
         model.load_state_dict(result.best_state)
         self.model_ = model.eval()
         self.history_ = result.history
-        self._set_shapes()
+        self._set_shapes(result.code_stats)
         return self
 
-    def _set_shapes(self) -> None:
+    def _set_shapes(self, code_stats=None) -> None:
         self.image_shape_ = tuple(self.model_.image_shape)
+        self.n_channels_ = int(self.model_.in_channels)
         self.code_shape_ = tuple(self.model_.code_shape)
         self.code_size_ = int(self.model_.code_size)
+        self.code_mean_ = self.code_std_ = None
+        if isinstance(code_stats, dict):
+            try:
+                mean = np.asarray(code_stats.get("mean"), dtype=np.float32)
+                std = np.asarray(code_stats.get("std"), dtype=np.float32)
+            except (TypeError, ValueError):
+                return
+            if mean.shape == std.shape == (self.code_size_,) and np.isfinite(mean).all() and np.isfinite(std).all():
+                self.code_mean_, self.code_std_ = mean, std
 
     def _fitted(self) -> ConvAutoencoderNet:
         model = getattr(self, "model_", None)
@@ -256,8 +294,8 @@ class ConvAutoencoder(TransformerMixin, BaseEstimator):
             return encode(model, images, batch_size=batch_size)
 
     def inverse_transform(self, codes, batch_size: int = 1024) -> np.ndarray:
-        """Images decoded from ``codes`` (``(n, code_size_)``): an ``(n, H, W)`` float32 array in [0, 1]
-        (multiply by 255 and round for uint8 pixels).
+        """Images decoded from ``codes`` (``(n, code_size_)``): an ``(n, H, W)`` (grey) or ``(n, 3, H, W)``
+        (colour) float32 array in [0, 1] (multiply by 255 and round for uint8 pixels).
 
         Example
         -------
@@ -276,8 +314,9 @@ class ConvAutoencoder(TransformerMixin, BaseEstimator):
         """Decode ``steps`` equidistant points on the straight line from image ``a``'s code to image ``b``'s.
 
         Both ends are included: frame 0 decodes ``a``'s code and frame ``steps - 1`` decodes ``b``'s.
-        ``a`` and ``b`` are single ``H×W`` images (uint8 or floats in [0, 1]); ``steps`` is 2 to
-        :data:`latentatlas.images.latent.MAX_STEPS`. Returns ``(steps, H, W)`` float32 in [0, 1].
+        ``a`` and ``b`` are single ``H×W`` (or ``3×H×W``) images (uint8 or floats in [0, 1]); ``steps`` is 2
+        to :data:`latentatlas.images.latent.MAX_STEPS`. Returns ``(steps, H, W)`` (or ``(steps, 3, H, W)``)
+        float32 in [0, 1]. For a VAE the codes are posterior means.
 
         Example
         -------
@@ -289,6 +328,57 @@ class ConvAutoencoder(TransformerMixin, BaseEstimator):
         model = self._fitted()
         with self._threads():
             return interpolate(model, a, b, steps)
+
+    def traverse(self, image, dims=None, steps: int = 7, span: float = 3.0, n_dims: int = 8) -> np.ndarray:
+        """Latent traversal: ``image``'s code decoded with one code number at a time swept over ``steps``
+        values, the others kept.
+
+        A VAE's numbers sweep its prior, -``span`` to ``span``; a plain autoencoder's sweep their mean ±
+        ``span`` standard deviations over the validation images. ``dims`` are indices into the flattened
+        code; by default the ``n_dims`` numbers that vary most over the validation images (for a VAE, the
+        active ones; the rest collapsed to the prior and change nothing). Returns ``(len(dims), steps, H, W)``
+        (or ``(…, 3, H, W)``) float32 in [0, 1]; :meth:`traverse_dims` says which dims the default takes.
+        """
+        from latentatlas.images.latent import check_steps, traverse
+
+        model = self._fitted()
+        steps = check_steps(steps)
+        if isinstance(span, bool) or not isinstance(span, (int, float)) or not math.isfinite(span) or span <= 0:
+            raise LatentAtlasError(f"span={span!r}: must be a positive number")
+        dims = self.traverse_dims(n_dims) if dims is None else np.asarray(dims).reshape(-1)
+        t = np.linspace(-span, span, steps, dtype=np.float32)
+        if model.variational or self.code_std_ is None:
+            if not model.variational:
+                raise LatentAtlasError("this autoencoder has no code statistics (a checkpoint from before they "
+                                       "were stored): fit it again to traverse its codes")
+            values = t
+        else:
+            d = np.asarray(dims, dtype=np.int64)
+            if d.size and (d.min() < 0 or d.max() >= self.code_size_):
+                raise LatentAtlasError(f"dims: index out of range, the code has {self.code_size_} numbers")
+            values = self.code_mean_[d][:, None] + t[None, :] * self.code_std_[d][:, None]
+        with self._threads():
+            return traverse(model, image, dims, values)
+
+    def traverse_dims(self, n_dims: int = 8) -> np.ndarray:
+        """The ``n_dims`` code numbers that vary most over the validation images, most first (the first
+        ``n_dims`` when the model has no statistics)."""
+        self._fitted()
+        if isinstance(n_dims, bool) or not isinstance(n_dims, (int, np.integer)) or n_dims < 1:
+            raise LatentAtlasError(f"n_dims={n_dims!r}: must be a positive integer")
+        n = min(int(n_dims), self.code_size_)
+        if self.code_std_ is None:
+            return np.arange(n)
+        return np.argsort(-self.code_std_, kind="stable")[:n]
+
+    def sample(self, n: int = 16, seed: int = 0) -> np.ndarray:
+        """``n`` new pictures from a VAE (``model="vae"``): codes drawn from N(0, I) with ``seed``, decoded.
+        Returns ``(n, H, W)`` (or ``(n, 3, H, W)``) float32 in [0, 1]."""
+        from latentatlas.images.latent import sample
+
+        model = self._fitted()
+        with self._threads():
+            return sample(model, n, seed)
 
     def score(self, images, y=None) -> float:
         """Minus the mean squared reconstruction error per pixel (pixels in [0, 1]); higher is better."""
@@ -316,8 +406,11 @@ class ConvAutoencoder(TransformerMixin, BaseEstimator):
         history = self.history_.to_dict() if dataclasses.is_dataclass(getattr(self, "history_", None)) else {}
         params = {k: v for k, v in self.get_params().items() if k != "progress"}
         params["channels"] = list(params["channels"])
+        extra = {"estimator_params": params}
+        if self.code_std_ is not None:
+            extra["code_stats"] = {"mean": self.code_mean_.tolist(), "std": self.code_std_.tolist()}
         return save_checkpoint(path, model, epoch=int(history.get("best_epoch") or 0), history=history,
-                               config=config, extra={"estimator_params": params})
+                               config=config, extra=extra)
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: str | None = None) -> "ConvAutoencoder":
@@ -337,10 +430,11 @@ class ConvAutoencoder(TransformerMixin, BaseEstimator):
         config = ckpt.get("config") or {}
         # Where and on how many threads the model was trained says nothing about this machine: not restored.
         names = set(cls._get_param_names()) - {"device", "num_threads", "progress"}
-        params = {k: v for k, v in {**config, **stored}.items() if k in names}
+        merged = {_RENAMED.get(k, k): v for k, v in {**config, **stored}.items()}
+        params = {k: v for k, v in merged.items() if k in names}
         mc = ckpt["model_config"]
         params.update(channels=tuple(mc["channels"]), latent_channels=mc["latent_channels"],
-                      negative_slope=mc["negative_slope"])
+                      negative_slope=mc["negative_slope"], model="vae" if mc.get("variational") else "ae")
         if device is not None:
             params["device"] = device
         est = cls(**params)
@@ -356,5 +450,5 @@ class ConvAutoencoder(TransformerMixin, BaseEstimator):
             est.history_ = History.from_dict(ckpt.get("history") or {})
         except TypeError:
             raise LatentAtlasError(f"{path}: checkpoint field 'history' is damaged") from None
-        est._set_shapes()
+        est._set_shapes(ckpt.get("code_stats"))
         return est

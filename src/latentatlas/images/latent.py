@@ -56,10 +56,13 @@ def _torch():
 
 
 def _as_image_array(images, name: str = "images") -> np.ndarray:
-    """Images (uint8 0..255 or float 0..1) as an N×H×W float32 array in [0, 1]."""
+    """Images (uint8 0..255 or float 0..1; N×H×W grey or N×3×H×W colour) as an N×C×H×W float32 array in
+    [0, 1]."""
     from latentatlas.images.io import image_array
 
     arr = image_array(images, name)
+    if arr.ndim == 3:
+        arr = arr[:, None]
     if arr.shape[0] == 0:
         raise LatentAtlasError(f"{name}: no images (shape {arr.shape})")
     if arr.dtype == np.uint8:
@@ -93,8 +96,8 @@ def _check_batch_size(batch_size: int) -> int:
 def encode(model, images, batch_size: int = 1024, device=None) -> np.ndarray:
     """Latent codes of ``images`` as an (N, d) float32 array, one flattened code per image.
 
-    ``images`` is an N×H×W (or N×1×H×W) array of uint8 pixels (0..255) or floats in [0, 1], or an object
-    with an ``images`` attribute (an ``ImageSet``). The model runs in evaluation mode without gradients,
+    ``images`` is an N×H×W (grey) or N×3×H×W (colour) array of uint8 pixels (0..255) or floats in [0, 1],
+    or an object with an ``images`` attribute (an ``ImageSet``). The model runs in evaluation mode without gradients,
     in batches of ``batch_size``, on ``device`` (default: where the model's parameters are); its training
     mode is restored afterwards.
     """
@@ -108,12 +111,12 @@ def encode(model, images, batch_size: int = 1024, device=None) -> np.ndarray:
     try:
         with torch.no_grad():
             for start in range(0, len(pixels), batch_size):
-                x = torch.from_numpy(pixels[start:start + batch_size, None]).to(dev)
+                x = torch.from_numpy(pixels[start:start + batch_size]).to(dev)
                 try:
                     z = model.encode(x)
                 except RuntimeError as exc:
                     raise LatentAtlasError(
-                        f"images of shape {pixels.shape[1:]} do not fit this model's encoder: "
+                        f"images of shape {_shape(pixels)} do not fit this model's encoder: "
                         f"{str(exc).splitlines()[0]}") from None
                 out.append(z.reshape(len(x), -1).float().cpu().numpy())
     finally:
@@ -121,9 +124,21 @@ def encode(model, images, batch_size: int = 1024, device=None) -> np.ndarray:
     return np.ascontiguousarray(np.concatenate(out), dtype=np.float32)
 
 
+def _shape(pixels: np.ndarray) -> tuple[int, ...]:
+    """One image's shape as the caller gave it: (H, W) for grey, (C, H, W) for colour."""
+    return tuple(pixels.shape[2:]) if pixels.shape[1] == 1 else tuple(pixels.shape[1:])
+
+
+def _images_out(x) -> np.ndarray:
+    """Decoded tensor N×C×H×W → float32 array (N, H, W) for grey, (N, C, H, W) for colour."""
+    out = x.float().cpu().numpy()
+    return out[:, 0] if out.shape[1] == 1 else out
+
+
 def decode(model, codes: np.ndarray, code_shape: tuple[int, ...], batch_size: int = 1024,
            device=None) -> np.ndarray:
-    """Images (N, H, W) float32 in [0, 1] decoded from flattened ``codes`` reshaped to ``code_shape``."""
+    """Images (N, H, W) (grey) or (N, C, H, W) (colour), float32 in [0, 1], decoded from flattened ``codes``
+    reshaped to ``code_shape``."""
     torch = _torch()
     batch_size = _check_batch_size(batch_size)
     codes = np.asarray(codes, dtype=np.float32)
@@ -137,8 +152,7 @@ def decode(model, codes: np.ndarray, code_shape: tuple[int, ...], batch_size: in
         with torch.no_grad():
             for start in range(0, len(codes), batch_size):
                 z = torch.from_numpy(codes[start:start + batch_size]).reshape(-1, *code_shape).to(dev)
-                x = model.decode(z)
-                out.append(x.reshape(len(z), *x.shape[-2:]).float().cpu().numpy())
+                out.append(_images_out(model.decode(z)))
     finally:
         model.train(was_training)
     return np.concatenate(out)
@@ -156,14 +170,16 @@ def interpolate(model, image_a, image_b, steps: int = 10, device=None) -> np.nda
     """Decode ``steps`` equidistant points on the line from the code of ``image_a`` to that of ``image_b``.
 
     Both ends are included: frame 0 is the reconstruction of ``image_a`` and frame ``steps - 1`` that of
-    ``image_b``. Images are H×W (uint8 or floats in [0, 1]). Returns (steps, H, W) float32 in [0, 1].
+    ``image_b``. Images are H×W (grey) or 3×H×W (colour), uint8 or floats in [0, 1]. Returns (steps, H, W)
+    or (steps, 3, H, W) float32 in [0, 1].
     """
     torch = _torch()
     check_steps(steps)
     a = np.asarray(getattr(image_a, "images", image_a))
     b = np.asarray(getattr(image_b, "images", image_b))
-    if a.ndim != 2 or b.ndim != 2:
-        raise LatentAtlasError(f"image_a and image_b must be single H×W images, got shapes {a.shape} and {b.shape}")
+    if any(v.ndim not in (2, 3) or (v.ndim == 3 and v.shape[0] != 3) for v in (a, b)):
+        raise LatentAtlasError(f"image_a and image_b must be single H×W (or 3×H×W) images, got shapes {a.shape} "
+                               f"and {b.shape}")
     if a.shape != b.shape:
         raise LatentAtlasError(f"image_a and image_b differ in size: {a.shape} vs {b.shape}")
     pixels = _as_image_array(np.stack([a, b]), name="image_a/image_b")
@@ -173,9 +189,9 @@ def interpolate(model, image_a, image_b, steps: int = 10, device=None) -> np.nda
     try:
         with torch.no_grad():
             try:
-                z = model.encode(torch.from_numpy(pixels[:, None]).to(dev))
+                z = model.encode(torch.from_numpy(pixels).to(dev))
             except RuntimeError as exc:
-                raise LatentAtlasError(f"images of shape {pixels.shape[1:]} do not fit this model's encoder: "
+                raise LatentAtlasError(f"images of shape {_shape(pixels)} do not fit this model's encoder: "
                                        f"{str(exc).splitlines()[0]}") from None
             t = torch.linspace(0.0, 1.0, int(steps), dtype=z.dtype, device=dev).reshape(-1, *([1] * (z.dim() - 1)))
             # (1 - t)·a + t·b, not a + t·(b - a): the ends are then exactly a and b, the midpoint the mean.
@@ -183,7 +199,7 @@ def interpolate(model, image_a, image_b, steps: int = 10, device=None) -> np.nda
             frames = model.decode(line)
     finally:
         model.train(was_training)
-    return frames.reshape(int(steps), *frames.shape[-2:]).float().cpu().numpy()
+    return _images_out(frames)
 
 
 def _check_codes(codes) -> np.ndarray:
@@ -412,3 +428,59 @@ def timed_embedding(codes, method: str, **kw) -> tuple[np.ndarray, float]:
     start = time.perf_counter()
     coords = embed(codes, method, **kw)
     return coords, time.perf_counter() - start
+
+
+#: Most decoded pictures one :func:`traverse` or :func:`sample` call makes.
+MAX_FRAMES = 10_000
+
+
+def traverse(model, image, dims, values, device=None) -> np.ndarray:
+    """Latent traversal: the code of ``image`` decoded with one number of it at a time (each of ``dims``,
+    indices into the flattened code) set to each of ``values``, the others kept.
+
+    ``values`` is one row of values for every dimension, or one row per dimension. Returns
+    ``(len(dims), steps, H, W)`` (grey) or ``(len(dims), steps, C, H, W)`` float32 in [0, 1]. A VAE's codes
+    follow N(0, 1) a priori, so values from -3 to 3 span its prior.
+    """
+    torch = _torch()
+    img = np.asarray(getattr(image, "images", image))
+    if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[0] != 3):
+        raise LatentAtlasError(f"image must be a single H×W (or 3×H×W) image, got shape {img.shape}")
+    dims = np.asarray(dims).reshape(-1)
+    values = np.asarray(values, dtype=np.float32)
+    if dims.size == 0 or values.size == 0 or not np.issubdtype(dims.dtype, np.integer):
+        raise LatentAtlasError("traverse needs at least one integer dimension and one value")
+    if values.ndim == 1:
+        values = np.broadcast_to(values, (dims.size, values.size))
+    if values.ndim != 2 or values.shape[0] != dims.size:
+        raise LatentAtlasError(f"traverse: values must have shape (steps,) or (len(dims), steps), got {values.shape}")
+    if values.size > MAX_FRAMES:
+        raise LatentAtlasError(f"traverse: {dims.size} dimensions × {values.shape[1]} values is more than "
+                               f"{MAX_FRAMES} pictures")
+    if not np.isfinite(values).all():
+        raise LatentAtlasError("traverse: values contain NaN or infinity")
+    code = encode(model, img[None], device=device)[0]
+    if dims.min() < 0 or dims.max() >= code.size:
+        raise LatentAtlasError(f"traverse: dimension {int(dims.max() if dims.max() >= code.size else dims.min())} "
+                               f"is out of range: the code has {code.size} numbers (0..{code.size - 1})")
+    steps = values.shape[1]
+    codes = np.repeat(code[None], dims.size * steps, axis=0).reshape(dims.size, steps, -1)
+    codes[np.arange(dims.size)[:, None], np.arange(steps)[None, :], dims[:, None]] = values
+    shape = tuple(int(s) for s in model.code_shape)
+    frames = decode(model, codes.reshape(-1, code.size), shape, device=device)
+    return frames.reshape(dims.size, steps, *frames.shape[1:])
+
+
+def sample(model, n: int, seed: int = 0, device=None) -> np.ndarray:
+    """``n`` new pictures from a variational autoencoder: codes drawn from its prior N(0, I) (seeded),
+    decoded. Returns ``(n, H, W)`` or ``(n, C, H, W)`` float32 in [0, 1]."""
+    torch = _torch()
+    if not getattr(model, "variational", False):
+        raise LatentAtlasError("sampling needs a variational autoencoder (model='vae'): a plain autoencoder's "
+                               "codes follow no known distribution")
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= MAX_FRAMES:
+        raise LatentAtlasError(f"n must be an integer from 1 to {MAX_FRAMES}, got {n!r}")
+    seed = _check_seed(seed)
+    shape = tuple(int(s) for s in model.code_shape)
+    z = np.random.default_rng(seed).standard_normal((int(n), int(np.prod(shape)))).astype(np.float32)
+    return decode(model, z, shape, device=device)

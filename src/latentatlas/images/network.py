@@ -1,13 +1,18 @@
-"""The convolutional autoencoder network (a torch module) and its checkpoints.
+"""The convolutional autoencoder networks (torch modules) and their checkpoints.
 
-:class:`ConvAutoencoderNet` is the ``torch.nn.Module``; the scikit-learn-style estimator that trains and
-uses it is :class:`latentatlas.images.autoencoder.ConvAutoencoder` (its ``model_``).
+:class:`ConvAutoencoderNet` is the ``torch.nn.Module``, plain or variational; the scikit-learn-style
+estimator that trains and uses it is :class:`latentatlas.images.autoencoder.ConvAutoencoder` (its ``model_``).
 
-The default is the reference architecture: an encoder of convolutions 1→4→16 (max-pool) →32 (max-pool) →32
+The default is the reference architecture: an encoder of convolutions C→4→16 (max-pool) →32 (max-pool) →32
 with LeakyReLU and one BatchNorm, turning a 28×28 image into a 32×3×3 code (288 numbers), and a decoder of
-transposed convolutions back to 1×28×28 with a Sigmoid. Widths and the number of latent channels are
-parameters; any image size whose sides are multiples of 4 and at least 12 works, because the decoder's
-transposed convolutions get the output padding that lands exactly on the input size.
+transposed convolutions back to C×28×28 with a Sigmoid. C, the number of channels, is 1 for grey and 3 for
+colour images. Widths and the number of latent channels are parameters. Any image of at least 12×12 pixels
+works: sides that are not multiples of 4 are padded (edge pixels repeated) up to the next multiple before
+encoding, and the decoded picture is cropped back, so the loss only sees real pixels.
+
+With ``variational=True`` (a VAE) the last encoder convolution gives twice the latent channels: the mean
+and log-variance of a diagonal Gaussian over the code. :meth:`~ConvAutoencoderNet.encode` returns the mean
+(the code every latent view uses), :meth:`~ConvAutoencoderNet.encode_stats` both.
 
 Checkpoints hold only tensors and plain Python values, so ``torch.load(weights_only=True)`` reads them and
 loading one never runs code from the file.
@@ -22,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from latentatlas.errors import LatentAtlasError, printable
@@ -29,51 +35,67 @@ from latentatlas.fsutil import atomic_path
 
 CHECKPOINT_FORMAT = "latentatlas-conv-autoencoder"
 CHECKPOINT_VERSION = 1
+#: Smallest side the network takes (two 2× poolings, then a 3×3 stride-2 convolution).
+MIN_SIDE = 12
+
+
+def _padded(side: int) -> int:
+    """The side after padding up to a multiple of 4."""
+    return -(-side // 4) * 4
 
 
 def _code_side(side: int) -> int:
-    """Side of the code for an input side: two 2× max-pools, then a 3×3 convolution with stride 2."""
-    return (side // 4 - 3) // 2 + 1
+    """Side of the code for an input side: padding to a multiple of 4, two 2× max-pools, then a 3×3
+    convolution with stride 2."""
+    return (_padded(side) // 4 - 3) // 2 + 1
 
 
 class ConvAutoencoderNet(nn.Module):
-    """Convolutional autoencoder for grayscale images ``N×1×H×W`` with values in [0, 1].
+    """Convolutional autoencoder for images ``N×C×H×W`` with values in [0, 1], plain or variational.
 
     Parameters
     ----------
-    image_shape : (height, width) of the input; both must be multiples of 4 and at least 12.
+    image_shape : (height, width) of the input; both at least 12.
     channels : widths of the three encoder convolutions before the code (reference: 4, 16, 32).
     latent_channels : channels of the code (reference: 32); the code has ``latent_channels × h × w`` numbers,
         ``h = w = 3`` for 28×28 images.
     negative_slope : slope of the LeakyReLU for negative inputs.
+    in_channels : channels of the images: 1 (grey) or 3 (colour).
+    variational : a variational autoencoder: the encoder gives a mean and a log-variance per code number.
     """
 
     def __init__(self, image_shape: tuple[int, int] = (28, 28), channels: tuple[int, int, int] = (4, 16, 32),
-                 latent_channels: int = 32, negative_slope: float = 0.01):
+                 latent_channels: int = 32, negative_slope: float = 0.01, in_channels: int = 1,
+                 variational: bool = False):
         super().__init__()
         image_shape = tuple(int(s) for s in image_shape)
         channels = tuple(int(c) for c in channels)
-        if len(image_shape) != 2 or any(s < 12 or s % 4 for s in image_shape):
+        if len(image_shape) != 2 or any(s < MIN_SIDE for s in image_shape):
             raise LatentAtlasError(
-                f"image_shape={image_shape}: the autoencoder needs height and width that are multiples of 4 and "
-                f"at least 12 (two 2× poolings, then a 3×3 stride-2 convolution); resize or crop the images")
+                f"image_shape={image_shape}: the autoencoder needs images of at least {MIN_SIDE}×{MIN_SIDE} pixels "
+                f"(two 2× poolings, then a 3×3 stride-2 convolution); resize them (image_size)")
         if len(channels) != 3 or any(c < 1 for c in channels):
             raise LatentAtlasError(f"channels={channels}: expected three positive widths, e.g. (4, 16, 32)")
         if int(latent_channels) < 1:
             raise LatentAtlasError(f"latent_channels={latent_channels}: must be a positive integer")
+        if isinstance(in_channels, bool) or int(in_channels) not in (1, 3):
+            raise LatentAtlasError(f"in_channels={in_channels!r}: expected 1 (grey) or 3 (colour)")
         self.image_shape = image_shape
         self.channels = channels
         self.latent_channels = int(latent_channels)
         self.negative_slope = float(negative_slope)
+        self.in_channels = int(in_channels)
+        self.variational = bool(variational)
+        self._pad = (0, _padded(image_shape[1]) - image_shape[1], 0, _padded(image_shape[0]) - image_shape[0])
         c1, c2, c3, cz = *channels, self.latent_channels
         act = lambda: nn.LeakyReLU(self.negative_slope, inplace=True)  # noqa: E731
         self.encoder = nn.Sequential(
-            nn.Conv2d(1, c1, 3, padding=1), act(),
+            nn.Conv2d(self.in_channels, c1, 3, padding=1), act(),
             nn.Conv2d(c1, c2, 3, padding=1), act(), nn.MaxPool2d(2),
             nn.Conv2d(c2, c3, 3, padding=1), nn.BatchNorm2d(c3), act(), nn.MaxPool2d(2),
-            nn.Conv2d(c3, cz, 3, stride=2),
+            nn.Conv2d(c3, 2 * cz if self.variational else cz, 3, stride=2),
         )
-        pooled = tuple(s // 4 for s in image_shape)
+        pooled = tuple(_padded(s) // 4 for s in image_shape)
         # Padding that makes the stride-2 transposed convolution land exactly on the pooled size (7 → 3 → 7).
         out_pad = tuple(p - (2 * _code_side(s) + 1) for p, s in zip(pooled, image_shape))
         self.decoder = nn.Sequential(
@@ -81,7 +103,7 @@ class ConvAutoencoderNet(nn.Module):
             nn.ConvTranspose2d(cz, c3, 3, stride=2, output_padding=out_pad), act(),
             nn.ConvTranspose2d(c3, c2, 2, stride=2), act(),
             nn.ConvTranspose2d(c2, c1, 2, stride=2), act(),
-            nn.ConvTranspose2d(c1, 1, 3, padding=1), nn.Sigmoid(),
+            nn.ConvTranspose2d(c1, self.in_channels, 3, padding=1), nn.Sigmoid(),
         )
 
     @property
@@ -95,48 +117,90 @@ class ConvAutoencoderNet(nn.Module):
         c, h, w = self.code_shape
         return c * h * w
 
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """``(channels, height, width)`` of one input image."""
+        return (self.in_channels, *self.image_shape)
+
     def config(self) -> dict[str, Any]:
         """The constructor's arguments as plain values (stored in checkpoints)."""
         return {"image_shape": list(self.image_shape), "channels": list(self.channels),
-                "latent_channels": self.latent_channels, "negative_slope": self.negative_slope}
+                "latent_channels": self.latent_channels, "negative_slope": self.negative_slope,
+                "in_channels": self.in_channels, "variational": self.variational}
 
     def _check_input(self, x: torch.Tensor) -> None:
-        if x.ndim != 4 or x.shape[1] != 1 or tuple(x.shape[2:]) != self.image_shape:
+        if x.ndim != 4 or tuple(x.shape[1:]) != self.input_shape:
+            what = "grey" if self.in_channels == 1 else f"{self.in_channels}-channel colour"
             raise LatentAtlasError(
-                f"expected images of shape N×1×{self.image_shape[0]}×{self.image_shape[1]}, got "
-                f"{'×'.join(map(str, x.shape))}; this model was built for {self.image_shape[0]}×{self.image_shape[1]} images")
+                f"expected images of shape N×{self.in_channels}×{self.image_shape[0]}×{self.image_shape[1]}, got "
+                f"{'×'.join(map(str, x.shape))}; this model was built for {what} images of "
+                f"{self.image_shape[0]}×{self.image_shape[1]}")
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """Codes ``N×C×h×w`` of float images ``N×1×H×W`` in [0, 1]."""
-        self._check_input(x)
+    def _encode(self, x: torch.Tensor) -> torch.Tensor:
+        if any(self._pad):
+            x = F.pad(x, self._pad, mode="replicate")
         return self.encoder(x)
 
+    def encode_stats(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``(mean, log-variance)`` of the codes ``N×C×h×w`` of float images ``N×C×H×W`` in [0, 1]; the
+        log-variance is None for a plain autoencoder."""
+        self._check_input(x)
+        z = self._encode(x)
+        if not self.variational:
+            return z, None
+        mu, logvar = z.chunk(2, dim=1)
+        return mu, logvar
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Codes ``N×C×h×w`` of float images ``N×C×H×W`` in [0, 1] (a VAE's: the posterior mean)."""
+        return self.encode_stats(x)[0]
+
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Images ``N×1×H×W`` in [0, 1] from codes ``N×C×h×w`` (or flattened ``N×(C·h·w)``)."""
+        """Images ``N×C×H×W`` in [0, 1] from codes ``N×C×h×w`` (or flattened ``N×(C·h·w)``)."""
         if z.ndim == 2 and z.shape[1] == self.code_size:
             z = z.reshape(z.shape[0], *self.code_shape)
         if z.ndim != 4 or tuple(z.shape[1:]) != self.code_shape:
             raise LatentAtlasError(
                 f"expected codes of shape N×{'×'.join(map(str, self.code_shape))} (or N×{self.code_size}), got "
                 f"{'×'.join(map(str, z.shape))}")
-        return self.decoder(z)
+        return self._decode(z)
+
+    def _decode(self, z: torch.Tensor) -> torch.Tensor:
+        y = self.decoder(z)
+        if any(self._pad):
+            y = y[..., :self.image_shape[0], :self.image_shape[1]]
+        return y
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.encoder(x))
+        """The reconstruction of ``x`` from its code (a VAE's: from the posterior mean)."""
+        z = self._encode(x)
+        if self.variational:
+            z = z[:, :self.latent_channels]
+        return self._decode(z)
+
+
+def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, exp(logvar)) ‖ N(0, 1)) of each image's code, in nats: ``-½ Σ (1 + logvar − mu² − exp(logvar))``
+    summed over the code's numbers; shape ``(N,)``."""
+    return -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).flatten(1).sum(1)
 
 
 def images_to_tensor(images: np.ndarray, device: torch.device | str | None = None) -> torch.Tensor:
-    """uint8 images ``N×H×W`` → float32 tensor ``N×1×H×W`` in [0, 1] (the model's input)."""
+    """uint8 images ``N×H×W`` (grey) or ``N×C×H×W`` → float32 tensor ``N×C×H×W`` in [0, 1] (the model's input)."""
     images = np.asarray(images)
-    if images.dtype != np.uint8 or images.ndim != 3:
-        raise LatentAtlasError(f"expected uint8 images of shape N×H×W, got {images.dtype} {images.shape}")
-    t = torch.from_numpy(np.ascontiguousarray(images)).unsqueeze(1)
+    if images.dtype != np.uint8 or images.ndim not in (3, 4):
+        raise LatentAtlasError(f"expected uint8 images of shape N×H×W or N×C×H×W, got {images.dtype} {images.shape}")
+    t = torch.from_numpy(np.ascontiguousarray(images))
+    if t.ndim == 3:
+        t = t.unsqueeze(1)
     return t.to(device or "cpu", torch.float32).div_(255.0)
 
 
 def tensor_to_images(x: torch.Tensor) -> np.ndarray:
-    """Float tensor ``N×1×H×W`` in [0, 1] → uint8 images ``N×H×W`` (for plots and thumbnails)."""
-    return (x.detach().float().clamp(0, 1).mul(255).round().to(torch.uint8)[:, 0]).cpu().numpy()
+    """Float tensor ``N×C×H×W`` in [0, 1] → uint8 images ``N×H×W`` (C = 1) or ``N×C×H×W`` (for plots and
+    thumbnails)."""
+    out = x.detach().float().clamp(0, 1).mul(255).round().to(torch.uint8).cpu().numpy()
+    return out[:, 0] if out.shape[1] == 1 else out
 
 
 def save_checkpoint(path: str | os.PathLike, model: ConvAutoencoderNet, optimizer=None, scheduler=None,
@@ -155,9 +219,24 @@ def save_checkpoint(path: str | os.PathLike, model: ConvAutoencoderNet, optimize
     if extra:
         state.update(extra)
     path = Path(path)
-    with atomic_path(path, suffix=".pt") as tmp:
-        torch.save(state, tmp)
+    try:
+        with atomic_path(path, suffix=".pt") as tmp:
+            torch.save(state, tmp)
+    except RuntimeError as exc:  # torch reports a full disk as "PytorchStreamWriter failed writing file …"
+        raise LatentAtlasError(f"{path}: cannot write the checkpoint ({_write_failure(path, exc)})") from None
     return path
+
+
+def _write_failure(path: Path, exc: BaseException) -> str:
+    """Why writing beside ``path`` failed, in words: the disk is full, or the library's first line."""
+    try:
+        st = os.statvfs(path.parent)
+        if st.f_bavail * st.f_frsize < 1 << 20:
+            return "no space left on device"
+    except OSError:
+        pass
+    first = printable(str(exc).strip().split("\n")[0])[:160]
+    return f"{first}; is the disk full?" if "write" in first.lower() else first
 
 
 #: Limits on a checkpoint's architecture, far above any sensible model: a crafted file cannot make the loader
@@ -189,8 +268,15 @@ def _model_config(mc: Any, path: Path) -> dict[str, Any]:
     slope = mc.get("negative_slope", 0.01)
     if not isinstance(slope, (int, float)) or isinstance(slope, bool) or not math.isfinite(slope):
         raise LatentAtlasError(f"{path}: model_config field 'negative_slope' must be a number")
+    in_channels = mc.get("in_channels", 1)  # checkpoints from before colour: grey
+    if in_channels not in (1, 3) or isinstance(in_channels, bool):
+        raise LatentAtlasError(f"{path}: model_config field 'in_channels' must be 1 or 3, got "
+                               f"{printable(repr(in_channels))[:40]}")
+    variational = mc.get("variational", False)
+    if not isinstance(variational, bool):
+        raise LatentAtlasError(f"{path}: model_config field 'variational' must be true or false")
     return {"image_shape": image_shape, "channels": channels, "latent_channels": latent,
-            "negative_slope": float(slope)}
+            "negative_slope": float(slope), "in_channels": in_channels, "variational": variational}
 
 
 def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -235,7 +321,8 @@ def network_from_checkpoint(ckpt: dict[str, Any], path: str | os.PathLike = "che
     """The network a :func:`read_checkpoint` dict describes, with its weights, in eval mode."""
     mc = ckpt["model_config"]
     kwargs = dict(image_shape=mc["image_shape"], channels=mc["channels"], latent_channels=mc["latent_channels"],
-                  negative_slope=mc["negative_slope"])
+                  negative_slope=mc["negative_slope"], in_channels=mc.get("in_channels", 1),
+                  variational=mc.get("variational", False))
     # Check the weights' shapes against a weightless (meta) copy first, so a crafted architecture costs nothing.
     try:
         with torch.device("meta"):

@@ -6,8 +6,17 @@ channels-last memory format, which oneDNN convolves about twice as fast as the d
 default schedule (batches of 128, one-cycle learning rate peaking at 3e-3) reaches in 3–5 epochs what the
 reference settings (batches of 1024, Adam at 1e-3 decayed by 0.999 per step) reach in about 27.
 
+The held-out images that pick the kept epoch are the *validation* set; an untouched test set, if any, is
+scored by the caller after training (:func:`latentatlas.images.workflow.train_run` does).
+
+A variational autoencoder (``model="vae"``) minimises, per pixel, the binary cross-entropy of the decoded
+picture (decoded from a code sampled from the posterior with a seeded generator) plus ``beta`` times the KL
+divergence of the posterior from N(0, 1) divided by the pixels of an image: with ``beta = 1`` that is the
+classic evidence lower bound of a Bernoulli decoder. Its history also holds the KL term (nats per image); its
+MSE, like the plain autoencoder's, is that of the picture decoded from the posterior mean.
+
 Why it is safe: a checkpoint of the last completed epoch (model, optimizer, scheduler, history) is written
-atomically after every epoch, and a second one whenever the test loss is the best so far. Each checkpoint
+atomically after every epoch, and a second one whenever the validation loss is the best so far. Each checkpoint
 records the epoch it holds and ``last.pt``'s history names the best epoch, so a resumed run checks that
 ``best.pt`` holds that epoch; a kill between the two writes (``last.pt`` new, ``best.pt`` one best epoch
 behind) is repaired from ``last.pt``, which then holds the best epoch itself. The batch order of epoch
@@ -42,7 +51,8 @@ import torch.nn.functional as F
 from latentatlas.errors import LatentAtlasError, printable
 from latentatlas.fsutil import atomic_path
 from latentatlas.images.io import ImageSet
-from latentatlas.images.network import ConvAutoencoderNet, network_from_checkpoint, read_checkpoint, save_checkpoint
+from latentatlas.images.network import (ConvAutoencoderNet, kl_divergence, network_from_checkpoint, read_checkpoint,
+                                        save_checkpoint)
 from latentatlas.progress import Progress, ProgressCallback, as_progress
 
 LAST_CHECKPOINT = "last.pt"
@@ -59,12 +69,29 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+MODELS = ("ae", "vae")
+
+
+def default_threads() -> int:
+    """CPU threads used when none are asked for: half the cores this process may run on (hyper-threads
+    share a core; small convolutions gain little from more), and no more than the cores the 1-minute load
+    average leaves free, at least 1. On a 2-core machine that is 1: there, a second thread was never faster
+    on an idle machine and five times slower on a busy one (benchmarks/RESULTS-images-threads.md)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        free = cores - os.getloadavg()[0]
+    except OSError:
+        free = cores
+    return max(1, min(cores // 2, int(free)))
+
+
 @dataclass
 class TrainConfig:
     """Hyper-parameters of a training run (plain values only, so they fit in a checkpoint and run.json).
 
     ``lr`` is the peak rate for the one-cycle schedule and the starting rate otherwise; ``gamma`` the
-    per-step decay of the exponential schedule. ``channels`` and ``latent_channels`` shape the model.
+    per-step decay of the exponential schedule. ``channels`` and ``latent_channels`` shape the model;
+    ``model`` is ``"ae"`` (plain) or ``"vae"`` (variational, its KL term weighted by ``beta``).
     """
 
     epochs: int = 5
@@ -82,6 +109,8 @@ class TrainConfig:
     device: str = "auto"
     num_threads: int | None = None
     preset: str = "fast"
+    model: str = "ae"
+    beta: float = 1.0
 
     @classmethod
     def from_preset(cls, preset: str = "fast", **overrides: Any) -> "TrainConfig":
@@ -118,6 +147,11 @@ class TrainConfig:
             raise LatentAtlasError(f"num_threads={self.num_threads!r}: must be a positive integer")
         if not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
             raise LatentAtlasError(f"seed={self.seed!r}: must be a non-negative integer")
+        if self.model not in MODELS:
+            raise LatentAtlasError(f"model={self.model!r}: expected one of {', '.join(MODELS)}")
+        if (isinstance(self.beta, bool) or not isinstance(self.beta, (int, float)) or not math.isfinite(self.beta)
+                or self.beta < 0):
+            raise LatentAtlasError(f"beta={self.beta!r}: must be a finite non-negative number")
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -135,30 +169,65 @@ _RESUMABLE_CHANGES = {"epochs", "log_every", "eval_batch_size", "device", "num_t
 class History:
     """What a training run measured. Losses are mean squared errors per pixel (pixels in [0, 1]).
 
-    ``batch_loss`` has one value per training batch; ``train_loss`` (mean over the epoch's batches,
-    weighted by batch size), ``test_loss`` and ``seconds_per_epoch`` (the training pass only) one per
-    completed epoch. ``interrupted`` is True when Ctrl-C stopped the run before ``config.epochs``.
+    ``batch_loss`` has one value per training batch (the objective minimised: the MSE for the plain
+    autoencoder, cross-entropy + β·KL per pixel for the VAE); ``train_loss`` (mean MSE over the epoch's
+    batches, weighted by batch size), ``validation_loss`` (MSE on the validation images) and
+    ``seconds_per_epoch`` (the training pass only) one per completed epoch. A VAE also records
+    ``train_kl`` and ``validation_kl`` (KL divergence in nats per image) and ``validation_objective`` (what
+    picks its best epoch). ``interrupted`` is True when Ctrl-C stopped the run before ``config.epochs``;
+    ``threads`` is the number of CPU threads used (0 on a GPU).
+
+    ``test_loss`` and ``best_test_loss`` are the old names of ``validation_loss`` and
+    ``best_validation_loss`` (those images pick the epoch, so they are validation images).
     """
 
     batch_loss: list[float] = field(default_factory=list)
     train_loss: list[float] = field(default_factory=list)
-    test_loss: list[float] = field(default_factory=list)
+    validation_loss: list[float] = field(default_factory=list)
     seconds_per_epoch: list[float] = field(default_factory=list)
     lr: list[float] = field(default_factory=list)
+    train_kl: list[float] = field(default_factory=list)
+    validation_kl: list[float] = field(default_factory=list)
+    validation_objective: list[float] = field(default_factory=list)
     batches_per_epoch: int = 0
     best_epoch: int = 0
     interrupted: bool = False
     device: str = "cpu"
+    threads: int = 0
     checkpoint: str | None = None
     best_checkpoint: str | None = None
 
+    def __repr__(self) -> str:
+        if not self.validation_loss:
+            return "History(no completed epoch)"
+        return (f"History({self.epochs_completed} epochs, best validation MSE {self.best_validation_loss:.5f} at "
+                f"epoch {self.best_epoch}{', interrupted' if self.interrupted else ''})")
+
     @property
     def epochs_completed(self) -> int:
-        return len(self.test_loss)
+        return len(self.validation_loss)
+
+    @property
+    def criterion(self) -> list[float]:
+        """What picks the best epoch: the validation objective of a VAE, the validation MSE otherwise."""
+        return self.validation_objective or self.validation_loss
+
+    @property
+    def best_validation_loss(self) -> float:
+        """Validation MSE of the best epoch (the kept one)."""
+        if not self.validation_loss:
+            return math.nan
+        return self.validation_loss[self.best_epoch - 1] if self.best_epoch else min(self.validation_loss)
+
+    @property
+    def test_loss(self) -> list[float]:
+        """Old name of :attr:`validation_loss`."""
+        return self.validation_loss
 
     @property
     def best_test_loss(self) -> float:
-        return min(self.test_loss) if self.test_loss else math.nan
+        """Old name of :attr:`best_validation_loss`."""
+        return self.best_validation_loss
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -166,6 +235,9 @@ class History:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "History":
         names = {f.name for f in dataclasses.fields(cls)}
+        d = dict(d)
+        if "test_loss" in d and "validation_loss" not in d:  # checkpoints written before the rename
+            d["validation_loss"] = d.pop("test_loss")
         return cls(**{k: v for k, v in d.items() if k in names})
 
 
@@ -184,13 +256,33 @@ def epoch_permutation(n: int, seed: int, epoch: int) -> np.ndarray:
     return np.random.default_rng([seed, epoch]).permutation(n)
 
 
-def build_model(config: TrainConfig, image_shape: tuple[int, int], negative_slope: float = 0.01
-                ) -> ConvAutoencoderNet:
+def build_model(config: TrainConfig, image_shape: tuple[int, int], negative_slope: float = 0.01,
+                in_channels: int = 1) -> ConvAutoencoderNet:
     """The model for ``config``, initialised from ``config.seed`` without touching the global RNG."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         return ConvAutoencoderNet(image_shape=image_shape, channels=config.channels,
-                                  latent_channels=config.latent_channels, negative_slope=negative_slope)
+                                  latent_channels=config.latent_channels, negative_slope=negative_slope,
+                                  in_channels=in_channels, variational=config.model == "vae")
+
+
+def vae_loss(recon: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, beta: float
+             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The VAE objective per pixel, ``(Σ BCE(recon, x) + beta · KL) / (N · pixels per image)``, with the
+    MSE per pixel and the mean KL per image (nats) of the batch: ``(objective, mse, kl)``."""
+    n, d = x.shape[0], x[0].numel()
+    kl = kl_divergence(mu, logvar)
+    bce = F.binary_cross_entropy(recon, x, reduction="sum")
+    objective = (bce + beta * kl.sum()) / (n * d)
+    return objective, F.mse_loss(recon.detach(), x), kl.detach().mean()
+
+
+def _noise_generator(seed: int, epoch: int, device: torch.device) -> torch.Generator:
+    """The generator of a VAE's sampling noise in ``epoch``: it depends only on ``(seed, epoch)``, like the
+    batch order, so a resumed run draws the same noise."""
+    g = torch.Generator(device=device)
+    g.manual_seed(int(np.random.SeedSequence([seed, epoch, 1]).generate_state(1, np.uint64)[0] >> 1))
+    return g
 
 
 def _optimizer_and_scheduler(model, config: TrainConfig, steps_per_epoch: int):
@@ -205,26 +297,48 @@ def _optimizer_and_scheduler(model, config: TrainConfig, steps_per_epoch: int):
     return optimizer, scheduler
 
 
-def evaluate_mse(model: ConvAutoencoderNet, images: torch.Tensor | np.ndarray, batch_size: int = 2000,
-                 channels_last: bool = False) -> float:
-    """Mean squared reconstruction error per pixel of uint8 ``images`` (N×H×W or N×1×H×W), in eval mode."""
+def evaluate(model: ConvAutoencoderNet, images: torch.Tensor | np.ndarray, batch_size: int = 2000,
+             channels_last: bool = False, beta: float = 1.0) -> dict[str, float]:
+    """Scores of uint8 ``images`` (N×H×W or N×C×H×W) in eval mode, each picture decoded from its code (a
+    VAE's posterior mean): ``mse`` per pixel, and for a VAE ``kl`` (nats per image) and ``objective``
+    (cross-entropy + ``beta`` · KL, per pixel); ``code_mean`` and ``code_std``, the mean and standard
+    deviation of every code number over the images (lists)."""
     data = torch.as_tensor(images)
     if data.ndim == 3:
         data = data.unsqueeze(1)
     if len(data) == 0:
-        return math.nan
+        return {"mse": math.nan}
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    total = 0.0
+    sq = bce = kl = 0.0
+    s1 = s2 = 0.0
     with torch.inference_mode():
         for start in range(0, len(data), batch_size):
             x = data[start:start + batch_size].to(device, torch.float32).div_(255.0)
             if channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
-            total += float(F.mse_loss(model(x), x, reduction="sum"))
+            mu, logvar = model.encode_stats(x)
+            recon = model._decode(mu)
+            sq += float(F.mse_loss(recon, x, reduction="sum"))
+            flat = mu.reshape(len(mu), -1).double()
+            s1, s2 = s1 + flat.sum(0), s2 + flat.pow(2).sum(0)
+            if logvar is not None:
+                bce += float(F.binary_cross_entropy(recon, x, reduction="sum"))
+                kl += float(kl_divergence(mu, logvar).sum())
     model.train(was_training)
-    return total / data.numel()
+    mean = s1 / len(data)
+    std = (s2 / len(data) - mean.pow(2)).clamp_min(0).sqrt()
+    scores = {"mse": sq / data.numel(), "code_mean": mean.float().tolist(), "code_std": std.float().tolist()}
+    if model.variational:
+        scores.update(kl=kl / len(data), objective=(bce + beta * kl) / data.numel())
+    return scores
+
+
+def evaluate_mse(model: ConvAutoencoderNet, images: torch.Tensor | np.ndarray, batch_size: int = 2000,
+                 channels_last: bool = False) -> float:
+    """Mean squared reconstruction error per pixel of uint8 ``images`` (N×H×W or N×C×H×W), in eval mode."""
+    return evaluate(model, images, batch_size, channels_last)["mse"]
 
 
 class _StopFlag:
@@ -261,12 +375,20 @@ def _check_resumable(ckpt: dict, config: TrainConfig, data_info: dict, path: Pat
             raise LatentAtlasError(
                 f"--resume: {name}={value!r} differs from the interrupted run's {name}={stored[name]!r} "
                 f"(stored in {path}); drop the option or start a new run in another --out folder")
+    for name, old in (("model", "ae"), ("beta", 1.0)):  # checkpoints from before the VAE: plain autoencoders
+        if name not in stored and getattr(config, name) != old and not (name == "beta" and config.model == "ae"):
+            raise LatentAtlasError(f"--resume: {name}={getattr(config, name)!r} differs from the interrupted "
+                                   f"run's {name}={old!r} (stored in {path})")
     if config.schedule == "onecycle" and stored.get("epochs") != config.epochs:
         raise LatentAtlasError(
             f"--resume: epochs={config.epochs} differs from the interrupted run's epochs={stored.get('epochs')}; "
             f"the one-cycle schedule is planned over all epochs, so it cannot be stretched (use "
             f"--schedule exponential or constant for open-ended runs)")
-    stored_data = ckpt.get("data", {})
+    stored_data = dict(ckpt.get("data", {}))
+    for old, new in (("n_test", "n_validation"), ("test_crc32", "validation_crc32")):
+        if old in stored_data and new not in stored_data:  # checkpoints from before the rename
+            stored_data[new] = stored_data.pop(old)
+    stored_data.setdefault("channels", 1)
     for name, value in data_info.items():
         if stored_data.get(name) != value:
             raise LatentAtlasError(
@@ -332,12 +454,14 @@ class TrainingInterrupted(KeyboardInterrupt):
 @dataclass
 class TrainResult:
     """What :func:`run_training` returns: the network after the last completed epoch (``model``), the weights
-    of the epoch with the lowest test loss (``best_state``, a state dict; None when no epoch completed) and
-    the :class:`History`."""
+    of the epoch with the lowest validation loss (``best_state``, a state dict; None when no epoch completed) and
+    the :class:`History`; ``code_stats`` holds the mean and standard deviation of every code number over the
+    validation images at the best epoch (``{"mean": [...], "std": [...]}``)."""
 
     model: ConvAutoencoderNet
     best_state: dict[str, torch.Tensor] | None
     history: History
+    code_stats: dict[str, list[float]] | None = None
 
 
 def _write_checkpoints(last_path: Path, best_path: Path, state: dict[str, Any], is_best: bool) -> None:
@@ -348,25 +472,27 @@ def _write_checkpoints(last_path: Path, best_path: Path, state: dict[str, Any], 
         save_checkpoint(best_path, **state)
 
 
-def run_training(train: ImageSet, test: ImageSet, config: TrainConfig | None = None, *,
+def run_training(train: ImageSet, validation: ImageSet, config: TrainConfig | None = None, *,
                  out_dir: str | os.PathLike | None = None, resume: str | os.PathLike | None = None,
                  negative_slope: float = 0.01,
                  progress: Progress | ProgressCallback | None = None,
                  on_batch: Callable[[int, int, float], None] | None = None) -> TrainResult:
-    """Train a :class:`ConvAutoencoderNet` on ``train``, measuring the test loss after every epoch.
+    """Train a :class:`ConvAutoencoderNet` on ``train``, measuring the validation loss after every epoch.
 
     Parameters
     ----------
-    train, test : ImageSet
-        Training and test images (same size).
+    train, validation : ImageSet
+        Training and validation images (same size and channels). The validation images pick the kept epoch.
     config : TrainConfig
         Hyper-parameters (default ``TrainConfig()``, the fast preset).
     out_dir : path, optional
-        Folder for ``last.pt`` (the last completed epoch) and ``best.pt`` (lowest test loss), written
+        Folder for ``last.pt`` (the last completed epoch) and ``best.pt`` (lowest validation loss), written
         atomically after every epoch. Without it nothing is written.
     resume : path, optional
         A checkpoint (or a run folder holding ``last.pt``) to continue from; the result is the same as an
-        uninterrupted run's. ``best.pt`` beside it is checked to hold the best epoch ``last.pt`` names.
+        uninterrupted run's (on the same number of threads, which is taken from the checkpoint unless
+        ``config.num_threads`` says otherwise). ``best.pt`` beside it is checked to hold the best epoch
+        ``last.pt`` names.
     progress : Progress or callable, optional
         Where progress lines go (default: the ``latentatlas`` logger only).
     on_batch : callable, optional
@@ -380,38 +506,59 @@ def run_training(train: ImageSet, test: ImageSet, config: TrainConfig | None = N
 
     Example
     -------
-    >>> result = run_training(train, test, TrainConfig(epochs=1))  # doctest: +SKIP
-    >>> result.history.test_loss  # doctest: +SKIP
+    >>> result = run_training(train, validation, TrainConfig(epochs=1))  # doctest: +SKIP
+    >>> result.history.validation_loss  # doctest: +SKIP
     [0.0123]
     """
     config = (config or TrainConfig()).validated()
-    if len(train) == 0 or len(test) == 0:
-        raise LatentAtlasError(f"need at least one training and one test image, got {len(train)} and {len(test)}")
-    if train.shape != test.shape:
-        raise LatentAtlasError(f"training images are {train.shape[0]}×{train.shape[1]} but test images "
-                               f"{test.shape[0]}×{test.shape[1]}; they must have the same size")
+    if len(train) == 0 or len(validation) == 0:
+        raise LatentAtlasError(f"need at least one training and one validation image, got {len(train)} and "
+                               f"{len(validation)}")
+    if train.shape != validation.shape or train.channels != validation.channels:
+        raise LatentAtlasError(f"training images are {_describe(train)} but validation images "
+                               f"{_describe(validation)}; they must have the same size and channels")
     progress = as_progress(progress, "images train")
     device = _device(config)
-    threads = (config.num_threads or len(os.sched_getaffinity(0))) if device.type == "cpu" else None
+    resume_path = None if resume is None else resolve_resume(resume)
+    threads = None
+    if device.type == "cpu":
+        threads = config.num_threads
+        if threads is None and resume_path is not None:
+            stored = read_checkpoint(resume_path).get("history", {}).get("threads")
+            threads = stored if isinstance(stored, int) and not isinstance(stored, bool) and stored > 0 else None
+        threads = threads or default_threads()
     with torch_threads(threads):
-        return _train(train, test, config, device, Path(out_dir) if out_dir is not None else None,
-                      None if resume is None else resolve_resume(resume), negative_slope, progress, on_batch)
+        return _train(train, validation, config, device, Path(out_dir) if out_dir is not None else None,
+                      resume_path, negative_slope, progress, on_batch)
 
 
-def _train(train: ImageSet, test: ImageSet, config: TrainConfig, device: torch.device, out: Path | None,
+def _describe(images: ImageSet) -> str:
+    return f"{images.shape[0]}×{images.shape[1]}" + ("" if images.channels == 1 else f"×{images.channels}")
+
+
+def _as_tensor(images: ImageSet, device: torch.device) -> torch.Tensor:
+    t = torch.from_numpy(np.ascontiguousarray(images.images))
+    return (t.unsqueeze(1) if t.ndim == 3 else t).to(device)
+
+
+def _train(train: ImageSet, validation: ImageSet, config: TrainConfig, device: torch.device, out: Path | None,
            resume: Path | None, negative_slope: float, progress: Progress, on_batch) -> TrainResult:
-    model = build_model(config, train.shape, negative_slope).to(device)
+    model = build_model(config, train.shape, negative_slope, train.channels).to(device)
     memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
     model = model.to(memory_format=memory_format)
     n = len(train)
     steps_per_epoch = math.ceil(n / config.batch_size)
     optimizer, scheduler = _optimizer_and_scheduler(model, config, steps_per_epoch)
-    data_info = {"n_train": n, "n_test": len(test), "image_shape": list(train.shape),
-                 "train_crc32": _fingerprint(train.images), "test_crc32": _fingerprint(test.images)}
-    history = History(batches_per_epoch=steps_per_epoch, device=str(device))
+    data_info = {"n_train": n, "n_validation": len(validation), "image_shape": list(train.shape),
+                 "channels": train.channels, "train_crc32": _fingerprint(train.images),
+                 "validation_crc32": _fingerprint(validation.images)}
+    history = History(batches_per_epoch=steps_per_epoch, device=str(device),
+                      threads=torch.get_num_threads() if device.type == "cpu" else 0)
     last_path = out / LAST_CHECKPOINT if out else None
     best_path = out / BEST_CHECKPOINT if out else None
     best_state: dict[str, torch.Tensor] | None = None
+    best_stats: dict[str, list[float]] | None = None
+    vae = config.model == "vae"
 
     start_epoch = 0
     if resume is not None:
@@ -428,7 +575,8 @@ def _train(train: ImageSet, test: ImageSet, config: TrainConfig, device: torch.d
             model.load_state_dict(network_from_checkpoint(ckpt, resume).state_dict())
             optimizer.load_state_dict(ckpt["optimizer_state"])
             scheduler.load_state_dict(ckpt["scheduler_state"])
-            history = History.from_dict({**ckpt["history"], "device": str(device), "interrupted": False})
+            history = History.from_dict({**ckpt["history"], "device": str(device), "interrupted": False,
+                                         "threads": history.threads})
         except (ValueError, KeyError, TypeError, RuntimeError) as exc:
             if isinstance(exc, LatentAtlasError):
                 raise
@@ -441,6 +589,7 @@ def _train(train: ImageSet, test: ImageSet, config: TrainConfig, device: torch.d
         best, stale = _best_of(resume, ckpt) if start_epoch else (None, None)
         if best is not None:
             best_state = {k: v.clone() for k, v in best["model_state"].items()}
+            best_stats = best.get("code_stats") if isinstance(best.get("code_stats"), dict) else None
         if stale is not None:
             progress(f"{stale} did not hold the best epoch {history.best_epoch} (a run was killed between "
                      f"writing {LAST_CHECKPOINT} and {BEST_CHECKPOINT}); restoring it from {resume}")
@@ -451,35 +600,48 @@ def _train(train: ImageSet, test: ImageSet, config: TrainConfig, device: torch.d
                 with atomic_path(target, suffix=".pt") as tmp:
                     shutil.copyfile(source, tmp)
         progress(f"resuming from {resume} after epoch {start_epoch} "
-                 f"(best test MSE {history.best_test_loss:.5f} at epoch {history.best_epoch})")
+                 f"(best validation MSE {history.best_validation_loss:.5f} at epoch {history.best_epoch})")
         if start_epoch >= config.epochs:
             progress(f"already trained for {start_epoch} epochs; pass a larger --epochs to continue")
     if out:
         history.checkpoint, history.best_checkpoint = str(last_path), str(best_path)
 
-    data = torch.from_numpy(np.ascontiguousarray(train.images)).unsqueeze(1).to(device)
-    test_data = torch.from_numpy(np.ascontiguousarray(test.images)).unsqueeze(1).to(device)
-    progress(f"{n} training and {len(test)} test images {train.shape[0]}×{train.shape[1]}, "
-             f"code {model.code_size} numbers, {config.epochs} epoch{'s' if config.epochs != 1 else ''} of {steps_per_epoch} batches of "
-             f"{config.batch_size} on {device} ({torch.get_num_threads()} threads)")
+    data = _as_tensor(train, device)
+    validation_data = _as_tensor(validation, device)
+    what = "variational autoencoder (beta %g)" % config.beta if vae else "autoencoder"
+    progress(f"{what}: {n} training and {len(validation)} validation images {_describe(train)}, "
+             f"code {model.code_size} numbers, {config.epochs} epoch{'s' if config.epochs != 1 else ''} of "
+             f"{steps_per_epoch} batches of {config.batch_size} on {device} "
+             f"({torch.get_num_threads()} thread{'s' if torch.get_num_threads() != 1 else ''})")
 
     model.train()
     with _StopFlag(progress) as stop:
         for epoch in range(start_epoch, config.epochs):
             order = torch.from_numpy(epoch_permutation(n, config.seed, epoch)).to(device)
+            noise = _noise_generator(config.seed, epoch, device) if vae else None
             epoch_losses: list[float] = []
+            epoch_mse: list[float] = []
+            epoch_kl: list[float] = []
             t0 = time.perf_counter()
             try:
                 for b in range(steps_per_epoch):
                     idx = order[b * config.batch_size:(b + 1) * config.batch_size]
                     x = data[idx].to(torch.float32).div_(255.0).contiguous(memory_format=memory_format)
-                    loss = F.mse_loss(model(x), x)
+                    if vae:
+                        mu, logvar = model.encode_stats(x)
+                        eps = torch.randn(mu.shape, generator=noise, device=device, dtype=mu.dtype)
+                        recon = model._decode(mu + eps * torch.exp(0.5 * logvar))
+                        loss, mse, kl = vae_loss(recon, x, mu, logvar, config.beta)
+                        epoch_kl.append(float(kl))
+                    else:
+                        loss = mse = F.mse_loss(model(x), x)
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     optimizer.step()
                     scheduler.step()
                     value = float(loss.detach())
                     epoch_losses.append(value)
+                    epoch_mse.append(float(mse.detach()))
                     if not math.isfinite(value):
                         raise LatentAtlasError(
                             f"training diverged (loss {value}) at epoch {epoch + 1}, batch {b + 1}; lower --lr "
@@ -501,28 +663,38 @@ def _train(train: ImageSet, test: ImageSet, config: TrainConfig, device: torch.d
             seconds = time.perf_counter() - t0
             sizes = np.minimum(config.batch_size, n - config.batch_size * np.arange(steps_per_epoch))
             history.batch_loss.extend(epoch_losses)
-            history.train_loss.append(float(np.dot(epoch_losses, sizes) / n))
-            history.test_loss.append(evaluate_mse(model, test_data, config.eval_batch_size, config.channels_last))
+            history.train_loss.append(float(np.dot(epoch_mse, sizes) / n))
+            scores = evaluate(model, validation_data, config.eval_batch_size, config.channels_last, config.beta)
+            history.validation_loss.append(scores["mse"])
+            if vae:
+                history.train_kl.append(float(np.dot(epoch_kl, sizes) / n))
+                history.validation_kl.append(scores["kl"])
+                history.validation_objective.append(scores["objective"])
             history.seconds_per_epoch.append(seconds)
             history.lr.append(float(scheduler.get_last_lr()[0]))
-            is_best = history.test_loss[-1] <= history.best_test_loss
+            is_best = history.criterion[-1] <= min(history.criterion)
+            stats = {"mean": scores["code_mean"], "std": scores["code_std"]}
             if is_best:
                 history.best_epoch = epoch + 1
                 best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+                best_stats = stats
             if out:
                 state = dict(model=model, optimizer=optimizer, scheduler=scheduler, epoch=epoch + 1,
-                             history=history.to_dict(), config=config.to_dict(), extra={"data": data_info})
+                             history=history.to_dict(), config=config.to_dict(),
+                             extra={"data": data_info, "code_stats": stats})
                 _write_checkpoints(last_path, best_path, state, is_best)
-            progress(f"epoch {epoch + 1}/{config.epochs}: train MSE {history.train_loss[-1]:.5f}, test MSE "
-                     f"{history.test_loss[-1]:.5f}{' (best)' if is_best else ''}, {seconds:.1f} s")
+            kl_text = (f", KL {history.train_kl[-1]:.1f} / {history.validation_kl[-1]:.1f} nats, validation "
+                       f"objective {history.validation_objective[-1]:.5f}" if vae else "")
+            progress(f"epoch {epoch + 1}/{config.epochs}: train MSE {history.train_loss[-1]:.5f}, validation MSE "
+                     f"{history.validation_loss[-1]:.5f}{kl_text}{' (best)' if is_best else ''}, {seconds:.1f} s")
             if stop.requested:
                 history.interrupted = epoch + 1 < config.epochs
                 break
     model.eval()
-    return TrainResult(model=model, best_state=best_state, history=history)
+    return TrainResult(model=model, best_state=best_state, history=history, code_stats=best_stats)
 
 
-def train_autoencoder(train: ImageSet, test: ImageSet, config: TrainConfig | None = None,
+def train_autoencoder(train: ImageSet, validation: ImageSet, config: TrainConfig | None = None,
                       out_dir: str | os.PathLike | None = None, resume: bool | str | os.PathLike | None = None,
                       quiet: bool = False, on_batch: Callable[[int, int, float], None] | None = None) -> History:
     """:func:`run_training`, returning only the :class:`History`. ``resume=True`` continues from
@@ -531,5 +703,5 @@ def train_autoencoder(train: ImageSet, test: ImageSet, config: TrainConfig | Non
         if out_dir is None:
             raise LatentAtlasError("resume=True needs out_dir, the folder holding the interrupted run's last.pt")
         resume = out_dir
-    return run_training(train, test, config, out_dir=out_dir, resume=resume or None,
+    return run_training(train, validation, config, out_dir=out_dir, resume=resume or None,
                         progress=Progress("images train", quiet), on_batch=on_batch).history
