@@ -68,8 +68,8 @@ FLAGS = {
     "user_col": "--user-col", "item_col": "--item-col", "rating_col": "--rating-col", "sep": "--sep",
     "header": "--header", "format": "--format", "duplicates": "--duplicates", "on_bad_lines": "--on-bad-lines",
     "query": "--query", "threshold": "--threshold", "max_users": "--max-users", "metrics": "--metrics",
-    "solver": "--solver", "reg_weighting": "--reg-weighting", "min_entries": "--min-entries",
-    "train_file": "--train", "validation_file": "--validation", "test_file": "--test", "data": "DATA",
+    "reg_weighting": "--reg-weighting", "min_entries": "--min-entries",
+    "train_file": "--train", "validation_file": "--validation", "test_file": "--test",
     "explorer_points": "--explorer-points", "neighbours": "--neighbours", "out_dir": "--out",
     "master": "--spark-master", "conf": "--spark-conf", "item_colour": "--item-colour",
 }

@@ -15,7 +15,7 @@ from latentatlas.cli.options import (Duplicates, Engine, Format, Header, ItemCol
                                      OutDir, Quiet, UserNames,
                                      RatingCol, Seed, Sep, SparkConf, SparkMaster, Threads, TopN, UserCol,
                                      read_options)
-from latentatlas.errors import LatentAtlasError
+from latentatlas.errors import LatentAtlasError, printable
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -150,6 +150,8 @@ def train(
     Ctrl-C keeps the best model so far, writes it and prints the command that resumes it (exit 130).
     """
     reading = read_options(format, user_col, item_col, rating_col, sep, header, duplicates, on_bad_lines)
+    _check_train_options(data, engine, solver, metrics, reg=reg, lr=lr, max_steps=max_steps, init_scale=init_scale,
+                         n_samples=n_samples, burn_in=burn_in)
     spark = _spark(engine)
     if spark is not None:
         spark.train_command(Path(data) if data is not None and "://" not in data else data, train_file=train_file, validation_file=validation_file, test_file=test_file, k=k,
@@ -187,7 +189,10 @@ def train(
     config = {"min_entries": min_entries, "validation_fraction": validation_fraction, "test_fraction": test_fraction}
     result = workflow.train(parts, model, out=out, resume=resume, config=config, progress=log, seed=seed)
     if metrics is not None:
-        write_json(metrics, result.history)
+        try:
+            write_json(metrics, result.history)
+        except OSError as exc:
+            raise LatentAtlasError(f"cannot write --metrics {metrics}: {exc.strerror or exc}") from None
     scalars = result.metrics
     if json_out:
         _echo_json({**scalars, "out": str(result.out)})
@@ -197,11 +202,39 @@ def train(
     if result.interrupted:
         for note in result.notes:
             log(note)
+        if model.solver == "bayes":  # a Gibbs chain cannot be resumed: no command that would be refused
+            typer.echo(f"latentatlas: interrupted; the posterior mean of the {model.history_.stopped_at} samples so "
+                       f"far is in {result.out} (a bayes run cannot be resumed; run it again for more samples)",
+                       err=True)
+            raise typer.Exit(130)
         again = shlex.join(["latentatlas", *_without(sys.argv[1:], "--resume", "--out", "-o"), "--out", str(out),
                             "--resume", str(result.out / runs.FILES[runs.MODEL])])
         typer.echo(f"latentatlas: interrupted; the best model so far (step {model.history_.best_step}) is in "
                    f"{result.out}; continue with: {again}", err=True)
         raise typer.Exit(130)
+
+
+def _check_train_options(data, engine, solver, metrics, **given) -> None:
+    """Refuse, before any data is read, what ``train`` would otherwise ignore or fail on late."""
+    from latentatlas.cli.options import check_output_file
+
+    if engine == "local" and data is not None and "://" in data:  # a database URL: train has no --query
+        raise LatentAtlasError(f"train reads ratings files and prepared folders, not a database: run `latentatlas "
+                               f"ratings prepare {data} --query SQL --out FOLDER` and train on FOLDER")
+    check_output_file(metrics, "--metrics", "metrics.json")
+    flags = {"reg": "--reg", "lr": "--lr", "max_steps": "--max-steps", "init_scale": "--init-scale",
+             "n_samples": "--n-samples", "burn_in": "--burn-in"}
+    if solver == "bayes":
+        unused = [flags[k] for k in ("reg", "lr", "max_steps", "init_scale") if given.get(k) is not None]
+        if unused:
+            raise LatentAtlasError(f"{', '.join(unused)} {'does' if len(unused) == 1 else 'do'} not apply to --solver "
+                                   "bayes (it samples its precisions instead of a λ, and runs --burn-in + "
+                                   "--n-samples samples)")
+    else:
+        unused = [flags[k] for k in ("n_samples", "burn_in") if given.get(k) is not None]
+        if unused:
+            raise LatentAtlasError(f"{', '.join(unused)} {'applies' if len(unused) == 1 else 'apply'} to --solver "
+                                   "bayes only")
 
 
 def _without(argv: list[str], *flags: str) -> list[str]:
@@ -302,9 +335,9 @@ def _rows_out(rows: list[dict], out: Path | None, json_out: bool, columns: list[
     elif json_out:
         _echo_json(rows)
     else:
-        typer.echo("  ".join(f"{c:>12}" for c in columns))
-        for row in rows:
-            typer.echo("  ".join(f"{row[c]:>12.3f}" if isinstance(row[c], float) else f"{str(row[c]):>12}"
+        typer.echo("  ".join(f"{printable(c):>12}" for c in columns))
+        for row in rows:  # ids and names come from files: escaped, as in error messages
+            typer.echo("  ".join(f"{row[c]:>12.3f}" if isinstance(row[c], float) else f"{printable(str(row[c])):>12}"
                                  for c in columns))
 
 
@@ -316,7 +349,7 @@ def _write_table(path: Path, rows: list[dict], columns: list[str]) -> None:
     from latentatlas.fsutil import atomic_path
 
     table = pa.table({c: [r[c] for r in rows] for c in columns})
-    if path.suffix.lower() not in (".parquet", ".csv"):
+    if path.suffix.lower() not in (".parquet", ".csv") or path.is_dir():
         raise LatentAtlasError(f"--out {path}: give a .parquet or .csv file name")
     try:
         with atomic_path(path) as tmp:

@@ -141,6 +141,9 @@ def evaluate(model, ratings: Ratings, *, k: int = RANKING_K, threshold: float | 
 
     if isinstance(max_users, bool) or not isinstance(max_users, (int, np.integer)) or max_users < 1:
         raise LatentAtlasError(f"max_users must be an integer >= 1, got {max_users!r}")
+    if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.number))
+                                  or not math.isfinite(threshold)):
+        raise LatentAtlasError(f"threshold must be a finite number, got {threshold!r}")
     if len(ratings) == 0:
         raise LatentAtlasError("no test ratings to evaluate on")
     known, unknown = _to_space(ratings, model.user_ids_, model.item_ids_)

@@ -140,7 +140,7 @@ def train(data=None, *, train_file=None, validation_file=None, test_file=None, k
 
     log = as_progress(progress, "train spark")
     if solver != "als":
-        raise LatentAtlasError(f"the Spark engine trains with ALS only (Spark MLlib); got solver={solver!r}")
+        raise LatentAtlasError(f"the Spark engine trains with ALS only (Spark MLlib), not {solver!r}")
     if reg_weighting != "count":
         raise LatentAtlasError("Spark's ALS always weights λ by each row's number of ratings; "
                                "use reg_weighting='count' (the default) on Spark")
