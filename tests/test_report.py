@@ -452,7 +452,7 @@ def test_cli_draws_every_point_unless_capped(tmp_path, capsys):
     assert cli_run(["report", str(embed), "-o", str(tmp_path / "cap"), "-q", "--explorer-points", "40"]) == 0
     assert 'data-points="40" data-total="90"' in (tmp_path / "cap" / "report.html").read_text(encoding="utf-8")
     assert cli_run(["report", str(embed), "-o", str(tmp_path / "bad"), "--explorer-points", "1"]) == 2
-    assert capsys.readouterr().err.strip().endswith("explorer_points must be at least 2, got 1")
+    assert capsys.readouterr().err.strip().endswith("--explorer-points must be at least 2, got 1")
 
 
 def test_large_searches_find_nearly_all_exact_neighbours(monkeypatch):

@@ -14,6 +14,8 @@ and :mod:`~latentatlas.report.pdf` (the two renderings).
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -87,12 +89,64 @@ def build_report(run_dirs: Sequence[str | os.PathLike], out_dir: str | os.PathLi
     progress("writing report.html")
     page = render_html(sections, title=title, created=created, progress=progress)
     progress("writing report.pdf")
-    out.mkdir(parents=True, exist_ok=True)
-    # Both temporary files are complete before the first rename; the renames follow back to back.
-    with atomic_path(out / "report.pdf") as pdf_tmp, atomic_path(out / "report.html") as html_tmp:
-        n_pages, first_pages = render_pdf(sections, pdf_tmp, title=title, created=created)
-        html_tmp.write_text(page, encoding="utf-8")
+    pages: list = []
+
+    def write(html_path: Path, pdf_path: Path) -> None:
+        pages[:] = render_pdf(sections, pdf_path, title=title, created=created)
+        html_path.write_text(page, encoding="utf-8")
         # Temporary files are private (0600); a report is meant to be shared, so use the usual mode.
-        for tmp in (pdf_tmp, html_tmp):
+        for tmp in (pdf_path, html_path):
             tmp.chmod(0o666 & ~umask())
+
+    _write_pair(out, write)
+    n_pages, first_pages = pages
     return ReportResult(out / "report.html", out / "report.pdf", [s.title for s in sections], n_pages, first_pages)
+
+
+#: The files a report folder holds; a folder with nothing else in it is replaced as a whole.
+REPORT_FILES = ("report.html", "report.pdf")
+
+
+def _is_report_folder(out: Path) -> bool:
+    """Whether ``out`` is missing, empty, or holds nothing but a report (then it may be replaced whole)."""
+    try:
+        return not out.exists() or (out.is_dir() and all(p.name in REPORT_FILES for p in out.iterdir()))
+    except OSError:
+        return False
+
+
+def _write_pair(out: Path, write: Callable[[Path, Path], None]) -> None:
+    """Write ``report.html`` and ``report.pdf`` into ``out`` so that they are replaced together.
+
+    A folder that holds only a report (or nothing, or does not exist) is replaced as a whole: both files are
+    written into a staged sibling folder, which is then swapped in by one ``renameat2(RENAME_EXCHANGE)``
+    on Linux, so a reader sees the old pair or the new pair, never one of each (elsewhere two folder renames
+    follow back to back, and a kill between them is repaired by the next run). A folder that also holds
+    other files is the user's: those are never touched, and the two finished temporary files are renamed
+    into it one after the other — each file is atomic, the pair is not."""
+    from latentatlas.runs import _locked, _resolved, _swap_in, clean_stale
+
+    out = _resolved(out)
+    if not _is_report_folder(out):
+        with atomic_path(out / "report.pdf") as pdf_tmp, atomic_path(out / "report.html") as html_tmp:
+            write(html_tmp, pdf_tmp)
+        return
+    parent = out.parent if str(out.parent) else Path(".")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise LatentAtlasError(f"cannot create output folder {out}: {exc.strerror or exc}") from None
+    with _locked(out):
+        clean_stale(out)
+        if not _is_report_folder(out):  # changed while we waited for the lock
+            with atomic_path(out / "report.pdf") as pdf_tmp, atomic_path(out / "report.html") as html_tmp:
+                write(html_tmp, pdf_tmp)
+            return
+        stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=parent))
+        try:
+            os.chmod(stage, 0o777 & ~umask())  # mkdtemp makes 0700; a report is meant to be shared
+            write(stage / "report.html", stage / "report.pdf")
+            _swap_in(stage, out)
+        finally:
+            if stage.exists():
+                shutil.rmtree(stage, ignore_errors=True)
