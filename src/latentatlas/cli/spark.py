@@ -8,19 +8,12 @@ import sys
 from pathlib import Path
 
 from latentatlas.cli import options
-from latentatlas.errors import LatentAtlasError
+from latentatlas.errors import printable
 
 ENGINES = ("local", "spark")
 
 # The Spark options are defined once, in cli/options.py; re-exported here beside the commands that use them.
 Engine, SparkMaster, SparkConf = options.Engine, options.SparkMaster, options.SparkConf
-
-
-def check_engine(engine: str) -> str:
-    """The ``--engine`` value, validated (``local`` or ``spark``)."""
-    if engine not in ENGINES:
-        raise LatentAtlasError(f"--engine must be local or spark, got {engine!r}")
-    return engine
 
 
 def _location(path):
@@ -119,9 +112,9 @@ def recommend_command(model_path, user, n: int = 10, *, include_seen: bool = Fal
     else:
         print(f"{'rank':>4}  {'item':>12}  score")
         for row in rows:
-            print(f"{row['rank']:>4}  {str(row['item']):>12}  {row['score']:.3f}")
+            print(f"{row['rank']:>4}  {printable(str(row['item'])):>12}  {row['score']:.3f}")
     return rows
 
 
-__all__ = ["ENGINES", "Engine", "SparkMaster", "SparkConf", "check_engine", "prepare_command",
+__all__ = ["ENGINES", "Engine", "SparkMaster", "SparkConf", "prepare_command",
            "train_command", "evaluate_command", "recommend_command"]

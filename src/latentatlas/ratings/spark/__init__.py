@@ -36,9 +36,6 @@ _EXPORTS = {
     "als": ("SparkALS", "DEFAULT_MAX_ITER", "evaluate_model_df", "recommend_model_df"),
 }
 _HOME = {name: module for module, names in _EXPORTS.items() for name in names}
-# The command shells moved to latentatlas.cli.spark; these names stay importable from here until the
-# ratings CLI imports them from there.
-_CLI_NAMES = ("check_engine", "prepare_command", "train_command", "evaluate_command", "recommend_command")
 
 __all__ = [*_HOME, "workflow"]
 
@@ -46,8 +43,6 @@ __all__ = [*_HOME, "workflow"]
 def __getattr__(name: str):
     if name in _HOME:
         value = getattr(importlib.import_module(f"{__name__}.{_HOME[name]}"), name)
-    elif name in _CLI_NAMES:
-        value = getattr(importlib.import_module("latentatlas.cli.spark"), name)
     elif name == "workflow":
         value = importlib.import_module(f"{__name__}.workflow")
     else:

@@ -147,6 +147,8 @@ def train(data=None, *, train_file=None, validation_file=None, test_file=None, k
     est = SparkALS(reg=reg, max_iter=max_steps, seed=seed, center=center, bias_reg=bias_reg,
                    **({"k": k} if k is not None else {}))
     est._validate()  # before Spark starts: a bad argument is the only output
+    if metrics is not None and Path(metrics).is_dir():
+        raise LatentAtlasError(f"metrics={str(metrics)!r} is a folder; give a file name")
     spark = start_session(master, conf, progress)
     validation_fraction = DEFAULT_VALIDATION_FRACTION if validation_fraction is None else validation_fraction
     test_fraction = DEFAULT_TEST_FRACTION if test_fraction is None else test_fraction
