@@ -129,3 +129,20 @@ def test_where_logging_shows_the_lines_a_notebook_gets_no_bar_beside_them(monkey
         log.removeHandler(handler)
         log.setLevel(logging.NOTSET)
     assert not lines_shown()
+
+
+def test_a_bar_that_cannot_be_drawn_never_breaks_the_work(monkeypatch, capfd):
+    import tqdm.auto
+
+    def refuse(*args, **kwargs):
+        raise ImportError("IProgress not found")
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", refuse)
+    monkeypatch.setattr(_BARS, "broken", False)
+    set_progress(True)
+    p = as_progress(None, "train")
+    p("als step 1/2")
+    with p.ticking("compiling"):
+        pass
+    p("als step 2/2")
+    assert _BARS.broken and _BARS.bar is None and capfd.readouterr().err == ""

@@ -266,18 +266,26 @@ class _Bars:
         self.timed = False  # a ticking bar (no total)
         self.finalizers: set[int] = set()
         self.finished: tuple | None = None  # (key, total, inner) of the bar that last completed
+        self.broken = False  # a bar could not be drawn: do not try again
 
-    # all methods below run with the lock held unless they say otherwise
+    # _new and _close run with the lock held
     def _new(self, owner: Progress, total: int | None, description: str, leave: bool):
+        """A new tqdm bar, or None when none can be drawn here (then no bar is tried again)."""
         import warnings
 
-        with warnings.catch_warnings():
-            # tqdm.auto warns when ipywidgets are missing, and then draws a text bar (fine in a notebook)
-            warnings.simplefilter("ignore")
-            from tqdm.auto import tqdm
+        if self.broken:
+            return None
+        try:
+            with warnings.catch_warnings():
+                # tqdm.auto warns when ipywidgets are missing, and then draws a text bar (fine in a notebook)
+                warnings.simplefilter("ignore")
+                from tqdm.auto import tqdm
 
-            bar = tqdm(total=total, desc=description, leave=leave, dynamic_ncols=True,
-                       bar_format=None if total else "{desc}: {elapsed}")
+                bar = tqdm(total=total, desc=description, leave=leave, dynamic_ncols=True,
+                           bar_format=None if total else "{desc}: {elapsed}")
+        except Exception:  # no tqdm, a broken widget front end: the work goes on without bars
+            self.broken = True
+            return None
         if id(owner) not in self.finalizers:
             self.finalizers.add(id(owner))
             weakref.finalize(owner, self._release, id(owner))
@@ -312,6 +320,8 @@ class _Bars:
                 self._close()
             if self.bar is None:
                 self.bar = self._new(owner, total, description or owner.label, leave=True)
+                if self.bar is None:
+                    return
                 self.owner, self.key, self.timed, self.inner = id(owner), full_key, False, inner
                 self.finished = None
             bar = self.bar
@@ -335,7 +345,8 @@ class _Bars:
         with self.lock:
             self._close()
             self.bar = self._new(owner, None, message, leave=False)
-            self.owner, self.key, self.timed = id(owner), ("timer", message), True
+            if self.bar is not None:
+                self.owner, self.key, self.timed = id(owner), ("timer", message), True
             return self.bar
 
     def refresh(self, handle) -> None:
