@@ -295,9 +295,11 @@ class _Bars:
         bar, self.bar, self.owner, self.key, self.inner, self.timed = self.bar, None, None, None, None, False
         if bar is None:
             return
-        if getattr(bar, "container", None) is not None and bar.total and bar.n < bar.total:
-            bar.total = bar.n  # a widget bar stopped early (early stopping) is not an error: no red
         try:
+            if getattr(bar, "container", None) is not None and bar.total and bar.n < bar.total:
+                # a widget bar stopped early (early stopping) is not an error: full and green, not red
+                bar.total = bar.n
+                bar.container.children[1].max = max(bar.n, 1)
             bar.close()
         except Exception:  # a display that went away must not break the work
             pass
