@@ -260,16 +260,19 @@ def test_cli_end_to_end(tmp_path, npz_data, capsys):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     meta = json.loads((out / "run.json").read_text())
     assert meta["kind"] == "images-train" and meta["artifacts"]["checkpoint"] == "best.pt"
-    assert {f["file"] for f in meta["figures"]} == {"loss_batches.png", "loss_epochs.png"}
+    assert {f["file"] for f in meta["figures"]} == {"loss_batches.png", "loss_epochs.png", "reconstructions.png",
+                                                    "traversal.png"}
     metrics = json.loads((out / "metrics.json").read_text())
-    assert len(metrics["test_mse"]) == 2 and len(metrics["seconds_per_epoch"]) == 2
-    assert metrics["n_train"] == 64 and metrics["n_test"] == 8  # 10% of 80 held out, then --limit 64
-    assert json.loads((tmp_path / "m.json").read_text())["test_mse"] == metrics["test_mse"]
-    assert meta["metrics"]["test_mse"] == metrics["test_mse"][-1]
+    assert len(metrics["validation_mse"]) == 2 and len(metrics["seconds_per_epoch"]) == 2
+    # 10% of 80 held out as the test set (8), 10% of the remaining 72 as validation (7), then --limit 64
+    assert (metrics["n_train"], metrics["n_validation"], metrics["n_test"]) == (64, 7, 8)
+    assert metrics["best_validation_mse"] == metrics["validation_mse"][metrics["best_epoch"] - 1]
+    assert json.loads((tmp_path / "m.json").read_text())["validation_mse"] == metrics["validation_mse"]
+    assert meta["metrics"]["test_mse"] == metrics["test_mse"] and isinstance(metrics["test_mse"], float)
     assert "test MSE" in capsys.readouterr().out
     # resuming a finished run changes nothing; a changed option is refused with the option's name
     assert run(cli_args(npz_data, out, "--limit", "64", "--resume", str(out))) == 0
-    assert json.loads((out / "metrics.json").read_text())["test_mse"] == metrics["test_mse"]
+    assert json.loads((out / "metrics.json").read_text())["validation_mse"] == metrics["validation_mse"]
     assert run(cli_args(npz_data, out, "--limit", "64", "--resume", str(out / "last.pt"), "--lr", "0.01")) == 2
     assert "lr=0.01 differs" in capsys.readouterr().err
 
@@ -295,7 +298,7 @@ def test_cli_ctrl_c_exits_130_with_resume_hint(tmp_path, npz_data, capsys, monke
     monkeypatch.setattr(training, "run_training", original)
     assert run(shlex.split(command)[1:] + ["-q"]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
-    assert len(metrics["test_mse"]) == 2 and metrics["interrupted"] is False
+    assert len(metrics["validation_mse"]) == 2 and metrics["interrupted"] is False
     uninterrupted = tmp_path / "full"
     assert run(cli_args(npz_data, uninterrupted)) == 0
     assert json.loads((uninterrupted / "metrics.json").read_text())["test_mse"] == metrics["test_mse"]

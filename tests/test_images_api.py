@@ -201,6 +201,11 @@ def test_read_images_and_embed_public_names():
 
 # ---- the workflow functions the CLI and the demo call ---------------------------------------------------
 
+def _test_part(data):
+    """The test images train_run holds out of ``data`` (10 %, seed 0)."""
+    return split_holdout(read_images(data), 0.1, 0)[1]
+
+
 def test_workflow_runs_round_trip_through_the_run_contract(tmp_path, images):
     data = tmp_path / "rects.npz"
     np.savez(data, images=images, labels=np.arange(len(images)) % 4)
@@ -209,7 +214,9 @@ def test_workflow_runs_round_trip_through_the_run_contract(tmp_path, images):
     assert not trained.interrupted and trained.run.kind == runs.IMAGES_TRAIN
     run = runs.load_run(tmp_path / "train")
     assert run.artifact(runs.CHECKPOINT).name == "best.pt" and run.metrics["best_epoch"] == trained.history.best_epoch
-    assert run.metrics_file()["test_mse"] == trained.history.test_loss
+    assert run.metrics_file()["validation_mse"] == trained.history.validation_loss == trained.history.test_loss
+    assert run.metrics_file()["test_mse"] == trained.test["mse"] == run.metrics["test_mse"]
+    assert trained.test["mse"] == pytest.approx(-trained.estimator.score(_test_part(data)), rel=1e-6)
     np.testing.assert_array_equal(ConvAutoencoder.load(run.artifact(runs.CHECKPOINT)).transform(images),
                                   trained.estimator.transform(images))
 

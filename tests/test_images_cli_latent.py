@@ -229,8 +229,14 @@ def test_errors(setup, capsys, tmp_path):
     _fails(capsys, ["images", "interpolate", "--checkpoint", str(tmp_path / "absent.pt"), "--steps", "1000000000",
                     "--out", out], "from 2 to 1000")
     _fails(capsys, ["images", "interpolate", "--checkpoint", ck, "--data", data], "--out")
-    # images of a size the model was not built for
-    small = tmp_path / "small.npz"
-    np.savez(small, images=np.zeros((5, 12, 12), np.uint8))
-    _fails(capsys, ["images", "interpolate", "--checkpoint", ck, "--data", str(small), "--out", out], "28")
+    # R8: the number of pairs is bounded, in one line, before anything is decoded
+    many = ",".join(["0:1"] * 5000)
+    _fails(capsys, ["images", "interpolate", "--checkpoint", ck, "--data", data, "--pairs", many, "--out", out],
+           "pairs: 5,000 pairs given; at most 100")
     assert not (tmp_path / "o" / "run.json").exists()
+    # images of another size and in colour are made what the model takes (28×28 grey), and said so
+    small = tmp_path / "small.npz"
+    np.savez(small, images=np.zeros((5, 3, 12, 12), np.uint8))
+    assert run(["images", "interpolate", "--checkpoint", ck, "--data", str(small), "--out", out]) == 0
+    assert "made 28×28 with 1" in capsys.readouterr().err
+    assert np.load(tmp_path / "o" / "frames.npz")["frames"].shape == (1, 10, 28, 28)

@@ -23,7 +23,7 @@ DataDirOpt = Annotated[Optional[Path], typer.Option(
                        "/usr/share/datasets/fashion-mnist (apt-get install dataset-fashion-mnist).")]
 DataOpt = Annotated[Optional[Path], typer.Option(
     "--data", help="Images instead of Fashion-MNIST: .npz (images/x, labels/y), an IDX file, or a folder of "
-                   "pictures (one sub-folder per class).")]
+                   "pictures (grey or colour, any size; one sub-folder per class).")]
 SplitOpt = Annotated[str, typer.Option("--split", help="Fashion-MNIST split: train, test or all (train then test).")]
 LimitOpt = Annotated[Optional[int], typer.Option("--limit", help="Use only the first N images.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress lines.")]
@@ -66,9 +66,23 @@ def train(
     data_dir: DataDirOpt = None,
     data: DataOpt = None,
     test_data: Annotated[Optional[Path], typer.Option(
-        "--test-data", help="Test images for --data (default: hold out --test-fraction of --data, seeded).")] = None,
+        "--test-data", help="Untouched test images for --data (default: hold out --test-fraction of --data, "
+                            "seeded).")] = None,
     test_fraction: Annotated[float, typer.Option(
-        help="Share of --data held out for testing when --test-data is absent.")] = 0.1,
+        help="Share of --data held out as the untouched test set when --test-data is absent.")] = 0.1,
+    validation_fraction: Annotated[Optional[float], typer.Option(
+        help="Share of the training images held out as the validation set, which picks the kept epoch "
+             "(default 0.1).")] = None,
+    image_size: Annotated[Optional[str], typer.Option(
+        "--image-size", help="Resize every image to SIDE or HxW pixels (e.g. 64 or 48x64), keeping the aspect "
+                             "ratio: scaled to cover, then centre-cropped. Default: the images' own size (a "
+                             "folder of mixed sizes: the most common).")] = None,
+    grayscale: Annotated[bool, typer.Option("--grayscale", help="Turn colour images into grey ones.")] = False,
+    model: Annotated[Optional[str], typer.Option(
+        "--model", help="ae (plain autoencoder, default) or vae (variational).")] = None,
+    beta: Annotated[Optional[float], typer.Option(
+        help="VAE: weight of the KL term against the reconstruction cross-entropy (default 1, the classic "
+             "evidence lower bound).")] = None,
     out: Annotated[Optional[Path], typer.Option(
         "--out", "-o", help="Run folder for last.pt, best.pt, metrics.json, loss figures and run.json "
                             "(default: the --resume folder, else runs/images-train-<UTC time>).")] = None,
@@ -88,8 +102,10 @@ def train(
     channels_last: Annotated[Optional[bool], typer.Option(
         "--channels-last/--no-channels-last", help="Channels-last memory format (fast on CPU; fast preset: on).")] = None,
     device: Annotated[Optional[str], typer.Option(help="auto (CUDA when available), cpu or cuda[:N].")] = None,
-    threads: ThreadsOpt = None,
-    seed: Annotated[Optional[int], typer.Option(help="Seed of initialisation, batch order and --data split (default 0).")] = None,
+    threads: Annotated[Optional[int], typer.Option(
+        "--threads", help="CPU threads (default: half the cores, fewer on a busy machine).")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Seed of initialisation, batch order, VAE noise and the "
+                                                     "validation/test splits (default 0).")] = None,
     resume: Annotated[Optional[Path], typer.Option(
         "--resume", help="Continue an interrupted run from this checkpoint or run folder (its last.pt); options "
                          "not given come from it.")] = None,
@@ -98,7 +114,8 @@ def train(
     metrics: Annotated[Optional[Path], typer.Option("--metrics", help="Write the metrics JSON here too.")] = None,
     quiet: QuietOpt = False,
 ):
-    """Train the convolutional autoencoder; checkpoint every epoch; Ctrl-C keeps the checkpoints (--resume)."""
+    """Train the convolutional autoencoder (or a VAE); checkpoint every epoch; Ctrl-C keeps the checkpoints
+    (--resume). The validation images pick the kept epoch; the untouched test images are scored at the end."""
     import os
 
     from latentatlas.cli.tcmalloc import TCMALLOC_ENV, maybe_reexec_with_tcmalloc
@@ -113,6 +130,7 @@ def train(
         raise LatentAtlasError("--preset cannot change on --resume: the interrupted run's settings are used")
     result = train_run(
         out, data=data, data_dir=data_dir, test_data=test_data, test_fraction=test_fraction, limit=limit,
+        image_size=image_size, grayscale=grayscale, validation_fraction=validation_fraction, model=model, beta=beta,
         preset=preset or "fast", resume=resume, metrics_path=metrics, progress=log,
         epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, gamma=gamma, schedule=schedule,
         channels=_parse_channels(channels), latent_channels=latent_channels, channels_last=channels_last,
@@ -121,9 +139,11 @@ def train(
     if result.interrupted:
         data_options: list[str] = []
         for flag, value in (("--data-dir", data_dir), ("--data", data), ("--test-data", test_data),
-                            ("--limit", limit)):
+                            ("--limit", limit), ("--image-size", image_size)):
             if value is not None:
                 data_options += [flag, str(value)]
+        if grayscale:
+            data_options.append("--grayscale")
         if data is not None and test_data is None and test_fraction != 0.1:
             data_options += ["--test-fraction", str(test_fraction)]
         if h.epochs_completed:
@@ -133,8 +153,9 @@ def train(
             kept, again = "no epoch was completed, nothing to keep", ""
         print(f"latentatlas: interrupted; {kept}{again}", file=sys.stderr)
         raise typer.Exit(130)
-    print(f"test MSE {h.test_loss[-1]:.5f} after {h.epochs_completed} epochs "
-          f"(best {h.best_test_loss:.5f}, epoch {h.best_epoch}); run folder {result.out}")
+    print(f"test MSE {result.test['mse']:.5f} (PSNR {result.test['psnr_db']:.2f} dB) of the epoch-{h.best_epoch} "
+          f"model, chosen by validation MSE {h.best_validation_loss:.5f} after {h.epochs_completed} "
+          f"epoch{'s' if h.epochs_completed != 1 else ''}; run folder {result.out}")
 
 
 @app.command()
@@ -196,7 +217,8 @@ def embed(
 @app.command()
 def interpolate(
     checkpoint: CheckpointOpt = None,
-    pairs: Annotated[str, typer.Option("--pairs", help="Image index pairs I:J, comma-separated, e.g. 0:1,5:9.")] = "0:1",
+    pairs: Annotated[str, typer.Option("--pairs", help="Image index pairs I:J, comma-separated, e.g. 0:1,5:9 "
+                                                       "(at most 100).")] = "0:1",
     steps: Annotated[int, typer.Option("--steps", help="Decoded points per pair, both ends included (2 to 1000).")] = 10,
     data_dir: DataDirOpt = None,
     data: DataOpt = None,

@@ -32,9 +32,13 @@ from latentatlas.images.io import ImageSet, read_images
 from latentatlas.progress import Progress, ProgressCallback, as_progress
 
 PathLike = str | os.PathLike
-#: Artifact key of an interpolation run's frames (``frames.npz``: ``frames`` (pairs, steps, H, W), ``pairs``).
 #: Figures of a training run.
 LOSS_EPOCHS, LOSS_BATCHES = "loss_epochs.png", "loss_batches.png"
+RECONSTRUCTIONS, SAMPLES, TRAVERSAL = "reconstructions.png", "samples.png", "traversal.png"
+#: Most pairs one interpolation run takes (each is a row of its figure).
+MAX_PAIRS = 100
+#: Most frames drawn per row of the interpolation figure (``frames.npz`` keeps all of them).
+MAX_DRAWN_STEPS = 16
 
 
 def default_out(kind: str = runs.IMAGES_TRAIN, root: PathLike = "runs") -> Path:
@@ -50,17 +54,31 @@ def _check_limit(limit) -> int | None:
 
 
 def load_images(data: PathLike | None = None, data_dir: PathLike | None = None, split: str | None = "test",
-                limit: int | None = None) -> ImageSet:
+                limit: int | None = None, image_size=None, grayscale: bool = False) -> ImageSet:
     """The images a command names: ``data`` (any file or folder :func:`read_images` reads; ``split`` is then
     ignored unless it is an IDX folder) or else the Fashion-MNIST ``split`` of ``data_dir`` (default: the
-    installed package)."""
+    installed package); resized to ``image_size`` and made grey (``grayscale``) when asked."""
     if data is not None and data_dir is not None:
         raise LatentAtlasError("give either data (a file or folder of images) or data_dir (a Fashion-MNIST/"
                                "MNIST folder), not both")
     _check_limit(limit)
     if data is not None:
-        return read_images(data, limit=limit)
-    return read_images(data_dir, split or "test", limit=limit)
+        return read_images(data, limit=limit, image_size=image_size, grayscale=grayscale)
+    return read_images(data_dir, split or "test", limit=limit, image_size=image_size, grayscale=grayscale)
+
+
+def fit_to_model(images: ImageSet, estimator, log=None) -> ImageSet:
+    """``images`` with the channels and size the fitted ``estimator`` takes: grey ↔ colour converted,
+    other sizes resized and centre-cropped (see :func:`latentatlas.images.io.resize_images`)."""
+    out = images
+    if out.channels != estimator.n_channels_:
+        out = out.with_channels(estimator.n_channels_)
+    if out.shape != tuple(estimator.image_shape_):
+        out = out.resized(tuple(estimator.image_shape_))
+    if out is not images and log is not None:
+        log(f"images of {images.shape[0]}×{images.shape[1]} with {images.channels} channel(s) made "
+            f"{out.shape[0]}×{out.shape[1]} with {out.channels}, as the model takes")
+    return out
 
 
 def resolve_checkpoint(checkpoint: PathLike | None) -> Path:
@@ -90,13 +108,14 @@ def _load_estimator(checkpoint: PathLike | None):
 @dataclass
 class TrainRun:
     """What :func:`train_run` did: the run folder, the fitted estimator (None when no epoch was completed),
-    the loss history, and the run as written (None when nothing was)."""
+    the loss history, the run as written (None when nothing was), and ``data`` (source and sizes)."""
 
     out: Path
     estimator: Any
     history: Any
     run: runs.Run | None
     data: dict[str, Any] = field(default_factory=dict)
+    test: dict[str, float] = field(default_factory=dict)
 
     @property
     def interrupted(self) -> bool:
@@ -104,44 +123,59 @@ class TrainRun:
 
 
 def train_data(data: PathLike | None = None, data_dir: PathLike | None = None, test_data: PathLike | None = None,
-               test_fraction: float = 0.1, limit: int | None = None, seed: int = 0) -> tuple[ImageSet, ImageSet, str]:
-    """(train, test, source) for a training run: Fashion-MNIST's train/test splits from ``data_dir``
-    (default: the installed package), or ``data`` with ``test_data`` or a seeded ``test_fraction`` held out;
-    then the first ``limit`` images of each."""
+               test_fraction: float = 0.1, limit: int | None = None, seed: int = 0, *,
+               validation_fraction: float = 0.1, image_size=None, grayscale: bool = False
+               ) -> tuple[ImageSet, ImageSet, ImageSet, str]:
+    """(train, validation, test, source) for a training run.
+
+    The test images are never seen in training: Fashion-MNIST's t10k split from ``data_dir`` (default: the
+    installed package), or ``test_data``, or a seeded ``test_fraction`` of ``data``. The validation images,
+    which pick the kept epoch, are a seeded ``validation_fraction`` of the rest. Then the first ``limit``
+    images of each part. ``image_size`` and ``grayscale`` as in :func:`read_images`; test images are given
+    the training images' channels.
+    """
     from latentatlas.images.autoencoder import split_holdout
 
     if data_dir is not None and data is not None:
         raise LatentAtlasError("give either data_dir (a Fashion-MNIST/MNIST folder) or data (a file or folder), "
                                "not both")
     _check_limit(limit)
+    opts = {"image_size": image_size, "grayscale": grayscale}
     if data is None:
         if test_data is not None:
             raise LatentAtlasError("test_data needs data (with data_dir the folder's t10k files are the test set)")
-        train, test = read_images(data_dir, "train"), read_images(data_dir, "test")
+        train, test = read_images(data_dir, "train", **opts), read_images(data_dir, "test", **opts)
         source = str(Path(train.source).parent)
     else:
-        train = read_images(data)
+        train = read_images(data, **opts)
         source = str(data)
         if test_data is not None:
-            test = read_images(test_data)
+            test = read_images(test_data, **opts)
         else:
-            train, test = split_holdout(train, test_fraction, seed)
-    return train.head(limit), test.head(limit), source
+            train, test = split_holdout(train, test_fraction, seed, "test_fraction")
+    train, validation = split_holdout(train, validation_fraction, seed + 1)
+    test = test.with_channels(train.channels) if test.channels != train.channels else test
+    if test.shape != train.shape:
+        test = test.resized(train.shape)
+    return train.head(limit), validation.head(limit), test.head(limit), source
 
 
 def train_run(out: PathLike | None = None, *, data: PathLike | None = None, data_dir: PathLike | None = None,
               test_data: PathLike | None = None, test_fraction: float = 0.1, limit: int | None = None,
+              image_size=None, grayscale: bool = False,
               preset: str = "fast", resume: PathLike | None = None, metrics_path: PathLike | None = None,
               progress: Progress | ProgressCallback | None = None, **params: Any) -> TrainRun:
-    """Train a :class:`~latentatlas.images.autoencoder.ConvAutoencoder` and write an ``images-train`` run.
+    """Train a :class:`~latentatlas.images.autoencoder.ConvAutoencoder` (plain or ``model="vae"``) and write
+    an ``images-train`` run.
 
     Parameters
     ----------
     out : path, optional
-        The run folder (``best.pt``, ``last.pt``, ``metrics.json``, two loss figures, ``run.json``).
-        Default: the folder of ``resume``, else a new ``runs/images-train-<UTC time>``.
-    data, data_dir, test_data, test_fraction, limit
-        The images (see :func:`train_data`).
+        The run folder (``best.pt``, ``last.pt``, ``metrics.json``, figures, ``run.json``). Default: the
+        folder of ``resume``, else a new ``runs/images-train-<UTC time>``. A folder that is not one of ours
+        (not empty, no run.json) is refused.
+    data, data_dir, test_data, test_fraction, limit, image_size, grayscale
+        The images (see :func:`train_data`); ``validation_fraction`` (a parameter) sizes the validation part.
     preset : {"fast", "reference"}
         Named training settings; ``params`` override them.
     resume : path, optional
@@ -152,14 +186,15 @@ def train_run(out: PathLike | None = None, *, data: PathLike | None = None, data
     progress : Progress or callable, optional
         Progress lines (default: the ``latentatlas`` logger).
     **params
-        Any :class:`ConvAutoencoder` parameter (``epochs=3``, ``batch_size``, ``lr``, ``seed``,
-        ``num_threads``, ``device``, …); None values are ignored.
+        Any :class:`ConvAutoencoder` parameter (``epochs=3``, ``model="vae"``, ``beta``, ``batch_size``,
+        ``lr``, ``seed``, ``num_threads``, ``device``, ``validation_fraction``, …); None values are ignored.
 
     Returns
     -------
     TrainRun
         ``interrupted`` when Ctrl-C stopped it; the checkpoints of the completed epochs are kept and
-        ``resume=out`` continues.
+        ``resume=out`` continues. ``test`` holds the scores on the untouched test images (``mse``, ``psnr_db``,
+        and a VAE's ``kl``).
 
     Example
     -------
@@ -167,10 +202,9 @@ def train_run(out: PathLike | None = None, *, data: PathLike | None = None, data
     >>> result.estimator.transform(images)                                          # doctest: +SKIP
     """
     from latentatlas.fsutil import save_figure, write_json
-    from latentatlas.images.autoencoder import ConvAutoencoder
+    from latentatlas.images.autoencoder import _RENAMED, ConvAutoencoder
     from latentatlas.images.network import read_checkpoint
-    from latentatlas.images.training import TrainingInterrupted, resolve_resume
-    from latentatlas.plots.training import batch_loss_figure, epoch_loss_figure
+    from latentatlas.images.training import TrainingInterrupted, evaluate, resolve_resume
 
     log = as_progress(progress, "images train")
     names = set(ConvAutoencoder._get_param_names()) - {"progress"}
@@ -182,10 +216,10 @@ def train_run(out: PathLike | None = None, *, data: PathLike | None = None, data
     if resume is not None:
         checkpoint = resolve_resume(resume)
         ckpt = read_checkpoint(checkpoint)
-        stored = {**ckpt["config"], **(ckpt.get("estimator_params") or {})}
+        stored = {_RENAMED.get(k, k): v for k, v in {**ckpt["config"], **(ckpt.get("estimator_params") or {})}.items()}
         mc = ckpt["model_config"]
         stored.update(channels=tuple(mc["channels"]), latent_channels=mc["latent_channels"],
-                      negative_slope=mc["negative_slope"])
+                      negative_slope=mc["negative_slope"], model="vae" if mc.get("variational") else "ae")
         base = {k: (tuple(v) if k == "channels" else v) for k, v in stored.items() if k in names}
         estimator = ConvAutoencoder(**{**base, **given})
         out = Path(out) if out is not None else checkpoint.parent
@@ -199,7 +233,9 @@ def train_run(out: PathLike | None = None, *, data: PathLike | None = None, data
         raise LatentAtlasError(f"channels={given['channels']!r}: expected three positive widths, e.g. (4, 16, 32)")
     estimator.train_config()  # every parameter checked before any data is read
     estimator.set_params(progress=log)
-    train, test, source = train_data(data, data_dir, test_data, test_fraction, limit, int(estimator.seed))
+    train, validation, test, source = train_data(
+        data, data_dir, test_data, test_fraction, limit, int(estimator.seed),
+        validation_fraction=estimator.validation_fraction, image_size=image_size, grayscale=grayscale)
     if out.exists() and not out.is_dir():
         raise LatentAtlasError(f"output folder {out} exists and is not a folder")
     runs.check_ours(out)  # checkpoints are written straight into it: never into a folder of the user's
@@ -213,7 +249,7 @@ def train_run(out: PathLike | None = None, *, data: PathLike | None = None, data
         # describe them (a kill would leave an old one beside newer checkpoints).
         (out / runs.RUN_FILE).unlink()
     try:
-        estimator.fit(train.images, test.images, out_dir=out, resume=checkpoint)
+        estimator.fit(train, validation, out_dir=out, resume=checkpoint)
         history = estimator.history_
     except TrainingInterrupted as exc:
         return TrainRun(out=out, estimator=None, history=exc.history, run=None)
@@ -221,43 +257,110 @@ def train_run(out: PathLike | None = None, *, data: PathLike | None = None, data
         estimator.set_params(progress=progress)
 
     config = estimator.train_config()
+    vae = config.model == "vae"
+    with estimator._threads():
+        scores = evaluate(estimator.model_, test.images, int(estimator.eval_batch_size), beta=float(estimator.beta))
+    test_scores = {"mse": scores["mse"], "psnr_db": _psnr(scores["mse"])}
+    if vae:
+        test_scores["kl"] = scores["kl"]
     completed = history.epochs_completed
-    full = {"test_mse": history.test_loss, "train_mse": history.train_loss,
+    full = {"model": config.model, "train_mse": history.train_loss, "validation_mse": history.validation_loss,
+            "test_mse": test_scores["mse"], "test_psnr_db": test_scores["psnr_db"],
             "seconds_per_epoch": history.seconds_per_epoch, "lr": history.lr,
             "batch_loss": history.batch_loss, "batches_per_epoch": history.batches_per_epoch,
-            "best_epoch": history.best_epoch, "best_test_mse": history.best_test_loss,
+            "best_epoch": history.best_epoch, "best_validation_mse": history.best_validation_loss,
             "epochs_completed": completed, "interrupted": history.interrupted, "device": history.device,
-            "n_train": len(train), "n_test": len(test)}
+            "threads": history.threads, "n_train": len(train), "n_validation": len(validation),
+            "n_test": len(test), "image_shape": list(train.shape), "image_channels": train.channels}
+    if vae:
+        full.update(beta=float(config.beta), train_kl=history.train_kl, validation_kl=history.validation_kl,
+                    validation_objective=history.validation_objective, test_kl=test_scores["kl"])
     write_json(out / runs.FILES[runs.METRICS], full)
     if metrics_path is not None:
         write_json(metrics_path, full)
-    save_figure(batch_loss_figure(history.batch_loss, history.batches_per_epoch), out / LOSS_BATCHES)
-    save_figure(epoch_loss_figure(history.train_loss, history.test_loss, best_epoch=history.best_epoch),
-                out / LOSS_EPOCHS)
-    scalars = {"test_mse": history.test_loss[-1], "best_test_mse": history.best_test_loss,
-               "best_epoch": history.best_epoch, "epochs_completed": completed,
+    figures = _training_figures(out, estimator, history, config, train, validation, test, save_figure)
+    scalars = {"test_mse": test_scores["mse"], "test_psnr_db": test_scores["psnr_db"],
+               "best_validation_mse": history.best_validation_loss, "best_epoch": history.best_epoch,
+               "epochs_completed": completed,
                "mean_seconds_per_epoch": sum(history.seconds_per_epoch) / completed,
-               "n_train": len(train), "n_test": len(test)}
+               "n_train": len(train), "n_validation": len(validation), "n_test": len(test)}
+    if vae:
+        scalars["test_kl"] = test_scores["kl"]
     code = "×".join(str(v) for v in estimator.code_shape_)
     cfg = {**config.to_dict(), "channels": ",".join(map(str, config.channels)),
            "negative_slope": float(estimator.negative_slope), "data": source, "limit": limit,
+           "image_size": "×".join(map(str, train.shape)), "image_channels": train.channels,
+           "validation_fraction": estimator.validation_fraction,
            "resume": None if checkpoint is None else str(checkpoint), "code_shape": code}
+    if not vae:
+        cfg.pop("beta")
+    kind = f"Variational autoencoder (β = {config.beta:g}" if vae else "Convolutional autoencoder ("
     run = runs.write_run(
-        out, runs.IMAGES_TRAIN, f"Convolutional autoencoder ({code} code, {config.preset} preset)",
-        config=cfg, metrics=scalars,
-        figures=[runs.figure(LOSS_EPOCHS, "Reconstruction error per epoch",
-                             f"Mean squared error per pixel on {len(train)} training and {len(test)} test images "
-                             f"after each epoch; best test MSE {history.best_test_loss:.4f} at epoch "
-                             f"{history.best_epoch}."),
-                 runs.figure(LOSS_BATCHES, "Training loss per batch",
-                             f"MSE of every batch of {config.batch_size} images ({config.schedule} learning-rate "
-                             f"schedule, peak {config.lr:g}), with a running mean.")],
+        out, runs.IMAGES_TRAIN, f"{kind}{code} code, {config.preset} preset)", config=cfg, metrics=scalars,
+        figures=figures,
         artifacts={runs.CHECKPOINT: runs.FILES[runs.CHECKPOINT],
                    runs.LAST_CHECKPOINT: runs.FILES[runs.LAST_CHECKPOINT],
                    runs.METRICS: runs.FILES[runs.METRICS]})
-    log(f"wrote {out}/ (best test MSE {history.best_test_loss:.5f} at epoch {history.best_epoch})")
+    log(f"wrote {out}/ (best validation MSE {history.best_validation_loss:.5f} at epoch {history.best_epoch}; "
+        f"test MSE {test_scores['mse']:.5f}, PSNR {test_scores['psnr_db']:.2f} dB)")
     return TrainRun(out=out, estimator=estimator, history=history, run=run,
-                    data={"source": source, "n_train": len(train), "n_test": len(test)})
+                    data={"source": source, "n_train": len(train), "n_validation": len(validation),
+                          "n_test": len(test)}, test=test_scores)
+
+
+def _psnr(mse: float) -> float:
+    """Peak signal-to-noise ratio in dB of a mean squared error of pixels in [0, 1]."""
+    import math
+
+    return float(10 * math.log10(1.0 / mse)) if mse > 0 else float("inf")
+
+
+def _training_figures(out: Path, estimator, history, config, train: ImageSet, validation: ImageSet,
+                      test: ImageSet, save_figure) -> list[dict]:
+    """The figures of a training run, written into ``out``; returns their run.json entries."""
+    from latentatlas.plots.images import image_grid, reconstruction_grid
+    from latentatlas.plots.training import batch_loss_figure, epoch_loss_figure
+
+    vae = config.model == "vae"
+    save_figure(batch_loss_figure(history.batch_loss, history.batches_per_epoch,
+                                  ylabel="objective per pixel" if vae else "MSE per pixel"), out / LOSS_BATCHES)
+    save_figure(epoch_loss_figure(history.train_loss, history.validation_loss, best_epoch=history.best_epoch,
+                                  train_kl=history.train_kl or None, validation_kl=history.validation_kl or None),
+                out / LOSS_EPOCHS)
+    kl = " The lower panel shows the KL term, in nats per image." if vae else ""
+    figures = [
+        runs.figure(LOSS_EPOCHS, "Reconstruction error per epoch",
+                    f"Mean squared error per pixel on {len(train)} training and {len(validation)} validation images "
+                    f"after each epoch; the validation images pick the kept epoch ({history.best_epoch}, validation "
+                    f"MSE {history.best_validation_loss:.4f}).{kl}"),
+        runs.figure(LOSS_BATCHES, "Training loss per batch",
+                    f"{'Cross-entropy + β·KL per pixel' if vae else 'MSE'} of every batch of {config.batch_size} "
+                    f"images ({config.schedule} learning-rate schedule, peak {config.lr:g}), with a running mean.")]
+    shown = test.head(10)
+    recon = estimator.inverse_transform(estimator.transform(shown))
+    save_figure(reconstruction_grid(shown.images, recon, title="Test images (top) and their reconstructions"),
+                out / RECONSTRUCTIONS)
+    figures.append(runs.figure(RECONSTRUCTIONS, "Reconstructions of test images",
+                               f"The first {len(shown)} test images, never seen in training, above the pictures "
+                               f"decoded from their codes{' (posterior means)' if vae else ''}."))
+    steps = 9
+    dims = estimator.traverse_dims(6)
+    frames = estimator.traverse(test.images[0], dims=dims, steps=steps)
+    titles = [f"{'z' if vae else 'code'}[{d}] {v:+.1f}{'' if vae else 'σ'}" if j in (0, steps - 1) else ""
+              for d in dims for j, v in enumerate(np.linspace(-3, 3, steps))]
+    save_figure(image_grid(frames.reshape(-1, *frames.shape[2:]), titles=titles, ncols=steps,
+                           title="Traversal of single code numbers"), out / TRAVERSAL)
+    how = ("from -3 to 3 (the prior's ±3 standard deviations)" if vae else
+           "over its mean ± 3 standard deviations on the validation images")
+    figures.append(runs.figure(TRAVERSAL, "Traversal of single code numbers",
+                               f"The first test image's code with one number at a time swept {how}, the others "
+                               f"kept; one row per number, the {len(dims)} that vary most over the validation "
+                               f"images."))
+    if vae:
+        samples = estimator.sample(30, seed=int(config.seed))
+        save_figure(image_grid(samples, ncols=10, title="New pictures sampled from the prior"), out / SAMPLES)
+        figures.append(runs.figure(SAMPLES, "Samples", "Codes drawn from the prior N(0, I) (seeded), decoded."))
+    return figures
 
 
 # --- encode ------------------------------------------------------------------------------------------------
@@ -313,7 +416,7 @@ def encode_run(checkpoint: PathLike, out: PathLike, *, data: PathLike | None = N
         _check_int("threads", threads, 1)
     path, estimator = _load_estimator(checkpoint)
     estimator.set_params(num_threads=threads)
-    images = load_images(data, data_dir, split, limit)
+    images = fit_to_model(load_images(data, data_dir, split, limit), estimator, log)
     log(f"encoding {len(images)} images of {images.shape[0]}×{images.shape[1]} from {images.source}")
     codes = estimator.transform(images, batch_size=int(batch_size))
     if not np.isfinite(codes).all():
@@ -460,7 +563,7 @@ def embed_run(out: PathLike, *, checkpoint: PathLike | None = None, codes: PathL
     else:
         ckpt_path, estimator = _load_estimator(checkpoint)
         split = split or "test"
-        images = load_images(data, data_dir, split, limit)
+        images = fit_to_model(load_images(data, data_dir, split, limit), estimator, log)
         log(f"encoding {len(images)} images from {images.source}")
         z = estimator.transform(images)
         y = images.labels
@@ -490,6 +593,7 @@ def embed_run(out: PathLike, *, checkpoint: PathLike | None = None, codes: PathL
         rows.append({"method": "latent codes", "dims": int(z.shape[1]), "seconds": None, "knn_accuracy": acc})
         log(f"{k}-NN label accuracy of the {z.shape[1]}-dim codes: {acc:.3f}")
 
+    pictures = images.channels_last()  # N×H×W grey or N×H×W×3 colour, as pictures are drawn and stored
     todo: list[tuple[str, float | None]] = []
     for m in chosen:
         todo += [("tsne", p) for p in perps] if m == "tsne" else [(m, None)]
@@ -524,7 +628,7 @@ def embed_run(out: PathLike, *, checkpoint: PathLike | None = None, codes: PathL
                     f"{n} codes; {k}-NN label accuracy in 2-D {row['knn_accuracy']:.3f} vs "
                     f"{metrics['knn_accuracy_latent']:.3f} in the latent space."))
             if len(sample):
-                fig = thumbnail_scatter(coords[sample], images.images[sample], None if y is None else y[sample],
+                fig = thumbnail_scatter(coords[sample], pictures[sample], None if y is None else y[sample],
                                         label_names, title=f"{label}: {len(sample)} of {n} images at their 2-D position")
                 save_figure(fig, stage / f"{key}_thumbnails.png", dpi=200)  # about one screen pixel per image pixel
                 figures.append(runs.figure(
@@ -534,7 +638,7 @@ def embed_run(out: PathLike, *, checkpoint: PathLike | None = None, codes: PathL
         names = np.asarray([str(s) for s in label_names] if label_names else [], dtype=str)
         save_npz(stage / runs.FILES[runs.EMBEDDING], **arrays,
                  labels=np.asarray(y if y is not None else np.full(n, -1), dtype=np.int64),
-                 label_names=names, thumbnails=images.images, codes=z.astype(np.float32))
+                 label_names=names, thumbnails=pictures, codes=z.astype(np.float32))
         config = {"checkpoint": None if ckpt_path is None else str(ckpt_path),
                   "codes": None if codes is None else str(codes), "source": images.source, "split": split,
                   "methods": ",".join(chosen), "perplexities": ",".join(f"{p:g}" for p in perps),
@@ -549,10 +653,15 @@ def embed_run(out: PathLike, *, checkpoint: PathLike | None = None, codes: PathL
 
 # --- interpolate -------------------------------------------------------------------------------------------
 def parse_pairs(pairs: str | Sequence[tuple[int, int]], n: int, source: str = "the images") -> list[tuple[int, int]]:
-    """Index pairs from ``"0:1,5:9"`` or ``[(0, 1), (5, 9)]``, each index checked against ``n`` images."""
+    """Index pairs from ``"0:1,5:9"`` or ``[(0, 1), (5, 9)]``, each index checked against ``n`` images; at
+    most :data:`MAX_PAIRS` of them."""
     items: list[tuple[Any, Any, str]] = []
     if isinstance(pairs, str):
-        for part in pairs.split(","):
+        parts = pairs.split(",")
+        given = sum(1 for p in parts if p.strip())
+        if given > MAX_PAIRS:
+            raise LatentAtlasError(f"pairs: {given:,} pairs given; at most {MAX_PAIRS} (each is a row of the figure)")
+        for part in parts:
             part = part.strip()
             if not part:
                 continue
@@ -564,6 +673,13 @@ def parse_pairs(pairs: str | Sequence[tuple[int, int]], n: int, source: str = "t
             except ValueError:
                 raise LatentAtlasError(f"pairs: {printable(part)!r}: indices must be integers (e.g. 0:1,5:9)") from None
     else:
+        try:
+            count = len(pairs)
+        except TypeError:
+            raise LatentAtlasError(f"pairs: expected a string such as '0:1,5:9' or a list of index pairs, got "
+                                   f"{type(pairs).__name__}") from None
+        if count > MAX_PAIRS:
+            raise LatentAtlasError(f"pairs: {count:,} pairs given; at most {MAX_PAIRS} (each is a row of the figure)")
         for pair in pairs:
             try:
                 i, j = pair
@@ -587,8 +703,11 @@ def interpolate_run(out: PathLike, checkpoint: PathLike, *, pairs: str | Sequenc
                     split: str = "test", progress: Progress | ProgressCallback | None = None) -> runs.Run:
     """Decode ``steps`` equidistant points between the codes of each pair of images (indices into the
     images the data options name); written as an ``images-interpolate`` run (replaced as a whole) with
-    ``interpolation.png`` (one row per pair) and ``frames.npz`` (``frames`` (pairs, steps, H, W) float32
-    in [0, 1], ``pairs``). ``steps`` is 2 to :data:`latentatlas.images.latent.MAX_STEPS`.
+    ``interpolation.png`` (one row per pair; at most :data:`MAX_DRAWN_STEPS` evenly spaced frames of each,
+    both ends included) and ``frames.npz`` (``frames`` (pairs, steps, H, W), or (pairs, steps, 3, H, W) for
+    colour, float32 in [0, 1]; ``pairs``). ``steps`` is 2 to :data:`latentatlas.images.latent.MAX_STEPS`,
+    ``pairs`` at most :data:`MAX_PAIRS`. Images of another size or channel count than the model's are
+    converted first (:func:`fit_to_model`).
 
     Example
     -------
@@ -603,6 +722,8 @@ def interpolate_run(out: PathLike, checkpoint: PathLike, *, pairs: str | Sequenc
     path, estimator = _load_estimator(checkpoint)
     images = load_images(data, data_dir, split)
     chosen = parse_pairs(pairs, len(images), f"{images.source}" + ("" if data is not None else f" ({split})"))
+    images = fit_to_model(images, estimator, log)
+    drawn = np.unique(np.rint(np.linspace(0, steps - 1, min(steps, MAX_DRAWN_STEPS))).astype(int))
 
     def name(idx: int) -> str:
         if images.labels is not None and images.label_names and 0 <= images.labels[idx] < len(images.label_names):
@@ -612,18 +733,21 @@ def interpolate_run(out: PathLike, checkpoint: PathLike, *, pairs: str | Sequenc
     rows, names, frames_all = [], [], []
     for i, j in chosen:
         frames = estimator.interpolate(images.images[i], images.images[j], steps)
-        rows.append((images.images[i], images.images[j], frames))
+        rows.append((images.images[i], images.images[j], frames[drawn]))
         frames_all.append(frames)
         names.append((name(i), name(j)))
         log(f"pair {i}:{j}: {steps} frames")
     with runs.staged_run(out) as stage:
-        fig = interpolation_grid(rows, names=names, title=f"Interpolation in latent space ({steps} steps)")
+        fig = interpolation_grid(rows, names=names, title=f"Interpolation in latent space ({steps} steps)",
+                                 positions=drawn / (steps - 1))
         save_figure(fig, stage / "interpolation.png")
         save_npz(stage / runs.FILES[runs.FRAMES], frames=np.stack(frames_all).astype(np.float32),
                  pairs=np.asarray(chosen, dtype=np.int64))
         figures = [runs.figure("interpolation.png", "Interpolation between pairs of images",
                                "Each row: image A, the decoded points on the straight line from A's code to B's "
-                               "(0% = reconstruction of A, 100% = reconstruction of B), image B.")]
+                               "(0% = reconstruction of A, 100% = reconstruction of B), image B."
+                               + ("" if len(drawn) == steps else f" {len(drawn)} of the {steps} frames are drawn; "
+                                  "frames.npz holds all."))]
         config = {"checkpoint": str(path), "pairs": ",".join(f"{i}:{j}" for i, j in chosen), "steps": steps,
                   "source": images.source, "split": split if data is None else None}
         runs.write_run(stage, runs.IMAGES_INTERPOLATE, f"Latent interpolation, {len(chosen)} pair(s)",

@@ -1,4 +1,8 @@
-"""Figures of the image capability: embeddings as thumbnails or coloured points, interpolations, grids."""
+"""Figures of the image capability: embeddings as thumbnails or coloured points, interpolations, grids.
+
+Every function takes grey images (``n×H×W``) or colour ones (``n×3×H×W`` as the models use them, or
+``n×H×W×3`` as pictures are stored), uint8 0–255 or floats in [0, 1]. Grey images are drawn as ink on
+white (dark = high values, as Fashion-MNIST is usually shown), colour ones as they are."""
 
 from __future__ import annotations
 
@@ -38,6 +42,24 @@ def _check_coords(coords) -> np.ndarray:
     if not np.isfinite(xy).all():
         raise LatentAtlasError("coords contain NaN or infinity")
     return xy
+
+
+def _pictures(images, name: str = "images") -> np.ndarray:
+    """Images as drawn: ``n×H×W`` (grey) or ``n×H×W×3`` (colour), as given (uint8 or floats)."""
+    imgs = np.asarray(images)
+    if imgs.ndim == 4 and imgs.shape[1] in (1, 3) and imgs.shape[-1] not in (1, 3):
+        imgs = np.moveaxis(imgs, 1, -1)
+    if imgs.ndim == 4 and imgs.shape[-1] == 1:
+        imgs = imgs[..., 0]
+    if imgs.ndim not in (3, 4) or (imgs.ndim == 4 and imgs.shape[-1] != 3):
+        raise LatentAtlasError(f"{name} must be (n, H, W) grey or (n, 3, H, W) / (n, H, W, 3) colour images, got "
+                               f"shape {imgs.shape}")
+    return imgs
+
+
+def _picture(img) -> np.ndarray:
+    """One image as drawn: ``H×W`` or ``H×W×3``."""
+    return _pictures(np.asarray(img)[None], "image")[0]
 
 
 def _check_labels(labels, n: int) -> np.ndarray | None:
@@ -80,15 +102,17 @@ def label_scatter(coords, labels, label_names: Sequence[str] | None = None, titl
 @styled
 def thumbnail_scatter(coords, thumbnails, labels=None, label_names: Sequence[str] | None = None,
                       title: str = "", canvas_px: int = 1600, thumb_px: int | None = None):
-    """Each image of ``thumbnails`` (n, H, W) drawn at its 2-D position in ``coords`` (n, 2).
+    """Each image of ``thumbnails`` (n, H, W) grey or (n, 3, H, W) / (n, H, W, 3) colour drawn at its 2-D
+    position in ``coords`` (n, 2).
 
     The thumbnails are composited into one RGB canvas of ``canvas_px`` pixels a side (much faster than one
-    matplotlib artist per image): each pixel's ink is its brightness, tinted with the colour of its class
-    when ``labels`` are given. Pass only the sample of points to draw.
+    matplotlib artist per image). A grey thumbnail's ink is its brightness, tinted with the colour of its
+    class when ``labels`` are given; a colour thumbnail is pasted as it is, framed in its class colour. Pass
+    only the sample of points to draw.
     """
     xy = _check_coords(coords)
-    thumbs = np.asarray(thumbnails)
-    if thumbs.ndim != 3 or len(thumbs) != len(xy):
+    thumbs = _pictures(thumbnails, "thumbnails")
+    if len(thumbs) != len(xy):
         raise LatentAtlasError(f"thumbnails must be (n, H, W) with n = {len(xy)} points, got shape {thumbs.shape}")
     y = _check_labels(labels, len(xy))
     if canvas_px < 64:
@@ -97,13 +121,14 @@ def thumbnail_scatter(coords, thumbnails, labels=None, label_names: Sequence[str
     if thumbs.dtype == np.uint8:
         ink /= 255.0
     ink = np.clip(ink, 0.0, 1.0)
-    h, w = ink.shape[1:]
+    colour = ink.ndim == 4
+    h, w = ink.shape[1:3]
     if thumb_px is not None and thumb_px != h:
         from scipy.ndimage import zoom
 
         f = thumb_px / h
-        ink = np.clip(zoom(ink, (1, f, f), order=1), 0.0, 1.0)
-        h, w = ink.shape[1:]
+        ink = np.clip(zoom(ink, (1, f, f, 1) if colour else (1, f, f), order=1), 0.0, 1.0)
+        h, w = ink.shape[1:3]
 
     lo, hi = xy.min(axis=0), xy.max(axis=0)
     span = np.where(hi - lo > 0, hi - lo, 1.0)
@@ -118,6 +143,12 @@ def thumbnail_scatter(coords, thumbnails, labels=None, label_names: Sequence[str
     for (cx, cy), img, col in zip(px, ink, colours):
         row = canvas_px - cy - h  # image rows grow downwards, the y axis upwards
         region = canvas[row:row + h, cx:cx + w]
+        if colour:
+            region[:] = img
+            if y is not None:  # a one-pixel frame in the class colour
+                region[[0, -1], :] = col
+                region[:, [0, -1]] = col
+            continue
         a = img[:, :, None]
         region *= 1.0 - a
         region += a * col
@@ -140,8 +171,11 @@ def thumbnail_scatter(coords, thumbnails, labels=None, label_names: Sequence[str
 
 
 def _show(ax, img, title: str | None = None):
-    ax.imshow(img, cmap="gray_r", vmin=0.0, vmax=1.0 if np.asarray(img).dtype != np.uint8 else 255,
-              interpolation="nearest")
+    img = _picture(img)
+    if img.ndim == 3:  # colour: as it is
+        ax.imshow(img if img.dtype == np.uint8 else np.clip(img, 0.0, 1.0), interpolation="nearest")
+    else:
+        ax.imshow(img, cmap="gray_r", vmin=0.0, vmax=1.0 if img.dtype != np.uint8 else 255, interpolation="nearest")
     ax.set_xticks([])
     ax.set_yticks([])
     ax.grid(False)
@@ -153,12 +187,13 @@ def _show(ax, img, title: str | None = None):
 
 @styled
 def interpolation_grid(rows: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],
-                       names: Sequence[tuple[str, str]] | None = None, title: str = ""):
+                       names: Sequence[tuple[str, str]] | None = None, title: str = "", positions=None):
     """One row per pair: original A, the decoded frames titled 0% … 100%, original B.
 
-    ``rows`` holds ``(image_a, image_b, frames)`` with frames (steps, H, W) from
+    ``rows`` holds ``(image_a, image_b, frames)`` with frames (steps, H, W) or (steps, 3, H, W) from
     :func:`latentatlas.images.latent.interpolate`; every row must have the same number of steps.
-    ``names`` optionally gives a ``(name_a, name_b)`` caption per row.
+    ``names`` optionally gives a ``(name_a, name_b)`` caption per row; ``positions`` the place of each frame
+    on the line from A (0) to B (1) when the frames are not evenly spaced from end to end.
     """
     if len(rows) == 0:
         raise LatentAtlasError("interpolation_grid needs at least one pair")
@@ -168,7 +203,10 @@ def interpolation_grid(rows: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]]
     if len(steps) != 1 or min(steps) < 2:
         raise LatentAtlasError(f"every row needs the same number (>= 2) of frames, got {sorted(steps)}")
     steps = steps.pop()
-    pct = [f"{round(100.0 * i / (steps - 1), 1):g}%" for i in range(steps)]
+    where = np.linspace(0.0, 1.0, steps) if positions is None else np.asarray(positions, dtype=float)
+    if where.shape != (steps,):
+        raise LatentAtlasError(f"positions: {where.size} given for {steps} frames")
+    pct = [f"{round(100.0 * p, 1):g}%" for p in where]
     ncols = steps + 2
     fig, axes = figure(1.05 * ncols, 1.25 * len(rows) + 0.4, len(rows), ncols, squeeze=False)
     for r, (a, b, frames) in enumerate(rows):
@@ -185,9 +223,10 @@ def interpolation_grid(rows: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]]
 
 @styled
 def image_grid(images, titles: Sequence[str] | None = None, ncols: int = 10, title: str = ""):
-    """Images (n, H, W) in a grid of ``ncols`` columns, each optionally titled."""
-    imgs = np.asarray(images)
-    if imgs.ndim != 3 or len(imgs) == 0:
+    """Images (n, H, W) grey or (n, 3, H, W) / (n, H, W, 3) colour in a grid of ``ncols`` columns, each
+    optionally titled."""
+    imgs = _pictures(images)
+    if len(imgs) == 0:
         raise LatentAtlasError(f"images must be a non-empty (n, H, W) array, got shape {imgs.shape}")
     if titles is not None and len(titles) != len(imgs):
         raise LatentAtlasError(f"titles: {len(titles)} given for {len(imgs)} images")
@@ -201,6 +240,25 @@ def image_grid(images, titles: Sequence[str] | None = None, ncols: int = 10, tit
             _show(ax, imgs[i], titles[i] if titles is not None else None)
         else:
             ax.axis("off")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+@styled
+def reconstruction_grid(originals, reconstructions, title: str = ""):
+    """Originals (top row) above their reconstructions (bottom row); (n, H, W) or colour images each."""
+    a, b = _pictures(originals, "originals"), _pictures(reconstructions, "reconstructions")
+    if len(a) != len(b) or len(a) == 0 or a.shape[1:] != b.shape[1:]:
+        raise LatentAtlasError(f"originals {a.shape} and reconstructions {b.shape} must be the same non-empty shape")
+    n = len(a)
+    fig, axes = figure(1.05 * n, 2.6, 2, n, squeeze=False)
+    for j in range(n):
+        _show(axes[0, j], a[j])
+        _show(axes[1, j], b[j])
+    axes[0, 0].set_ylabel("original", fontsize=8)
+    axes[1, 0].set_ylabel("decoded", fontsize=8)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
