@@ -298,3 +298,11 @@ def test_the_spark_package_holds_no_command_code():
             "assert not [m for m in sys.modules if m.startswith('latentatlas.cli')], 'the library imported cli'\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+
+
+def test_spark_export_types_ids_as_the_local_readers_do():
+    from latentatlas.ratings.spark.als import as_ids
+
+    assert as_ids(["007"]).tolist() == ["007"] and as_ids(["007", "7"]).tolist() == ["007", "7"]
+    assert as_ids(["17", "-3"]).dtype == np.int64 and as_ids([4, 5]).tolist() == [4, 5]
+    assert as_ids([str(BIG), "1"]).tolist() == [str(BIG), "1"] and as_ids([BIG]).tolist() == [str(BIG)]

@@ -348,15 +348,19 @@ class SparkALS:
 
 
 def as_ids(values: list) -> np.ndarray:
-    """Ids as int64 when every one is an integer (or a string of one), else str — as the local readers do."""
-    if all(isinstance(v, (int, np.integer)) for v in values):
-        return np.asarray(values, dtype=np.int64)
-    strs = [str(v) for v in values]
-    if all(re.fullmatch(r"[+-]?\d{1,18}", s) for s in strs):
-        ints = np.asarray([int(s) for s in strs], dtype=np.int64)
-        if len(np.unique(ints)) == len(ints):  # "007" and "7" are different ids as text
-            return ints
-    return np.asarray(strs, dtype=str)
+    """Ids as int64 when every one is an integer in int64 range, or text that writes one canonically
+    (``17``, not ``017``), else str — the local readers' rule, so both engines give a model the same ids."""
+    from latentatlas.ratings.io import CANONICAL_INT
+
+    try:
+        if all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values):
+            return np.asarray(values, dtype=np.int64)
+        strs = [str(v) for v in values]
+        if all(re.fullmatch(CANONICAL_INT, s) for s in strs):
+            return np.asarray([int(s) for s in strs], dtype=np.int64)
+    except OverflowError:  # beyond int64: every digit kept, as text
+        pass
+    return np.asarray([str(v) for v in values], dtype=str)
 
 
 # --- scoring a local model file on Spark -------------------------------------------------------------------
