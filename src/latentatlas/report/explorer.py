@@ -51,7 +51,7 @@ class ExplorerData:
     n_total: int
     ids: list[str] | None = None            # items: the id of every source row
     names: list[str] | None = None          # items: the name of every source row ("" when unknown)
-    thumbnails: np.ndarray | None = None    # images: (n_points, H, W) uint8
+    thumbnails: np.ndarray | None = None    # images: (n_points, H, W) grey or (n_points, H, W, 3) colour, uint8
     colour_values: np.ndarray | None = None  # continuous colour per drawn point when there are no groups
     colour_title: str = ""
     extra: list[str] | None = None          # items: hover text after the name (e.g. "12 ratings"), per source row
@@ -199,8 +199,11 @@ def image_explorer(embedding_path: str | Path, *, max_points: int | None = None,
     if len(labels) != n or len(thumbs) != n:
         raise LatentAtlasError(f"{path}: codes, labels and thumbnails have different lengths "
                                f"({n}, {len(labels)}, {len(thumbs)})")
-    if thumbs.ndim != 3:
-        raise LatentAtlasError(f"{path}: thumbnails must be (n, height, width) grey images, got shape {thumbs.shape}")
+    if thumbs.ndim == 4 and thumbs.shape[-1] == 1:
+        thumbs = thumbs[..., 0]
+    if thumbs.ndim != 3 and not (thumbs.ndim == 4 and thumbs.shape[-1] == 3):
+        raise LatentAtlasError(f"{path}: thumbnails must be (n, height, width) grey or (n, height, width, 3) colour "
+                               f"images, got shape {thumbs.shape}")
     names = [str(s) for s in data.get(_LABEL_NAMES, np.array([], dtype=str))]
 
     idx = _sample(n, max_points, seed)
@@ -400,12 +403,29 @@ def _to_uint8(images: np.ndarray) -> np.ndarray:
     return np.clip(np.nan_to_num(arr), 0, 255).astype(np.uint8)
 
 
+def _colour_sprite_png(thumbs: np.ndarray) -> tuple[bytes, dict[str, int]]:
+    from PIL import Image
+
+    n, h, w, c = thumbs.shape
+    geo = sprite_geometry(n, (h, w))
+    cells = np.full((geo["cols"] * geo["rows"], h, w, c), 255, dtype=np.uint8)
+    cells[:n] = thumbs
+    sheet = cells.reshape(geo["rows"], geo["cols"], h, w, c).transpose(0, 2, 1, 3, 4).reshape(
+        geo["height"], geo["width"], c)
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(sheet), mode="RGB").save(buf, format="PNG", compress_level=1)
+    return buf.getvalue(), geo
+
+
 def sprite_png(thumbnails: np.ndarray) -> tuple[bytes, dict[str, int]]:
     """All thumbnails (n, H, W) in one grid image: a PNG of :data:`SPRITE_LEVELS` grey levels, 4 bits a
-    pixel. Returns the PNG and its :func:`sprite_geometry`."""
+    pixel; colour thumbnails (n, H, W, 3) make an 8-bit RGB PNG. Returns the PNG and its
+    :func:`sprite_geometry`."""
     from PIL import Image
 
     thumbs = _to_uint8(thumbnails)
+    if thumbs.ndim == 4:
+        return _colour_sprite_png(thumbs)
     n, h, w = thumbs.shape
     geo = sprite_geometry(n, (h, w))
     cells = np.zeros((geo["cols"] * geo["rows"], h, w), dtype=np.uint8)
