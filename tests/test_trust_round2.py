@@ -69,6 +69,16 @@ def test_pair_and_fold_in_files_keep_text_ids(tmp_path):
     assert items.tolist() == ["010", "10"] and values.tolist() == [4.0, 2.0]
 
 
+def test_names_files_keep_text_ids_as_the_ratings_do(tmp_path):
+    from latentatlas.ratings.names import read_names
+
+    names = read_names(write(tmp_path / "n.csv", "movieId,title\n001,Zero one\n1,One\n"))
+    assert names.ids.tolist() == ["001", "1"] and names.lookup(["001", "1"]).tolist() == ["Zero one", "One"]
+    assert read_names(write(tmp_path / "p.csv", "movieId,title\n1,One\n2,Two\n")).ids.dtype == np.int64
+    dat = read_names(write(tmp_path / "movies.dat", "01::Zero one::Drama\n1::One::Comedy\n"))
+    assert dat.ids.tolist() == ["01", "1"]
+
+
 # --- R3: ids beyond int64 do not wrap -------------------------------------------------------------------------
 def test_ids_beyond_int64_in_a_csv_keep_every_digit(tmp_path):
     f = write(tmp_path / "r.csv", f"user,item,rating\n{BIG},1,4\n{BIG + 1},1,3\n{2 ** 64 - 1},2,5\n5,2,1\n")

@@ -21,7 +21,7 @@ from typing import Mapping
 import numpy as np
 
 from latentatlas.errors import LatentAtlasError, printable
-from latentatlas.ratings.io import ITEM_NAMES, USER_NAMES, _looks_like_header, _pick, first_json_record
+from latentatlas.ratings.io import ITEM_NAMES, USER_NAMES, _looks_like_header, _pick, first_json_record, typed_ids
 
 ID_NAMES = ITEM_NAMES + USER_NAMES + ("id",)
 NAME_NAMES = ("name", "title", "movie_title", "item_name", "business_name", "product_name", "user_name",
@@ -381,7 +381,7 @@ def _read_delimited(path: Path, lines: list[str], id_col, name_col, extra_cols) 
                                               block_size=1 << 24),
                 parse_options=pcsv.ParseOptions(delimiter=delimiter, quote_char=quote, newlines_in_values=True),
                 convert_options=pcsv.ConvertOptions(include_columns=wanted, strings_can_be_null=False,
-                                                    column_types={name_name: pa.string()}))
+                                                    column_types={name_name: pa.string(), id_name: pa.string()}))
             break
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
             if encoding == "utf8" and "utf" in str(exc).lower():
@@ -399,7 +399,8 @@ def _read_delimited(path: Path, lines: list[str], id_col, name_col, extra_cols) 
         if "release_date" not in metadata:
             metadata["release_date"] = _meta_array(table.column("release_date"))
     fmt = "movielens-100k" if ml100k else ("tsv" if delimiter == "\t" else "csv")
-    return _build(path, fmt, ids_col, table.column(name_name), metadata, id_name, name_name, encoding)
+    # Ids read as text, integers only when all are written canonically: 001 and 1 stay two ids (as in ratings).
+    return _build(path, fmt, typed_ids(ids_col), table.column(name_name), metadata, id_name, name_name, encoding)
 
 
 def _any_blank(column) -> bool:
@@ -501,10 +502,7 @@ def _read_double_colon(path: Path, first: str, id_col, name_col, extra_cols) -> 
             continue
     columns = {n: [r[k] for r in rows] for k, n in enumerate(names)}
     ids = pa.array(columns[id_name])
-    try:
-        ids = ids.cast(pa.int64())
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        pass
+    ids = typed_ids(ids)
     metadata = {c: np.asarray(columns[c], dtype=str) for c in extras}
     return _build(path, "movielens-dat", ids, pa.array(columns[name_name]), metadata, id_name, name_name,
                   "utf8" if encoding == "utf-8" else encoding)
