@@ -360,7 +360,7 @@ def test_evaluate_refuses_when_nothing_can_be_scored(prepared, tmp_path, capsys)
     assert run(["ratings", "evaluate", str(out), str(strangers)]) == 2
     assert "none of the 2 test ratings" in capsys.readouterr().err
     assert run(["ratings", "evaluate", str(out), str(prepared), "--max-users", "0"]) == 2
-    assert "max_users must be an integer >= 1" in capsys.readouterr().err
+    assert "max-users must be an integer >= 1" in capsys.readouterr().err
 
 
 def test_recommend_for_all_users_predict_pairs_and_similar(prepared, tmp_path, capsys):

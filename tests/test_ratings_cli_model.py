@@ -38,7 +38,7 @@ def test_train_writes_the_run_directory_contract(trained, ratings_csv):
     run_json = json.loads((d / "run.json").read_text())
     assert run_json["kind"] == "ratings-train" and run_json["config"]["solver"] == "als"
     assert {f["file"] for f in run_json["figures"]} <= {p.name for p in d.iterdir()}
-    assert run_json["artifacts"] == {"model": "model.npz", "metrics": "metrics.json"}
+    assert run_json["artifacts"] == {"model": "model.npz", "metrics": "metrics.json", "ranking": "ranking.npz"}
     rows = run_json["tables"]["recommendations"]
     assert rows and {"user", "rank", "item", "score"} <= set(rows[0])
     metrics = json.loads((trained / "m.json").read_text())
@@ -53,9 +53,11 @@ def test_train_writes_the_run_directory_contract(trained, ratings_csv):
     assert metrics["test_rmse"] == pytest.approx(M.rmse(test.values, model.predict_indices(test.users, test.items)))
     assert run_json["metrics"]["test_rmse"] == metrics["test_rmse"]
     assert model.item_factors_.shape == (model.n_items_, 5)
-    # the first user row of the table is that user's top item
+    # the first user row of the table is that user's top item, from the ranking model kept beside it
+    from latentatlas.ratings.workflow import load_model
+
     u = rows[0]["user"]
-    items, _ = model.recommend(u, 10)
+    items, _ = load_model(d).recommend(u, 10)
     assert [r["item"] for r in rows if r["user"] == u] == items.tolist()
 
 
@@ -78,8 +80,12 @@ def test_evaluate_and_recommend_use_original_ids(trained, ratings_csv, tmp_path,
     assert run(["ratings", "recommend", str(trained / "als" / "model.npz"), "--user", str(user), "-n", "4",
                 "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    items, scores = model.recommend(user, 4)
+    from latentatlas.ratings.workflow import load_model
+
+    recommender = load_model(trained / "als" / "model.npz")  # the ranking model beside it makes the lists
+    items, scores = recommender.recommend(user, 4)
     assert [r["item"] for r in rows] == items.tolist() and [r["rank"] for r in rows] == [1, 2, 3, 4]
+    assert [r["predicted"] for r in rows] == pytest.approx(model.predict([[user, i] for i in items]), abs=0.005)
 
 
 def test_train_on_a_given_split_with_string_ids(tmp_path, capsys):

@@ -56,7 +56,7 @@ def test_export_projector_of_item_factors(named_run):
     assert run(["ratings", "export-projector", str(out), "--out", str(proj), "--parquet", str(root / "f.parquet")]) == 0
     model = workflow.load_model(out)
     tensors = np.loadtxt(proj / "tensors.tsv", delimiter="\t")
-    np.testing.assert_allclose(tensors, model.item_factors_, atol=1e-5)
+    np.testing.assert_allclose(tensors, model.item_embeddings_, atol=1e-5)
     meta = (proj / "metadata.tsv").read_text().splitlines()
     assert meta[0].split("\t")[:2] == ["id", "name"] and len(meta) == model.n_items_ + 1
     import pyarrow.parquet as pq

@@ -57,6 +57,7 @@ CHECKPOINT = "checkpoint"
 LAST_CHECKPOINT = "last_checkpoint"
 EMBEDDING = "embedding"
 FRAMES = "frames"
+RANKING = "ranking"
 TRAIN_PART, VALIDATION_PART, TEST_PART = "train", "validation", "test"
 
 FILES = {
@@ -68,6 +69,7 @@ FILES = {
     LAST_CHECKPOINT: "last.pt",
     EMBEDDING: "embedding.npz",
     FRAMES: "frames.npz",
+    RANKING: "ranking.npz",
 }
 
 #: Artifacts a run of each kind must name (the report relies on them).
@@ -82,6 +84,8 @@ REQUIRED_ARTIFACTS = {
 # Tables and metrics the report reads by name.
 RATING_HISTOGRAM_TABLE = "rating histogram"
 RECOMMENDATIONS_TABLE = "recommendations"
+RANKING_TABLE = "ranking"
+RANKER_CHOICE_TABLE = "ranker choice"
 BEST_ITERATION = "best_iteration"
 #: Keys of a ratings-train run's ``metrics.json`` histories (History field → key).
 HISTORY_KEYS = {"steps": "steps", "train_loss": "train_loss", "validation_loss": "validation_loss",

@@ -127,6 +127,10 @@ def train(
                                                  "(exact).")] = "cg",
     refit: Annotated[bool, typer.Option("--refit/--no-refit", help="After early stopping, retrain on train + "
                                         "validation for the chosen number of steps.")] = True,
+    ranker: Annotated[str, typer.Option(help="The ranking model that `recommend` uses: auto (chosen on the "
+                                             "validation part by NDCG@10 among EASE, implicit ALS and popularity), "
+                                             "ease, ials, popular, or rating (rank by the predicted rating).")
+                      ] = "auto",
     resume: Annotated[Optional[Path], typer.Option("--resume", help="Start from the factors of this model.npz or run "
                                                    "folder (e.g. of an interrupted run on the same data).")] = None,
     threads: Threads = None, seed: Seed = 0,
@@ -145,7 +149,8 @@ def train(
     json_out: JsonOut = False, quiet: Quiet = False,
     engine: Engine = "local", spark_master: SparkMaster = "local[*]", spark_conf: SparkConf = None,
 ):
-    """Train a latent factor model (ALS or SGD) with early stopping; report test RMSE, MAE and ranking metrics.
+    """Train a rating model (ALS, SGD or Bayesian) and a ranking model for the top-N lists; report test RMSE,
+    MAE and full-ranking NDCG/recall/precision/MAP/coverage@10 beside the most-popular baseline.
 
     Ctrl-C keeps the best model so far, writes it and prints the command that resumes it (exit 130).
     """
@@ -187,7 +192,9 @@ def train(
         parts.item_names = _names(item_names, parts.train.item_ids, "item", log) or parts.item_names
         parts.user_names = _names(user_names, parts.train.user_ids, "user", log) or parts.user_names
     config = {"min_entries": min_entries, "validation_fraction": validation_fraction, "test_fraction": test_fraction}
-    result = workflow.train(parts, model, out=out, resume=resume, config=config, progress=log, seed=seed)
+    result = workflow.train(parts, model, out=out, resume=resume, config=config, progress=log, seed=seed,
+                            ranker=ranker)
+    model = result.model
     if metrics is not None:
         try:
             write_json(metrics, result.history)
@@ -197,7 +204,7 @@ def train(
     if json_out:
         _echo_json({**scalars, "out": str(result.out)})
     else:
-        typer.echo(_summary(scalars))
+        typer.echo(_summary(scalars, result.history.get("ranking")))
         typer.echo(f"model: {result.out / runs.FILES[runs.MODEL]}")
     if result.interrupted:
         for note in result.notes:
@@ -253,11 +260,10 @@ def _without(argv: list[str], *flags: str) -> list[str]:
     return out
 
 
-def _summary(m: dict) -> str:
+def _summary(m: dict, ranking: list[dict] | None = None) -> str:
     parts = [f"{m['solver']} k={m['k']}"]
     step = "sample" if m["solver"] == "bayes" else "step"
-    for key, label in (("test_rmse", "test RMSE"), ("test_mae", "MAE"), ("test_ndcg@10", "NDCG@10"),
-                       ("validation_rmse", "best validation RMSE")):
+    for key, label in (("test_rmse", "test RMSE"), ("test_mae", "MAE"), ("validation_rmse", "best validation RMSE")):
         if key in m:
             parts.append(f"{label} {m[key]:.4f}")
     if m["solver"] == "bayes":
@@ -265,7 +271,22 @@ def _summary(m: dict) -> str:
     else:
         parts.append(f"best step {m['best_iteration']} of {m['stopped_at']}")
     parts.append(f"{m['seconds_per_iteration'] * 1000:.1f} ms/{step}")
-    return ", ".join(parts)
+    lines = ["rating model: " + ", ".join(parts), f"ranking model: {m.get('ranker', 'the rating model')}"]
+    if ranking:
+        lines.append(_ranking_table(ranking))
+    return "\n".join(lines)
+
+
+def _ranking_table(rows: list[dict]) -> str:
+    """Full-ranking metrics, one model a line (the first is the one whose lists `recommend` shows)."""
+    from latentatlas.errors import printable
+
+    names = [k for k in rows[0] if "@" in k]
+    width = max(len("test lists (full ranking)"), *(len(printable(r["model"])) for r in rows))
+    out = [f"{'test lists (full ranking)':{width}s}  " + "  ".join(f"{n:>12s}" for n in names)]
+    for r in rows:
+        out.append(f"{printable(r['model']):{width}s}  " + "  ".join(f"{r[n]:12.4f}" for n in names))
+    return "\n".join(out)
 
 
 @app.command("export-projector")
@@ -320,8 +341,12 @@ def evaluate(
     if json_out:
         _echo_json(out)
         return
+    ranking = out.pop("ranking")
     for name, value in out.items():
+        if "@" in name:
+            continue
         typer.echo(f"{name:20s} {value:.4f}" if isinstance(value, float) else f"{name:20s} {value}")
+    typer.echo(_ranking_table(ranking))
     if out["unknown_ratings"]:
         typer.echo(f"note: {out['unknown_share']:.1%} of the test ratings have a user or item the model was not "
                    "trained on; they are predicted from the biases alone", err=True)
@@ -380,7 +405,8 @@ def recommend(
     json_out: JsonOut = False,
     engine: Engine = "local", spark_master: SparkMaster = "local[*]", spark_conf: SparkConf = None,
 ):
-    """Top-N recommendations (original ids in and out), best first, with predicted ratings on the rating scale."""
+    """Top-N recommendations (original ids in and out), best first: the ranking model's lists (with the rating
+    model's predicted rating beside each score), or a rating model's lists by predicted rating."""
     if sum([user is not None, all_users, ratings_file is not None]) != 1:
         raise LatentAtlasError("give exactly one of --user, --all-users or --ratings")
     spark = _spark(engine)
@@ -398,7 +424,7 @@ def recommend(
         rows = [{"user": _plain(u), "rank": r + 1, "item": _plain(i), "score": round(float(s), 4)}
                 for u, row_i, row_s in zip(model.user_ids_, items, scores)
                 for r, (i, s) in enumerate(zip(row_i, row_s)) if s == s]
-        rows = workflow.add_names(model, rows)
+        rows = workflow.add_names(model, workflow.with_predictions(model, rows))
         _rows_out(rows, out, json_out, list(rows[0]) if rows else ["user", "rank", "item", "score"])
         return
     if ratings_file is not None:
@@ -411,8 +437,11 @@ def recommend(
     else:
         who = _typed_id(model.user_ids_, user, "user")
     items, scores = model.recommend(who, top_n, exclude_seen=not include_seen)
-    rows = workflow.add_names(model, [{"rank": r + 1, "item": _plain(i), "score": round(float(s), 4)}
-                                      for r, (i, s) in enumerate(zip(items, scores))])
+    rows = [{"user": _plain(who), "rank": r + 1, "item": _plain(i), "score": round(float(s), 4)}
+            for r, (i, s) in enumerate(zip(items, scores))]
+    if ratings_file is None:
+        rows = workflow.with_predictions(model, rows)
+    rows = workflow.add_names(model, [{k: v for k, v in row.items() if k != "user"} for row in rows])
     _rows_out(rows, out, json_out, list(rows[0]) if rows else ["rank", "item", "score"])
 
 

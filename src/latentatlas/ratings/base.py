@@ -316,7 +316,8 @@ class RecommenderBase(BaseEstimator):
         self._check_fitted()
         meta = {"format": RANKING_FORMAT, "version": RANKING_FORMAT_VERSION, "model": self.model_name,
                 "params": self._params_json(), "scale": list(self.scale_),
-                "state": {name: getattr(self, name) for name in self._SAVED_SCALARS}}
+                "state": {name: getattr(self, name) for name in self._SAVED_SCALARS},
+                "display_name": getattr(self, "display_name", None)}
         arrays = {name: getattr(self, name) for name in ("user_ids_", "item_ids_", "seen_indptr_", "seen_items_")
                   + self._SAVED_ARRAYS}
         for what in ("item", "user"):
@@ -428,6 +429,8 @@ def load_recommender(path: str | Path):
     except (LatentAtlasError, KeyError, TypeError, ValueError) as exc:
         raise LatentAtlasError(f"{path}: inconsistent {cls.model_name} model file ({printable(exc)})") from None
     model.item_names_, model.user_names_ = names["item"], names["user"]
+    if isinstance(meta.get("display_name"), str):
+        model.display_name = meta["display_name"]
     return model
 
 

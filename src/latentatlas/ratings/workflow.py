@@ -121,7 +121,21 @@ def read_test(path, **read_options) -> Ratings:
 
 
 def load_model(path):
-    """A saved model: ``model.npz`` or the run folder holding it."""
+    """A saved model: a ``ratings train`` run folder (its rating model and, where it has one, its ranking
+    model, as a :class:`~latentatlas.ratings.recommender.Recommender`), a ``model.npz`` (the same, when a
+    ``ranking.npz`` lies beside it) or any single model file."""
+    from latentatlas.ratings.base import load_recommender
+    from latentatlas.ratings.recommender import RANKING_FILE, RATING_FILE, Recommender
+
+    p = Path(path)
+    folder = p if p.is_dir() else p.parent
+    if (p.is_dir() or p.name == RATING_FILE) and (folder / RATING_FILE).is_file() and (folder / RANKING_FILE).is_file():
+        return Recommender.load(folder)
+    return load_recommender(p)
+
+
+def load_rating_model(path):
+    """The rating model (``LatentFactorModel``) of a run folder or model file, e.g. to resume from."""
     from latentatlas.ratings.model import LatentFactorModel
 
     return LatentFactorModel.load(path)
@@ -129,41 +143,51 @@ def load_model(path):
 
 # --- evaluation -----------------------------------------------------------------------------------------
 def evaluate(model, ratings: Ratings, *, k: int = RANKING_K, threshold: float | None = None,
-             max_users: int = RANKING_USERS, seed: int = 0) -> dict[str, Any]:
-    """RMSE and MAE of a fitted model on ratings with original ids, and precision/recall/NDCG@k.
+             max_users: int | None = RANKING_USERS, seed: int = 0) -> dict[str, Any]:
+    """A fitted model on ratings with original ids: RMSE and MAE (models that predict ratings), and the
+    full-ranking metrics at ``k`` of its lists beside the popularity baseline of its training data (and, for a
+    :class:`~latentatlas.ratings.recommender.Recommender`, beside its rating model's lists).
 
-    Ratings of users or items the model never saw are predicted from the baseline and counted
-    (``unknown_ratings``, ``unknown_share``); when none of them can be scored by the factors, a clear error
-    instead of metrics of nothing.
+    The model's metrics have plain names (``ndcg@10``…); the others are prefixed ``popular_`` and
+    ``rating_model_``; ``ranking`` holds the rows as a table. Ratings of users or items the model never saw are
+    counted (``unknown_ratings``, ``unknown_share``); when none can be scored, a clear error instead of
+    metrics of nothing.
     """
     from latentatlas.ratings import metrics as M
-    from latentatlas.ratings.model import _to_space
+    from latentatlas.ratings.base import to_space
 
-    if isinstance(max_users, bool) or not isinstance(max_users, (int, np.integer)) or max_users < 1:
+    if max_users is not None and (isinstance(max_users, bool) or not isinstance(max_users, (int, np.integer))
+                                  or max_users < 1):
         raise LatentAtlasError(f"max_users must be an integer >= 1, got {max_users!r}")
-    if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.number))
-                                  or not math.isfinite(threshold)):
+    if threshold is not None and not math.isfinite(threshold):
         raise LatentAtlasError(f"threshold must be a finite number, got {threshold!r}")
     if len(ratings) == 0:
         raise LatentAtlasError("no test ratings to evaluate on")
-    known, unknown = _to_space(ratings, model.user_ids_, model.item_ids_)
+    known, unknown = to_space(ratings, model.user_ids_, model.item_ids_)
     if len(known) == 0:
         raise LatentAtlasError(f"none of the {len(ratings):,} test ratings has a user and an item that the model "
                                "was trained on (different ids, or another data set?)")
-    pred = model.predict(ratings)
-    out: dict[str, Any] = {"rmse": M.rmse(ratings.values, pred), "mae": M.mae(ratings.values, pred),
-                           "n_ratings": len(ratings), "unknown_ratings": unknown,
+    out: dict[str, Any] = {"n_ratings": len(ratings), "unknown_ratings": unknown,
                            "unknown_share": unknown / len(ratings)}
-    ev = M.evaluate(model, known, k=k, threshold=threshold, max_users=max_users, seed=seed)
-    out.update({name: ev[name] for name in (f"precision@{k}", f"recall@{k}", f"ndcg@{k}", "ranking_users",
-                                            "relevance_threshold")})
+    if getattr(model, "predicts_ratings", False):
+        pred = model.predict(ratings)
+        out.update({"rmse": M.rmse(ratings.values, pred), "mae": M.mae(ratings.values, pred)})
+    rows = M.ranking_report(model, known, k=k, threshold=threshold, max_users=max_users, seed=seed)
+    names = [f"ndcg@{k}", f"recall@{k}", f"precision@{k}", f"map@{k}", f"coverage@{k}"]
+    for row in rows:
+        prefix = "" if row["key"] == "model" else row["key"] + "_"
+        out.update({prefix + name: row[name] for name in names})
+    out["ranking_users"] = rows[0]["ranking_users"]
+    out["relevance_threshold"] = rows[0]["relevance_threshold"]
+    out["ranking"] = [{"model": row["model"], **{name: round(row[name], 4) for name in names}} for row in rows]
     return out
 
 
 # --- training runs ----------------------------------------------------------------------------------------
 @dataclass
 class TrainResult:
-    """What :func:`train` did: the model, its metrics, where the run folder went, whether it was cut short."""
+    """What :func:`train` did: the rating model and the recommender holding it (with its ranking model), the
+    metrics, where the run folder went, and whether it was cut short."""
 
     model: Any
     metrics: dict[str, Any]
@@ -171,62 +195,74 @@ class TrainResult:
     interrupted: bool = False
     out: Path | None = None
     notes: list[str] = field(default_factory=list)
+    recommender: Any = None
 
 
 def train(parts: Parts, model, *, out=None, resume=None, config: dict | None = None, progress=None,
-          seed: int = 0) -> TrainResult:
-    """Fit ``model`` on ``parts`` (early stopping on the validation part), evaluate it on the test part and,
-    with ``out``, write the run folder (model.npz, metrics.json, curves, run.json) as one atomic swap.
+          seed: int = 0, ranker: str = "auto") -> TrainResult:
+    """Fit the rating model ``model`` on ``parts`` (early stopping on the validation part) and, beside it, a
+    ranking model chosen on the validation part (``ranker``: see
+    :class:`~latentatlas.ratings.recommender.Recommender`); evaluate both on the test part beside the
+    popularity baseline and, with ``out``, write the run folder (model.npz, ranking.npz, metrics.json, curves,
+    run.json) as one atomic swap.
 
-    ``resume``: a model file or run folder whose factors the fit starts from. On Ctrl-C the best model so
-    far is kept and written (``interrupted=True`` in the result) — into ``out`` unless ``out`` holds a
-    finished run, which is never replaced by a partial one: then into ``<out>-interrupted``.
+    ``resume``: a model file or run folder whose rating-model factors the fit starts from. On Ctrl-C the best
+    model so far is kept and written (``interrupted=True`` in the result) — into ``out`` unless ``out`` holds
+    a finished run, which is never replaced by a partial one: then into ``<out>-interrupted``.
     """
+    from latentatlas.ratings.recommender import Recommender
+
     log = as_progress(progress, f"train {model.solver}")
     train_r, val_r, test_r = parts.train, parts.validation, parts.test
     log(f"{len(train_r):,} training, {len(val_r) if val_r is not None else 0:,} validation, "
         f"{len(test_r) if test_r is not None else 0:,} test ratings; {train_r.n_users:,} users x "
         f"{train_r.n_items:,} items")
-    start_from = load_model(resume) if resume is not None else None
+    start_from = load_rating_model(resume) if resume is not None else None
     if start_from is not None:
         log(f"resuming from {resume}")
     if model.progress is None and progress is not None:
         model.set_params(progress=progress)
+    rec = Recommender(ranker=ranker, rating_model=model, seed=seed, n_threads=model.n_threads,
+                      progress=model.progress)
     created = runs.now()
     interrupted = False
     try:
-        model.fit(train_r, validation=val_r, init_from=start_from)
+        rec.fit(train_r, validation=val_r, init_from=start_from)
     except KeyboardInterrupt:
-        if not hasattr(model, "history_") or not model.history_.steps:
+        fitted = getattr(rec, "rating_model_", None)
+        if fitted is None or not hasattr(fitted, "history_") or not fitted.history_.steps:
             raise
         interrupted = True
-    model.set_names(items=parts.item_names, users=parts.user_names)
+    model = rec.rating_model_
+    rec.set_names(items=parts.item_names, users=parts.user_names)
     h = model.history_
     if h.refit_steps:
         log(f"refitted on training + validation ratings for {h.refit_steps} steps")
     metrics: dict[str, Any] = {
         "solver": model.solver, "k": model.k_value, "reg": model.reg_, "seconds_per_iteration": h.seconds_per_iteration,
         "converged_after": h.converged_after, "best_iteration": h.best_step, "stopped_at": h.stopped_at,
-        "refit_steps": h.refit_steps, "interrupted": interrupted}
+        "refit_steps": h.refit_steps, "interrupted": interrupted, "ranker": rec.ranker_name_}
+    ranking: list[dict] = []
     if test_r is not None and len(test_r):
-        ev = evaluate(model, test_r, seed=seed)
-        metrics.update({f"test_{name}": ev[name] for name in ("rmse", "mae", f"precision@{RANKING_K}",
-                                                               f"recall@{RANKING_K}", f"ndcg@{RANKING_K}")})
+        ev = evaluate(rec, test_r, seed=seed)
+        ranking = ev.pop("ranking")
+        metrics.update({f"test_{name}": value for name, value in ev.items()
+                        if name in ("rmse", "mae") or "@" in name})
     if h.validation_rmse:
         metrics["validation_rmse"] = min(h.validation_rmse)
     if h.train_rmse:
         metrics["train_rmse"] = h.train_rmse[h.steps.index(h.best_step)] if h.best_step in h.steps else h.train_rmse[-1]
     history = {**metrics, **{key: getattr(h, field) for field, key in runs.HISTORY_KEYS.items()},
-               "seconds": h.seconds, "source": parts.source}
-    result = TrainResult(model, metrics, history, interrupted)
+               "seconds": h.seconds, "source": parts.source, "ranking": ranking, "ranker_choice": rec.ranker_table_}
+    result = TrainResult(model, metrics, history, interrupted, recommender=rec)
     if out is not None:
         out = Path(out)
         if interrupted and _finished(out):
             result.notes.append(f"{out} holds a finished run, which a partial one does not replace")
             out = out.parent / f"{out.name}-interrupted"
-        cfg = {"data": parts.source, **model._json_params(), "reg_used": model.reg_,
+        cfg = {"data": parts.source, **model._json_params(), "reg_used": model.reg_, "ranker": ranker,
                "resume": str(resume) if resume is not None else None, **(config or {})}
-        write_train_run(out, model, metrics, history, cfg, train_r, created=created)
+        write_train_run(out, rec, metrics, history, cfg, train_r, created=created)
         result.out = out
         log(f"wrote {out}/")
     return result
@@ -243,16 +279,24 @@ def _finished(out: Path) -> bool:
     return not loaded.metrics.get("interrupted", False)
 
 
-def write_train_run(out, model, metrics: dict, history: dict, config: dict, train_r: Ratings,
+def write_train_run(out, rec, metrics: dict, history: dict, config: dict, train_r: Ratings,
                     created: str | None = None) -> Path:
-    """The run folder of a trained model, replacing ``out`` as a whole."""
+    """The run folder of a trained :class:`~latentatlas.ratings.recommender.Recommender` (or a bare rating
+    model), replacing ``out`` as a whole."""
     from latentatlas.fsutil import save_figure, write_json
     from latentatlas.plots.ratings import loss_curves
 
+    model = getattr(rec, "rating_model_", rec)
     name = model.solver.upper()
     h = model.history_
     with runs.staged_run(out) as stage:
-        model.save(stage / runs.FILES[runs.MODEL])
+        artifacts = {runs.MODEL: runs.FILES[runs.MODEL], runs.METRICS: runs.FILES[runs.METRICS]}
+        if hasattr(rec, "write_into"):
+            rec.write_into(stage)
+            if (stage / runs.FILES[runs.RANKING]).is_file():
+                artifacts[runs.RANKING] = runs.FILES[runs.RANKING]
+        else:
+            model.save(stage / runs.FILES[runs.MODEL])
         write_json(stage / runs.FILES[runs.METRICS], history)
         figures = []
         if h.steps and model.solver == "bayes":
@@ -276,15 +320,22 @@ def write_train_run(out, model, metrics: dict, history: dict, config: dict, trai
         scalars = {k: v for k, v in metrics.items()
                    if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
         scalars["interrupted"] = bool(metrics.get("interrupted"))
-        runs.write_run(stage, runs.RATINGS_TRAIN, f"{name} latent factor model (k={model.k_value})", created=created,
-                       config=config, metrics=scalars, figures=figures,
-                       artifacts={runs.MODEL: runs.FILES[runs.MODEL], runs.METRICS: runs.FILES[runs.METRICS]},
-                       tables={runs.RECOMMENDATIONS_TABLE: recommendation_rows(model, train_r)})
+        tables = {runs.RECOMMENDATIONS_TABLE: recommendation_rows(rec, train_r)}
+        if history.get("ranking"):
+            tables[runs.RANKING_TABLE] = history["ranking"]
+        if history.get("ranker_choice"):
+            tables[runs.RANKER_CHOICE_TABLE] = history["ranker_choice"]
+        ranker = getattr(rec, "ranker_name_", None) if hasattr(rec, "ranking_model_") else None
+        title = f"{name} latent factor model (k={model.k_value})" + (f" + {ranker}" if ranker and
+                                                                     rec.ranking_model_ is not model else "")
+        runs.write_run(stage, runs.RATINGS_TRAIN, title, created=created, config=config, metrics=scalars,
+                       figures=figures, artifacts=artifacts, tables=tables)
     return Path(out)
 
 
 def recommendation_rows(model, train_r: Ratings, n_users: int = SHOW_USERS, n: int = RANKING_K) -> list[dict]:
-    """Top-``n`` lists of the ``n_users`` most active training users, as table rows."""
+    """Top-``n`` lists of the ``n_users`` most active training users, as table rows (with the predicted
+    rating beside a ranking model's score)."""
     counts = train_r.user_counts()
     users = [train_r.user_ids[u] for u in np.argsort(-counts, kind="stable")[:n_users] if counts[u] > 0]
     if not users:
@@ -293,7 +344,18 @@ def recommendation_rows(model, train_r: Ratings, n_users: int = SHOW_USERS, n: i
     rows = [{"user": _plain(u), "rank": r + 1, "item": _plain(i), "score": round(float(s), 4)}
             for u, row_i, row_s in zip(users, items, scores)
             for r, (i, s) in enumerate(zip(row_i, row_s)) if np.isfinite(s)]
+    rows = with_predictions(model, rows)
     return add_names(model, rows)
+
+
+def with_predictions(model, rows: list[dict]) -> list[dict]:
+    """``rows`` (with ``user`` and ``item``) plus the rating model's ``predicted`` rating, where the scores
+    come from a separate ranking model."""
+    ranking = getattr(model, "ranking_model_", None)
+    if not rows or ranking is None or ranking is getattr(model, "rating_model_", None) or "user" not in rows[0]:
+        return rows
+    pred = model.predict(np.array([[row["user"], row["item"]] for row in rows], dtype=object))
+    return [{**row, "predicted": round(float(p), 2)} for row, p in zip(rows, pred)]
 
 
 def add_names(model, rows: list[dict]) -> list[dict]:
@@ -320,7 +382,7 @@ def export_factors(model, out, *, users: bool = False, parquet=None):
 
     what = "user" if users else "item"
     ids = model.user_ids_ if users else model.item_ids_
-    factors = model.user_factors_ if users else model.item_factors_
+    factors = model.user_embeddings_ if users else model.item_embeddings_
     names = getattr(model, f"{what}_names_", None)
     named = names.lookup(ids, missing="") if names is not None else None
     metadata = {}

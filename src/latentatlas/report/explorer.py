@@ -234,10 +234,12 @@ def image_explorer(embedding_path: str | Path, *, max_points: int | None = None,
 def load_item_factors(model_path: str | Path):
     """Item factors, item ids, per-item training counts (None when unknown) and the model's item names
     (None when it has none) of a saved model."""
-    from latentatlas.ratings.model import LatentFactorModel
+    from latentatlas.ratings.workflow import load_model
 
-    model = LatentFactorModel.load(model_path)   # raises LatentAtlasError naming the file
-    factors = np.asarray(model.item_factors_, dtype=np.float64)
+    model = load_model(model_path)   # raises LatentAtlasError naming the file
+    # The embeddings that `ratings similar` uses too (posterior means for bayes; the ranking model's, where
+    # the run has one), so the explorer shows the same neighbours.
+    factors = np.asarray(model.item_embeddings_, dtype=np.float64)
     ids = np.asarray(model.item_ids_)
     seen = getattr(model, "seen_items_", None)
     counts = None if seen is None else np.bincount(np.asarray(seen, dtype=np.int64), minlength=len(ids))
