@@ -127,6 +127,10 @@ class Run:
             raise LatentAtlasError(f"{path}: cannot read metrics file ({exc})") from None
         return data if isinstance(data, dict) else {}
 
+    def __repr__(self) -> str:
+        return f"Run({self.kind}: {self.title!r} in {str(self.path)!r}, {len(self.metrics)} metrics, " \
+               f"{len(self.figures)} figures)"
+
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         del d["path"]

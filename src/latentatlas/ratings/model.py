@@ -112,6 +112,19 @@ class History:
         d["seconds_per_iteration"] = self.seconds_per_iteration
         return d
 
+    def __repr__(self) -> str:
+        if not self.steps:
+            return "History(empty)"
+        best = f", best step {self.best_step}" if self.best_step else ""
+        last = self.validation_rmse or self.train_rmse
+        rmse = f", {'validation' if self.validation_rmse else 'train'} RMSE {min(last):.4f}" if last else ""
+        return f"History({len(self.steps)} evaluations{best}{rmse}{', interrupted' if self.interrupted else ''})"
+
+    def _repr_png_(self):
+        from latentatlas.plots.ratings import history_png
+
+        return history_png(self)
+
     @classmethod
     def from_dict(cls, d: dict) -> "History":
         names = {f for f in cls.__dataclass_fields__}
@@ -293,8 +306,8 @@ class LatentFactorModel(RegressorMixin, RecommenderBase):
             raise LatentAtlasError(f"validation_fraction must be in [0, 1), got {v!r}")
         if not isinstance(self.refit, (bool, np.bool_)):
             raise LatentAtlasError(f"refit must be True or False, got {self.refit!r}")
-        if self.progress is not None and not callable(self.progress):
-            raise LatentAtlasError(f"progress must be callable or None, got {self.progress!r}")
+        if self.progress is not None and self.progress is not False and not callable(self.progress):
+            raise LatentAtlasError(f"progress must be callable, False or None, got {self.progress!r}")
 
     @property
     def reg_value(self) -> float:
@@ -303,9 +316,12 @@ class LatentFactorModel(RegressorMixin, RecommenderBase):
 
     @property
     def k_value(self) -> int:
-        """The number of factors in use: ``k``, or the solver's default when it is None."""
+        """The number of factors in use: ``k``, or the solver's default when it is None (capped at the number
+        of users and of items of the data it was fitted on)."""
         if self.k is not None:
             return int(self.k)
+        if getattr(self, "k_", None) is not None:
+            return int(self.k_)
         if self.solver == "bayes":
             from latentatlas.ratings.bayes import DEFAULT_K as BAYES_K
 
@@ -404,6 +420,11 @@ class LatentFactorModel(RegressorMixin, RecommenderBase):
         if validation is not None and len(validation) == 0:
             validation = None
         limit_k = min(train.n_users, train.n_items)
+        self.k_ = None
+        if self.k is None and self.k_value > limit_k:  # the default k, on data too small for it
+            self.k_ = max(1, limit_k - 1)
+            as_progress(self.progress)(f"k={self.k_} latent factors: the default is more than {train.n_users} users "
+                                       f"and {train.n_items} items allow")
         if self.k_value > limit_k:
             raise LatentAtlasError(f"k={self.k_value} latent factors is more than the data allow: the training "
                                    f"ratings have {train.n_users} users and {train.n_items} items; use k <= {limit_k}")
@@ -951,7 +972,7 @@ class LatentFactorModel(RegressorMixin, RecommenderBase):
     def save(self, path: str | Path) -> Path:
         """Write the model as ``.npz`` (arrays) with a JSON ``meta`` entry; loads without pickle."""
         self._check_fitted()
-        meta = {"format": FORMAT, "version": FORMAT_VERSION, "params": self._json_params(),
+        meta = {"format": FORMAT, "version": FORMAT_VERSION, "params": self._json_params(), "k_used": self.k_value,
                 "mu": self.mu_, "scale": list(self.scale_), "reg_used": self.reg_,
                 "history": self.history_.to_dict()}
         names = {}
@@ -1021,6 +1042,8 @@ class LatentFactorModel(RegressorMixin, RecommenderBase):
             model._validate()
         except LatentAtlasError as exc:
             raise LatentAtlasError(f"{path}: bad hyper-parameters in model file ({exc})") from None
+        if model.k is None and isinstance(meta.get("k_used"), int) and meta["k_used"] >= 1:
+            model.k_ = meta["k_used"]
         for name, value in arrays.items():
             setattr(model, f"{name}_", value)
         model.item_names_, model.user_names_ = names["item"], names["user"]
