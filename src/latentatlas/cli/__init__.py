@@ -105,8 +105,9 @@ def _run(argv: list[str] | None) -> int:
     try:
         try:
             app(args=argv, prog_name="latentatlas")
-        finally:
+        except SystemExit:  # click ends every command so, success included
             sys.stdout.flush()  # a full disk or closed output shows here, while the status can still say so
+            raise
     except LatentAtlasError as exc:
         print(f"latentatlas: error: {printable(cli_message(str(exc)))}", file=sys.stderr)
         return 2
