@@ -81,8 +81,6 @@ def _csr(indptr, indices, n_rows: int, n_cols: int, what: str):
         raise LatentAtlasError(f"indptr must start at 0, never decrease and end at len(indices) = {len(indices)}; "
                                f"got {indptr[0]} … {indptr[-1]}")
     indptr = indptr.astype(np.int64, copy=False)
-    if indices.dtype not in (np.int32, np.int64):
-        indices = indices.astype(np.int64)
     code, j = kern.check_csr(indptr, indices, n_cols)
     if code:
         row = int(np.searchsorted(indptr, j, side="right") - 1)
@@ -90,7 +88,12 @@ def _csr(indptr, indices, n_rows: int, n_cols: int, what: str):
             raise LatentAtlasError(f"indices[{j}] = {indices[j]} is outside [0, {n_cols}) (row {row})")
         raise LatentAtlasError(f"indices: column {indices[j]} appears twice in row {row}; "
                                "sum duplicate entries first")
-    return indptr, indices
+    return indptr, _index_array(indices, n_cols)
+
+
+def _index_array(indices, n_cols: int) -> np.ndarray:
+    """int32 column indices whenever they fit (one compiled signature of every kernel, half the memory)."""
+    return np.ascontiguousarray(indices, dtype=np.int32 if n_cols < 2**31 else np.int64)
 
 
 def _entries(values, nnz: int, name: str, dt: np.dtype, *, non_negative: bool):
@@ -181,13 +184,14 @@ def solve_rows(Y, gram, indptr, indices, targets, weights, reg_rows, alpha0, X, 
     G = np.ascontiguousarray(gram, dtype=dt)
     reg_rows = np.ascontiguousarray(reg_rows, dtype=np.float64)
     indptr = np.ascontiguousarray(indptr, dtype=np.int64)
+    indices = _index_array(indices, len(Y))
     bounds = _bounds(indptr, Y.shape[1], numba.get_num_threads())
     if solver == "cg":
         kern.cg_rows(indptr, indices, t, unit, w, Y, G, reg_rows, float(alpha0), X, int(cg_steps), bounds)
     else:
         n = kern.cholesky_rows(indptr, indices, t, unit, w, Y, G, reg_rows, float(alpha0), X, bounds)
         if n:
-            log.debug("iALS: %d rows were singular; minimum-norm solutions taken", n)
+            log.debug("iALS: %d rows were singular; solved with a tiny extra ridge", n)
 
 
 def objective(indptr, indices, targets, weights, user_factors, item_factors, *, reg=0.01, alpha0=1.0,
