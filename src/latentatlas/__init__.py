@@ -2,8 +2,10 @@
 
 Two capabilities share one package:
 
-* latent-factor recommenders on explicit ratings — :class:`Ratings`, :func:`read_ratings`,
-  :func:`prepare_ratings`, :class:`LatentFactorModel` (ALS, SGD, Bayesian MF; a scikit-learn regressor);
+* recommenders on explicit ratings — :class:`Ratings`, :func:`read_ratings`, :func:`prepare_ratings`;
+  :class:`Recommender` (the default: a rating model for predictions and a ranking model for top-N lists),
+  the rating model :class:`LatentFactorModel` (ALS, SGD, Bayesian MF; a scikit-learn regressor) and the
+  ranking models :class:`EASE`, :class:`ImplicitALS` and :class:`Popularity`;
 * a convolutional autoencoder on images and its latent space — :func:`read_images`, :class:`ConvAutoencoder`,
   :func:`embed` (PCA, t-SNE, UMAP).
 
@@ -12,9 +14,9 @@ figures and results display inline without ``%matplotlib inline``.
 
 Example
 -------
->>> from latentatlas import LatentFactorModel, prepare_ratings
+>>> from latentatlas import Recommender, prepare_ratings
 >>> data = prepare_ratings()                      # the built-in synthetic ratings
->>> model = LatentFactorModel().fit(data.split.train, validation=data.split.validation)
+>>> model = Recommender().fit(data.split.train, validation=data.split.validation)
 
 Importing the package is cheap and changes no global state: the names above are loaded on first use.
 """
@@ -30,6 +32,11 @@ __version__ = "0.2.0"
 
 _LAZY = {
     "LatentFactorModel": "latentatlas.ratings.model",
+    "Recommender": "latentatlas.ratings.recommender",
+    "EASE": "latentatlas.ratings.ease",
+    "ImplicitALS": "latentatlas.ratings.ials",
+    "Popularity": "latentatlas.ratings.popular",
+    "load_recommender": "latentatlas.ratings.base",
     "Ratings": "latentatlas.ratings.data",
     "read_ratings": "latentatlas.ratings.io",
     "prepare_ratings": "latentatlas.ratings.pipeline",
@@ -39,7 +46,7 @@ _LAZY = {
     "set_progress": "latentatlas.progress",
 }
 
-__all__ = ["LatentFactorModel", "Ratings", "read_ratings", "prepare_ratings", "ConvAutoencoder", "read_images",
+__all__ = ["Recommender", "LatentFactorModel", "EASE", "ImplicitALS", "Popularity", "load_recommender", "Ratings", "read_ratings", "prepare_ratings", "ConvAutoencoder", "read_images",
            "embed", "set_progress", "LatentAtlasError", "__version__"]
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -49,7 +56,12 @@ if TYPE_CHECKING:  # pragma: no cover
     from latentatlas.progress import set_progress
     from latentatlas.ratings.data import Ratings
     from latentatlas.ratings.io import read_ratings
+    from latentatlas.ratings.base import load_recommender
+    from latentatlas.ratings.ease import EASE
+    from latentatlas.ratings.ials import ImplicitALS
     from latentatlas.ratings.model import LatentFactorModel
+    from latentatlas.ratings.popular import Popularity
+    from latentatlas.ratings.recommender import Recommender
     from latentatlas.ratings.pipeline import prepare_ratings
 
 

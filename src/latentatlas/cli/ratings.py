@@ -100,8 +100,10 @@ def train(
     validation_file: Annotated[Optional[Path], typer.Option("--validation", help="Validation ratings of a given "
                                                             "split (default: 10% of --train, seeded).")] = None,
     test_file: Annotated[Optional[Path], typer.Option("--test", help="Test ratings of a given split.")] = None,
-    solver: Annotated[str, typer.Option(help="als (alternating least squares), sgd, or bayes (Bayesian MF by Gibbs "
-                                             "sampling: no λ to tune, predictive std).")] = "als",
+    solver: Annotated[str, typer.Option(help="The rating model: als (alternating least squares), sgd, or bayes "
+                                             "(Bayesian MF by Gibbs sampling: no λ to tune, predictive std); with "
+                                             "--engine spark also ials (Spark's implicit ALS, a ranking model).")
+                      ] = "als",
     k: Annotated[Optional[int], typer.Option("--k", help="Latent factors (default 64; 24 for bayes).")] = None,
     n_samples: Annotated[Optional[int], typer.Option(help="bayes: posterior samples averaged (default 50).")] = None,
     burn_in: Annotated[Optional[int], typer.Option(help="bayes: samples discarded first (default 10).")] = None,
@@ -225,6 +227,10 @@ def _check_train_options(data, engine, solver, metrics, **given) -> None:
     """Refuse, before any data is read, what ``train`` would otherwise ignore or fail on late."""
     from latentatlas.cli.options import check_output_file
 
+    if engine == "local" and solver == "ials":
+        raise LatentAtlasError("--solver ials is Spark's implicit ALS (with --engine spark); the local engine fits a "
+                               "rating model (--solver als, sgd or bayes) and a ranking model beside it: use "
+                               "--ranker ials")
     if engine == "local" and data is not None and "://" in data:  # a database URL: train has no --query
         raise LatentAtlasError(f"train reads ratings files and prepared folders, not a database: run `latentatlas "
                                f"ratings prepare {data} --query SQL --out FOLDER` and train on FOLDER")

@@ -80,6 +80,13 @@ class SparkALS:
     bias_reg : float
     num_blocks : int or None
         Spark's user and item blocks (default: the context's parallelism, at least 2).
+    implicit : bool
+        Implicit ALS for ranking (``implicitPrefs``; Hu et al. 2008): every rating is a positive whose
+        confidence grows with its value (``1 + alpha·w``, ``w`` from 0.2 for the lowest rating to 1 for the
+        highest, as the local :class:`~latentatlas.ratings.ials.ImplicitALS` grades them); no baseline.
+        :meth:`to_local` then gives an ``ImplicitALS`` ranking model.
+    alpha : float
+        ``implicit`` only: Spark's confidence scale.
 
     Learned state: ``model_`` (the ``ALSModel``), ``user_index_`` / ``item_index_`` (DataFrames mapping
     original ids to ALS ids), ``biases_`` (a :class:`~latentatlas.ratings.spark.prep.SparkBiases`),
@@ -94,7 +101,8 @@ class SparkALS:
     """
 
     def __init__(self, k: int = 64, reg: float | None = None, max_iter: int | None = None, seed: int = 0,
-                 center: str = "biases", bias_reg: float = 5.0, num_blocks: int | None = None):
+                 center: str = "biases", bias_reg: float = 5.0, num_blocks: int | None = None,
+                 implicit: bool = False, alpha: float = 1.0):
         self.k = k
         self.reg = reg
         self.max_iter = max_iter
@@ -102,6 +110,8 @@ class SparkALS:
         self.center = center
         self.bias_reg = bias_reg
         self.num_blocks = num_blocks
+        self.implicit = implicit
+        self.alpha = alpha
 
     @property
     def reg_value(self) -> float:
@@ -124,13 +134,15 @@ class SparkALS:
             raise LatentAtlasError(f"center must be one of {', '.join(CENTERS)}; got {self.center!r}")
         if not np.isfinite(self.bias_reg) or self.bias_reg < 0:
             raise LatentAtlasError(f"bias_reg must be >= 0, got {self.bias_reg!r}")
+        if not np.isfinite(self.alpha) or self.alpha <= 0:
+            raise LatentAtlasError(f"alpha must be > 0, got {self.alpha!r}")
         if self.num_blocks is not None and self.num_blocks <= 0:
             raise LatentAtlasError(f"num_blocks must be positive, got {self.num_blocks!r}")
 
     def _baseline(self, train) -> SparkBiases:
-        if self.center == "biases":
+        if self.center == "biases" and not self.implicit:
             return fit_biases_df(train, float(self.bias_reg), float(self.bias_reg))
-        if self.center == "user":
+        if self.center == "user" and not self.implicit:
             return user_mean_baseline(train)
         spark = train.sparkSession
         return SparkBiases(0.0, spark.createDataFrame([], f"user {dict(train.dtypes)['user']}, bu double"),
@@ -155,12 +167,16 @@ class SparkALS:
         self.user_index_ = index_ids(train, "user", "u").persist()
         self.item_index_ = index_ids(train, "item", "i").persist()
         resid = baseline_column(train, self.biases_)
+        lo, hi = self.rating_range_
+        target = (F.lit(0.2) + F.lit(0.8) * (F.col("rating") - F.lit(lo)) / F.lit(max(hi - lo, 1e-9))) \
+            if self.implicit else F.col("rating") - F.col("_base")
         data = (resid.join(self.user_index_, "user").join(self.item_index_, "item")
-                .select("u", "i", (F.col("rating") - F.col("_base")).cast("float").alias("r")))
+                .select("u", "i", target.cast("float").alias("r")))
         blocks = self.num_blocks or max(2, data.sparkSession.sparkContext.defaultParallelism)
         als = ALS(rank=int(self.k), regParam=self.reg_value, maxIter=self.iterations, seed=int(self.seed),
-                  userCol="u", itemCol="i", ratingCol="r", implicitPrefs=False, nonnegative=False,
-                  numUserBlocks=blocks, numItemBlocks=blocks, coldStartStrategy="nan")
+                  userCol="u", itemCol="i", ratingCol="r", implicitPrefs=bool(self.implicit),
+                  alpha=float(self.alpha), nonnegative=False, numUserBlocks=blocks, numItemBlocks=blocks,
+                  coldStartStrategy="nan")
         start = time.perf_counter()
         try:
             with self._checkpoints(data.sparkSession.sparkContext):
@@ -312,6 +328,8 @@ class SparkALS:
         from latentatlas.ratings.model import History, LatentFactorModel
 
         f = self.factors()
+        if self.implicit:
+            return self._to_local_implicit(f, train, include_seen)
         model = LatentFactorModel(**self.local_params())
         model.user_factors_, model.item_factors_ = f["user_factors"], f["item_factors"]
         model.user_bias_, model.item_bias_ = f["user_bias"], f["item_bias"]
@@ -331,6 +349,25 @@ class SparkALS:
         steps = self.iterations
         model.history_ = History(steps=[steps], seconds=[self.fit_seconds_ / steps], best_step=steps,
                                  stopped_at=steps)
+        return model
+
+    def _to_local_implicit(self, f: dict, train, include_seen: bool | None):
+        """The implicit model as a local :class:`~latentatlas.ratings.ials.ImplicitALS` ranking model."""
+        from latentatlas.ratings.ials import ImplicitALS
+
+        model = ImplicitALS(k=int(self.k), reg=self.reg_value, alpha=float(self.alpha), alpha0=1.0, nu=0.0,
+                            preference="graded", iterations=self.iterations, seed=int(self.seed))
+        model.user_factors_, model.item_factors_ = f["user_factors"], f["item_factors"]
+        model.user_ids_, model.item_ids_ = f["user_ids"], f["item_ids"]
+        model.scale_ = tuple(f["rating_range"])
+        model.display_name = f"Spark implicit ALS (k={int(self.k)})"
+        if include_seen is None:
+            include_seen = train is not None and self.n_train_ <= SEEN_LIMIT
+        if include_seen:
+            model.seen_indptr_, model.seen_items_ = self._seen(train)
+        else:
+            model.seen_indptr_ = np.zeros(len(f["user_ids"]) + 1, dtype=np.int64)
+            model.seen_items_ = np.zeros(0, dtype=np.int32)
         return model
 
     def _seen(self, train):

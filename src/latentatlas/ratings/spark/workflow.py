@@ -116,6 +116,11 @@ def load_parts(spark, data=None, train_file=None, validation_file=None, test_fil
     return [s.train, s.validation, s.test], prepared.summary["source"]
 
 
+#: Spark implicit ALS (``solver="ials"``): regParam and the confidence scale applied to graded ratings (0.2-1).
+IALS_REG = 0.1
+IALS_ALPHA = 10.0
+
+
 def train(data=None, *, train_file=None, validation_file=None, test_file=None, k: int | None = None,
           reg: float | None = None, max_steps: int | None = None, seed: int = 0, solver: str = "als",
           center: str = "biases", bias_reg: float = 5.0, reg_weighting: str = "count", min_entries: int = 4,
@@ -139,13 +144,15 @@ def train(data=None, *, train_file=None, validation_file=None, test_file=None, k
     from latentatlas.ratings.spark.als import SparkALS
 
     log = as_progress(progress, "train spark")
-    if solver != "als":
-        raise LatentAtlasError(f"the Spark engine trains with ALS only (Spark MLlib), not {solver!r}")
+    if solver not in ("als", "ials"):
+        raise LatentAtlasError(f"the Spark engine trains with Spark MLlib's ALS: solver 'als' (ratings) or 'ials' "
+                               f"(implicit ALS for top-N lists), not {solver!r}")
+    implicit = solver == "ials"
     if reg_weighting != "count":
         raise LatentAtlasError("Spark's ALS always weights λ by each row's number of ratings; "
                                "use reg_weighting='count' (the default) on Spark")
-    est = SparkALS(reg=reg, max_iter=max_steps, seed=seed, center=center, bias_reg=bias_reg,
-                   **({"k": k} if k is not None else {}))
+    est = SparkALS(reg=IALS_REG if implicit and reg is None else reg, max_iter=max_steps, seed=seed, center=center,
+                   bias_reg=bias_reg, implicit=implicit, alpha=IALS_ALPHA, **({"k": k} if k is not None else {}))
     est._validate()  # before Spark starts: a bad argument is the only output
     if metrics is not None and Path(metrics).is_dir():
         raise LatentAtlasError(f"metrics={str(metrics)!r} is a folder; give a file name")
@@ -156,15 +163,16 @@ def train(data=None, *, train_file=None, validation_file=None, test_file=None, k
         spark, data, train_file, validation_file, test_file, min_entries=min_entries,
         validation_fraction=validation_fraction, test_fraction=test_fraction, seed=seed,
         progress=as_progress(progress, "prepare/spark"), **read_options)
-    log(f"ALS k={est.k}, regParam={est.reg_value}, maxIter={est.iterations}, center={est.center} on {source}")
+    log(f"ALS k={est.k}, regParam={est.reg_value}, maxIter={est.iterations}, "
+        + (f"implicitPrefs, alpha={est.alpha}" if implicit else f"center={est.center}") + f" on {source}")
     est.fit(train_df)
     log(f"trained on {est.n_train_:,} ratings in {est.fit_seconds_:.1f} s")
-    result = {"engine": "spark", "solver": "als", "k": est.k, "reg": est.reg_value, "max_iter": est.iterations,
+    result = {"engine": "spark", "solver": solver, "k": est.k, "reg": est.reg_value, "max_iter": est.iterations,
               "center": est.center, "seconds_per_iteration": est.fit_seconds_ / est.iterations,
               "fit_seconds": est.fit_seconds_, "train_ratings": est.n_train_, "best_iteration": est.iterations,
               "stopped_at": est.iterations, "converged_after": -1}
     for name, part in (("validation", val), ("test", test)):
-        if part is not None:
+        if part is not None and not implicit:  # an implicit model ranks; it predicts no ratings
             ev = est.evaluate(part)
             if ev["n"]:
                 result.update({f"{name}_rmse": ev["rmse"], f"{name}_mae": ev["mae"], f"{name}_ratings": ev["n"],
@@ -192,7 +200,9 @@ def _write_train_run(out, outcome: TrainResult, full: dict, config: dict) -> Pat
     with runs.staged_run(out) as stage:
         outcome.model.save(stage / runs.FILES[runs.MODEL])
         write_json(stage / runs.FILES[runs.METRICS], full)
-        runs.write_run(stage, runs.RATINGS_TRAIN, f"Spark ALS latent factor model (k={outcome.estimator.k})",
+        title = f"Spark {'implicit ALS ranking' if outcome.estimator.implicit else 'ALS latent factor'} model " \
+                f"(k={outcome.estimator.k})"
+        runs.write_run(stage, runs.RATINGS_TRAIN, title,
                        config=config, metrics=scalars,
                        artifacts={runs.MODEL: runs.FILES[runs.MODEL], runs.METRICS: runs.FILES[runs.METRICS]},
                        tables={"recommendations": outcome.recommendations})
