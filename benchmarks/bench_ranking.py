@@ -513,7 +513,7 @@ def run_method(name: str, data: str, n_splits: int) -> dict:
         info: dict = {"seed": seed, "test_users": int(len(s.users)), "dropped_users": s.dropped_users}
         params = dict(m.params)
         if m.grid:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             inner = s.inner()
             scores = []
             for g in m.grid:
@@ -522,11 +522,13 @@ def run_method(name: str, data: str, n_splits: int) -> dict:
             best = int(np.argmax(scores))
             params.update(m.grid[best])
             info["tune_s"] = time.perf_counter() - t0
+            info["tune_cpu_s"] = time.process_time() - c0
             info["chosen"] = _params_text(m.grid[best])
             info["val_ndcg"] = scores[best]
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         top = m.fn(s, **params)
         info["fit_s"] = time.perf_counter() - t0
+        info["fit_cpu_s"] = time.process_time() - c0
         info.update(ranking_metrics(top, s.relevant, s.n_items))
         info["seen_in_lists"] = seen_in_lists(s, top)
         info["short_lists"] = int((top < 0).any(axis=1).sum())
@@ -545,7 +547,9 @@ def load_store() -> dict:
 
 def save_store(store: dict) -> None:
     STORE.parent.mkdir(parents=True, exist_ok=True)
-    STORE.write_text(json.dumps(store, indent=1))
+    tmp = STORE.with_suffix(".part")
+    tmp.write_text(json.dumps(store, indent=1))
+    os.replace(tmp, STORE)
 
 
 def ms(values, fmt="{:.4f}") -> str:
@@ -575,23 +579,24 @@ def data_section(data: str, n_splits: int, entry: dict) -> str:
     if refs and len({len(v["splits"]) for v in refs.values()}) == 1:
         per_split_max = np.max([[s["ndcg"] for s in v["splits"]] for v in refs.values()], axis=0)
 
-    head = ("| method | NDCG@10 | recall@10 | precision@10 | MAP@10 | coverage | fit + lists s | tuning s | "
+    head = ("| method | NDCG@10 | recall@10 | precision@10 | MAP@10 | coverage | fit + lists s | CPU s | tuning s | "
             "chosen on validation | seen items listed |")
-    lines = [head, "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|"]
+    lines = [head, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|"]
     for n in order:
         r = rows[n]
         label = METHODS[n].label if n in METHODS else n
         if n == best_ref:
             label += " — **best λ on test (reference)**"
         if not r.get("splits"):
-            lines.append(f"| {label} (`{n}`) | {r.get('error', 'failed')} | | | | | | | | |")
+            lines.append(f"| {label} (`{n}`) | {r.get('error', 'failed')} | | | | | | | | | |")
             continue
         sp_ = r["splits"]
         col = lambda key: [s[key] for s in sp_]  # noqa: E731
         chosen = sorted({s["chosen"] for s in sp_ if "chosen" in s})
         tune = ms(col("tune_s"), "{:.1f}") if "tune_s" in sp_[0] else ""
+        cpu = ms(col("fit_cpu_s"), "{:.2f}") if all("fit_cpu_s" in x for x in sp_) else "–"
         lines.append(f"| {label} (`{n}`) | {ms(col('ndcg'))} | {ms(col('recall'))} | {ms(col('precision'))} | "
-                     f"{ms(col('map'))} | {ms(col('coverage'), '{:.3f}')} | {ms(col('fit_s'), '{:.2f}')} | {tune} | "
+                     f"{ms(col('map'))} | {ms(col('coverage'), '{:.3f}')} | {ms(col('fit_s'), '{:.2f}')} | {cpu} | {tune} | "
                      f"{'; '.join(chosen)} | {sum(col('seen_in_lists'))} |")
     out.append("\n".join(lines) + "\n")
 
@@ -635,7 +640,8 @@ def write_results(store: dict, datas: list[str], n_splits: int, path: Path) -> N
         "precision at that rank / min(10, #relevant); coverage = distinct items in all lists / items. "
         "Mean ± standard deviation over the splits. Peers' grids are chosen on a seeded 90/10 split of the "
         "training part (inner NDCG@10), then refitted on the whole 80 %; \"fit + lists s\" is that final fit "
-        "plus the top-10 lists of every test user, \"tuning s\" the whole grid. EASE rows labelled λ = … are "
+        "plus the top-10 lists of every test user (wall time, and the process's CPU time over all its threads), "
+        "\"tuning s\" the whole grid. EASE rows labelled λ = … are "
         "references scored on test at each λ of the grid; the one with the best mean is marked, and the "
         "per-split table's first row takes the best λ *per split* (the strictest reading of \"EASE with its "
         "best λ\"). Peers run on binary \"who rated what\" (rating values ignored) with 2 threads each; "
@@ -682,6 +688,8 @@ def main(argv=None) -> None:
     ap.add_argument("--output", default=None, help="results file (default benchmarks/RESULTS-ranking.md)")
     ap.add_argument("--lenskit-pipeline", action="store_true",
                     help="LensKit rows list through lenskit.batch.recommend (slow) instead of its scorers' code")
+    ap.add_argument("--report", action="store_true", help="only rewrite the results file from the store")
+    ap.add_argument("--store", default=None, help="results store (default benchmarks/data/bench_ranking.json)")
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     n_splits = 1 if args.quick else args.splits
@@ -715,7 +723,13 @@ def main(argv=None) -> None:
 
     if args.lenskit_pipeline:
         os.environ["BENCH_LENSKIT_PIPELINE"] = "1"
+    if args.store:
+        globals()["STORE"] = Path(args.store)
     store = load_store()
+    if args.report:
+        write_results(store, datas, n_splits, output)
+        print(f"wrote {output}")
+        return
     cmd = " ".join([".venv/bin/python", "benchmarks/bench_ranking.py", *map(shlex.quote, sys.argv[1:])])
     nproc = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
     load_start = "{:.2f}, {:.2f}, {:.2f}".format(*os.getloadavg())
