@@ -1,4 +1,4 @@
-"""Figures of the recommender: loss curves of training runs and the rating histogram."""
+"""Figures of the recommender: loss curves of training runs, the rating histogram and the ranking metrics."""
 
 from __future__ import annotations
 
@@ -98,3 +98,29 @@ def history_png(history, metric: str = "rmse") -> bytes | None:
     a recommender's ``History`` (``def _repr_png_(self): return history_png(self)``), so that a notebook
     shows the curves."""
     return repr_png(loss_curves, history, metric)
+
+
+_SERIES = ("#2ca02c", "#1f77b4", "#7f7f7f", "#ff7f0e", "#9467bd")
+
+
+@styled
+def ranking_bars(rows, metrics=("ndcg@10", "recall@10", "map@10"), title: str = "Top-10 lists on the test part"):
+    """Grouped bars of full-ranking metrics, one group per metric and one bar per model (the rows of
+    :func:`latentatlas.ratings.metrics.ranking_report` or of a run's ``ranking`` table), each bar labelled."""
+    rows = list(rows)
+    metrics = [m for m in metrics if rows and m in rows[0]]
+    fig, ax = subplots(1, 1, figsize=(6.4, 3.6))
+    width = 0.8 / max(len(rows), 1)
+    x = np.arange(len(metrics))
+    for j, row in enumerate(rows):
+        values = [float(row[m]) for m in metrics]
+        bars = ax.bar(x + (j - (len(rows) - 1) / 2) * width, values, width, color=_SERIES[j % len(_SERIES)],
+                      label=str(row.get("model", j))[:60])
+        ax.bar_label(bars, fmt="%.3f", fontsize=7, padding=1)
+    ax.set_xticks(x, [m.replace("@", " @ ") for m in metrics])
+    ax.set_ylabel("higher is better")
+    ax.set_title(title)
+    ax.legend(fontsize=7, loc="upper right", frameon=False)
+    ax.margins(y=0.15)
+    fig.tight_layout()
+    return fig

@@ -31,6 +31,9 @@ RANKERS = ("auto", "ease", "ials", "popular", "rating")
 #: EASE is a candidate of ``ranker="auto"`` up to this many items (its fit is cubic in the items: about a
 #: minute per λ at 20,000 items on two cores); above, implicit ALS serves.
 AUTO_EASE_MAX_ITEMS = 20_000
+#: Up to this many items every λ of ``ease.REG_GRID`` is tried with both weightings; above, three λ with
+#: rating weights (12 dense solves would take long).
+EASE_FULL_GRID_MAX_ITEMS = 4_000
 #: Implicit-ALS settings tried by ``ranker="auto"`` (and ``ranker="ials"``): around Rendle et al.'s (2022)
 #: recommendations, and what MovieLens validation data preferred (RESULTS-ranking.md).
 IALS_GRID = ({"reg": 0.03, "alpha": 1.0, "alpha0": 0.1}, {"reg": 0.01, "alpha": 1.0, "alpha0": 0.1},
@@ -51,8 +54,10 @@ def ranker_candidates(ranker: str, n_items: int, max_memory: int | None, seed: i
         check_memory(n_items, max_memory)  # asked for by name: a clear error rather than a fallback
     limit = default_memory_limit() if max_memory is None else max_memory
     if ranker == "ease" or (ranker == "auto" and n_items <= AUTO_EASE_MAX_ITEMS and needed_bytes(n_items) <= limit):
-        for weighting in ("rating", "binary"):
-            for lam in REG_GRID:
+        # Each fit costs a dense n_items³ solve: the whole grid on small catalogues, its middle on larger ones.
+        small = n_items <= EASE_FULL_GRID_MAX_ITEMS
+        for weighting in ("rating", "binary") if small else ("rating",):
+            for lam in REG_GRID if small else REG_GRID[2:5]:
                 out.append((f"EASE (λ={lam:g}, {weighting} weights)",
                             lambda lam=lam, w=weighting: EASE(reg=lam, weighting=w, max_memory=max_memory)))
     if ranker in ("ials", "auto"):

@@ -317,6 +317,15 @@ def write_train_run(out, rec, metrics: dict, history: dict, config: dict, train_
                 runs.figure("rmse_curve.png", f"{name}: training and validation RMSE",
                             f"Root mean squared error of the factor model per iteration; early stopping "
                             f"watched the {stop}.")]
+        if history.get("ranking"):
+            from latentatlas.plots.ratings import ranking_bars
+
+            save_figure(ranking_bars(history["ranking"]), stage / "ranking.png")
+            figures.insert(0, runs.figure(
+                "ranking.png", "Top-10 lists on the test part",
+                "Full-ranking metrics at 10 (every item a user did not rate in training is ranked; relevant = a "
+                "test rating of at least 3/4 of the scale): the lists `recommend` shows, the rating model's "
+                "lists by predicted rating, and the most popular items, on the same users."))
         scalars = {k: v for k, v in metrics.items()
                    if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
         scalars["interrupted"] = bool(metrics.get("interrupted"))
