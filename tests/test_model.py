@@ -346,7 +346,7 @@ def test_bad_fit_and_predict_inputs(fitted, small_split):
         fitted.recommend(fitted.user_ids_[0], n=0)
     with pytest.raises(LatentAtlasError, match=r"X must have shape \(n, 2\)"):
         LatentFactorModel(k=2).fit(np.zeros((3, 3)), np.zeros(3))
-    with pytest.raises(LatentAtlasError, match="the ratings are missing"):
+    with pytest.raises(LatentAtlasError, match="requires y to be passed"):
         LatentFactorModel(k=2).fit(np.zeros((3, 2)))
     with pytest.raises(LatentAtlasError, match="3 pairs but y has 2"):
         LatentFactorModel(k=2).fit(np.zeros((3, 2)), [1, 2])

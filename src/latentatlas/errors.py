@@ -9,6 +9,15 @@ class LatentAtlasError(ValueError):
     """Bad input or arguments, with a message that names the file, line, field or argument."""
 
 
+def not_fitted(what: str) -> "LatentAtlasError":
+    """The error for a model used before ``fit``: a :class:`LatentAtlasError` that is also scikit-learn's
+    ``NotFittedError``, so its tools recognise it."""
+    from sklearn.exceptions import NotFittedError
+
+    cls = type("NotFittedModelError", (LatentAtlasError, NotFittedError), {})
+    return cls(f"this {what} is not fitted yet; call fit() or load() first")
+
+
 def printable(text: str) -> str:
     """``text`` on one line with control characters escaped, safe to put in a message or a terminal
     (a file's bytes may hold escape sequences or newlines)."""

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from latentatlas.errors import LatentAtlasError, printable
+from latentatlas.errors import LatentAtlasError, not_fitted, printable
 from latentatlas.fsutil import save_npz, to_json
 from latentatlas.ratings.data import Ratings
 
@@ -129,7 +129,7 @@ class RecommenderBase(BaseEstimator):
     # --- fitted state -----------------------------------------------------------------------------------
     def _check_fitted(self) -> None:
         if not hasattr(self, "user_ids_"):
-            raise LatentAtlasError(f"this {type(self).__name__} is not fitted yet; call fit() or load() first")
+            raise not_fitted(type(self).__name__)
 
     @property
     def n_users_(self) -> int:
@@ -529,8 +529,13 @@ def pairs(X) -> tuple[np.ndarray, np.ndarray]:
         raise LatentAtlasError("X must be (user id, item id) pairs, not a sparse matrix; for a user × item "
                                "matrix use Ratings.from_sparse(matrix)")
     arr = np.asarray(X, dtype=object) if not isinstance(X, np.ndarray) else X
-    if arr.dtype.kind == "c":
-        raise LatentAtlasError("X holds complex numbers; ids must be integers or strings")
+    if arr.dtype.kind == "c" or (arr.dtype == object and any(isinstance(v, complex) for v in arr.ravel()[:100])):
+        raise LatentAtlasError("Complex data not supported: ids must be integers or text")
+    if arr.ndim == 2 and arr.shape[1] == 0:
+        raise LatentAtlasError(f"X has 0 feature(s) (shape={arr.shape}) while a minimum of 2 is required: one "
+                               "(user id, item id) pair per row")
+    if arr.ndim == 2 and arr.shape[0] == 0:
+        raise LatentAtlasError(f"X has 0 sample(s) (shape={arr.shape}) while a minimum of 1 is required")
     if arr.ndim != 2 or arr.shape[1] != 2:
         raise LatentAtlasError(f"X must have shape (n, 2): one (user id, item id) pair per row; got shape "
                                f"{arr.shape}")
@@ -563,8 +568,9 @@ def as_ratings(X, y=None, name: str = "X") -> Ratings:
             raise LatentAtlasError(f"{name} is a Ratings object: it holds the ratings already, so y must be None")
         return X
     if y is None:
-        raise LatentAtlasError(f"{name}: the ratings are missing; call fit(X, y) with X the (user id, item id) "
-                               "pairs and y their ratings, or fit(ratings) with a Ratings")
+        raise LatentAtlasError(f"{name}: this model requires y to be passed, but the target y is None: call "
+                               "fit(X, y) with X the (user id, item id) pairs and y their ratings, or fit(ratings) "
+                               "with a Ratings")
     users, items = pairs(X)
     values = np.asarray(y, dtype=object if np.asarray(y).dtype == object else None).reshape(-1)
     try:

@@ -31,7 +31,7 @@ from typing import Callable
 import numpy as np
 from sklearn.base import RegressorMixin
 
-from latentatlas.errors import LatentAtlasError, printable
+from latentatlas.errors import LatentAtlasError, not_fitted, printable
 from latentatlas.progress import as_progress
 from latentatlas.fsutil import save_npz, to_json
 from latentatlas.ratings.base import (MAX_ABS_RATING, FoldedUser, RecommenderBase, as_ratings, check_ratings,
@@ -66,14 +66,11 @@ SGD_BLOCKS = 8
 #: Arrays of a model file (each the fitted attribute of the same name plus ``_``).
 _ARRAYS = ("user_factors", "item_factors", "user_bias", "item_bias", "user_ids", "item_ids", "seen_indptr",
            "seen_items")
-#: The sampler's state kept with a ``bayes`` model (arrays ``bayes_<name>``; scalars in the metadata).
-_BAYES_ARRAYS = ("user_factor_mean", "item_factor_mean", "user_var", "item_var", "user_prior_mean",
-                 "user_prior_precision", "implicit_user", "user_noise", "item_noise")
-_BAYES_SCALARS = ("n_stored", "noise_precision", "noise_variance", "k", "implicit", "noise", "n_kept", "burn_in",
-                  "seed")
 #: The fitted state.
 _STATE = ("user_factors_", "item_factors_", "user_bias_", "item_bias_", "mu_", "user_ids_", "item_ids_",
           "seen_indptr_", "seen_items_", "scale_", "reg_", "history_")
+#: Up to this many pairs ``predict`` runs in the calling thread (numpy), above it the parallel kernel.
+SERIAL_PAIRS = 4096
 _CHUNKS = 64  # row chunks of the parallel kernels; fixed, so sums do not depend on the number of threads
 
 
@@ -347,7 +344,7 @@ class LatentFactorModel(RegressorMixin, RecommenderBase):
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "user_factors_"):
-            raise LatentAtlasError("this LatentFactorModel is not fitted yet; call fit() or load() first")
+            raise not_fitted("LatentFactorModel")
 
     # --- training ----------------------------------------------------------------------------------------
     def fit(self, X, y=None, *, validation=None, init_from: "LatentFactorModel | None" = None,
@@ -400,6 +397,7 @@ class LatentFactorModel(RegressorMixin, RecommenderBase):
             y, validation = None, y  # fit(train, validation): both Ratings, nothing ambiguous
         train = _as_ratings(X, y, name="X")
         _check_ratings(train, "train")
+        self.n_features_in_ = 2  # (user id, item id)
         if len(train) == 0:
             raise LatentAtlasError("no training ratings")
         if validation is not None:
@@ -680,6 +678,7 @@ class LatentFactorModel(RegressorMixin, RecommenderBase):
     def _set_bayes(self, fit, train: Ratings | None) -> None:
         from latentatlas.ratings.kernels import als
 
+        fit = fit.compact()  # what model files keep: posterior means, variances and a rank-k correction
         self.bayes_ = fit
         self.mu_ = float(fit.mu)
         self.user_bias_, self.item_bias_ = fit.user_bias, fit.item_bias
@@ -835,8 +834,12 @@ class LatentFactorModel(RegressorMixin, RecommenderBase):
         known = (u >= 0) & (i >= 0)
         pred = np.empty(len(u))
         uk, ik = u[known], i[known]
-        out = np.empty(len(uk), dtype=self.user_factors_.dtype)
-        als.triplet_predict(uk, ik, self.user_factors_, self.item_factors_, out)
+        if len(uk) <= SERIAL_PAIRS:  # a thread pool costs more than it saves (and waits on a busy machine)
+            out = np.einsum("ij,ij->i", self.user_factors_[uk].astype(np.float64),
+                            self.item_factors_[ik].astype(np.float64))
+        else:
+            out = np.empty(len(uk), dtype=self.user_factors_.dtype)
+            als.triplet_predict(uk, ik, self.user_factors_, self.item_factors_, out)
         pred[known] = out.astype(np.float64) + self._baseline(uk, ik)
         cold = ~known
         bu = np.where(u[cold] >= 0, self.user_bias_[np.maximum(u[cold], 0)], 0.0)
@@ -981,9 +984,8 @@ class LatentFactorModel(RegressorMixin, RecommenderBase):
                 names.update(getattr(self, f"{what}_names_").to_arrays(prefix=f"{what}_names_"))
         fit = getattr(self, "bayes_", None)
         if fit is not None:  # what predict_std and fold_in need besides the averaged factors
-            meta["bayes"] = {name: getattr(fit, name) for name in _BAYES_SCALARS}
-            names.update({f"bayes_{name}": getattr(fit, name) for name in _BAYES_ARRAYS
-                          if getattr(fit, name) is not None})
+            meta["bayes"], state = fit.to_file()
+            names.update({f"bayes_{name}": value for name, value in state.items()})
         return save_npz(path, **{name: getattr(self, f"{name}_") for name in _ARRAYS}, **names,
                         meta=np.array(to_json(meta, indent=None)))
 
@@ -1019,7 +1021,7 @@ class LatentFactorModel(RegressorMixin, RecommenderBase):
                     raise LatentAtlasError(f"{path}: model file format version {version!r} is newer than "
                                            f"this latentatlas understands ({FORMAT_VERSION}); upgrade latentatlas")
                 arrays = {name: z[name] for name in _ARRAYS if name in z.files}
-                bayes_arrays = {name: z[f"bayes_{name}"] for name in _BAYES_ARRAYS if f"bayes_{name}" in z.files}
+                bayes_arrays = {name[6:]: z[name] for name in z.files if name.startswith("bayes_")}
                 try:
                     names = {what: Names.from_arrays(z, prefix=f"{what}_names_") for what in ("item", "user")}
                 except LatentAtlasError as exc:
@@ -1064,23 +1066,19 @@ class LatentFactorModel(RegressorMixin, RecommenderBase):
     def _load_bayes(self, scalars: dict, arrays: dict) -> None:
         from latentatlas.ratings.bayes import BayesFit
 
-        missing = [name for name in _BAYES_ARRAYS if name not in arrays and name != "implicit_user"]
-        if missing:
-            raise KeyError(missing[0])
-        fit = BayesFit(mu=self.mu_, user_bias=self.user_bias_, item_bias=self.item_bias_,
-                       user_factors=self.user_factors_, item_factors=self.item_factors_,
-                       implicit_user=arrays.get("implicit_user"),
-                       **{name: arrays[name] for name in _BAYES_ARRAYS if name != "implicit_user"},
-                       **{name: scalars[name] for name in _BAYES_SCALARS})
-        nu, ni, k = len(self.user_ids_), len(self.item_ids_), self.k_value
-        if fit.user_factor_mean.shape != (nu, k) or fit.item_factor_mean.shape != (ni, k) \
-                or fit.user_var.shape != (nu, k + 1) or fit.item_var.shape != (ni, k + 1) or fit.k != k:
+        # the compact form (posterior means + a low-rank correction) or, in older files, every stored sample
+        fit = BayesFit.from_file(scalars, arrays, mu=self.mu_, user_bias=self.user_bias_,
+                                 item_bias=self.item_bias_, user_factors=self.user_factors_,
+                                 item_factors=self.item_factors_)
+        if fit.k != self.k_value or len(self.user_bias_) != len(self.user_ids_) \
+                or len(self.item_bias_) != len(self.item_ids_):
             raise ValueError("the sampler's arrays do not match the ids and k")
         self.bayes_ = fit
 
     def _shape_problem(self) -> str | None:
         """Why the fitted arrays do not fit together, or None."""
-        nu, ni, k = len(self.user_ids_), len(self.item_ids_), self.k_value * self._n_stored()
+        fit = getattr(self, "bayes_", None)
+        nu, ni, k = len(self.user_ids_), len(self.item_ids_), self.k_value if fit is None else fit.width
         checks = [
             (self.user_factors_.shape == (nu, k), f"user_factors has shape {self.user_factors_.shape}, not ({nu}, {k})"),
             (self.item_factors_.shape == (ni, k), f"item_factors has shape {self.item_factors_.shape}, not ({ni}, {k})"),
