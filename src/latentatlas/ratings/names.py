@@ -219,28 +219,64 @@ class Names:
     # --- persistence (npz-friendly arrays, no pickle) ------------------------------------------------------
     def to_arrays(self, prefix: str = "names_") -> dict[str, np.ndarray]:
         """Plain arrays (no object dtype) for ``np.savez``/:func:`latentatlas.fsutil.save_npz`; metadata
-        columns are stored by position, their names in the JSON ``{prefix}meta`` entry."""
+        columns are stored by position, their names in the JSON ``{prefix}meta`` entry. Text (names, string
+        ids and text columns) is stored as variable-length UTF-8: one ``uint8`` array of the encoded strings
+        end to end (``<key>_utf8``) and their ``int64`` boundaries (``<key>_offsets``, one more than the
+        strings), not as fixed-width UTF-32, which takes four bytes per character of the longest name."""
         info = {**self.meta, "format": FORMAT_TAG, "columns": list(self.metadata)}
-        out = {f"{prefix}ids": self.ids, f"{prefix}names": self.names,
-               f"{prefix}meta": np.array(json.dumps(info, default=str))}
+        out = {f"{prefix}meta": np.array(json.dumps(info, default=str))}
+        _pack_text(out, f"{prefix}ids", self.ids)
+        _pack_text(out, f"{prefix}names", self.names)
         for k, col in enumerate(self.metadata.values()):
-            out[f"{prefix}col{k}"] = col
+            _pack_text(out, f"{prefix}col{k}", col)
         return out
 
     @classmethod
     def from_arrays(cls, arrays: Mapping[str, np.ndarray], prefix: str = "names_") -> "Names | None":
         """The inverse of :meth:`to_arrays` (``arrays`` may be an open ``np.load`` file); None when the
-        arrays hold no names under ``prefix``."""
-        if f"{prefix}ids" not in arrays:
+        arrays hold no names under ``prefix``. Files written before text was stored as UTF-8 (fixed-width
+        string arrays) read the same."""
+        files = set(arrays.files if hasattr(arrays, "files") else arrays)
+        if f"{prefix}ids" not in files and f"{prefix}ids_utf8" not in files:
             return None
         try:
             info = json.loads(str(arrays[f"{prefix}meta"]))
             columns = info.pop("columns")
             info.pop("format", None)
-            metadata = {c: np.asarray(arrays[f"{prefix}col{k}"]) for k, c in enumerate(columns)}
-            return cls(np.asarray(arrays[f"{prefix}ids"]), np.asarray(arrays[f"{prefix}names"]), metadata, info)
-        except (KeyError, ValueError, TypeError) as exc:
-            raise LatentAtlasError(f"stored names under {prefix!r} are incomplete or damaged ({exc})") from None
+            metadata = {c: _unpack_text(arrays, files, f"{prefix}col{k}") for k, c in enumerate(columns)}
+            return cls(_unpack_text(arrays, files, f"{prefix}ids"), _unpack_text(arrays, files, f"{prefix}names"),
+                       metadata, info)
+        except (KeyError, ValueError, TypeError, UnicodeDecodeError) as exc:
+            raise LatentAtlasError(f"stored names under {prefix!r} are incomplete or damaged "
+                                   f"({printable(str(exc))})") from None
+
+
+def _pack_text(out: dict, key: str, values: np.ndarray) -> None:
+    """``values`` into ``out``: a text array as ``key_utf8`` (the UTF-8 bytes end to end) and ``key_offsets``
+    (where each string starts, and the end), anything else as it is under ``key``."""
+    values = np.asarray(values)
+    if values.dtype.kind != "U":
+        out[key] = values
+        return
+    encoded = [s.encode("utf-8") for s in values.tolist()]
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+    np.cumsum([len(b) for b in encoded], out=offsets[1:])
+    out[f"{key}_utf8"] = np.frombuffer(b"".join(encoded), dtype=np.uint8)
+    out[f"{key}_offsets"] = offsets
+
+
+def _unpack_text(arrays, files: set, key: str) -> np.ndarray:
+    """The inverse of :func:`_pack_text` (or the plain array of an older file)."""
+    if f"{key}_utf8" not in files:
+        return np.asarray(arrays[key])
+    data = np.asarray(arrays[f"{key}_utf8"])
+    offsets = np.asarray(arrays[f"{key}_offsets"])
+    if data.dtype != np.uint8 or data.ndim != 1 or offsets.ndim != 1 or offsets.dtype.kind not in "iu" \
+            or len(offsets) == 0 or offsets[0] != 0 or offsets[-1] != len(data) or (np.diff(offsets) < 0).any():
+        raise ValueError(f"{key}: text offsets do not match its bytes")
+    raw = data.tobytes()
+    bounds = offsets.tolist()
+    return np.array([raw[a:b].decode("utf-8") for a, b in zip(bounds[:-1], bounds[1:])], dtype=str)
 
 
 _ARTICLE = re.compile(r"^(?P<body>.+?),\s*(?P<article>the|a|an|les|la|le|l'|il|el|los|las|das|der|die)"
