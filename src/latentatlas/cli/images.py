@@ -27,7 +27,8 @@ DataOpt = Annotated[Optional[Path], typer.Option(
 SplitOpt = Annotated[str, typer.Option("--split", help="Fashion-MNIST split: train, test or all (train then test).")]
 LimitOpt = Annotated[Optional[int], typer.Option("--limit", help="Use only the first N images.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress lines.")]
-ThreadsOpt = Annotated[Optional[int], typer.Option("--threads", help="CPU threads (default: all cores available).")]
+ThreadsOpt = Annotated[Optional[int], typer.Option("--threads", help="CPU threads (default: half the cores, fewer on "
+                                                                    "a busy machine).")]
 
 app = typer.Typer(no_args_is_help=True)
 

@@ -270,9 +270,9 @@ class ConvAutoencoder(TransformerMixin, BaseEstimator):
         return getattr(self, "model_", None) is not None
 
     def _threads(self):
-        from latentatlas.images.training import torch_threads
+        from latentatlas.images.training import default_threads, torch_threads
 
-        return torch_threads(self.num_threads)
+        return torch_threads(self.num_threads if self.num_threads is not None else default_threads())
 
     # --- using ----------------------------------------------------------------------------------------
     def transform(self, images, batch_size: int = 1024) -> np.ndarray:

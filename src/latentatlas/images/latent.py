@@ -175,11 +175,11 @@ def interpolate(model, image_a, image_b, steps: int = 10, device=None) -> np.nda
     """
     torch = _torch()
     check_steps(steps)
-    a = np.asarray(getattr(image_a, "images", image_a))
-    b = np.asarray(getattr(image_b, "images", image_b))
-    if any(v.ndim not in (2, 3) or (v.ndim == 3 and v.shape[0] != 3) for v in (a, b)):
-        raise LatentAtlasError(f"image_a and image_b must be single H×W (or 3×H×W) images, got shapes {a.shape} "
-                               f"and {b.shape}")
+    a, b = _single(image_a), _single(image_b)
+    if a is None or b is None:
+        raise LatentAtlasError(f"image_a and image_b must be single H×W (or 3×H×W) images, got shapes "
+                               f"{np.shape(getattr(image_a, 'images', image_a))} and "
+                               f"{np.shape(getattr(image_b, 'images', image_b))}")
     if a.shape != b.shape:
         raise LatentAtlasError(f"image_a and image_b differ in size: {a.shape} vs {b.shape}")
     pixels = _as_image_array(np.stack([a, b]), name="image_a/image_b")
@@ -200,6 +200,20 @@ def interpolate(model, image_a, image_b, steps: int = 10, device=None) -> np.nda
     finally:
         model.train(was_training)
     return _images_out(frames)
+
+
+def _single(image) -> np.ndarray | None:
+    """One image as H×W (grey) or 3×H×W (colour; H×W×3 is moved), or None when it is neither."""
+    if hasattr(image, "detach") and hasattr(image, "cpu"):
+        image = image.detach().cpu().numpy()
+    img = np.asarray(getattr(image, "images", image))
+    if img.ndim == 3 and img.shape[0] != 3 and img.shape[-1] == 3:
+        img = np.moveaxis(img, -1, 0)
+    if img.ndim == 3 and img.shape[0] == 1:
+        img = img[0]
+    if img.ndim == 2 or (img.ndim == 3 and img.shape[0] == 3):
+        return img
+    return None
 
 
 def _check_codes(codes) -> np.ndarray:
@@ -443,9 +457,10 @@ def traverse(model, image, dims, values, device=None) -> np.ndarray:
     follow N(0, 1) a priori, so values from -3 to 3 span its prior.
     """
     torch = _torch()
-    img = np.asarray(getattr(image, "images", image))
-    if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[0] != 3):
-        raise LatentAtlasError(f"image must be a single H×W (or 3×H×W) image, got shape {img.shape}")
+    img = _single(image)
+    if img is None:
+        raise LatentAtlasError(f"image must be a single H×W (or 3×H×W) image, got shape "
+                               f"{np.shape(getattr(image, 'images', image))}")
     dims = np.asarray(dims).reshape(-1)
     values = np.asarray(values, dtype=np.float32)
     if dims.size == 0 or values.size == 0 or not np.issubdtype(dims.dtype, np.integer):

@@ -398,7 +398,7 @@ def encode_run(checkpoint: PathLike, out: PathLike, *, data: PathLike | None = N
     it when the images have labels, and ``NAME.json`` describing both (read back by :func:`embed_run`).
 
     ``checkpoint`` is a ``.pt`` file or an ``images-train`` run folder; ``threads`` the CPU threads (default:
-    torch's).
+    :func:`latentatlas.images.training.default_threads`).
 
     Example
     -------
