@@ -101,14 +101,14 @@ def load_input(path: str | Path | None, *, builtin_size: int = 100_000, seed: in
     if is_database_url(path):
         if not query:
             raise LatentAtlasError(f"{path} is a database URL: give the SQL query that returns (user, item, rating) "
-                                   "rows with --query")
+                                   "rows as query=")
         from latentatlas.ratings.sql import read_ratings_sql
 
         sql_options = {k: v for k, v in read_options.items() if k in ("user_col", "item_col", "rating_col",
                                                                         "duplicates")}
         return read_ratings_sql(str(path), query, **sql_options)
     if query:
-        raise LatentAtlasError("--query needs a database URL (e.g. sqlite:///app.db) as the input")
+        raise LatentAtlasError("query= needs a database URL (e.g. sqlite:///app.db) as the input")
     return read_ratings(path, **read_options)
 
 

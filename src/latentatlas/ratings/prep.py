@@ -47,7 +47,7 @@ def kcore(ratings: Ratings, min_entries: int) -> Ratings:
     out = ratings.take(mask).compact()
     if len(out) == 0:
         raise LatentAtlasError(f"no ratings left after removing users and items with {min_entries} or fewer "
-                               f"ratings; lower --min-entries")
+                               f"ratings; lower min_entries")
     return out
 
 
