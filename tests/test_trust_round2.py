@@ -316,3 +316,10 @@ def test_spark_export_types_ids_as_the_local_readers_do():
     assert as_ids(["007"]).tolist() == ["007"] and as_ids(["007", "7"]).tolist() == ["007", "7"]
     assert as_ids(["17", "-3"]).dtype == np.int64 and as_ids([4, 5]).tolist() == [4, 5]
     assert as_ids([str(BIG), "1"]).tolist() == [str(BIG), "1"] and as_ids([BIG]).tolist() == [str(BIG)]
+
+
+def test_spark_evaluate_refuses_the_threshold_it_would_ignore(prepared, capsys):
+    capsys.readouterr()
+    assert run(["ratings", "evaluate", str(prepared / "model"), str(prepared / "prep"), "--engine", "spark",
+                "--threshold", "4"]) == 2
+    assert "--threshold is for the ranking metrics of --engine local" in one_line_error(capsys)

@@ -337,6 +337,9 @@ def evaluate(
     reading = read_options(format, user_col, item_col, rating_col, sep, header, duplicates, on_bad_lines)
     spark = _spark(engine)
     if spark is not None:  # RMSE and MAE computed by Spark; ranking metrics are local only
+        if threshold is not None:
+            raise LatentAtlasError("--threshold is for the ranking metrics of --engine local; the Spark engine "
+                                   "computes RMSE and MAE")
         spark.evaluate_command(model_path, test, json_out=json_out, master=spark_master, conf=spark_conf, **reading)
         return
     from latentatlas.ratings import workflow
