@@ -72,6 +72,7 @@ FLAGS = {
     "train_file": "--train", "validation_file": "--validation", "test_file": "--test",
     "explorer_points": "--explorer-points", "neighbours": "--neighbours", "out_dir": "--out",
     "master": "--spark-master", "conf": "--spark-conf", "item_colour": "--item-colour",
+    "time_col": "--time-col", "leave_last_out": "--leave-last-out", "leave_k_out": "--leave-k-out",
 }
 
 _ARG = re.compile(r"(?<![\w./=-])([a-z][a-z_]*)=(?=([^\s,;:)]?))")

@@ -31,7 +31,9 @@ class Ratings:
     """Explicit ratings as coordinate triplets over contiguous user and item indices.
 
     ``users[j], items[j], values[j]`` is one rating. ``user_ids[u]`` / ``item_ids[i]`` give the original ids
-    of index ``u`` / ``i``. Every derived data set (filtered, split) gets new arrays; nothing is mutated.
+    of index ``u`` / ``i``. ``timestamps[j]``, when the source had a time column, is when rating ``j`` was
+    given (float64 seconds since 1970-01-01 UTC); None otherwise. Every derived data set (filtered, split)
+    gets new arrays; nothing is mutated.
     """
 
     users: np.ndarray
@@ -40,6 +42,7 @@ class Ratings:
     user_ids: np.ndarray
     item_ids: np.ndarray
     meta: dict = field(default_factory=dict)
+    timestamps: np.ndarray | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "users", np.ascontiguousarray(self.users, dtype=np.int32))
@@ -50,6 +53,10 @@ class Ratings:
         n = len(self.values)
         if len(self.users) != n or len(self.items) != n:
             raise ValueError("users, items and values must have the same length")
+        if self.timestamps is not None:
+            object.__setattr__(self, "timestamps", np.ascontiguousarray(self.timestamps, dtype=np.float64))
+            if self.timestamps.shape != (n,):
+                raise ValueError("timestamps must have one entry per rating")
         if n and (self.users.min() < 0 or self.users.max() >= self.n_users):
             raise ValueError("user index out of range of user_ids")
         if n and (self.items.min() < 0 or self.items.max() >= self.n_items):
@@ -57,10 +64,12 @@ class Ratings:
 
     # --- construction ----------------------------------------------------------------------------------
     @classmethod
-    def from_arrays(cls, users, items, ratings, *, duplicates: str = "last") -> "Ratings":
+    def from_arrays(cls, users, items, ratings, *, duplicates: str = "last", timestamps=None) -> "Ratings":
         """Ratings from three equal-length arrays: user ids, item ids (any hashable ids: ints or strings)
         and ratings. Ids are mapped to contiguous indices and the maps kept; a repeated (user, item) pair
-        keeps its last rating (``duplicates="first"`` or ``"mean"`` otherwise).
+        keeps its last rating (``duplicates="first"`` or ``"mean"`` otherwise). ``timestamps`` (optional,
+        same length): when each rating was given, as seconds since the epoch or datetime64 values; a repeated
+        pair keeps the kept rating's time (the latest for ``"mean"``).
 
         Examples
         --------
@@ -84,14 +93,20 @@ class Ratings:
         if not np.isfinite(values).all():
             row = int(np.flatnonzero(~np.isfinite(values))[0])
             raise LatentAtlasError(f"ratings[{row}] is missing or not a finite number")
-        r = _assemble("arrays", "arrays", users, items, values, duplicates)
+        times = None if timestamps is None else _seconds(timestamps, "timestamps")
+        if times is not None and len(times) != len(values):
+            raise LatentAtlasError(f"timestamps must have one entry per rating, got {len(times)} for {len(values)}")
+        r = _assemble("arrays", "arrays", users, items, values, duplicates, times=times)
         return cls(r.users, r.items, r.values, r.user_ids, r.item_ids,
-                   {k: v for k, v in r.meta.items() if k != "source"} | {"source": "arrays"})
+                   {k: v for k, v in r.meta.items() if k != "source"} | {"source": "arrays"}, r.timestamps)
 
     @classmethod
-    def from_pandas(cls, df, user=None, item=None, rating=None, *, duplicates: str = "last") -> "Ratings":
+    def from_pandas(cls, df, user=None, item=None, rating=None, *, duplicates: str = "last",
+                    time=None) -> "Ratings":
         """Ratings from a DataFrame's user, item and rating columns (found by their usual names —
-        ``user_id``, ``movieId``, ``stars``… — when not given).
+        ``user_id``, ``movieId``, ``stars``… — when not given). A ``timestamp``, ``time``, ``date`` or
+        ``datetime`` column (or the one named by ``time``) gives the :attr:`timestamps`: datetimes, Unix
+        seconds or ISO date text.
 
         Examples
         --------
@@ -100,7 +115,7 @@ class Ratings:
         >>> Ratings.from_pandas(df).shape
         (2, 2)
         """
-        from latentatlas.ratings.io import ITEM_NAMES, RATING_NAMES, USER_NAMES
+        from latentatlas.ratings.io import ITEM_NAMES, RATING_NAMES, TIME_NAMES, USER_NAMES
 
         columns = [str(c) for c in df.columns]
 
@@ -123,7 +138,10 @@ class Ratings:
             values = df[r].to_numpy(dtype=np.float64)
         except (TypeError, ValueError):
             raise LatentAtlasError(f"rating column {r!r} must hold numbers") from None
-        return cls.from_arrays(df[u].to_numpy(), df[i].to_numpy(), values, duplicates=duplicates)
+        t = pick(time, TIME_NAMES, "time") if time is not None or any(
+            isinstance(c, str) and c.lower() in {n.lower() for n in TIME_NAMES} for c in df.columns) else None
+        times = None if t is None or t in (u, i, r) else _seconds(df[t], f"time column {t!r}")
+        return cls.from_arrays(df[u].to_numpy(), df[i].to_numpy(), values, duplicates=duplicates, timestamps=times)
 
     @classmethod
     def from_sparse(cls, matrix, user_ids=None, item_ids=None) -> "Ratings":
@@ -238,7 +256,8 @@ class Ratings:
 
     def to_frame(self):
         """The ratings as a pandas DataFrame with columns ``user``, ``item`` (original ids) and ``rating``
-        — the ``X`` (``df[["user", "item"]]``) and ``y`` (``df["rating"]``) of scikit-learn's tools.
+        — the ``X`` (``df[["user", "item"]]``) and ``y`` (``df["rating"]``) of scikit-learn's tools — and
+        ``timestamp`` (seconds since the epoch) when the ratings have :attr:`timestamps`.
 
         Examples
         --------
@@ -249,8 +268,11 @@ class Ratings:
         """
         import pandas as pd
 
-        return pd.DataFrame({"user": self.user_ids[self.users], "item": self.item_ids[self.items],
-                             "rating": self.values})
+        frame = pd.DataFrame({"user": self.user_ids[self.users], "item": self.item_ids[self.items],
+                              "rating": self.values})
+        if self.timestamps is not None:
+            frame["timestamp"] = self.timestamps
+        return frame
 
     @property
     def density(self) -> float:
@@ -278,10 +300,10 @@ class Ratings:
     def take(self, index: np.ndarray) -> "Ratings":
         """The ratings at ``index`` (bool mask or positions), in the same index space."""
         return Ratings(self.users[index], self.items[index], self.values[index], self.user_ids, self.item_ids,
-                       dict(self.meta))
+                       dict(self.meta), None if self.timestamps is None else self.timestamps[index])
 
     def with_values(self, values: np.ndarray) -> "Ratings":
-        return Ratings(self.users, self.items, values, self.user_ids, self.item_ids, dict(self.meta))
+        return Ratings(self.users, self.items, values, self.user_ids, self.item_ids, dict(self.meta), self.timestamps)
 
     def compact(self) -> "Ratings":
         """Drop users and items without ratings and renumber the rest contiguously (order kept)."""
@@ -292,7 +314,7 @@ class Ratings:
         remap_i = np.full(self.n_items, -1, dtype=np.int64)
         remap_i[keep_i] = np.arange(len(keep_i))
         return Ratings(remap_u[self.users], remap_i[self.items], self.values, self.user_ids[keep_u],
-                       self.item_ids[keep_i], dict(self.meta))
+                       self.item_ids[keep_i], dict(self.meta), self.timestamps)
 
     def user_index(self, user_id) -> int:
         """The index of an original user id; a clear error when it is unknown."""
@@ -310,7 +332,10 @@ class Ratings:
 
     # --- persistence (npz + JSON metadata, no pickle) --------------------------------------------------
     def arrays(self, prefix: str = "") -> dict[str, np.ndarray]:
-        return {f"{prefix}users": self.users, f"{prefix}items": self.items, f"{prefix}values": self.values}
+        out = {f"{prefix}users": self.users, f"{prefix}items": self.items, f"{prefix}values": self.values}
+        if self.timestamps is not None:
+            out[f"{prefix}timestamps"] = self.timestamps
+        return out
 
     def save(self, path: str | Path) -> Path:
         meta = {**self.meta, "source_format": self.meta.get("format"), "format": "latentatlas.ratings",
@@ -330,11 +355,47 @@ class Ratings:
                 if meta.get("version", 0) > FORMAT_VERSION:
                     raise LatentAtlasError(f"{path}: ratings file format version {meta['version']} is newer "
                                            f"than this latentatlas understands ({FORMAT_VERSION}); upgrade latentatlas")
-                return cls(z["users"], z["items"], z["values"], z["user_ids"], z["item_ids"], meta)
+                times = z["timestamps"] if "timestamps" in z.files else None  # files before timestamps have none
+                return cls(z["users"], z["items"], z["values"], z["user_ids"], z["item_ids"], meta, times)
         except (OSError, KeyError, ValueError) as exc:
             if isinstance(exc, LatentAtlasError):
                 raise
             raise LatentAtlasError(f"{path}: cannot read ratings file ({exc})") from None
+
+
+def _seconds(values, name: str) -> np.ndarray:
+    """Times as float64 seconds since the epoch: numbers are taken as Unix seconds, datetimes (numpy or
+    pandas) are converted, text is parsed as ISO dates (``2016-03-09 00:44:15``); one-line errors."""
+    from latentatlas.ratings.io import parse_times
+
+    arr = values.to_numpy() if hasattr(values, "to_numpy") and not isinstance(values, np.ndarray) else values
+    arr = np.asarray(arr)
+    if arr.ndim != 1:
+        arr = arr.reshape(-1)
+    if arr.dtype.kind == "M":
+        bad = np.isnat(arr)
+        seconds = arr.astype("datetime64[us]").astype(np.int64) / 1e6
+    elif arr.dtype.kind in "iuf":
+        seconds = arr.astype(np.float64)
+        bad = ~np.isfinite(seconds)
+    elif arr.dtype.kind == "b":
+        raise LatentAtlasError(f"{name}: expected times (seconds since the epoch, datetimes or ISO dates), "
+                               f"found booleans")
+    else:
+        from datetime import datetime
+
+        import pandas as pd
+
+        objects = arr.astype(object)
+        if len(objects) and all(isinstance(x, (datetime, np.datetime64)) or x is None for x in objects):
+            return _seconds(pd.to_datetime(pd.Series(objects), utc=True).dt.tz_localize(None).to_numpy(), name)
+        seconds, bad = parse_times([None if x is None or (isinstance(x, float) and x != x) else str(x)
+                                    for x in objects])
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise LatentAtlasError(f"{name}[{row}] is missing or not a time (seconds since the epoch, a datetime "
+                               f"or an ISO date such as 2016-03-09 00:44:15)")
+    return seconds
 
 
 def _plain_ids(ids, name: str) -> np.ndarray:

@@ -51,7 +51,8 @@ class Prepared:
                 ("kept", f"{after[0]:,} × {after[1]:,}, {s['ratings']:,} ratings (density {s['density']:.4%}) "
                          f"after the cold-start filter (min_entries={self.config.get('min_entries')})"),
                 ("scale", f"{s['rating_min']:g} to {s['rating_max']:g}, mean {s['rating_mean']:.3f}"),
-                ("split", ", ".join(f"{k} {v:,}" for k, v in s["split"].items()))]
+                ("split", ", ".join(f"{k} {v:,}" for k, v in s["split"].items())
+                 + (f" (by {s['split_by']})" if s.get("split_by") else ""))]
         if len(s["histogram"]) <= 11:
             rows.append(("histogram", "  ".join(f"{k}: {v:,}" for k, v in s["histogram"].items())))
         for what in ("item_names", "user_names"):
@@ -131,8 +132,9 @@ def _names(source, ratings_ids, what: str, log) -> "Names | None":
 
 def prepare_ratings(path: str | Path | None = None, *, min_entries: int = 4, n_validation: int | None = None,
                     n_test: int | None = None, validation_fraction: float | None = None,
-                    test_fraction: float | None = None, leave_k_out: int | None = None, seed: int = 0,
-                    builtin_size: int = 100_000, quiet: bool = False, progress=None, item_names=None,
+                    test_fraction: float | None = None, leave_k_out: int | None = None,
+                    leave_last_out: int | None = None, seed: int = 0, builtin_size: int = 100_000,
+                    quiet: bool = False, progress=None, item_names=None,
                     user_names=None, query: str | None = None, **read_options) -> Prepared:
     """Load → recursive k-core → seeded split, with a summary.
 
@@ -147,6 +149,9 @@ def prepare_ratings(path: str | Path | None = None, *, min_entries: int = 4, n_v
         Held-out ratings, as counts or fractions; a part given neither keeps its default (10 %).
     leave_k_out : int, optional
         Instead: per user, k ratings to test and k to validation.
+    leave_last_out : int, optional
+        Instead, by time: per user, the k latest ratings to test and the k before them to validation (the
+        data needs timestamps: MovieLens files, a ``timestamp``/``date`` column, Yelp's ``date``).
     item_names, user_names : path or Names, optional
         Files naming the ids (MovieLens ``movies.csv``, Yelp ``business.json``…), kept with the data so that
         models, recommendations and reports show names.
@@ -176,7 +181,11 @@ def prepare_ratings(path: str | Path | None = None, *, min_entries: int = 4, n_v
     if leave_k_out is not None and any(v is not None for v in (n_validation, n_test, validation_fraction,
                                                                    test_fraction)):
         raise LatentAtlasError("leave_k_out cannot be combined with n_validation/n_test or fractions")
-    if leave_k_out is None:  # a part the caller did not size keeps its default share
+    if leave_last_out is not None and any(v is not None for v in (leave_k_out, n_validation, n_test,
+                                                                      validation_fraction, test_fraction)):
+        raise LatentAtlasError("leave_last_out cannot be combined with leave_k_out, n_validation/n_test or "
+                               "fractions")
+    if leave_k_out is None and leave_last_out is None:  # a part the caller did not size keeps its default share
         if n_validation is None and validation_fraction is None:
             validation_fraction = DEFAULT_VALIDATION_FRACTION
         if n_test is None and test_fraction is None:
@@ -195,13 +204,16 @@ def prepare_ratings(path: str | Path | None = None, *, min_entries: int = 4, n_v
         f"{raw.n_users:,} x {raw.n_items:,} -> {filtered.n_users:,} x {filtered.n_items:,}, "
         f"{len(filtered):,} ratings kept")
     parts = split(filtered, n_validation, n_test, validation_fraction=validation_fraction,
-                  test_fraction=test_fraction, leave_k_out=leave_k_out, seed=seed)
+                  test_fraction=test_fraction, leave_k_out=leave_k_out, leave_last_out=leave_last_out, seed=seed)
     parts = dataclasses.replace(parts, item_names=_names(item_names, filtered.item_ids, "item", log),
                                 user_names=_names(user_names, filtered.user_ids, "user", log))
     log(f"split: {parts.sizes()}")
     if leave_k_out is not None and len(parts.test) == 0:
         raise LatentAtlasError(f"leave_k_out={leave_k_out} holds out nothing: no user has more than "
                                f"{2 * leave_k_out} ratings; use a smaller leave_k_out")
+    if leave_last_out is not None and len(parts.test) == 0:
+        raise LatentAtlasError(f"leave_last_out={leave_last_out} holds out nothing: no user has more than "
+                               f"{2 * leave_last_out} ratings; use a smaller leave_last_out")
     for name, n, frac in (("validation", n_validation, validation_fraction), ("test", n_test, test_fraction)):
         if len(getattr(parts, name)) == 0 and ((n or 0) > 0 or (frac or 0) > 0):
             raise LatentAtlasError(f"the {name} part would be empty with {len(filtered):,} ratings; "
@@ -218,6 +230,11 @@ def prepare_ratings(path: str | Path | None = None, *, min_entries: int = 4, n_v
         "histogram": filtered.rating_histogram(),
         "split": parts.sizes(),
     }
+    if leave_last_out is not None:  # the protocol, for people reading the summary
+        summary["split_by"] = (f"time: per user, the {leave_last_out} latest rating{'s' if leave_last_out > 1 else ''} "
+                               f"to test and the {leave_last_out} before to validation")
+    if filtered.timestamps is not None and len(filtered):
+        summary["time_span"] = [_iso(filtered.timestamps.min()), _iso(filtered.timestamps.max())]
     if parts.item_names is not None:
         summary["item_names"] = str(parts.item_names.meta.get("source", ""))
     if parts.user_names is not None:
@@ -226,7 +243,19 @@ def prepare_ratings(path: str | Path | None = None, *, min_entries: int = 4, n_v
               "validation_fraction": validation_fraction, "test_fraction": test_fraction,
               "leave_k_out": leave_k_out, "seed": seed,
               **{k: v for k, v in read_options.items() if v is not None}}
+    if leave_last_out is not None:
+        config["leave_last_out"] = leave_last_out
     return Prepared(parts, filtered, summary, config)
+
+
+def _iso(seconds: float) -> str:
+    """Seconds since the epoch as an ISO date and time (UTC), for summaries."""
+    import numpy as np
+
+    try:
+        return str(np.datetime64(int(round(float(seconds))), "s")).replace("T", " ")
+    except (OverflowError, ValueError):
+        return f"{seconds:g} s"
 
 
 def summary_text(summary: dict) -> str:
@@ -239,7 +268,10 @@ def summary_text(summary: dict) -> str:
         f"ratings     {summary['ratings']:,} (density {summary['density']:.4%}, "
         f"{summary['duplicates']:,} duplicates resolved)",
         f"scale       {summary['rating_min']:g} to {summary['rating_max']:g}, mean {summary['rating_mean']:.3f}",
-        "split       " + ", ".join(f"{k} {v:,}" for k, v in summary["split"].items()),
+        "split       " + ", ".join(f"{k} {v:,}" for k, v in summary["split"].items())
+        + (f" (by {summary['split_by']})" if summary.get("split_by") else ""),
         "histogram   " + "  ".join(f"{k}: {v:,}" for k, v in summary["histogram"].items()),
     ]
+    if summary.get("time_span"):
+        lines.insert(4, f"time        {summary['time_span'][0]} to {summary['time_span'][1]} (UTC)")
     return "\n".join(lines)

@@ -88,7 +88,8 @@ class Split:
     PARTS = ("train", "validation", "test")
 
     def save(self, path: str | Path, meta: dict | None = None) -> Path:
-        """One ``.npz`` with ``<part>_users/items/values`` arrays, the id maps and JSON metadata (no pickle)."""
+        """One ``.npz`` with ``<part>_users/items/values`` arrays (and ``<part>_timestamps`` when the ratings
+        have times), the id maps and JSON metadata (no pickle)."""
         info = {"format": "latentatlas.split", "version": FORMAT_VERSION, **(meta or {}), "sizes": self.sizes()}
         arrays = {}
         for part in self.PARTS:
@@ -110,8 +111,10 @@ class Split:
                 if meta.get("version", 0) > FORMAT_VERSION:
                     raise LatentAtlasError(f"{path}: prepared file format version {meta['version']} is newer than "
                                            f"this latentatlas understands ({FORMAT_VERSION}); upgrade latentatlas")
+                # Files written before timestamps existed, or from data without times, have none.
                 parts = [Ratings(z[f"{p}_users"], z[f"{p}_items"], z[f"{p}_values"], z["user_ids"], z["item_ids"],
-                                 dict(meta)) for p in cls.PARTS]
+                                 dict(meta), z[f"{p}_timestamps"] if f"{p}_timestamps" in z.files else None)
+                         for p in cls.PARTS]
                 names = [Names.from_arrays(z, prefix=f"{what}_names_") for what in ("item", "user")]
         except LatentAtlasError:
             raise
@@ -147,18 +150,36 @@ def _count(n: int | None, fraction: float | None, total: int, name: str) -> int:
 
 def split(ratings: Ratings, n_validation: int | None = None, n_test: int | None = None, *,
           validation_fraction: float | None = None, test_fraction: float | None = None,
-          leave_k_out: int | None = None, seed: int = 0) -> Split:
+          leave_k_out: int | None = None, leave_last_out: int | None = None, seed: int = 0) -> Split:
     """Split known entries into train, validation and test.
 
     * ``n_validation`` / ``n_test``: that many random known entries each (the classic protocol);
     * ``validation_fraction`` / ``test_fraction``: the same as fractions of all ratings;
     * ``leave_k_out``: per user, ``k`` random ratings to test and ``k`` to validation, for users who keep at
-      least one training rating.
+      least one training rating;
+    * ``leave_last_out``: by time, per user, the ``k`` latest ratings to test and the ``k`` before them to
+      validation, for users who keep at least one training rating (needs :attr:`Ratings.timestamps`; equal
+      times are ordered as the ratings are, the later one counting as later).
     Validation and test entries are removed from train. The same seed gives the same split.
     """
     rng = np.random.default_rng(seed)
     total = len(ratings)
-    if leave_k_out is not None:
+    if leave_last_out is not None:
+        if leave_k_out is not None or any(v is not None for v in (n_validation, n_test, validation_fraction,
+                                                                   test_fraction)):
+            raise LatentAtlasError("leave_last_out cannot be combined with leave_k_out, n_validation/n_test or "
+                                   "fractions")
+        if isinstance(leave_last_out, bool) or int(leave_last_out) != leave_last_out or leave_last_out < 1:
+            raise LatentAtlasError(f"leave_last_out must be an integer >= 1, got {leave_last_out!r}")
+        if ratings.timestamps is None:
+            from latentatlas.ratings.io import TIME_HELP
+
+            source = ratings.meta.get("source")
+            origin = f" from {source}" if source else ""
+            raise LatentAtlasError(f"leave_last_out splits by time, but the ratings{origin} have no timestamps "
+                                   f"({TIME_HELP}); use leave_k_out or fractions instead")
+        role = _leave_last_out_roles(ratings.users, ratings.timestamps, int(leave_last_out))
+    elif leave_k_out is not None:
         if leave_k_out < 1:
             raise LatentAtlasError(f"leave_k_out must be >= 1, got {leave_k_out}")
         role = _leave_k_out_roles(ratings.users, leave_k_out, rng)
@@ -187,6 +208,23 @@ def _leave_k_out_roles(users: np.ndarray, k: int, rng: np.random.Generator) -> n
     eligible = count > 2 * k  # keep at least one training rating per user
     role_sorted[eligible & (rank < k)] = 2
     role_sorted[eligible & (rank >= k) & (rank < 2 * k)] = 1
+    role = np.empty_like(role_sorted)
+    role[order] = role_sorted
+    return role
+
+
+def _leave_last_out_roles(users: np.ndarray, times: np.ndarray, k: int) -> np.ndarray:
+    # Each user's ratings in time order (equal times: in the ratings' order); the last k go to test.
+    n = len(users)
+    order = np.lexsort((np.arange(n), times, users))
+    sorted_users = users[order]
+    ends = np.flatnonzero(np.r_[sorted_users[1:] != sorted_users[:-1], True]) + 1 if n else np.zeros(0, np.int64)
+    counts = np.diff(np.r_[0, ends])
+    from_end = np.repeat(ends, counts) - 1 - np.arange(n)  # 0 for a user's latest rating
+    eligible = np.repeat(counts, counts) > 2 * k  # keep at least one training rating per user
+    role_sorted = np.zeros(n, dtype=np.int8)
+    role_sorted[eligible & (from_end < k)] = 2
+    role_sorted[eligible & (from_end >= k) & (from_end < 2 * k)] = 1
     role = np.empty_like(role_sorted)
     role[order] = role_sorted
     return role
