@@ -98,7 +98,9 @@ def train(
     item_names: ItemNames = None, user_names: UserNames = None,
     train_file: Annotated[Optional[Path], typer.Option("--train", help="Training ratings of a given split.")] = None,
     validation_file: Annotated[Optional[Path], typer.Option("--validation", help="Validation ratings of a given "
-                                                            "split (default: 10% of --train, seeded).")] = None,
+                                                            "split (default: a seeded 10% of --train, held out "
+                                                            "only for what chooses on it, then refitted on all).")
+                               ] = None,
     test_file: Annotated[Optional[Path], typer.Option("--test", help="Test ratings of a given split.")] = None,
     solver: Annotated[str, typer.Option(help="The rating model: als (alternating least squares), sgd, or bayes "
                                              "(Bayesian MF by Gibbs sampling: no λ to tune, predictive std); with "
@@ -136,12 +138,17 @@ def train(
     resume: Annotated[Optional[Path], typer.Option("--resume", help="Start from the factors of this model.npz or run "
                                                    "folder (e.g. of an interrupted run on the same data).")] = None,
     threads: Threads = None, seed: Seed = 0,
-    min_entries: Annotated[int, typer.Option(help="Raw DATA file: drop users and items with this many "
-                                                         "ratings or fewer.")] = 4,
+    min_entries: Annotated[Optional[int], typer.Option(help="Raw DATA file: drop users and items with this many "
+                                                            "ratings or fewer (default 4). A --train file is used "
+                                                            "whole unless this is given (the drop is reported).")
+                           ] = None,
     builtin_size: Annotated[int, typer.Option(help="Ratings in the built-in synthetic set (without DATA).")] = 100_000,
-    validation_fraction: Annotated[Optional[float], typer.Option(help="Raw DATA file or --train without "
-                                                                      "--validation: share held out for early "
-                                                                      "stopping (default 0.1).")] = None,
+    validation_fraction: Annotated[Optional[float], typer.Option(help="Raw DATA file: validation share of the "
+                                                                      "split. --train without --validation: share "
+                                                                      "held out (seeded) for ALS/SGD early "
+                                                                      "stopping and the ranker choice, then "
+                                                                      "refitted on all; bayes samples on all "
+                                                                      "(default 0.1).")] = None,
     test_fraction: Annotated[Optional[float], typer.Option(help="Raw DATA file: share held out for test "
                                                                 "(default 0.1).")] = None,
     format: Format = None, user_col: UserCol = None, item_col: ItemCol = None, rating_col: RatingCol = None,
@@ -163,7 +170,7 @@ def train(
     if spark is not None:
         spark.train_command(Path(data) if data is not None and "://" not in data else data, train_file=train_file, validation_file=validation_file, test_file=test_file, k=k,
                             reg=reg, max_steps=max_steps, seed=seed, solver=solver, center=center,
-                            reg_weighting=reg_weighting, min_entries=min_entries,
+                            reg_weighting=reg_weighting, min_entries=4 if min_entries is None else min_entries,
                             validation_fraction=validation_fraction, test_fraction=test_fraction,
                             out=out, metrics=metrics, json_out=json_out, quiet=quiet, master=spark_master,
                             conf=spark_conf, **reading)
@@ -278,6 +285,7 @@ def _summary(m: dict, ranking: list[dict] | None = None) -> str:
         parts.append(f"best step {m['best_iteration']} of {m['stopped_at']}")
     parts.append(f"{m['seconds_per_iteration'] * 1000:.1f} ms/{step}")
     lines = ["rating model: " + ", ".join(parts), f"ranking model: {m.get('ranker', 'the rating model')}"]
+    lines += [m[key] for key in ("rating_model_data", "ranking_model_data") if m.get(key)]  # what trained each
     if ranking:
         lines.append(_ranking_table(ranking))
     return "\n".join(lines)

@@ -81,8 +81,10 @@ class Recommender(RecommenderBase):
         The rating model (unfitted; a clone is fitted), e.g. ``LatentFactorModel(solver="bayes")``; None means
         ``LatentFactorModel()`` (ALS with its defaults).
     validation_fraction : float
-        Share of the training ratings held out (seeded) to choose the ranking model and to early-stop the
-        rating model when no ``validation`` ratings are given to ``fit``; both models are then refitted on all.
+        Share of the training ratings held out (seeded) to choose the ranking model when no ``validation``
+        ratings are given to ``fit``; it is then refitted on all. The rating model is fitted on all the given
+        ratings as its own ``fit`` would be (ALS and SGD hold out their ``validation_fraction``, the same
+        seeded share when the two fractions are equal, to early-stop and refit; ``bayes`` samples on all).
     max_memory : int or None
         Bytes EASE's item × item matrices may take (None: half the memory available).
     seed, n_threads, progress : as for ``LatentFactorModel``.
@@ -154,21 +156,28 @@ class Recommender(RecommenderBase):
                                     name="validation")
             check_ratings(validation, "validation")
             validation, _ = to_space(validation, train.user_ids, train.item_ids)
-        elif self.validation_fraction > 0:
+        given, held_out = train, False
+        if validation is None and self.validation_fraction > 0 and self.ranker != "rating":
             n_val = int(round(self.validation_fraction * len(train)))
             if 0 < n_val < len(train):
                 inner = prep.split(train, n_val, 0, seed=self.seed)
-                train, validation = inner.train, inner.validation
+                train, validation, held_out = inner.train, inner.validation, True
         if validation is not None and len(validation) == 0:
             validation = None
         report = as_progress(self.progress)
         self.rating_model_ = self._rating_model()
         self.ranking_model_, self.ranker_table_ = self.rating_model_, []
-        both = train if validation is None else _merged(train, validation)
+        both = given if held_out else train if validation is None else _merged(train, validation)
         self._set_space(both)
+        self.n_ranker_validation_ = 0 if validation is None else len(validation)
+        self.validation_held_out_ = held_out
         # Ctrl-C in either phase keeps what is fitted (the rating model ranks until a ranking model is chosen)
         # and is re-raised, so a caller can save it.
-        self.rating_model_.fit(train, validation=validation, init_from=init_from)
+        if held_out:  # the part held out here chooses the ranking model only: the rating model gets the given
+            # ratings, as from its own fit (a seeded share for early stopping and a refit; bayes samples on all)
+            self.rating_model_.fit(given, init_from=init_from)
+        else:
+            self.rating_model_.fit(train, validation=validation, init_from=init_from)
         self.ranking_model_, self.ranker_table_ = self._choose_ranker(train, validation, both, report)
         return self
 

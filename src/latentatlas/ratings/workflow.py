@@ -33,27 +33,45 @@ class Parts:
     source: str
     item_names: Any = None
     user_names: Any = None
+    #: Without a validation part: the share of the training ratings held out (seeded) where a model chooses
+    #: something on it (early stopping, the ranking model), which is then refitted on all of them; None: the
+    #: rating model's own ``validation_fraction``.
+    validation_fraction: float | None = None
 
 
-def load_parts(data=None, *, train_file=None, validation_file=None, test_file=None, min_entries: int = 4,
+def load_parts(data=None, *, train_file=None, validation_file=None, test_file=None, min_entries: int | None = None,
                validation_fraction: float | None = None, test_fraction: float | None = None,
                n_validation: int | None = None, n_test: int | None = None, leave_k_out: int | None = None,
                seed: int = 0, builtin_size: int = 100_000, progress=None, **read_options) -> Parts:
     """The ratings to train on: prepared data (``prepared.npz`` or its folder), a raw ratings file prepared
-    on the fly like ``prepare_ratings``, given split files, or (all None) the built-in synthetic set."""
+    on the fly like ``prepare_ratings``, given split files, or (all None) the built-in synthetic set.
+
+    ``min_entries``: the cold-start filter of a raw file (default 4); a given ``train_file`` is used whole
+    unless it is given, and then what it drops is reported."""
     from latentatlas.ratings import prep
     from latentatlas.ratings.io import read_ratings
     from latentatlas.ratings.pipeline import PREPARED_FILE, prepare_ratings
 
     if check_sources(data, train_file, validation_file, test_file):
-        read = [read_ratings(f, **read_options) if f is not None else None
-                for f in (train_file, validation_file, test_file)]
-        train, validation, test = shared_space(read)
-        if validation is None:
-            inner = prep.split(train, validation_fraction=validation_fraction if validation_fraction is not None
-                               else 0.1, seed=seed)
-            train, validation = inner.train, inner.validation
-        return Parts(train, validation, test, f"train {train_file}" + (f", test {test_file}" if test_file else ""))
+        # A given training file is used whole, in its own id space (as ``fit(X, y)`` on the same file): no
+        # cold-start filter (that is ``prepare``'s, and reported there), and no validation part cut out here.
+        # Without a validation file, :class:`~latentatlas.ratings.recommender.Recommender` holds out
+        # ``validation_fraction`` only for what chooses on it, and refits on all (``train`` says so).
+        train, validation, test = [read_ratings(f, **read_options) if f is not None else None
+                                   for f in (train_file, validation_file, test_file)]
+        if validation_fraction is not None and not 0 <= validation_fraction < 1:
+            raise LatentAtlasError(f"validation_fraction must be in [0, 1), got {validation_fraction!r}")
+        log = as_progress(progress)
+        if min_entries is not None:
+            before = len(train)
+            train = prep.kcore(train, min_entries)
+            log(f"{train_file}: cold-start filter (min_entries={min_entries}) dropped {before - len(train):,} of "
+                f"{before:,} training ratings; {len(train):,} left")
+        else:
+            log(f"{train_file}: {len(train):,} training ratings, all used ({train.n_users:,} users x "
+                f"{train.n_items:,} items)")
+        return Parts(train, validation, test, f"train {train_file}" + (f", test {test_file}" if test_file else ""),
+                     validation_fraction=validation_fraction)
     from latentatlas.ratings.pipeline import is_database_url
 
     if data is not None and not is_database_url(data):
@@ -65,7 +83,8 @@ def load_parts(data=None, *, train_file=None, validation_file=None, test_file=No
         if prep.Split.is_split_file(data):
             s = prep.Split.load(data)
             return Parts(s.train, s.validation, s.test, str(data), s.item_names, s.user_names)
-    prepared = prepare_ratings(data, min_entries=min_entries, validation_fraction=validation_fraction,
+    prepared = prepare_ratings(data, min_entries=4 if min_entries is None else min_entries,
+                               validation_fraction=validation_fraction,
                                test_fraction=test_fraction, n_validation=n_validation, n_test=n_test,
                                leave_k_out=leave_k_out, seed=seed, builtin_size=builtin_size, progress=progress,
                                quiet=False, **read_options)
@@ -222,8 +241,10 @@ def train(parts: Parts, model, *, out=None, resume=None, config: dict | None = N
         log(f"resuming from {resume}")
     if model.progress is None and progress is not None:
         model.set_params(progress=progress)
+    if val_r is None and parts.validation_fraction is not None:
+        model.set_params(validation_fraction=parts.validation_fraction)
     rec = Recommender(ranker=ranker, rating_model=model, seed=seed, n_threads=model.n_threads,
-                      progress=model.progress)
+                      progress=model.progress, validation_fraction=model.validation_fraction)
     created = runs.now()
     interrupted = False
     try:
@@ -236,12 +257,16 @@ def train(parts: Parts, model, *, out=None, resume=None, config: dict | None = N
     model = rec.rating_model_
     rec.set_names(items=parts.item_names, users=parts.user_names)
     h = model.history_
-    if h.refit_steps:
-        log(f"refitted on training + validation ratings for {h.refit_steps} steps")
+    used = trained_on(rec, train_r, val_r)
+    for line in used.values():
+        log(line)
     metrics: dict[str, Any] = {
         "solver": model.solver, "k": model.k_value, "reg": model.reg_, "seconds_per_iteration": h.seconds_per_iteration,
         "converged_after": h.converged_after, "best_iteration": h.best_step, "stopped_at": h.stopped_at,
-        "refit_steps": h.refit_steps, "interrupted": interrupted, "ranker": rec.ranker_name_}
+        "refit_steps": h.refit_steps, "interrupted": interrupted, "ranker": rec.ranker_name_,
+        "training_ratings": len(train_r), "rating_model_ratings": len(model.seen_items_),
+        "ranker_validation_ratings": getattr(rec, "n_ranker_validation_", 0),
+        "rating_model_data": used["rating"], "ranking_model_data": used["ranking"]}
     ranking: list[dict] = []
     if test_r is not None and len(test_r):
         ev = evaluate(rec, test_r, seed=seed)
@@ -266,6 +291,47 @@ def train(parts: Parts, model, *, out=None, resume=None, config: dict | None = N
         result.out = out
         log(f"wrote {out}/")
     return result
+
+
+def trained_on(rec, train_r: Ratings, val_r: Ratings | None) -> dict[str, str]:
+    """Which ratings trained (and chose) the rating model and the ranking model of a fitted
+    :class:`~latentatlas.ratings.recommender.Recommender`, one line each: nothing is held out silently."""
+    model = rec.rating_model_
+    h = model.history_
+    name, given, final = model.solver.upper(), len(train_r), len(model.seen_items_)
+    n_val = getattr(rec, "n_ranker_validation_", 0)
+    if val_r is not None:
+        if model.solver == "bayes":
+            rating = (f"{name} sampled on the {final:,} training ratings; the {n_val:,} validation ratings were "
+                      "only scored per sample")
+        elif h.refit_steps:
+            rating = (f"{name} early-stopped on the {n_val:,} validation ratings, then refitted on training + "
+                      f"validation ({final:,} ratings) for {h.refit_steps} steps")
+        else:
+            rating = f"{name} trained on {final:,} training ratings, stopped on the {n_val:,} validation ratings"
+    elif model.solver == "bayes":
+        rating = (f"{name} sampled on all {final:,} training ratings (it chooses nothing on validation data, so "
+                  "none is held out for it)")
+    elif h.refit_steps:
+        rating = (f"{name} early-stopped on {int(round(model.validation_fraction * given)):,} held-out"
+                  f" training ratings (seeded {model.validation_fraction:.0%}), then refitted on all "
+                  f"{final:,} for {h.refit_steps} steps")
+    elif final < given:
+        rating = (f"{name} trained on {final:,} of the {given:,} training ratings; {given - final:,} were held out "
+                  "for early stopping (no refit)")
+    else:
+        rating = f"{name} trained on all {final:,} training ratings"
+    if rec.ranking_model_ is model:
+        ranking = "ranking model: the rating model's lists (by predicted rating)"
+    elif not rec.ranker_table_:
+        ranking = f"ranking model {rec.ranker_name_} fitted on {len(rec.seen_items_):,} ratings (nothing to choose)"
+    elif getattr(rec, "validation_held_out_", False):
+        ranking = (f"ranking model chosen on {n_val:,} held-out training ratings (seeded "
+                   f"{rec.validation_fraction:.0%}), then refitted on all {len(rec.seen_items_):,}")
+    else:
+        ranking = (f"ranking model chosen on the {n_val:,} validation ratings, then refitted on training + "
+                   f"validation ({len(rec.seen_items_):,} ratings)")
+    return {"rating": "rating model " + rating, "ranking": ranking}
 
 
 def _finished(out: Path) -> bool:
