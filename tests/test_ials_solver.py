@@ -168,6 +168,25 @@ def test_seeded_and_independent_of_threads():
         numba.set_num_threads(before)
 
 
+@pytest.mark.parametrize("sorted_rows", [True, False])
+def test_item_groups_give_the_same_factors(monkeypatch, sorted_rows):
+    """The item-side CSR built a group of items at a time (large data) gives the same bits as built whole."""
+    m = _problem(4, 200, 90, 0.1)
+    indices = m.indices.copy()
+    data = m.data.copy()
+    targets = (np.random.default_rng(1).random(m.nnz) < 0.9).astype(float)
+    if not sorted_rows:  # reverse every row: a valid CSR with unsorted rows
+        for u in range(200):
+            s = slice(m.indptr[u], m.indptr[u + 1])
+            indices[s], data[s], targets[s] = indices[s][::-1], data[s][::-1], targets[s][::-1]
+    kw = dict(k=6, reg=0.05, nu=0.5, alpha0=0.7, iterations=3)
+    whole = S.fit_ials(m.indptr, indices, targets, data, 200, 90, **kw)
+    monkeypatch.setattr(S, "_GROUP_ENTRIES", 97)
+    assert len(S._item_groups(np.bincount(indices, minlength=90), 97)) > 10
+    grouped = S.fit_ials(m.indptr, indices, targets, data, 200, 90, **kw)
+    assert np.array_equal(whole[0], grouped[0]) and np.array_equal(whole[1], grouped[1])
+
+
 def test_callback_stops_and_warm_start_continues():
     m = _problem(1)
     kw = dict(k=8, reg=0.05, solver="cholesky", dtype="float64")

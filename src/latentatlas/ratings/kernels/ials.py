@@ -87,30 +87,87 @@ def check_csr(indptr, indices, n_cols):
 
 
 @njit(cache=True)
-def transpose(indptr, indices, n_cols, a, b, indices_out, a_out, b_out):
-    """The transposed CSR of ``(indptr, indices)`` with two per-entry arrays ``a`` and ``b`` carried along
-    (an empty array is not carried). Returns the new ``indptr``; fills the preallocated outputs. Within a
-    new row the entries are in the order of the old rows (ascending)."""
-    n_rows = len(indptr) - 1
-    out_ptr = np.zeros(n_cols + 1, dtype=np.int64)
+def column_counts(indices, n_cols):
+    """Entries per column (``np.bincount`` without its int64 copy of ``indices``)."""
+    counts = np.zeros(n_cols, dtype=np.int64)
     for j in range(len(indices)):
-        out_ptr[indices[j] + 1] += 1
-    for c in range(n_cols):
-        out_ptr[c + 1] += out_ptr[c]
+        counts[indices[j]] += 1
+    return counts
+
+
+@njit(cache=True)
+def transpose_range(indptr, indices, c0, c1, a, b, out_ptr, indices_out, a_out, b_out):
+    """Columns ``c0:c1`` of the CSR ``(indptr, indices)`` as rows of a new CSR: ``out_ptr`` (``c1 − c0 + 1``
+    pointers, from the column counts) is given, ``indices_out`` (the old row numbers, ascending within a new
+    row) and the two carried per-entry arrays ``a_out``, ``b_out`` are filled (an empty ``a`` or ``b`` is
+    not carried). One sequential scan over all entries."""
     pos = out_ptr[:-1].copy()
     carry_a = len(a) > 0
     carry_b = len(b) > 0
-    for r in range(n_rows):
+    for r in range(len(indptr) - 1):
         for j in range(indptr[r], indptr[r + 1]):
             c = indices[j]
-            q = pos[c]
-            indices_out[q] = r
-            if carry_a:
-                a_out[q] = a[j]
-            if carry_b:
-                b_out[q] = b[j]
-            pos[c] = q + 1
-    return out_ptr
+            if c >= c0 and c < c1:
+                q = pos[c - c0]
+                indices_out[q] = r
+                if carry_a:
+                    a_out[q] = a[j]
+                if carry_b:
+                    b_out[q] = b[j]
+                pos[c - c0] = q + 1
+
+
+@njit(cache=True)
+def rows_sorted(indptr, indices):
+    """Whether the column indices ascend within every row (scipy's canonical CSR)."""
+    for r in range(len(indptr) - 1):
+        for j in range(indptr[r] + 1, indptr[r + 1]):
+            if indices[j] <= indices[j - 1]:
+                return False
+    return True
+
+
+@njit(parallel=True, cache=True)
+def transpose_next(indptr, indices, cursor, c0, c1, a, b, out_ptr, indices_out, a_out, b_out, row_bounds, offsets):
+    """:func:`transpose_range` for a CSR whose rows are sorted, groups taken in column order, in parallel:
+    ``cursor[r]`` is row ``r``'s first entry not yet moved (start: ``indptr[:-1]``), so every entry is read
+    once over all groups, not once per group. Row chunks ``row_bounds`` count their entries per column
+    (``offsets``: chunks × (c1 − c0), int64 scratch), turn the counts into write positions, then fill; the
+    output is the same for any chunking (old rows ascend within a new row)."""
+    n_chunks = len(row_bounds) - 1
+    width = c1 - c0
+    carry_a = len(a) > 0
+    carry_b = len(b) > 0
+    for ch in prange(n_chunks):
+        cnt = offsets[ch]
+        cnt[:] = 0
+        for r in range(row_bounds[ch], row_bounds[ch + 1]):
+            j = cursor[r]
+            end = indptr[r + 1]
+            while j < end and indices[j] < c1:
+                cnt[indices[j] - c0] += 1
+                j += 1
+    for c in range(width):
+        at = out_ptr[c]
+        for ch in range(n_chunks):
+            t = offsets[ch, c]
+            offsets[ch, c] = at
+            at += t
+    for ch in prange(n_chunks):
+        pos = offsets[ch]
+        for r in range(row_bounds[ch], row_bounds[ch + 1]):
+            j = cursor[r]
+            end = indptr[r + 1]
+            while j < end and indices[j] < c1:
+                q = pos[indices[j] - c0]
+                indices_out[q] = r
+                if carry_a:
+                    a_out[q] = a[j]
+                if carry_b:
+                    b_out[q] = b[j]
+                pos[indices[j] - c0] = q + 1
+                j += 1
+            cursor[r] = j
 
 
 # --- Gram matrix and loss -----------------------------------------------------------------------------------
@@ -282,8 +339,12 @@ def _cg_span(indptr, indices, targets, unit, weights, Y, G, reg_rows, alpha0, X,
     zero = T(0)
     a0 = T(alpha0)
     tiny = T(1e-20)
+    n_rows = len(indptr) - 1
     for r in range(lo, hi):
         start, end = indptr[r], indptr[r + 1]
+        if r + 1 < n_rows:  # the next row's first factor rows arrive while this row is solved
+            for q in range(indptr[r + 1], min(indptr[r + 2], indptr[r + 1] + AHEAD)):
+                _prefetch_row(Y, indices[q])
         x = X[r]
         if end == start:
             x[:] = 0
