@@ -323,3 +323,28 @@ def test_spark_evaluate_refuses_the_threshold_it_would_ignore(prepared, capsys):
     assert run(["ratings", "evaluate", str(prepared / "model"), str(prepared / "prep"), "--engine", "spark",
                 "--threshold", "4"]) == 2
     assert "--threshold is for the ranking metrics of --engine local" in one_line_error(capsys)
+
+
+def test_float_ids_beyond_int64_are_refused_not_wrapped(tmp_path):
+    np.save(tmp_path / "r.npy", np.array([[1e19, 1, 4], [2, 1, 3]], dtype=np.float64))
+    with pytest.raises(LatentAtlasError, match=r"row index 0: user id 1e\+19 is beyond the int64 range"):
+        read_ratings(tmp_path / "r.npy")
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"user": [1e19, 2.0], "item": [1, 2], "rating": [4.0, 3.0]}), tmp_path / "r.parquet")
+    with pytest.raises(LatentAtlasError, match="user ids beyond the int64 range are stored as floating-point"):
+        read_ratings(tmp_path / "r.parquet")
+
+
+def test_sql_numeric_ids_beyond_int64_keep_every_digit():
+    import decimal
+
+    import pyarrow as pa
+
+    from latentatlas.ratings.sql import _ids
+
+    big = pa.array([decimal.Decimal(2 ** 64 - 1), decimal.Decimal(3)], pa.decimal128(20, 0))
+    assert _ids(big).to_pylist() == [str(2 ** 64 - 1), "3"]
+    assert _ids(pa.array([decimal.Decimal(5)], pa.decimal128(20, 0))).to_pylist() == [5]
+    assert _ids([2 ** 70, 1]).to_pylist() == [str(2 ** 70), "1"]

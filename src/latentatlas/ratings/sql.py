@@ -267,11 +267,16 @@ def _ids(column):
 
     if isinstance(column, (pa.Array, pa.ChunkedArray)):
         if pa.types.is_decimal(column.type):  # NUMERIC ids: integral ones become int64, others fail in _encode
+            if column.type.scale <= 0:
+                try:
+                    return column.cast(pa.int64())
+                except (pa.ArrowInvalid, OverflowError):  # beyond int64: exact as text, never a rounded float
+                    return column.cast(pa.string())
             column = column.cast(pa.float64())
         return column
     try:
         return pa.array(column)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):  # OverflowError: an integer beyond 64 bits
         # SQLite lets one column hold numbers and text: such ids are compared as text.
         return pa.array([None if v is None else str(v) for v in column], type=pa.string())
 
