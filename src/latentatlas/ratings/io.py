@@ -35,6 +35,9 @@ USER_NAMES = ("user", "user_id", "userid", "userId", "uid", "reviewerID", "custo
 ITEM_NAMES = ("item", "item_id", "itemid", "itemId", "movie_id", "movieId", "movieid", "business_id",
               "iid", "asin", "product_id", "isbn", "ISBN", "book_id")
 RATING_NAMES = ("rating", "ratings", "stars", "score", "overall", "value", "Book-Rating")
+#: Columns (or JSON fields) read as the time of each rating when present; ``time_col=`` names another.
+TIME_NAMES = ("timestamp", "time", "date", "datetime", "unixReviewTime")
+TIME_HELP = "a column named timestamp, time, date or datetime gives them, or name one with time_col="
 
 # Every rating scale in use (1–5 stars, 0–10, Jester's ±10, 0–100) stays far inside this; Unix timestamps
 # and large ids do not, and factorising them "succeeds" with meaningless numbers.
@@ -81,6 +84,7 @@ class _Report:
     rating_label: str = "2"
     rating_guessed: bool = False
     unit: str = "line"  # what the numbers count: "row" in Parquet, "row index" (from 0) in .npy
+    time_label: str | None = None  # the column the times came from
 
     def bad(self, number: int, message: str) -> None:
         """One bad line or row, met in file order: fatal under "error", counted under "skip"."""
@@ -96,6 +100,7 @@ class _Columns:
     user: str | int | None = None
     item: str | int | None = None
     rating: str | int | None = None
+    time: str | int | bool | None = None  # None: found by name (TIME_NAMES); False: not read
 
 
 def detect_format(path: Path) -> str:
@@ -127,7 +132,7 @@ def detect_format(path: Path) -> str:
 def read_ratings(path: str | os.PathLike, format: str | None = None, *, user_col: str | int | None = None,
                  item_col: str | int | None = None, rating_col: str | int | None = None,
                  sep: str | None = None, header: bool | None = None, duplicates: str = "last",
-                 on_bad_lines: str = "error") -> Ratings:
+                 on_bad_lines: str = "error", time_col: str | int | bool | None = None) -> Ratings:
     """Read a ratings file into :class:`Ratings`, mapping arbitrary user and item ids to indices.
 
     ``format`` is one of :data:`FORMATS` (default: from the file name and content; gzip and bzip2 are
@@ -137,6 +142,13 @@ def read_ratings(path: str | os.PathLike, format: str | None = None, *, user_col
     (user, item) pairs keep the last rating by default (``duplicates="first"`` or ``"mean"`` otherwise);
     their count is ``meta["duplicates"]``. Integer ids are numbered in sorted order, string ids in order of
     first appearance.
+
+    The time of each rating, when the file has one, becomes :attr:`Ratings.timestamps` (seconds since the
+    epoch): the 4th field of MovieLens ``u.data``/``ratings.dat``, a column or JSON field named ``timestamp``,
+    ``time``, ``date`` or ``datetime`` (Yelp's ``date``), or the column ``time_col`` names (``False``: none).
+    Numbers are Unix seconds; text is read as an ISO date (``2016-03-09 00:44:15``, UTC unless it names a
+    zone). A column found by its name whose first value is not a time is left out (logged); after that, a
+    line whose time cannot be read is a bad line like any other.
 
     ``on_bad_lines="error"`` (default) stops at the first bad line with a :class:`LatentAtlasError` naming it;
     ``"skip"`` drops bad lines, counts them in ``meta["bad_lines"]``, keeps the first few 1-based line numbers
@@ -164,7 +176,7 @@ def read_ratings(path: str | os.PathLike, format: str | None = None, *, user_col
     if sep is not None and sep != "::" and (len(sep) != 1 or not sep.isascii()):
         raise LatentAtlasError(f"sep must be one ASCII character (or '::'), got {_shown(repr(sep))}")
     report = _Report(path, on_bad_lines)
-    cols = _Columns(user_col, item_col, rating_col)
+    cols = _Columns(user_col, item_col, rating_col, time_col)
     try:
         fmt = (format or detect_format(path)).lower()
         if fmt == "yelp":
@@ -172,22 +184,26 @@ def read_ratings(path: str | os.PathLike, format: str | None = None, *, user_col
         if fmt not in FORMATS:
             raise LatentAtlasError(f"unknown format {_shown(repr(format))}; choose one of {', '.join(FORMATS)}")
         if fmt == "npy":
-            users, items, values = _read_npy(path, cols, report)
+            users, items, values, times = _read_npy(path, cols, report)
         elif fmt == "parquet":
-            users, items, values = _read_parquet(path, cols, report)
+            users, items, values, times = _read_parquet(path, cols, report)
         elif fmt == "jsonl":
-            users, items, values = _read_jsonl(path, cols, report)
+            users, items, values, times = _read_jsonl(path, cols, report)
         elif fmt == "movielens":
-            users, items, values = _read_movielens(path, cols, report)
+            users, items, values, times = _read_movielens(path, cols, report)
         elif sep == "::":
-            users, items, values = _read_double_colon(path, cols, report)
+            users, items, values, times = _read_double_colon(path, cols, report)
         else:
             delimiter = sep or ("\t" if fmt == "tsv" else None)
-            users, items, values = _read_delimited(path, cols, delimiter, header, report)
+            users, items, values, times = _read_delimited(path, cols, delimiter, header, report)
         if len(values) == 0:
             raise LatentAtlasError(f"{_name(path)}: no ratings in file")
+        if times is not None and len(times) != len(values):  # never a silently shifted time column
+            raise LatentAtlasError(f"{_name(path)}: read {len(times):,} times for {len(values):,} ratings")
         _check_scale(path, np.asarray(values, dtype=np.float64), report)
-        ratings = _assemble(path, fmt, users, items, values, duplicates, report)
+        ratings = _assemble(path, fmt, users, items, values, duplicates, report, times=times)
+        if times is not None:
+            ratings.meta["time_column"] = report.time_label
     except LatentAtlasError:
         raise
     except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
@@ -387,10 +403,13 @@ def _first_occurrences(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
 
 
 def _assemble(path: Path, fmt: str, users, items, values: np.ndarray, duplicates: str,
-              report: _Report | None = None) -> Ratings:
+              report: _Report | None = None, times: np.ndarray | None = None) -> Ratings:
+    """Ratings from id columns, values and optional times (one per value), duplicates resolved: a repeated
+    pair keeps the kept rating's time, and with ``"mean"`` the latest of its times."""
     u, user_ids = _encode(users, "user", path)
     i, item_ids = _encode(items, "item", path)
     values = np.asarray(values, dtype=np.float64)
+    times = None if times is None else np.asarray(times, dtype=np.float64)
     n = len(values)
     keys = u.astype(np.int64) * len(item_ids) + i
     if duplicates == "last":
@@ -404,15 +423,159 @@ def _assemble(path: Path, fmt: str, users, items, values: np.ndarray, duplicates
     else:
         if duplicates == "mean":
             vals = np.bincount(groups, weights=values, minlength=n_groups) / np.bincount(groups, minlength=n_groups)
+            if times is not None:  # groups are numbered in order of first appearance, as ``keep`` is
+                latest = np.full(n_groups, -np.inf)
+                np.maximum.at(latest, groups, times)
+                times = latest
         else:
             vals = values[keep]
+            times = None if times is None else times[keep]
         u, i = u[keep], i[keep]
     meta = {"source": str(path), "format": fmt, "lines_read": n, "duplicates": int(n - len(vals)),
             "duplicate_policy": duplicates}
     if report is not None:
         meta.update({"on_bad_lines": report.policy, "bad_lines": int(report.count),
                      "bad_line_numbers": [int(k) for k in report.numbers]})
-    return Ratings(u, i, vals, user_ids, item_ids, meta)
+    return Ratings(u, i, vals, user_ids, item_ids, meta, times)
+
+
+# --- times ---------------------------------------------------------------------------------------------------
+#: An ISO date as files write it: a date, a time (seconds and their fraction optional), a zone (optional).
+#: ASCII digits only, judged alike by Arrow (RE2) and Python.
+_ISO_DATE = (r"^[ \t]*([0-9]{4})-([0-9]{2})-([0-9]{2})"
+             r"(?:[T ]([0-9]{2}):([0-9]{2})(?::([0-9]{2})(\.[0-9]+)?)?)?(Z|[+-][0-9]{2}:?[0-9]{2})?[ \t]*$")
+_ISO_DATE_RE = re.compile(_ISO_DATE)
+_MONTH_DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def _days_from_civil(y: int, m: int, d: int) -> int:
+    """Days from 1970-01-01 to a proleptic Gregorian date (any year, 0 included)."""
+    y -= m <= 2
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
+    return era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
+
+
+def _time_value(value) -> float | None:
+    """Seconds since the epoch from one field (text, or a JSON number); None when it is not a time.
+
+    The reference judgement of what a time is: :func:`parse_times` and the line scans agree with it."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        value = float(value)
+        return value if math.isfinite(value) else None
+    if not isinstance(value, str):
+        return None
+    if _NUMBER_RE.match(value):
+        number = float(value)
+        return number if math.isfinite(number) else None
+    m = _ISO_DATE_RE.match(value)
+    if m is None:
+        return None
+    y, mo, d = int(m[1]), int(m[2]), int(m[3])
+    h, mi, sec = (int(g) if g else 0 for g in (m[4], m[5], m[6]))
+    if not 1 <= mo <= 12:
+        return None
+    leap = mo == 2 and y % 4 == 0 and (y % 100 != 0 or y % 400 == 0)
+    if not (1 <= d <= _MONTH_DAYS[mo - 1] + leap and h < 24 and mi < 60 and sec < 60):
+        return None
+    offset = 0
+    zone = m[8]
+    if zone and zone != "Z":
+        zh, zm = int(zone[1:3]), int(zone[-2:])
+        if zh >= 24 or zm >= 60:
+            return None
+        offset = (zh * 3600 + zm * 60) * (1 if zone[0] == "+" else -1)
+    return _days_from_civil(y, mo, d) * 86400.0 + h * 3600 + mi * 60 + sec + (float(m[7]) if m[7] else 0.0) - offset
+
+
+def _time_problem(text, what: str = "time") -> str | None:
+    if _time_value(text) is not None:
+        return None
+    if text is None or (isinstance(text, str) and not text.strip()):
+        return f"{what} is missing"
+    return (f"{what} '{_shown(str(text).strip(), 40)}' is not a time (Unix seconds or an ISO date such as "
+            f"2016-03-09 00:44:15)")
+
+
+def parse_times(column) -> tuple[np.ndarray, np.ndarray]:
+    """(seconds since the epoch as float64, bad-row mask) from a column of times: numbers (Unix seconds),
+    Arrow timestamps or dates, or text (numbers, or ISO dates as :func:`_time_value` reads them). Missing
+    values and text that is not a time are bad rows (their seconds are NaN)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not isinstance(column, (pa.Array, pa.ChunkedArray)):
+        column = pa.array(list(column), pa.string())
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks() if column.num_chunks else pa.array([], column.type)
+    kind = column.type
+    n = len(column)
+    if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind):
+        values = _values(pc.cast(column, pa.float64()))
+        return values, ~np.isfinite(values)
+    if pa.types.is_timestamp(kind) or pa.types.is_date(kind):
+        micros = pc.cast(pc.cast(column, pa.timestamp("us", getattr(kind, "tz", None))), pa.int64())
+        values = micros.to_numpy(zero_copy_only=False).astype(np.float64) / 1e6
+        values[np.asarray(column.is_null())] = np.nan
+        return values, ~np.isfinite(values)
+    if pa.types.is_large_string(kind):
+        column = column.cast(pa.string())
+    elif not pa.types.is_string(kind):
+        return np.full(n, np.nan), np.ones(n, dtype=bool)
+    step = 1 << 20
+    if n > 2 * step and (os.cpu_count() or 1) > 1:  # Arrow's kernels let go of the GIL: parse slices at once
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(min(os.cpu_count() or 1, 8)) as pool:
+            done = list(pool.map(parse_times, (column.slice(k, step) for k in range(0, n, step))))
+        values = np.concatenate([v for v, _ in done])
+        return values, ~np.isfinite(values)
+    dated = np.asarray(pc.fill_null(pc.match_substring_regex(column, _ISO_DATE), False))
+    if dated.all():  # dates only (Yelp's): no numbers to look for
+        values = np.full(n, np.nan)
+    else:
+        numeric = pc.fill_null(pc.match_substring_regex(column, _NUMBER), False)
+        values = _values(pc.cast(pc.utf8_trim_whitespace(pc.if_else(numeric, column,
+                                                                    pa.scalar(None, pa.string()))), pa.float64()))
+    if dated.any():
+        text = column.filter(pa.array(dated))
+        try:  # Arrow's ISO-8601 cast agrees with _time_value on every date it accepts; zones it leaves to Python
+            micros = pc.cast(pc.cast(pc.utf8_trim_whitespace(text), pa.timestamp("us")), pa.int64())
+            seconds = micros.to_numpy(zero_copy_only=False).astype(np.float64) / 1e6
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            encoded = text.dictionary_encode()
+            parsed = np.array([np.nan if v is None else v
+                               for v in map(_time_value, encoded.dictionary.to_pylist())], dtype=np.float64)
+            seconds = parsed[np.asarray(encoded.indices)]
+        values[dated] = seconds
+    return values, ~np.isfinite(values)
+
+
+def _time_column(names: list[str], wanted, taken, path: Path, default: int | None = None) -> str | None:
+    """The column of the times: given (name or index), else by name (TIME_NAMES), else ``default``."""
+    if wanted is False:
+        return None
+    if wanted is not None:
+        return _pick(names, wanted, (), None, "time", path)
+    lower = {n.lower(): n for n in names if n not in taken}
+    for cand in TIME_NAMES:
+        if cand.lower() in lower:
+            return lower[cand.lower()]
+    if default is not None and default < len(names) and names[default] not in taken:
+        return names[default]
+    return None
+
+
+def _first_time_ok(path: Path, label, value, wanted) -> bool:
+    """Whether a column found by name (``wanted`` None) holds times, judged by its first value."""
+    if wanted is not None or _time_value(value) is not None:
+        return True
+    log.info("%s: column %s does not hold times (first value %s); the ratings are read without timestamps",
+             _name(path), _shown(repr(label)), _shown(repr(value), 40))
+    return False
 
 
 # --- .npy triplets ---------------------------------------------------------------------------------------
@@ -432,6 +595,12 @@ def _read_npy(path: Path, cols: _Columns, report: _Report):
     report.rating_label, report.rating_guessed = str(r), cols.rating is None
     values = arr[:, r].astype(np.float64)
     bad = ~np.isfinite(values)
+    times = t = None
+    if cols.time is not None and cols.time is not False:  # no names here: times only from a given column
+        t = _position(cols.time, 3, arr.shape[1], path)
+        times = arr[:, t].astype(np.float64)
+        report.time_label = str(t)
+        bad |= ~np.isfinite(times)
     for c in (u, i):
         col = arr[:, c]
         if col.dtype.kind == "f":
@@ -439,20 +608,23 @@ def _read_npy(path: Path, cols: _Columns, report: _Report):
     if bad.any():
         report.unit = "row index"  # from 0, as numpy indexes rows
         for row in np.flatnonzero(bad)[:SHOWN_BAD_LINES]:
-            report.bad(int(row), _npy_row_problem(arr, int(row), u, i, r))
+            report.bad(int(row), _npy_row_problem(arr, int(row), u, i, r, t))
         report.count = int(bad.sum())
         arr, values = arr[~bad], values[~bad]
+        times = None if times is None else times[~bad]
     ids = [arr[:, c].astype(np.int64) if arr[:, c].dtype.kind == "f" else arr[:, c] for c in (u, i)]
-    return ids[0], ids[1], values
+    return ids[0], ids[1], values, times
 
 
-def _npy_row_problem(arr, row: int, u: int, i: int, r: int) -> str:
+def _npy_row_problem(arr, row: int, u: int, i: int, r: int, t: int | None = None) -> str:
     for c, what in ((u, "user id"), (i, "item id")):
         v = arr[row, c]
         if arr.dtype.kind == "f" and (not np.isfinite(v) or v != np.round(v)):
             return f"{what} {v!r} is not an integer"
         if arr.dtype.kind == "f" and abs(v) >= 2.0 ** 63:
             return f"{what} {float(v)!r} is beyond the int64 range"
+    if t is not None and np.isfinite(float(arr[row, r])):
+        return "time is missing or not a number"
     return "rating is missing or not a number"
 
 
@@ -524,7 +696,8 @@ def _looks_like_header(first: list[str], second: list[str] | None) -> bool:
     return any(_is_number(b) and not _is_number(a) for a, b in zip(first, second))
 
 
-def _read_delimited(path: Path, cols: _Columns, delimiter: str | None, header: bool | None, report: _Report):
+def _read_delimited(path: Path, cols: _Columns, delimiter: str | None, header: bool | None, report: _Report,
+                    default_time: int | None = None):
     head = _head(path, 2)
     if not head:
         raise LatentAtlasError(f"{_name(path)}: file is empty")
@@ -545,25 +718,52 @@ def _read_delimited(path: Path, cols: _Columns, delimiter: str | None, header: b
                                f"(got {_shown(user)}, {_shown(item)}, {_shown(rating)})")
     report.rating_label = repr(rating) if header else str(names.index(rating))
     report.rating_guessed = not header and cols.rating is None
+    time = _time_column(names, cols.time, (user, item, rating), path, None if header else default_time)
+    if time in (user, item, rating):
+        raise LatentAtlasError(f"{_name(path)}: the time column must differ from the user, item and rating "
+                               f"columns (got {_shown(time)})")
+    data_row = head[1][1] if header and len(head) > 1 else (None if header else first)
+    first_time = None
+    if time is not None and data_row is not None:
+        row = _split_fields(data_row, delimiter)
+        first_time = row[names.index(time)] if len(row) == len(names) else None
+        if first_time is not None and not _first_time_ok(path, time, first_time, cols.time):
+            time = None
+    if time is not None:
+        report.time_label = repr(time) if header else str(names.index(time))
     # Blank lines before the header are skipped with it, so the data starts after the first non-blank line.
     skip = first_number if header else first_number - 1
     at = {c: names.index(c) for c in (user, item, rating)}
+    time_at = None if time is None else names.index(time)
 
     def problem(raw: bytes):
-        return _delimited_line_problem(raw, delimiter, len(names), at[user], at[item], at[rating])
+        return _delimited_line_problem(raw, delimiter, len(names), at[user], at[item], at[rating], time_at)
 
     return _read_csv_like(path, report, names=names, skip_rows=skip, delimiter=delimiter, quote_char='"',
-                          picked=(user, item, rating), problem=problem)
+                          picked=(user, item, rating), problem=problem, time=time,
+                          time_numeric=first_time is None or bool(_NUMBER_RE.match(first_time)))
+
+
+def _split_fields(line: str, delimiter: str) -> list[str]:
+    try:
+        return next(csv.reader([line], delimiter=delimiter, quotechar='"'))
+    except (csv.Error, TypeError, StopIteration):
+        return line.split(delimiter)
 
 
 def _read_csv_like(path: Path, report: _Report, *, names, skip_rows: int, delimiter: str, quote_char,
-                   picked: tuple[str, str, str], problem):
-    """(user, item, rating) columns of a delimited file, clean or with its bad lines named or dropped."""
+                   picked: tuple[str, str, str], problem, time: str | None = None, time_numeric: bool = True):
+    """(user, item, rating, times) columns of a delimited file, clean or with its bad lines named or dropped.
+
+    ``time`` names the column of the times (None: no times); ``time_numeric`` says whether its first value
+    is a number, so that the fast read parses it as one (text times are parsed by :func:`parse_times`)."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.csv as pcsv
 
     user, item, rating = picked
+    if time is not None:
+        picked = (user, item, rating, time)
     invalid = [0]  # rows with the wrong number of fields (pyarrow's threaded reader knows no line numbers)
 
     def on_invalid(row):
@@ -586,11 +786,16 @@ def _read_csv_like(path: Path, report: _Report, *, names, skip_rows: int, delimi
     try:
         # Ids as text, typed later from their distinct values (TextIds): Arrow's inference would read 001
         # as 1 and ids beyond int64 as rounded floats.
-        table = read({user: pa.string(), item: pa.string(), rating: pa.float64()})
+        types = {user: pa.string(), item: pa.string(), rating: pa.float64()}
+        if time is not None:
+            types[time] = pa.float64() if time_numeric else pa.string()
+        table = read(types)
     except pa.ArrowInvalid as exc:
         table, failure = None, exc
     if table is not None and not invalid[0] and _clean_table(table, user, item, rating):
-        return TextIds(table.column(user)), TextIds(table.column(item)), _values(table.column(rating))
+        times, times_bad = parse_times(table.column(time)) if time is not None else (None, None)
+        if times is None or not times_bad.any():
+            return TextIds(table.column(user)), TextIds(table.column(item)), _values(table.column(rating)), times
     if report.policy == "error":
         found = _scan(path, skip_rows, problem, 1)
         if found:
@@ -609,6 +814,11 @@ def _read_csv_like(path: Path, report: _Report, *, names, skip_rows: int, delimi
     users, bad_u = _text_ids(table.column(user))
     items, bad_i = _text_ids(table.column(item))
     bad |= bad_u | bad_i
+    times = None
+    if time is not None:  # as text (invalid UTF-8 is bad), then judged like the line scan judges it
+        text, bad_t = _text_ids(table.column(time))
+        times, bad_p = parse_times(pc.if_else(pa.array(bad_t), pa.scalar(None, pa.string()), text))
+        bad |= bad_t | bad_p
     keep = ~bad
     if delimiter.isspace():
         blank = np.ones(table.num_rows, dtype=bool)
@@ -625,7 +835,8 @@ def _read_csv_like(path: Path, report: _Report, *, names, skip_rows: int, delimi
         report.numbers = [n for n, _ in _scan(path, skip_rows, problem, SHOWN_BAD_LINES)]
     if not keep.all():
         users, items, values = users.filter(pa.array(keep)), items.filter(pa.array(keep)), values[keep]
-    return TextIds(users), TextIds(items), values
+        times = None if times is None else times[keep]
+    return TextIds(users), TextIds(items), values, times
 
 
 def _check_values(path, values: np.ndarray, what: str = "rating", line_of=lambda row: row + 1) -> None:
@@ -692,21 +903,25 @@ def _text_ids(column):
     return text, bad
 
 
-def _delimited_line_problem(raw: bytes, delimiter: str, width: int, user: int, item: int, rating: int):
+def _delimited_line_problem(raw: bytes, delimiter: str, width: int, user: int, item: int, rating: int,
+                            time: int | None = None):
     line = raw.decode("utf-8", "surrogateescape").rstrip("\r\n")
     if not line.strip():
         return None
-    try:
-        fields = next(csv.reader([line], delimiter=delimiter, quotechar='"'))
-    except (csv.Error, TypeError, StopIteration):
-        fields = line.split(delimiter)
+    fields = _split_fields(line, delimiter)
     if len(fields) != width:
         return f"expected {width} fields separated by {_shown(repr(delimiter))}, found {len(fields)}"
     for k, what in ((user, "user id"), (item, "item id")):
         problem = _id_problem(fields[k], what)
         if problem:
             return problem
-    return _rating_problem(fields[rating])
+    return _rating_problem(fields[rating]) or (None if time is None else _text_time_problem(fields[time]))
+
+
+def _text_time_problem(text: str) -> str | None:
+    if any("\udc80" <= c <= "\udcff" for c in text):
+        return f"time {_shown(repr(text), 60)} is not valid UTF-8"
+    return _time_problem(text)
 
 
 def _id_problem(text: str, what: str):
@@ -743,7 +958,7 @@ def _read_movielens(path: Path, cols: _Columns, report: _Report):
     if "::" in first:  # ratings.dat: user::item::rating::timestamp
         return _read_double_colon(path, cols, report)
     if "\t" in first:  # u.data: user item rating timestamp, no header
-        return _read_delimited(path, cols, "\t", False, report)
+        return _read_delimited(path, cols, "\t", False, report, default_time=3)
     return _read_delimited(path, cols, ",", None, report)  # ratings.csv: header userId,movieId,rating,timestamp
 
 
@@ -758,15 +973,33 @@ def _read_double_colon(path: Path, cols: _Columns, report: _Report):
     positions = [_position(c, d, n_fields, path) for c, d in ((cols.user, 0), (cols.item, 1), (cols.rating, 2))]
     picked = tuple(f"f{k}" for k in positions)
     report.rating_label, report.rating_guessed = str(positions[2]), cols.rating is None
+    # ratings.dat: user::item::rating::timestamp; the 4th field is the time unless told otherwise.
+    time = None
+    if cols.time is not False and (cols.time is not None or n_fields > 3):
+        time = _position(cols.time, 3, n_fields, path)
+        if time in positions:
+            if cols.time is not None:
+                raise LatentAtlasError(f"{_name(path)}: the time column must differ from the user, item and "
+                                       f"rating columns (got {time})")
+            time = None
+    first_time = None
+    if time is not None:
+        fields = head[0][1].split("::")
+        first_time = fields[time] if len(fields) == n_fields else None
+        if first_time is not None and not _first_time_ok(path, time, first_time, cols.time):
+            time = None
+    if time is not None:
+        report.time_label = str(time)
 
     def problem(raw: bytes):
-        return _colon_line_problem(raw, n_fields, positions)
+        return _colon_line_problem(raw, n_fields, positions, time)
 
     return _read_csv_like(path, report, names=names, skip_rows=head[0][0] - 1, delimiter=":", quote_char=False,
-                          picked=picked, problem=problem)
+                          picked=picked, problem=problem, time=None if time is None else f"f{time}",
+                          time_numeric=first_time is None or bool(_NUMBER_RE.match(first_time)))
 
 
-def _colon_line_problem(raw: bytes, n_fields: int, positions) -> str | None:
+def _colon_line_problem(raw: bytes, n_fields: int, positions, time: int | None = None) -> str | None:
     line = raw.decode("utf-8", "surrogateescape").rstrip("\r\n")
     if not line.strip():
         return None
@@ -777,7 +1010,7 @@ def _colon_line_problem(raw: bytes, n_fields: int, positions) -> str | None:
         problem = _id_problem(fields[k], what)
         if problem:
             return problem
-    return _rating_problem(fields[positions[2]])
+    return _rating_problem(fields[positions[2]]) or (None if time is None else _text_time_problem(fields[time]))
 
 
 def _read_parquet(path: Path, cols: _Columns, report: _Report):
@@ -793,23 +1026,40 @@ def _read_parquet(path: Path, cols: _Columns, report: _Report):
     item = _pick(names, cols.item, ITEM_NAMES, 1, "item", path)
     rating = _pick(names, cols.rating, RATING_NAMES, None, "rating", path)
     report.rating_label = repr(rating)
-    table = pq.read_table(path, columns=[user, item, rating])
+    time = _time_column(names, cols.time, (user, item, rating), path)
+    if time in (user, item, rating):
+        raise LatentAtlasError(f"{_name(path)}: the time column must differ from the user, item and rating "
+                               f"columns (got {_shown(time)})")
+    table = pq.read_table(path, columns=[user, item, rating] + ([time] if time is not None else []))
     try:
         values = _values(table.column(rating).cast(pa.float64()))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         raise LatentAtlasError(f"{_name(path)}: column {_shown(repr(rating))} is not numeric "
                                f"({_detail(exc)})") from None
+    times = None
+    if time is not None:
+        times, bad_t = parse_times(table.column(time))
+        if len(times) and cols.time is None and bad_t[0] and table.column(time)[0].is_valid:
+            _first_time_ok(path, time, table.column(time)[0].as_py(), None)  # logs why
+            times = None
+        else:
+            report.time_label = repr(time)
     bad = ~np.isfinite(values)
     for name in (user, item):
         bad |= np.asarray(table.column(name).is_null())
+    if times is not None:
+        bad |= ~np.isfinite(times)
     if bad.any():
         report.unit = "row"
         for row in np.flatnonzero(bad)[:SHOWN_BAD_LINES]:
-            report.bad(int(row) + 1, "user id, item id or rating is missing, or the rating is not a number")
+            report.bad(int(row) + 1, "user id, item id or rating is missing, or the rating is not a number"
+                       if times is None or np.isfinite(times[row]) else
+                       _time_problem(table.column(time)[int(row)].as_py()) or "time is not a time")
         report.count = int(bad.sum())
         keep = pa.array(~bad)
         table, values = table.filter(keep), values[~bad]
-    return table.column(user), table.column(item), values
+        times = None if times is None else times[~bad]
+    return table.column(user), table.column(item), values, times
 
 
 # --- JSON lines (Yelp reviews and the like) -----------------------------------------------------------------
@@ -825,22 +1075,68 @@ def _read_jsonl(path: Path, cols: _Columns, report: _Report):
         raise LatentAtlasError(f"{_name(path)}: the user, item and rating fields must differ "
                                f"(got {', '.join(_shown(n) for n in names)})")
     report.rating_label = repr(names[2])
-    # Only these three fields are materialised; the review text is parsed and dropped block by block.
-    schema = pa.schema([(names[0], pa.string()), (names[1], pa.string()), (names[2], pa.float64())])
-    parse_options = pjson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore",
+    time, time_type = _json_time_field(path, cols.time, names)
+    # Only these fields are materialised; the review text is parsed and dropped block by block.
+    fields = [(names[0], pa.string()), (names[1], pa.string()), (names[2], pa.float64())]
+    if time is not None:
+        names.append(time)
+        fields.append((time, time_type))
+        report.time_label = repr(time)
+    parse_options = pjson.ParseOptions(explicit_schema=pa.schema(fields), unexpected_field_behavior="ignore",
                                        newlines_in_values=False)
     try:
         table = _parse_jsonl(path, parse_options)
     except pa.ArrowInvalid:
         table = None
+    # A time field found by its name may be absent from some records (JSON records vary): then the file has
+    # no usable times and is read without them. A time that is there but unreadable makes a bad line.
+    optional = cols.time is None
     if table is not None and table.num_rows:
         values = _values(table.column(names[2]))
-        if _clean_json(table, names, values):
-            return table.column(names[0]), table.column(names[1]), values
-    table = _read_jsonl_blocks(path, names, parse_options, report)
+        if _clean_json(table, names[:3], values):
+            times, bad = _json_times(table.column(time), optional, path) if time is not None else (None, None)
+            if bad is None or not bad.any():
+                return table.column(names[0]), table.column(names[1]), values, times
+    table = _read_jsonl_blocks(path, names, parse_options, report, optional)
     if table.num_rows == 0:
         raise LatentAtlasError(f"{_name(path)}: no JSON records in file")
-    return table.column(names[0]), table.column(names[1]), _values(table.column(names[2]))
+    times = _json_times(table.column(time), optional, path)[0] if time is not None else None
+    return table.column(names[0]), table.column(names[1]), _values(table.column(names[2])), times
+
+
+def _json_times(column, optional: bool, path: Path | None = None):
+    """(times, bad rows) of a JSON time field; an optional field missing from some records gives no times
+    (None, logged when ``path`` is given) and no bad rows for that."""
+    times, bad = parse_times(column)
+    if optional and column.null_count:
+        if path is not None:
+            log.info("%s: some records have no time field; the ratings are read without timestamps", _name(path))
+        return None, bad & np.asarray(column.is_valid())
+    return times, bad
+
+
+def _json_time_field(path: Path, wanted, taken: list[str]):
+    """(field, Arrow type) of the times in a JSON-lines file, from its first record; (None, None) if none."""
+    import pyarrow as pa
+
+    if wanted is False:
+        return None, None
+    record = first_json_record(path, _first_line(path))
+    if wanted is not None:
+        name = str(wanted)
+    else:
+        name = next((c for c in TIME_NAMES if c in record and c not in taken), None)
+        if name is None:
+            return None, None
+    if name in taken:
+        raise LatentAtlasError(f"{_name(path)}: the time field must differ from the user, item and rating "
+                               f"fields (got {_shown(name)})")
+    value = record.get(name)
+    if wanted is None and not _first_time_ok(path, name, value, None):
+        return None, None
+    # Unix seconds as JSON numbers, dates as JSON strings: the first record says which this file has.
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return name, pa.float64() if number else pa.string()
 
 
 def _parse_jsonl(path: Path, parse_options):
@@ -929,13 +1225,16 @@ def _clean_json(table, names, values: np.ndarray) -> bool:
     return True
 
 
-def _read_jsonl_blocks(path: Path, names, parse_options, report: _Report):
+def _read_jsonl_blocks(path: Path, names, parse_options, report: _Report, time_optional: bool = False):
     """The slow path: parse ~16 MB blocks with pyarrow and judge the lines of a block only when it fails."""
     import pyarrow as pa
     import pyarrow.json as pjson
 
     tables = []
     line_no = 0
+    time_type = None
+    if len(names) > 3:
+        time_type = "string" if pa.types.is_string(parse_options.explicit_schema.field(names[3]).type) else "number"
     for block in _line_blocks(path, BLOCK_SIZE):
         table = None
         try:
@@ -943,14 +1242,16 @@ def _read_jsonl_blocks(path: Path, names, parse_options, report: _Report):
         except pa.ArrowInvalid:
             pass
         if table is not None and (table.num_rows == 0
-                                  or _clean_json(table, names, _values(table.column(names[2])))):
+                                  or (_clean_json(table, names[:3], _values(table.column(names[2])))
+                                      and (len(names) < 4
+                                           or not _json_times(table.column(names[3]), time_optional)[1].any()))):
             tables.append(table)
             line_no += block.count(b"\n")
             continue
         good = []
         for raw in block.splitlines(keepends=True):
             line_no += 1
-            problem = _json_line_problem(raw, names)
+            problem = _json_line_problem(raw, names, time_type, time_optional)
             if problem:
                 report.bad(line_no, problem)
             else:
@@ -962,7 +1263,7 @@ def _read_jsonl_blocks(path: Path, names, parse_options, report: _Report):
                 raise LatentAtlasError(f"{_name(path)}: lines {line_no - len(block.splitlines()) + 1}–{line_no}: "
                                        f"cannot parse ({_detail(exc)})") from None
     if not tables:
-        return pa.table({n: pa.array([], t) for n, t in zip(names, (pa.string(), pa.string(), pa.float64()))})
+        return pa.table({f.name: pa.array([], f.type) for f in parse_options.explicit_schema})
     return pa.concat_tables(tables)
 
 
@@ -1006,7 +1307,8 @@ def _json_key(path: Path, candidates: tuple[str, ...], what: str) -> str:
                            f"fields are: {fields}); choose it with {what}_col=")
 
 
-def _json_line_problem(raw: bytes, names: list[str]) -> str | None:
+def _json_line_problem(raw: bytes, names: list[str], time_type: str | None = None,
+                       time_optional: bool = False) -> str | None:
     if not raw.strip():
         return None
     try:
@@ -1019,7 +1321,9 @@ def _json_line_problem(raw: bytes, names: list[str]) -> str | None:
         return f"not valid JSON ({exc.msg} at column {exc.colno})"
     if not isinstance(record, dict):
         return "expected a JSON object"
-    for name, what in zip(names, ("user id", "item id", "rating")):
+    for name, what in zip(names, ("user id", "item id", "rating", "time")):
+        if what == "time" and time_optional:
+            continue
         if name not in record or record[name] is None:
             return f"missing field {_shown(repr(name))} ({what})"
     for name, what in zip(names[:2], ("user id", "item id")):
@@ -1028,7 +1332,15 @@ def _json_line_problem(raw: bytes, names: list[str]) -> str | None:
     value = record[names[2]]
     if isinstance(value, str):
         return f"rating '{_shown(value)}' is not a number"
-    return _rating_problem(value)
+    problem = _rating_problem(value)
+    if problem or len(names) < 4 or record.get(names[3]) is None:  # a missing optional time: no times at all
+        return problem
+    when = record[names[3]]
+    if time_type is not None and (isinstance(when, str) != (time_type == "string")
+                                  or isinstance(when, (bool, dict, list))):
+        kind = "a JSON string" if time_type == "string" else "a JSON number"
+        return f"time {_shown(repr(when), 40)} is not {kind} like the first record's"
+    return _time_problem(when)
 
 
 # --- raw access: compression by magic bytes, and naming lines ----------------------------------------------
