@@ -221,8 +221,9 @@ class Names:
         """Plain arrays (no object dtype) for ``np.savez``/:func:`latentatlas.fsutil.save_npz`; metadata
         columns are stored by position, their names in the JSON ``{prefix}meta`` entry. Text (names, string
         ids and text columns) is stored as variable-length UTF-8: one ``uint8`` array of the encoded strings
-        end to end (``<key>_utf8``) and their ``int64`` boundaries (``<key>_offsets``, one more than the
-        strings), not as fixed-width UTF-32, which takes four bytes per character of the longest name."""
+        end to end (``<key>_utf8``) and their boundaries (``<key>_offsets``, one more than the strings; int32
+        while the bytes stay below 2 GiB, else int64), not as fixed-width UTF-32, which takes four bytes per
+        character of the longest name."""
         info = {**self.meta, "format": FORMAT_TAG, "columns": list(self.metadata)}
         out = {f"{prefix}meta": np.array(json.dumps(info, default=str))}
         _pack_text(out, f"{prefix}ids", self.ids)
@@ -262,7 +263,7 @@ def _pack_text(out: dict, key: str, values: np.ndarray) -> None:
     offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
     np.cumsum([len(b) for b in encoded], out=offsets[1:])
     out[f"{key}_utf8"] = np.frombuffer(b"".join(encoded), dtype=np.uint8)
-    out[f"{key}_offsets"] = offsets
+    out[f"{key}_offsets"] = offsets.astype(np.int32) if offsets[-1] < 2**31 else offsets
 
 
 def _unpack_text(arrays, files: set, key: str) -> np.ndarray:
