@@ -174,3 +174,13 @@ def test_ids_and_names_in_and_out():
     assert 20 not in ids.tolist() and len(ids) == 2
     with pytest.raises(LatentAtlasError, match="unknown item id 99"):
         model.similar_items(99)
+
+
+def test_the_ease_search_goes_past_the_upper_edge_of_its_grid():
+    from latentatlas.ratings.recommender import _beyond_the_edge
+
+    tried = [EASE(reg=lam, weighting="rating") for lam in (10.0, 100.0)] + [EASE(reg=1000.0, weighting="binary")]
+    label, make = _beyond_the_edge(EASE(reg=100.0, weighting="rating"), tried, None)
+    assert make().reg == 250.0 and make().weighting == "rating" and "250" in label
+    assert _beyond_the_edge(EASE(reg=10.0, weighting="rating"), tried, None) is None
+    assert _beyond_the_edge(Popularity(), tried, None) is None

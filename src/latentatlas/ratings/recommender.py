@@ -38,6 +38,8 @@ EASE_FULL_GRID_MAX_ITEMS = 4_000
 #: recommendations, and what MovieLens validation data preferred (RESULTS-ranking.md).
 IALS_GRID = ({"reg": 0.03, "alpha": 1.0, "alpha0": 0.1}, {"reg": 0.01, "alpha": 1.0, "alpha0": 0.1},
              {"reg": 0.1, "alpha": 2.0, "alpha0": 0.1})
+#: When the best EASE λ is the largest one tried, up to this many larger ones (×2.5 each) are tried too.
+EASE_EXTEND_STEPS = 2
 RANKING_FILE = "ranking.npz"
 RATING_FILE = "model.npz"
 
@@ -67,6 +69,19 @@ def ranker_candidates(ranker: str, n_items: int, max_memory: int | None, seed: i
     if ranker in ("popular", "auto"):
         out.append(("most popular", Popularity))
     return out
+
+
+def _beyond_the_edge(best, tried: list, max_memory: int | None):
+    """The next EASE candidate past the largest λ tried with ``best``'s weighting, when ``best`` is that one."""
+    from latentatlas.ratings.ease import EASE
+
+    if not isinstance(best, EASE):
+        return None
+    same = [m.reg for m in tried if isinstance(m, EASE) and m.weighting == best.weighting]
+    if best.reg < max(same):
+        return None
+    lam, w = best.reg * 2.5, best.weighting
+    return (f"EASE (λ={lam:g}, {w} weights)", lambda: EASE(reg=lam, weighting=w, max_memory=max_memory))
 
 
 class Recommender(RecommenderBase):
@@ -195,7 +210,9 @@ class Recommender(RecommenderBase):
             best = (label, make)
         else:
             best, best_value = candidates[0], -math.inf
-            for label, make in candidates:
+            todo, extended = list(candidates), 0
+            while todo:
+                label, make = todo.pop(0)
                 start = time.perf_counter()
                 model = make().fit(train)
                 value = validation_ndcg(model._score_rows, train, validation, self.rating_model_.scale_)
@@ -204,6 +221,12 @@ class Recommender(RecommenderBase):
                 report(f"ranker {label}: validation NDCG@10 {value:.4f}")
                 if math.isfinite(value) and value > best_value:
                     best, best_value = (label, make), value
+                if not todo and extended < EASE_EXTEND_STEPS:  # the best λ on the grid's upper edge: go on
+                    more = _beyond_the_edge(best[1](), [c[1]() for c in candidates], self.max_memory)
+                    if more is not None:
+                        todo.append(more)
+                        candidates.append(more)
+                        extended += 1
             report(f"chose {best[0]} (validation NDCG@10 {best_value:.4f}); refitting on training + validation")
         model = best[1]().fit(both)
         model.display_name = best[0]
