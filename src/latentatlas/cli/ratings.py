@@ -56,6 +56,11 @@ def prepare(
     validation_fraction: Annotated[Optional[float], typer.Option(help="Validation share of ratings (default 0.1).")] = None,
     test_fraction: Annotated[Optional[float], typer.Option(help="Test share of ratings (default 0.1).")] = None,
     leave_k_out: Annotated[Optional[int], typer.Option(help="Per user, k ratings to test and k to validation.")] = None,
+    leave_last_out: Annotated[Optional[int], typer.Option(help="By time: per user, the k latest ratings to test and "
+                                                               "the k before them to validation (needs timestamps)."
+                                                          )] = None,
+    time_col: Annotated[Optional[str], typer.Option("--time-col", help="Time column (default: timestamp, time, "
+                                                                       "date or datetime; u.data's 4th).")] = None,
     seed: Seed = 0,
     builtin_size: Annotated[int, typer.Option(help="Ratings in the built-in synthetic set.")] = 100_000,
     json_out: JsonOut = False, quiet: Quiet = False,
@@ -63,10 +68,13 @@ def prepare(
 ):
     """Prepare ratings: read, drop cold-start users and items, split, write prepared.npz and a summary."""
     reading = read_options(format, user_col, item_col, rating_col, sep, header, duplicates, on_bad_lines)
+    if time_col is not None:
+        reading["time_col"] = time_col
     spark = _spark(engine)
     if spark is not None:
-        if query or item_names or user_names:
-            raise LatentAtlasError("--query, --item-names and --user-names work with --engine local only")
+        if query or item_names or user_names or leave_last_out is not None or time_col is not None:
+            raise LatentAtlasError("--query, --item-names, --user-names, --leave-last-out and --time-col work with "
+                                   "--engine local only")
         spark.prepare_command(input, out=out, master=spark_master, conf=spark_conf, json_out=json_out, quiet=quiet,
                               builtin_size=builtin_size, min_entries=min_entries, n_validation=n_validation,
                               n_test=n_test, validation_fraction=validation_fraction, test_fraction=test_fraction,
@@ -78,9 +86,9 @@ def prepare(
     log = Progress("prepare", quiet or json_out)
     result = prepare_ratings(input, min_entries=min_entries, n_validation=n_validation, n_test=n_test,
                              validation_fraction=validation_fraction, test_fraction=test_fraction,
-                             leave_k_out=leave_k_out, seed=seed, builtin_size=builtin_size, progress=log,
-                             quiet=quiet or json_out, query=query, item_names=item_names, user_names=user_names,
-                             **reading)
+                             leave_k_out=leave_k_out, leave_last_out=leave_last_out, seed=seed,
+                             builtin_size=builtin_size, progress=log, quiet=quiet or json_out, query=query,
+                             item_names=item_names, user_names=user_names, **reading)
     result.write(out)
     if json_out:
         _echo_json(result.summary)
@@ -151,6 +159,9 @@ def train(
                                                                       "(default 0.1).")] = None,
     test_fraction: Annotated[Optional[float], typer.Option(help="Raw DATA file: share held out for test "
                                                                 "(default 0.1).")] = None,
+    leave_last_out: Annotated[Optional[int], typer.Option(help="Raw DATA file: split by time instead, per user the "
+                                                               "k latest ratings to test and the k before them to "
+                                                               "validation.")] = None,
     format: Format = None, user_col: UserCol = None, item_col: ItemCol = None, rating_col: RatingCol = None,
     sep: Sep = None, header: Header = None, duplicates: Duplicates = "last", on_bad_lines: OnBadLines = "error",
     out: OutDir = None,
@@ -167,6 +178,8 @@ def train(
     _check_train_options(data, engine, solver, metrics, reg=reg, lr=lr, max_steps=max_steps, init_scale=init_scale,
                          n_samples=n_samples, burn_in=burn_in)
     spark = _spark(engine)
+    if spark is not None and leave_last_out is not None:
+        raise LatentAtlasError("--leave-last-out works with --engine local only")
     if spark is not None:
         spark.train_command(Path(data) if data is not None and "://" not in data else data, train_file=train_file, validation_file=validation_file, test_file=test_file, k=k,
                             reg=reg, max_steps=max_steps, seed=seed, solver=solver, center=center,
@@ -193,14 +206,16 @@ def train(
         out = runs.default_dir(runs.RATINGS_TRAIN)
     parts = workflow.load_parts(data, train_file=train_file, validation_file=validation_file, test_file=test_file,
                                 min_entries=min_entries, validation_fraction=validation_fraction,
-                                test_fraction=test_fraction, seed=seed, builtin_size=builtin_size, progress=log,
-                                **reading)
+                                test_fraction=test_fraction, leave_last_out=leave_last_out, seed=seed,
+                                builtin_size=builtin_size, progress=log, **reading)
     if item_names is not None or user_names is not None:
         from latentatlas.ratings.pipeline import _names
 
         parts.item_names = _names(item_names, parts.train.item_ids, "item", log) or parts.item_names
         parts.user_names = _names(user_names, parts.train.user_ids, "user", log) or parts.user_names
     config = {"min_entries": min_entries, "validation_fraction": validation_fraction, "test_fraction": test_fraction}
+    if leave_last_out is not None:
+        config["leave_last_out"] = leave_last_out
     result = workflow.train(parts, model, out=out, resume=resume, config=config, progress=log, seed=seed,
                             ranker=ranker)
     model = result.model

@@ -42,7 +42,8 @@ class Parts:
 def load_parts(data=None, *, train_file=None, validation_file=None, test_file=None, min_entries: int | None = None,
                validation_fraction: float | None = None, test_fraction: float | None = None,
                n_validation: int | None = None, n_test: int | None = None, leave_k_out: int | None = None,
-               seed: int = 0, builtin_size: int = 100_000, progress=None, **read_options) -> Parts:
+               leave_last_out: int | None = None, seed: int = 0, builtin_size: int = 100_000, progress=None,
+               **read_options) -> Parts:
     """The ratings to train on: prepared data (``prepared.npz`` or its folder), a raw ratings file prepared
     on the fly like ``prepare_ratings``, given split files, or (all None) the built-in synthetic set.
 
@@ -86,7 +87,8 @@ def load_parts(data=None, *, train_file=None, validation_file=None, test_file=No
     prepared = prepare_ratings(data, min_entries=4 if min_entries is None else min_entries,
                                validation_fraction=validation_fraction,
                                test_fraction=test_fraction, n_validation=n_validation, n_test=n_test,
-                               leave_k_out=leave_k_out, seed=seed, builtin_size=builtin_size, progress=progress,
+                               leave_k_out=leave_k_out, leave_last_out=leave_last_out, seed=seed,
+                               builtin_size=builtin_size, progress=progress,
                                quiet=False, **read_options)
     s = prepared.split
     return Parts(s.train, s.validation, s.test, prepared.summary["source"], s.item_names, s.user_names)
