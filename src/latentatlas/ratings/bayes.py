@@ -32,6 +32,12 @@ with burn-in 5–10 (samples early in the chain differ by more than a rotation; 
 ``validation_rmse_factor_mean`` vs ``validation_rmse``; RESULTS-bayes.md). ``validation_rmse`` is the RMSE of
 exactly the prediction the fit returns.
 
+Model files keep the compact form (:meth:`BayesFit.compact`, which ``LatentFactorModel(solver="bayes")`` applies
+after sampling): the posterior means, their variances and a rank-k correction of the sample average, k + k
+columns per row instead of ``n_stored·k``; ``predict_std`` is unchanged by it (up to float32 rounding) and
+``predict`` moves by about the Monte Carlo noise of the average (benchmarks/RESULTS-model-size.md). Files
+written with every stored sample still load, in that form.
+
 Predictive standard deviation (``BayesFit.predict_std``): the variance of the prediction under the
 posterior, with the two sides and the dimensions treated as independent,
 ``Var b̃_u + Var b̃_i + Σ_f (q̄²·Var p̃ + p̄²·Var q̃ + Var q̃·Var p̃)``, plus the noise variance
