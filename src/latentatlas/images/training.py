@@ -369,8 +369,8 @@ class _StopFlag:
 def _check_resumable(ckpt: dict, config: TrainConfig, data_info: dict, path: Path) -> None:
     stored = ckpt.get("config", {})
     for name, value in config.to_dict().items():
-        if name in _RESUMABLE_CHANGES or name not in stored:
-            continue
+        if name in _RESUMABLE_CHANGES or name not in stored or (name == "beta" and config.model == "ae"):
+            continue  # (beta means nothing to a plain autoencoder)
         if stored[name] != value:
             raise LatentAtlasError(
                 f"--resume: {name}={value!r} differs from the interrupted run's {name}={stored[name]!r} "
