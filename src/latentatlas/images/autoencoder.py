@@ -413,6 +413,22 @@ class ConvAutoencoder(TransformerMixin, BaseEstimator):
                                config=config, extra=extra)
 
     @classmethod
+    def checkpoint_params(cls, ckpt: dict[str, Any], machine: bool = True) -> dict[str, Any]:
+        """The estimator parameters a :func:`~latentatlas.images.network.read_checkpoint` dict stores (its
+        training config, the estimator's saved parameters, old names renamed, the architecture from the
+        network's own config); ``device`` and ``num_threads`` only with ``machine``. The one place that turns
+        a checkpoint back into parameters (:meth:`load` and resuming a run both use it)."""
+        stored = ckpt.get("estimator_params") if isinstance(ckpt.get("estimator_params"), dict) else {}
+        config = ckpt.get("config") or {}
+        names = set(cls._get_param_names()) - {"progress"} - (set() if machine else {"device", "num_threads"})
+        merged = {_RENAMED.get(k, k): v for k, v in {**config, **stored}.items()}
+        params = {k: v for k, v in merged.items() if k in names}
+        mc = ckpt["model_config"]
+        params.update(channels=tuple(mc["channels"]), latent_channels=mc["latent_channels"],
+                      negative_slope=mc["negative_slope"], model="vae" if mc.get("variational") else "ae")
+        return params
+
+    @classmethod
     def load(cls, path: str | os.PathLike, device: str | None = None) -> "ConvAutoencoder":
         """A fitted estimator from a file written by :meth:`save` or by ``latentatlas images train``
         (``best.pt``, ``last.pt``), on ``device`` (default CPU). Files are read with
@@ -426,15 +442,8 @@ class ConvAutoencoder(TransformerMixin, BaseEstimator):
         from latentatlas.images.training import History
 
         ckpt = read_checkpoint(path)
-        stored = ckpt.get("estimator_params") if isinstance(ckpt.get("estimator_params"), dict) else {}
-        config = ckpt.get("config") or {}
         # Where and on how many threads the model was trained says nothing about this machine: not restored.
-        names = set(cls._get_param_names()) - {"device", "num_threads", "progress"}
-        merged = {_RENAMED.get(k, k): v for k, v in {**config, **stored}.items()}
-        params = {k: v for k, v in merged.items() if k in names}
-        mc = ckpt["model_config"]
-        params.update(channels=tuple(mc["channels"]), latent_channels=mc["latent_channels"],
-                      negative_slope=mc["negative_slope"], model="vae" if mc.get("variational") else "ae")
+        params = cls.checkpoint_params(ckpt, machine=False)
         if device is not None:
             params["device"] = device
         est = cls(**params)

@@ -202,7 +202,7 @@ def train_run(out: PathLike | None = None, *, data: PathLike | None = None, data
     >>> result.estimator.transform(images)                                          # doctest: +SKIP
     """
     from latentatlas.fsutil import save_figure, write_json
-    from latentatlas.images.autoencoder import _RENAMED, ConvAutoencoder
+    from latentatlas.images.autoencoder import ConvAutoencoder
     from latentatlas.images.network import read_checkpoint
     from latentatlas.images.training import TrainingInterrupted, evaluate, resolve_resume
 
@@ -215,12 +215,7 @@ def train_run(out: PathLike | None = None, *, data: PathLike | None = None, data
     checkpoint = None
     if resume is not None:
         checkpoint = resolve_resume(resume)
-        ckpt = read_checkpoint(checkpoint)
-        stored = {_RENAMED.get(k, k): v for k, v in {**ckpt["config"], **(ckpt.get("estimator_params") or {})}.items()}
-        mc = ckpt["model_config"]
-        stored.update(channels=tuple(mc["channels"]), latent_channels=mc["latent_channels"],
-                      negative_slope=mc["negative_slope"], model="vae" if mc.get("variational") else "ae")
-        base = {k: (tuple(v) if k == "channels" else v) for k, v in stored.items() if k in names}
+        base = ConvAutoencoder.checkpoint_params(read_checkpoint(checkpoint))
         estimator = ConvAutoencoder(**{**base, **given})
         out = Path(out) if out is not None else checkpoint.parent
     else:
