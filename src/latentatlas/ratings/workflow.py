@@ -326,7 +326,8 @@ def trained_on(rec, train_r: Ratings, val_r: Ratings | None) -> dict[str, str]:
     if rec.ranking_model_ is model:
         ranking = "ranking model: the rating model's lists (by predicted rating)"
     elif not rec.ranker_table_:
-        ranking = f"ranking model {rec.ranker_name_} fitted on {len(rec.seen_items_):,} ratings (nothing to choose)"
+        ranking = (f"ranking model {rec.ranker_name_} fitted on {len(rec.seen_items_):,} ratings (not chosen on "
+                   "validation ratings)")
     elif getattr(rec, "validation_held_out_", False):
         ranking = (f"ranking model chosen on {n_val:,} held-out training ratings (seeded "
                    f"{rec.validation_fraction:.0%}), then refitted on all {len(rec.seen_items_):,}")
