@@ -354,7 +354,8 @@ def test_bad_fit_and_predict_inputs(fitted, small_split):
     with pytest.raises(LatentAtlasError, match="init='svd' needs k"):
         LatentFactorModel(k=10, init="svd").fit(other)
     with pytest.raises(LatentAtlasError, match="k=64 latent factors is more than the data allow"):
-        LatentFactorModel().fit(other)
+        LatentFactorModel(k=64).fit(other)
+    assert LatentFactorModel(max_steps=2).fit(other).k_value == 9  # the default k is capped to fit the data
     huge = other.with_values(np.full(len(other), 1e12))
     with pytest.raises(LatentAtlasError, match="far outside any rating scale"):
         LatentFactorModel(k=2).fit(huge)

@@ -97,5 +97,5 @@ def test_cli_trains_and_reports_a_bayes_model(tmp_path, capsys):
     metrics = json.loads(capsys.readouterr().out)
     assert metrics["solver"] == "bayes" and 0.5 < metrics["test_rmse"] < 1.5 and metrics["reg"] is None
     r = runs.load_run(out)
-    assert [f["file"] for f in r.figures] == ["rmse_curve.png"]
+    assert [f["file"] for f in r.figures] == ["ranking.png", "rmse_curve.png"]
     assert run(["report", str(out), "--out", str(tmp_path / "rep"), "--quiet"]) == 0
