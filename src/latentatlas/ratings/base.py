@@ -21,7 +21,6 @@ bottom (id mapping, top-N selection, input checks) are used by every model.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -85,19 +84,9 @@ class RecommenderBase(BaseEstimator):
         self
         """
         self._validate()
-        if isinstance(X, Ratings) and isinstance(y, Ratings) and validation is None:
-            y, validation = None, y
-        train = as_ratings(X, y, name="X")
-        check_ratings(train, "train")
-        if len(train) == 0:
-            raise LatentAtlasError("no training ratings")
-        if validation is not None:
-            validation = as_ratings(*(validation if isinstance(validation, tuple) else (validation,)),
-                                    name="validation")
-            check_ratings(validation, "validation")
-            validation, _ = to_space(validation, train.user_ids, train.item_ids)
-            if len(validation) == 0:
-                validation = None
+        train, validation, _ = fit_inputs(X, y, validation)
+        if validation is not None and len(validation) == 0:
+            validation = None
         self._set_space(train)
         self._fit(train, validation)
         return self
@@ -453,6 +442,24 @@ def _as_list(x) -> list:
     if isinstance(x, (str, bytes)) or np.ndim(x) == 0:
         return [x]
     return list(x)
+
+
+def fit_inputs(X, y=None, validation=None) -> tuple[Ratings, Ratings | None, int]:
+    """What every ``fit`` takes, checked: (training ratings, validation ratings mapped onto the training ids or
+    None, number of validation ratings dropped because their user or item has no training rating).
+    ``fit(train, validation)`` with two Ratings means what it says."""
+    if isinstance(X, Ratings) and isinstance(y, Ratings) and validation is None:
+        y, validation = None, y
+    train = as_ratings(X, y, name="X")
+    check_ratings(train, "train")
+    if len(train) == 0:
+        raise LatentAtlasError("no training ratings")
+    dropped = 0
+    if validation is not None:
+        validation = as_ratings(*(validation if isinstance(validation, tuple) else (validation,)), name="validation")
+        check_ratings(validation, "validation")
+        validation, dropped = to_space(validation, train.user_ids, train.item_ids)
+    return train, validation, dropped
 
 
 def same_ids(a: np.ndarray, b: np.ndarray) -> bool:

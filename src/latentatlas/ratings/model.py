@@ -34,9 +34,9 @@ from sklearn.base import RegressorMixin
 from latentatlas.errors import LatentAtlasError, not_fitted, printable
 from latentatlas.progress import as_progress
 from latentatlas.fsutil import save_npz, to_json
-from latentatlas.ratings.base import (MAX_ABS_RATING, FoldedUser, RecommenderBase, as_ratings, check_ratings,
-                                      check_scale, id_column, index_array, map_ids, pairs, positive_int,
-                                      rating_scale, same_ids, to_space, top_n)
+from latentatlas.ratings.base import (FoldedUser, RecommenderBase, as_ratings,
+                                      check_ratings, fit_inputs, id_column, index_array, map_ids, pairs,
+                                      positive_int, rating_scale, same_ids, to_space, top_n)
 from latentatlas.ratings.data import Ratings
 
 FORMAT = "latentatlas.model"
@@ -393,18 +393,9 @@ class LatentFactorModel(RegressorMixin, RecommenderBase):
 
         als.prefer_workqueue()
         self._validate()
-        if isinstance(X, Ratings) and isinstance(y, Ratings) and validation is None:
-            y, validation = None, y  # fit(train, validation): both Ratings, nothing ambiguous
-        train = _as_ratings(X, y, name="X")
-        _check_ratings(train, "train")
+        train, validation, dropped = fit_inputs(X, y, validation)
         self.n_features_in_ = 2  # (user id, item id)
-        if len(train) == 0:
-            raise LatentAtlasError("no training ratings")
         if validation is not None:
-            validation = _as_ratings(*(validation if isinstance(validation, tuple) else (validation,)),
-                                     name="validation")
-            _check_ratings(validation, "validation")
-            validation, dropped = _to_space(validation, train.user_ids, train.item_ids)
             if dropped:
                 as_progress(self.progress)(f"{dropped:,} validation ratings of users or items without training "
                                            "ratings are not used")

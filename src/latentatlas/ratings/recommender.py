@@ -24,7 +24,7 @@ import numpy as np
 
 from latentatlas.errors import LatentAtlasError
 from latentatlas.progress import as_progress
-from latentatlas.ratings.base import FoldedUser, RecommenderBase, as_ratings, check_ratings, to_space
+from latentatlas.ratings.base import FoldedUser, RecommenderBase, fit_inputs
 from latentatlas.ratings.data import Ratings
 
 RANKERS = ("auto", "ease", "ials", "popular", "rating")
@@ -160,17 +160,7 @@ class Recommender(RecommenderBase):
 
         self._validate()
         self._rating_model()._validate()
-        if isinstance(X, Ratings) and isinstance(y, Ratings) and validation is None:
-            y, validation = None, y
-        train = as_ratings(X, y, name="X")
-        check_ratings(train, "train")
-        if len(train) == 0:
-            raise LatentAtlasError("no training ratings")
-        if validation is not None:
-            validation = as_ratings(*(validation if isinstance(validation, tuple) else (validation,)),
-                                    name="validation")
-            check_ratings(validation, "validation")
-            validation, _ = to_space(validation, train.user_ids, train.item_ids)
+        train, validation, _ = fit_inputs(X, y, validation)
         given, held_out = train, False
         if validation is None and self.validation_fraction > 0 and self.ranker != "rating":
             n_val = int(round(self.validation_fraction * len(train)))
