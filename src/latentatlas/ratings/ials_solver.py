@@ -192,8 +192,8 @@ def solve_rows(Y, gram, indptr, indices, targets, weights, reg_rows, alpha0, X, 
         raise LatentAtlasError(f"solver must be one of {', '.join(_SOLVERS)}, got {solver!r}")
     dt = X.dtype
     nnz = len(indices)
-    unit = targets is None
-    t = np.empty(0, dtype=dt) if unit else np.ascontiguousarray(targets, dtype=dt)
+    tstride = 0 if targets is None else 1  # p_j = t[j·tstride]: one shared target 1, or one per entry
+    t = np.ones(1, dtype=dt) if targets is None else np.ascontiguousarray(targets, dtype=dt)
     w = np.zeros(nnz, dtype=dt) if weights is None else np.ascontiguousarray(weights, dtype=dt)
     Y = np.ascontiguousarray(Y, dtype=dt)
     G = np.ascontiguousarray(gram, dtype=dt)
@@ -202,9 +202,9 @@ def solve_rows(Y, gram, indptr, indices, targets, weights, reg_rows, alpha0, X, 
     indices = _index_array(indices, len(Y))
     bounds = _bounds(indptr, Y.shape[1], numba.get_num_threads())
     if solver == "cg":
-        kern.cg_rows(indptr, indices, t, unit, w, Y, G, reg_rows, float(alpha0), X, int(cg_steps), bounds)
+        kern.cg_rows(indptr, indices, t, tstride, w, Y, G, reg_rows, float(alpha0), X, int(cg_steps), bounds)
     else:
-        n = kern.cholesky_rows(indptr, indices, t, unit, w, Y, G, reg_rows, float(alpha0), X, bounds)
+        n = kern.cholesky_rows(indptr, indices, t, tstride, w, Y, G, reg_rows, float(alpha0), X, bounds)
         if n:
             log.debug("iALS: %d rows were singular; solved with a tiny extra ridge", n)
 
@@ -329,12 +329,13 @@ def fit_ials(indptr, indices, targets, weights, n_users, n_items, *, k=64, reg=0
         pointers.append(g_ptr)
 
     cursor = indptr[:-1].copy() if len(groups) > 1 and kern.rows_sorted(indptr, indices) else None
-    if cursor is not None:  # parallel transposition: row chunks of equal entries, one counter row per chunk
+    if cursor is not None:  # parallel transposition: row chunks of equal entries, write offsets counted once
         width = max(c1 - c0 for c0, c1 in groups)
-        n_chunks = int(max(1, min(16, n_users, 2**21 // max(width, 1))))
+        n_chunks = int(max(1, min(16, n_users, 2**21 // max(n_items, 1))))
         row_bounds = np.unique(np.searchsorted(indptr, np.linspace(0, nnz, n_chunks + 1), side="left"))
         row_bounds[0], row_bounds[-1] = 0, n_users
-        offsets = np.empty((len(row_bounds) - 1) * width, dtype=np.int64)
+        starts = kern.chunk_column_starts(indptr, indices, row_bounds, n_items)
+        scratch = np.empty((len(row_bounds) - 1, width), dtype=np.int64)
 
     def transpose(g):
         c0, c1 = groups[g]
@@ -345,8 +346,7 @@ def fit_ials(indptr, indices, targets, weights, n_users, n_items, *, k=64, reg=0
             if g == 0:
                 cursor[:] = indptr[:-1]
             kern.transpose_next(indptr, indices, cursor, c0, c1, t, weights, pointers[g], g_indices, g_targets,
-                                g_weights, row_bounds,
-                                offsets[:(len(row_bounds) - 1) * (c1 - c0)].reshape(len(row_bounds) - 1, c1 - c0))
+                                g_weights, row_bounds, starts, scratch)
 
     if len(groups) == 1:
         transpose(0)  # built once

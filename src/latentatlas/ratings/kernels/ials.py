@@ -34,7 +34,7 @@ from numba.extending import intrinsic
 
 from latentatlas.ratings.kernels.als import _cholesky_solve, _in_order
 
-AHEAD = 16  # entries ahead whose factor rows the passes prefetch
+AHEAD = 16  # entries ahead whose factor rows the passes prefetch (8 and 32 were slower)
 
 # --- prefetch ------------------------------------------------------------------------------------------------
 
@@ -128,44 +128,52 @@ def rows_sorted(indptr, indices):
 
 
 @njit(parallel=True, cache=True)
-def transpose_next(indptr, indices, cursor, c0, c1, a, b, out_ptr, indices_out, a_out, b_out, row_bounds, offsets):
+def chunk_column_starts(indptr, indices, row_bounds, n_cols):
+    """``starts[ch, c]``: how many entries of column ``c`` the row chunks before ``ch`` hold (chunks
+    ``row_bounds``): where chunk ``ch`` writes within column ``c``'s new row. Counted once per fit."""
+    n_chunks = len(row_bounds) - 1
+    starts = np.zeros((n_chunks, n_cols), dtype=np.int64)
+    for ch in prange(n_chunks):
+        cnt = starts[ch]
+        for j in range(indptr[row_bounds[ch]], indptr[row_bounds[ch + 1]]):
+            cnt[indices[j]] += 1
+    for c in prange(n_cols):
+        at = 0
+        for ch in range(n_chunks):
+            t = starts[ch, c]
+            starts[ch, c] = at
+            at += t
+    return starts
+
+
+@njit(parallel=True, cache=True)
+def transpose_next(indptr, indices, cursor, c0, c1, a, b, out_ptr, indices_out, a_out, b_out, row_bounds, starts,
+                   pos):
     """:func:`transpose_range` for a CSR whose rows are sorted, groups taken in column order, in parallel:
     ``cursor[r]`` is row ``r``'s first entry not yet moved (start: ``indptr[:-1]``), so every entry is read
-    once over all groups, not once per group. Row chunks ``row_bounds`` count their entries per column
-    (``offsets``: chunks × (c1 − c0), int64 scratch), turn the counts into write positions, then fill; the
-    output is the same for any chunking (old rows ascend within a new row)."""
+    once over all groups, not once per group. Row chunks ``row_bounds`` write from ``out_ptr[c] +
+    starts[ch, c]`` (:func:`chunk_column_starts`; ``pos``: chunks × (c1 − c0) scratch); the output is the
+    same for any chunking (old rows ascend within a new row)."""
     n_chunks = len(row_bounds) - 1
     width = c1 - c0
     carry_a = len(a) > 0
     carry_b = len(b) > 0
     for ch in prange(n_chunks):
-        cnt = offsets[ch]
-        cnt[:] = 0
+        at = pos[ch]
+        for c in range(width):
+            at[c] = out_ptr[c] + starts[ch, c0 + c]
         for r in range(row_bounds[ch], row_bounds[ch + 1]):
             j = cursor[r]
             end = indptr[r + 1]
             while j < end and indices[j] < c1:
-                cnt[indices[j] - c0] += 1
-                j += 1
-    for c in range(width):
-        at = out_ptr[c]
-        for ch in range(n_chunks):
-            t = offsets[ch, c]
-            offsets[ch, c] = at
-            at += t
-    for ch in prange(n_chunks):
-        pos = offsets[ch]
-        for r in range(row_bounds[ch], row_bounds[ch + 1]):
-            j = cursor[r]
-            end = indptr[r + 1]
-            while j < end and indices[j] < c1:
-                q = pos[indices[j] - c0]
+                c = indices[j] - c0
+                q = at[c]
                 indices_out[q] = r
                 if carry_a:
                     a_out[q] = a[j]
                 if carry_b:
                     b_out[q] = b[j]
-                pos[indices[j] - c0] = q + 1
+                at[c] = q + 1
                 j += 1
             cursor[r] = j
 
@@ -256,22 +264,19 @@ def _gram_times(G, v, out, scale, shift):
 
 
 @njit(fastmath=True, cache=True, inline="always")
-def _coef(targets, unit, weights, j, d, alpha0, residual):
-    """The entry's coefficient: ``(α0 + w)p − w·d`` in the residual pass, ``w·d`` in the matrix pass."""
+def _coef(targets, tstride, weights, j, d, alpha0):
+    """The residual pass's coefficient ``(α0 + w)p − w·d``, ``p = targets[j·tstride]`` (no branch)."""
     w = weights[j]
-    if residual:
-        p = alpha0 - alpha0 + 1 if unit else targets[j]
-        return (alpha0 + w) * p - w * d
-    return w * d
+    return (alpha0 + w) * targets[j * tstride] - w * d
 
 
 @njit(fastmath=True, cache=True)
-def _entries_pass(indices, targets, unit, weights, start, end, Y, v, out, alpha0, residual):
-    """``out += Σ_j c_j y_j`` with ``c_j = _coef(…, y_j·v)``: with ``residual`` the entries' share of
-    ``b − A v``, else of ``A v``. Eight entries a sweep (eight dot products in flight, ``out`` read and
-    written once per eight), the rows ``AHEAD`` entries on prefetched: the rows of a long row do not stay in
-    cache between passes, and waiting for them cost more than the arithmetic (items' half-step 1.8 s → 0.9 s
-    at 10 M ratings)."""
+def _matvec_pass(indices, weights, start, end, Y, v, out):
+    """``out += Σ_j w_j (y_j·v) y_j``: the entries' share of ``A v``. Eight entries a sweep (eight dot
+    products in flight, ``out`` read and written once per eight), the rows ``AHEAD`` entries on prefetched:
+    the rows of a long row do not stay in cache between passes, and waiting for them cost more than the
+    arithmetic (items' half-step 1.8 s → 0.9 s CPU at 10 M ratings). Separate from
+    :func:`_residual_pass` because a run-time flag choosing the coefficient made both 1.6x slower."""
     k = v.shape[0]
     zero = v[0] - v[0]
     j = start
@@ -292,14 +297,14 @@ def _entries_pass(indices, targets, unit, weights, start, end, Y, v, out, alpha0
             d5 += y5[a] * va
             d6 += y6[a] * va
             d7 += y7[a] * va
-        e0 = _coef(targets, unit, weights, j, d0, alpha0, residual)
-        e1 = _coef(targets, unit, weights, j + 1, d1, alpha0, residual)
-        e2 = _coef(targets, unit, weights, j + 2, d2, alpha0, residual)
-        e3 = _coef(targets, unit, weights, j + 3, d3, alpha0, residual)
-        e4 = _coef(targets, unit, weights, j + 4, d4, alpha0, residual)
-        e5 = _coef(targets, unit, weights, j + 5, d5, alpha0, residual)
-        e6 = _coef(targets, unit, weights, j + 6, d6, alpha0, residual)
-        e7 = _coef(targets, unit, weights, j + 7, d7, alpha0, residual)
+        e0 = weights[j] * d0
+        e1 = weights[j + 1] * d1
+        e2 = weights[j + 2] * d2
+        e3 = weights[j + 3] * d3
+        e4 = weights[j + 4] * d4
+        e5 = weights[j + 5] * d5
+        e6 = weights[j + 6] * d6
+        e7 = weights[j + 7] * d7
         for a in range(k):
             out[a] += (e0 * y0[a] + e1 * y1[a] + e2 * y2[a] + e3 * y3[a]) + \
                 (e4 * y4[a] + e5 * y5[a] + e6 * y6[a] + e7 * y7[a])
@@ -313,10 +318,10 @@ def _entries_pass(indices, targets, unit, weights, start, end, Y, v, out, alpha0
             d1 += y1[a] * va
             d2 += y2[a] * va
             d3 += y3[a] * va
-        e0 = _coef(targets, unit, weights, j, d0, alpha0, residual)
-        e1 = _coef(targets, unit, weights, j + 1, d1, alpha0, residual)
-        e2 = _coef(targets, unit, weights, j + 2, d2, alpha0, residual)
-        e3 = _coef(targets, unit, weights, j + 3, d3, alpha0, residual)
+        e0 = weights[j] * d0
+        e1 = weights[j + 1] * d1
+        e2 = weights[j + 2] * d2
+        e3 = weights[j + 3] * d3
         for a in range(k):
             out[a] += e0 * y0[a] + e1 * y1[a] + e2 * y2[a] + e3 * y3[a]
         j += 4
@@ -325,14 +330,78 @@ def _entries_pass(indices, targets, unit, weights, start, end, Y, v, out, alpha0
         d0 = zero
         for a in range(k):
             d0 += y0[a] * v[a]
-        e0 = _coef(targets, unit, weights, j, d0, alpha0, residual)
+        e0 = weights[j] * d0
         for a in range(k):
             out[a] += e0 * y0[a]
         j += 1
 
 
 @njit(fastmath=True, cache=True)
-def _cg_span(indptr, indices, targets, unit, weights, Y, G, reg_rows, alpha0, X, steps, lo, hi, res, p, Ap):
+def _residual_pass(indices, targets, tstride, weights, start, end, Y, v, out, alpha0):
+    """``out += Σ_j ((α0 + w_j) p_j − w_j (y_j·v)) y_j``: the entries' share of ``b − A v``
+    (``p_j = targets[j·tstride]``: stride 0 and ``targets = [1]`` when every target is 1). Laid out as
+    :func:`_matvec_pass`."""
+    k = v.shape[0]
+    zero = v[0] - v[0]
+    j = start
+    while j + 8 <= end:
+        if j + AHEAD + 8 <= end:
+            for q in range(j + AHEAD, j + AHEAD + 8):
+                _prefetch_row(Y, indices[q])
+        y0, y1, y2, y3 = Y[indices[j]], Y[indices[j + 1]], Y[indices[j + 2]], Y[indices[j + 3]]
+        y4, y5, y6, y7 = Y[indices[j + 4]], Y[indices[j + 5]], Y[indices[j + 6]], Y[indices[j + 7]]
+        d0 = d1 = d2 = d3 = d4 = d5 = d6 = d7 = zero
+        for a in range(k):
+            va = v[a]
+            d0 += y0[a] * va
+            d1 += y1[a] * va
+            d2 += y2[a] * va
+            d3 += y3[a] * va
+            d4 += y4[a] * va
+            d5 += y5[a] * va
+            d6 += y6[a] * va
+            d7 += y7[a] * va
+        e0 = _coef(targets, tstride, weights, j, d0, alpha0)
+        e1 = _coef(targets, tstride, weights, j + 1, d1, alpha0)
+        e2 = _coef(targets, tstride, weights, j + 2, d2, alpha0)
+        e3 = _coef(targets, tstride, weights, j + 3, d3, alpha0)
+        e4 = _coef(targets, tstride, weights, j + 4, d4, alpha0)
+        e5 = _coef(targets, tstride, weights, j + 5, d5, alpha0)
+        e6 = _coef(targets, tstride, weights, j + 6, d6, alpha0)
+        e7 = _coef(targets, tstride, weights, j + 7, d7, alpha0)
+        for a in range(k):
+            out[a] += (e0 * y0[a] + e1 * y1[a] + e2 * y2[a] + e3 * y3[a]) + \
+                (e4 * y4[a] + e5 * y5[a] + e6 * y6[a] + e7 * y7[a])
+        j += 8
+    if j + 4 <= end:
+        y0, y1, y2, y3 = Y[indices[j]], Y[indices[j + 1]], Y[indices[j + 2]], Y[indices[j + 3]]
+        d0 = d1 = d2 = d3 = zero
+        for a in range(k):
+            va = v[a]
+            d0 += y0[a] * va
+            d1 += y1[a] * va
+            d2 += y2[a] * va
+            d3 += y3[a] * va
+        e0 = _coef(targets, tstride, weights, j, d0, alpha0)
+        e1 = _coef(targets, tstride, weights, j + 1, d1, alpha0)
+        e2 = _coef(targets, tstride, weights, j + 2, d2, alpha0)
+        e3 = _coef(targets, tstride, weights, j + 3, d3, alpha0)
+        for a in range(k):
+            out[a] += e0 * y0[a] + e1 * y1[a] + e2 * y2[a] + e3 * y3[a]
+        j += 4
+    while j < end:
+        y0 = Y[indices[j]]
+        d0 = zero
+        for a in range(k):
+            d0 += y0[a] * v[a]
+        e0 = _coef(targets, tstride, weights, j, d0, alpha0)
+        for a in range(k):
+            out[a] += e0 * y0[a]
+        j += 1
+
+
+@njit(fastmath=True, cache=True)
+def _cg_span(indptr, indices, targets, tstride, weights, Y, G, reg_rows, alpha0, X, steps, lo, hi, res, p, Ap):
     """Rows ``lo:hi`` of :func:`cg_rows` (serial; the parallel loop's body, compiled once outside it)."""
     k = Y.shape[1]
     T = X.dtype.type
@@ -351,7 +420,7 @@ def _cg_span(indptr, indices, targets, unit, weights, Y, G, reg_rows, alpha0, X,
             continue
         lam = T(reg_rows[r])
         _gram_times(G, x, res, -1, -lam)  # −(G + λI) x
-        _entries_pass(indices, targets, unit, weights, start, end, Y, x, res, a0, True)  # + b − Σ w y yᵀ x
+        _residual_pass(indices, targets, tstride, weights, start, end, Y, x, res, a0)  # + b − Σ w y yᵀ x
         rs = zero
         for a in range(k):
             p[a] = res[a]
@@ -360,7 +429,7 @@ def _cg_span(indptr, indices, targets, unit, weights, Y, G, reg_rows, alpha0, X,
             continue
         for _ in range(steps):
             _gram_times(G, p, Ap, 1, lam)
-            _entries_pass(indices, targets, unit, weights, start, end, Y, p, Ap, a0, False)
+            _matvec_pass(indices, weights, start, end, Y, p, Ap)
             pAp = zero
             for a in range(k):
                 pAp += p[a] * Ap[a]
@@ -381,17 +450,17 @@ def _cg_span(indptr, indices, targets, unit, weights, Y, G, reg_rows, alpha0, X,
 
 
 @njit(parallel=True, cache=True)
-def cg_rows(indptr, indices, targets, unit, weights, Y, G, reg_rows, alpha0, X, steps, bounds):
+def cg_rows(indptr, indices, targets, tstride, weights, Y, G, reg_rows, alpha0, X, steps, bounds):
     """Approximate iALS half-step: ``steps`` CG iterations per row of ``X``, warm-started from ``X``.
 
-    ``G`` = α0 YᵀY; ``reg_rows[r]`` = λ_r; ``unit``: every target is 1 (``targets`` is not read);
+    ``G`` = α0 YᵀY; ``reg_rows[r]`` = λ_r; ``p_j = targets[j·tstride]`` (stride 0: one shared target);
     ``bounds``: row ranges handed to the threads (any split gives the same result). Empty rows get 0."""
     k = Y.shape[1]
     for c in prange(len(bounds) - 1):
         res = np.empty(k, dtype=X.dtype)
         p = np.empty(k, dtype=X.dtype)
         Ap = np.empty(k, dtype=X.dtype)
-        _cg_span(indptr, indices, targets, unit, weights, Y, G, reg_rows, alpha0, X, steps, bounds[c],
+        _cg_span(indptr, indices, targets, tstride, weights, Y, G, reg_rows, alpha0, X, steps, bounds[c],
                  bounds[c + 1], res, p, Ap)
 
 
@@ -399,7 +468,7 @@ def cg_rows(indptr, indices, targets, unit, weights, Y, G, reg_rows, alpha0, X, 
 
 
 @njit(fastmath=True, cache=True)
-def _normal_equations(indices, targets, unit, weights, start, end, Y, G, lam, alpha0, A, b):
+def _normal_equations(indices, targets, tstride, weights, start, end, Y, G, lam, alpha0, A, b):
     """``A = G + Σ w_j y_j y_jᵀ + λI`` and ``b = Σ (α0 + w_j) p_j y_j`` (full square, 4 entries a sweep)."""
     k = Y.shape[1]
     for a in range(k):
@@ -409,7 +478,6 @@ def _normal_equations(indices, targets, unit, weights, start, end, Y, G, lam, al
             row[c] = g[c]
         A[a, a] += lam
         b[a] = 0
-    one = b[0] - b[0] + 1
     j = start
     while j + 4 <= end:
         y0 = Y[indices[j]]
@@ -417,10 +485,8 @@ def _normal_equations(indices, targets, unit, weights, start, end, Y, G, lam, al
         y2 = Y[indices[j + 2]]
         y3 = Y[indices[j + 3]]
         w0, w1, w2, w3 = weights[j], weights[j + 1], weights[j + 2], weights[j + 3]
-        if unit:
-            p0 = p1 = p2 = p3 = one
-        else:
-            p0, p1, p2, p3 = targets[j], targets[j + 1], targets[j + 2], targets[j + 3]
+        p0, p1 = targets[j * tstride], targets[(j + 1) * tstride]
+        p2, p3 = targets[(j + 2) * tstride], targets[(j + 3) * tstride]
         v0 = (alpha0 + w0) * p0
         v1 = (alpha0 + w1) * p1
         v2 = (alpha0 + w2) * p2
@@ -435,7 +501,7 @@ def _normal_equations(indices, targets, unit, weights, start, end, Y, G, lam, al
     while j < end:
         y0 = Y[indices[j]]
         w0 = weights[j]
-        p0 = one if unit else targets[j]
+        p0 = targets[j * tstride]
         v0 = (alpha0 + w0) * p0
         for a in range(k):
             b[a] += v0 * y0[a]
@@ -447,7 +513,7 @@ def _normal_equations(indices, targets, unit, weights, start, end, Y, G, lam, al
 
 
 @njit(parallel=True, fastmath=True, cache=True)
-def cholesky_rows(indptr, indices, targets, unit, weights, Y, G, reg_rows, alpha0, X, bounds):
+def cholesky_rows(indptr, indices, targets, tstride, weights, Y, G, reg_rows, alpha0, X, bounds):
     """Exact iALS half-step: every row of ``X`` becomes the solution of its normal equations.
 
     When Cholesky meets a pivot that is zero to working precision (λ = 0 and a rank-deficient ``A``), the
@@ -466,9 +532,9 @@ def cholesky_rows(indptr, indices, targets, unit, weights, Y, G, reg_rows, alpha
                 X[r] = 0
                 continue
             lam = T(reg_rows[r])
-            _normal_equations(indices, targets, unit, weights, start, end, Y, G, lam, T(alpha0), A, b)
+            _normal_equations(indices, targets, tstride, weights, start, end, Y, G, lam, T(alpha0), A, b)
             if not _cholesky_solve(A, b, rel_tol):
-                _normal_equations(indices, targets, unit, weights, start, end, Y, G, lam, T(alpha0), A, b)
+                _normal_equations(indices, targets, tstride, weights, start, end, Y, G, lam, T(alpha0), A, b)
                 top = A[0, 0]
                 for a in range(k):
                     top = max(top, A[a, a])
