@@ -86,7 +86,7 @@ OURS: dict[str, tuple[str, str, dict]] = {
 }
 # =====================================================================================================
 
-EASE_LAMBDAS = (100.0, 200.0, 500.0, 1000.0, 2000.0)
+EASE_LAMBDAS = (100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -466,7 +466,7 @@ METHODS: dict[str, Method] = {
                                    library="scipy") for lam in EASE_LAMBDAS},
     "implicit-als": Method("implicit ALS, library defaults", fit_implicit_als, library="implicit"),
     "implicit-als-val": Method("implicit ALS, validation grid", fit_implicit_als, library="implicit",
-                               grid=grid(factors=[64, 128], regularization=[3.0, 10.0, 30.0], alpha=[1.0, 4.0])),
+                               grid=grid(factors=[64, 128], regularization=[10.0, 30.0, 100.0], alpha=[4.0, 16.0])),
     "implicit-bpr": Method("implicit BPR, library defaults", fit_implicit_bpr, library="implicit"),
     "implicit-bpr-val": Method("implicit BPR, validation grid", fit_implicit_bpr, library="implicit",
                                grid=grid(factors=[64, 128], learning_rate=[0.01, 0.05])),
@@ -650,13 +650,18 @@ def data_section(data: str, n_splits: int, entry: dict) -> str:
 def write_results(store: dict, datas: list[str], n_splits: int, path: Path) -> None:
     parts = ["## Ranking: top-10 lists by full ranking (issue 15)\n"]
     meta = store.get("_meta", {}).get(str(n_splits), {})
-    if meta:
-        parts.append(f"Machine: {meta.get('machine', '')}; `nproc` = {meta.get('nproc', '')}; load average at "
-                     f"start (1, 5, 15 min): {meta.get('load_start', '')}, at the end: {meta.get('load_end', '')}. "
-                     "The machine was shared with other engineers' jobs: the seconds columns carry that noise, "
-                     "the ranking metrics do not.\n")
-        parts.append("Command (the last run that wrote rows; rows from earlier runs kept, see the store "
-                     "`benchmarks/data/bench_ranking.json`):\n\n```\n$ " + meta.get("command", "") + "\n```\n")
+    runs = meta.get("runs", [])
+    if runs:
+        parts.append(f"Machine: {meta.get('machine', '')}; `nproc` = {meta.get('nproc', '')}. The machine was shared "
+                     "with other engineers' jobs (load averages below, on 2 cores): the seconds columns carry that "
+                     "noise (the CPU column less so), the ranking metrics none.\n")
+        lines = []
+        for r in runs:
+            lines.append(f"$ {r['command']}\n#   {r['when']}, {r.get('minutes', 0):.0f} min, load average (1, 5, 15 min) "
+                         f"{r['load_start']} at the start, {r['load_end']} at the end")
+        parts.append("Commands that wrote the rows below, in order (a later run replaces the rows it names; every row "
+                     "is kept in `benchmarks/data/bench_ranking.json` with its time):\n\n```\n"
+                     + "\n".join(lines) + "\n```\n")
     parts.append(
         "Protocol: random 80/20 splits of all ratings (seeds 0..n−1, per rating); test users are those with at "
         "least one relevant test rating (≥ 3/4 of the scale: 4 of 5) and a training rating; every item the user "
@@ -755,9 +760,10 @@ def main(argv=None) -> None:
         write_results(store, datas, n_splits, output)
         print(f"wrote {output}")
         return
-    cmd = " ".join([".venv/bin/python", "benchmarks/bench_ranking.py", *map(shlex.quote, sys.argv[1:])])
+    cmd = " ".join(["nice .venv/bin/python", "benchmarks/bench_ranking.py", *map(shlex.quote, sys.argv[1:])])
     nproc = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
     load_start = "{:.2f}, {:.2f}, {:.2f}".format(*os.getloadavg())
+    run_start, t_run = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), time.perf_counter()
     for data in datas:
         desc, shape = shape_of(data)
         entry = store.setdefault(data, {}).setdefault(str(n_splits), {"methods": {}})
@@ -771,6 +777,8 @@ def main(argv=None) -> None:
             for n in group:
                 res = got.get(n, {"name": n, "error": out.get("error", "failed")})
                 res["when"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+                res["process"] = {"methods": group, "wall_s": out.get("wall_s"), "cpu_s": out.get("cpu_s"),
+                                  "peak_rss_mb": out.get("peak_rss_mb")}
                 if "splits" in res:
                     nd = [x["ndcg"] for x in res["splits"]]
                     print(f"{data:10s} {n:18s} NDCG@10 {np.mean(nd):.4f}  ({res['method_wall_s']:.0f} s)", flush=True)
@@ -781,9 +789,11 @@ def main(argv=None) -> None:
             print(f"  ({', '.join(group)}: {time.perf_counter() - t0:.0f} s in one process, "
                   f"load {os.getloadavg()[0]:.1f})", flush=True)
             save_store(store)
-    store.setdefault("_meta", {})[str(n_splits)] = {
-        "machine": machine(), "nproc": nproc, "load_start": load_start,
-        "load_end": "{:.2f}, {:.2f}, {:.2f}".format(*os.getloadavg()), "command": cmd}
+    meta = store.setdefault("_meta", {}).setdefault(str(n_splits), {})
+    meta.update(machine=machine(), nproc=nproc)
+    meta.setdefault("runs", []).append({
+        "command": cmd, "when": run_start, "minutes": (time.perf_counter() - t_run) / 60, "load_start": load_start,
+        "load_end": "{:.2f}, {:.2f}, {:.2f}".format(*os.getloadavg())})
     save_store(store)
     write_results(store, datas, n_splits, output)
     print(f"wrote {output}")
