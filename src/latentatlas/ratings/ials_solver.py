@@ -334,7 +334,8 @@ def fit_ials(indptr, indices, targets, weights, n_users, n_items, *, k=64, reg=0
         n_chunks = int(max(1, min(16, n_users, 2**21 // max(n_items, 1))))
         row_bounds = np.unique(np.searchsorted(indptr, np.linspace(0, nnz, n_chunks + 1), side="left"))
         row_bounds[0], row_bounds[-1] = 0, n_users
-        starts = kern.chunk_column_starts(indptr, indices, row_bounds, n_items)
+        starts = np.empty((len(row_bounds) - 1, n_items), dtype=np.int32 if nnz < 2**31 else np.int64)
+        kern.chunk_column_starts(indptr, indices, row_bounds, starts)
         scratch = np.empty((len(row_bounds) - 1, width), dtype=np.int64)
 
     def transpose(g):

@@ -70,7 +70,7 @@ def _prefetch_row(Y, row):
 # --- layout -----------------------------------------------------------------------------------------------
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def check_csr(indptr, indices, n_cols):
     """0 when every row's column indices are in ``[0, n_cols)`` and distinct; else a code:
     1 = out of range, 2 = a column twice in one row. The second element is the offending entry."""
@@ -86,7 +86,7 @@ def check_csr(indptr, indices, n_cols):
     return 0, 0
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def column_counts(indices, n_cols):
     """Entries per column (``np.bincount`` without its int64 copy of ``indices``)."""
     counts = np.zeros(n_cols, dtype=np.int64)
@@ -95,7 +95,7 @@ def column_counts(indices, n_cols):
     return counts
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def transpose_range(indptr, indices, c0, c1, a, b, out_ptr, indices_out, a_out, b_out):
     """Columns ``c0:c1`` of the CSR ``(indptr, indices)`` as rows of a new CSR: ``out_ptr`` (``c1 − c0 + 1``
     pointers, from the column counts) is given, ``indices_out`` (the old row numbers, ascending within a new
@@ -117,7 +117,7 @@ def transpose_range(indptr, indices, c0, c1, a, b, out_ptr, indices_out, a_out, 
                 pos[c - c0] = q + 1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def rows_sorted(indptr, indices):
     """Whether the column indices ascend within every row (scipy's canonical CSR)."""
     for r in range(len(indptr) - 1):
@@ -127,14 +127,14 @@ def rows_sorted(indptr, indices):
     return True
 
 
-@njit(parallel=True, cache=True)
-def chunk_column_starts(indptr, indices, row_bounds, n_cols):
-    """``starts[ch, c]``: how many entries of column ``c`` the row chunks before ``ch`` hold (chunks
-    ``row_bounds``): where chunk ``ch`` writes within column ``c``'s new row. Counted once per fit."""
-    n_chunks = len(row_bounds) - 1
-    starts = np.zeros((n_chunks, n_cols), dtype=np.int64)
+@njit(parallel=True, cache=True, nogil=True)
+def chunk_column_starts(indptr, indices, row_bounds, starts):
+    """``starts[ch, c]`` (zeroed here): how many entries of column ``c`` the row chunks before ``ch`` hold
+    (chunks ``row_bounds``), i.e. where chunk ``ch`` writes within column ``c``'s new row. Once per fit."""
+    n_chunks, n_cols = starts.shape
     for ch in prange(n_chunks):
         cnt = starts[ch]
+        cnt[:] = 0
         for j in range(indptr[row_bounds[ch]], indptr[row_bounds[ch + 1]]):
             cnt[indices[j]] += 1
     for c in prange(n_cols):
@@ -143,10 +143,9 @@ def chunk_column_starts(indptr, indices, row_bounds, n_cols):
             t = starts[ch, c]
             starts[ch, c] = at
             at += t
-    return starts
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def transpose_next(indptr, indices, cursor, c0, c1, a, b, out_ptr, indices_out, a_out, b_out, row_bounds, starts,
                    pos):
     """:func:`transpose_range` for a CSR whose rows are sorted, groups taken in column order, in parallel:
@@ -181,7 +180,7 @@ def transpose_next(indptr, indices, cursor, c0, c1, a, b, out_ptr, indices_out, 
 # --- Gram matrix and loss -----------------------------------------------------------------------------------
 
 
-@njit(parallel=True, fastmath=True, cache=True)
+@njit(parallel=True, fastmath=True, cache=True, nogil=True)
 def gram_partials(Y, partial):
     """``partial[c] = Σ_{rows of chunk c} y yᵀ`` (full square) for ``len(partial)`` equal row chunks;
     the caller adds them in chunk order. Accumulates in ``partial``'s precision."""
@@ -214,7 +213,7 @@ def gram_partials(Y, partial):
             r += 1
 
 
-@njit(parallel=True, fastmath=True, cache=True)
+@njit(parallel=True, fastmath=True, cache=True, nogil=True)
 def observed_loss(indptr, indices, targets, unit, weights, X, Y, alpha0, n_chunks):
     """Σ_observed [(α0 + w)(p − x·y)² − α0 (x·y)²] in float64 over fixed row chunks, added in order: the
     observed entries' share of the loss once ``α0 Σ_all (x·y)²`` is counted through the Gram matrices."""
@@ -449,7 +448,7 @@ def _cg_span(indptr, indices, targets, tstride, weights, Y, G, reg_rows, alpha0,
             rs = rs_new
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def cg_rows(indptr, indices, targets, tstride, weights, Y, G, reg_rows, alpha0, X, steps, bounds):
     """Approximate iALS half-step: ``steps`` CG iterations per row of ``X``, warm-started from ``X``.
 
@@ -512,7 +511,7 @@ def _normal_equations(indices, targets, tstride, weights, start, end, Y, G, lam,
         j += 1
 
 
-@njit(parallel=True, fastmath=True, cache=True)
+@njit(parallel=True, fastmath=True, cache=True, nogil=True)
 def cholesky_rows(indptr, indices, targets, tstride, weights, Y, G, reg_rows, alpha0, X, bounds):
     """Exact iALS half-step: every row of ``X`` becomes the solution of its normal equations.
 
