@@ -276,3 +276,11 @@ def test_bad_arguments_name_themselves(change, message):
         S.fit_ials(indptr, indices, targets, weights, 7, 9, **kw)
     assert str(err.value) == message
     assert "\n" not in str(err.value)
+
+
+def test_solve_rows_needs_a_writeable_float_matrix():
+    indptr, indices, targets, weights = tiny()
+    Y = np.ones((9, 4))
+    with pytest.raises(LatentAtlasError, match="X must be a writeable C-contiguous 2-D float32/float64 array"):
+        S.solve_rows(Y, S.gramian(Y), indptr, indices, targets, weights, np.ones(7), 1.0,
+                     np.zeros((4, 7)).T, 3, "cg")

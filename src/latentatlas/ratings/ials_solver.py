@@ -34,6 +34,15 @@ _SOLVERS = ("cg", "cholesky")
 _GROUP_ENTRIES = 2**20  # entries of the item-side CSR built at a time (see fit_ials)
 
 
+def _kern():
+    """The kernels module, with numba's own thread pool preferred before any parallel kernel runs
+    (:func:`latentatlas.ratings.kernels.als.prefer_workqueue`)."""
+    from latentatlas.ratings.kernels import als, ials
+
+    als.prefer_workqueue()
+    return ials
+
+
 # --- validation -----------------------------------------------------------------------------------------------
 
 
@@ -69,7 +78,7 @@ def _float_arg(name: str, value, *, low: float, high: float = np.inf, open_low: 
 def _csr(indptr, indices, n_rows: int, n_cols: int, what: str):
     """Checked ``(indptr int64, indices int32/int64)``: lengths, monotone pointers, columns in range, no
     column twice in a row."""
-    from latentatlas.ratings.kernels import ials as kern
+    kern = _kern()
 
     indptr = np.asarray(indptr)
     indices = np.asarray(indices)
@@ -128,7 +137,7 @@ def _factors(value, n: int, k: int, dt: np.dtype, name: str) -> np.ndarray:
 def gramian(Y: np.ndarray, alpha0: float = 1.0) -> np.ndarray:
     """``α0·YᵀY`` (k×k, ``Y``'s dtype), summed over fixed row chunks in order: the same bits whatever the
     number of threads."""
-    from latentatlas.ratings.kernels import ials as kern
+    kern = _kern()
 
     Y = np.ascontiguousarray(Y)
     k = Y.shape[1]
@@ -186,10 +195,14 @@ def solve_rows(Y, gram, indptr, indices, targets, weights, reg_rows, alpha0, X, 
     """
     import numba
 
-    from latentatlas.ratings.kernels import ials as kern
+    kern = _kern()
 
     if solver not in _SOLVERS:
         raise LatentAtlasError(f"solver must be one of {', '.join(_SOLVERS)}, got {solver!r}")
+    if not (isinstance(X, np.ndarray) and X.ndim == 2 and X.dtype in (np.float32, np.float64)
+            and X.flags.c_contiguous and X.flags.writeable):
+        raise LatentAtlasError("X must be a writeable C-contiguous 2-D float32/float64 array (solved in place), "
+                               f"got {type(X).__name__} {getattr(X, 'shape', '')} {getattr(X, 'dtype', '')}")
     dt = X.dtype
     nnz = len(indices)
     tstride = 0 if targets is None else 1  # p_j = t[j·tstride]: one shared target 1, or one per entry
@@ -214,7 +227,7 @@ def objective(indptr, indices, targets, weights, user_factors, item_factors, *, 
     """The full iALS loss (module docstring) in float64, without forming the dense matrix:
     ``α0·Σ_{all cells} (x·y)²`` = ``α0·⟨XᵀX, YᵀY⟩`` plus the observed entries' correction, plus the
     regularisation. ``targets`` None: all 1; ``weights`` None: all 0."""
-    from latentatlas.ratings.kernels import ials as kern
+    kern = _kern()
 
     X = np.ascontiguousarray(user_factors)
     Y = np.ascontiguousarray(item_factors)
@@ -265,7 +278,7 @@ def fit_ials(indptr, indices, targets, weights, n_users, n_items, *, k=64, reg=0
     """
     import numba
 
-    from latentatlas.ratings.kernels import als, ials as kern
+    kern = _kern()
 
     n_users = _int_arg("n_users", n_users, 0)
     n_items = _int_arg("n_items", n_items, 0)
@@ -291,6 +304,18 @@ def fit_ials(indptr, indices, targets, weights, n_users, n_items, *, k=64, reg=0
     if weights is None:
         weights = np.zeros(nnz, dtype=dt)
 
+    previous = numba.get_num_threads()
+    numba.set_num_threads(min(n_threads or numba.config.NUMBA_NUM_THREADS, numba.config.NUMBA_NUM_THREADS))
+    try:
+        return _fit(indptr, indices, targets, weights, n_users, n_items, k, reg, alpha0, nu, iterations, cg_steps,
+                    solver, init_scale, seed, dt, callback, user_factors, item_factors, kern)
+    finally:
+        numba.set_num_threads(previous)
+
+
+def _fit(indptr, indices, targets, weights, n_users, n_items, k, reg, alpha0, nu, iterations, cg_steps, solver,
+         init_scale, seed, dt, callback, user_factors, item_factors, kern):
+    nnz = len(indices)
     scale = 0.1 / np.sqrt(k) if init_scale is None else init_scale
     rng = np.random.default_rng(seed)
     if user_factors is None:
@@ -361,19 +386,13 @@ def fit_ials(indptr, indices, targets, weights, n_users, n_items, *, k=64, reg=0
             solve_rows(X, G, pointers[g], g_indices[:n], None if targets is None else g_targets[:n],
                        g_weights[:n], lam_i[c0:c1], alpha0, Y[c0:c1], cg_steps, solver)
 
-    als.prefer_workqueue()
-    previous = numba.get_num_threads()
-    numba.set_num_threads(min(n_threads or numba.config.NUMBA_NUM_THREADS, numba.config.NUMBA_NUM_THREADS))
-    try:
-        for it in range(1, iterations + 1):
-            t0 = time.perf_counter()
-            solve_rows(Y, gramian(Y, alpha0), indptr, indices, targets, weights, lam_u, alpha0, X, cg_steps, solver)
-            item_half_step()
-            log.debug("iALS iteration %d: %.3f s", it, time.perf_counter() - t0)
-            if callback is not None and callback(it, X, Y) is True:
-                break
-    finally:
-        numba.set_num_threads(previous)
+    for it in range(1, iterations + 1):
+        t0 = time.perf_counter()
+        solve_rows(Y, gramian(Y, alpha0), indptr, indices, targets, weights, lam_u, alpha0, X, cg_steps, solver)
+        item_half_step()
+        log.debug("iALS iteration %d: %.3f s", it, time.perf_counter() - t0)
+        if callback is not None and callback(it, X, Y) is True:
+            break
     return X, Y
 
 
@@ -383,8 +402,6 @@ def fold_in_user(item_factors, gram, items, targets, weights, reg, alpha0, nu, n
 
     ``gram`` = ``gramian(item_factors, alpha0)`` (None: computed here); ``targets`` None: all 1; ``weights``
     None: all 0; ``reg``, ``alpha0``, ``nu``, ``n_items`` as in the fit (λ = reg·(n_u + α0·n_items)^ν)."""
-    from latentatlas.ratings.kernels import ials as kern
-
     Y = np.ascontiguousarray(item_factors)
     if Y.ndim != 2 or Y.dtype not in (np.float32, np.float64):
         raise LatentAtlasError(f"item_factors must be a 2-D float32/float64 array, got {Y.shape} of {Y.dtype}")
