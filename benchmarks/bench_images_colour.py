@@ -73,7 +73,9 @@ def main() -> None:
     ap.add_argument("--n-test", type=int, default=1000)
     ap.add_argument("--side", type=int, default=32)
     ap.add_argument("--epochs", type=int, default=10)
-    ap.add_argument("--betas", default="1,0.1", help="comma-separated VAE β values")
+    ap.add_argument("--betas", default="1,0.1", help="comma-separated VAE β values ('' for none)")
+    ap.add_argument("--channels", default="4,16,32", help="encoder widths of the autoencoders")
+    ap.add_argument("--no-pca", action="store_true", help="skip the PCA and raw-pixel rows")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--json")
@@ -85,7 +87,8 @@ def main() -> None:
 
     train, test, labels = data(args.n_train, args.n_test, args.side, args.seed)
     rows = []
-    common = dict(epochs=args.epochs, seed=args.seed, num_threads=args.threads)
+    widths = tuple(int(c) for c in args.channels.split(","))
+    common = dict(epochs=args.epochs, seed=args.seed, num_threads=args.threads, channels=widths)
     models = [("autoencoder", dict(model="ae"))] + [(f"VAE β={b}", dict(model="vae", beta=float(b)))
                                                     for b in args.betas.split(",") if b.strip()]
     code_size = None
@@ -96,7 +99,7 @@ def main() -> None:
         codes = ae.transform(test)
         recon = ae.inverse_transform(codes)
         code_size = codes.shape[1]
-        row = {"model": name, "code": code_size, "epochs": args.epochs, "best_epoch": ae.history_.best_epoch,
+        row = {"model": name + ("" if widths == (4, 16, 32) else f" (widths {args.channels})"), "code": code_size, "epochs": args.epochs, "best_epoch": ae.history_.best_epoch,
                "fit_seconds": seconds, "threads": ae.history_.threads, **scores(test, recon, codes, labels)}
         if ae.history_.validation_kl:
             row["test_kl"] = None
@@ -105,6 +108,9 @@ def main() -> None:
             row["test_kl"] = evaluate(ae.model_, test, beta=ae.beta)["kl"]
         rows.append(row)
         print(json.dumps(row), file=sys.stderr)
+    if args.no_pca:
+        rows.append({"model": "(PCA skipped)", "code": code_size})
+        return _report(args, train, test, rows)
     flat = train.reshape(len(train), -1).astype(np.float32) / 255.0
     t0 = time.perf_counter()
     pca = PCA(n_components=code_size, random_state=args.seed).fit(flat)
@@ -118,7 +124,10 @@ def main() -> None:
 
     rows.append({"model": "raw pixels (no code)", "code": tflat.shape[1],
                  "knn_accuracy": knn_accuracy(tflat, labels, k=10)})
+    _report(args, train, test, rows)
 
+
+def _report(args, train, test, rows) -> None:
     print(f"\n{len(train)} training and {len(test)} test crops of {args.side}×{args.side} colour pixels; "
           f"{platform.node()}, {len(os.sched_getaffinity(0))} cores, load {os.getloadavg()[0]:.1f}\n")
     print("| model | code numbers | test MSE | PSNR (dB) | 10-NN accuracy | test KL (nats) | best epoch | fit s |")

@@ -88,12 +88,12 @@ def train(
         "--out", "-o", help="Run folder for last.pt, best.pt, metrics.json, loss figures and run.json "
                             "(default: the --resume folder, else runs/images-train-<UTC time>).")] = None,
     preset: Annotated[Optional[str], typer.Option(
-        help="fast (default: batches of 128, one-cycle LR peaking at 3e-3, channels-last) or reference "
+        help="fast (default: batches of 32, one-cycle LR peaking at 6e-3, channels-last) or reference "
              "(batches of 1024, lr 1e-3, ×0.999 per step).")] = None,
     epochs: Annotated[Optional[int], typer.Option(help="Epochs (default 5).")] = None,
-    batch_size: Annotated[Optional[int], typer.Option(help="Images per batch (fast 128, reference 1024).")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Images per batch (fast 32, reference 1024).")] = None,
     lr: Annotated[Optional[float], typer.Option(
-        help="Learning rate: the peak for onecycle, the start otherwise (fast 3e-3, reference 1e-3).")] = None,
+        help="Learning rate: the peak for onecycle, the start otherwise (fast 6e-3, reference 1e-3).")] = None,
     weight_decay: Annotated[Optional[float], typer.Option(help="Adam weight decay (default 1e-4).")] = None,
     gamma: Annotated[Optional[float], typer.Option(help="Exponential schedule: LR factor per step (default 0.999).")] = None,
     schedule: Annotated[Optional[str], typer.Option(help="onecycle, exponential or constant.")] = None,

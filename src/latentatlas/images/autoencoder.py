@@ -55,8 +55,8 @@ class ConvAutoencoder(TransformerMixin, BaseEstimator):
     The default architecture is the reference one: convolutions C→4→16 (max-pool) →32 (max-pool) →32 with
     LeakyReLU and one BatchNorm turn a 28×28 image into a 32×3×3 code (288 numbers); transposed
     convolutions decode it. C, the channels, comes from the images ``fit`` gets (1 grey, 3 colour), and so
-    does the size (any side of at least 12 pixels). The default training settings are the "fast" preset (batches of 128, Adam with a
-    one-cycle learning rate peaking at 3e-3); :meth:`from_preset` gives the "reference" one.
+    does the size (any side of at least 12 pixels). The default training settings are the "fast" preset (batches of 32, Adam with a
+    one-cycle learning rate peaking at 6e-3); :meth:`from_preset` gives the "reference" one.
 
     Parameters
     ----------
@@ -119,7 +119,7 @@ class ConvAutoencoder(TransformerMixin, BaseEstimator):
 
     def __init__(self, channels=(4, 16, 32), latent_channels: int = 32, negative_slope: float = 0.01,
                  model: str = "ae", beta: float = 1.0,
-                 epochs: int = 5, batch_size: int = 128, lr: float = 3e-3, weight_decay: float = 1e-4,
+                 epochs: int = 5, batch_size: int = 32, lr: float = 6e-3, weight_decay: float = 1e-4,
                  schedule: str = "onecycle", gamma: float = 0.999, channels_last: bool = True,
                  validation_fraction: float = 0.1, eval_batch_size: int = 2000, log_every: int = 100,
                  device: str = "auto", num_threads: int | None = None, seed: int = 0, progress=None):
