@@ -284,3 +284,11 @@ def test_solve_rows_needs_a_writeable_float_matrix():
     with pytest.raises(LatentAtlasError, match="X must be a writeable C-contiguous 2-D float32/float64 array"):
         S.solve_rows(Y, S.gramian(Y), indptr, indices, targets, weights, np.ones(7), 1.0,
                      np.zeros((4, 7)).T, 3, "cg")
+
+
+def test_fold_in_user_names_bad_items():
+    Y = np.ones((5, 3), dtype=np.float32)
+    with pytest.raises(LatentAtlasError, match=r"items: index 7 is outside \[0, 5\)"):
+        S.fold_in_user(Y, None, [1, 7], None, None, 0.1, 1.0, 0.0, 5)
+    with pytest.raises(LatentAtlasError, match="items: an item appears twice"):
+        S.fold_in_user(Y, None, [1, 1], None, None, 0.1, 1.0, 0.0, 5)

@@ -412,6 +412,11 @@ def fold_in_user(item_factors, gram, items, targets, weights, reg, alpha0, nu, n
     items = np.asarray(items).ravel()
     if len(items) and not np.issubdtype(items.dtype, np.integer):
         raise LatentAtlasError(f"items must be integer item indices, got {items.dtype}")
+    if len(items) and (items.min() < 0 or items.max() >= len(Y)):
+        bad = items[(items < 0) | (items >= len(Y))][0]
+        raise LatentAtlasError(f"items: index {bad} is outside [0, {len(Y)})")
+    if len(np.unique(items)) != len(items):
+        raise LatentAtlasError("items: an item appears twice; sum duplicate entries first")
     indptr, indices = _csr(np.array([0, len(items)]), items.astype(np.int64), 1, len(Y), "users")
     t = _entries(targets, len(items), "targets", dt, non_negative=False)
     w = _entries(weights, len(items), "weights", dt, non_negative=True)
