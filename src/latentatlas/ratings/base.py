@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator
 
+from latentatlas import checks
 from latentatlas.errors import LatentAtlasError, not_fitted, printable
 from latentatlas.fsutil import save_npz, to_json
 from latentatlas.ratings.data import Ratings
@@ -496,9 +497,7 @@ def rating_scale(train: Ratings) -> tuple[float, float]:
 
 
 def positive_int(n, name: str) -> int:
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise LatentAtlasError(f"{name} must be an integer >= 1, got {n!r}")
-    return int(n)
+    return checks.integer(name, n, 1)
 
 
 def top_n(scores: np.ndarray, n: int, seen: list | None, allowed: np.ndarray | None

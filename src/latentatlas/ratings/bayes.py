@@ -61,6 +61,7 @@ from typing import Callable
 import numba
 import numpy as np
 
+from latentatlas import checks
 from latentatlas.errors import LatentAtlasError
 from latentatlas.ratings.kernels import bayes as kb
 from latentatlas.ratings.kernels.als import compressed
@@ -343,9 +344,7 @@ def _pairs(users, items, n_users, n_items, uname, iname):
 
 
 def _check_int(name, value, low):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise LatentAtlasError(f"{name} must be an integer >= {low}, got {value!r}")
-    return int(value)
+    return checks.integer(name, value, low)
 
 
 def _implicit_mode(implicit) -> str:

@@ -8,11 +8,10 @@ grows with the square of the number of items, so it is checked before anything i
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import scipy.sparse as sp
 
+from latentatlas import checks
 from latentatlas.errors import LatentAtlasError
 from latentatlas.ratings.base import FoldedUser, RecommenderBase
 from latentatlas.ratings.data import Ratings
@@ -120,14 +119,9 @@ class EASE(RecommenderBase):
         self.max_memory = max_memory
 
     def _validate(self) -> None:
-        if self.reg is not None and (isinstance(self.reg, bool) or not isinstance(self.reg, (int, float, np.number))
-                                     or not math.isfinite(self.reg) or self.reg <= 0):
-            raise LatentAtlasError(f"reg must be a finite number > 0 or None, got {self.reg!r}")
-        if self.weighting not in WEIGHTINGS:
-            raise LatentAtlasError(f"weighting must be one of {', '.join(WEIGHTINGS)}; got {self.weighting!r}")
-        if self.max_memory is not None and (isinstance(self.max_memory, bool)
-                                            or not isinstance(self.max_memory, (int, np.integer)) or self.max_memory < 1):
-            raise LatentAtlasError(f"max_memory must be a number of bytes >= 1 or None, got {self.max_memory!r}")
+        checks.number("reg", self.reg, 0.0, strict=True, none_ok=True)
+        checks.choice("weighting", self.weighting, WEIGHTINGS)
+        checks.integer("max_memory", self.max_memory, 1, none_ok=True)
 
     def _fit(self, train: Ratings, validation: Ratings | None) -> None:
         from latentatlas.ratings.metrics import choose_on_validation

@@ -18,11 +18,10 @@ How rating values become preferences (``preference``):
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 
-from latentatlas.errors import LatentAtlasError
+from latentatlas import checks
 from latentatlas.ratings.base import FoldedUser, RecommenderBase
 from latentatlas.ratings.data import Ratings
 
@@ -95,20 +94,12 @@ class ImplicitALS(RecommenderBase):
         self.dtype = dtype
 
     def _validate(self) -> None:
-        for name, low, strict in (("reg", 0.0, False), ("alpha", 0.0, False), ("alpha0", 0.0, True),
-                                  ("nu", 0.0, False)):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float, np.number)) or not math.isfinite(v) \
-                    or (v <= low if strict else v < low):
-                raise LatentAtlasError(f"{name} must be a finite number {'>' if strict else '>='} {low:g}, got {v!r}")
+        for name, strict in (("reg", False), ("alpha", False), ("alpha0", True), ("nu", False)):
+            checks.number(name, getattr(self, name), 0.0, strict=strict)
         for name, low in (("k", 1), ("iterations", 1), ("cg_steps", 1), ("seed", 0)):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low:
-                raise LatentAtlasError(f"{name} must be an integer >= {low}, got {v!r}")
-        if self.preference not in PREFERENCES:
-            raise LatentAtlasError(f"preference must be one of {', '.join(PREFERENCES)}; got {self.preference!r}")
-        if self.dtype not in ("float32", "float64"):
-            raise LatentAtlasError(f"dtype must be float32 or float64, got {self.dtype!r}")
+            checks.integer(name, getattr(self, name), low)
+        checks.choice("preference", self.preference, PREFERENCES)
+        checks.choice("dtype", self.dtype, ("float32", "float64"))
 
     def _fit(self, train: Ratings, validation: Ratings | None) -> None:
         from latentatlas.ratings.ials_solver import fit_ials

@@ -17,6 +17,7 @@ import math
 
 import numpy as np
 
+from latentatlas import checks
 from latentatlas.errors import LatentAtlasError
 from latentatlas.ratings.data import Ratings
 
@@ -69,9 +70,7 @@ def loss(ratings: Ratings, Q: np.ndarray, P: np.ndarray, reg: float, weighting: 
 
 # --- ranking ----------------------------------------------------------------------------------------------
 def _check_k(k) -> int:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise LatentAtlasError(f"k must be an integer >= 1, got {k!r}")
-    return int(k)
+    return checks.integer("k", k, 1)
 
 
 def precision_at_k(recommended, relevant, k: int) -> float:

@@ -31,6 +31,7 @@ from typing import Callable
 import numpy as np
 from sklearn.base import RegressorMixin
 
+from latentatlas import checks
 from latentatlas.errors import LatentAtlasError, not_fitted, printable
 from latentatlas.progress import as_progress
 from latentatlas.fsutil import save_npz, to_json
@@ -255,24 +256,13 @@ class LatentFactorModel(RegressorMixin, RecommenderBase):
 
     def _validate(self) -> None:
         def integer(name, low, none_ok=False):
-            v = getattr(self, name)
-            if v is None and none_ok:
-                return
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low:
-                raise LatentAtlasError(f"{name} must be an integer >= {low}, got {v!r}")
+            checks.integer(name, getattr(self, name), low, none_ok=none_ok)
 
         def number(name, low, strict=False, none_ok=False):
-            v = getattr(self, name)
-            if v is None and none_ok:
-                return
-            if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) \
-                    or not math.isfinite(v) or (v <= low if strict else v < low):
-                raise LatentAtlasError(f"{name} must be a finite number {'>' if strict else '>='} {low}, got {v!r}")
+            checks.number(name, getattr(self, name), low, strict=strict, none_ok=none_ok)
 
         def choice(name, options):
-            v = getattr(self, name)
-            if v not in options:
-                raise LatentAtlasError(f"{name} must be one of {', '.join(options)}; got {v!r}")
+            checks.choice(name, getattr(self, name), options)
 
         integer("k", 1, none_ok=True)
         integer("n_samples", 1, none_ok=True)
@@ -298,9 +288,7 @@ class LatentFactorModel(RegressorMixin, RecommenderBase):
         choice("dtype", DTYPES)
         integer("seed", 0)
         integer("n_threads", 1, none_ok=True)
-        v = self.validation_fraction
-        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not 0 <= v < 1:
-            raise LatentAtlasError(f"validation_fraction must be in [0, 1), got {v!r}")
+        checks.fraction("validation_fraction", self.validation_fraction)
         if not isinstance(self.refit, (bool, np.bool_)):
             raise LatentAtlasError(f"refit must be True or False, got {self.refit!r}")
         if self.progress is not None and self.progress is not False and not callable(self.progress):
@@ -480,7 +468,7 @@ class LatentFactorModel(RegressorMixin, RecommenderBase):
         from latentatlas.ratings.kernels import als, sgd
 
         rng = np.random.default_rng(self.seed)
-        k, reg, weighted = self.k_value, self.reg_value, self.reg_weighting == "count"
+        reg, weighted = self.reg_value, self.reg_weighting == "count"
         self.reg_ = reg
         self.user_ids_, self.item_ids_ = train.user_ids, train.item_ids
         self.scale_ = _rating_scale(train)

@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from latentatlas import checks
 from latentatlas.errors import LatentAtlasError
 from latentatlas.fsutil import write_json
 from latentatlas.progress import Progress
@@ -176,8 +177,7 @@ def prepare_ratings(path: str | Path | None = None, *, min_entries: int = 4, n_v
     ['test', 'train', 'validation']
     """
     log = Progress("prepare", quiet, progress)
-    if isinstance(builtin_size, bool) or not isinstance(builtin_size, int) or builtin_size <= 0:
-        raise LatentAtlasError(f"builtin_size must be a positive integer, got {builtin_size!r}")
+    checks.integer("builtin_size", builtin_size, 1)
     if leave_k_out is not None and any(v is not None for v in (n_validation, n_test, validation_fraction,
                                                                    test_fraction)):
         raise LatentAtlasError("leave_k_out cannot be combined with n_validation/n_test or fractions")

@@ -22,6 +22,7 @@ from typing import Callable
 
 import numpy as np
 
+from latentatlas import checks
 from latentatlas.errors import LatentAtlasError
 from latentatlas.progress import as_progress
 from latentatlas.ratings.base import FoldedUser, RecommenderBase, fit_inputs
@@ -131,9 +132,7 @@ class Recommender(RecommenderBase):
     def _validate(self) -> None:
         if self.ranker not in RANKERS:
             raise LatentAtlasError(f"ranker must be one of {', '.join(RANKERS)}; got {self.ranker!r}")
-        v = self.validation_fraction
-        if isinstance(v, bool) or not isinstance(v, (int, float, np.number)) or not 0 <= v < 1:
-            raise LatentAtlasError(f"validation_fraction must be in [0, 1), got {v!r}")
+        checks.fraction("validation_fraction", self.validation_fraction)
 
     def _rating_model(self):
         from sklearn.base import clone

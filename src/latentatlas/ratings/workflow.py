@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from latentatlas import checks
 from latentatlas import runs
 from latentatlas.errors import LatentAtlasError
 from latentatlas.progress import as_progress
@@ -177,9 +178,7 @@ def evaluate(model, ratings: Ratings, *, k: int = RANKING_K, threshold: float | 
     from latentatlas.ratings import metrics as M
     from latentatlas.ratings.base import to_space
 
-    if max_users is not None and (isinstance(max_users, bool) or not isinstance(max_users, (int, np.integer))
-                                  or max_users < 1):
-        raise LatentAtlasError(f"max_users must be an integer >= 1, got {max_users!r}")
+    checks.integer("max_users", max_users, 1, none_ok=True)
     if threshold is not None and not math.isfinite(threshold):
         raise LatentAtlasError(f"threshold must be a finite number, got {threshold!r}")
     if len(ratings) == 0:

@@ -21,6 +21,7 @@ import time
 
 import numpy as np
 
+from latentatlas import checks
 from latentatlas.errors import LatentAtlasError
 from latentatlas.ratings.spark.prep import SparkBiases, baseline_column, fit_biases_df, user_mean_baseline
 
@@ -123,8 +124,7 @@ class SparkALS:
         return int(self.max_iter) if self.max_iter is not None else DEFAULT_MAX_ITER
 
     def _validate(self):
-        if isinstance(self.k, bool) or not isinstance(self.k, (int, np.integer)) or self.k <= 0:
-            raise LatentAtlasError(f"k must be a positive integer, got {self.k!r}")
+        checks.integer("k", self.k, 1)
         if self.reg is not None and (not np.isfinite(self.reg) or self.reg < 0):
             raise LatentAtlasError(f"reg must be >= 0, got {self.reg!r}")
         if self.max_iter is not None and (isinstance(self.max_iter, bool)
@@ -251,8 +251,7 @@ class SparkALS:
         from pyspark.sql import functions as F
 
         self._check_fitted()
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
-            raise LatentAtlasError(f"n must be a positive integer, got {n!r}")
+        checks.integer("n", n, 1)
         spark = self.user_index_.sparkSession
         kind = dict(self.user_index_.dtypes)["user"]
         asked = {}
@@ -453,8 +452,7 @@ def recommend_model_df(spark, model, user, n: int = 10, exclude_seen: bool = Tru
     (``model.recommend_ids`` computes the same locally)."""
     from pyspark.sql import functions as F
 
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise LatentAtlasError(f"n must be an integer >= 1, got {n!r}")
+    checks.integer("n", n, 1)
     u = model.user_index(user)
     _, items = _factor_tables(spark, model)
     q = F.array(*[F.lit(float(x)) for x in model.user_factors_[u]])
