@@ -93,6 +93,17 @@ def test_mixed_sizes_are_resized_to_the_most_common_and_image_size_crops_the_cen
     assert r.images.shape == (1, 3, 4, 4) and r.images[0, 0, 0].tolist() == [20, 30, 40, 50] and r.images[0, 1].max() == 0
 
 
+def test_large_jpeg_is_scaled_while_decoding_and_keeps_its_halves(tmp_path):
+    photo = np.zeros((300, 400, 3), np.uint8)
+    photo[:, :200] = (200, 30, 30)                 # red left half, blue right half
+    photo[:, 200:] = (30, 30, 200)
+    _save(tmp_path / "big.jpg", photo)
+    s = io.read_images(tmp_path / "big.jpg", image_size=20)   # scale 1/15: decoded at 1/8, then resized
+    assert s.images.shape == (1, 3, 20, 20)
+    left, right = s.images[0, :, :, :8].reshape(3, -1), s.images[0, :, :, 12:].reshape(3, -1)
+    assert np.abs(left.mean(1) - [200, 30, 30]).max() < 8 and np.abs(right.mean(1) - [30, 30, 200]).max() < 8
+
+
 @pytest.mark.parametrize("size", [0, -3, "big", (4,), (4, 5, 6), 10**6, True, 2.5])
 def test_bad_image_size_is_one_line_naming_it(tmp_path, size):
     np.savez(tmp_path / "x.npz", images=np.zeros((1, 4, 4), np.uint8))
@@ -105,7 +116,7 @@ def test_image_set_conversions_and_repr():
     grey = ImageSet(images=np.array([[[0, 255]]], np.uint8), labels=[1], label_names=["a", "b"], source="s")
     colour = grey.with_channels(3)
     assert colour.images.shape == (1, 3, 1, 2) and colour.with_channels(1).images.tolist() == [[[0, 255]]]
-    assert repr(grey) == "ImageSet(1 grey images 1×2, 2 classes, source='s')"
+    assert repr(grey) == "ImageSet(1 grey image 1×2, 2 classes, source='s')"
     assert "3-channel colour" in repr(colour) and len(repr(colour)) < 120
     # tensors and channels-last arrays are accepted as estimator input
     assert io.as_image_set(np.zeros((2, 5, 6, 3), np.uint8)).images.shape == (2, 3, 5, 6)

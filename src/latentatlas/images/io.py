@@ -13,6 +13,7 @@ naming the file.
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import zipfile
 import zlib
@@ -85,7 +86,8 @@ class ImageSet:
         h, w = self.shape
         kind = "grey" if self.channels == 1 else f"{self.channels}-channel colour"
         labels = "" if self.labels is None else f", {len(self.label_names or np.unique(self.labels))} classes"
-        return f"ImageSet({len(self):,} {kind} images {h}×{w}{labels}, source={printable(self.source)[:80]!r})"
+        noun = "image" if len(self) == 1 else "images"
+        return f"ImageSet({len(self):,} {kind} {noun} {h}×{w}{labels}, source={printable(self.source)[:80]!r})"
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -402,7 +404,14 @@ def _read_picture(path: Path, size: tuple[int, int] | None = None, grayscale: bo
     im = _open_picture(path)
     try:
         with im:
-            im = im.convert("L" if grayscale or im.mode in _GREY_MODES else "RGB")
+            mode = "L" if grayscale or im.mode in _GREY_MODES else "RGB"
+            if size is not None and im.format == "JPEG":
+                # Let the JPEG decoder scale down by 1/2, 1/4 or 1/8 while it decodes (much faster for photos
+                # far larger than the wanted size); it never goes below the size that still covers the target.
+                scale = max(size[0] / im.height, size[1] / im.width)
+                if scale < 0.5:
+                    im.draft(mode, (math.ceil(im.width * scale), math.ceil(im.height * scale)))
+            im = im.convert(mode)
             if size is not None and (im.height, im.width) != size:
                 im = _fit_picture(im, size)
             return np.asarray(im, dtype=np.uint8)
