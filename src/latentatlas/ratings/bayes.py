@@ -688,3 +688,91 @@ def _finish(acc, store, n_kept, Ueff, Veff, mu, alpha, tau, kappa, hyper, Wy, k,
                     noise_variance=float(inv_alpha), user_prior_mean=prior_mean, user_prior_precision=prior_prec,
                     implicit_user=implicit_user, user_noise=user_noise, item_noise=item_noise, k=k,
                     implicit=mode, noise=noise, n_kept=n_kept, burn_in=burn_in, seed=seed, history=history)
+
+
+# --- the LatentFactorModel(solver="bayes") glue ------------------------------------------------------------
+def fit_model(model, train, validation, implicit_extra) -> None:
+    """Fit ``model`` (a ``LatentFactorModel(solver="bayes")``) by Gibbs sampling (:func:`gibbs_fit`): the
+    posterior average becomes the model's biases and factors, so prediction stays ``μ + b_u + b_i + q_u·p_i``;
+    its ``history_`` holds the RMSE per sample. Ctrl-C keeps the samples so far and re-raises."""
+    from latentatlas.progress import as_progress
+    from latentatlas.ratings.base import map_ids, pairs
+    from latentatlas.ratings.model import IMPLICIT_AUTO_MAX, History
+
+    report = as_progress(model.progress)
+    n_samples = model.n_samples if model.n_samples is not None else DEFAULT_SAMPLES
+    burn_in = model.burn_in if model.burn_in is not None else DEFAULT_BURN_IN
+    total = n_samples + burn_in
+    hist = History(criterion="validation_rmse" if validation is not None else "train_rmse")
+    last = [0.0]
+
+    def callback(_, record):
+        t = len(hist.steps) + 1
+        hist.steps.append(t)
+        hist.train_rmse.append(float(record["train_rmse"]))
+        if validation is not None:
+            hist.validation_rmse.append(float(record["validation_rmse"]))
+        hist.seconds.append(record["seconds"] - last[0])
+        last[0] = record["seconds"]
+        if t % model.log_every == 0 or t == total:
+            parts = [f"bayes sample {t}/{total}" + ("" if record["kept"] else " (burn-in)"),
+                     f"train rmse {record['train_rmse']:.4f}"]
+            if validation is not None:
+                parts.append(f"validation rmse {record['validation_rmse']:.4f}"
+                             + (" (running mean)" if record["kept"] else ""))
+            parts.append(f"{hist.seconds[-1] * 1000:.0f} ms/sample")
+            report("  ".join(parts))
+
+    implicit = model.implicit
+    if implicit == "auto":
+        implicit = "both" if len(train) <= IMPLICIT_AUTO_MAX else "none"
+        report(f"bayes: implicit features {'on' if implicit == 'both' else 'off'} for {len(train):,} "
+               "training ratings (implicit='auto')")
+    extra = None
+    if implicit_extra is not None:
+        eu, ei = pairs(implicit_extra)
+        u, i = map_ids(train.user_ids, eu), map_ids(train.item_ids, ei)
+        known = (u >= 0) & (i >= 0)
+        extra = (u[known], i[known])
+    val = None if validation is None else (validation.users, validation.items, validation.values)
+    interrupted = False
+    try:
+        fit = gibbs_fit(train.users, train.items, train.values, train.n_users, train.n_items, k=model.k_value,
+                        n_samples=n_samples, burn_in=burn_in, implicit=implicit, implicit_extra=extra,
+                        validation=val, seed=model.seed, n_threads=model.n_threads, callback=callback)
+    except GibbsInterrupted as exc:
+        fit, interrupted = exc.fit, True
+    hist.best_step = hist.stopped_at = len(hist.steps)
+    hist.interrupted = interrupted
+    set_fit(model, fit, train)
+    model.history_ = hist
+    if interrupted:
+        raise KeyboardInterrupt
+
+
+def set_fit(model, fit: "BayesFit", train=None) -> None:
+    """A sampler's result as ``model``'s fitted state (compacted: posterior means, variances and a rank-k
+    correction, what model files keep)."""
+    from latentatlas.ratings.base import rating_scale
+
+    fit = fit.compact()  # what model files keep: posterior means, variances and a rank-k correction
+    model.bayes_ = fit
+    model.mu_ = float(fit.mu)
+    model.user_bias_, model.item_bias_ = fit.user_bias, fit.item_bias
+    model.user_factors_, model.item_factors_ = fit.user_factors, fit.item_factors
+    model.reg_ = None
+    if train is not None:
+        model.user_ids_, model.item_ids_ = train.user_ids, train.item_ids
+        model.scale_ = rating_scale(train)
+        model.seen_indptr_, model.seen_items_ = compressed(train.users, train.items, None, train.n_users)[:2]
+
+
+def restore_model(model, scalars: dict, arrays: dict) -> None:
+    """The sampler's state read from a model file onto ``model``: the compact form, or, in older files, every
+    stored sample."""
+    fit = BayesFit.from_file(scalars, arrays, mu=model.mu_, user_bias=model.user_bias_, item_bias=model.item_bias_,
+                             user_factors=model.user_factors_, item_factors=model.item_factors_)
+    if fit.k != model.k_value or len(model.user_bias_) != len(model.user_ids_) \
+            or len(model.item_bias_) != len(model.item_ids_):
+        raise ValueError("the sampler's arrays do not match the ids and k")
+    model.bayes_ = fit

@@ -597,76 +597,9 @@ class LatentFactorModel(RegressorMixin, RecommenderBase):
                 self.seen_indptr_, self.seen_items_ = als.compressed(train.users, train.items, None, n_users)[:2]
 
     def _fit_bayes(self, train: Ratings, validation: Ratings | None, implicit_extra) -> None:
-        """Gibbs sampling (:func:`latentatlas.ratings.bayes.gibbs_fit`); the posterior average becomes the
-        model's biases and factors, so prediction stays ``μ + b_u + b_i + q_u·p_i``."""
         from latentatlas.ratings import bayes
 
-        report = as_progress(self.progress)
-        n_samples = self.n_samples if self.n_samples is not None else bayes.DEFAULT_SAMPLES
-        burn_in = self.burn_in if self.burn_in is not None else bayes.DEFAULT_BURN_IN
-        total = n_samples + burn_in
-        hist = History(criterion="validation_rmse" if validation is not None else "train_rmse")
-        last = [0.0]
-
-        def callback(_, record):
-            t = len(hist.steps) + 1
-            hist.steps.append(t)
-            hist.train_rmse.append(float(record["train_rmse"]))
-            if validation is not None:
-                hist.validation_rmse.append(float(record["validation_rmse"]))
-            hist.seconds.append(record["seconds"] - last[0])
-            last[0] = record["seconds"]
-            if t % self.log_every == 0 or t == total:
-                parts = [f"bayes sample {t}/{total}" + ("" if record["kept"] else " (burn-in)"),
-                         f"train rmse {record['train_rmse']:.4f}"]
-                if validation is not None:
-                    parts.append(f"validation rmse {record['validation_rmse']:.4f}"
-                                 + (" (running mean)" if record["kept"] else ""))
-                parts.append(f"{hist.seconds[-1] * 1000:.0f} ms/sample")
-                report("  ".join(parts))
-
-        implicit = self.implicit
-        if implicit == "auto":
-            implicit = "both" if len(train) <= IMPLICIT_AUTO_MAX else "none"
-            report(f"bayes: implicit features {'on' if implicit == 'both' else 'off'} for {len(train):,} "
-                   "training ratings (implicit='auto')")
-        extra = None
-        if implicit_extra is not None:
-            eu, ei = _pairs(implicit_extra)
-            u, i = map_ids(train.user_ids, eu), map_ids(train.item_ids, ei)
-            known = (u >= 0) & (i >= 0)
-            extra = (u[known], i[known])
-        val = None if validation is None else (validation.users, validation.items, validation.values)
-        interrupted = False
-        with report.ticking("compiling the sampling kernels (once; cached afterwards)", delay=1.0):
-            from latentatlas.ratings.kernels import bayes as _kernels  # noqa: F401  (numba compiles on import)
-        try:
-            fit = bayes.gibbs_fit(train.users, train.items, train.values, train.n_users, train.n_items,
-                                  k=self.k_value, n_samples=n_samples, burn_in=burn_in, implicit=implicit,
-                                  implicit_extra=extra, validation=val, seed=self.seed, n_threads=self.n_threads,
-                                  callback=callback)
-        except bayes.GibbsInterrupted as exc:
-            fit, interrupted = exc.fit, True
-        hist.best_step = hist.stopped_at = len(hist.steps)
-        hist.interrupted = interrupted
-        self._set_bayes(fit, train)
-        self.history_ = hist
-        if interrupted:
-            raise KeyboardInterrupt
-
-    def _set_bayes(self, fit, train: Ratings | None) -> None:
-        from latentatlas.ratings.kernels import als
-
-        fit = fit.compact()  # what model files keep: posterior means, variances and a rank-k correction
-        self.bayes_ = fit
-        self.mu_ = float(fit.mu)
-        self.user_bias_, self.item_bias_ = fit.user_bias, fit.item_bias
-        self.user_factors_, self.item_factors_ = fit.user_factors, fit.item_factors
-        self.reg_ = None
-        if train is not None:
-            self.user_ids_, self.item_ids_ = train.user_ids, train.item_ids
-            self.scale_ = _rating_scale(train)
-            self.seen_indptr_, self.seen_items_ = als.compressed(train.users, train.items, None, train.n_users)[:2]
+        bayes.fit_model(self, train, validation, implicit_extra)
 
     def _n_stored(self) -> int:
         return getattr(self, "bayes_", None).n_stored if getattr(self, "bayes_", None) is not None else 1
@@ -1043,16 +976,9 @@ class LatentFactorModel(RegressorMixin, RecommenderBase):
         return model
 
     def _load_bayes(self, scalars: dict, arrays: dict) -> None:
-        from latentatlas.ratings.bayes import BayesFit
+        from latentatlas.ratings import bayes
 
-        # the compact form (posterior means + a low-rank correction) or, in older files, every stored sample
-        fit = BayesFit.from_file(scalars, arrays, mu=self.mu_, user_bias=self.user_bias_,
-                                 item_bias=self.item_bias_, user_factors=self.user_factors_,
-                                 item_factors=self.item_factors_)
-        if fit.k != self.k_value or len(self.user_bias_) != len(self.user_ids_) \
-                or len(self.item_bias_) != len(self.item_ids_):
-            raise ValueError("the sampler's arrays do not match the ids and k")
-        self.bayes_ = fit
+        bayes.restore_model(self, scalars, arrays)
 
     def _shape_problem(self) -> str | None:
         """Why the fitted arrays do not fit together, or None."""
