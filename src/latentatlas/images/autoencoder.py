@@ -163,9 +163,11 @@ class ConvAutoencoder(TransformerMixin, BaseEstimator):
         return cls(**{**PRESETS[preset], **{k: v for k, v in params.items() if v is not None}})
 
     def train_config(self):
-        """The :class:`~latentatlas.images.training.TrainConfig` these parameters stand for (validated)."""
+        """The :class:`~latentatlas.images.training.TrainConfig` these parameters stand for (validated, with
+        the estimator's other parameters)."""
         from latentatlas.images.training import PRESETS, TrainConfig
 
+        self._check_params()
         values = {name: getattr(self, name) for name in _CONFIG_PARAMS}
         if isinstance(values["channels"], (list, tuple)):
             values["channels"] = tuple(values["channels"])
@@ -177,6 +179,9 @@ class ConvAutoencoder(TransformerMixin, BaseEstimator):
         slope = self.negative_slope
         if isinstance(slope, bool) or not isinstance(slope, (int, float)) or not math.isfinite(slope):
             raise LatentAtlasError(f"negative_slope={slope!r}: must be a finite number")
+        fraction = self.validation_fraction
+        if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
+            raise LatentAtlasError(f"validation_fraction={fraction!r}: must be between 0 and 1")
 
     # --- fitting --------------------------------------------------------------------------------------
     def fit(self, images, validation_images=None, *, out_dir: str | os.PathLike | None = None,

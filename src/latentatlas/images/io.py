@@ -440,7 +440,7 @@ def _read_pictures(files: list[Path], image_size=None, grayscale: bool = False) 
         if len(counts) > 1:
             import logging
 
-            logging.getLogger("latentatlas").info(
+            logging.getLogger("latentatlas").warning(
                 "%s: pictures of %d sizes; all resized and centre-cropped to the most common, %d×%d (height×width); "
                 "image_size chooses another", files[0].parent, len(counts), size[0], size[1])
     grey = grayscale or grey_modes
