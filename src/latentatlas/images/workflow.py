@@ -227,6 +227,12 @@ def train_run(out: PathLike | None = None, *, data: PathLike | None = None, data
     if "channels" in given and not isinstance(given["channels"], (list, tuple)):
         raise LatentAtlasError(f"channels={given['channels']!r}: expected three positive widths, e.g. (4, 16, 32)")
     estimator.train_config()  # every parameter checked before any data is read
+    from latentatlas.images.io import check_image_size
+    from latentatlas.images.network import MIN_SIDE
+
+    size = check_image_size(image_size)
+    if size is not None and min(size) < MIN_SIDE:
+        raise LatentAtlasError(f"image_size={image_size!r}: the autoencoder needs sides of at least {MIN_SIDE} pixels")
     estimator.set_params(progress=log)
     train, validation, test, source = train_data(
         data, data_dir, test_data, test_fraction, limit, int(estimator.seed),
