@@ -19,17 +19,24 @@ Protocol (no sampled metrics; Krichene & Rendle 2020):
   validation NDCG@10; seed 1000 + split seed), then refits on the whole 80 % and is scored on the 20 %. The
   test part is never used to choose anything, except for the EASE reference rows, which are labelled "best
   λ on test" (the reference issue 15 sets: "EASE with its best λ").
-* Threads: 2 for every library (OMP/OpenBLAS/MKL/numba/torch and each library's own option).
+* Threads: 2 for every library (OMP/OpenBLAS/MKL/numba/torch and each library's own option; implicit's BLAS
+  at 1 thread, as it asks).
+* The metrics are checked before every run against a list worked by hand and against the per-list reference
+  functions of ``latentatlas.ratings.metrics`` (``check_metrics``).
 
-Every method runs in its own child process (a crash or hang costs that row only). Results are kept in
-``benchmarks/data/bench_ranking.json`` so ``--only`` reruns some rows; ``benchmarks/RESULTS-ranking.md`` is
-rewritten from every row stored for the chosen data sets and split count.
+The peers of one library share a child process, each latentatlas row gets its own (a crash or hang costs
+those rows only). Results are kept in ``benchmarks/data/bench_ranking.json`` (``--store``) so ``--only``
+reruns some rows; ``benchmarks/RESULTS-ranking.md`` is rewritten from every row stored for the chosen data
+sets and split count, with every command that wrote them (``--report`` rewrites it without running).
+The whole run (both data sets, 5 splits) is about 20 CPU-minutes: ~12 min on 2 quiet cores, 47 min at a
+load average of 5-13.
 
 Usage::
 
     nice .venv/bin/python benchmarks/bench_ranking.py                      # everything, 5 splits, both data sets
     nice .venv/bin/python benchmarks/bench_ranking.py --quick --only popular,ease   # 1 split, to iterate
     nice .venv/bin/python benchmarks/bench_ranking.py --only la-ease,la-ials        # just our rows, merged in
+    .venv/bin/python benchmarks/bench_ranking.py --list                             # the method names
 
 ADDING A LATENTATLAS MODEL: add one line to ``OURS`` below (name -> label, "module:attribute", keyword
 arguments). The object must have ``.fit(Ratings)`` and ``.recommend_batch(user_ids, n=10)`` returning
@@ -274,6 +281,33 @@ def ranking_metrics(top: np.ndarray, relevant: sp.csr_matrix, n_items: int, k: i
     shown = np.unique(top[top >= 0])
     return {"ndcg": float(ndcg.mean()), "recall": float(recall.mean()), "precision": float(precision.mean()),
             "map": float(ap.mean()), "coverage": float(len(shown) / n_items)}
+
+
+def check_metrics() -> None:
+    """The metrics against a list worked by hand, and against latentatlas's per-list reference functions on
+    random lists (run before every benchmark run; cheap)."""
+    top = np.array([[0, 9, 1, 8, 7, 6, 5, 4, 3, 11]])        # hits at ranks 1 and 3; relevant {0, 1, 2}
+    rel = sp.csr_matrix(([1.0, 1.0, 1.0], ([0, 0, 0], [0, 1, 2])), shape=(1, 12))
+    got = ranking_metrics(top, rel, 12)
+    want = {"ndcg": (1 + 1 / np.log2(4)) / (1 + 1 / np.log2(3) + 1 / np.log2(4)), "recall": 2 / 3,
+            "precision": 0.2, "map": (1 / 1 + 2 / 3) / 3, "coverage": 10 / 12}
+    assert all(abs(got[k] - v) < 1e-12 for k, v in want.items()), (got, want)
+    try:
+        from latentatlas.ratings import metrics as ref
+        per_list = {"ndcg": ref.ndcg_at_k, "recall": ref.recall_at_k, "precision": ref.precision_at_k,
+                    "map": ref.average_precision_at_k}
+    except (ImportError, AttributeError):
+        return
+    rng = np.random.default_rng(0)
+    top = np.array([rng.choice(60, K, replace=False) for _ in range(200)])
+    top[rng.random(top.shape) < 0.05] = -1
+    sets = [rng.choice(60, rng.integers(1, 25), replace=False) for _ in range(200)]
+    rel = sp.csr_matrix((np.ones(sum(map(len, sets))), (np.repeat(np.arange(200), list(map(len, sets))),
+                                                       np.concatenate(sets))), shape=(200, 60))
+    got = ranking_metrics(top, rel, 60)
+    for k, f in per_list.items():
+        want = np.mean([f(top[u].tolist(), sets[u], K) for u in range(200)])
+        assert abs(got[k] - want) < 1e-12, (k, got[k], want)
 
 
 def seen_in_lists(split: Split, top: np.ndarray) -> int:
@@ -774,6 +808,7 @@ def main(argv=None) -> None:
         write_results(store, datas, n_splits, output)
         print(f"wrote {output}")
         return
+    check_metrics()
     cmd = " ".join(["nice .venv/bin/python", "benchmarks/bench_ranking.py", *map(shlex.quote, sys.argv[1:])])
     nproc = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
     load_start = "{:.2f}, {:.2f}, {:.2f}".format(*os.getloadavg())
