@@ -28,7 +28,8 @@ The peers of one library share a child process, each latentatlas row gets its ow
 those rows only). Results are kept in ``benchmarks/data/bench_ranking.json`` (``--store``) so ``--only``
 reruns some rows; ``benchmarks/RESULTS-ranking.md`` is rewritten from every row stored for the chosen data
 sets and split count, with every command that wrote them (``--report`` rewrites it without running).
-The whole run (both data sets, 5 splits) is about 20 CPU-minutes: ~12 min on 2 quiet cores, 47 min at a
+The whole run (both data sets, 5 splits) is about 20 CPU-minutes (so roughly 12 min on 2 quiet cores, an
+estimate; not measured), and took 47 min at a
 load average of 5-13.
 
 Usage::
