@@ -62,8 +62,6 @@ IMPLICIT = ("auto", "both", "user", "item", "none")
 #: implicit="auto" uses implicit features up to this many training ratings: they gain 0.02-0.03 RMSE on
 #: MovieLens-100K, but their sequential pass makes a sample 30x slower at 10 M ratings (RESULTS-bayes.md).
 IMPLICIT_AUTO_MAX = 2_000_000
-#: Blocks per side in the parallel SGD schedule. Fixed, so results do not depend on the number of threads.
-SGD_BLOCKS = 8
 #: Arrays of a model file (each the fitted attribute of the same name plus ``_``).
 _ARRAYS = ("user_factors", "item_factors", "user_bias", "item_bias", "user_ids", "item_ids", "seen_indptr",
            "seen_items")
@@ -463,9 +461,7 @@ class LatentFactorModel(RegressorMixin, RecommenderBase):
 
     def _fit(self, train: Ratings, validation: Ratings | None, dt: np.dtype, limit: int | None = None,
              early_stop: bool = True, phase: str = "step") -> None:
-        import scipy.sparse as sp
-
-        from latentatlas.ratings.kernels import als, sgd
+        from latentatlas.ratings.kernels import als
 
         rng = np.random.default_rng(self.seed)
         reg, weighted = self.reg_value, self.reg_weighting == "count"
@@ -478,24 +474,9 @@ class LatentFactorModel(RegressorMixin, RecommenderBase):
 
         resid = np.empty(len(train), dtype=dt)
         als.residuals(train.users, train.items, train.values, self.mu_, self.user_bias_, self.item_bias_, resid)
-        if self.solver == "als":
-            user_csr = als.compressed(train.users, train.items, resid, n_users, dt)
-            item_csr = als.compressed(train.items, train.users, resid, n_items, dt)
-            del resid
-
-            def matrix():
-                return sp.csr_matrix((user_csr[2].astype(np.float64), user_csr[1], user_csr[0]), shape=train.shape)
-        else:
-            # SGD walks triplets; the per-user layout (for recommend's "seen" items) is built at the end.
-            if self.sgd_schedule == "blocks":
-                triplets = sgd.block_layout(train.users, train.items, resid, n_users, n_items, SGD_BLOCKS, rng)
-                del resid
-            else:
-                triplets = (train.users, train.items, resid)
-
-            def matrix():
-                return sp.coo_matrix((triplets[2].astype(np.float64), (triplets[0], triplets[1])),
-                                     shape=train.shape).tocsr()
+        solver = _solver_class(self.solver)(self, train, resid, dt, rng)
+        del resid  # the solver keeps its own layout of it
+        matrix = solver.matrix
 
         Q, P = self._initial_factors(matrix, dt, rng, train.shape)
         Q[user_counts == 0] = 0
@@ -510,10 +491,7 @@ class LatentFactorModel(RegressorMixin, RecommenderBase):
 
         def evaluate():
             penalty = reg * (float(user_w @ als.row_sq_norms(Q)) + float(item_w @ als.row_sq_norms(P)))
-            if self.solver == "als":
-                sse = als.csr_sse(*user_csr, Q, P, _CHUNKS)
-            else:
-                sse = als.triplet_sse(*triplets[:3], Q, P, _CHUNKS)
+            sse = solver.sse(Q, P)
             rec = {"train_loss": sse + penalty, "train_rmse": math.sqrt(sse / len(train))}
             if validation is not None:
                 vsse = als.triplet_sse(v_users, v_items, v_resid, Q, P, _CHUNKS)
@@ -521,27 +499,9 @@ class LatentFactorModel(RegressorMixin, RecommenderBase):
                 rec["validation_rmse"] = math.sqrt(vsse / len(validation))
             return rec
 
-        def step(t):
-            if self.solver == "als":
-                if self.als_method == "cholesky":
-                    fb = als.ridge_rows(*item_csr, Q, P, reg, weighted, _CHUNKS)
-                    fb += als.ridge_rows(*user_csr, P, Q, reg, weighted, _CHUNKS)
-                    hist.fallback_rows += int(fb)
-                else:
-                    als.cg_rows(*item_csr, Q, P, reg, weighted, self.cg_steps, _CHUNKS)
-                    als.cg_rows(*user_csr, P, Q, reg, weighted, self.cg_steps, _CHUNKS)
-            else:
-                epoch_rng = np.random.default_rng([self.seed, t])
-                if self.sgd_schedule == "serial":
-                    sgd.epoch_serial(*triplets, epoch_rng.permutation(len(triplets[2])), Q, P, self.lr, reg)
-                else:
-                    strata = epoch_rng.permutation(SGD_BLOCKS)
-                    key = np.uint64(epoch_rng.integers(0, 2**63))
-                    sgd.epoch_blocks(*triplets, SGD_BLOCKS, strata, Q, P, self.lr, reg, key)
-
         report = as_progress(self.progress)
         with report.ticking("compiling the training kernels (once; cached afterwards)", delay=1.0):
-            self._warm_up(dt)
+            solver.warm_up(self, dt)
         hist = History()
         self.history_ = hist
         criterion_key = ("validation_" if validation is not None else "train_") + self.stop_on
@@ -557,7 +517,7 @@ class LatentFactorModel(RegressorMixin, RecommenderBase):
         try:
             for t in range(1, limit + 1):
                 start, cpu = time.perf_counter(), time.process_time()
-                step(t)
+                solver.step(t, Q, P, reg, weighted)
                 hist.seconds.append(time.perf_counter() - start)
                 hist.cpu_seconds.append(time.process_time() - cpu)
                 if t % self.eval_every == 0 or (t == limit and not hist.steps):
@@ -590,11 +550,8 @@ class LatentFactorModel(RegressorMixin, RecommenderBase):
             if hist.steps and keep_best:
                 Q[:], P[:] = best_Q, best_P
             del best_Q, best_P
-            if self.solver == "als":
-                self.seen_indptr_, self.seen_items_ = user_csr[0], user_csr[1]
-            else:
-                del triplets
-                self.seen_indptr_, self.seen_items_ = als.compressed(train.users, train.items, None, n_users)[:2]
+            hist.fallback_rows += solver.fallback_rows
+            self.seen_indptr_, self.seen_items_ = solver.seen(train)
 
     def _fit_bayes(self, train: Ratings, validation: Ratings | None, implicit_extra) -> None:
         from latentatlas.ratings import bayes
@@ -633,29 +590,6 @@ class LatentFactorModel(RegressorMixin, RecommenderBase):
             parts.append(f"loss {last['train_loss']:.4g}")
         parts.append(f"{hist.seconds[-1] * 1000:.1f} ms/step")
         return "  ".join(parts)
-
-    def _warm_up(self, dt) -> None:
-        """Compile (or load from the cache) every kernel this fit calls, so step times exclude it."""
-        from latentatlas.ratings.kernels import als, sgd
-
-        u = np.array([0, 1], dtype=np.int32)
-        v = np.array([1.0, -1.0], dtype=dt)
-        ip, ix, d = als.compressed(u, u, v, 2, dt)
-        X = np.full((2, self.k_value), 0.1, dtype=dt)
-        Y = np.full((2, self.k_value), 0.1, dtype=dt)
-        als.csr_sse(ip, ix, d, X, Y, 2)
-        als.triplet_sse(u, u, v, X, Y, 2)
-        als.row_sq_norms(X)
-        if self.solver == "als":
-            if self.als_method == "cholesky":
-                als.ridge_rows(ip, ix, d, Y, X, 0.1, True, 2)
-            else:
-                als.cg_rows(ip, ix, d, Y, X, 0.1, True, 1, 2)
-        elif self.sgd_schedule == "serial":
-            sgd.epoch_serial(u, u, v, np.arange(2), X, Y, 0.01, 0.1)
-        else:
-            sgd.epoch_blocks(u.copy(), u.copy(), v.copy(), np.array([0, 1, 1, 1, 2]), 2, np.arange(2),
-                             X, Y, 0.01, 0.1, np.uint64(1))
 
     def _fit_baseline(self, train: Ratings) -> tuple[float, np.ndarray, np.ndarray]:
         from latentatlas.ratings import prep
@@ -1005,6 +939,17 @@ class LatentFactorModel(RegressorMixin, RecommenderBase):
         if not (np.isfinite(self.user_factors_).all() and np.isfinite(self.item_factors_).all()):
             return "factors contain NaN or infinity"
         return None
+
+
+def _solver_class(solver: str):
+    """The ALS or SGD solver (:mod:`latentatlas.ratings.als`, :mod:`latentatlas.ratings.sgd`)."""
+    if solver == "als":
+        from latentatlas.ratings.als import ALSSolver
+
+        return ALSSolver
+    from latentatlas.ratings.sgd import SGDSolver
+
+    return SGDSolver
 
 
 # --- helpers (shared with every recommender; the old private names stay for callers) ----------------------
