@@ -269,12 +269,17 @@ def fit_ials(indptr, indices, targets, weights, n_users, n_items, *, k=64, reg=0
     n_threads : numba threads (default: all); restored afterwards. The result does not depend on it.
     dtype : "float32" (default) or "float64" for the factors and the arithmetic.
     callback : ``callback(iteration, user_factors, item_factors)`` after each iteration (``iteration`` = 1
-        after the first); returning True stops.
+        after the first; the arrays are the live ones, changed by the next iteration: copy to keep);
+        returning True stops.
     user_factors, item_factors : warm start (copied); the one not given is drawn at random.
 
     Returns
     -------
     (user_factors n_users × k, item_factors n_items × k)
+
+    Memory: besides the factors, one group of the item-side CSR (at most max(2^20, nnz/16) entries, 8 bytes
+    each) and a few per-row arrays; ``targets``/``weights`` in ``dtype`` and int32 ``indices`` are used
+    without copies (other types are converted once). At 10 M ratings and k = 64 the fit adds ~75 MB.
     """
     import numba
 
