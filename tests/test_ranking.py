@@ -184,3 +184,12 @@ def test_the_ease_search_goes_past_the_upper_edge_of_its_grid():
     assert make().reg == 250.0 and make().weighting == "rating" and "250" in label
     assert _beyond_the_edge(EASE(reg=10.0, weighting="rating"), tried, None) is None
     assert _beyond_the_edge(Popularity(), tried, None) is None
+
+
+def test_cli_refuses_an_unknown_ranker_before_reading_data(tmp_path, capsys):
+    from latentatlas.cli import run
+
+    assert run(["ratings", "train", str(tmp_path / "missing.csv"), "--ranker", "best", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--ranker must be one of auto, ease, ials, popular, rating" in err
+    assert not (tmp_path / "o").exists()

@@ -202,6 +202,10 @@ def train(
                               als_method=als_method, seed=seed, n_threads=threads, refit=refit, implicit=implicit,
                               progress=log, **params)
     model._validate()  # bad options fail before any data is read
+    from latentatlas.checks import choice
+    from latentatlas.ratings.recommender import RANKERS
+
+    choice("--ranker", ranker, RANKERS)
     if out is None:
         out = runs.default_dir(runs.RATINGS_TRAIN)
     parts = workflow.load_parts(data, train_file=train_file, validation_file=validation_file, test_file=test_file,
