@@ -417,3 +417,44 @@ def test_full_disk_while_writing_a_figure_is_one_line(tmp_path, capsys, monkeypa
     assert run(_train_args(npz, tmp_path / "out")) == 2
     err = capsys.readouterr().err.strip()
     assert err == f"latentatlas: error: No space left on device: {tmp_path / 'out' / 'loss_batches.png'}"
+
+
+# ---- the memory-mapped cache of a folder ---------------------------------------------------------------
+
+def test_folder_cache_is_memory_mapped_and_follows_the_files(tmp_path):
+    pics = tmp_path / "pics"
+    pics.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(5):
+        _save(pics / f"{i}.png", rng.integers(0, 256, size=(6, 7, 3), dtype=np.uint8))
+    cache = tmp_path / "c" / "pics.npy"
+    plain = io.read_images(pics)
+    first = io.read_images(pics, cache=cache)
+    np.testing.assert_array_equal(first.images, plain.images)
+    assert cache.is_file() and cache.with_suffix(".json").is_file()
+    assert not [p for p in cache.parent.iterdir() if ".tmp" in p.name]
+    again = io.read_images(pics, cache=cache)
+    assert isinstance(again.images.base, np.memmap) or isinstance(again.images, np.memmap)
+    np.testing.assert_array_equal(again.images, plain.images)
+    again.images[0] = 0                                  # copy-on-write: the file keeps the pictures
+    np.testing.assert_array_equal(io.read_images(pics, cache=cache).images, plain.images)
+    # another option or a changed file: decoded again
+    assert io.read_images(pics, cache=cache, image_size=4).images.shape == (5, 3, 4, 4)
+    _save(pics / "0.png", np.zeros((6, 7, 3), np.uint8))
+    assert (io.read_images(pics, cache=cache).images[0] == 0).all()
+    # grey pictures are cached grey
+    grey = tmp_path / "grey"
+    grey.mkdir()
+    _save(grey / "a.png", np.full((4, 4, 3), 9, np.uint8))
+    assert io.read_images(grey, cache=tmp_path / "g.npy").images.shape == (1, 4, 4)
+    assert io.read_images(grey, cache=tmp_path / "g.npy").images.tolist() == [[[9] * 4] * 4]
+    # a damaged picture leaves no cache behind; caching something else is refused
+    (pics / "bad.png").write_bytes(b"nope")
+    with pytest.raises(LatentAtlasError, match="bad.png: cannot read as an image"):
+        io.read_images(pics, cache=tmp_path / "d.npy")
+    assert not list(tmp_path.glob("*d.npy*"))
+    np.savez(tmp_path / "x.npz", images=np.zeros((1, 4, 4), np.uint8))
+    with pytest.raises(LatentAtlasError, match="only a folder of pictures is cached"):
+        io.read_images(tmp_path / "x.npz", cache=tmp_path / "x.npy")
+    with pytest.raises(LatentAtlasError, match="ending in .npy"):
+        io.read_images(grey, cache=tmp_path / "g.bin")

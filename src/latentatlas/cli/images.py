@@ -79,6 +79,9 @@ def train(
                              "ratio: scaled to cover, then centre-cropped. Default: the images' own size (a "
                              "folder of mixed sizes: the most common).")] = None,
     grayscale: Annotated[bool, typer.Option("--grayscale", help="Turn colour images into grey ones.")] = False,
+    cache: Annotated[Optional[Path], typer.Option(
+        "--cache", help="For a --data folder of pictures: decode them once into this .npy file and memory-map "
+                        "it on later runs (while the files and options are unchanged).")] = None,
     model: Annotated[Optional[str], typer.Option(
         "--model", help="ae (plain autoencoder, default) or vae (variational).")] = None,
     beta: Annotated[Optional[float], typer.Option(
@@ -131,7 +134,8 @@ def train(
         raise LatentAtlasError("--preset cannot change on --resume: the interrupted run's settings are used")
     result = train_run(
         out, data=data, data_dir=data_dir, test_data=test_data, test_fraction=test_fraction, limit=limit,
-        image_size=image_size, grayscale=grayscale, validation_fraction=validation_fraction, model=model, beta=beta,
+        image_size=image_size, grayscale=grayscale, cache=cache, validation_fraction=validation_fraction, model=model,
+        beta=beta,
         preset=preset or "fast", resume=resume, metrics_path=metrics, progress=log,
         epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, gamma=gamma, schedule=schedule,
         channels=_parse_channels(channels), latent_channels=latent_channels, channels_last=channels_last,
@@ -140,7 +144,7 @@ def train(
     if result.interrupted:
         data_options: list[str] = []
         for flag, value in (("--data-dir", data_dir), ("--data", data), ("--test-data", test_data),
-                            ("--limit", limit), ("--image-size", image_size)):
+                            ("--limit", limit), ("--image-size", image_size), ("--cache", cache)):
             if value is not None:
                 data_options += [flag, str(value)]
         if grayscale:

@@ -423,11 +423,13 @@ def _is_grey(picture: np.ndarray) -> bool:
     return picture.ndim == 2 or bool((picture[..., 0] == picture[..., 1]).all() and (picture[..., 1] == picture[..., 2]).all())
 
 
-def _read_pictures(files: list[Path], image_size=None, grayscale: bool = False) -> np.ndarray:
+def _read_pictures(files: list[Path], image_size=None, grayscale: bool = False, out_path: Path | None = None
+                   ) -> np.ndarray:
     """The pictures in ``files`` as one uint8 array, ``N×H×W`` when every one is grey (or ``grayscale``),
     else ``N×3×H×W``. They are decoded in parallel straight into the result (held once in memory): first
     every header is read for its size and mode, then each picture is decoded, resized to the common size
-    (``image_size``, or the most common size among them) and written to its place."""
+    (``image_size``, or the most common size among them) and written to its place. With ``out_path`` (a
+    ``.npy``) the result is written there instead of into memory, and returned memory-mapped."""
     size = check_image_size(image_size)
     sizes, grey_modes = [], True
     for f in files:
@@ -444,7 +446,13 @@ def _read_pictures(files: list[Path], image_size=None, grayscale: bool = False) 
                 "%s: pictures of %d sizes; all resized and centre-cropped to the most common, %d×%d (height×width); "
                 "image_size chooses another", files[0].parent, len(counts), size[0], size[1])
     grey = grayscale or grey_modes
-    out = np.empty((len(files), *(() if grey else (3,)), *size), np.uint8)
+    shape = (len(files), *(() if grey else (3,)), *size)
+    tmp = None
+    if out_path is None:
+        out = np.empty(shape, np.uint8)
+    else:
+        tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp.npy")
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
     colour_seen = np.zeros(len(files), bool)
 
     def read(i: int) -> None:
@@ -455,20 +463,42 @@ def _read_pictures(files: list[Path], image_size=None, grayscale: bool = False) 
             out[i] = np.moveaxis(pic, -1, 0)
             colour_seen[i] = not _is_grey(pic)
 
-    if len(files) > 1 and READ_THREADS > 1:
-        with ThreadPoolExecutor(READ_THREADS) as pool:
-            for _ in pool.map(read, range(len(files))):
-                pass
-    else:
-        for i in range(len(files)):
-            read(i)
-    if not grey and not colour_seen.any():
-        out = np.ascontiguousarray(out[:, 0])  # RGB files of grey pictures: one channel
+    try:
+        if len(files) > 1 and READ_THREADS > 1:
+            with ThreadPoolExecutor(READ_THREADS) as pool:
+                for _ in pool.map(read, range(len(files))):
+                    pass
+        else:
+            for i in range(len(files)):
+                read(i)
+        if not grey and not colour_seen.any():  # RGB files of grey pictures: one channel
+            if tmp is None:
+                out = np.ascontiguousarray(out[:, 0])
+            else:
+                grey_tmp = tmp.with_name(tmp.name + ".grey.npy")
+                one = np.lib.format.open_memmap(grey_tmp, mode="w+", dtype=np.uint8, shape=(shape[0], *size))
+                one[:] = out[:, 0]
+                one.flush()
+                del out, one
+                os.replace(grey_tmp, tmp)
+                out = None
+        if tmp is not None:
+            if out is not None:
+                out.flush()
+                del out
+            os.replace(tmp, out_path)
+            return np.load(out_path, mmap_mode="c")
+    except BaseException:
+        if tmp is not None:  # a damaged picture, Ctrl-C, a full disk: no half-written cache is left
+            for leftover in (tmp, tmp.with_name(tmp.name + ".grey.npy")):
+                leftover.unlink(missing_ok=True)
+        raise
     return out
 
 
-def _load_folder(folder: Path, image_size=None, grayscale: bool = False) -> ImageSet:
-    """Images directly in ``folder`` (unlabelled) or in one sub-folder per class (labelled by sub-folder)."""
+def _folder_files(folder: Path) -> tuple[list[Path], list[int] | None, list[str] | None]:
+    """The pictures directly in ``folder`` (unlabelled) or in one sub-folder per class (labelled by
+    sub-folder), sorted, with their labels and the class names."""
     classes = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
     if classes:
         files, labels = [], []
@@ -477,16 +507,72 @@ def _load_folder(folder: Path, image_size=None, grayscale: bool = False) -> Imag
                 if f.suffix.lower() in _IMAGE_SUFFIXES:
                     files.append(f)
                     labels.append(label)
-        names: list[str] | None = [c.name for c in classes]
-    else:
-        files = sorted(f for f in folder.iterdir() if f.suffix.lower() in _IMAGE_SUFFIXES)
-        labels, names = None, None
+        return files, labels, [c.name for c in classes]
+    return sorted(f for f in folder.iterdir() if f.suffix.lower() in _IMAGE_SUFFIXES), None, None
+
+
+#: Bumped when the cached array would differ for the same files (a change in how pictures are read).
+_CACHE_VERSION = 1
+
+
+def _cache_key(folder: Path, files: list[Path], size, grayscale: bool) -> str:
+    import hashlib
+
+    h = hashlib.sha256(f"{_CACHE_VERSION}\0{size}\0{bool(grayscale)}\n".encode())
+    for f in files:
+        st = f.stat()
+        h.update(f"{f.relative_to(folder)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode("utf-8", "surrogateescape"))
+    return h.hexdigest()
+
+
+def _load_folder(folder: Path, image_size=None, grayscale: bool = False, cache=None) -> ImageSet:
+    """Images directly in ``folder`` (unlabelled) or in one sub-folder per class (labelled by sub-folder);
+    with ``cache`` (a ``.npy`` path) decoded once into that file and memory-mapped from it afterwards."""
+    files, labels, names = _folder_files(folder)
     if not files:
         raise LatentAtlasError(
             f"{folder}: no images found (looked for {', '.join(sorted(_IMAGE_SUFFIXES))} files, directly or in "
             f"one sub-folder per class)")
-    return ImageSet(images=_read_pictures(files, image_size, grayscale),
-                    labels=None if labels is None else np.asarray(labels), label_names=names, source=str(folder))
+    images = None
+    if cache is not None:
+        images = _cached_pictures(folder, files, image_size, grayscale, Path(cache))
+    if images is None:
+        images = _read_pictures(files, image_size, grayscale)
+    return ImageSet(images=images, labels=None if labels is None else np.asarray(labels), label_names=names,
+                    source=str(folder))
+
+
+def _cached_pictures(folder: Path, files: list[Path], image_size, grayscale: bool, cache: Path) -> np.ndarray:
+    """The pictures from the cache file when it was made from exactly these files (names, sizes, modification
+    times) with the same options; else decoded into it. Returned memory-mapped copy-on-write: changing the
+    array never changes the file."""
+    import json
+    import logging
+
+    if cache.suffix != ".npy":
+        raise LatentAtlasError(f"cache={str(cache)!r}: expected a file name ending in .npy")
+    if cache.is_dir():
+        raise LatentAtlasError(f"cache={str(cache)!r}: is a folder, expected a .npy file")
+    key = _cache_key(folder, files, check_image_size(image_size), grayscale)
+    meta_path = cache.with_suffix(".json")
+    if cache.is_file() and meta_path.is_file():
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            if isinstance(meta, dict) and meta.get("key") == key:
+                images = np.load(cache, mmap_mode="c")
+                if images.dtype == np.uint8 and images.ndim in (3, 4) and len(images) == len(files):
+                    return images
+        except (OSError, ValueError):
+            pass
+        logging.getLogger("latentatlas").warning("%s: cache does not match the pictures of %s; reading them again",
+                                                 cache, folder)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    images = _read_pictures(files, image_size, grayscale, out_path=cache)
+    from latentatlas.fsutil import write_text
+
+    write_text(meta_path, json.dumps({"key": key, "folder": str(folder), "n": len(files),
+                                      "shape": list(images.shape)}))
+    return images
 
 
 def _load_idx_file(path: Path) -> ImageSet:
@@ -501,21 +587,23 @@ def _load_idx_file(path: Path) -> ImageSet:
     return ImageSet(images=images, labels=labels, label_names=names, source=str(path))
 
 
-def load_images(path: str | os.PathLike, image_size=None, grayscale: bool = False) -> ImageSet:
+def load_images(path: str | os.PathLike, image_size=None, grayscale: bool = False, cache=None) -> ImageSet:
     """Images from ``path``: an ``.npz`` (arrays ``images``/``x`` and optional ``labels``/``y``), an IDX file
     (with its sibling labels file when there is one), or a folder of pictures (one sub-folder per class gives
-    labels). A folder holding Fashion-MNIST IDX files gives its train set. ``image_size`` and ``grayscale``
-    as in :func:`read_images`.
+    labels). A folder holding Fashion-MNIST IDX files gives its train set. ``image_size``, ``grayscale`` and
+    ``cache`` as in :func:`read_images`.
     """
     path = Path(path)
     size = check_image_size(image_size)
     if not path.exists():
         raise LatentAtlasError(f"{path}: no such file or folder")
+    if cache is not None and (not path.is_dir() or _find(path, "train-images-idx3-ubyte") is not None):
+        raise LatentAtlasError(f"cache={str(cache)!r}: only a folder of pictures is cached; {path} is not one")
     if path.is_dir():
         if _find(path, "train-images-idx3-ubyte") is not None:
             images = load_fashion_mnist(path, "train")
         else:
-            return _load_folder(path, size, grayscale)
+            return _load_folder(path, size, grayscale, cache)
     elif path.suffix.lower() == ".npz":
         images = _load_npz(path, grayscale)
     elif path.suffix.lower() in _IMAGE_SUFFIXES:
@@ -559,7 +647,7 @@ def image_array(images, name: str = "images") -> np.ndarray:
 
 
 def read_images(path: str | os.PathLike | None = None, split: str | None = None, *,
-                limit: int | None = None, image_size=None, grayscale: bool = False) -> ImageSet:
+                limit: int | None = None, image_size=None, grayscale: bool = False, cache=None) -> ImageSet:
     """Read images into memory: grayscale ``N×H×W`` or colour ``N×3×H×W``, as the data are.
 
     Parameters
@@ -583,6 +671,10 @@ def read_images(path: str | os.PathLike | None = None, split: str | None = None,
         the size, then centre-cropped. Default: the images' own size.
     grayscale : bool
         Turn colour images into grey ones (luminance 0.299 R + 0.587 G + 0.114 B).
+    cache : path, optional
+        For a folder of pictures: a ``.npy`` file to decode them into (never all in memory at once) and to
+        memory-map them from on later calls, while the folder's files (names, sizes, modification times)
+        and the options are the same; a ``.json`` beside it records what it holds.
 
     Returns
     -------
@@ -609,6 +701,8 @@ def read_images(path: str | os.PathLike | None = None, split: str | None = None,
     size = check_image_size(image_size)
     folder = FASHION_MNIST_DIR if path is None else Path(path)
     idx_folder = folder.is_dir() and _find(folder, "train-images-idx3-ubyte") is not None
+    if cache is not None and (path is None or idx_folder):
+        raise LatentAtlasError(f"cache={str(cache)!r}: only a folder of pictures is cached, not IDX files")
     if path is None or idx_folder or (split is not None and not folder.is_file()):
         if split == "all":
             train, test = load_fashion_mnist(folder, "train"), load_fashion_mnist(folder, "test")
@@ -621,7 +715,7 @@ def read_images(path: str | os.PathLike | None = None, split: str | None = None,
         if split is not None:
             raise LatentAtlasError(f"{folder}: split={split!r} applies only to a folder of MNIST-style IDX files "
                                    "(train-* and t10k-*); a file has no splits")
-        images = load_images(folder, size, grayscale)
+        images = load_images(folder, size, grayscale, cache)
     if len(images) == 0:
         raise LatentAtlasError(f"{images.source}: no images")
     images = images.head(None if limit is None else int(limit))

@@ -124,15 +124,15 @@ class TrainRun:
 
 def train_data(data: PathLike | None = None, data_dir: PathLike | None = None, test_data: PathLike | None = None,
                test_fraction: float = 0.1, limit: int | None = None, seed: int = 0, *,
-               validation_fraction: float = 0.1, image_size=None, grayscale: bool = False
+               validation_fraction: float = 0.1, image_size=None, grayscale: bool = False, cache=None
                ) -> tuple[ImageSet, ImageSet, ImageSet, str]:
     """(train, validation, test, source) for a training run.
 
     The test images are never seen in training: Fashion-MNIST's t10k split from ``data_dir`` (default: the
     installed package), or ``test_data``, or a seeded ``test_fraction`` of ``data``. The validation images,
     which pick the kept epoch, are a seeded ``validation_fraction`` of the rest. Then the first ``limit``
-    images of each part. ``image_size`` and ``grayscale`` as in :func:`read_images`; test images are given
-    the training images' channels.
+    images of each part. ``image_size``, ``grayscale`` and ``cache`` (for ``data``) as in
+    :func:`read_images`; test images are given the training images' channels.
     """
     from latentatlas.images.autoencoder import split_holdout
 
@@ -147,7 +147,7 @@ def train_data(data: PathLike | None = None, data_dir: PathLike | None = None, t
         train, test = read_images(data_dir, "train", **opts), read_images(data_dir, "test", **opts)
         source = str(Path(train.source).parent)
     else:
-        train = read_images(data, **opts)
+        train = read_images(data, cache=cache, **opts)
         source = str(data)
         if test_data is not None:
             test = read_images(test_data, **opts)
@@ -162,7 +162,7 @@ def train_data(data: PathLike | None = None, data_dir: PathLike | None = None, t
 
 def train_run(out: PathLike | None = None, *, data: PathLike | None = None, data_dir: PathLike | None = None,
               test_data: PathLike | None = None, test_fraction: float = 0.1, limit: int | None = None,
-              image_size=None, grayscale: bool = False,
+              image_size=None, grayscale: bool = False, cache: PathLike | None = None,
               preset: str = "fast", resume: PathLike | None = None, metrics_path: PathLike | None = None,
               progress: Progress | ProgressCallback | None = None, **params: Any) -> TrainRun:
     """Train a :class:`~latentatlas.images.autoencoder.ConvAutoencoder` (plain or ``model="vae"``) and write
@@ -174,7 +174,7 @@ def train_run(out: PathLike | None = None, *, data: PathLike | None = None, data
         The run folder (``best.pt``, ``last.pt``, ``metrics.json``, figures, ``run.json``). Default: the
         folder of ``resume``, else a new ``runs/images-train-<UTC time>``. A folder that is not one of ours
         (not empty, no run.json) is refused.
-    data, data_dir, test_data, test_fraction, limit, image_size, grayscale
+    data, data_dir, test_data, test_fraction, limit, image_size, grayscale, cache
         The images (see :func:`train_data`); ``validation_fraction`` (a parameter) sizes the validation part.
     preset : {"fast", "reference"}
         Named training settings; ``params`` override them.
@@ -236,7 +236,7 @@ def train_run(out: PathLike | None = None, *, data: PathLike | None = None, data
     estimator.set_params(progress=log)
     train, validation, test, source = train_data(
         data, data_dir, test_data, test_fraction, limit, int(estimator.seed),
-        validation_fraction=estimator.validation_fraction, image_size=image_size, grayscale=grayscale)
+        validation_fraction=estimator.validation_fraction, image_size=image_size, grayscale=grayscale, cache=cache)
     if out.exists() and not out.is_dir():
         raise LatentAtlasError(f"output folder {out} exists and is not a folder")
     runs.check_ours(out)  # checkpoints are written straight into it: never into a folder of the user's
