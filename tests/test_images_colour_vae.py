@@ -458,3 +458,12 @@ def test_folder_cache_is_memory_mapped_and_follows_the_files(tmp_path):
         io.read_images(tmp_path / "x.npz", cache=tmp_path / "x.npy")
     with pytest.raises(LatentAtlasError, match="ending in .npy"):
         io.read_images(grey, cache=tmp_path / "g.bin")
+
+
+def test_history_has_a_short_repr_and_a_picture():
+    h = training.History(train_loss=[0.02, 0.01], validation_loss=[0.03, 0.015], best_epoch=2,
+                         train_kl=[5.0, 4.0], validation_kl=[5.5, 4.2], validation_objective=[0.5, 0.4])
+    assert repr(h) == "History(2 epochs, best validation MSE 0.01500 at epoch 2)"
+    assert h._repr_png_()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert training.History()._repr_png_() is None and repr(training.History()) == "History(no completed epoch)"
+    assert h.test_loss == h.validation_loss and h.best_test_loss == 0.015   # the old names still read

@@ -205,6 +205,16 @@ class History:
         return (f"History({self.epochs_completed} epochs, best validation MSE {self.best_validation_loss:.5f} at "
                 f"epoch {self.best_epoch}{', interrupted' if self.interrupted else ''})")
 
+    def _repr_png_(self):
+        """The epoch curves (and a VAE's KL panel), for notebooks; None before the first epoch."""
+        if not self.validation_loss:
+            return None
+        from latentatlas.plots.style import repr_png
+        from latentatlas.plots.training import epoch_loss_figure
+
+        return repr_png(epoch_loss_figure, self.train_loss, self.validation_loss, best_epoch=self.best_epoch,
+                        train_kl=self.train_kl or None, validation_kl=self.validation_kl or None)
+
     @property
     def epochs_completed(self) -> int:
         return len(self.validation_loss)
