@@ -31,6 +31,7 @@ log = logging.getLogger("latentatlas")
 
 _CHUNKS = 64  # row chunks of the sums that mix rows (Gram matrix, loss): fixed, so they do not depend on threads
 _SOLVERS = ("cg", "cholesky")
+_SERIAL_ROWS = 16  # exact solves of at most this many rows run on one thread (fold-in: no parallel compile)
 _GROUP_ENTRIES = 2**20  # entries of the item-side CSR built at a time (see fit_ials)
 
 
@@ -216,6 +217,8 @@ def solve_rows(Y, gram, indptr, indices, targets, weights, reg_rows, alpha0, X, 
     bounds = _bounds(indptr, Y.shape[1], numba.get_num_threads())
     if solver == "cg":
         kern.cg_rows(indptr, indices, t, tstride, w, Y, G, reg_rows, float(alpha0), X, int(cg_steps), bounds)
+    elif len(indptr) - 1 <= _SERIAL_ROWS:
+        n = kern.cholesky_rows_serial(indptr, indices, t, tstride, w, Y, G, reg_rows, float(alpha0), X)
     else:
         n = kern.cholesky_rows(indptr, indices, t, tstride, w, Y, G, reg_rows, float(alpha0), X, bounds)
         if n:

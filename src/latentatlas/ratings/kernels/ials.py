@@ -511,37 +511,58 @@ def _normal_equations(indices, targets, tstride, weights, start, end, Y, G, lam,
         j += 1
 
 
-@njit(parallel=True, fastmath=True, cache=True, nogil=True)
+@njit(fastmath=True, cache=True)
+def _cholesky_span(indptr, indices, targets, tstride, weights, Y, G, reg_rows, alpha0, X, lo, hi, A, b):
+    """Rows ``lo:hi`` of :func:`cholesky_rows`; returns how many needed the extra ridge."""
+    k = Y.shape[1]
+    T = X.dtype.type
+    rel_tol = 1e-12 if X.itemsize == 8 else 1e-6
+    fallbacks = 0
+    for r in range(lo, hi):
+        start, end = indptr[r], indptr[r + 1]
+        if end == start:
+            X[r] = 0
+            continue
+        lam = T(reg_rows[r])
+        _normal_equations(indices, targets, tstride, weights, start, end, Y, G, lam, T(alpha0), A, b)
+        if not _cholesky_solve(A, b, rel_tol):
+            _normal_equations(indices, targets, tstride, weights, start, end, Y, G, lam, T(alpha0), A, b)
+            top = A[0, 0]
+            for a in range(k):
+                top = max(top, A[a, a])
+            jitter = T(top * rel_tol * 100 if top > 0 else 1)
+            for a in range(k):
+                A[a, a] += jitter
+            if not _cholesky_solve(A, b, rel_tol):
+                b[:] = 0
+            fallbacks += 1
+        X[r] = b
+    return fallbacks
+
+
+@njit(parallel=True, cache=True, nogil=True)
 def cholesky_rows(indptr, indices, targets, tstride, weights, Y, G, reg_rows, alpha0, X, bounds):
     """Exact iALS half-step: every row of ``X`` becomes the solution of its normal equations.
 
     When Cholesky meets a pivot that is zero to working precision (λ = 0 and a rank-deficient ``A``), the
-    row is solved again with a ridge of 1e-6 (float64: 1e-12) times the largest diagonal entry added.
+    row is solved again with a ridge of 1e-4 (float64: 1e-10) times the largest diagonal entry added.
     Returns the number of such rows."""
     k = Y.shape[1]
-    T = X.dtype.type
-    rel_tol = 1e-12 if X.itemsize == 8 else 1e-6
     fallbacks = np.zeros(len(bounds) - 1, dtype=np.int64)
     for c in prange(len(bounds) - 1):
         A = np.empty((k, k), dtype=X.dtype)
         b = np.empty(k, dtype=X.dtype)
-        for r in range(bounds[c], bounds[c + 1]):
-            start, end = indptr[r], indptr[r + 1]
-            if end == start:
-                X[r] = 0
-                continue
-            lam = T(reg_rows[r])
-            _normal_equations(indices, targets, tstride, weights, start, end, Y, G, lam, T(alpha0), A, b)
-            if not _cholesky_solve(A, b, rel_tol):
-                _normal_equations(indices, targets, tstride, weights, start, end, Y, G, lam, T(alpha0), A, b)
-                top = A[0, 0]
-                for a in range(k):
-                    top = max(top, A[a, a])
-                jitter = T(top * rel_tol * 100 if top > 0 else 1)
-                for a in range(k):
-                    A[a, a] += jitter
-                if not _cholesky_solve(A, b, rel_tol):
-                    b[:] = 0
-                fallbacks[c] += 1
-            X[r] = b
+        fallbacks[c] = _cholesky_span(indptr, indices, targets, tstride, weights, Y, G, reg_rows, alpha0, X,
+                                      bounds[c], bounds[c + 1], A, b)
     return fallbacks.sum()
+
+
+@njit(cache=True, nogil=True)
+def cholesky_rows_serial(indptr, indices, targets, tstride, weights, Y, G, reg_rows, alpha0, X):
+    """:func:`cholesky_rows` on one thread, for a few rows (folding in a user): compiles in a fraction of
+    the parallel version's time."""
+    k = Y.shape[1]
+    A = np.empty((k, k), dtype=X.dtype)
+    b = np.empty(k, dtype=X.dtype)
+    return _cholesky_span(indptr, indices, targets, tstride, weights, Y, G, reg_rows, alpha0, X, 0,
+                          len(indptr) - 1, A, b)
