@@ -193,3 +193,21 @@ def test_cli_refuses_an_unknown_ranker_before_reading_data(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--ranker must be one of auto, ease, ials, popular, rating" in err
     assert not (tmp_path / "o").exists()
+
+
+def test_python_misuse_gets_one_line_errors_not_numpy_ones(tmp_path):
+    r = _tiny()
+    model = EASE(reg=1.0).fit(r)
+    for call, text in ((lambda: model.recommend([1, 2]), "give one user id"),
+                       (lambda: model.similar_items([0, 10]), "give one item id"),
+                       (lambda: model.recommend_batch([[1, 2]]), "flat list of user ids"),
+                       (lambda: load_recommender(tmp_path / "x.csv"), "no such model file")):
+        with pytest.raises(LatentAtlasError, match=text) as err:
+            call()
+        assert "\n" not in str(err.value)
+    (tmp_path / "x.csv").write_text("1,2,3\n")
+    with pytest.raises(LatentAtlasError, match="not a latentatlas model file") as err:
+        load_recommender(tmp_path / "x.csv")
+    assert "pickle" not in str(err.value)
+    with pytest.raises(LatentAtlasError, match="not a Recommender folder"):
+        Recommender.load(tmp_path / "x.csv")

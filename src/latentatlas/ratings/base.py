@@ -147,6 +147,10 @@ class RecommenderBase(BaseEstimator):
     # --- ids and names ----------------------------------------------------------------------------------
     def _index(self, key, what: str) -> int:
         self._check_fitted()
+        if not isinstance(key, (str, bytes)) and np.ndim(key) > 0:
+            many = "recommend_batch(users)" if what == "user" else "a loop over the items"
+            raise LatentAtlasError(f"give one {what} id (or name), not {type(key).__name__} {_shown(key)[:60]}; "
+                                   f"for many use {many}")
         ids = self.user_ids_ if what == "user" else self.item_ids_
         idx = map_ids(ids, [key])[0]
         if idx >= 0:
@@ -168,7 +172,8 @@ class RecommenderBase(BaseEstimator):
         """Indices of many user ids at once (names too, where the model has them); unknown ones raise."""
         self._check_fitted()
         users = users if isinstance(users, np.ndarray) else np.array(_as_list(users), dtype=object)
-        users = users.reshape(-1)
+        if users.ndim != 1:
+            raise LatentAtlasError(f"users must be a flat list of user ids, got an array of shape {users.shape}")
         rows = map_ids(self.user_ids_, id_column(users, "user") if users.dtype == object else users)
         for j in np.flatnonzero(rows < 0):  # names, or an error naming the first unknown id
             rows[j] = self.user_index(users[j].item() if hasattr(users[j], "item") else users[j])
@@ -370,10 +375,9 @@ def load_recommender(path: str | Path):
     from latentatlas.ratings.names import Names
 
     path = Path(path)
-    if path.is_dir():
-        for name in ("model.npz",):
-            if (path / name).is_file():
-                path = path / name
+    if path.is_dir() and (path / "model.npz").is_file():
+        path = path / "model.npz"
+    check_npz(path)
     try:
         with np.load(path, allow_pickle=False) as z:
             if "meta" not in z.files:
@@ -422,6 +426,23 @@ def load_recommender(path: str | Path):
     if isinstance(meta.get("display_name"), str):
         model.display_name = meta["display_name"]
     return model
+
+
+def check_npz(path: Path) -> None:
+    """A one-line error unless ``path`` is a file that starts like an ``.npz`` (zip) archive."""
+    if path.is_dir():
+        raise LatentAtlasError(f"{path}: a folder without a model.npz; give a model file or a training run folder")
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+    except FileNotFoundError:
+        raise LatentAtlasError(f"{path}: no such model file") from None
+    except OSError as exc:
+        raise LatentAtlasError(f"{path}: cannot read model file ({printable(exc.strerror or exc)})") from None
+    if not head:
+        raise LatentAtlasError(f"{path}: not a readable model file (the file is empty)")
+    if head != b"PK\x03\x04":
+        raise LatentAtlasError(f"{path}: not a latentatlas model file (a model file is an .npz archive)")
 
 
 # --- helpers shared by every model ---------------------------------------------------------------------------

@@ -35,7 +35,7 @@ from latentatlas import checks
 from latentatlas.errors import LatentAtlasError, not_fitted, printable
 from latentatlas.progress import as_progress
 from latentatlas.fsutil import save_npz, to_json
-from latentatlas.ratings.base import (FoldedUser, RecommenderBase, as_ratings,
+from latentatlas.ratings.base import (FoldedUser, RecommenderBase, as_ratings, check_npz,
                                       check_ratings, fit_inputs, id_column, index_array, map_ids, pairs,
                                       positive_int, rating_scale, same_ids, to_space, top_n)
 from latentatlas.ratings.data import Ratings
@@ -854,6 +854,7 @@ class LatentFactorModel(RegressorMixin, RecommenderBase):
         path = Path(path)
         if path.is_dir():
             path = path / "model.npz" if (path / "model.npz").is_file() else path
+        check_npz(path)
         try:
             with np.load(path, allow_pickle=False) as z:
                 if "meta" not in z.files:

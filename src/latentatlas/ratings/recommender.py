@@ -283,10 +283,11 @@ class Recommender(RecommenderBase):
         from latentatlas.ratings.model import LatentFactorModel
 
         folder = Path(path)
-        if folder.is_file():
+        if folder.is_file() and folder.name == RATING_FILE:
             folder = folder.parent
-        if not (folder / RATING_FILE).is_file():
-            raise LatentAtlasError(f"{path}: no {RATING_FILE} (the rating model) in this folder")
+        if not folder.is_dir() or not (folder / RATING_FILE).is_file():
+            raise LatentAtlasError(f"{path}: not a Recommender folder (one holding {RATING_FILE} and {RANKING_FILE}, "
+                                   "as Recommender.save and `ratings train` write)")
         rating = LatentFactorModel.load(folder / RATING_FILE)
         ranking = load_recommender(folder / RANKING_FILE) if (folder / RANKING_FILE).is_file() else rating
         if ranking is not rating and (len(ranking.user_ids_) != len(rating.user_ids_)
