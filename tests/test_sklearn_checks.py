@@ -46,3 +46,7 @@ def test_the_real_fixes_hold():
     model = LatentFactorModel(k=2, max_steps=2).fit([[u, i] for u in range(6) for i in range(5)],
                                                    [float((u + i) % 5 + 1) for u in range(6) for i in range(5)])
     assert model.n_features_in_ == 2
+    assert model.k_ == 2 and model.reg_ == model.reg_value  # the values the fit used, as fitted attributes
+    default = LatentFactorModel(max_steps=2).fit([[u, i] for u in range(6) for i in range(5)],
+                                                 [float((u + i) % 5 + 1) for u in range(6) for i in range(5)])
+    assert default.k is None and default.k_ == 4  # the default 64 capped below min(6 users, 5 items)

@@ -318,13 +318,16 @@ class LatentFactorModel(RegressorMixin, RecommenderBase):
     # --- learned state, course names ---------------------------------------------------------------------
     @property
     def Q_(self) -> np.ndarray:
-        """User factors, n_users × k (the course's Q)."""
+        """User factors, n_users × k (the course's Q in R ≈ Q·P; the same array as ``user_factors_``).
+        After ``fit``, ``k_`` and ``reg_`` hold the number of factors and the λ actually used (``k_value`` and
+        ``reg_value`` say what a fit would use before it runs)."""
         self._check_fitted()
         return self.user_factors_
 
     @property
     def P_(self) -> np.ndarray:
-        """Item factors, k × n_items (the course's P)."""
+        """Item factors, k × n_items (the course's P in R ≈ Q·P: ``item_factors_`` transposed, which is
+        n_items × k like every other per-item array)."""
         self._check_fitted()
         return self.item_factors_.T
 
@@ -405,6 +408,7 @@ class LatentFactorModel(RegressorMixin, RecommenderBase):
                                    f"ratings have {train.n_users} users and {train.n_items} items; use k <= {limit_k}")
         if self.init == "svd" and self.k_value >= limit_k:
             raise LatentAtlasError(f"init='svd' needs k < min(n_users, n_items) = {limit_k}, got k={self.k_value}")
+        self.k_ = self.k_value
         if init_from is not None:
             init_from._check_fitted()
             if init_from.solver == "bayes" or self.solver == "bayes":
@@ -893,6 +897,7 @@ class LatentFactorModel(RegressorMixin, RecommenderBase):
             raise LatentAtlasError(f"{path}: bad hyper-parameters in model file ({exc})") from None
         if model.k is None and isinstance(meta.get("k_used"), int) and meta["k_used"] >= 1:
             model.k_ = meta["k_used"]
+        model.k_ = model.k_value
         for name, value in arrays.items():
             setattr(model, f"{name}_", value)
         model.item_names_, model.user_names_ = names["item"], names["user"]
