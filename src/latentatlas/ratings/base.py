@@ -34,6 +34,7 @@ from latentatlas.fsutil import save_npz, to_json
 from latentatlas.ratings.data import Ratings
 
 RANKING_FORMAT = "latentatlas.recommender"
+RATING_MODEL_FORMAT = "latentatlas.model"  # LatentFactorModel's files
 RANKING_FORMAT_VERSION = 1
 #: Score rows computed at once in ``recommend_batch`` and the evaluation (a block is rows × items floats).
 BATCH_ROWS = 1024
@@ -370,40 +371,13 @@ def _registry() -> dict[str, type]:
 def load_recommender(path: str | Path):
     """Read any saved recommender: a ranking model, a rating model (``LatentFactorModel``), or the folder
     holding one. One-line errors naming the file for anything else; nothing is unpickled."""
-    import zipfile
-
-    from latentatlas.ratings.names import Names
-
     path = Path(path)
     if path.is_dir() and (path / "model.npz").is_file():
         path = path / "model.npz"
-    check_npz(path)
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            if "meta" not in z.files:
-                raise LatentAtlasError(f"{path}: not a latentatlas model file (no 'meta' entry)")
-            meta = json.loads(str(z["meta"]))
-            if isinstance(meta, dict) and meta.get("format") == "latentatlas.model":
-                rating_model = True
-            else:
-                rating_model = False
-                if not isinstance(meta, dict) or meta.get("format") != RANKING_FORMAT:
-                    raise LatentAtlasError(f"{path}: not a latentatlas model file")
-                version = meta.get("version", 0)
-                if not isinstance(version, int) or version > RANKING_FORMAT_VERSION:
-                    raise LatentAtlasError(f"{path}: model file format version {version!r} is newer than this "
-                                           f"latentatlas understands ({RANKING_FORMAT_VERSION}); upgrade latentatlas")
-                arrays = {name: z[name] for name in z.files if name != "meta"}
-                try:
-                    names = {what: Names.from_arrays(z, prefix=f"{what}_names_") for what in ("item", "user")}
-                except LatentAtlasError as exc:
-                    raise LatentAtlasError(f"{path}: {exc}") from None
-    except LatentAtlasError:
-        raise
-    except FileNotFoundError:
-        raise LatentAtlasError(f"{path}: no such model file") from None
-    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
-        raise LatentAtlasError(f"{path}: not a readable model file ({printable(exc)})") from None
+    meta, arrays, names = read_model_file(path, (RATING_MODEL_FORMAT, RANKING_FORMAT))
+    rating_model = meta["format"] == RATING_MODEL_FORMAT
+    if not rating_model:
+        check_version(path, meta, RANKING_FORMAT_VERSION)
     if rating_model:
         from latentatlas.ratings.model import LatentFactorModel
 
@@ -426,6 +400,41 @@ def load_recommender(path: str | Path):
     if isinstance(meta.get("display_name"), str):
         model.display_name = meta["display_name"]
     return model
+
+
+def read_model_file(path: Path, formats: tuple[str, ...]) -> tuple[dict, dict, dict]:
+    """(metadata, arrays, names) of a model ``.npz`` whose metadata names one of ``formats``, read without
+    pickle; a one-line error naming the file for anything else."""
+    import zipfile
+
+    from latentatlas.ratings.names import Names
+
+    check_npz(path)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if "meta" not in z.files:
+                raise LatentAtlasError(f"{path}: not a latentatlas model file (no 'meta' entry)")
+            meta = json.loads(str(z["meta"]))
+            if not isinstance(meta, dict) or meta.get("format") not in formats:
+                raise LatentAtlasError(f"{path}: not a latentatlas model file (format "
+                                       f"{meta.get('format') if isinstance(meta, dict) else None!r})")
+            arrays = {name: z[name] for name in z.files if name != "meta"}
+        names = {what: Names.from_arrays(arrays, prefix=f"{what}_names_") for what in ("item", "user")}
+    except LatentAtlasError as exc:
+        message = str(exc)
+        raise LatentAtlasError(message if message.startswith(str(path)) else f"{path}: {message}") from None
+    except FileNotFoundError:
+        raise LatentAtlasError(f"{path}: no such model file") from None
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
+        raise LatentAtlasError(f"{path}: not a readable model file ({printable(exc)})") from None
+    return meta, arrays, names
+
+
+def check_version(path: Path, meta: dict, newest: int) -> None:
+    version = meta.get("version", 0)
+    if not isinstance(version, int) or version > newest:
+        raise LatentAtlasError(f"{path}: model file format version {version!r} is newer than this latentatlas "
+                               f"understands ({newest}); upgrade latentatlas")
 
 
 def check_npz(path: Path) -> None:

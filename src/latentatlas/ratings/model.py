@@ -21,7 +21,6 @@ real, skewed data:
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -32,12 +31,13 @@ import numpy as np
 from sklearn.base import RegressorMixin
 
 from latentatlas import checks
-from latentatlas.errors import LatentAtlasError, not_fitted, printable
+from latentatlas.errors import LatentAtlasError, not_fitted
 from latentatlas.progress import as_progress
 from latentatlas.fsutil import save_npz, to_json
-from latentatlas.ratings.base import (FoldedUser, RecommenderBase, as_ratings, check_npz,
+from latentatlas.ratings.base import (FoldedUser, RecommenderBase, as_ratings, check_version,
                                       check_ratings, fit_inputs, id_column, index_array, map_ids, pairs,
-                                      positive_int, rating_scale, same_ids, to_space, top_n)
+                                      positive_int, rating_scale, read_model_file, same_ids, to_space,
+                                      top_n)
 from latentatlas.ratings.data import Ratings
 
 FORMAT = "latentatlas.model"
@@ -851,38 +851,13 @@ class LatentFactorModel(RegressorMixin, RecommenderBase):
         --------
         >>> model = LatentFactorModel.load("model/model.npz")    # doctest: +SKIP
         """
-        import zipfile
-
-        from latentatlas.ratings.names import Names
-
         path = Path(path)
         if path.is_dir():
             path = path / "model.npz" if (path / "model.npz").is_file() else path
-        check_npz(path)
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                if "meta" not in z.files:
-                    raise LatentAtlasError(f"{path}: not a latentatlas model file (no 'meta' entry)")
-                meta = json.loads(str(z["meta"]))
-                if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-                    raise LatentAtlasError(f"{path}: not a latentatlas model file (format "
-                                           f"{meta.get('format') if isinstance(meta, dict) else None!r})")
-                version = meta.get("version", 0)
-                if not isinstance(version, int) or version > FORMAT_VERSION:
-                    raise LatentAtlasError(f"{path}: model file format version {version!r} is newer than "
-                                           f"this latentatlas understands ({FORMAT_VERSION}); upgrade latentatlas")
-                arrays = {name: z[name] for name in _ARRAYS if name in z.files}
-                bayes_arrays = {name[6:]: z[name] for name in z.files if name.startswith("bayes_")}
-                try:
-                    names = {what: Names.from_arrays(z, prefix=f"{what}_names_") for what in ("item", "user")}
-                except LatentAtlasError as exc:
-                    raise LatentAtlasError(f"{path}: {exc}") from None
-        except LatentAtlasError:
-            raise
-        except FileNotFoundError:
-            raise LatentAtlasError(f"{path}: no such model file") from None
-        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
-            raise LatentAtlasError(f"{path}: not a readable model file ({printable(exc)})") from None
+        meta, stored, names = read_model_file(path, (FORMAT,))
+        check_version(path, meta, FORMAT_VERSION)
+        arrays = {name: stored[name] for name in _ARRAYS if name in stored}
+        bayes_arrays = {name[6:]: value for name, value in stored.items() if name.startswith("bayes_")}
         missing = [name for name in _ARRAYS if name not in arrays]
         if missing:
             raise LatentAtlasError(f"{path}: model file lacks the arrays {', '.join(missing)}")
