@@ -10,7 +10,7 @@ TARGET = HERE.parent / "BENCHMARKS.md"
 MARKER = "The sections below are the scripts' own result files, unchanged."
 # Issue order: foundation and ingest, the model and its peers, then images, then the later issues.
 ORDER = ["ingest", "recommenders", "kernels", "synthetic", "bayes", "spark", "autoencoder", "embeddings",
-         "explorer"]
+         "explorer", "ranking", "ials-speed", "model-size", "images"]
 
 
 def main() -> None:
