@@ -211,3 +211,14 @@ def test_python_misuse_gets_one_line_errors_not_numpy_ones(tmp_path):
     assert "pickle" not in str(err.value)
     with pytest.raises(LatentAtlasError, match="not a Recommender folder"):
         Recommender.load(tmp_path / "x.csv")
+
+
+def test_ease_without_reg_chooses_it_on_a_held_out_share_and_fits_on_everything(data):
+    from latentatlas.ratings.ease import REG_GRID
+
+    model = EASE().fit(data.train)  # no validation given: 10 % of the training ratings choose λ
+    assert str(model.reg_) in model.validation_scores_
+    assert set(map(str, REG_GRID)) <= set(model.validation_scores_)
+    assert len(model.seen_items_) == len(data.train)  # refitted on all of them
+    best = max(model.validation_scores_.values())
+    assert model.validation_scores_[str(model.reg_)] == best

@@ -21,6 +21,9 @@ from latentatlas.ratings.data import Ratings
 REG_GRID = (20.0, 50.0, 150.0, 400.0, 1000.0, 2500.0)
 #: λ without validation data to choose it (MovieLens-100K validation choice, RESULTS-ranking.md).
 DEFAULT_REG = 400.0
+#: With ``reg=None`` and no validation ratings, at least this many training ratings make EASE hold out 10 % of
+#: them to choose λ (fewer: ``DEFAULT_REG``).
+MIN_SELF_VALIDATION = 1000
 WEIGHTINGS = ("binary", "rating")
 #: Bytes of peak memory per item² entry: G and P in float64 (P overwrites G), B in float32.
 BYTES_PER_ENTRY = 12
@@ -92,8 +95,9 @@ class EASE(RecommenderBase):
     Parameters
     ----------
     reg : float or None
-        λ, the ridge penalty. None: chosen from ``REG_GRID`` by NDCG@10 on the validation ratings given to
-        ``fit`` (then refitted on training + validation), or ``DEFAULT_REG`` without them.
+        λ, the ridge penalty. None: chosen from ``REG_GRID`` (and past its upper edge when the best is there)
+        by NDCG@10 on the validation ratings given to ``fit``, or on a seeded 10 % of the training ratings
+        when none are given, then refitted on all of them; ``DEFAULT_REG`` on tiny data.
     weighting : {"binary", "rating"}
         What ``X`` holds for a rated item: 1, or the rating mapped onto (0, 1] (so a 1-star rating counts less
         than a 5-star one).
@@ -126,15 +130,32 @@ class EASE(RecommenderBase):
     def _fit(self, train: Ratings, validation: Ratings | None) -> None:
         from latentatlas.ratings.metrics import choose_on_validation
 
+        from latentatlas.ratings import prep
+
         check_memory(train.n_items, self.max_memory)
         scale = self.scale_
+        whole = train
+        if self.reg is None and validation is None and len(train) >= MIN_SELF_VALIDATION:
+            # No validation ratings given: hold out a seeded 10 % to choose λ on, then fit on everything.
+            inner = prep.split(train, int(round(0.1 * len(train))), 0, seed=0)
+            train, validation = inner.train, inner.validation
         if self.reg is not None:
             reg = float(self.reg)
         elif validation is not None:
             X = interaction_matrix(train, self.weighting, scale)
+            grid = list(REG_GRID)
             reg, self.validation_scores_ = choose_on_validation(
-                REG_GRID, lambda lam: _Scorer(X, ease_weights(X, lam)), train, validation, scale)
-            train = _merged(train, validation)
+                grid, lambda lam: _Scorer(X, ease_weights(X, lam)), train, validation, scale)
+            for _ in range(2):  # the best λ on the grid's upper edge: try larger ones
+                if reg != max(grid):
+                    break
+                grid.append(reg * 2.5)
+                more, scores = choose_on_validation(
+                    [grid[-1]], lambda lam: _Scorer(X, ease_weights(X, lam)), train, validation, scale)
+                self.validation_scores_.update(scores)
+                if scores[str(grid[-1])] > self.validation_scores_[str(reg)]:
+                    reg = more
+            train = whole if whole is not train else _merged(train, validation)
             self.seen_indptr_, self.seen_items_ = _seen(train)
         else:
             reg = DEFAULT_REG
