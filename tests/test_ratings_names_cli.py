@@ -82,3 +82,17 @@ def test_prepare_from_sqlite(tmp_path, capsys):
     assert summary["ratings_before"] == len({(u, i) for u, i, _, _ in rows})
     assert run(["ratings", "prepare", url, "--out", str(tmp_path / "q")]) == 2
     assert "give the SQL query" in capsys.readouterr().err
+
+
+def test_cli_takes_a_unique_name_where_an_item_id_goes(named_run, capsys):
+    _, _, out = named_run
+    model = workflow.load_model(out)
+    item = next(i for i in model.item_ids_ if i % 2 == 0)
+    capsys.readouterr()
+    assert run(["ratings", "similar", str(out), "--item", f"film {item}, the sequel", "-n", "3", "--json"]) == 0
+    by_name = json.loads(capsys.readouterr().out)
+    assert run(["ratings", "similar", str(out), "--item", str(item), "-n", "3", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == by_name  # the same answer as by id
+    assert run(["ratings", "similar", str(out), "--item", "No Such Film", "-n", "3"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "No Such Film" in err

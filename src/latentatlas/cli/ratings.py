@@ -482,12 +482,13 @@ def recommend(
 
 
 def _typed_id(ids, text: str, what: str):
-    """An id from the command line, typed like the model's ``ids`` (integers stay integers)."""
+    """An id from the command line, typed like the model's ``ids`` (integers stay integers); other text is
+    passed on as it is, so that a model with names takes a unique name too (``--item "Toy Story"``)."""
     if ids.dtype.kind in "iu":
         try:
             return int(text)
         except ValueError:
-            raise LatentAtlasError(f"unknown {what} id {text!r} (the model's {what} ids are integers)") from None
+            return text
     return text
 
 

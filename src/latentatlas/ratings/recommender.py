@@ -6,11 +6,15 @@ to rate, so its top-N lists lose even to a list of the most popular items (Cremo
 :class:`Recommender` therefore keeps two models:
 
 * ``rating_model_`` (:class:`~latentatlas.ratings.model.LatentFactorModel`, ALS by default) answers
-  :meth:`Recommender.predict`: ratings on the training scale, with its RMSE;
-* ``ranking_model_`` answers :meth:`~RecommenderBase.recommend`, ``recommend_batch`` and ``fold_in``, and
-  its embeddings serve ``similar_items``, the explorer and the projector export. With ``ranker="auto"`` it is chosen on validation ratings by full-ranking NDCG@10 among EASE
-  (two ways of weighting ratings × a grid of λ, where the item × item matrix fits in memory), implicit ALS
-  (a small grid) and the popularity list, and then refitted on training + validation ratings.
+  :meth:`Recommender.predict`: ratings on the training scale, with its RMSE. Its factors are the
+  recommender's ``user_embeddings_``/``item_embeddings_`` (their dot products are the factor part of the
+  predicted ratings), so ``similar_items``, the explorer and the projector export show neighbours in taste
+  (Toy Story's are The Lion King, Raiders of the Lost Ark, Beauty and the Beast on MovieLens-100K), which an
+  item–item ranking model's weights do not give;
+* ``ranking_model_`` answers :meth:`~RecommenderBase.recommend`, ``recommend_batch`` and ``fold_in``. With
+  ``ranker="auto"`` it is chosen on validation ratings by full-ranking NDCG@10 among EASE (two ways of
+  weighting ratings × a grid of λ, where the item × item matrix fits in memory), implicit ALS (a small grid)
+  and the popularity list, and then refitted on training + validation ratings.
 """
 
 from __future__ import annotations
@@ -246,11 +250,15 @@ class Recommender(RecommenderBase):
 
     @property
     def user_embeddings_(self) -> np.ndarray:
-        return self.ranking_model_.user_embeddings_
+        """The rating model's user factors (see the module docstring)."""
+        self._check_fitted()
+        return self.rating_model_.user_embeddings_
 
     @property
     def item_embeddings_(self) -> np.ndarray:
-        return self.ranking_model_.item_embeddings_
+        """The rating model's item factors (see the module docstring)."""
+        self._check_fitted()
+        return self.rating_model_.item_embeddings_
 
     def set_names(self, items=None, users=None):
         super().set_names(items=items, users=users)

@@ -237,8 +237,8 @@ def load_item_factors(model_path: str | Path):
     from latentatlas.ratings.workflow import load_model
 
     model = load_model(model_path)   # raises LatentAtlasError naming the file
-    # The embeddings that `ratings similar` uses too (posterior means for bayes; the ranking model's, where
-    # the run has one), so the explorer shows the same neighbours.
+    # The embeddings that `ratings similar` uses too (the rating model's factors; posterior means for bayes),
+    # so the explorer shows the same neighbours.
     factors = np.asarray(model.item_embeddings_, dtype=np.float64)
     ids = np.asarray(model.item_ids_)
     seen = getattr(model, "seen_items_", None)
