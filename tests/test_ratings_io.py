@@ -324,7 +324,7 @@ def test_string_ids_from_arrow_buffers(tmp_path):
 
 
 def test_ids_typed_as_numbers_by_the_first_block_then_text(tmp_path, monkeypatch):
-    import latentatlas.ratings.io as rio
+    import latentatlas.ratings.io.readers as rio
 
     monkeypatch.setattr(rio, "BLOCK_SIZE", 64)  # many blocks: the first ones hold only numeric ISBNs
     rows = "".join(f"{1000 + k},{k % 3},4\n" for k in range(40)) + "034545104X,1,5\n"
@@ -336,7 +336,7 @@ def test_ids_typed_as_numbers_by_the_first_block_then_text(tmp_path, monkeypatch
 
 
 def test_on_bad_lines_skip_json_across_blocks(tmp_path, monkeypatch):
-    import latentatlas.ratings.io as rio
+    import latentatlas.ratings.io.readers as rio
 
     monkeypatch.setattr(rio, "BLOCK_SIZE", 256)  # several blocks: line numbers must carry across them
     lines = [json.dumps({"user_id": f"u{k}", "business_id": f"b{k % 5}", "stars": 1 + k % 5}) for k in range(60)]
@@ -351,7 +351,7 @@ def test_on_bad_lines_skip_json_across_blocks(tmp_path, monkeypatch):
 
 
 def test_json_parsed_in_byte_ranges_matches_one_pass(tmp_path, monkeypatch):
-    import latentatlas.ratings.io as rio
+    import latentatlas.ratings.io.readers as rio
 
     rows = [json.dumps({"user_id": f"u{k % 13}", "business_id": f"b{k % 7}", "stars": 1 + k % 5, "text": "x" * k})
             for k in range(200)]

@@ -12,7 +12,8 @@ import pytest
 
 from latentatlas import Ratings
 from latentatlas.errors import LatentAtlasError
-from latentatlas.ratings.io import _time_value, parse_times, read_ratings
+from latentatlas.ratings.io import parse_times, read_ratings
+from latentatlas.ratings.io.readers import _time_value
 from latentatlas.ratings.pipeline import prepare_ratings
 from latentatlas.ratings.prep import Split, kcore, split
 

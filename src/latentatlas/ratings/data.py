@@ -78,7 +78,7 @@ class Ratings:
         >>> r.shape, r.user_ids.tolist()
         ((2, 2), ['ann', 'bob'])
         """
-        from latentatlas.ratings.io import DUPLICATE_POLICIES, _assemble
+        from latentatlas.ratings.io.readers import DUPLICATE_POLICIES, _assemble
 
         if duplicates not in DUPLICATE_POLICIES:
             raise LatentAtlasError(f"duplicates must be one of {', '.join(DUPLICATE_POLICIES)}; got {duplicates!r}")

@@ -16,7 +16,7 @@ from typing import Iterator
 import numpy as np
 
 from latentatlas.errors import LatentAtlasError
-from latentatlas.ratings import io as local_io
+from latentatlas.ratings.io import readers as local_io
 from latentatlas.ratings.spark.session import is_uri, spark_error
 
 FORMATS = tuple(f for f in local_io.FORMATS if f != "npy")
