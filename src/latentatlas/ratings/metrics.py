@@ -113,44 +113,23 @@ def default_threshold(scale: tuple[float, float]) -> float:
 
 def evaluate(model, test: Ratings, k: int = 10, threshold: float | None = None,
              max_users: int | None = None, seed: int = 0) -> dict:
-    """RMSE and MAE on every test rating, and mean precision/recall/NDCG@k over users with at least one
-    relevant test item (rating ≥ ``threshold``), recommending among items not rated in training.
+    """RMSE and MAE on every test rating, and the full-ranking metrics of :func:`ranking_metrics` (users with
+    at least one relevant test item, rating ≥ ``threshold``, ranking every item not rated in training).
 
     ``test`` must share the model's index space (as from ``prep.split``). ``max_users`` evaluates the
     ranking metrics on a seeded random subset of users (scoring every item is O(users × items × k)).
     """
     k = _check_k(k)
-    from latentatlas.ratings.model import _same_ids
+    from latentatlas.ratings.base import same_ids
 
-    if not (_same_ids(test.user_ids, model.user_ids_) and _same_ids(test.item_ids, model.item_ids_)):
+    if not (same_ids(test.user_ids, model.user_ids_) and same_ids(test.item_ids, model.item_ids_)):
         raise LatentAtlasError(f"test ratings cover {test.n_users} users x {test.n_items} items, the model "
                                f"{model.n_users_} x {model.n_items_}; map them to the model's ids first")
     if len(test) == 0:
         raise LatentAtlasError("test has no ratings")
     pred = model.predict_indices(test.users, test.items)
     out = {"rmse": rmse(test.values, pred), "mae": mae(test.values, pred), "n_ratings": len(test)}
-    if threshold is None:
-        threshold = default_threshold(model.scale_)
-    relevant_mask = test.values >= threshold
-    users = np.unique(test.users[relevant_mask])
-    if max_users is not None and len(users) > max_users:
-        users = np.sort(np.random.default_rng(seed).choice(users, max_users, replace=False))
-    order = np.argsort(test.users[relevant_mask], kind="stable")
-    rel_users = test.users[relevant_mask][order]
-    rel_items = test.items[relevant_mask][order]
-    starts = np.searchsorted(rel_users, users)
-    ends = np.searchsorted(rel_users, users, side="right")
-    p, r, n = [], [], []
-    for u, s, e in zip(users, starts, ends):
-        relevant = rel_items[s:e]
-        top, _ = model.recommend_indices(int(u), k, exclude_seen=True)
-        p.append(precision_at_k(top, relevant, k))
-        r.append(recall_at_k(top, relevant, k))
-        n.append(ndcg_at_k(top, relevant, k))
-    out.update({f"precision@{k}": float(np.mean(p)) if p else float("nan"),
-                f"recall@{k}": float(np.mean(r)) if r else float("nan"),
-                f"ndcg@{k}": float(np.mean(n)) if n else float("nan"),
-                "ranking_users": len(users), "relevance_threshold": float(threshold)})
+    out.update(ranking_metrics(model, test, k=k, threshold=threshold, max_users=max_users, seed=seed))
     return out
 
 

@@ -105,30 +105,6 @@ def check_sources(data, train_file, validation_file, test_file) -> bool:
     return bool(given)
 
 
-def shared_space(parts: list[Ratings | None]) -> list[Ratings | None]:
-    """Ratings read from separate files, mapped onto one union of user ids and item ids."""
-    present = [p for p in parts if p is not None]
-
-    def union(attr):
-        arrays = [getattr(p, attr) for p in present]
-        if len({a.dtype.kind for a in arrays}) > 1:
-            arrays = [a.astype(str) for a in arrays]
-        return np.unique(np.concatenate(arrays))
-
-    user_ids, item_ids = union("user_ids"), union("item_ids")
-    out = []
-    for p in parts:
-        if p is None:
-            out.append(None)
-            continue
-        uid = p.user_ids.astype(user_ids.dtype) if user_ids.dtype.kind == "U" else p.user_ids
-        iid = p.item_ids.astype(item_ids.dtype) if item_ids.dtype.kind == "U" else p.item_ids
-        users = np.searchsorted(user_ids, uid)[p.users]
-        items = np.searchsorted(item_ids, iid)[p.items]
-        out.append(Ratings(users, items, p.values, user_ids, item_ids, dict(p.meta)))
-    return out
-
-
 def read_test(path, **read_options) -> Ratings:
     """Test ratings: the test part of prepared data, or a raw ratings file."""
     from latentatlas.ratings import prep
