@@ -1,0 +1,416 @@
+"""Side attributes of users or items (genres, age, occupation, city…) as grouped sparse feature columns.
+
+A :class:`Features` table has one row per entity id and columns grouped by the source field they came from
+(``"genre"``, ``"age"``, ``"occupation"``); the Bayesian model gives each group its own hyper-prior, as
+Bayesian factorisation machines (myFM, libFM) do.
+
+Encoding (:meth:`Features.from_frame`):
+
+* a categorical field -> one column per value, ``"field=value"``, value 1; a missing value -> no entry;
+* a multi-valued field (strings split on ``sep``, lists, or several 0/1 indicator columns given as one group,
+  such as MovieLens ``u.item`` genres) -> value ``1/count`` over the row's values in that group;
+* a numeric field -> one column named after the field, standardised (mean 0, sd 1 over the rows that have a
+  value), missing -> 0.
+
+Files (MovieLens ``u.item``/``u.user``/``movies.csv``, Yelp ``business.json``, any CSV/TSV/Parquet/JSON-lines
+table) are read by :func:`latentatlas.ratings.io.features.read_features`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import numpy as np
+import scipy.sparse as sp
+
+from latentatlas.errors import LatentAtlasError, printable
+
+#: Column names recognised as the entity id when ``id_column`` is not given (the ratings readers' names).
+from latentatlas.ratings.io.readers import ITEM_NAMES, USER_NAMES
+
+ID_NAMES = ITEM_NAMES + USER_NAMES + ("id",)
+KINDS = ("numeric", "categorical", "multi")
+
+__all__ = ["Features", "as_features", "ID_NAMES", "KINDS"]
+
+
+def _typed_ids(values, where: str) -> np.ndarray:
+    """Ids as the ratings keep them: int64 when all integral (or all canonical integer text), else str."""
+    import pandas as pd
+
+    arr = np.asarray(values)
+    if arr.dtype.kind == "f":
+        if np.isnan(arr).any():
+            raise LatentAtlasError(f"{where}: an id is missing (row {int(np.flatnonzero(np.isnan(arr))[0]) + 1})")
+        if np.all(arr == np.round(arr)):
+            return arr.astype(np.int64)
+        return arr.astype(str)
+    if arr.dtype.kind in "iu":
+        if arr.dtype.kind == "u" and arr.size and arr.max() > np.iinfo(np.int64).max:
+            return arr.astype(str)
+        return arr.astype(np.int64)
+    if arr.dtype.kind == "b":
+        raise LatentAtlasError(f"{where}: the id column holds true/false values, not ids")
+    missing = pd.isna(pd.Series(arr, dtype=object)).to_numpy()
+    if missing.any():
+        raise LatentAtlasError(f"{where}: an id is missing (row {int(np.flatnonzero(missing)[0]) + 1})")
+    text = np.array([str(v).strip() for v in arr.tolist()], dtype=str) if arr.size else np.zeros(0, dtype=str)
+    if text.size:
+        import re
+
+        canonical = re.compile(r"^(0|-?[1-9][0-9]*)$")
+        if all(canonical.match(t) for t in text.tolist()):
+            try:
+                return np.array([int(t) for t in text.tolist()], dtype=np.int64)
+            except OverflowError:
+                return text
+    return text
+
+
+def _comparable(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Two id arrays in one comparable type (text when one side is text and the other integer)."""
+    a, b = np.asarray(a), np.asarray(b)
+    if a.dtype.kind in "iu" and b.dtype.kind in "iu":
+        return a.astype(np.int64), b.astype(np.int64)
+    return a.astype(str), b.astype(str)
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Features:
+    """Side attributes of users or of items, one row per entity id, columns grouped (a group = one source
+    field: ``"genre"``, ``"age"``, ``"occupation"``, ``"city"``); each group gets its own hyper-prior in the
+    Bayesian model.
+
+    ``matrix[r, c]`` is the value of column ``columns[c]`` for entity ``ids[r]``; ``groups[c]`` indexes
+    ``group_names``. ``meta`` says where the table came from (``source``, ``format``, ``id_column``, ``kinds``:
+    the encoding of each group)."""
+
+    ids: np.ndarray
+    matrix: sp.csr_matrix
+    columns: tuple[str, ...]
+    groups: np.ndarray
+    group_names: tuple[str, ...]
+    meta: dict | None = None
+
+    def __post_init__(self):
+        ids = np.asarray(self.ids)
+        ids = ids.astype(np.int64) if ids.dtype.kind in "iu" else ids.astype(str)
+        matrix = sp.csr_matrix(self.matrix, dtype=np.float64)
+        matrix.sort_indices()
+        columns = tuple(str(c) for c in self.columns)
+        groups = np.ascontiguousarray(self.groups, dtype=np.int32)
+        group_names = tuple(str(g) for g in self.group_names)
+        if ids.ndim != 1:
+            raise ValueError("ids must be a 1-D array")
+        if matrix.shape != (len(ids), len(columns)):
+            raise ValueError(f"matrix is {matrix.shape[0]} x {matrix.shape[1]}, expected {len(ids)} ids x "
+                             f"{len(columns)} columns")
+        if groups.shape != (len(columns),):
+            raise ValueError("groups must have one entry per column")
+        if len(groups) and (groups.min() < 0 or groups.max() >= len(group_names)):
+            raise ValueError("groups must index group_names")
+        order = np.argsort(ids, kind="stable")
+        sorted_ids = ids[order]
+        if len(ids) > 1:
+            same = np.flatnonzero(sorted_ids[1:] == sorted_ids[:-1])
+            if len(same):
+                first = min(order[same + 1])  # the first row (in file order) that repeats an earlier id
+                raise LatentAtlasError(f"{self._where()}: duplicate id {printable(ids[first])!r} "
+                                       f"(row {int(first) + 1} repeats an earlier row)")
+        object.__setattr__(self, "ids", ids)
+        object.__setattr__(self, "matrix", matrix)
+        object.__setattr__(self, "columns", columns)
+        object.__setattr__(self, "groups", groups)
+        object.__setattr__(self, "group_names", group_names)
+        object.__setattr__(self, "meta", dict(self.meta or {}))
+        object.__setattr__(self, "_order", order)
+        object.__setattr__(self, "_sorted", sorted_ids)
+
+    def _where(self) -> str:
+        meta = self.meta or {}
+        return str(meta.get("source") or "features")
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __repr__(self) -> str:
+        return (f"Features({len(self.ids)} ids, {len(self.columns)} columns in {len(self.group_names)} groups: "
+                f"{', '.join(self.group_names)})")
+
+    @property
+    def n_columns(self) -> int:
+        return len(self.columns)
+
+    def group_sizes(self) -> dict[str, int]:
+        """Number of columns in each group, in group order."""
+        counts = np.bincount(self.groups, minlength=len(self.group_names))
+        return {name: int(n) for name, n in zip(self.group_names, counts)}
+
+    def describe(self) -> str:
+        """One line: the groups and their column counts, e.g. ``genre (19), year (1) — 20 columns``."""
+        parts = [f"{name} ({n})" for name, n in self.group_sizes().items()]
+        return f"{', '.join(parts) or 'no groups'} — {self.n_columns} columns, {len(self)} ids"
+
+    # --- alignment -------------------------------------------------------------------------------------------
+    def positions(self, ids) -> np.ndarray:
+        """Row of each of ``ids`` in this table (int64), -1 for an id not in it."""
+        ids = np.asarray(ids)
+        if ids.ndim != 1:
+            ids = ids.reshape(-1)
+        if len(ids) == 0 or len(self.ids) == 0:
+            return np.full(len(ids), -1, dtype=np.int64)
+        mine, theirs = _comparable(self._sorted, ids)
+        at = np.searchsorted(mine, theirs)
+        at = np.minimum(at, len(mine) - 1)
+        found = mine[at] == theirs
+        return np.where(found, self._order[at], -1).astype(np.int64)
+
+    def aligned(self, ids) -> sp.csr_matrix:
+        """The feature matrix with its rows in the order of ``ids``: a zero row for an id not in this table."""
+        pos = self.positions(ids)
+        have = pos >= 0
+        select = sp.csr_matrix((np.ones(int(have.sum())), (np.flatnonzero(have), pos[have])),
+                               shape=(len(pos), len(self.ids)))
+        out = sp.csr_matrix(select @ self.matrix, dtype=np.float64)
+        out.sort_indices()
+        return out
+
+    def overlap(self, ids) -> int:
+        """How many of ``ids`` have a row here."""
+        return int((self.positions(ids) >= 0).sum())
+
+    def extra_ids(self, ids) -> np.ndarray:
+        """The ids of this table that are not in ``ids`` (cold-start candidates), in table order."""
+        other = np.asarray(ids)
+        if len(other) == 0:
+            return self.ids.copy()
+        theirs, mine = _comparable(other, self.ids)
+        return self.ids[~np.isin(mine, theirs)]
+
+    def select(self, groups: Sequence[str]) -> "Features":
+        """Only the columns of the named groups (in the order given)."""
+        wanted = list(groups)
+        unknown = [g for g in wanted if g not in self.group_names]
+        if unknown:
+            raise LatentAtlasError(f"{self._where()}: no feature group {unknown[0]!r}; the groups are "
+                                   f"{', '.join(self.group_names)}")
+        keep, new_groups = [], []
+        for g_new, name in enumerate(wanted):
+            cols = np.flatnonzero(self.groups == self.group_names.index(name))
+            keep.extend(cols.tolist())
+            new_groups.extend([g_new] * len(cols))
+        return Features(self.ids, self.matrix[:, keep], tuple(self.columns[c] for c in keep),
+                        np.array(new_groups, dtype=np.int32), tuple(wanted), meta=self.meta)
+
+    # --- persistence (no pickle) -------------------------------------------------------------------------------
+    def to_arrays(self, prefix: str = "") -> dict[str, np.ndarray]:
+        m = self.matrix
+        return {f"{prefix}ids": self.ids, f"{prefix}data": m.data, f"{prefix}indices": m.indices,
+                f"{prefix}indptr": m.indptr, f"{prefix}columns": np.array(self.columns, dtype=str),
+                f"{prefix}groups": self.groups, f"{prefix}group_names": np.array(self.group_names, dtype=str)}
+
+    @classmethod
+    def from_arrays(cls, arrays: Mapping, prefix: str = "") -> "Features":
+        ids = np.asarray(arrays[f"{prefix}ids"])
+        columns = tuple(np.asarray(arrays[f"{prefix}columns"]).astype(str).tolist())
+        matrix = sp.csr_matrix((arrays[f"{prefix}data"], arrays[f"{prefix}indices"], arrays[f"{prefix}indptr"]),
+                               shape=(len(ids), len(columns)))
+        return cls(ids, matrix, columns, np.asarray(arrays[f"{prefix}groups"]),
+                   tuple(np.asarray(arrays[f"{prefix}group_names"]).astype(str).tolist()))
+
+    # --- construction --------------------------------------------------------------------------------------------
+    @classmethod
+    def from_frame(cls, frame, id_column: str | None = None, columns=None, *, sep: str = "|",
+                   kinds: Mapping[str, str] | None = None, source: str | None = None) -> "Features":
+        """Features from a pandas DataFrame, one row per entity.
+
+        ``id_column``: the column of entity ids; by default the first column named like an id (``item``,
+        ``movieId``, ``business_id``, ``user_id``… or ``id``), else a named index. ``columns``: the feature
+        fields, by default every other column; a list of column names, or a mapping ``{group: column or list
+        of columns}`` where a list of 0/1 indicator columns makes one multi-valued group (MovieLens genres).
+        ``sep``: the separator of multi-valued text fields (``"Action|Comedy"``); values are stripped of
+        spaces. ``kinds``: ``{group: "numeric" | "categorical" | "multi"}`` overrides the detection (numbers
+        -> numeric; text -> categorical, or multi-valued when a value holds ``sep`` or is a list).
+        ``source`` names the table in error messages."""
+        import pandas as pd
+
+        where = source or "features"
+        if not isinstance(frame, pd.DataFrame):
+            raise LatentAtlasError(f"{where}: expected a pandas DataFrame, got {type(frame).__name__}")
+        if not sep:
+            raise LatentAtlasError("sep: the multi-valued separator must not be empty")
+        frame = frame.copy(deep=False)
+        frame.columns = [str(c) for c in frame.columns]
+        names = list(frame.columns)
+        if id_column is None:
+            found = next((n for n in ID_NAMES if n in names), None)
+            if found is None:
+                lowered = {n.lower(): n for n in names}
+                found = next((lowered[n.lower()] for n in ID_NAMES if n.lower() in lowered), None)
+            if found is None and frame.index.name is not None:
+                frame = frame.reset_index()
+                found = str(frame.columns[0])
+                frame.columns = [str(c) for c in frame.columns]
+                names = list(frame.columns)
+            if found is None:
+                raise LatentAtlasError(f"{where}: no id column (looked for {', '.join(ID_NAMES[:9])}, id…); "
+                                       f"name one with id_column= (--*-feature-id); the columns are "
+                                       f"{', '.join(printable(n) for n in names[:20])}")
+            id_column = found
+        elif str(id_column) not in names:
+            if frame.index.name is not None and str(frame.index.name) == str(id_column):
+                frame = frame.reset_index()
+                frame.columns = [str(c) for c in frame.columns]
+                names = list(frame.columns)
+            else:
+                raise LatentAtlasError(f"{where}: id column {printable(id_column)!r} not found; the columns are "
+                                       f"{', '.join(printable(n) for n in names[:20])}")
+        id_column = str(id_column)
+        ids = _typed_ids(frame[id_column].to_numpy(), where)
+
+        if columns is None:
+            spec = {n: n for n in names if n != id_column}
+        elif isinstance(columns, str):
+            spec = {c.strip(): c.strip() for c in columns.split(",") if c.strip()}
+        elif isinstance(columns, Mapping):
+            spec = {str(g): v for g, v in columns.items()}
+        else:
+            spec = {str(c): str(c) for c in columns}
+        for group, cols in spec.items():
+            for col in ([cols] if isinstance(cols, str) else list(cols)):
+                if str(col) not in names:
+                    raise LatentAtlasError(f"{where}: unknown feature column {printable(col)!r}; the columns are "
+                                           f"{', '.join(printable(n) for n in names[:30])}")
+                if str(col) == id_column:
+                    raise LatentAtlasError(f"{where}: {printable(col)!r} is the id column, not a feature")
+        kinds = {str(k): str(v) for k, v in dict(kinds or {}).items()}
+        for group, kind in kinds.items():
+            if kind not in KINDS:
+                raise LatentAtlasError(f"kinds: {kind!r} for {group!r} is not one of {', '.join(KINDS)}")
+
+        n = len(ids)
+        rows, cols_out, vals = [], [], []
+        out_columns: list[str] = []
+        out_groups: list[int] = []
+        group_names: list[str] = []
+        used_kinds: dict[str, str] = {}
+        for group, cols in spec.items():
+            g = len(group_names)
+            if not isinstance(cols, str):  # several indicator columns -> one multi-valued group
+                cols = [str(c) for c in cols]
+                block = frame[cols].apply(pd.to_numeric, errors="coerce").fillna(0).to_numpy(dtype=np.float64)
+                on = block != 0
+                count = on.sum(axis=1)
+                r, c = np.nonzero(on)
+                rows.append(r)
+                cols_out.append(c + len(out_columns))
+                vals.append(1.0 / count[r])
+                out_columns.extend(f"{group}={c}" for c in cols)
+                out_groups.extend([g] * len(cols))
+                group_names.append(group)
+                used_kinds[group] = "multi"
+                continue
+            series = frame[cols]
+            kind = kinds.get(group) or _detect(series, sep)
+            used_kinds[group] = kind
+            if kind == "numeric":
+                values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64)
+                bad = np.flatnonzero(np.isnan(values) & ~pd.isna(series).to_numpy())
+                if len(bad):
+                    raise LatentAtlasError(f"{where}: field {printable(cols)!r} row {int(bad[0]) + 1}: "
+                                           f"{printable(series.iloc[bad[0]])!r} is not a number")
+                have = ~np.isnan(values)
+                out = np.zeros(n)
+                if have.any():
+                    mean = values[have].mean()
+                    sd = values[have].std()
+                    out[have] = (values[have] - mean) / sd if sd > 0 else 0.0
+                r = np.flatnonzero(out != 0)
+                rows.append(r)
+                cols_out.append(np.full(len(r), len(out_columns)))
+                vals.append(out[r])
+                out_columns.append(group)
+                out_groups.append(g)
+            else:
+                lists = [_values_of(v, sep if kind == "multi" else None) for v in series.tolist()]
+                vocabulary = sorted({v for vs in lists for v in vs})
+                index = {v: k for k, v in enumerate(vocabulary)}
+                r, c, x = [], [], []
+                for row, vs in enumerate(lists):
+                    for v in vs:
+                        r.append(row)
+                        c.append(index[v] + len(out_columns))
+                        x.append(1.0 / len(vs))
+                rows.append(np.array(r, dtype=np.int64))
+                cols_out.append(np.array(c, dtype=np.int64))
+                vals.append(np.array(x, dtype=np.float64))
+                out_columns.extend(f"{group}={v}" for v in vocabulary)
+                out_groups.extend([g] * len(vocabulary))
+            group_names.append(group)
+        r = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
+        c = np.concatenate(cols_out) if cols_out else np.zeros(0, dtype=np.int64)
+        x = np.concatenate(vals) if vals else np.zeros(0)
+        matrix = sp.csr_matrix((x, (r, c)), shape=(n, len(out_columns)))
+        meta = {"source": where, "id_column": id_column, "kinds": used_kinds}
+        return cls(ids, matrix, tuple(out_columns), np.array(out_groups, dtype=np.int32), tuple(group_names),
+                   meta=meta)
+
+
+def _detect(series, sep: str) -> str:
+    """numeric for number columns (bool included), multi when a value is a list or text holding ``sep``,
+    else categorical."""
+    import pandas as pd
+
+    if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
+        return "numeric"
+    for v in series.tolist():
+        if isinstance(v, (list, tuple, set, frozenset, np.ndarray)):
+            return "multi"
+        if isinstance(v, str) and sep in v:
+            return "multi"
+    return "categorical"
+
+
+def _values_of(value, sep: str | None) -> list[str]:
+    """The distinct non-empty values of one cell, in first-seen order (nothing for a missing value)."""
+    import pandas as pd
+
+    if isinstance(value, (list, tuple, set, frozenset, np.ndarray)):
+        parts = [str(v).strip() for v in (sorted(value, key=str) if isinstance(value, (set, frozenset)) else value)
+                 if v is not None and not (isinstance(v, float) and np.isnan(v))]
+    else:
+        if value is None or (not isinstance(value, str) and pd.isna(value)):
+            return []
+        text = str(value)
+        if isinstance(value, float) and value == int(value):
+            text = str(int(value))
+        parts = [p.strip() for p in text.split(sep)] if sep else [text.strip()]
+    seen: dict[str, None] = {}
+    for p in parts:
+        if p:
+            seen.setdefault(p, None)
+    return list(seen)
+
+
+def as_features(obj, kind: str) -> Features | None:
+    """``obj`` as :class:`Features`: a Features (as is), a pandas DataFrame (:meth:`Features.from_frame`), a
+    path (:func:`~latentatlas.ratings.io.features.read_features`) or None (None). ``kind`` is ``"user"`` or
+    ``"item"``; it names the argument (``user_features``/``item_features``) in the error for anything else."""
+    if obj is None or isinstance(obj, Features):
+        return obj
+    arg = f"{kind}_features"
+    try:
+        import pandas as pd
+
+        if isinstance(obj, pd.DataFrame):
+            return Features.from_frame(obj, source=arg)
+    except ImportError:  # pragma: no cover - pandas is a dependency
+        pass
+    if isinstance(obj, (str, os.PathLike)):
+        from latentatlas.ratings.io.features import read_features
+
+        return read_features(obj, kind=kind)
+    raise LatentAtlasError(f"{arg}: expected a Features, a pandas DataFrame or a file path, got "
+                           f"{type(obj).__name__}")
