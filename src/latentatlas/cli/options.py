@@ -60,6 +60,46 @@ ItemNames = Annotated[Optional[Path], typer.Option("--item-names", help="A file 
                                                                         "the model.")]
 UserNames = Annotated[Optional[Path], typer.Option("--user-names", help="A file naming the user ids.")]
 
+# Side features (bayes): files of user and item attributes.
+ItemFeatures = Annotated[Optional[Path], typer.Option(
+    "--item-features", help="bayes: item attributes as feature groups with their own priors (MovieLens u.item "
+                            "or movies.csv, Yelp business.json, RecBole .item, any CSV/TSV/Parquet/JSON-lines "
+                            "table with an item id column). Items here but not in the ratings become cold-start "
+                            "items of the model.")]
+UserFeatures = Annotated[Optional[Path], typer.Option(
+    "--user-features", help="bayes: user attributes (MovieLens u.user, RecBole .user, any table with a user id "
+                            "column). Users here but not in the ratings become cold-start users.")]
+ItemFeatureColumns = Annotated[Optional[str], typer.Option(
+    "--item-feature-columns", help="Feature groups/columns to use, comma-separated (e.g. genre,year; "
+                                   "name:categorical forces a kind: numeric, categorical or multi). Default: all.")]
+UserFeatureColumns = Annotated[Optional[str], typer.Option(
+    "--user-feature-columns", help="Feature groups/columns of --user-features to use (e.g. age,occupation).")]
+ItemFeatureId = Annotated[Optional[str], typer.Option(
+    "--item-feature-id", help="The id column of --item-features (default: found by name: item, movieId, "
+                              "business_id… or id).")]
+UserFeatureId = Annotated[Optional[str], typer.Option(
+    "--user-feature-id", help="The id column of --user-features (default: user, user_id, userId… or id).")]
+ItemFeatureSep = Annotated[Optional[str], typer.Option(
+    "--item-feature-sep", help="Separator of multi-valued fields of --item-features (default |; Yelp "
+                               "categories: ,).")]
+UserFeatureSep = Annotated[Optional[str], typer.Option(
+    "--user-feature-sep", help="Separator of multi-valued fields of --user-features (default |).")]
+TimeBias = Annotated[bool, typer.Option(
+    "--time-bias/--no-time-bias", help="bayes: timeSVD++-style time-aware biases (per-item time bins, per-user "
+                                       "drift); the ratings need timestamps.")]
+
+
+def feature_options(user_columns=None, user_id=None, user_sep=None, item_columns=None, item_id=None,
+                    item_sep=None) -> dict:
+    """``workflow.load_parts(feature_options=…)`` from the command line's feature options."""
+    out = {}
+    for what, opts in (("user", dict(columns=user_columns, id_column=user_id, sep=user_sep)),
+                       ("item", dict(columns=item_columns, id_column=item_id, sep=item_sep))):
+        given = {k: v for k, v in opts.items() if v is not None}
+        if given:
+            out[what] = given
+    return out
+
 
 # --- library messages in command-line words ----------------------------------------------------------------
 #: Library arguments and the options that set them. Library messages name arguments (``rating_col=``,
@@ -73,6 +113,7 @@ FLAGS = {
     "explorer_points": "--explorer-points", "neighbours": "--neighbours", "out_dir": "--out",
     "master": "--spark-master", "conf": "--spark-conf", "item_colour": "--item-colour",
     "time_col": "--time-col", "leave_last_out": "--leave-last-out", "leave_k_out": "--leave-k-out",
+    "user_features": "--user-features", "item_features": "--item-features", "time_bias": "--time-bias",
 }
 
 _ARG = re.compile(r"(?<![\w./=-])([a-z][a-z_]*)=(?=([^\s,;:)]?))")

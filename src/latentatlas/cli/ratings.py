@@ -11,10 +11,11 @@ from typing import Optional
 import typer
 from typing_extensions import Annotated
 
-from latentatlas.cli.options import (Duplicates, Engine, Format, Header, ItemCol, ItemNames, JsonOut, OnBadLines,
-                                     OutDir, Quiet, UserNames,
-                                     RatingCol, Seed, Sep, SparkConf, SparkMaster, Threads, TopN, UserCol,
-                                     read_options)
+from latentatlas.cli.options import (Duplicates, Engine, Format, Header, ItemCol, ItemFeatureColumns, ItemFeatureId,
+                                     ItemFeatures, ItemFeatureSep, ItemNames, JsonOut, OnBadLines, OutDir, Quiet,
+                                     RatingCol, Seed, Sep, SparkConf, SparkMaster, Threads, TimeBias, TopN, UserCol,
+                                     UserFeatureColumns, UserFeatureId, UserFeatures, UserFeatureSep, UserNames,
+                                     feature_options, read_options)
 from latentatlas.errors import LatentAtlasError, printable
 
 app = typer.Typer(no_args_is_help=True)
@@ -104,6 +105,11 @@ def train(
              "cold-start filtered and split like `ratings prepare`). Omitted without --train: the built-in "
              "synthetic set.")] = None,
     item_names: ItemNames = None, user_names: UserNames = None,
+    item_features: ItemFeatures = None, user_features: UserFeatures = None,
+    item_feature_columns: ItemFeatureColumns = None, user_feature_columns: UserFeatureColumns = None,
+    item_feature_id: ItemFeatureId = None, user_feature_id: UserFeatureId = None,
+    item_feature_sep: ItemFeatureSep = None, user_feature_sep: UserFeatureSep = None,
+    time_bias: TimeBias = False,
     train_file: Annotated[Optional[Path], typer.Option("--train", help="Training ratings of a given split.")] = None,
     validation_file: Annotated[Optional[Path], typer.Option("--validation", help="Validation ratings of a given "
                                                             "split (default: a seeded 10% of --train, held out "
@@ -177,6 +183,9 @@ def train(
     reading = read_options(format, user_col, item_col, rating_col, sep, header, duplicates, on_bad_lines)
     _check_train_options(data, engine, solver, metrics, reg=reg, lr=lr, max_steps=max_steps, init_scale=init_scale,
                          n_samples=n_samples, burn_in=burn_in)
+    features = feature_options(user_feature_columns, user_feature_id, user_feature_sep, item_feature_columns,
+                               item_feature_id, item_feature_sep)
+    _check_side_options(solver, engine, item_features, user_features, features, time_bias)
     spark = _spark(engine)
     if spark is not None and leave_last_out is not None:
         raise LatentAtlasError("--leave-last-out works with --engine local only")
@@ -200,7 +209,7 @@ def train(
     model = LatentFactorModel(solver=solver, init=init, patience=patience, eval_every=eval_every,
                               log_every=log_every, stop_on=stop_on, center=center, reg_weighting=reg_weighting,
                               als_method=als_method, seed=seed, n_threads=threads, refit=refit, implicit=implicit,
-                              progress=log, **params)
+                              progress=log, **params, **({"time_bias": True} if time_bias else {}))
     model._validate()  # bad options fail before any data is read
     from latentatlas.checks import choice
     from latentatlas.ratings.recommender import RANKERS
@@ -211,13 +220,21 @@ def train(
     parts = workflow.load_parts(data, train_file=train_file, validation_file=validation_file, test_file=test_file,
                                 min_entries=min_entries, validation_fraction=validation_fraction,
                                 test_fraction=test_fraction, leave_last_out=leave_last_out, seed=seed,
-                                builtin_size=builtin_size, progress=log, **reading)
+                                builtin_size=builtin_size, progress=log, user_features=user_features,
+                                item_features=item_features, feature_options=features, **reading)
+    if time_bias and parts.train.timestamps is None:
+        raise LatentAtlasError(f"--time-bias needs timestamps, and the training ratings "
+                               f"({train_file or data or 'the built-in synthetic set'}) have none (a timestamp/date "
+                               "column, MovieLens u.data/ratings.csv or Yelp reviews give them; --time-col names "
+                               "one)")
     if item_names is not None or user_names is not None:
         from latentatlas.ratings.pipeline import _names
 
         parts.item_names = _names(item_names, parts.train.item_ids, "item", log) or parts.item_names
         parts.user_names = _names(user_names, parts.train.user_ids, "user", log) or parts.user_names
     config = {"min_entries": min_entries, "validation_fraction": validation_fraction, "test_fraction": test_fraction}
+    if time_bias:
+        config["time_bias"] = True
     if leave_last_out is not None:
         config["leave_last_out"] = leave_last_out
     result = workflow.train(parts, model, out=out, resume=resume, config=config, progress=log, seed=seed,
@@ -247,6 +264,23 @@ def train(
         typer.echo(f"latentatlas: interrupted; the best model so far (step {model.history_.best_step}) is in "
                    f"{result.out}; continue with: {again}", err=True)
         raise typer.Exit(130)
+
+
+def _check_side_options(solver, engine, item_features, user_features, features: dict, time_bias: bool) -> None:
+    """Refuse, before any data is read, side features and time biases where they cannot apply."""
+    given = [flag for flag, value in (("--item-features", item_features), ("--user-features", user_features))
+             if value is not None]
+    for what, flag in (("item", "--item-features"), ("user", "--user-features")):
+        if what in features and flag not in given:
+            opts = ", ".join(f"--{what}-feature-{'id' if k == 'id_column' else k}" for k in features[what])
+            raise LatentAtlasError(f"{opts} {'needs' if len(features[what]) == 1 else 'need'} {flag} FILE")
+    if given and solver != "bayes":
+        raise LatentAtlasError(f"{'/'.join(given)} {'needs' if len(given) == 1 else 'need'} --solver bayes (side "
+                               f"features enter the Bayesian model; --solver {solver} has no place for them)")
+    if time_bias and solver != "bayes":
+        raise LatentAtlasError(f"--time-bias needs --solver bayes (--solver {solver} has no time terms)")
+    if (given or time_bias) and engine != "local":
+        raise LatentAtlasError("--item-features, --user-features and --time-bias work with --engine local only")
 
 
 def _check_train_options(data, engine, solver, metrics, **given) -> None:
@@ -305,6 +339,14 @@ def _summary(m: dict, ranking: list[dict] | None = None) -> str:
     parts.append(f"{m['seconds_per_iteration'] * 1000:.1f} ms/{step}")
     lines = ["rating model: " + ", ".join(parts), f"ranking model: {m.get('ranker', 'the rating model')}"]
     lines += [m[key] for key in ("rating_model_data", "ranking_model_data") if m.get(key)]  # what trained each
+    for what in ("user", "item"):
+        if m.get(f"{what}_feature_groups"):
+            lines.append(f"{what} features: {m[what + '_feature_groups']} ({m[what + '_feature_columns']:,} columns)")
+    if "cold_start_users" in m:
+        lines.append(f"cold start: the model knows {m['cold_start_users']:,} users and {m['cold_start_items']:,} "
+                     "items from their features alone")
+    if m.get("time_bias"):
+        lines.append("time-aware biases: per-item time bins and per-user drift")
     if ranking:
         lines.append(_ranking_table(ranking))
     return "\n".join(lines)

@@ -33,6 +33,9 @@ class Prepared:
     ratings: Ratings
     summary: dict
     config: dict = field(default_factory=dict)
+    #: Side features of users and items (:class:`~latentatlas.ratings.features.Features`), for the bayes solver.
+    user_features: object = None
+    item_features: object = None
 
     def __repr__(self) -> str:
         from latentatlas.display import shorten
@@ -59,6 +62,9 @@ class Prepared:
         for what in ("item_names", "user_names"):
             if s.get(what):
                 rows.append((what.replace("_", " "), s[what]))
+        for what in ("item", "user"):
+            if s.get(f"{what}_features"):
+                rows.append((f"{what} features", feature_line(s[f"{what}_features"])))
         return html_table("Prepared ratings", rows)
 
     def write(self, out_dir: str | Path, created: str | None = None) -> Path:
@@ -131,12 +137,61 @@ def _names(source, ratings_ids, what: str, log) -> "Names | None":
     return names
 
 
+def load_features(source, ids, what: str, log=None, *, id_column: str | None = None, columns=None,
+                  sep: str | None = None) -> tuple["Features | None", dict | None]:
+    """Side features of users or items (``what``) from ``source`` (a file path, a pandas DataFrame or a
+    :class:`~latentatlas.ratings.features.Features`), checked against the ratings' ``ids``: none shared is an
+    error, a partial overlap is reported. Returns the features and a JSON-able summary (groups, columns, ids
+    matched, ids without features, cold-start ids: in the features but not in the ratings)."""
+    if source is None:
+        return None, None
+    from latentatlas.ratings.features import Features, as_features
+    from latentatlas.ratings.io.features import check_overlap, read_features
+
+    if isinstance(source, (str, Path)):
+        features = read_features(source, kind=what, id_column=id_column, columns=columns, sep=sep)
+    else:
+        if id_column is not None or columns is not None or sep is not None:
+            import pandas as pd
+
+            if isinstance(source, pd.DataFrame):
+                features = Features.from_frame(source, id_column, columns, sep=sep or "|",
+                                               source=f"{what}_features")
+            else:
+                features = as_features(source, what)
+                if columns is not None:
+                    features = features.select([c.strip() for c in columns.split(",")]
+                                               if isinstance(columns, str) else list(columns))
+        else:
+            features = as_features(source, what)
+    overlap = check_overlap(features, ids, what)
+    summary = {"source": str((features.meta or {}).get("source", f"{what}_features")),
+               "groups": features.group_sizes(), "columns": features.n_columns, "ids": len(features),
+               "matched": overlap["matched"], "without_features": overlap["without"], "cold_start": overlap["cold"]}
+    if log is not None:
+        log(f"{what} features: {feature_line(summary)}")
+    return features, summary
+
+
+def feature_line(s: dict) -> str:
+    """A features summary (see :func:`load_features`) on one line."""
+    groups = ", ".join(f"{g} ({n})" for g, n in s["groups"].items())
+    line = (f"{groups}: {s['columns']:,} columns from {s['source']}; {s['matched']:,} ids of the ratings have "
+            f"features")
+    if s.get("without_features"):
+        line += f", {s['without_features']:,} have none"
+    if s.get("cold_start"):
+        line += f"; {s['cold_start']:,} cold-start ids (features, no ratings)"
+    return line
+
+
 def prepare_ratings(path: str | Path | None = None, *, min_entries: int = 4, n_validation: int | None = None,
                     n_test: int | None = None, validation_fraction: float | None = None,
                     test_fraction: float | None = None, leave_k_out: int | None = None,
                     leave_last_out: int | None = None, seed: int = 0, builtin_size: int = 100_000,
                     quiet: bool = False, progress=None, item_names=None,
-                    user_names=None, query: str | None = None, **read_options) -> Prepared:
+                    user_names=None, query: str | None = None, user_features=None, item_features=None,
+                    **read_options) -> Prepared:
     """Load → recursive k-core → seeded split, with a summary.
 
     Parameters
@@ -159,6 +214,11 @@ def prepare_ratings(path: str | Path | None = None, *, min_entries: int = 4, n_v
     query : str, optional
         With a database URL as ``path`` (``sqlite:///app.db``, any SQLAlchemy URL): the SQL query returning
         (user, item, rating) rows.
+    user_features, item_features : path, DataFrame or Features, optional
+        Side attributes (MovieLens ``u.user``/``u.item``/``movies.csv``, Yelp ``business.json``, any table with
+        an id column; see :func:`~latentatlas.ratings.io.features.read_features`), kept with the result
+        (``user_features``/``item_features``) for the ``bayes`` solver; the summary says which groups and how
+        many ids match. Ids with features but no ratings become cold-start users/items of the model.
     seed : int
     progress : callable, optional
         Called with each progress line (they also go to the ``latentatlas`` logger).
@@ -207,6 +267,8 @@ def prepare_ratings(path: str | Path | None = None, *, min_entries: int = 4, n_v
                   test_fraction=test_fraction, leave_k_out=leave_k_out, leave_last_out=leave_last_out, seed=seed)
     parts = dataclasses.replace(parts, item_names=_names(item_names, filtered.item_ids, "item", log),
                                 user_names=_names(user_names, filtered.user_ids, "user", log))
+    user_f, user_fs = load_features(user_features, filtered.user_ids, "user", log)
+    item_f, item_fs = load_features(item_features, filtered.item_ids, "item", log)
     log(f"split: {parts.sizes()}")
     if leave_k_out is not None and len(parts.test) == 0:
         raise LatentAtlasError(f"leave_k_out={leave_k_out} holds out nothing: no user has more than "
@@ -239,13 +301,21 @@ def prepare_ratings(path: str | Path | None = None, *, min_entries: int = 4, n_v
         summary["item_names"] = str(parts.item_names.meta.get("source", ""))
     if parts.user_names is not None:
         summary["user_names"] = str(parts.user_names.meta.get("source", ""))
+    if user_fs is not None:
+        summary["user_features"] = user_fs
+    if item_fs is not None:
+        summary["item_features"] = item_fs
     config = {"input": source, "query": query, "min_entries": min_entries, "n_validation": n_validation, "n_test": n_test,
               "validation_fraction": validation_fraction, "test_fraction": test_fraction,
               "leave_k_out": leave_k_out, "seed": seed,
               **{k: v for k, v in read_options.items() if v is not None}}
     if leave_last_out is not None:
         config["leave_last_out"] = leave_last_out
-    return Prepared(parts, filtered, summary, config)
+    if user_fs is not None:
+        config["user_features"] = user_fs["source"]
+    if item_fs is not None:
+        config["item_features"] = item_fs["source"]
+    return Prepared(parts, filtered, summary, config, user_features=user_f, item_features=item_f)
 
 
 def _iso(seconds: float) -> str:
@@ -274,4 +344,7 @@ def summary_text(summary: dict) -> str:
     ]
     if summary.get("time_span"):
         lines.insert(4, f"time        {summary['time_span'][0]} to {summary['time_span'][1]} (UTC)")
+    for what in ("user", "item"):
+        if summary.get(f"{what}_features"):
+            lines.append(f"{what + ' feat.':<12}{feature_line(summary[what + '_features'])}")
     return "\n".join(lines)

@@ -38,18 +38,60 @@ class Parts:
     #: something on it (early stopping, the ranking model), which is then refitted on all of them; None: the
     #: rating model's own ``validation_fraction``.
     validation_fraction: float | None = None
+    #: Side features (:class:`~latentatlas.ratings.features.Features`) for the bayes solver, and their summaries.
+    user_features: Any = None
+    item_features: Any = None
+    feature_summary: dict = field(default_factory=dict)
 
 
 def load_parts(data=None, *, train_file=None, validation_file=None, test_file=None, min_entries: int | None = None,
                validation_fraction: float | None = None, test_fraction: float | None = None,
                n_validation: int | None = None, n_test: int | None = None, leave_k_out: int | None = None,
                leave_last_out: int | None = None, seed: int = 0, builtin_size: int = 100_000, progress=None,
+               user_features=None, item_features=None, feature_options: dict | None = None,
                **read_options) -> Parts:
     """The ratings to train on: prepared data (``prepared.npz`` or its folder), a raw ratings file prepared
     on the fly like ``prepare_ratings``, given split files, or (all None) the built-in synthetic set.
 
     ``min_entries``: the cold-start filter of a raw file (default 4); a given ``train_file`` is used whole
-    unless it is given, and then what it drops is reported."""
+    unless it is given, and then what it drops is reported.
+
+    ``user_features``/``item_features``: side attributes (a file path, DataFrame or
+    :class:`~latentatlas.ratings.features.Features`) for the bayes solver, checked against the ratings' ids;
+    ``feature_options`` = ``{"user": {"id_column":…, "columns":…, "sep":…}, "item": {…}}`` for the files."""
+    parts = _load_parts(data, train_file=train_file, validation_file=validation_file, test_file=test_file,
+                        min_entries=min_entries, validation_fraction=validation_fraction,
+                        test_fraction=test_fraction, n_validation=n_validation, n_test=n_test,
+                        leave_k_out=leave_k_out, leave_last_out=leave_last_out, seed=seed,
+                        builtin_size=builtin_size, progress=progress, **read_options)
+    return with_features(parts, user_features, item_features, feature_options, progress)
+
+
+def with_features(parts: Parts, user_features=None, item_features=None, feature_options: dict | None = None,
+                  progress=None) -> Parts:
+    """``parts`` with side features read (:func:`~latentatlas.ratings.pipeline.load_features`) and checked
+    against its training ids."""
+    from latentatlas.ratings.pipeline import load_features
+
+    if user_features is None and item_features is None:
+        return parts
+    log = as_progress(progress)
+    options = feature_options or {}
+    for what, source in (("user", user_features), ("item", item_features)):
+        if source is None:
+            continue
+        ids = parts.train.user_ids if what == "user" else parts.train.item_ids
+        features, summary = load_features(source, ids, what, log, **(options.get(what) or {}))
+        setattr(parts, f"{what}_features", features)
+        parts.feature_summary[what] = summary
+    return parts
+
+
+def _load_parts(data=None, *, train_file=None, validation_file=None, test_file=None, min_entries: int | None = None,
+                validation_fraction: float | None = None, test_fraction: float | None = None,
+                n_validation: int | None = None, n_test: int | None = None, leave_k_out: int | None = None,
+                leave_last_out: int | None = None, seed: int = 0, builtin_size: int = 100_000, progress=None,
+                **read_options) -> Parts:
     from latentatlas.ratings import prep
     from latentatlas.ratings.io import read_ratings
     from latentatlas.ratings.pipeline import PREPARED_FILE, prepare_ratings
@@ -195,7 +237,7 @@ class TrainResult:
 
 
 def train(parts: Parts, model, *, out=None, resume=None, config: dict | None = None, progress=None,
-          seed: int = 0, ranker: str = "auto") -> TrainResult:
+          seed: int = 0, ranker: str = "auto", user_features=None, item_features=None) -> TrainResult:
     """Fit the rating model ``model`` on ``parts`` (early stopping on the validation part) and, beside it, a
     ranking model chosen on the validation part (``ranker``: see
     :class:`~latentatlas.ratings.recommender.Recommender`); evaluate both on the test part beside the
@@ -205,11 +247,28 @@ def train(parts: Parts, model, *, out=None, resume=None, config: dict | None = N
     ``resume``: a model file or run folder whose rating-model factors the fit starts from. On Ctrl-C the best
     model so far is kept and written (``interrupted=True`` in the result) — into ``out`` unless ``out`` holds
     a finished run, which is never replaced by a partial one: then into ``<out>-interrupted``.
+
+    ``user_features``/``item_features`` (a path, DataFrame or Features; default: those of ``parts``) go to the
+    ``bayes`` rating model; ids with features but no training ratings become cold-start users/items of the
+    model. A model with ``time_bias=True`` needs timestamps on the training ratings.
     """
     from latentatlas.ratings.recommender import Recommender
 
     log = as_progress(progress, f"train {model.solver}")
+    if user_features is not None or item_features is not None:
+        parts = with_features(parts, user_features, item_features, progress=progress)
     train_r, val_r, test_r = parts.train, parts.validation, parts.test
+    feature_args = {f"{what}_features": getattr(parts, f"{what}_features") for what in ("user", "item")
+                    if getattr(parts, f"{what}_features") is not None}
+    if feature_args and model.solver != "bayes":
+        raise LatentAtlasError(f"user_features/item_features are for solver='bayes' (this model's solver is "
+                               f"{model.solver!r})")
+    if getattr(model, "time_bias", False):
+        if model.solver != "bayes":
+            raise LatentAtlasError(f"time_bias is for solver='bayes' (this model's solver is {model.solver!r})")
+        if train_r.timestamps is None:
+            raise LatentAtlasError("time_bias needs timestamps, and the training ratings have none (a "
+                                   "timestamp/date column or a MovieLens/Yelp file gives them)")
     log(f"{len(train_r):,} training, {len(val_r) if val_r is not None else 0:,} validation, "
         f"{len(test_r) if test_r is not None else 0:,} test ratings; {train_r.n_users:,} users x "
         f"{train_r.n_items:,} items")
@@ -225,7 +284,7 @@ def train(parts: Parts, model, *, out=None, resume=None, config: dict | None = N
     created = runs.now()
     interrupted = False
     try:
-        rec.fit(train_r, validation=val_r, init_from=start_from)
+        rec.fit(train_r, validation=val_r, init_from=start_from, **feature_args)
     except KeyboardInterrupt:
         fitted = getattr(rec, "rating_model_", None)
         if fitted is None or not hasattr(fitted, "history_") or not fitted.history_.steps:
@@ -244,6 +303,10 @@ def train(parts: Parts, model, *, out=None, resume=None, config: dict | None = N
         "training_ratings": len(train_r), "rating_model_ratings": len(model.seen_items_),
         "ranker_validation_ratings": getattr(rec, "n_ranker_validation_", 0),
         "rating_model_data": used["rating"], "ranking_model_data": used["ranking"]}
+    side = side_summary(model, parts)
+    for line in side.pop("lines"):
+        log(line)
+    metrics.update(side)
     ranking: list[dict] = []
     if test_r is not None and len(test_r):
         ev = evaluate(rec, test_r, seed=seed)
@@ -264,10 +327,48 @@ def train(parts: Parts, model, *, out=None, resume=None, config: dict | None = N
             out = out.parent / f"{out.name}-interrupted"
         cfg = {"data": parts.source, **model._json_params(), "reg_used": model.reg_, "ranker": ranker,
                "resume": str(resume) if resume is not None else None, **(config or {})}
+        for what, summary in parts.feature_summary.items():
+            cfg.setdefault(f"{what}_features", summary["source"])
         write_train_run(out, rec, metrics, history, cfg, train_r, created=created)
         result.out = out
         log(f"wrote {out}/")
     return result
+
+
+def cold_start_counts(model) -> tuple[int, int]:
+    """How many users and items a fitted model knows without any training rating (cold start: they came
+    with side features)."""
+    indptr = getattr(model, "seen_indptr_", None)
+    if indptr is None:
+        return 0, 0
+    users = int((np.diff(indptr) == 0).sum())
+    items = int(len(model.item_ids_) - len(np.unique(model.seen_items_)))
+    return users, items
+
+
+def side_summary(model, parts: Parts) -> dict[str, Any]:
+    """Metrics (and log ``lines``) saying which side features and time terms the rating model used and how
+    many cold-start users/items it knows."""
+    out: dict[str, Any] = {"lines": []}
+    for what in ("user", "item"):
+        s = parts.feature_summary.get(what)
+        if s is None:
+            continue
+        out[f"{what}_feature_groups"] = ", ".join(f"{g} ({n})" for g, n in s["groups"].items())
+        out[f"{what}_feature_columns"] = s["columns"]
+        out["lines"].append(f"{what} features: {out[f'{what}_feature_groups']}, {s['columns']:,} columns from "
+                            f"{s['source']}")
+    if parts.feature_summary:
+        users, items = cold_start_counts(model)
+        out["cold_start_users"], out["cold_start_items"] = users, items
+        out["lines"].append(f"the model knows {users:,} cold-start users and {items:,} cold-start items (features, "
+                            "no training ratings)")
+    if getattr(model, "time_bias", False):
+        out["time_bias"] = True
+        bins = getattr(model, "time_bins", None)
+        out["lines"].append("time-aware biases: per-item time bins" + (f" ({bins})" if bins else "")
+                            + " and per-user drift")
+    return out
 
 
 def trained_on(rec, train_r: Ratings, val_r: Ratings | None) -> dict[str, str]:
