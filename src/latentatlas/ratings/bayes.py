@@ -98,6 +98,12 @@ class BayesFit:
     (k+1) are the averaged hyper-parameters of the raw user vectors ``[b_u, q_u]``. ``user_noise``/``item_noise``
     are E[1/τ_u] and E[1/κ_i] (all ones with ``noise="global"``): the noise variance of pair (u, i) is
     ``noise_variance·user_noise[u]·item_noise[i]``.
+    ``user_feature_weights``/``item_feature_weights`` (n_columns × (k+1), posterior means; None without side
+    features): what each attribute column adds to the ``[bias, factors]`` vector of a user/item that has it
+    (value 1), the factorisation machine's linear term in column 0 and its embedding in the rest.
+    ``time_biases``: the posterior mean of the time-aware bias terms
+    (:class:`latentatlas.ratings.timebias.TimeBiases`), None without them; :meth:`predict` adds them for
+    the pairs' times.
     ``history``: lists per sample (burn-in included): ``sample``, ``kept``, ``train_rmse`` (of that
     sample's parameters), ``validation_rmse`` (of the running posterior mean; of the current sample during
     burn-in; NaN without validation data), ``alpha``, ``seconds`` (cumulative).
@@ -130,6 +136,9 @@ class BayesFit:
     interrupted: bool = False
     form: str = "samples"
     rank: int = 0
+    user_feature_weights: np.ndarray | None = None
+    item_feature_weights: np.ndarray | None = None
+    time_biases: object | None = None
 
     @property
     def width(self) -> int:
@@ -151,13 +160,19 @@ class BayesFit:
         V = np.concatenate([self.item_bias[:, None], Vf], axis=1)
         return np.ascontiguousarray(U), np.ascontiguousarray(V)
 
-    def predict(self, users, items) -> np.ndarray:
+    def predict(self, users, items, times=None) -> np.ndarray:
         """Posterior-mean predictions for index pairs (float64, not clipped): biases averaged over all kept
-        samples, the factor product averaged over the stored samples."""
+        samples, the factor product averaged over the stored samples; with time biases and ``times`` (seconds,
+        one per pair), plus their posterior-mean offsets (no offset without times)."""
         users, items = _pairs(users, items, self.n_users, self.n_items, "users", "items")
         U, V = self._effective()
         out = np.empty(len(users))
         kb.predict_pairs(users, items, float(self.mu), U, V, out)
+        if self.time_biases is not None and times is not None:
+            times = np.ascontiguousarray(times, dtype=np.float64).ravel()
+            if len(times) != len(users):
+                raise LatentAtlasError(f"times must have one entry per pair ({len(times)} != {len(users)})")
+            out += np.asarray(self.time_biases.predict(users, items, times), dtype=np.float64)
         return out
 
     def predict_std(self, users, items) -> np.ndarray:
@@ -242,6 +257,7 @@ class BayesFit:
             self, user_factors=U, item_factors=V, user_factor_mean=U[:, :k], item_factor_mean=V[:, :k],
             user_var=f32(self.user_var), item_var=f32(self.item_var), implicit_user=f32(self.implicit_user),
             user_noise=f32(self.user_noise), item_noise=f32(self.item_noise),
+            user_feature_weights=f32(self.user_feature_weights), item_feature_weights=f32(self.item_feature_weights),
             user_prior_mean=np.asarray(self.user_prior_mean, dtype=np.float64),
             user_prior_precision=np.asarray(self.user_prior_precision, dtype=np.float64),
             history=dict(self.history), form="compact", rank=rank)
@@ -254,6 +270,8 @@ class BayesFit:
         names = _FILE_ARRAYS if self.form == "samples" else \
             tuple(n for n in _FILE_ARRAYS if n not in ("user_factor_mean", "item_factor_mean"))
         arrays = {name: getattr(self, name) for name in names if getattr(self, name) is not None}
+        if self.time_biases is not None:
+            arrays.update({f"time_{name}": value for name, value in self.time_biases.to_arrays().items()})
         return scalars, arrays
 
     @classmethod
@@ -267,14 +285,20 @@ class BayesFit:
         k = int(scalars["k"])
         if form == "compact":
             arrays = {**arrays, "user_factor_mean": user_factors[:, :k], "item_factor_mean": item_factors[:, :k]}
-        missing = [name for name in _FILE_ARRAYS if name not in arrays and name != "implicit_user"]
+        missing = [name for name in _FILE_ARRAYS if name not in arrays and name not in _OPTIONAL_ARRAYS]
         if missing:
             raise KeyError(missing[0])
+        time_arrays = {name[5:]: value for name, value in arrays.items() if name.startswith("time_")}
+        time_biases = None
+        if time_arrays:
+            from latentatlas.ratings.timebias import TimeBiases
+
+            time_biases = TimeBiases.from_arrays(time_arrays)
         fit = cls(mu=mu, user_bias=user_bias, item_bias=item_bias, user_factors=user_factors,
-                  item_factors=item_factors, implicit_user=arrays.get("implicit_user"),
-                  **{name: arrays[name] for name in _FILE_ARRAYS if name != "implicit_user"},
+                  item_factors=item_factors, **{name: arrays.get(name) for name in _OPTIONAL_ARRAYS},
+                  **{name: arrays[name] for name in _FILE_ARRAYS if name not in _OPTIONAL_ARRAYS},
                   **{name: scalars[name] for name in _FILE_SCALARS if name not in ("form", "rank")},
-                  form=form, rank=int(scalars.get("rank", 0)))
+                  form=form, rank=int(scalars.get("rank", 0)), time_biases=time_biases)
         nu, ni = len(user_bias), len(item_bias)
         shapes = [(fit.user_factors, (nu, fit.width)), (fit.item_factors, (ni, fit.width)),
                   (fit.user_factor_mean, (nu, k)), (fit.item_factor_mean, (ni, k)), (fit.user_var, (nu, k + 1)),
@@ -282,6 +306,9 @@ class BayesFit:
                   (fit.user_prior_mean, (k + 1,)), (fit.user_prior_precision, (k + 1,))]
         if fit.implicit_user is not None:
             shapes.append((fit.implicit_user, (ni, k + 1)))
+        for weights in (fit.user_feature_weights, fit.item_feature_weights):
+            if weights is not None:
+                shapes.append((weights, (len(weights), k + 1)))
         if any(np.shape(a) != shape for a, shape in shapes) or fit.rank < 0:
             raise ValueError("the sampler's arrays do not match the ids and k")
         return fit
@@ -290,7 +317,10 @@ class BayesFit:
 #: What a model file keeps of a :class:`BayesFit` besides the biases and the factors (arrays ``bayes_<name>``,
 #: scalars in the metadata); "form" and "rank" are absent from files written before the compact form.
 _FILE_ARRAYS = ("user_factor_mean", "item_factor_mean", "user_var", "item_var", "user_prior_mean",
-                "user_prior_precision", "implicit_user", "user_noise", "item_noise")
+                "user_prior_precision", "implicit_user", "user_noise", "item_noise", "user_feature_weights",
+                "item_feature_weights")
+#: Arrays a file may lack (no implicit or side features); time-bias arrays are stored as ``time_<name>``.
+_OPTIONAL_ARRAYS = ("implicit_user", "user_feature_weights", "item_feature_weights")
 _FILE_SCALARS = ("n_stored", "noise_precision", "noise_variance", "k", "implicit", "noise", "n_kept", "burn_in",
                  "seed", "form", "rank")
 
@@ -378,7 +408,9 @@ def gibbs_fit(users, items, values, n_users: int, n_items: int, *, k: int = DEFA
               implicit_extra: tuple | None = None, noise: str = DEFAULT_NOISE, noise_dof: float = DEFAULT_NOISE_DOF,
               n_stored: int | None = None, validation: tuple | None = None, seed: int = 0,
               n_threads: int | None = None, init_std: float = 0.1, init_factors: tuple | None = None,
-              callback: Callable[[int, dict], None] | None = None) -> BayesFit:
+              callback: Callable[[int, dict], None] | None = None, user_features: tuple | None = None,
+              item_features: tuple | None = None, times=None, time_bias: bool = False,
+              time_bins: int | None = None) -> BayesFit:
     """Sample the posterior of the model in the module docstring and average it.
 
     ``users``, ``items`` (int, contiguous indices below ``n_users``/``n_items``) and ``values`` are the
@@ -394,6 +426,16 @@ def gibbs_fit(users, items, values, n_users: int, n_items: int, *, k: int = DEFA
     fit's) instead of random ones. Started from small random factors, a chain can sit near zero for dozens of
     samples before the signal takes over (seen on synthetic rank-16 data: 60 samples); a MAP starting point,
     as Salakhutdinov & Mnih start from PMF, avoids that.
+    ``user_features=(matrix, groups)`` (and ``item_features``): side attributes as a sparse matrix with one
+    row per user (item) index, ``n_users`` rows, and one group number per column (one source field each:
+    genre, age...); column ``f`` adds ``F[u, f]·w_f`` to the user's ``[b̃_u, q̃_u]`` (a factorisation
+    machine's linear term and embedding), the ``w_f`` of each group under its own Normal prior with a
+    Normal-Gamma hyper-prior (the implicit columns are one more group). Rows without ratings are users
+    (items) known only by their features (cold start): their vectors are the feature part plus a draw from
+    the prior. ``BayesFit.user_feature_weights`` holds the posterior means of the ``w_f``.
+    ``time_bias=True`` with ``times`` (seconds, one per rating): timeSVD++-style item-bin biases and user
+    drift (:class:`latentatlas.ratings.timebias.TimeBiases`, ``time_bins`` bins when given) sampled as one
+    more Gibbs block; then ``validation`` may carry a fourth array, the validation times.
     ``init_std``: standard deviation of the random initial factors (biases start at 0). The same ``seed`` gives
     the same result whatever ``n_threads`` (None: numba's current setting). Computation is in float64.
 
@@ -443,13 +485,28 @@ def gibbs_fit(users, items, values, n_users: int, n_items: int, *, k: int = DEFA
         raise LatentAtlasError("values: no training ratings")
     if not np.all(np.isfinite(values)):
         raise LatentAtlasError("values: not all finite")
+    vt = None
     if validation is not None:
-        if len(validation) != 3:
-            raise LatentAtlasError("validation must be (users, items, values)")
+        if len(validation) not in (3, 4):
+            raise LatentAtlasError("validation must be (users, items, values) or (users, items, values, times)")
         vu, vi = _pairs(validation[0], validation[1], n_users, n_items, "validation users", "validation items")
         vv = np.ascontiguousarray(validation[2], dtype=np.float64).ravel()
         if len(vv) != len(vu):
             raise LatentAtlasError("validation values must have one entry per pair")
+        if len(validation) == 4 and validation[3] is not None:
+            vt = _times("validation times", validation[3], len(vu))
+    user_attrs = _attributes(user_features, n_users, "user_features")
+    item_attrs = _attributes(item_features, n_items, "item_features")
+    if not isinstance(time_bias, (bool, np.bool_)):
+        raise LatentAtlasError(f"time_bias must be True or False, got {time_bias!r}")
+    if time_bins is not None:
+        time_bins = _check_int("time_bins", time_bins, 1)
+    if time_bias:
+        if times is None:
+            raise LatentAtlasError("time_bias=True needs times (one per training rating)")
+        times = _times("times", times, len(values))
+    else:
+        times = vt = None
     if implicit_extra is not None:
         if len(implicit_extra) != 2:
             raise LatentAtlasError("implicit_extra must be (users, items)")
@@ -462,9 +519,49 @@ def gibbs_fit(users, items, values, n_users: int, n_items: int, *, k: int = DEFA
         return _run(users, items, values, n_users, n_items, k, n_samples, burn_in, n_stored, mode, noise,
                     float(noise_dof),
                     (eu, ei) if implicit_extra is not None else None,
-                    (vu, vi, vv) if validation is not None else None, seed, init_std, init_factors, callback)
+                    (vu, vi, vv, vt) if validation is not None else None, seed, init_std, init_factors, callback,
+                    user_attrs, item_attrs, times, time_bins)
     finally:
         numba.set_num_threads(previous_threads)
+
+
+def _times(name, times, n):
+    times = np.ascontiguousarray(times, dtype=np.float64).ravel()
+    if len(times) != n:
+        raise LatentAtlasError(f"{name} must have one entry per rating ({len(times)} != {n})")
+    if not np.all(np.isfinite(times)):
+        raise LatentAtlasError(f"{name}: not all finite")
+    return times
+
+
+def _attributes(spec, n_rows, name):
+    """``(csr float64, groups 0..G-1 per column, original group numbers)`` from ``(matrix, groups)``, or None."""
+    if spec is None:
+        return None
+    import scipy.sparse as sp
+
+    if not isinstance(spec, (tuple, list)) or len(spec) != 2:
+        raise LatentAtlasError(f"{name} must be (sparse matrix, groups), got {type(spec).__name__}")
+    matrix, groups = spec
+    try:
+        matrix = sp.csr_matrix(matrix if sp.issparse(matrix) else np.asarray(matrix, dtype=np.float64),
+                               dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise LatentAtlasError(f"{name}: the matrix is not numeric ({exc})") from None
+    if matrix.ndim != 2 or matrix.shape[0] != n_rows:
+        raise LatentAtlasError(f"{name}: the matrix needs one row per index ({n_rows}), got shape {matrix.shape}")
+    matrix.sum_duplicates()
+    matrix.sort_indices()
+    if not np.all(np.isfinite(matrix.data)):
+        raise LatentAtlasError(f"{name}: the matrix has NaN or infinite values")
+    groups = np.asarray(groups).ravel()
+    if len(groups) != matrix.shape[1] or (len(groups) and (groups.dtype.kind not in "iu" or groups.min() < 0)):
+        raise LatentAtlasError(f"{name}: groups must be one non-negative integer per column "
+                               f"({matrix.shape[1]} columns, got {len(groups)} groups)")
+    if matrix.shape[1] == 0:
+        return None
+    ids, compact = np.unique(groups, return_inverse=True)
+    return matrix, compact.astype(np.int32).ravel(), ids
 
 
 def _implicit_structure(users, items, extra, n_users, n_items):
@@ -484,8 +581,79 @@ def _implicit_structure(users, items, extra, n_users, n_items):
     return by_user, by_item, wu, wi
 
 
+class _Block:
+    """The feature columns of one side: the implicit "who rated what" columns (one per item for the user side),
+    then the attribute columns, with ``S[u] = Σ_f F[u, f]·W[f]`` added to row ``u``'s vector. Group 0 holds the
+    implicit columns (when there are any), then one group per attribute group; each group has its own
+    per-dimension Normal prior (``means[g]``, ``precs[g]``) with a Normal-Gamma hyper-prior."""
+
+    def __init__(self, n_rows, K, implicit, attrs):
+        self.implicit = implicit  # (by_row, by_col, weight) or None
+        self.n_imp = len(implicit[1][0]) - 1 if implicit is not None else 0
+        self.attrs = attrs  # (csr, groups compact 0..G-1, original group ids) or None
+        n_attr = attrs[0].shape[1] if attrs is not None else 0
+        n_groups = len(attrs[2]) if attrs is not None else 0
+        self.n_attr = n_attr
+        self.active = self.n_imp + n_attr > 0
+        self.W = np.zeros((self.n_imp + n_attr, K))
+        first = 1 if implicit is not None else 0
+        self.first = first
+        self.means = np.zeros((first + n_groups, K))
+        self.precs = np.ones((first + n_groups, K))
+        if attrs is not None:
+            csr, groups, _ = attrs
+            csc = csr.tocsc()
+            csc.sort_indices()
+            offset = 0
+            if implicit is not None:
+                by_col, weight = implicit[1], implicit[2]
+                indptr = np.concatenate([by_col[0].astype(np.int64), by_col[0][-1] + csc.indptr[1:].astype(np.int64)])
+                indices = np.concatenate([by_col[1].astype(np.int32), csc.indices.astype(np.int32)])
+                data = np.concatenate([weight[by_col[1]], csc.data])
+                col_groups = np.concatenate([np.zeros(self.n_imp, dtype=np.int32), groups + first])
+                offset = self.n_imp
+            else:
+                indptr, indices, data = csc.indptr.astype(np.int64), csc.indices.astype(np.int32), csc.data
+                col_groups = groups.astype(np.int32)
+            self.sweep_cols = (np.ascontiguousarray(indptr), np.ascontiguousarray(indices),
+                               np.ascontiguousarray(data, dtype=np.float64),
+                               np.ascontiguousarray(col_groups, dtype=np.int32))
+            self.attr_rows = (csr.indptr.astype(np.int64), (csr.indices + offset).astype(np.int32),
+                              np.ascontiguousarray(csr.data, dtype=np.float64))
+            self.group_cols = [np.flatnonzero(groups == g) + offset for g in range(n_groups)]
+
+    def hyper_implicit(self, rng):
+        if self.implicit is not None:
+            _sample_hyper(self.W[:self.n_imp], rng, self.means[0], self.precs[0])
+
+    def hyper_attrs(self, rng):
+        if self.attrs is not None:
+            for g, cols in enumerate(self.group_cols):
+                _sample_hyper(self.W[cols], rng, self.means[self.first + g], self.precs[self.first + g])
+
+    def sweep(self, gram, grad, S, alpha, key):
+        """One Gibbs sweep over every column, then the sums recomputed from scratch (no drift)."""
+        if self.attrs is None:
+            by_row, by_col, weight = self.implicit
+            kb.sample_implicit(by_col[0], by_col[1], weight, gram, grad, self.W, S, self.means[0], self.precs[0],
+                               alpha, key, True)
+        else:
+            kb.sample_columns(*self.sweep_cols, gram, grad, self.W, S, self.means, self.precs, alpha, key, True)
+        if self.implicit is not None:
+            by_row, _, weight = self.implicit
+            kb.implicit_sums(by_row[0], by_row[1], weight, self.W, S, _CHUNKS)
+        else:
+            S[:] = 0.0
+        if self.attrs is not None:
+            kb.add_feature_sums(*self.attr_rows, self.W, S, _CHUNKS)
+
+    def attribute_weights(self):
+        return self.W[self.n_imp:] if self.attrs is not None else None
+
+
 def _run(users, items, values, n_users, n_items, k, n_samples, burn_in, n_stored, mode, noise, dof, extra,
-         validation, seed, init_std, init_factors, callback):
+         validation, seed, init_std, init_factors, callback, user_attrs=None, item_attrs=None, times=None,
+         time_bins=None):
     K = k + 1
     N = len(values)
     user_csr = compressed(users, items, values, n_users, np.float64)
@@ -496,6 +664,9 @@ def _run(users, items, values, n_users, n_items, k, n_samples, burn_in, n_stored
     use_z = mode in ("item", "both")
     if use_y or use_z:
         by_user, by_item, wu, wi = _implicit_structure(users, items, extra, n_users, n_items)
+    ublock = _Block(n_users, K, (by_user, by_item, wu) if use_y else None, user_attrs)
+    iblock = _Block(n_items, K, (by_item, by_user, wi) if use_z else None, item_attrs)
+    side_u, side_i = ublock.active, iblock.active
 
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0x5EED]))
     Ux = rng.normal(0, init_std, (n_users, K))  # raw [b_u, q_u]
@@ -504,15 +675,13 @@ def _run(users, items, values, n_users, n_items, k, n_samples, burn_in, n_stored
     Vx[:, 0] = 0
     if init_factors is not None:
         Ux[:, 1:], Vx[:, 1:] = init_factors
-    S = np.zeros((n_users, K))  # user implicit sums
+    S = np.zeros((n_users, K))  # user feature sums (implicit and attributes)
     T = np.zeros((n_items, K))
-    Wy = np.zeros((n_items, K)) if use_y else None
-    Wz = np.zeros((n_users, K)) if use_z else None
-    gram_u = np.empty((n_users, K, K), dtype=np.float32) if use_y else np.zeros((1, K, K), dtype=np.float32)
-    grad_u = np.empty((n_users, K)) if use_y else np.zeros((1, K))
-    gram_i = np.empty((n_items, K, K), dtype=np.float32) if use_z else np.zeros((1, K, K), dtype=np.float32)
-    grad_i = np.empty((n_items, K)) if use_z else np.zeros((1, K))
-    hyper = {name: (np.zeros(K), np.ones(K)) for name in ("U", "V", "Y", "Z")}
+    gram_u = np.empty((n_users, K, K), dtype=np.float32) if side_u else np.zeros((1, K, K), dtype=np.float32)
+    grad_u = np.empty((n_users, K)) if side_u else np.zeros((1, K))
+    gram_i = np.empty((n_items, K, K), dtype=np.float32) if side_i else np.zeros((1, K, K), dtype=np.float32)
+    grad_i = np.empty((n_items, K)) if side_i else np.zeros((1, K))
+    hyper = {name: (np.zeros(K), np.ones(K)) for name in ("U", "V")}
     mu = float(values.mean())
     alpha = 1.0
     tau = np.ones(n_users)  # per-user and per-item noise precision factors (all 1: one global precision)
@@ -524,10 +693,32 @@ def _run(users, items, values, n_users, n_items, k, n_samples, burn_in, n_stored
     sq_u, lin_u, w_u = np.empty(n_users), np.empty(n_users), np.empty(n_users)
     sq_i, lin_i, w_i = np.empty(n_items), np.empty(n_items), np.empty(n_items)
 
+    # time-aware biases (timeSVD++): the ratings net of the current time offsets are the sampler's targets
+    tb = None
+    net = values
+    if times is not None:
+        from latentatlas.ratings.timebias import TimeBiases
+
+        tb = TimeBiases.setup(users, items, times, n_users, n_items,
+                              **({} if time_bins is None else {"n_bins": time_bins}))
+        perm_u = np.argsort(users, kind="stable")  # the CSR orders (compressed keeps the input order in a row)
+        perm_i = np.argsort(items, kind="stable")
+        no_time = np.empty(N)
+
+        def refresh():
+            new = values - np.asarray(tb.offsets(), dtype=np.float64)
+            user_csr[2][:] = new[perm_u]
+            item_csr[2][:] = new[perm_i]
+            return new
+
+        net = refresh()
+
     acc = {"U": np.zeros((n_users, K)), "U2": np.zeros((n_users, K)), "V": np.zeros((n_items, K)),
            "V2": np.zeros((n_items, K)), "mu": 0.0, "alpha": 0.0, "inv_alpha": 0.0,
            "Um": np.zeros(K), "Ul": np.zeros(K), "Y": np.zeros((n_items, K)) if use_y else None,
-           "inv_tau": np.zeros(n_users), "inv_kappa": np.zeros(n_items)}
+           "inv_tau": np.zeros(n_users), "inv_kappa": np.zeros(n_items),
+           "Fu": None if user_attrs is None else np.zeros((ublock.n_attr, K)),
+           "Fi": None if item_attrs is None else np.zeros((iblock.n_attr, K))}
     # the stored samples: every stride-th kept sample's factors, side by side (float32)
     stride = -(-n_samples // n_stored)
     store = {"U": np.empty((n_users, (n_samples // stride) * k), dtype=np.float32),
@@ -537,10 +728,13 @@ def _run(users, items, values, n_users, n_items, k, n_samples, burn_in, n_stored
     n_kept = 0
     Ueff = Ux + S
     Veff = Vx + T
+    val_time = None
     if validation is not None:
         val_pred = np.empty(len(validation[0]))
         val_bias = np.zeros(len(validation[0]))  # Σ over kept samples of μ + b̃_u + b̃_i
         val_dot = np.zeros(len(validation[0]))  # Σ over stored samples of q̃_u·p̃_i
+        if tb is not None and len(validation) > 3 and validation[3] is not None:
+            val_time = validation[3]
     start = time.perf_counter()
     total = burn_in + n_samples
     try:
@@ -548,10 +742,10 @@ def _run(users, items, values, n_users, n_items, k, n_samples, burn_in, n_stored
             hrng = np.random.default_rng(np.random.SeedSequence([seed, t, 7]))
             _sample_hyper(Ux, hrng, *hyper["U"])
             _sample_hyper(Vx, hrng, *hyper["V"])
-            if use_y:
-                _sample_hyper(Wy, hrng, *hyper["Y"])
-            if use_z:
-                _sample_hyper(Wz, hrng, *hyper["Z"])
+            ublock.hyper_implicit(hrng)
+            iblock.hyper_implicit(hrng)
+            ublock.hyper_attrs(hrng)
+            iblock.hyper_attrs(hrng)
 
             # users: features [1, p̃_i], targets r − μ − b̃_i
             Vaug = Veff.copy()
@@ -559,11 +753,9 @@ def _run(users, items, values, n_users, n_items, k, n_samples, burn_in, n_stored
             kb.effective_targets(user_csr[0], user_csr[1], user_csr[2], mu, np.ascontiguousarray(Veff[:, 0]),
                                  t_user)
             kb.sample_rows(user_csr[0], user_csr[1], t_user, Vaug, S, *hyper["U"], alpha, tau, kappa, Ux,
-                           _key(seed, t, 1), True, gram_u, grad_u, use_y, _CHUNKS)
-            if use_y:
-                kb.sample_implicit(by_item[0], by_item[1], wu, gram_u, grad_u, Wy, S, *hyper["Y"], alpha,
-                                   _key(seed, t, 2), True)
-                kb.implicit_sums(by_user[0], by_user[1], wu, Wy, S, _CHUNKS)  # no drift
+                           _key(seed, t, 1), True, gram_u, grad_u, side_u, _CHUNKS)
+            if side_u:
+                ublock.sweep(gram_u, grad_u, S, alpha, _key(seed, t, 2))
             Ueff = Ux + S
 
             # items: features [1, q̃_u], targets r − μ − b̃_u
@@ -572,12 +764,16 @@ def _run(users, items, values, n_users, n_items, k, n_samples, burn_in, n_stored
             kb.effective_targets(item_csr[0], item_csr[1], item_csr[2], mu, np.ascontiguousarray(Ueff[:, 0]),
                                  t_item)
             kb.sample_rows(item_csr[0], item_csr[1], t_item, Uaug, T, *hyper["V"], alpha, kappa, tau, Vx,
-                           _key(seed, t, 3), True, gram_i, grad_i, use_z, _CHUNKS)
-            if use_z:
-                kb.sample_implicit(by_user[0], by_user[1], wi, gram_i, grad_i, Wz, T, *hyper["Z"], alpha,
-                                   _key(seed, t, 4), True)
-                kb.implicit_sums(by_item[0], by_item[1], wi, Wz, T, _CHUNKS)
+                           _key(seed, t, 3), True, gram_i, grad_i, side_i, _CHUNKS)
+            if side_i:
+                iblock.sweep(gram_i, grad_i, T, alpha, _key(seed, t, 4))
             Veff = Vx + T
+
+            if tb is not None:  # the time terms given everything else, then the targets net of the new ones
+                kb.predict_pairs(users, items, mu, Ueff, Veff, no_time)
+                precision = np.asarray(alpha, dtype=np.float64) if noise == "global" else alpha * tau[users] * kappa[items]
+                tb.sample(values - no_time, precision, np.random.default_rng(np.random.SeedSequence([seed, t, 13])))
+                net = refresh()
 
             # global mean (flat prior), noise precision α (Gamma(1, 1) prior) and, when asked, per-user τ_u and
             # per-item κ_i factors of it (Gamma(ν/2, ν/2) priors: Student-t noise per user / item)
@@ -599,7 +795,7 @@ def _run(users, items, values, n_users, n_items, k, n_samples, burn_in, n_stored
                     sse = float(kappa @ sq_i)
                 else:
                     sse = float(tau @ sq_u)
-                plain_sse = kb.residual_moments(users, items, values, mu, Ueff, Veff, _CHUNKS)[1]
+                plain_sse = kb.residual_moments(users, items, net, mu, Ueff, Veff, _CHUNKS)[1]
             alpha = grng.gamma((1.0 + N) / 2, 2.0 / (1.0 + sse))
 
             kept = t >= burn_in
@@ -617,7 +813,13 @@ def _run(users, items, values, n_users, n_items, k, n_samples, burn_in, n_stored
                 acc["Um"] += hyper["U"][0]
                 acc["Ul"] += hyper["U"][1]
                 if use_y:
-                    acc["Y"] += Wy
+                    acc["Y"] += ublock.W[:n_items]
+                if acc["Fu"] is not None:
+                    acc["Fu"] += ublock.attribute_weights()
+                if acc["Fi"] is not None:
+                    acc["Fi"] += iblock.attribute_weights()
+                if tb is not None:
+                    tb.keep()
                 stored = n_kept % stride == 0
                 if stored:
                     m = store["n"]
@@ -626,16 +828,18 @@ def _run(users, items, values, n_users, n_items, k, n_samples, burn_in, n_stored
                     store["n"] = m + 1
             vrmse = frmse = float("nan")
             if validation is not None:
-                vu, vi, vv = validation
+                vu, vi, vv = validation[:3]
                 kb.predict_pairs(vu, vi, mu, Ueff, Veff, val_pred)
                 if kept:
+                    vtime = 0.0 if val_time is None else np.asarray(tb.predict(vu, vi, val_time), dtype=np.float64)
                     bias = mu + Ueff[vu, 0] + Veff[vi, 0]
                     val_bias += bias
                     if stored:
                         val_dot += val_pred - bias
-                    vrmse = float(np.sqrt(np.mean((vv - val_bias / n_kept - val_dot / max(store["n"], 1)) ** 2)))
+                    vrmse = float(np.sqrt(np.mean((vv - val_bias / n_kept - val_dot / max(store["n"], 1)
+                                                   - vtime) ** 2)))
                     kb.predict_pairs(vu, vi, acc["mu"] / n_kept, acc["U"] / n_kept, acc["V"] / n_kept, val_pred)
-                    frmse = float(np.sqrt(np.mean((vv - val_pred) ** 2)))
+                    frmse = float(np.sqrt(np.mean((vv - val_pred - vtime) ** 2)))
                 else:
                     vrmse = frmse = float(np.sqrt(np.mean((vv - val_pred) ** 2)))
             record = {"sample": t, "kept": kept, "train_rmse": float(np.sqrt(plain_sse / N)), "validation_rmse": vrmse,
@@ -646,23 +850,28 @@ def _run(users, items, values, n_users, n_items, k, n_samples, burn_in, n_stored
             if callback is not None:
                 callback(t, record)
     except KeyboardInterrupt:
-        fit = _finish(acc, store, n_kept, Ueff, Veff, mu, alpha, tau, kappa, hyper, Wy, k, mode, noise, burn_in,
-                      seed, history)
+        fit = _finish(acc, store, n_kept, Ueff, Veff, mu, alpha, tau, kappa, hyper, ublock, iblock, k, mode, noise,
+                      burn_in, seed, history, tb)
         fit.interrupted = True
         raise GibbsInterrupted(fit) from None
-    return _finish(acc, store, n_kept, Ueff, Veff, mu, alpha, tau, kappa, hyper, Wy, k, mode, noise, burn_in,
-                   seed, history)
+    return _finish(acc, store, n_kept, Ueff, Veff, mu, alpha, tau, kappa, hyper, ublock, iblock, k, mode, noise,
+                   burn_in, seed, history, tb)
 
 
-def _finish(acc, store, n_kept, Ueff, Veff, mu, alpha, tau, kappa, hyper, Wy, k, mode, noise, burn_in, seed,
-            history) -> BayesFit:
+def _finish(acc, store, n_kept, Ueff, Veff, mu, alpha, tau, kappa, hyper, ublock, iblock, k, mode, noise, burn_in,
+            seed, history, tb=None) -> BayesFit:
+    n_items = len(Veff)
     if n_kept == 0:  # interrupted during burn-in: the current sample, no spread
         U, V = Ueff.copy(), Veff.copy()
         Uvar, Vvar = np.zeros_like(U), np.zeros_like(V)
         mean_mu, mean_alpha, inv_alpha = mu, alpha, 1.0 / alpha
         prior_mean, prior_prec = hyper["U"][0].copy(), hyper["U"][1].copy()
-        implicit_user = None if Wy is None else Wy.copy()
+        implicit_user = None if acc["Y"] is None else ublock.W[:n_items].copy()
         user_noise, item_noise = 1.0 / tau, 1.0 / kappa
+        fu = None if acc["Fu"] is None else ublock.attribute_weights().copy()
+        fi = None if acc["Fi"] is None else iblock.attribute_weights().copy()
+        if tb is not None:
+            tb.keep()
     else:
         U = acc["U"] / n_kept
         V = acc["V"] / n_kept
@@ -674,6 +883,8 @@ def _finish(acc, store, n_kept, Ueff, Veff, mu, alpha, tau, kappa, hyper, Wy, k,
         prior_mean, prior_prec = acc["Um"] / n_kept, acc["Ul"] / n_kept
         implicit_user = None if acc["Y"] is None else acc["Y"] / n_kept
         user_noise, item_noise = acc["inv_tau"] / n_kept, acc["inv_kappa"] / n_kept
+        fu = None if acc["Fu"] is None else acc["Fu"] / n_kept
+        fi = None if acc["Fi"] is None else acc["Fi"] / n_kept
     M = store["n"]
     if M == 0:  # nothing stored yet: the current sample's factors
         Uf, Vf, M = Ueff[:, 1:].astype(np.float32), Veff[:, 1:].astype(np.float32), 1
@@ -687,7 +898,8 @@ def _finish(acc, store, n_kept, Ueff, Veff, mu, alpha, tau, kappa, hyper, Wy, k,
                     user_var=Uvar, item_var=Vvar, noise_precision=float(mean_alpha),
                     noise_variance=float(inv_alpha), user_prior_mean=prior_mean, user_prior_precision=prior_prec,
                     implicit_user=implicit_user, user_noise=user_noise, item_noise=item_noise, k=k,
-                    implicit=mode, noise=noise, n_kept=n_kept, burn_in=burn_in, seed=seed, history=history)
+                    implicit=mode, noise=noise, n_kept=n_kept, burn_in=burn_in, seed=seed, history=history,
+                    user_feature_weights=fu, item_feature_weights=fi, time_biases=tb)
 
 
 # --- the LatentFactorModel(solver="bayes") glue ------------------------------------------------------------

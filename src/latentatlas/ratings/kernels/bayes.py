@@ -263,18 +263,21 @@ def row_residuals(indptr, indices, data, mu, R, C, col_w, sq_out, lin_out, w_out
 
 
 @njit(fastmath=True, cache=True)
-def sample_implicit(indptr, indices, weight, gram, grad, W, S, prior_mean, prior_prec, alpha, key, draw):
-    """One sequential Gibbs sweep over the implicit-feedback vectors ``W`` (n_cols × K).
+def sample_columns(indptr, indices, data, groups, gram, grad, W, S, prior_mean, prior_prec, alpha, key, draw):
+    """One sequential Gibbs sweep over the feature vectors ``W`` (n_cols × K) of a sparse feature matrix ``F``.
 
-    Column ``j`` (e.g. an item) enters the effective vector of every row ``u`` in ``indices[indptr[j]:
-    indptr[j+1]]`` (the users who rated it) as ``weight[u]·w_j`` with ``weight[u] = 1/√|N(u)|``; ``S[u]`` is
-    that sum ``Σ_j weight[u]·w_j`` and ``grad[u]`` the residual gradient of row ``u`` (both kept up to date
-    here). ``gram[u]`` is row ``u``'s Gram matrix from :func:`sample_rows`. The conditional of ``w_j`` is
+    The effective vector of row ``u`` (a user when ``F`` holds user features) is ``x_u + S[u]`` with
+    ``S[u] = Σ_f F[u, f]·W[f]``. ``F`` is given by column (CSC): column ``f`` has the rows
+    ``indices[indptr[f]:indptr[f+1]]`` with values ``data[...]``. Column ``f``'s prior is
+    ``N(prior_mean[groups[f]], diag(1/prior_prec[groups[f]]))`` (one row of hyper-parameters per group).
+    ``grad[u]`` is the residual gradient of row ``u`` and ``gram[u]`` its Gram matrix from :func:`sample_rows`;
+    ``S`` and ``grad`` are kept up to date here. The conditional of ``w_f`` is
 
-        A = diag(λ) + α Σ_u weight[u]² G_u,   b = λ⊙m + α Σ_u weight[u] (grad_u + weight[u] G_u w_j)
+        A = diag(λ_g) + α Σ_u F_uf² G_u,   b = λ_g⊙m_g + α Σ_u F_uf (grad_u + F_uf G_u w_f)
 
-    where the second sum is ``(Σ_u weight[u]² G_u) w_j``, formed once per column. Cost per (column, row)
-    pair: K² for A plus K² to update ``grad[u]`` after the draw. Sequential: columns share rows.
+    where the second sum is ``(Σ_u F_uf² G_u) w_f``, formed once per column. Cost per non-zero: K² for A plus
+    K² to update ``grad[u]`` after the draw. Sequential: columns share rows. Column ``f``'s normals come from
+    (``key``, ``f``).
     """
     n_cols = len(indptr) - 1
     k = W.shape[1]
@@ -283,6 +286,7 @@ def sample_implicit(indptr, indices, weight, gram, grad, W, S, prior_mean, prior
     z = np.empty(k)
     old = np.empty(k)
     for j in range(n_cols):
+        g_j = groups[j]
         for a in range(k):
             old[a] = W[j, a]
             b[a] = 0.0
@@ -290,7 +294,7 @@ def sample_implicit(indptr, indices, weight, gram, grad, W, S, prior_mean, prior
                 A[a, c] = 0.0
         for p in range(indptr[j], indptr[j + 1]):
             u = indices[p]
-            w = weight[u]
+            w = data[p]
             ww = w * w
             G = gram[u]
             g = grad[u]
@@ -300,23 +304,23 @@ def sample_implicit(indptr, indices, weight, gram, grad, W, S, prior_mean, prior
                 for c in range(k):
                     Aa[c] += ww * row[c]
                 b[a] += w * g[a]
-        # Σ_u w_u² G_u w_j = A_lik w_j: the old value's own contribution, added back once per column
+        # Σ_u F_uf² G_u w_f = A_lik w_f: the old value's own contribution, added back once per column
         for a in range(k):
             t = 0.0
             for c in range(k):
                 t += A[a, c] * old[c]
-            b[a] = alpha * (b[a] + t) + prior_prec[a] * prior_mean[a]
+            b[a] = alpha * (b[a] + t) + prior_prec[g_j, a] * prior_mean[g_j, a]
         for a in range(k):
             for c in range(k):
                 A[a, c] *= alpha
-            A[a, a] += prior_prec[a]
+            A[a, a] += prior_prec[g_j, a]
         _draw(A, b, z, draw, _row_state(key, j))
         for a in range(k):
             z[a] = b[a] - old[a]  # the change
             W[j, a] = b[a]
         for p in range(indptr[j], indptr[j + 1]):
             u = indices[p]
-            w = weight[u]
+            w = data[p]
             G = gram[u]
             g = grad[u]
             s = S[u]
@@ -326,6 +330,19 @@ def sample_implicit(indptr, indices, weight, gram, grad, W, S, prior_mean, prior
                 for a in range(k):
                     g[a] -= f * row[a]
                 s[c] += f
+
+
+@njit(cache=True)
+def sample_implicit(indptr, indices, weight, gram, grad, W, S, prior_mean, prior_prec, alpha, key, draw):
+    """One sequential Gibbs sweep over the implicit-feedback vectors ``W`` (n_cols × K): :func:`sample_columns`
+    for the feature matrix whose column ``j`` (e.g. an item) holds ``weight[u] = 1/√|N(u)|`` for every row
+    ``u`` in ``indices[indptr[j]:indptr[j+1]]`` (the users who rated it), one group."""
+    data = np.empty(len(indices))
+    for p in range(len(indices)):
+        data[p] = weight[indices[p]]
+    groups = np.zeros(len(indptr) - 1, dtype=np.int32)
+    sample_columns(indptr, indices, data, groups, gram, grad, W, S, prior_mean.reshape(1, -1),
+                   prior_prec.reshape(1, -1), alpha, key, draw)
 
 
 @njit(parallel=True, fastmath=_FAST, cache=True)
@@ -346,6 +363,22 @@ def implicit_sums(indptr, indices, weight, W, S, n_chunks):
             w = weight[r]
             for a in range(k):
                 s[a] *= w
+
+
+@njit(parallel=True, fastmath=_FAST, cache=True)
+def add_feature_sums(indptr, indices, data, W, S, n_chunks):
+    """``S[r] += Σ_p data[p]·W[indices[p]]`` over row ``r`` of a CSR feature matrix (rows in parallel)."""
+    n_rows = len(indptr) - 1
+    k = W.shape[1]
+    step = (n_rows + n_chunks - 1) // n_chunks
+    for c in prange(n_chunks):
+        for r in range(c * step, min(n_rows, (c + 1) * step)):
+            s = S[r]
+            for p in range(indptr[r], indptr[r + 1]):
+                y = W[indices[p]]
+                v = data[p]
+                for a in range(k):
+                    s[a] += v * y[a]
 
 
 @njit(parallel=True, fastmath=_FAST, cache=True)
