@@ -69,6 +69,13 @@ def _typed_ids(values, where: str) -> np.ndarray:
     return text
 
 
+def shown_id(value) -> str:
+    """An id for a message: integers bare, text quoted (``1``, ``'b1'``)."""
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    return repr(printable(str(value)))
+
+
 def _comparable(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Two id arrays in one comparable type (text when one side is text and the other integer)."""
     a, b = np.asarray(a), np.asarray(b)
@@ -117,7 +124,7 @@ class Features:
             same = np.flatnonzero(sorted_ids[1:] == sorted_ids[:-1])
             if len(same):
                 first = min(order[same + 1])  # the first row (in file order) that repeats an earlier id
-                raise LatentAtlasError(f"{self._where()}: duplicate id {printable(ids[first])!r} "
+                raise LatentAtlasError(f"{self._where()}: duplicate id {shown_id(ids[first])} "
                                        f"(row {int(first) + 1} repeats an earlier row)")
         object.__setattr__(self, "ids", ids)
         object.__setattr__(self, "matrix", matrix)

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from latentatlas.errors import LatentAtlasError, printable
-from latentatlas.ratings.features import KINDS, Features
+from latentatlas.ratings.features import KINDS, Features, shown_id
 from latentatlas.ratings.io.readers import ITEM_NAMES, USER_NAMES
 
 log = logging.getLogger("latentatlas")
@@ -148,7 +148,7 @@ def read_features(path: str | os.PathLike, *, kind: str | None = None, id_column
     frame.columns = [str(c) for c in frame.columns]
     if spec is None:  # a generic table: the id column by name, every other column a feature
         id_column = _id_column(frame, id_column, kind, path)
-        spec, kinds = _generic_spec(frame, id_column, wanted is not None)
+        spec, kinds = _generic_spec(frame, id_column, wanted is not None, sep or "|", forced)
     else:
         if id_column is not None and id_column != "id":
             log.info("%s: %s files have a fixed id column; id_column=%r is not used", path, fmt, id_column)
@@ -371,10 +371,10 @@ def _id_column(frame, id_column, kind, path: Path) -> str:
                            f"{', '.join(printable(n) for n in names[:20])}")
 
 
-def _generic_spec(frame, id_column: str, chosen: bool) -> tuple[dict, dict]:
+def _generic_spec(frame, id_column: str, chosen: bool, sep: str, forced: dict) -> tuple[dict, dict]:
     """Every column but the id: numbers numeric (text holding only numbers too), zip codes cut to their first
-    character; unless ``chosen``, text columns whose values all differ (names, titles) and nested values are
-    left out."""
+    character; unless ``chosen``, single-valued text columns whose values all differ (names, titles) and nested
+    values are left out."""
     import pandas as pd
 
     spec, kinds = {}, {}
@@ -382,6 +382,9 @@ def _generic_spec(frame, id_column: str, chosen: bool) -> tuple[dict, dict]:
         if col == id_column:
             continue
         series = frame[col]
+        if col in forced:  # read as written, encoded as asked
+            spec[col] = col
+            continue
         if col.lower() in ZIP_NAMES:
             spec[col] = f"\0zip:{col}"
             continue
@@ -397,7 +400,7 @@ def _generic_spec(frame, id_column: str, chosen: bool) -> tuple[dict, dict]:
                 continue
             hashable = values.map(lambda v: isinstance(v, str))
             if not chosen and hashable.all() and len(values) > 1 and values.nunique() == len(values) and \
-                    len(values) == len(frame):
+                    len(values) == len(frame) and not values.str.contains(sep, regex=False).any():
                 log.info("features: column %r has a different value on every row (a name?); left out", col)
                 continue
         spec[col] = col
@@ -418,7 +421,7 @@ def _check_ids(frame, id_column: str, path: Path, header: bool) -> None:
     dup = text.duplicated().to_numpy()
     if dup.any():
         row = int(np.flatnonzero(dup)[0])
-        raise LatentAtlasError(f"{path} {_line(path, row, offset)}: duplicate id {printable(text.iloc[row])!r} "
+        raise LatentAtlasError(f"{path} {_line(path, row, offset)}: duplicate id {printable(text.iloc[row])} "
                                "(each id may have one row)")
 
 
@@ -436,8 +439,9 @@ def check_overlap(features: Features, ids, what: str, source: str | None = None)
     name = source or (features.meta or {}).get("source") or f"{what} features"
     matched = features.overlap(ids)
     if matched == 0 and len(ids) and len(features):
-        raise LatentAtlasError(f"{name}: none of its {len(features)} ids is a {what} id of the ratings (e.g. "
-                               f"{printable(features.ids[0])!r} here, {printable(ids[0])!r} there)")
+        article = "an" if what[:1] in "aeiou" else "a"
+        raise LatentAtlasError(f"{name}: none of its {len(features)} ids is {article} {what} id of the ratings "
+                               f"(e.g. {shown_id(features.ids[0])} here, {shown_id(ids[0])} there)")
     cold = len(features) - matched
     report = {"matched": matched, "without": int(len(ids) - matched), "cold": int(cold)}
     if matched < len(ids):
