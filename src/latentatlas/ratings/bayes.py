@@ -101,6 +101,8 @@ class BayesFit:
     ``user_feature_weights``/``item_feature_weights`` (n_columns × (k+1), posterior means; None without side
     features): what each attribute column adds to the ``[bias, factors]`` vector of a user/item that has it
     (value 1), the factorisation machine's linear term in column 0 and its embedding in the rest.
+    ``user_feature_columns``/``user_feature_groups`` (and the item ones): each weight row's column name and
+    group name, when the model knows them (LatentFactorModel fills them from the Features).
     ``time_biases``: the posterior mean of the time-aware bias terms
     (:class:`latentatlas.ratings.timebias.TimeBiases`), None without them; :meth:`predict` adds them for
     the pairs' times.
@@ -139,6 +141,10 @@ class BayesFit:
     user_feature_weights: np.ndarray | None = None
     item_feature_weights: np.ndarray | None = None
     time_biases: object | None = None
+    user_feature_columns: tuple = ()
+    item_feature_columns: tuple = ()
+    user_feature_groups: tuple = ()
+    item_feature_groups: tuple = ()
 
     @property
     def width(self) -> int:
@@ -267,6 +273,7 @@ class BayesFit:
         """``(scalars, arrays)`` that, with the biases and factors a model file keeps anyway, are this fit
         (:meth:`from_file`). A compact fit stores no separate factor means: they are the first ``k`` columns."""
         scalars = {name: getattr(self, name) for name in _FILE_SCALARS}
+        scalars.update({name: list(getattr(self, name)) for name in _TEXT_SCALARS if getattr(self, name)})
         names = _FILE_ARRAYS if self.form == "samples" else \
             tuple(n for n in _FILE_ARRAYS if n not in ("user_factor_mean", "item_factor_mean"))
         arrays = {name: getattr(self, name) for name in names if getattr(self, name) is not None}
@@ -298,7 +305,8 @@ class BayesFit:
                   item_factors=item_factors, **{name: arrays.get(name) for name in _OPTIONAL_ARRAYS},
                   **{name: arrays[name] for name in _FILE_ARRAYS if name not in _OPTIONAL_ARRAYS},
                   **{name: scalars[name] for name in _FILE_SCALARS if name not in ("form", "rank")},
-                  form=form, rank=int(scalars.get("rank", 0)), time_biases=time_biases)
+                  form=form, rank=int(scalars.get("rank", 0)), time_biases=time_biases,
+                  **{name: tuple(str(x) for x in scalars.get(name, ())) for name in _TEXT_SCALARS})
         nu, ni = len(user_bias), len(item_bias)
         shapes = [(fit.user_factors, (nu, fit.width)), (fit.item_factors, (ni, fit.width)),
                   (fit.user_factor_mean, (nu, k)), (fit.item_factor_mean, (ni, k)), (fit.user_var, (nu, k + 1)),
@@ -319,6 +327,8 @@ class BayesFit:
 _FILE_ARRAYS = ("user_factor_mean", "item_factor_mean", "user_var", "item_var", "user_prior_mean",
                 "user_prior_precision", "implicit_user", "user_noise", "item_noise", "user_feature_weights",
                 "item_feature_weights")
+#: Names of the feature-weight rows (lists of text in the metadata; absent without side features).
+_TEXT_SCALARS = ("user_feature_columns", "item_feature_columns", "user_feature_groups", "item_feature_groups")
 #: Arrays a file may lack (no implicit or side features); time-bias arrays are stored as ``time_<name>``.
 _OPTIONAL_ARRAYS = ("implicit_user", "user_feature_weights", "item_feature_weights")
 _FILE_SCALARS = ("n_stored", "noise_precision", "noise_variance", "k", "implicit", "noise", "n_kept", "burn_in",
@@ -869,9 +879,7 @@ def _finish(acc, store, n_kept, Ueff, Veff, mu, alpha, tau, kappa, hyper, ublock
         implicit_user = None if acc["Y"] is None else ublock.W[:n_items].copy()
         user_noise, item_noise = 1.0 / tau, 1.0 / kappa
         fu = None if acc["Fu"] is None else ublock.attribute_weights().copy()
-        fi = None if acc["Fi"] is None else iblock.attribute_weights().copy()
-        if tb is not None:
-            tb.keep()
+        fi = None if acc["Fi"] is None else iblock.attribute_weights().copy()  # (time biases: the current draw)
     else:
         U = acc["U"] / n_kept
         V = acc["V"] / n_kept
@@ -903,10 +911,47 @@ def _finish(acc, store, n_kept, Ueff, Veff, mu, alpha, tau, kappa, hyper, ublock
 
 
 # --- the LatentFactorModel(solver="bayes") glue ------------------------------------------------------------
-def fit_model(model, train, validation, implicit_extra) -> None:
+def with_feature_ids(train, user_features, item_features, report=None):
+    """``(user Features, item Features, train)``: the features as :class:`~latentatlas.ratings.features.Features`
+    and the training ratings with the ids that have features but no ratings appended to ``user_ids`` /
+    ``item_ids`` (cold-start users and items: rows without ratings). A table that shares no id with the
+    ratings is refused (a wrong id column, most likely)."""
+    from latentatlas.ratings.data import Ratings
+    from latentatlas.ratings.features import as_features
+
+    feats = {"user": as_features(user_features, "user"), "item": as_features(item_features, "item")}
+    ids = {"user": train.user_ids, "item": train.item_ids}
+    for kind, f in feats.items():
+        if f is None:
+            continue
+        if len(f) and f.overlap(ids[kind]) == 0:
+            raise LatentAtlasError(f"{kind}_features: none of its {len(f):,} ids is a {kind} id of the training "
+                                   f"ratings (e.g. {f.ids[0]!r} vs {ids[kind][0]!r}); is the id column right?")
+        extra = f.extra_ids(ids[kind])
+        if len(extra):
+            known = ids[kind]
+            if known.dtype.kind in "iu" and extra.dtype.kind not in "iu":
+                try:
+                    extra = extra.astype(np.int64)
+                except (TypeError, ValueError):
+                    raise LatentAtlasError(f"{kind}_features: ids such as {extra[0]!r} are text but the ratings' "
+                                           f"{kind} ids are numbers") from None
+            elif known.dtype.kind not in "iu":
+                extra = extra.astype(str)
+            ids[kind] = np.concatenate([known, extra])
+            if report is not None:
+                report(f"bayes: {len(extra):,} {kind}s known only by their features (cold start)")
+    if len(ids["user"]) == train.n_users and len(ids["item"]) == train.n_items:
+        return feats["user"], feats["item"], train
+    return feats["user"], feats["item"], Ratings(train.users, train.items, train.values, ids["user"], ids["item"],
+                                                 dict(train.meta), train.timestamps)
+
+
+def fit_model(model, train, validation, implicit_extra, user_features=None, item_features=None) -> None:
     """Fit ``model`` (a ``LatentFactorModel(solver="bayes")``) by Gibbs sampling (:func:`gibbs_fit`): the
     posterior average becomes the model's biases and factors, so prediction stays ``μ + b_u + b_i + q_u·p_i``;
-    its ``history_`` holds the RMSE per sample. Ctrl-C keeps the samples so far and re-raises."""
+    its ``history_`` holds the RMSE per sample. Ctrl-C keeps the samples so far and re-raises.
+    ``user_features``/``item_features``: Features over ``train``'s ids (see :func:`with_feature_ids`)."""
     from latentatlas.progress import as_progress
     from latentatlas.ratings.base import map_ids, pairs
     from latentatlas.ratings.model import IMPLICIT_AUTO_MAX, History
@@ -946,14 +991,30 @@ def fit_model(model, train, validation, implicit_extra) -> None:
         u, i = map_ids(train.user_ids, eu), map_ids(train.item_ids, ei)
         known = (u >= 0) & (i >= 0)
         extra = (u[known], i[known])
-    val = None if validation is None else (validation.users, validation.items, validation.values)
+    time_bias = bool(getattr(model, "time_bias", False))
+    if time_bias and train.timestamps is None:
+        report("bayes: time_bias=True but the training ratings have no timestamps: no time biases")
+        time_bias = False
+    val = None if validation is None else (validation.users, validation.items, validation.values,
+                                           validation.timestamps if time_bias else None)
+    sides = {}
+    for kind, f, ids in (("user", user_features, train.user_ids), ("item", item_features, train.item_ids)):
+        sides[kind] = None if f is None else (f.aligned(ids), np.asarray(f.groups))
+        if f is not None:
+            report(f"bayes: {kind} features {f.describe()}")
     interrupted = False
     try:
         fit = gibbs_fit(train.users, train.items, train.values, train.n_users, train.n_items, k=model.k_value,
                         n_samples=n_samples, burn_in=burn_in, implicit=implicit, implicit_extra=extra,
-                        validation=val, seed=model.seed, n_threads=model.n_threads, callback=callback)
+                        validation=val, seed=model.seed, n_threads=model.n_threads, callback=callback,
+                        user_features=sides["user"], item_features=sides["item"],
+                        times=train.timestamps if time_bias else None, time_bias=time_bias)
     except GibbsInterrupted as exc:
         fit, interrupted = exc.fit, True
+    for kind, f in (("user", user_features), ("item", item_features)):
+        if f is not None:
+            setattr(fit, f"{kind}_feature_columns", tuple(f.columns))
+            setattr(fit, f"{kind}_feature_groups", tuple(f.group_names[g] for g in np.asarray(f.groups)))
     hist.best_step = hist.stopped_at = len(hist.steps)
     hist.interrupted = interrupted
     set_fit(model, fit, train)

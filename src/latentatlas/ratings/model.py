@@ -186,6 +186,11 @@ class LatentFactorModel(RegressorMixin, RecommenderBase):
         ``bayes``: implicit "who rated what" features on the user side, item side, both or none; ``auto``
         (default) means both up to 2 M training ratings and none above (they cost a sequential pass: a sample
         is 30× slower at 10 M ratings).
+    time_bias : bool
+        ``bayes``: timeSVD++-style time-aware biases (an item bias per time bin and a per-user drift,
+        :mod:`latentatlas.ratings.timebias`) sampled with the rest, when the training ratings have timestamps
+        (without them it is a no-op, said in the progress lines). ``predict`` adds them for the pairs' times
+        (a :class:`Ratings`' timestamps, or ``times=``); without times they add nothing.
     validation_fraction : float
         Share of the ratings that ``fit`` holds out for early stopping when no ``validation`` set is given
         (as scikit-learn's gradient boosting does); 0 trains for ``max_steps`` without stopping early.
@@ -217,7 +222,7 @@ class LatentFactorModel(RegressorMixin, RecommenderBase):
                  sgd_schedule: str = "blocks", dtype: str = "float32", seed: int = 0,
                  n_threads: int | None = None, n_samples: int | None = None, burn_in: int | None = None,
                  implicit: str = "auto", validation_fraction: float = 0.1, refit: bool = True,
-                 progress: Callable[[str], None] | None = None):
+                 time_bias: bool = False, progress: Callable[[str], None] | None = None):
         self.k = k
         self.reg = reg
         self.solver = solver
@@ -244,13 +249,14 @@ class LatentFactorModel(RegressorMixin, RecommenderBase):
         self.implicit = implicit
         self.validation_fraction = validation_fraction
         self.refit = refit
+        self.time_bias = time_bias
         self.progress = progress
 
     # Hyper-parameters stored in model files (all but the progress callback).
     _PARAMS = ("k", "reg", "solver", "init", "init_scale", "lr", "max_steps", "patience", "eval_every",
                "log_every", "stop_on", "tol", "center", "bias_reg", "reg_weighting", "als_method", "cg_steps",
                "sgd_schedule", "dtype", "seed", "n_threads", "n_samples", "burn_in", "implicit",
-               "validation_fraction", "refit")
+               "validation_fraction", "refit", "time_bias")
 
     def _validate(self) -> None:
         def integer(name, low, none_ok=False):
@@ -289,6 +295,8 @@ class LatentFactorModel(RegressorMixin, RecommenderBase):
         checks.fraction("validation_fraction", self.validation_fraction)
         if not isinstance(self.refit, (bool, np.bool_)):
             raise LatentAtlasError(f"refit must be True or False, got {self.refit!r}")
+        if not isinstance(self.time_bias, (bool, np.bool_)):
+            raise LatentAtlasError(f"time_bias must be True or False, got {self.time_bias!r}")
         if self.progress is not None and self.progress is not False and not callable(self.progress):
             raise LatentAtlasError(f"progress must be callable, False or None, got {self.progress!r}")
 
@@ -337,7 +345,7 @@ class LatentFactorModel(RegressorMixin, RecommenderBase):
 
     # --- training ----------------------------------------------------------------------------------------
     def fit(self, X, y=None, *, validation=None, init_from: "LatentFactorModel | None" = None,
-            implicit_extra=None) -> "LatentFactorModel":
+            implicit_extra=None, user_features=None, item_features=None, times=None) -> "LatentFactorModel":
         """Learn factors from ratings; early-stop on validation ratings.
 
         Parameters
@@ -359,6 +367,16 @@ class LatentFactorModel(RegressorMixin, RecommenderBase):
             ``bayes`` only: more (user id, item id) pairs used only as implicit "who rated what"
             information (e.g. the pairs you will predict, as Rendle et al. 2019 do). Never used unless given,
             so held-out scores stay honest by default.
+        user_features, item_features : Features, DataFrame or path, optional
+            ``bayes`` only: side attributes (:class:`~latentatlas.ratings.features.Features`; a DataFrame or
+            a file goes through :func:`~latentatlas.ratings.features.as_features`), one row per id, entering
+            the model as feature groups with their own hyper-priors (Bayesian factorisation machine). Ids
+            with features but no training ratings become known users/items (cold start): appended to
+            ``user_ids_``/``item_ids_`` with no seen items, predicted from their features.
+        times : array-like of shape (n,), optional
+            When each rating of ``X`` was given (seconds since the epoch, datetimes or ISO dates), for
+            ``time_bias``; a :class:`Ratings` brings its own ``timestamps``. ``validation`` may then be a
+            Ratings with timestamps or ``(X_val, y_val, times_val)``.
 
         Returns
         -------
@@ -382,7 +400,22 @@ class LatentFactorModel(RegressorMixin, RecommenderBase):
 
         als.prefer_workqueue()
         self._validate()
-        train, validation, dropped = fit_inputs(X, y, validation)
+        if (user_features is not None or item_features is not None) and self.solver != "bayes":
+            raise LatentAtlasError("user_features/item_features are for solver='bayes'")
+        if isinstance(X, Ratings) and isinstance(y, Ratings) and validation is None:
+            y, validation = None, y
+        if times is not None:
+            if isinstance(X, Ratings):
+                raise LatentAtlasError("times: X is a Ratings, which carries its own timestamps")
+            X = _timed_ratings(X, y, times, "X")
+            y = None
+        train = fit_inputs(X, y, None)[0]
+        if self.solver == "bayes" and (user_features is not None or item_features is not None):
+            from latentatlas.ratings import bayes
+
+            user_features, item_features, train = bayes.with_feature_ids(train, user_features, item_features,
+                                                                         as_progress(self.progress))
+        validation, dropped = _validation_space(validation, train)
         self.n_features_in_ = 2  # (user id, item id)
         if validation is not None:
             if dropped:
@@ -424,7 +457,7 @@ class LatentFactorModel(RegressorMixin, RecommenderBase):
         if implicit_extra is not None and self.solver != "bayes":
             raise LatentAtlasError("implicit_extra is for solver='bayes' only")
         if self.solver == "bayes":
-            self._fit_bayes(train, validation, implicit_extra)
+            self._fit_bayes(train, validation, implicit_extra, user_features, item_features)
             return self
         self._init_from = init_from
         dt = np.dtype(self.dtype)
@@ -557,10 +590,11 @@ class LatentFactorModel(RegressorMixin, RecommenderBase):
             hist.fallback_rows += solver.fallback_rows
             self.seen_indptr_, self.seen_items_ = solver.seen(train)
 
-    def _fit_bayes(self, train: Ratings, validation: Ratings | None, implicit_extra) -> None:
+    def _fit_bayes(self, train: Ratings, validation: Ratings | None, implicit_extra, user_features=None,
+                   item_features=None) -> None:
         from latentatlas.ratings import bayes
 
-        bayes.fit_model(self, train, validation, implicit_extra)
+        bayes.fit_model(self, train, validation, implicit_extra, user_features, item_features)
 
     def _n_stored(self) -> int:
         return getattr(self, "bayes_", None).n_stored if getattr(self, "bayes_", None) is not None else 1
@@ -640,7 +674,7 @@ class LatentFactorModel(RegressorMixin, RecommenderBase):
         return Q, P
 
     # --- prediction (original ids) ----------------------------------------------------------------------
-    def predict(self, X, *, clip: bool = True, return_std: bool = False):
+    def predict(self, X, *, clip: bool = True, return_std: bool = False, times=None):
         """Predicted ratings for (user id, item id) pairs of original ids.
 
         Parameters
@@ -653,6 +687,9 @@ class LatentFactorModel(RegressorMixin, RecommenderBase):
         return_std : bool
             ``bayes`` only: also return the predictive standard deviation of each rating (posterior spread
             plus noise; about 68 % of ratings fall within one of it). NaN for pairs with an unknown id.
+        times : array-like of shape (n,), optional
+            When each pair is rated, for a model with time biases (``time_bias=True``); a :class:`Ratings`
+            brings its own timestamps. Without times the time terms add nothing.
 
         Returns
         -------
@@ -664,10 +701,14 @@ class LatentFactorModel(RegressorMixin, RecommenderBase):
         array([3.87, 4.12])
         """
         self._check_fitted()
+        if times is None and isinstance(X, Ratings):
+            times = X.timestamps
         users, items = _pairs(X)
         u = map_ids(self.user_ids_, users)
         i = map_ids(self.item_ids_, items)
-        pred = self._predict_mapped(u, i, clip)
+        if times is not None:
+            times = _times_of(times, len(u))
+        pred = self._predict_mapped(u, i, clip, times)
         if not return_std:
             return pred
         fit = getattr(self, "bayes_", None)
@@ -678,7 +719,7 @@ class LatentFactorModel(RegressorMixin, RecommenderBase):
         std[known] = fit.predict_std(u[known], i[known])
         return pred, std
 
-    def _predict_mapped(self, u: np.ndarray, i: np.ndarray, clip: bool) -> np.ndarray:
+    def _predict_mapped(self, u: np.ndarray, i: np.ndarray, clip: bool, times=None) -> np.ndarray:
         from latentatlas.ratings.kernels import als
 
         known = (u >= 0) & (i >= 0)
@@ -691,20 +732,23 @@ class LatentFactorModel(RegressorMixin, RecommenderBase):
             out = np.empty(len(uk), dtype=self.user_factors_.dtype)
             als.triplet_predict(uk, ik, self.user_factors_, self.item_factors_, out)
         pred[known] = out.astype(np.float64) + self._baseline(uk, ik)
+        fit = getattr(self, "bayes_", None)
+        if times is not None and fit is not None and fit.time_biases is not None:
+            pred[known] += fit.time_biases.predict(uk, ik, times[known])
         cold = ~known
         bu = np.where(u[cold] >= 0, self.user_bias_[np.maximum(u[cold], 0)], 0.0)
         bi = np.where(i[cold] >= 0, self.item_bias_[np.maximum(i[cold], 0)], 0.0)
         pred[cold] = self.mu_ + bu + bi
         return np.clip(pred, *self.scale_) if clip else pred
 
-    def predict_indices(self, users, items, clip: bool = True) -> np.ndarray:
+    def predict_indices(self, users, items, clip: bool = True, times=None) -> np.ndarray:
         """:meth:`predict` for internal index arrays (``user_ids_[users]``, ``item_ids_[items]``)."""
         self._check_fitted()
         users = _index_array(users, self.n_users_, "users")
         items = _index_array(items, self.n_items_, "items")
         if users.shape != items.shape:
             raise LatentAtlasError(f"users and items must have the same length, got {len(users)} and {len(items)}")
-        return self._predict_mapped(users, items, clip)
+        return self._predict_mapped(users, items, clip, None if times is None else _times_of(times, len(users)))
 
     def _score_rows(self, rows: np.ndarray) -> np.ndarray:
         """Unclipped predicted ratings of every item for the users at index ``rows``."""
@@ -920,6 +964,48 @@ class LatentFactorModel(RegressorMixin, RecommenderBase):
         if not (np.isfinite(self.user_factors_).all() and np.isfinite(self.item_factors_).all()):
             return "factors contain NaN or infinity"
         return None
+
+
+def _times_of(times, n: int) -> np.ndarray:
+    from latentatlas.ratings.data import _seconds
+
+    times = _seconds(np.asarray(times).reshape(-1), "times")
+    if len(times) != n:
+        raise LatentAtlasError(f"times must have one entry per pair, got {len(times)} for {n} pairs")
+    return times
+
+
+def _timed_ratings(X, y, times, name: str) -> Ratings:
+    """Ratings of id pairs ``X``, ratings ``y`` and their ``times`` (kept aligned through duplicate handling)."""
+    if y is None:
+        raise LatentAtlasError(f"{name}: times go with (pairs, ratings); y is None")
+    users, items = pairs(X)
+    try:
+        values = np.asarray(y, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        raise LatentAtlasError("y must hold numbers (ratings)") from None
+    if len(values) != len(users):
+        raise LatentAtlasError(f"{name} has {len(users)} pairs but y has {len(values)} ratings")
+    return Ratings.from_arrays(users, items, values, timestamps=times)
+
+
+def _validation_space(validation, train: Ratings) -> tuple[Ratings | None, int]:
+    """Validation ratings (a Ratings, ``(X, y)`` or ``(X, y, times)``) mapped onto the training ids, their
+    timestamps kept; pairs of users or items without a training row are dropped (and counted)."""
+    if validation is None:
+        return None, 0
+    if isinstance(validation, tuple) and len(validation) == 3:
+        validation = _timed_ratings(validation[0], validation[1], validation[2], "validation")
+    validation = as_ratings(*(validation if isinstance(validation, tuple) else (validation,)), name="validation")
+    check_ratings(validation, "validation")
+    if same_ids(validation.user_ids, train.user_ids) and same_ids(validation.item_ids, train.item_ids):
+        return validation, 0
+    u = map_ids(train.user_ids, validation.user_ids)[validation.users]
+    i = map_ids(train.item_ids, validation.item_ids)[validation.items]
+    known = (u >= 0) & (i >= 0)
+    times = None if validation.timestamps is None else validation.timestamps[known]
+    return Ratings(u[known], i[known], validation.values[known], train.user_ids, train.item_ids,
+                   dict(validation.meta), times), int((~known).sum())
 
 
 def _solver_class(solver: str):
