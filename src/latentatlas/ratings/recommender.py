@@ -154,16 +154,31 @@ class Recommender(RecommenderBase):
         return model
 
     # --- fitting ----------------------------------------------------------------------------------------
-    def fit(self, X, y=None, *, validation=None, init_from=None):
+    def fit(self, X, y=None, *, validation=None, init_from=None, user_features=None, item_features=None):
         """Fit the rating model (early stopping and refit, as ``LatentFactorModel.fit``) and choose and fit
         the ranking model; ``validation`` (or a held-out ``validation_fraction``) chooses, then both are
-        refitted on training + validation ratings. ``init_from``: a rating model to resume from."""
+        refitted on training + validation ratings. ``init_from``: a rating model to resume from.
+        ``user_features``/``item_features``: side attributes for a ``bayes`` rating model (as
+        ``LatentFactorModel.fit``); ids with features but no ratings become known users/items of both models
+        (the rating model predicts them from their features; the ranking models see no ratings of them)."""
         from latentatlas.ratings import prep
         from latentatlas.ratings.ease import _merged
 
         self._validate()
-        self._rating_model()._validate()
+        rating = self._rating_model()
+        rating._validate()
         train, validation, _ = fit_inputs(X, y, validation)
+        features = {}
+        if user_features is not None or item_features is not None:
+            if rating.solver != "bayes":
+                raise LatentAtlasError("user_features/item_features are for solver='bayes'")
+            from latentatlas.ratings import bayes
+
+            uf, itf, train = bayes.with_feature_ids(train, user_features, item_features, as_progress(self.progress))
+            features = {"user_features": uf, "item_features": itf}
+            if validation is not None:  # the appended ids come last: the indices stay valid
+                validation = Ratings(validation.users, validation.items, validation.values, train.user_ids,
+                                     train.item_ids, dict(validation.meta), validation.timestamps)
         given, held_out = train, False
         if validation is None and self.validation_fraction > 0 and self.ranker != "rating":
             n_val = int(round(self.validation_fraction * len(train)))
@@ -183,9 +198,9 @@ class Recommender(RecommenderBase):
         # and is re-raised, so a caller can save it.
         if held_out:  # the part held out here chooses the ranking model only: the rating model gets the given
             # ratings, as from its own fit (a seeded share for early stopping and a refit; bayes samples on all)
-            self.rating_model_.fit(given, init_from=init_from)
+            self.rating_model_.fit(given, init_from=init_from, **features)
         else:
-            self.rating_model_.fit(train, validation=validation, init_from=init_from)
+            self.rating_model_.fit(train, validation=validation, init_from=init_from, **features)
         self.ranking_model_, self.ranker_table_ = self._choose_ranker(train, validation, both, report)
         return self
 
