@@ -249,11 +249,16 @@ def test_more_bad_inputs(tmp_path):
         read_features(j)
 
 
-def test_overlap_with_the_ratings_none_is_an_error_partial_is_reported(caplog):
+def test_overlap_with_the_ratings_none_is_an_error_partial_is_reported():
+    from latentatlas.ratings.pipeline import load_features
+
     f = Features.from_frame(pd.DataFrame({"item": [1, 2, 3], "g": ["a", "b", "a"]}))
-    with caplog.at_level("INFO", logger="latentatlas"):
-        report = check_overlap(f, np.array([2, 3, 4, 5]), "item")
-    assert report == {"matched": 2, "without": 2, "cold": 1}
-    assert "2 of 4 items of the ratings have no features" in caplog.text
+    assert check_overlap(f, np.array([2, 3, 4, 5]), "item") == {"matched": 2, "without": 2, "cold": 1}
+    lines = []
+    _, summary = load_features(f, np.array([2, 3, 4, 5]), "item", lines.append)
+    assert summary["matched"] == 2 and summary["without_features"] == 2 and summary["cold_start"] == 1
+    assert summary["groups"] == {"g": 2} and summary["columns"] == 2
+    assert lines == ["item features: g (2): 2 columns from features; 2 ids of the ratings have features, 2 have "
+                     "none; 1 cold-start ids (features, no ratings)"]
     with pytest.raises(LatentAtlasError, match="none of its 3 ids is an item id of the ratings"):
         check_overlap(f, np.array([7, 8]), "item")

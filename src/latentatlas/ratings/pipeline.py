@@ -167,7 +167,8 @@ def load_features(source, ids, what: str, log=None, *, id_column: str | None = N
     overlap = check_overlap(features, ids, what)
     summary = {"source": str((features.meta or {}).get("source", f"{what}_features")),
                "groups": features.group_sizes(), "columns": features.n_columns, "ids": len(features),
-               "matched": overlap["matched"], "without_features": overlap["without"], "cold_start": overlap["cold"]}
+               "matched": overlap["matched"], "without_features": overlap["without"], "cold_start": overlap["cold"],
+               "left_out": list((features.meta or {}).get("left_out", []))}
     if log is not None:
         log(f"{what} features: {feature_line(summary)}")
     return features, summary
@@ -176,8 +177,10 @@ def load_features(source, ids, what: str, log=None, *, id_column: str | None = N
 def feature_line(s: dict) -> str:
     """A features summary (see :func:`load_features`) on one line."""
     groups = ", ".join(f"{g} ({n})" for g, n in s["groups"].items())
-    line = (f"{groups}: {s['columns']:,} columns from {s['source']}; {s['matched']:,} ids of the ratings have "
-            f"features")
+    line = f"{groups}: {s['columns']:,} columns from {s['source']}"
+    if s.get("left_out"):
+        line += f" (left out as names or nested values: {', '.join(s['left_out'])}; name them to use them)"
+    line += f"; {s['matched']:,} ids of the ratings have features"
     if s.get("without_features"):
         line += f", {s['without_features']:,} have none"
     if s.get("cold_start"):

@@ -151,7 +151,8 @@ def read_features(path: str | os.PathLike, *, kind: str | None = None, id_column
         spec, kinds = _generic_spec(frame, id_column, wanted is not None, sep or "|", forced)
     else:
         if id_column is not None and id_column != "id":
-            log.info("%s: %s files have a fixed id column; id_column=%r is not used", path, fmt, id_column)
+            raise LatentAtlasError(f"{path}: a {fmt} file has a fixed id column; id_column= ({id_column!r}) does "
+                                   "not apply")
         id_column = "id"
     if wanted is not None:
         unknown = [w for w in wanted if w not in spec]
@@ -173,9 +174,9 @@ def read_features(path: str | os.PathLike, *, kind: str | None = None, id_column
                                                              "yelp-business"))
     features = Features.from_frame(frame, id_column, spec, sep=sep or "|", kinds=kinds, source=where)
     meta = dict(features.meta)
-    meta.update(format=fmt, source=where)
+    meta.update(format=fmt, source=where, left_out=list(frame.attrs.get("left_out", [])))
     object.__setattr__(features, "meta", meta)
-    log.info("%s: %s features of %d ids: %s", path, fmt, len(features), features.describe())
+    log.debug("%s: %s features of %d ids: %s", path, fmt, len(features), features.describe())
     return features
 
 
@@ -377,7 +378,7 @@ def _generic_spec(frame, id_column: str, chosen: bool, sep: str, forced: dict) -
     values are left out."""
     import pandas as pd
 
-    spec, kinds = {}, {}
+    spec, kinds, left_out = {}, {}, []
     for col in frame.columns:
         if col == id_column:
             continue
@@ -390,7 +391,8 @@ def _generic_spec(frame, id_column: str, chosen: bool, sep: str, forced: dict) -
             continue
         values = series.dropna()
         if not chosen and len(values) and values.map(lambda v: isinstance(v, dict)).any():
-            log.info("features: column %r holds nested values; left out", col)
+            log.debug("features: column %r holds nested values; left out", col)
+            left_out.append(col)
             continue
         if series.dtype == object and len(values):
             numbers = pd.to_numeric(values, errors="coerce")
@@ -401,9 +403,11 @@ def _generic_spec(frame, id_column: str, chosen: bool, sep: str, forced: dict) -
             hashable = values.map(lambda v: isinstance(v, str))
             if not chosen and hashable.all() and len(values) > 1 and values.nunique() == len(values) and \
                     len(values) == len(frame) and not values.str.contains(sep, regex=False).any():
-                log.info("features: column %r has a different value on every row (a name?); left out", col)
+                log.debug("features: column %r has a different value on every row (a name?); left out", col)
+                left_out.append(col)
                 continue
         spec[col] = col
+    frame.attrs["left_out"] = left_out
     return spec, kinds
 
 
@@ -434,7 +438,8 @@ def _line(path: Path, row: int, offset: int) -> str:
 def check_overlap(features: Features, ids, what: str, source: str | None = None) -> dict:
     """How ``features`` meets the ratings' ``ids`` of users or items (``what``): a dict of ``matched``
     (ratings ids with features), ``without`` (ratings ids without), ``cold`` (feature ids not in the
-    ratings). None shared is a :class:`LatentAtlasError`; a partial overlap is logged."""
+    ratings). None shared is a :class:`LatentAtlasError`; a partial overlap is for the caller to report
+    (:func:`~latentatlas.ratings.pipeline.load_features` does)."""
     ids = np.asarray(ids)
     name = source or (features.meta or {}).get("source") or f"{what} features"
     matched = features.overlap(ids)
@@ -443,9 +448,4 @@ def check_overlap(features: Features, ids, what: str, source: str | None = None)
         raise LatentAtlasError(f"{name}: none of its {len(features)} ids is {article} {what} id of the ratings "
                                f"(e.g. {shown_id(features.ids[0])} here, {shown_id(ids[0])} there)")
     cold = len(features) - matched
-    report = {"matched": matched, "without": int(len(ids) - matched), "cold": int(cold)}
-    if matched < len(ids):
-        log.warning("%s: %d of %d %ss of the ratings have no features", name, len(ids) - matched, len(ids), what)
-    if cold:
-        log.info("%s: %d %ss have features but no ratings (cold start)", name, cold, what)
-    return report
+    return {"matched": matched, "without": int(len(ids) - matched), "cold": int(cold)}
