@@ -79,6 +79,7 @@ DEFAULT_NOISE = "global"
 DEFAULT_NOISE_DOF = 4.0
 STORE_BYTES = 256 * 2**20  # cap on the stored samples' factors (float32) that predictions average over
 NOISE = ("global", "user", "item", "both")
+SWEEPS = ("block", "coordinate")
 
 
 @dataclass
@@ -420,7 +421,7 @@ def gibbs_fit(users, items, values, n_users: int, n_items: int, *, k: int = DEFA
               n_threads: int | None = None, init_std: float = 0.1, init_factors: tuple | None = None,
               callback: Callable[[int, dict], None] | None = None, user_features: tuple | None = None,
               item_features: tuple | None = None, times=None, time_bias: bool = False,
-              time_bins: int | None = None) -> BayesFit:
+              time_bins: int | None = None, sweep: str = "block") -> BayesFit:
     """Sample the posterior of the model in the module docstring and average it.
 
     ``users``, ``items`` (int, contiguous indices below ``n_users``/``n_items``) and ``values`` are the
@@ -511,6 +512,8 @@ def gibbs_fit(users, items, values, n_users: int, n_items: int, *, k: int = DEFA
         raise LatentAtlasError(f"time_bias must be True or False, got {time_bias!r}")
     if time_bins is not None:
         time_bins = _check_int("time_bins", time_bins, 1)
+    if sweep not in SWEEPS:
+        raise LatentAtlasError(f"sweep must be one of {', '.join(SWEEPS)}, got {sweep!r}")
     if time_bias:
         if times is None:
             raise LatentAtlasError("time_bias=True needs times (one per training rating)")
@@ -530,7 +533,7 @@ def gibbs_fit(users, items, values, n_users: int, n_items: int, *, k: int = DEFA
                     float(noise_dof),
                     (eu, ei) if implicit_extra is not None else None,
                     (vu, vi, vv, vt) if validation is not None else None, seed, init_std, init_factors, callback,
-                    user_attrs, item_attrs, times, time_bins)
+                    user_attrs, item_attrs, times, time_bins, sweep)
     finally:
         numba.set_num_threads(previous_threads)
 
@@ -597,7 +600,8 @@ class _Block:
     implicit columns (when there are any), then one group per attribute group; each group has its own
     per-dimension Normal prior (``means[g]``, ``precs[g]``) with a Normal-Gamma hyper-prior."""
 
-    def __init__(self, n_rows, K, implicit, attrs):
+    def __init__(self, n_rows, K, implicit, attrs, method="block"):
+        self.method = method
         self.implicit = implicit  # (by_row, by_col, weight) or None
         self.n_imp = len(implicit[1][0]) - 1 if implicit is not None else 0
         self.attrs = attrs  # (csr, groups compact 0..G-1, original group ids) or None
@@ -631,6 +635,12 @@ class _Block:
             self.attr_rows = (csr.indptr.astype(np.int64), (csr.indices + offset).astype(np.int32),
                               np.ascontiguousarray(csr.data, dtype=np.float64))
             self.group_cols = [np.flatnonzero(groups == g) + offset for g in range(n_groups)]
+        elif implicit is not None and method == "coordinate":
+            by_col, weight = implicit[1], implicit[2]
+            self.sweep_cols = (np.ascontiguousarray(by_col[0], dtype=np.int64),
+                               np.ascontiguousarray(by_col[1], dtype=np.int32),
+                               np.ascontiguousarray(weight[by_col[1]], dtype=np.float64),
+                               np.zeros(self.n_imp, dtype=np.int32))
 
     def hyper_implicit(self, rng):
         if self.implicit is not None:
@@ -641,9 +651,15 @@ class _Block:
             for g, cols in enumerate(self.group_cols):
                 _sample_hyper(self.W[cols], rng, self.means[self.first + g], self.precs[self.first + g])
 
-    def sweep(self, gram, grad, S, alpha, key):
-        """One Gibbs sweep over every column, then the sums recomputed from scratch (no drift)."""
-        if self.attrs is None:
+    def sweep(self, gram, grad, S, alpha, key, ratings=None):
+        """One Gibbs sweep over every column, then the sums recomputed from scratch (no drift). ``ratings``
+        (the rows' CSR indptr, indices, targets, the other side's augmented vectors, the rows' own vectors and
+        the two noise factors) is what the coordinate-wise sweep reads instead of ``gram``/``grad``."""
+        if self.method == "coordinate":
+            indptr, indices, targets, Y, X, row_w, col_w = ratings
+            kb.sample_columns_by_coordinate(*self.sweep_cols, indptr, indices, targets, Y, X, S, self.W, self.means,
+                                            self.precs, alpha, row_w, col_w, key, True, _CHUNKS)
+        elif self.attrs is None:
             by_row, by_col, weight = self.implicit
             kb.sample_implicit(by_col[0], by_col[1], weight, gram, grad, self.W, S, self.means[0], self.precs[0],
                                alpha, key, True)
@@ -663,7 +679,7 @@ class _Block:
 
 def _run(users, items, values, n_users, n_items, k, n_samples, burn_in, n_stored, mode, noise, dof, extra,
          validation, seed, init_std, init_factors, callback, user_attrs=None, item_attrs=None, times=None,
-         time_bins=None):
+         time_bins=None, sweep="block"):
     K = k + 1
     N = len(values)
     user_csr = compressed(users, items, values, n_users, np.float64)
@@ -674,9 +690,10 @@ def _run(users, items, values, n_users, n_items, k, n_samples, burn_in, n_stored
     use_z = mode in ("item", "both")
     if use_y or use_z:
         by_user, by_item, wu, wi = _implicit_structure(users, items, extra, n_users, n_items)
-    ublock = _Block(n_users, K, (by_user, by_item, wu) if use_y else None, user_attrs)
-    iblock = _Block(n_items, K, (by_item, by_user, wi) if use_z else None, item_attrs)
+    ublock = _Block(n_users, K, (by_user, by_item, wu) if use_y else None, user_attrs, sweep)
+    iblock = _Block(n_items, K, (by_item, by_user, wi) if use_z else None, item_attrs, sweep)
     side_u, side_i = ublock.active, iblock.active
+    grams = sweep == "block"  # the coordinate-wise sweep needs no Gram matrices
 
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0x5EED]))
     Ux = rng.normal(0, init_std, (n_users, K))  # raw [b_u, q_u]
@@ -687,10 +704,10 @@ def _run(users, items, values, n_users, n_items, k, n_samples, burn_in, n_stored
         Ux[:, 1:], Vx[:, 1:] = init_factors
     S = np.zeros((n_users, K))  # user feature sums (implicit and attributes)
     T = np.zeros((n_items, K))
-    gram_u = np.empty((n_users, K, K), dtype=np.float32) if side_u else np.zeros((1, K, K), dtype=np.float32)
-    grad_u = np.empty((n_users, K)) if side_u else np.zeros((1, K))
-    gram_i = np.empty((n_items, K, K), dtype=np.float32) if side_i else np.zeros((1, K, K), dtype=np.float32)
-    grad_i = np.empty((n_items, K)) if side_i else np.zeros((1, K))
+    gram_u = np.empty((n_users, K, K), dtype=np.float32) if side_u and grams else np.zeros((1, K, K), dtype=np.float32)
+    grad_u = np.empty((n_users, K)) if side_u and grams else np.zeros((1, K))
+    gram_i = np.empty((n_items, K, K), dtype=np.float32) if side_i and grams else np.zeros((1, K, K), dtype=np.float32)
+    grad_i = np.empty((n_items, K)) if side_i and grams else np.zeros((1, K))
     hyper = {name: (np.zeros(K), np.ones(K)) for name in ("U", "V")}
     mu = float(values.mean())
     alpha = 1.0
@@ -763,9 +780,10 @@ def _run(users, items, values, n_users, n_items, k, n_samples, burn_in, n_stored
             kb.effective_targets(user_csr[0], user_csr[1], user_csr[2], mu, np.ascontiguousarray(Veff[:, 0]),
                                  t_user)
             kb.sample_rows(user_csr[0], user_csr[1], t_user, Vaug, S, *hyper["U"], alpha, tau, kappa, Ux,
-                           _key(seed, t, 1), True, gram_u, grad_u, side_u, _CHUNKS)
+                           _key(seed, t, 1), True, gram_u, grad_u, side_u and grams, _CHUNKS)
             if side_u:
-                ublock.sweep(gram_u, grad_u, S, alpha, _key(seed, t, 2))
+                ublock.sweep(gram_u, grad_u, S, alpha, _key(seed, t, 2),
+                             (user_csr[0], user_csr[1], t_user, Vaug, Ux, tau, kappa))
             Ueff = Ux + S
 
             # items: features [1, q̃_u], targets r − μ − b̃_u
@@ -774,9 +792,10 @@ def _run(users, items, values, n_users, n_items, k, n_samples, burn_in, n_stored
             kb.effective_targets(item_csr[0], item_csr[1], item_csr[2], mu, np.ascontiguousarray(Ueff[:, 0]),
                                  t_item)
             kb.sample_rows(item_csr[0], item_csr[1], t_item, Uaug, T, *hyper["V"], alpha, kappa, tau, Vx,
-                           _key(seed, t, 3), True, gram_i, grad_i, side_i, _CHUNKS)
+                           _key(seed, t, 3), True, gram_i, grad_i, side_i and grams, _CHUNKS)
             if side_i:
-                iblock.sweep(gram_i, grad_i, T, alpha, _key(seed, t, 4))
+                iblock.sweep(gram_i, grad_i, T, alpha, _key(seed, t, 4),
+                             (item_csr[0], item_csr[1], t_item, Uaug, Vx, kappa, tau))
             Veff = Vx + T
 
             if tb is not None:  # the time terms given everything else, then the targets net of the new ones

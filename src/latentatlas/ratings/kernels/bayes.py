@@ -30,7 +30,6 @@ import numpy as np
 from numba import njit, prange
 
 from latentatlas.ratings.kernels.als import prefer_workqueue
-from latentatlas.ratings.kernels.sgd import _splitmix
 
 prefer_workqueue()
 
@@ -42,6 +41,16 @@ _FAST = {"nnan", "ninf", "nsz", "arcp", "contract", "afn"}
 
 _TWO_PI = 2.0 * np.pi
 _INV_2_53 = 1.0 / 9007199254740992.0
+
+
+@njit(cache=True, inline="always")
+def _splitmix(state):
+    """One splitmix64 step: (new state, 64 random bits) (the generator the SGD kernels used too)."""
+    state = (state + np.uint64(0x9E3779B97F4A7C15)) & np.uint64(0xFFFFFFFFFFFFFFFF)
+    z = state
+    z = ((z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)) & np.uint64(0xFFFFFFFFFFFFFFFF)
+    z = ((z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)) & np.uint64(0xFFFFFFFFFFFFFFFF)
+    return state, z ^ (z >> np.uint64(31))
 
 
 @njit(cache=True, inline="always")
@@ -343,6 +352,136 @@ def sample_implicit(indptr, indices, weight, gram, grad, W, S, prior_mean, prior
     groups = np.zeros(len(indptr) - 1, dtype=np.int32)
     sample_columns(indptr, indices, data, groups, gram, grad, W, S, prior_mean.reshape(1, -1),
                    prior_prec.reshape(1, -1), alpha, key, draw)
+
+
+# --- the feature block one coordinate at a time (libFM/myFM's order): O(K) per non-zero instead of O(K²) ---------
+@njit(parallel=True, fastmath=_FAST, cache=True)
+def full_residuals(indptr, indices, targets, Y, X, S, out, n_chunks):
+    """``out[p] = targets[p] − Y[j]·(X[r] + S[r])`` over a CSR matrix (row ``r``, column ``j = indices[p]``)."""
+    n_rows = len(indptr) - 1
+    k = Y.shape[1]
+    step = (n_rows + n_chunks - 1) // n_chunks
+    for c in prange(n_chunks):
+        x = np.empty(k)
+        for r in range(c * step, min(n_rows, (c + 1) * step)):
+            for a in range(k):
+                x[a] = X[r, a] + S[r, a]
+            for p in range(indptr[r], indptr[r + 1]):
+                y = Y[indices[p]]
+                dot = 0.0
+                for a in range(k):
+                    dot += y[a] * x[a]
+                out[p] = targets[p] - dot
+
+
+@njit(parallel=True, fastmath=_FAST, cache=True)
+def factor_moments(indptr, indices, resid, Y, f, row_w, col_w, d_out, c_out, n_chunks):
+    """Per CSR row ``r``: ``d_r = ω_r Σ_j ω_j Y[j,f]²`` and ``c_r = ω_r Σ_j ω_j Y[j,f]·resid`` (ω: the noise
+    precision factors of the row and the column)."""
+    n_rows = len(indptr) - 1
+    step = (n_rows + n_chunks - 1) // n_chunks
+    for c in prange(n_chunks):
+        for r in range(c * step, min(n_rows, (c + 1) * step)):
+            d = 0.0
+            e = 0.0
+            for p in range(indptr[r], indptr[r + 1]):
+                j = indices[p]
+                y = Y[j, f]
+                wy = col_w[j] * y
+                d += wy * y
+                e += wy * resid[p]
+            d_out[r] = row_w[r] * d
+            c_out[r] = row_w[r] * e
+
+
+@njit(fastmath=True, cache=True)
+def sweep_factor(indptr, indices, data, groups, f, W, d, c, delta, prior_mean, prior_prec, alpha, z, draw):
+    """Coordinate ``f`` of every feature column, one column after another, each from its exact conditional.
+
+    Column ``l`` enters row ``u`` as ``F[u,l]·W[l]`` (CSC ``indptr``/``indices``/``data``); ``d[u]`` and
+    ``c[u]`` are :func:`factor_moments` of row ``u`` for coordinate ``f`` at the current residuals. With
+    ``h = F[u,l]·Y[j,f]`` the change of a prediction per unit of ``W[l,f]``::
+
+        precision = λ + α Σ_u F² d_u,   mean = (λ m + α Σ_u F (c_u + F d_u W[l,f])) / precision
+
+    After the draw, ``c_u`` is updated for the change and ``delta[u]`` (the change of row ``u``'s
+    ``S[u,f]`` in this pass, zeroed by the caller) accumulates it. ``z[l]`` is column ``l``'s standard normal.
+    """
+    n_cols = len(indptr) - 1
+    for l in range(n_cols):
+        g = groups[l]
+        old = W[l, f]
+        prec = 0.0
+        num = 0.0
+        for p in range(indptr[l], indptr[l + 1]):
+            u = indices[p]
+            v = data[p]
+            vd = v * d[u]
+            prec += v * vd
+            num += v * c[u] + vd * v * old
+        lam = prior_prec[g, f]
+        prec = lam + alpha * prec
+        new = (lam * prior_mean[g, f] + alpha * num) / prec
+        if draw:
+            new += z[l] / np.sqrt(prec)
+        W[l, f] = new
+        change = new - old
+        for p in range(indptr[l], indptr[l + 1]):
+            u = indices[p]
+            v = data[p] * change
+            c[u] -= v * d[u]
+            delta[u] += v
+
+
+@njit(parallel=True, fastmath=_FAST, cache=True)
+def apply_factor_change(indptr, indices, resid, Y, f, delta, S, n_chunks):
+    """After a coordinate pass: ``resid[p] −= Y[j,f]·delta[r]`` and ``S[r,f] += delta[r]`` for every CSR row."""
+    n_rows = len(indptr) - 1
+    step = (n_rows + n_chunks - 1) // n_chunks
+    for c in prange(n_chunks):
+        for r in range(c * step, min(n_rows, (c + 1) * step)):
+            dr = delta[r]
+            if dr != 0.0:
+                S[r, f] += dr
+                for p in range(indptr[r], indptr[r + 1]):
+                    resid[p] -= Y[indices[p], f] * dr
+
+
+@njit(parallel=True, cache=True)
+def column_normals(key, n_cols, k):
+    """``(n_cols, k)`` standard normals, row ``l`` from (``key``, ``l``), as :func:`normals`."""
+    out = np.empty((n_cols, k))
+    for l in prange(n_cols):
+        _normals(_row_state(key, l), out[l])
+    return out
+
+
+def sample_columns_by_coordinate(indptr, indices, data, groups, r_indptr, r_indices, targets, Y, X, S, W,
+                                 prior_mean, prior_prec, alpha, row_w, col_w, key, draw, n_chunks):
+    """One Gibbs sweep over the feature vectors ``W`` one coordinate at a time: for ``f = 0..K-1``, every
+    column's ``W[l, f]`` from its scalar conditional (:func:`sweep_factor`), as libFM/myFM sample.
+
+    The same model as :func:`sample_columns` (``S[u] = Σ_l F[u,l]·W[l]``; the rows' ratings are the CSR
+    ``r_indptr``/``r_indices``/``targets`` with the other side's vectors ``Y``, own vectors ``X``), but instead of
+    a K×K Gram matrix per row it keeps one residual per rating: O(K) work per non-zero of ``F`` and O(K) per
+    rating per sweep (parallel over rows) instead of O(K²) per non-zero, and no Gram matrices in memory. A
+    valid Gibbs sweep (each scalar from its exact conditional); it mixes per coordinate rather than per
+    vector. ``S`` is updated in place (and should be recomputed from ``W`` afterwards against drift)."""
+    n_rows = len(r_indptr) - 1
+    n_cols = len(indptr) - 1
+    k = W.shape[1]
+    resid = np.empty(len(r_indices))
+    full_residuals(r_indptr, r_indices, targets, Y, X, S, resid, n_chunks)
+    z = column_normals(key, n_cols, k) if draw else np.zeros((n_cols, k))
+    d = np.empty(n_rows)
+    c = np.empty(n_rows)
+    delta = np.empty(n_rows)
+    for f in range(k):
+        factor_moments(r_indptr, r_indices, resid, Y, f, row_w, col_w, d, c, n_chunks)
+        delta[:] = 0.0
+        sweep_factor(indptr, indices, data, groups, f, W, d, c, delta, prior_mean, prior_prec, alpha,
+                     np.ascontiguousarray(z[:, f]), draw)
+        apply_factor_change(r_indptr, r_indices, resid, Y, f, delta, S, n_chunks)
 
 
 @njit(parallel=True, fastmath=_FAST, cache=True)
