@@ -86,7 +86,7 @@ def test_save_load_round_trip(tmp_path, images, fitted):
     assert loaded.get_params() == {**fitted.get_params(), "channels": (2, 4, 8), "num_threads": None}
     assert loaded.history_.test_loss == fitted.history_.test_loss
     # the file holds only tensors and plain values
-    assert torch.load(path, weights_only=True)["estimator_params"]["latent_channels"] == 4
+    assert torch.load(path, weights_only=True)["config"]["latent_channels"] == 4
     assert [p.name for p in tmp_path.iterdir()] == ["ae.pt"]
 
 

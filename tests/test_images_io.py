@@ -121,22 +121,22 @@ def test_load_images_npz_variants(tmp_path):
     images = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
     p = tmp_path / "a.npz"
     np.savez(p, x=images[..., None], y=np.array([1, 0]))
-    s = io.load_images(p)
+    s = io.read_images(p)
     assert np.array_equal(s.images, images) and s.labels.tolist() == [1, 0]
     np.savez(p, images=np.array([[[0.0, 0.5], [1.0, 0.25]]]))
-    assert io.load_images(p).images.tolist() == [[[0, 128], [255, 64]]]
+    assert io.read_images(p).images.tolist() == [[[0, 128], [255, 64]]]
     np.savez(p, images=np.full((1, 2, 2), 1.5))
     with pytest.raises(LatentAtlasError, match=r"expected \[0, 1\]"):
-        io.load_images(p)
+        io.read_images(p)
     np.savez(p, pictures=images)
     with pytest.raises(LatentAtlasError, match="no 'images'"):
-        io.load_images(p)
+        io.read_images(p)
     np.savez(p, images=images, labels=np.array([1, 2, 3]))
     with pytest.raises(LatentAtlasError, match="3 labels for 2 images"):
-        io.load_images(p)
+        io.read_images(p)
     p.write_bytes(b"not a zip")
     with pytest.raises(LatentAtlasError, match="cannot read as .npz"):
-        io.load_images(p)
+        io.read_images(p)
 
 
 def test_load_images_rgb_npz_keeps_colour_or_becomes_luminance(tmp_path):
@@ -146,13 +146,13 @@ def test_load_images_rgb_npz_keeps_colour_or_becomes_luminance(tmp_path):
     rgb[0, 0, 2] = [255, 255, 255]
     p = tmp_path / "rgb.npz"
     np.savez(p, images=rgb)
-    s = io.load_images(p)
+    s = io.read_images(p)
     assert s.images.shape == (1, 3, 1, 3) and s.channels == 3  # N×C×H×W
     assert s.images[0, :, 0].T.tolist() == [[255, 0, 0], [0, 255, 0], [255, 255, 255]]
-    assert io.load_images(p, grayscale=True).images[0, 0].tolist() == [76, 150, 255]  # 0.299·255, 0.587·255, 255
+    assert io.read_images(p, grayscale=True).images[0, 0].tolist() == [76, 150, 255]  # 0.299·255, 0.587·255, 255
     wide = np.concatenate([rgb, rgb[:, :, :2]], axis=2)  # 1×5: channels first is then unambiguous
     np.savez(p, images=np.moveaxis(wide, -1, 1))
-    assert io.load_images(p).images[0, :, 0, :3].T.tolist() == [[255, 0, 0], [0, 255, 0], [255, 255, 255]]
+    assert io.read_images(p).images[0, :, 0, :3].T.tolist() == [[255, 0, 0], [0, 255, 0], [255, 255, 255]]
 
 
 def test_load_images_folder_with_classes(tmp_path):
@@ -162,23 +162,23 @@ def test_load_images_folder_with_classes(tmp_path):
         (tmp_path / cls).mkdir()
         for i in range(2):
             Image.fromarray(np.full((5, 6, 3), value + i, np.uint8)).save(tmp_path / cls / f"{i}.png")
-    s = io.load_images(tmp_path)
+    s = io.read_images(tmp_path)
     assert s.images.shape == (4, 5, 6) and s.labels.tolist() == [0, 0, 1, 1]
     assert s.label_names == ["cats", "dogs"] and s.images[3, 0, 0] == 201
     Image.fromarray(np.zeros((7, 7), np.uint8)).save(tmp_path / "dogs" / "odd.png")
-    s = io.load_images(tmp_path)  # another size: resized to the most common one (5×6)
+    s = io.read_images(tmp_path)  # another size: resized to the most common one (5×6)
     assert s.images.shape == (5, 5, 6) and s.labels.tolist() == [0, 0, 1, 1, 1] and (s.images[4] == 0).all()
 
 
 def test_load_images_errors(tmp_path):
     with pytest.raises(LatentAtlasError, match="no such file or folder"):
-        io.load_images(tmp_path / "absent.npz")
+        io.read_images(tmp_path / "absent.npz")
     (tmp_path / "empty").mkdir()
     with pytest.raises(LatentAtlasError, match="no images found"):
-        io.load_images(tmp_path / "empty")
+        io.read_images(tmp_path / "empty")
     (tmp_path / "fake.png").write_bytes(b"nope")
     with pytest.raises(LatentAtlasError, match="cannot read as an image"):
-        io.load_images(tmp_path / "fake.png")
+        io.read_images(tmp_path / "fake.png")
 
 
 def _png_bytes(value: int = 100) -> bytes:
@@ -249,9 +249,9 @@ def test_read_images_splits_limit_and_conversions(tmp_path):
 
 def test_load_images_idx_file_finds_sibling_labels(tmp_path):
     d = write_mnist_dir(tmp_path / "mnist")
-    s = io.load_images(d / "t10k-images-idx3-ubyte.gz")
+    s = io.read_images(d / "t10k-images-idx3-ubyte.gz")
     assert s.images.shape == (3, 4, 4) and s.labels.tolist() == [0, 1, 2]
-    assert io.load_images(d).images.shape == (5, 4, 4)  # a Fashion-MNIST folder gives its train set
+    assert io.read_images(d).images.shape == (5, 4, 4)  # a Fashion-MNIST folder gives its train set
 
 
 @pytest.mark.skipif(not (io.FASHION_MNIST_DIR / "t10k-images-idx3-ubyte.gz").exists(),

@@ -51,6 +51,16 @@ def _parse_channels(text: Optional[str]):
     return values
 
 
+def _parse_compile(text: Optional[str]):
+    if text is None:
+        return None
+    value = {"off": False, "false": False, "no": False, "on": True, "true": True, "yes": True,
+             "auto": "auto"}.get(text.strip().lower())
+    if value is None:
+        raise LatentAtlasError(f"--compile {text!r}: expected off, on or auto")
+    return value
+
+
 def _require_checkpoint(checkpoint: Optional[Path]) -> None:
     if checkpoint is None:
         raise LatentAtlasError("--checkpoint is required (a .pt file or run folder written by `images train`)")
@@ -105,7 +115,14 @@ def train(
         help="Channels of the code (default 32: 32×3×3 = 288 numbers).")] = None,
     channels_last: Annotated[Optional[bool], typer.Option(
         "--channels-last/--no-channels-last", help="Channels-last memory format (fast on CPU; fast preset: on).")] = None,
-    device: Annotated[Optional[str], typer.Option(help="auto (CUDA when available), cpu or cuda[:N].")] = None,
+    device: Annotated[Optional[str], typer.Option(
+        help="auto (CUDA, else Apple MPS, else the CPU), cpu, cuda[:N] or mps.")] = None,
+    amp: Annotated[Optional[str], typer.Option(
+        "--amp", help="Mixed precision: auto (bf16 on CUDA GPUs that have it, else fp16; off on CPU/MPS), off, "
+                      "bf16 or fp16.")] = None,
+    compile_: Annotated[Optional[str], typer.Option(
+        "--compile", help="torch.compile the training step: off (default), on, or auto (on CUDA only); a "
+                          "failed compile falls back to eager.")] = None,
     threads: Annotated[Optional[int], typer.Option(
         "--threads", help="CPU threads (default: half the cores, fewer on a busy machine).")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Seed of initialisation, batch order, VAE noise and the "
@@ -139,7 +156,8 @@ def train(
         preset=preset or "fast", resume=resume, metrics_path=metrics, progress=log,
         epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, gamma=gamma, schedule=schedule,
         channels=_parse_channels(channels), latent_channels=latent_channels, channels_last=channels_last,
-        device=device, num_threads=threads, seed=seed, log_every=log_every)
+        device=device, num_threads=threads, seed=seed, log_every=log_every, amp=amp,
+        compile=_parse_compile(compile_))
     h = result.history
     if result.interrupted:
         data_options: list[str] = []

@@ -1,17 +1,20 @@
-"""The convolutional autoencoder as a scikit-learn-style estimator.
+"""The convolutional autoencoder as a scikit-learn-style estimator: the one place its parameters live.
 
-:class:`ConvAutoencoder` holds every hyper-parameter in ``__init__`` (checked in :meth:`~ConvAutoencoder.fit`,
-not there); ``fit`` trains with the same loop as ``latentatlas images train``
-(:func:`latentatlas.images.training.run_training`) and leaves the trained torch module in ``model_`` and the
-loss history in ``history_``. ``transform`` encodes images to flat latent codes, ``inverse_transform``
-decodes codes to images, ``interpolate`` walks the straight line between two images' codes, ``traverse``
-changes one code number at a time, ``sample`` draws new pictures from a VAE's prior, and
-``save``/``load`` write and read a checkpoint that ``torch.load(weights_only=True)`` reads (no pickled
-objects). The network itself is :class:`~latentatlas.images.network.ConvAutoencoderNet`.
+:class:`ConvAutoencoder` defines every hyper-parameter once, in ``__init__`` (checked in :meth:`~ConvAutoencoder.fit`
+by :meth:`~ConvAutoencoder.check_params`, not there). A preset (:data:`PRESETS`) is only a named set of those
+parameters; the training loop (:func:`latentatlas.images.training.run_training`), checkpoints, ``run.json`` and
+the CLI all read them from the estimator. ``fit`` trains with the same loop as ``latentatlas images train`` and
+leaves the trained torch module in ``model_`` and the loss history in ``history_``. ``transform`` encodes
+images to flat latent codes, ``inverse_transform`` decodes codes to images, ``interpolate`` walks the straight
+line between two images' codes, ``traverse`` changes one code number at a time, ``sample`` draws new pictures
+from a VAE's prior, and ``save`` / :meth:`~ConvAutoencoder.from_checkpoint` write and read a checkpoint that
+``torch.load(weights_only=True)`` reads (no pickled objects). The network itself is
+:class:`~latentatlas.images.network.ConvAutoencoderNet`.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 from pathlib import Path
@@ -24,16 +27,28 @@ from latentatlas.errors import LatentAtlasError
 from latentatlas.images.io import ImageSet, as_image_set
 from latentatlas.images.network import ConvAutoencoderNet, network_from_checkpoint, read_checkpoint, save_checkpoint
 
-__all__ = ["ConvAutoencoder", "ConvAutoencoderNet", "split_holdout"]
+__all__ = ["ConvAutoencoder", "ConvAutoencoderNet", "PRESETS", "split_holdout"]
 
 #: Hyper-parameters that shape the network (the rest shape training).
-ARCHITECTURE = ("channels", "latent_channels", "negative_slope")
-#: The estimator's parameters that :class:`~latentatlas.images.training.TrainConfig` holds under the same name.
-_CONFIG_PARAMS = ("epochs", "batch_size", "lr", "weight_decay", "schedule", "gamma", "seed", "channels",
-                  "latent_channels", "channels_last", "log_every", "eval_batch_size", "device", "num_threads",
-                  "model", "beta")
+ARCHITECTURE = ("channels", "latent_channels", "negative_slope", "model")
+#: Named parameter sets. "fast" is the defaults of ``__init__`` (chosen on Fashion-MNIST's validation images with
+#: 2 CPU cores: benchmarks/bench_images_one_epoch.py, benchmarks/RESULTS-images.md); "reference" is the
+#: reference pipeline's: batches of 1024, Adam 1e-3 with weight decay 1e-4, ×0.999 per step, default layout.
+PRESETS: dict[str, dict[str, Any]] = {
+    "fast": {},
+    "reference": {"batch_size": 1024, "lr": 1e-3, "schedule": "exponential", "weight_decay": 1e-4,
+                  "gamma": 0.999, "channels_last": False},
+}
+#: The parameters a preset sets (their defaults are the "fast" preset).
+PRESET_PARAMS = ("batch_size", "lr", "schedule", "weight_decay", "gamma", "channels_last")
+MODELS = ("ae", "vae")
+SCHEDULES = ("onecycle", "exponential", "constant")
+AMP_MODES = ("auto", "off", "bf16", "fp16")
+COMPILE_MODES = (False, True, "auto")
 #: Old parameter names still read from checkpoints.
 _RENAMED = {"test_fraction": "validation_fraction"}
+#: Parameters that say where and how fast a model runs, not what it is: never restored from a checkpoint.
+MACHINE_PARAMS = ("device", "num_threads")
 
 
 def split_holdout(images: ImageSet, fraction: float, seed: int, name: str = "validation_fraction"
@@ -47,6 +62,16 @@ def split_holdout(images: ImageSet, fraction: float, seed: int, name: str = "val
             f"{images.source or 'images'}: {len(images)} images are too few to hold out {name}={fraction}")
     order = np.random.default_rng(seed).permutation(len(images))
     return images.take(np.sort(order[n_test:])), images.take(np.sort(order[:n_test]))
+
+
+def _positive_int(name: str, value) -> None:
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+        raise LatentAtlasError(f"{name}={value!r}: must be a positive integer")
+
+
+def _finite(name: str, value, low: float = 0.0) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < low:
+        raise LatentAtlasError(f"{name}={value!r}: must be a finite non-negative number")
 
 
 class ConvAutoencoder(TransformerMixin, BaseEstimator):
@@ -83,7 +108,14 @@ class ConvAutoencoder(TransformerMixin, BaseEstimator):
     eval_batch_size, log_every : images per forward pass when measuring the validation loss; batches between
         progress lines.
     device : str
-        ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda[:N]"``.
+        ``"auto"`` (CUDA, else Apple's MPS, else the CPU), ``"cpu"``, ``"cuda[:N]"`` or ``"mps"``.
+    amp : {"auto", "off", "bf16", "fp16"}
+        Automatic mixed precision of the training passes: ``"auto"`` is bfloat16 on a CUDA GPU that has it,
+        float16 (with a gradient scaler) on one that does not, and off on the CPU and MPS; ``"bf16"`` and
+        ``"fp16"`` force it (bf16 also runs on the CPU). Losses, validation and codes stay float32.
+    compile : bool or "auto"
+        ``torch.compile`` the training step: ``True`` on any device, ``"auto"`` on CUDA only. When
+        compiling fails the run goes on without it (said in the progress lines; ``history_.compiled``).
     num_threads : int or None
         CPU threads while fitting and encoding (default: half the cores, fewer when the machine is busy:
         :func:`~latentatlas.images.training.default_threads`); restored afterwards. Results are the same
@@ -122,7 +154,8 @@ class ConvAutoencoder(TransformerMixin, BaseEstimator):
                  epochs: int = 5, batch_size: int = 32, lr: float = 6e-3, weight_decay: float = 1e-4,
                  schedule: str = "onecycle", gamma: float = 0.999, channels_last: bool = True,
                  validation_fraction: float = 0.1, eval_batch_size: int = 2000, log_every: int = 100,
-                 device: str = "auto", num_threads: int | None = None, seed: int = 0, progress=None):
+                 device: str = "auto", num_threads: int | None = None, amp: str = "auto", compile=False,
+                 seed: int = 0, progress=None):
         self.channels = channels
         self.latent_channels = latent_channels
         self.negative_slope = negative_slope
@@ -140,13 +173,16 @@ class ConvAutoencoder(TransformerMixin, BaseEstimator):
         self.log_every = log_every
         self.device = device
         self.num_threads = num_threads
+        self.amp = amp
+        self.compile = compile
         self.seed = seed
         self.progress = progress
 
-    # --- construction ---------------------------------------------------------------------------------
+    # --- parameters ----------------------------------------------------------------------------------
     @classmethod
     def from_preset(cls, preset: str = "fast", **params: Any) -> "ConvAutoencoder":
-        """An estimator with a named preset's training settings, then ``params`` (None values are ignored).
+        """An estimator with a named preset's parameters (:data:`PRESETS`), then ``params`` (None values are
+        ignored).
 
         ``"fast"`` (the defaults) or ``"reference"`` (the reference pipeline's: batches of 1024, Adam 1e-3,
         ×0.999 per step, no channels-last).
@@ -156,32 +192,74 @@ class ConvAutoencoder(TransformerMixin, BaseEstimator):
         >>> ConvAutoencoder.from_preset("reference", epochs=27).batch_size
         1024
         """
-        from latentatlas.images.training import PRESETS
-
         if preset not in PRESETS:
             raise LatentAtlasError(f"preset={preset!r}: expected one of {', '.join(PRESETS)}")
         return cls(**{**PRESETS[preset], **{k: v for k, v in params.items() if v is not None}})
 
-    def train_config(self):
-        """The :class:`~latentatlas.images.training.TrainConfig` these parameters stand for (validated, with
-        the estimator's other parameters)."""
-        from latentatlas.images.training import PRESETS, TrainConfig
+    @classmethod
+    def _defaults(cls) -> dict[str, Any]:
+        return {name: p.default for name, p in inspect.signature(cls.__init__).parameters.items()
+                if p.default is not inspect.Parameter.empty}
 
-        self._check_params()
-        values = {name: getattr(self, name) for name in _CONFIG_PARAMS}
-        if isinstance(values["channels"], (list, tuple)):
-            values["channels"] = tuple(values["channels"])
-        preset = next((name for name, p in PRESETS.items() if all(values.get(k) == v for k, v in p.items())),
-                      "custom")
-        return TrainConfig(preset=preset, **values).validated()
+    @property
+    def preset(self) -> str:
+        """The name of the preset whose values these parameters have (``"custom"`` when none)."""
+        defaults = self._defaults()
+        for name, values in PRESETS.items():
+            wanted = {k: values.get(k, defaults[k]) for k in PRESET_PARAMS}
+            if all(getattr(self, k) == v for k, v in wanted.items()):
+                return name
+        return "custom"
 
-    def _check_params(self) -> None:
+    def check_params(self) -> "ConvAutoencoder":
+        """Self, after checking every parameter (an error names the parameter and its bad value)."""
+        for name in ("epochs", "batch_size", "log_every", "eval_batch_size", "latent_channels"):
+            _positive_int(name, getattr(self, name))
+        for name in ("lr", "weight_decay", "gamma", "beta"):
+            _finite(name, getattr(self, name))
+        if self.lr <= 0:
+            raise LatentAtlasError(f"lr={self.lr!r}: must be positive")
+        if not 0 < self.gamma <= 1:
+            raise LatentAtlasError(f"gamma={self.gamma!r}: must be in (0, 1]")
+        if self.schedule not in SCHEDULES:
+            raise LatentAtlasError(f"schedule={self.schedule!r}: expected one of {', '.join(SCHEDULES)}")
+        channels = self.channels
+        if (not isinstance(channels, (list, tuple)) or len(channels) != 3
+                or not all(isinstance(c, (int, np.integer)) and not isinstance(c, bool) and c >= 1 for c in channels)):
+            raise LatentAtlasError(f"channels={channels!r}: expected three positive widths, e.g. (4, 16, 32)")
         slope = self.negative_slope
         if isinstance(slope, bool) or not isinstance(slope, (int, float)) or not math.isfinite(slope):
             raise LatentAtlasError(f"negative_slope={slope!r}: must be a finite number")
         fraction = self.validation_fraction
         if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
             raise LatentAtlasError(f"validation_fraction={fraction!r}: must be between 0 and 1")
+        if self.model not in MODELS:
+            raise LatentAtlasError(f"model={self.model!r}: expected one of {', '.join(MODELS)}")
+        if self.num_threads is not None:
+            _positive_int("num_threads", self.num_threads)
+        if not isinstance(self.seed, (int, np.integer)) or isinstance(self.seed, bool) or self.seed < 0:
+            raise LatentAtlasError(f"seed={self.seed!r}: must be a non-negative integer")
+        if not isinstance(self.channels_last, (bool, np.bool_)):
+            raise LatentAtlasError(f"channels_last={self.channels_last!r}: must be True or False")
+        if self.amp not in AMP_MODES:
+            raise LatentAtlasError(f"amp={self.amp!r}: expected one of {', '.join(AMP_MODES)}")
+        if not any(self.compile is mode or (isinstance(mode, str) and self.compile == mode) for mode in COMPILE_MODES):
+            raise LatentAtlasError(f"compile={self.compile!r}: expected True, False or 'auto'")
+        from latentatlas.images.training import select_device
+
+        select_device(self.device)  # a device this machine lacks is an error before any data is read
+        return self
+
+    def settings(self) -> dict[str, Any]:
+        """Every parameter as a plain value (``channels`` a list; ``progress`` left out) and ``preset``, the
+        preset they match: what checkpoints and ``run.json`` store."""
+        values = {k: v for k, v in self.get_params().items() if k != "progress"}
+        values["channels"] = [int(c) for c in values["channels"]]
+        return {**values, "preset": self.preset}
+
+    def train_config(self) -> "ConvAutoencoder":
+        """Deprecated: the estimator holds the training parameters itself. Returns ``self.check_params()``."""
+        return self.check_params()
 
     # --- fitting --------------------------------------------------------------------------------------
     def fit(self, images, validation_images=None, *, out_dir: str | os.PathLike | None = None,
@@ -220,8 +298,7 @@ class ConvAutoencoder(TransformerMixin, BaseEstimator):
         """
         from latentatlas.images.training import TrainingInterrupted, run_training
 
-        self._check_params()
-        config = self.train_config()
+        self.check_params()
         if test_images is not None:
             import warnings
 
@@ -232,11 +309,10 @@ class ConvAutoencoder(TransformerMixin, BaseEstimator):
             validation_images = test_images
         train = as_image_set(images, "images")
         if validation_images is None:
-            train, validation = split_holdout(train, self.validation_fraction, config.seed)
+            train, validation = split_holdout(train, self.validation_fraction, int(self.seed))
         else:
             validation = as_image_set(validation_images, "validation_images")
-        result = run_training(train, validation, config, out_dir=out_dir, resume=resume,
-                              negative_slope=float(self.negative_slope), progress=self.progress)
+        result = run_training(train, validation, self, out_dir=out_dir, resume=resume, progress=self.progress)
         if result.best_state is None:
             raise TrainingInterrupted(result.history)
         import torch
@@ -402,30 +478,28 @@ class ConvAutoencoder(TransformerMixin, BaseEstimator):
 
         Example
         -------
-        >>> ae.save("fashion.pt"); ConvAutoencoder.load("fashion.pt")       # doctest: +SKIP
+        >>> ae.save("fashion.pt"); ConvAutoencoder.from_checkpoint("fashion.pt")     # doctest: +SKIP
         """
         import dataclasses
 
         model = self._fitted()
-        config = self.train_config().to_dict()
         history = self.history_.to_dict() if dataclasses.is_dataclass(getattr(self, "history_", None)) else {}
-        params = {k: v for k, v in self.get_params().items() if k != "progress"}
-        params["channels"] = list(params["channels"])
-        extra = {"estimator_params": params}
+        extra = {}
         if self.code_std_ is not None:
             extra["code_stats"] = {"mean": self.code_mean_.tolist(), "std": self.code_std_.tolist()}
         return save_checkpoint(path, model, epoch=int(history.get("best_epoch") or 0), history=history,
-                               config=config, extra=extra)
+                               config=self.settings(), extra=extra)
 
     @classmethod
-    def checkpoint_params(cls, ckpt: dict[str, Any], machine: bool = True) -> dict[str, Any]:
-        """The estimator parameters a :func:`~latentatlas.images.network.read_checkpoint` dict stores (its
-        training config, the estimator's saved parameters, old names renamed, the architecture from the
-        network's own config); ``device`` and ``num_threads`` only with ``machine``. The one place that turns
-        a checkpoint back into parameters (:meth:`load` and resuming a run both use it)."""
+    def checkpoint_params(cls, ckpt: dict[str, Any], machine: bool = False) -> dict[str, Any]:
+        """The estimator parameters a :func:`~latentatlas.images.network.read_checkpoint` dict stores: its
+        ``config`` (and the ``estimator_params`` of files written before the estimator owned its parameters),
+        old names renamed, the architecture from the network's own config. ``device`` and ``num_threads``
+        (where and how fast it ran) only with ``machine``. The one place that turns a checkpoint back into
+        parameters: :meth:`from_checkpoint` and resuming a run both use it."""
         stored = ckpt.get("estimator_params") if isinstance(ckpt.get("estimator_params"), dict) else {}
         config = ckpt.get("config") or {}
-        names = set(cls._get_param_names()) - {"progress"} - (set() if machine else {"device", "num_threads"})
+        names = set(cls._get_param_names()) - {"progress"} - (set() if machine else set(MACHINE_PARAMS))
         merged = {_RENAMED.get(k, k): v for k, v in {**config, **stored}.items()}
         params = {k: v for k, v in merged.items() if k in names}
         mc = ckpt["model_config"]
@@ -434,31 +508,29 @@ class ConvAutoencoder(TransformerMixin, BaseEstimator):
         return params
 
     @classmethod
-    def load(cls, path: str | os.PathLike, device: str | None = None) -> "ConvAutoencoder":
+    def from_checkpoint(cls, path: str | os.PathLike, device: str | None = None, **params: Any) -> "ConvAutoencoder":
         """A fitted estimator from a file written by :meth:`save` or by ``latentatlas images train``
-        (``best.pt``, ``last.pt``), on ``device`` (default CPU). Files are read with
-        ``torch.load(weights_only=True)``; a damaged or foreign file raises :class:`LatentAtlasError` naming
-        it. The stored parameters are restored, except ``device`` and ``num_threads`` (this machine's).
+        (``best.pt``, ``last.pt``; files of every earlier version too), on ``device`` (default CPU).
+
+        The stored parameters are restored, except ``device`` and ``num_threads`` (this machine's), then
+        ``params`` (None values ignored) override them: ``from_checkpoint(path, epochs=10).fit(images,
+        resume=path)`` continues a run for more epochs. Files are read with ``torch.load(weights_only=True)``;
+        a damaged or foreign file raises :class:`LatentAtlasError` naming it.
 
         Example
         -------
-        >>> ae = ConvAutoencoder.load("runs/images-train/best.pt")           # doctest: +SKIP
+        >>> ae = ConvAutoencoder.from_checkpoint("runs/images-train/best.pt")     # doctest: +SKIP
         """
-        from latentatlas.images.training import History
+        from latentatlas.images.training import History, select_device
 
+        unknown = sorted(set(params) - set(cls._get_param_names()))
+        if unknown:
+            raise LatentAtlasError(f"unknown autoencoder parameter {unknown[0]!r}")
         ckpt = read_checkpoint(path)
-        # Where and on how many threads the model was trained says nothing about this machine: not restored.
-        params = cls.checkpoint_params(ckpt, machine=False)
+        est = cls(**{**cls.checkpoint_params(ckpt), **{k: v for k, v in params.items() if v is not None}})
         if device is not None:
-            params["device"] = device
-        est = cls(**params)
-        target = "cpu"
-        if device not in (None, "auto", "cpu"):
-            target = device
-        elif device == "auto":
-            import torch
-
-            target = "cuda" if torch.cuda.is_available() else "cpu"
+            est.set_params(device=device)
+        target = "cpu" if device in (None, "cpu") else select_device(device)
         est.model_ = network_from_checkpoint(ckpt, path, target)
         try:
             est.history_ = History.from_dict(ckpt.get("history") or {})
@@ -466,3 +538,8 @@ class ConvAutoencoder(TransformerMixin, BaseEstimator):
             raise LatentAtlasError(f"{path}: checkpoint field 'history' is damaged") from None
         est._set_shapes(ckpt.get("code_stats"))
         return est
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, device: str | None = None) -> "ConvAutoencoder":
+        """The same as :meth:`from_checkpoint` (the name scikit-learn users look for)."""
+        return cls.from_checkpoint(path, device)

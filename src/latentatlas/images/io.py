@@ -587,8 +587,8 @@ def _load_idx_file(path: Path) -> ImageSet:
     return ImageSet(images=images, labels=labels, label_names=names, source=str(path))
 
 
-def load_images(path: str | os.PathLike, image_size=None, grayscale: bool = False, cache=None) -> ImageSet:
-    """Images from ``path``: an ``.npz`` (arrays ``images``/``x`` and optional ``labels``/``y``), an IDX file
+def _read_path(path: str | os.PathLike, image_size=None, grayscale: bool = False, cache=None) -> ImageSet:
+    """(:func:`read_images`' reader of one path.) Images from ``path``: an ``.npz`` (arrays ``images``/``x`` and optional ``labels``/``y``), an IDX file
     (with its sibling labels file when there is one), or a folder of pictures (one sub-folder per class gives
     labels). A folder holding Fashion-MNIST IDX files gives its train set. ``image_size``, ``grayscale`` and
     ``cache`` as in :func:`read_images`.
@@ -715,7 +715,7 @@ def read_images(path: str | os.PathLike | None = None, split: str | None = None,
         if split is not None:
             raise LatentAtlasError(f"{folder}: split={split!r} applies only to a folder of MNIST-style IDX files "
                                    "(train-* and t10k-*); a file has no splits")
-        images = load_images(folder, size, grayscale, cache)
+        images = _read_path(folder, size, grayscale, cache)
     if len(images) == 0:
         raise LatentAtlasError(f"{images.source}: no images")
     images = images.head(None if limit is None else int(limit))

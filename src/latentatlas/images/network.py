@@ -171,6 +171,16 @@ class ConvAutoencoderNet(nn.Module):
             y = y[..., :self.image_shape[0], :self.image_shape[1]]
         return y
 
+    def train_forward(self, x: torch.Tensor, eps: torch.Tensor | None = None
+                      ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """The training pass: ``(reconstruction, mean, log-variance)``. A VAE decodes the sample
+        ``mean + eps · exp(log-variance / 2)`` (``eps`` from N(0, I), shaped like the code, drawn by the caller
+        so that it is seeded); a plain autoencoder decodes its code, and its mean and log-variance are None."""
+        if not self.variational:
+            return self.forward(x), None, None
+        mu, logvar = self.encode_stats(x)
+        return self._decode(mu + eps * torch.exp(0.5 * logvar)), mu, logvar
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """The reconstruction of ``x`` from its code (a VAE's: from the posterior mean)."""
         z = self._encode(x)

@@ -58,20 +58,6 @@ from latentatlas.progress import Progress, ProgressCallback, as_progress
 
 LAST_CHECKPOINT = "last.pt"
 BEST_CHECKPOINT = "best.pt"
-SCHEDULES = ("onecycle", "exponential", "constant")
-
-# Named settings. "fast" (the default) was chosen on Fashion-MNIST's validation images with 2 CPU cores
-# (benchmarks/bench_images_one_epoch.py, benchmarks/RESULTS-images.md);
-# "reference" is the reference pipeline's: batches of 1024, Adam 1e-3 with weight decay 1e-4, ×0.999 per step.
-PRESETS: dict[str, dict[str, Any]] = {
-    "fast": {"batch_size": 32, "lr": 6e-3, "schedule": "onecycle", "weight_decay": 1e-4, "gamma": 0.999,
-             "channels_last": True},
-    "reference": {"batch_size": 1024, "lr": 1e-3, "schedule": "exponential", "weight_decay": 1e-4,
-                  "gamma": 0.999, "channels_last": False},
-}
-
-
-MODELS = ("ae", "vae")
 
 
 def default_threads() -> int:
@@ -87,84 +73,117 @@ def default_threads() -> int:
     return max(1, min(cores // 2, int(free)))
 
 
-@dataclass
-class TrainConfig:
-    """Hyper-parameters of a training run (plain values only, so they fit in a checkpoint and run.json).
+def _mps_available() -> bool:
+    mps = getattr(torch.backends, "mps", None)
+    return bool(mps is not None and mps.is_available())
 
-    ``lr`` is the peak rate for the one-cycle schedule and the starting rate otherwise; ``gamma`` the
-    per-step decay of the exponential schedule. ``channels`` and ``latent_channels`` shape the model;
-    ``model`` is ``"ae"`` (plain) or ``"vae"`` (variational, its KL term weighted by ``beta``).
-    """
 
-    epochs: int = 5
-    batch_size: int = 32
-    lr: float = 6e-3
-    weight_decay: float = 1e-4
-    schedule: str = "onecycle"
-    gamma: float = 0.999
-    seed: int = 0
-    channels: tuple[int, int, int] = (4, 16, 32)
-    latent_channels: int = 32
-    channels_last: bool = True
-    log_every: int = 100
-    eval_batch_size: int = 2000
-    device: str = "auto"
-    num_threads: int | None = None
-    preset: str = "fast"
-    model: str = "ae"
-    beta: float = 1.0
+def select_device(device: str = "auto") -> torch.device:
+    """The torch device ``device`` names: ``"auto"`` is CUDA when available, else Apple's MPS, else the CPU;
+    ``"cpu"``, ``"cuda"``, ``"cuda:N"`` and ``"mps"`` are taken as they are, and are an error (naming them)
+    when this machine lacks them."""
+    if not isinstance(device, str):
+        raise LatentAtlasError(f"device={device!r}: expected auto, cpu, cuda[:N] or mps")
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps") if _mps_available() else torch.device("cpu")
+    if device == "cpu":
+        return torch.device("cpu")
+    if device == "mps":
+        if not _mps_available():
+            raise LatentAtlasError("device='mps': Apple's Metal (MPS) is not available on this machine")
+        return torch.device("mps")
+    if device == "cuda" or (device.startswith("cuda:") and device[5:].isdigit()):
+        if not torch.cuda.is_available():
+            raise LatentAtlasError(f"device={device!r}: CUDA is not available on this machine")
+        if device != "cuda" and int(device[5:]) >= torch.cuda.device_count():
+            raise LatentAtlasError(f"device={device!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+        return torch.device(device)
+    raise LatentAtlasError(f"device={device!r}: expected auto, cpu, cuda[:N] or mps")
 
-    @classmethod
-    def from_preset(cls, preset: str = "fast", **overrides: Any) -> "TrainConfig":
-        """A config with the preset's values, then ``overrides`` (None values are ignored)."""
-        if preset not in PRESETS:
-            raise LatentAtlasError(f"preset={preset!r}: expected one of {', '.join(PRESETS)}")
-        values = {**PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}}
-        return cls(preset=preset, **values).validated()
 
-    def validated(self) -> "TrainConfig":
-        """Self, after checking every value (errors name the argument and its bad value)."""
-        for name in ("epochs", "batch_size", "log_every", "eval_batch_size", "latent_channels"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-                raise LatentAtlasError(f"{name}={value!r}: must be a positive integer")
-        for name in ("lr", "weight_decay", "gamma"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-                raise LatentAtlasError(f"{name}={value!r}: must be a finite non-negative number")
-        if self.lr <= 0:
-            raise LatentAtlasError(f"lr={self.lr!r}: must be positive")
-        if not 0 < self.gamma <= 1:
-            raise LatentAtlasError(f"gamma={self.gamma!r}: must be in (0, 1]")
-        if self.schedule not in SCHEDULES:
-            raise LatentAtlasError(f"schedule={self.schedule!r}: expected one of {', '.join(SCHEDULES)}")
-        if len(tuple(self.channels)) != 3 or any(int(c) < 1 for c in self.channels):
-            raise LatentAtlasError(f"channels={self.channels!r}: expected three positive widths, e.g. 4,16,32")
-        self.channels = tuple(int(c) for c in self.channels)
-        if self.device not in ("auto", "cpu") and not self.device.startswith("cuda"):
-            raise LatentAtlasError(f"device={self.device!r}: expected auto, cpu or cuda[:N]")
-        if self.device.startswith("cuda") and not torch.cuda.is_available():
-            raise LatentAtlasError(f"device={self.device!r}: CUDA is not available on this machine")
-        if self.num_threads is not None and self.num_threads < 1:
-            raise LatentAtlasError(f"num_threads={self.num_threads!r}: must be a positive integer")
-        if not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
-            raise LatentAtlasError(f"seed={self.seed!r}: must be a non-negative integer")
-        if self.model not in MODELS:
-            raise LatentAtlasError(f"model={self.model!r}: expected one of {', '.join(MODELS)}")
-        if (isinstance(self.beta, bool) or not isinstance(self.beta, (int, float)) or not math.isfinite(self.beta)
-                or self.beta < 0):
-            raise LatentAtlasError(f"beta={self.beta!r}: must be a finite non-negative number")
-        return self
+def autocast_dtype(amp: str, device: torch.device | str, bf16_supported: bool | None = None) -> torch.dtype | None:
+    """The dtype the training passes autocast to on ``device`` for the ``amp`` parameter, None for none.
 
-    def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["channels"] = list(self.channels)
-        return d
+    ``"auto"``: bfloat16 on a CUDA GPU that supports it (``bf16_supported``, asked of torch when None),
+    float16 on an older one, none on the CPU and MPS (their autocast gains little for these small
+    convolutions). ``"bf16"``/``"fp16"``: that dtype on any device; ``"off"``: none."""
+    kind = torch.device(device).type
+    if amp == "off":
+        return None
+    if amp == "bf16":
+        return torch.bfloat16
+    if amp == "fp16":
+        return torch.float16
+    if amp != "auto":
+        raise LatentAtlasError(f"amp={amp!r}: expected auto, off, bf16 or fp16")
+    if kind != "cuda":
+        return None
+    if bf16_supported is None:
+        bf16_supported = bool(torch.cuda.is_bf16_supported())
+    return torch.bfloat16 if bf16_supported else torch.float16
+
+
+def needs_grad_scaler(dtype: torch.dtype | None, device: torch.device | str) -> bool:
+    """Whether training in ``dtype`` on ``device`` needs a gradient scaler: float16 on CUDA does (its small
+    gradients underflow); bfloat16 has float32's range and does not."""
+    return dtype == torch.float16 and torch.device(device).type == "cuda"
+
+
+def should_compile(compile_mode, device: torch.device | str) -> bool:
+    """Whether the ``compile`` parameter asks for ``torch.compile`` on ``device``: True everywhere, "auto"
+    on CUDA only."""
+    return compile_mode is True or (compile_mode == "auto" and torch.device(device).type == "cuda")
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None):
+    """``torch.autocast`` to ``dtype`` on ``device``'s kind, or a no-op context for None."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+@contextlib.contextmanager
+def _cudnn_benchmark(device: torch.device) -> Iterator[None]:
+    """cuDNN picks the fastest convolution algorithms for the fixed batch shape on CUDA; restored after."""
+    if device.type != "cuda":
+        yield
+        return
+    saved = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = True
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = saved
+
+
+def TrainConfig(preset: str = "fast", **params: Any):
+    """Deprecated: the parameters are :class:`~latentatlas.images.autoencoder.ConvAutoencoder`'s. Returns
+    ``ConvAutoencoder.from_preset(preset, **params)``, checked, which every function here takes as its
+    config. ``TrainConfig.from_preset`` is the same."""
+    from latentatlas.images.autoencoder import ConvAutoencoder
+
+    return ConvAutoencoder.from_preset(preset, **params).check_params()
+
+
+TrainConfig.from_preset = TrainConfig  # type: ignore[attr-defined]
+
+
+def _settings(config) -> Any:
+    """``config`` (a ConvAutoencoder; None for the defaults) checked."""
+    if config is None:
+        from latentatlas.images.autoencoder import ConvAutoencoder
+
+        config = ConvAutoencoder()
+    return config.check_params()
 
 
 # Settings that may differ between a run and its resumption without changing the result.
-# ("preset" is only a label: the values it stands for are compared one by one.)
-_RESUMABLE_CHANGES = {"epochs", "log_every", "eval_batch_size", "device", "num_threads", "preset"}
+# ("preset" is only a label: the values it stands for are compared one by one; validation_fraction only
+# chooses the data, which are compared themselves.)
+_RESUMABLE_CHANGES = {"epochs", "log_every", "eval_batch_size", "device", "num_threads", "preset", "amp",
+                      "compile", "validation_fraction"}
 
 
 @dataclass
@@ -177,7 +196,9 @@ class History:
     ``seconds_per_epoch`` (the training pass only) one per completed epoch. A VAE also records
     ``train_kl`` and ``validation_kl`` (KL divergence in nats per image) and ``validation_objective`` (what
     picks its best epoch). ``interrupted`` is True when Ctrl-C stopped the run before ``config.epochs``;
-    ``threads`` is the number of CPU threads used (0 on a GPU).
+    ``threads`` is the number of CPU threads used (0 on a GPU); ``precision`` what the training passes computed in
+    (``"float32"``, or ``"bfloat16"``/``"float16"`` under mixed precision) and ``compiled`` whether they ran
+    through ``torch.compile``.
 
     ``test_loss`` and ``best_test_loss`` are the old names of ``validation_loss`` and
     ``best_validation_loss`` (those images pick the epoch, so they are validation images).
@@ -196,6 +217,8 @@ class History:
     interrupted: bool = False
     device: str = "cpu"
     threads: int = 0
+    precision: str = "float32"
+    compiled: bool = False
     checkpoint: str | None = None
     best_checkpoint: str | None = None
 
@@ -253,12 +276,6 @@ class History:
         return cls(**{k: v for k, v in d.items() if k in names})
 
 
-def _device(config: TrainConfig) -> torch.device:
-    if config.device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(config.device)
-
-
 def _fingerprint(images: np.ndarray) -> int:
     return zlib.crc32(np.ascontiguousarray(images).data) & 0xFFFFFFFF
 
@@ -268,13 +285,15 @@ def epoch_permutation(n: int, seed: int, epoch: int) -> np.ndarray:
     return np.random.default_rng([seed, epoch]).permutation(n)
 
 
-def build_model(config: TrainConfig, image_shape: tuple[int, int], negative_slope: float = 0.01,
+def build_model(config, image_shape: tuple[int, int], negative_slope: float | None = None,
                 in_channels: int = 1) -> ConvAutoencoderNet:
-    """The model for ``config``, initialised from ``config.seed`` without touching the global RNG."""
+    """The network ``config`` (a ConvAutoencoder) describes for images of ``image_shape`` with
+    ``in_channels``, initialised from its seed without touching the global RNG."""
+    slope = float(config.negative_slope if negative_slope is None else negative_slope)
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.seed)
-        return ConvAutoencoderNet(image_shape=image_shape, channels=config.channels,
-                                  latent_channels=config.latent_channels, negative_slope=negative_slope,
+        torch.manual_seed(int(config.seed))
+        return ConvAutoencoderNet(image_shape=image_shape, channels=tuple(int(c) for c in config.channels),
+                                  latent_channels=int(config.latent_channels), negative_slope=slope,
                                   in_channels=in_channels, variational=config.model == "vae")
 
 
@@ -297,7 +316,7 @@ def _noise_generator(seed: int, epoch: int, device: torch.device) -> torch.Gener
     return g
 
 
-def _optimizer_and_scheduler(model, config: TrainConfig, steps_per_epoch: int):
+def _optimizer_and_scheduler(model, config, steps_per_epoch: int):
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     if config.schedule == "onecycle":
         scheduler = torch.optim.lr_scheduler.OneCycleLR(
@@ -378,9 +397,9 @@ class _StopFlag:
         return False
 
 
-def _check_resumable(ckpt: dict, config: TrainConfig, data_info: dict, path: Path) -> None:
+def _check_resumable(ckpt: dict, config, data_info: dict, path: Path) -> None:
     stored = ckpt.get("config", {})
-    for name, value in config.to_dict().items():
+    for name, value in config.settings().items():
         if name in _RESUMABLE_CHANGES or name not in stored or (name == "beta" and config.model == "ae"):
             continue  # (beta means nothing to a plain autoencoder)
         if stored[name] != value:
@@ -484,9 +503,8 @@ def _write_checkpoints(last_path: Path, best_path: Path, state: dict[str, Any], 
         save_checkpoint(best_path, **state)
 
 
-def run_training(train: ImageSet, validation: ImageSet, config: TrainConfig | None = None, *,
+def run_training(train: ImageSet, validation: ImageSet, config=None, *,
                  out_dir: str | os.PathLike | None = None, resume: str | os.PathLike | None = None,
-                 negative_slope: float = 0.01,
                  progress: Progress | ProgressCallback | None = None,
                  on_batch: Callable[[int, int, float], None] | None = None) -> TrainResult:
     """Train a :class:`ConvAutoencoderNet` on ``train``, measuring the validation loss after every epoch.
@@ -495,8 +513,9 @@ def run_training(train: ImageSet, validation: ImageSet, config: TrainConfig | No
     ----------
     train, validation : ImageSet
         Training and validation images (same size and channels). The validation images pick the kept epoch.
-    config : TrainConfig
-        Hyper-parameters (default ``TrainConfig()``, the fast preset).
+    config : ConvAutoencoder
+        The estimator whose parameters say what to train and how (default ``ConvAutoencoder()``); only its
+        parameters are read.
     out_dir : path, optional
         Folder for ``last.pt`` (the last completed epoch) and ``best.pt`` (lowest validation loss), written
         atomically after every epoch. Without it nothing is written.
@@ -518,11 +537,11 @@ def run_training(train: ImageSet, validation: ImageSet, config: TrainConfig | No
 
     Example
     -------
-    >>> result = run_training(train, validation, TrainConfig(epochs=1))  # doctest: +SKIP
+    >>> result = run_training(train, validation, ConvAutoencoder(epochs=1))  # doctest: +SKIP
     >>> result.history.validation_loss  # doctest: +SKIP
     [0.0123]
     """
-    config = (config or TrainConfig()).validated()
+    config = _settings(config)
     if len(train) == 0 or len(validation) == 0:
         raise LatentAtlasError(f"need at least one training and one validation image, got {len(train)} and "
                                f"{len(validation)}")
@@ -530,7 +549,7 @@ def run_training(train: ImageSet, validation: ImageSet, config: TrainConfig | No
         raise LatentAtlasError(f"training images are {_describe(train)} but validation images "
                                f"{_describe(validation)}; they must have the same size and channels")
     progress = as_progress(progress, "images train")
-    device = _device(config)
+    device = select_device(config.device)
     resume_path = None if resume is None else resolve_resume(resume)
     threads = None
     if device.type == "cpu":
@@ -541,7 +560,7 @@ def run_training(train: ImageSet, validation: ImageSet, config: TrainConfig | No
         threads = threads or default_threads()
     with torch_threads(threads):
         return _train(train, validation, config, device, Path(out_dir) if out_dir is not None else None,
-                      resume_path, negative_slope, progress, on_batch)
+                      resume_path, progress, on_batch)
 
 
 def _describe(images: ImageSet) -> str:
@@ -553,8 +572,9 @@ def _as_tensor(images: ImageSet, device: torch.device) -> torch.Tensor:
     return (t.unsqueeze(1) if t.ndim == 3 else t).to(device)
 
 
-def _train(train: ImageSet, validation: ImageSet, config: TrainConfig, device: torch.device, out: Path | None,
-           resume: Path | None, negative_slope: float, progress: Progress, on_batch) -> TrainResult:
+def _train(train: ImageSet, validation: ImageSet, config, device: torch.device, out: Path | None,
+           resume: Path | None, progress: Progress, on_batch) -> TrainResult:
+    negative_slope = float(config.negative_slope)
     model = build_model(config, train.shape, negative_slope, train.channels).to(device)
     memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
     model = model.to(memory_format=memory_format)
@@ -564,8 +584,11 @@ def _train(train: ImageSet, validation: ImageSet, config: TrainConfig, device: t
     data_info = {"n_train": n, "n_validation": len(validation), "image_shape": list(train.shape),
                  "channels": train.channels, "train_crc32": _fingerprint(train.images),
                  "validation_crc32": _fingerprint(validation.images)}
+    dtype = autocast_dtype(config.amp, device)
+    scaler = torch.amp.GradScaler(device.type) if needs_grad_scaler(dtype, device) else None
     history = History(batches_per_epoch=steps_per_epoch, device=str(device),
-                      threads=torch.get_num_threads() if device.type == "cpu" else 0)
+                      threads=torch.get_num_threads() if device.type == "cpu" else 0,
+                      precision=_dtype_name(dtype))
     last_path = out / LAST_CHECKPOINT if out else None
     best_path = out / BEST_CHECKPOINT if out else None
     best_state: dict[str, torch.Tensor] | None = None
@@ -587,8 +610,10 @@ def _train(train: ImageSet, validation: ImageSet, config: TrainConfig, device: t
             model.load_state_dict(network_from_checkpoint(ckpt, resume).state_dict())
             optimizer.load_state_dict(ckpt["optimizer_state"])
             scheduler.load_state_dict(ckpt["scheduler_state"])
+            if scaler is not None and isinstance(ckpt.get("scaler_state"), dict):
+                scaler.load_state_dict(ckpt["scaler_state"])
             history = History.from_dict({**ckpt["history"], "device": str(device), "interrupted": False,
-                                         "threads": history.threads})
+                                         "threads": history.threads, "precision": history.precision})
         except (ValueError, KeyError, TypeError, RuntimeError) as exc:
             if isinstance(exc, LatentAtlasError):
                 raise
@@ -626,38 +651,33 @@ def _train(train: ImageSet, validation: ImageSet, config: TrainConfig, device: t
              f"{steps_per_epoch} batches of {config.batch_size} on {device} "
              f"({torch.get_num_threads()} thread{'s' if torch.get_num_threads() != 1 else ''})")
 
+    step = _Step(model, config, device, dtype, scaler, optimizer, progress)
+    history.compiled = step.compiled
+    sync_every_batch = device.type == "cpu" or on_batch is not None  # a GPU is left to run ahead otherwise
     model.train()
-    with _StopFlag(progress) as stop:
+    with _StopFlag(progress) as stop, _cudnn_benchmark(device):
         for epoch in range(start_epoch, config.epochs):
             order = torch.from_numpy(epoch_permutation(n, config.seed, epoch)).to(device)
             noise = _noise_generator(config.seed, epoch, device) if vae else None
-            epoch_losses: list[float] = []
-            epoch_mse: list[float] = []
-            epoch_kl: list[float] = []
+            losses: list = []   # floats, or tensors on the device until the epoch ends
+            mses: list = []
+            kls: list = []
             t0 = time.perf_counter()
             try:
                 for b in range(steps_per_epoch):
                     idx = order[b * config.batch_size:(b + 1) * config.batch_size]
                     x = data[idx].to(torch.float32).div_(255.0).contiguous(memory_format=memory_format)
-                    if vae:
-                        mu, logvar = model.encode_stats(x)
-                        eps = torch.randn(mu.shape, generator=noise, device=device, dtype=mu.dtype)
-                        recon = model._decode(mu + eps * torch.exp(0.5 * logvar))
-                        loss, mse, kl = vae_loss(recon, x, mu, logvar, config.beta)
-                        epoch_kl.append(float(kl))
-                    else:
-                        loss = mse = F.mse_loss(model(x), x)
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    optimizer.step()
+                    eps = (torch.randn((len(x), *model.code_shape), generator=noise, device=device,
+                                       dtype=torch.float32) if vae else None)
+                    loss, mse, kl = step(x, eps)
                     scheduler.step()
-                    value = float(loss.detach())
-                    epoch_losses.append(value)
-                    epoch_mse.append(float(mse.detach()))
-                    if not math.isfinite(value):
-                        raise LatentAtlasError(
-                            f"training diverged (loss {value}) at epoch {epoch + 1}, batch {b + 1}; lower --lr "
-                            f"(now {config.lr:g})")
+                    if sync_every_batch or (b + 1) % config.log_every == 0:
+                        value = float(loss)
+                        _check_finite(value, epoch, b, config)
+                    losses.append(loss)
+                    mses.append(mse)
+                    if kl is not None:
+                        kls.append(kl)
                     if (b + 1) % config.log_every == 0:
                         rate = (b + 1) / (time.perf_counter() - t0)
                         progress(f"epoch {epoch + 1}/{config.epochs} batch {b + 1}/{steps_per_epoch} "
@@ -670,9 +690,12 @@ def _train(train: ImageSet, validation: ImageSet, config: TrainConfig, device: t
                 history.interrupted = True
                 where = (f"checkpoints of epoch {history.epochs_completed} are in {out}"
                          if out and history.epochs_completed else "no epoch was completed")
-                progress(f"interrupted in epoch {epoch + 1} after {len(epoch_losses)} batches; {where}")
+                progress(f"interrupted in epoch {epoch + 1} after {len(losses)} batches; {where}")
                 break
+            epoch_losses, epoch_mse, epoch_kl = _values(losses), _values(mses), _values(kls)
             seconds = time.perf_counter() - t0
+            for b, value in enumerate(epoch_losses):
+                _check_finite(value, epoch, b, config)
             sizes = np.minimum(config.batch_size, n - config.batch_size * np.arange(steps_per_epoch))
             history.batch_loss.extend(epoch_losses)
             history.train_loss.append(float(np.dot(epoch_mse, sizes) / n))
@@ -684,6 +707,7 @@ def _train(train: ImageSet, validation: ImageSet, config: TrainConfig, device: t
                 history.validation_objective.append(scores["objective"])
             history.seconds_per_epoch.append(seconds)
             history.lr.append(float(scheduler.get_last_lr()[0]))
+            history.compiled = step.compiled
             is_best = history.criterion[-1] <= min(history.criterion)
             stats = {"mean": scores["code_mean"], "std": scores["code_std"]}
             if is_best:
@@ -691,9 +715,11 @@ def _train(train: ImageSet, validation: ImageSet, config: TrainConfig, device: t
                 best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
                 best_stats = stats
             if out:
+                extra = {"data": data_info, "code_stats": stats}
+                if scaler is not None:
+                    extra["scaler_state"] = scaler.state_dict()
                 state = dict(model=model, optimizer=optimizer, scheduler=scheduler, epoch=epoch + 1,
-                             history=history.to_dict(), config=config.to_dict(),
-                             extra={"data": data_info, "code_stats": stats})
+                             history=history.to_dict(), config=config.settings(), extra=extra)
                 _write_checkpoints(last_path, best_path, state, is_best)
             kl_text = (f", KL {history.train_kl[-1]:.1f} / {history.validation_kl[-1]:.1f} nats, validation "
                        f"objective {history.validation_objective[-1]:.5f}" if vae else "")
@@ -706,7 +732,85 @@ def _train(train: ImageSet, validation: ImageSet, config: TrainConfig, device: t
     return TrainResult(model=model, best_state=best_state, history=history, code_stats=best_stats)
 
 
-def train_autoencoder(train: ImageSet, validation: ImageSet, config: TrainConfig | None = None,
+def _dtype_name(dtype: torch.dtype | None) -> str:
+    return {None: "float32", torch.bfloat16: "bfloat16", torch.float16: "float16"}[dtype]
+
+
+def _values(items: list) -> list[float]:
+    """Per-batch values as floats: tensors left on the device are fetched in one transfer."""
+    if items and isinstance(items[0], torch.Tensor):
+        return torch.stack(items).float().cpu().tolist()
+    return [float(v) for v in items]
+
+
+def _check_finite(value: float, epoch: int, batch: int, config) -> None:
+    if not math.isfinite(value):
+        raise LatentAtlasError(f"training diverged (loss {value}) at epoch {epoch + 1}, batch {batch + 1}; lower "
+                               f"--lr (now {config.lr:g})")
+
+
+class _Step:
+    """One optimisation step: the forward pass (autocast to ``dtype`` when given, through ``torch.compile``
+    when asked), the loss in float32, the backward pass (through the gradient scaler for float16) and the
+    optimiser step. Returns the detached ``(objective, mse, kl)`` tensors of the batch (``kl`` None for a
+    plain autoencoder).
+
+    A compiled step that fails (no compiler, an unsupported operation) is said once in the progress lines and
+    replaced by the eager one; the batch is then done again, eagerly, from the same weights."""
+
+    def __init__(self, model: ConvAutoencoderNet, config, device: torch.device, dtype, scaler, optimizer,
+                 progress: Progress):
+        self.model, self.device, self.dtype, self.scaler, self.optimizer = model, device, dtype, scaler, optimizer
+        self.beta, self.vae, self.progress = float(config.beta), config.model == "vae", progress
+        self.forward = model.train_forward
+        self.compiled = False
+        self._untried = False
+        if should_compile(config.compile, device):
+            try:
+                self.forward = torch.compile(model.train_forward)
+                self.compiled = self._untried = True
+            except Exception as exc:  # torch raises many kinds (no compiler, unsupported platform)
+                self._fall_back(exc)
+
+    def _fall_back(self, exc: BaseException) -> None:
+        first = printable(str(exc).strip().split("\n")[0])[:160]
+        self.progress(f"torch.compile failed ({type(exc).__name__}: {first}); training without it")
+        self.forward, self.compiled, self._untried = self.model.train_forward, False, False
+
+    def __call__(self, x: torch.Tensor, eps: torch.Tensor | None):
+        if not self._untried:
+            return self._step(x, eps)
+        try:
+            out = self._step(x, eps)
+        except LatentAtlasError:
+            raise
+        except Exception as exc:
+            self.optimizer.zero_grad(set_to_none=True)
+            self._fall_back(exc)
+            return self._step(x, eps)
+        self._untried = False
+        return out
+
+    def _step(self, x: torch.Tensor, eps: torch.Tensor | None):
+        with autocast(self.device, self.dtype):
+            recon, mu, logvar = self.forward(x, eps)
+        if self.vae:
+            loss, mse, kl = vae_loss(recon.float(), x, mu.float(), logvar.float(), self.beta)
+        else:
+            loss = mse = F.mse_loss(recon.float(), x)
+            kl = None
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            loss.backward()
+            self.optimizer.step()
+        return loss.detach(), mse.detach(), kl
+
+
+def train_autoencoder(train: ImageSet, validation: ImageSet, config=None,
                       out_dir: str | os.PathLike | None = None, resume: bool | str | os.PathLike | None = None,
                       quiet: bool = False, on_batch: Callable[[int, int, float], None] | None = None) -> History:
     """:func:`run_training`, returning only the :class:`History`. ``resume=True`` continues from

@@ -53,18 +53,18 @@ def _check_limit(limit) -> int | None:
     return limit
 
 
-def load_images(data: PathLike | None = None, data_dir: PathLike | None = None, split: str | None = "test",
-                limit: int | None = None, image_size=None, grayscale: bool = False) -> ImageSet:
-    """The images a command names: ``data`` (any file or folder :func:`read_images` reads; ``split`` is then
-    ignored unless it is an IDX folder) or else the Fashion-MNIST ``split`` of ``data_dir`` (default: the
-    installed package); resized to ``image_size`` and made grey (``grayscale``) when asked."""
+def _named_images(data: PathLike | None = None, data_dir: PathLike | None = None, split: str | None = "test",
+                  limit: int | None = None) -> ImageSet:
+    """:func:`read_images` of what a command's options name: ``data`` (any file or folder; ``split`` counts
+    only for an IDX folder) or else the Fashion-MNIST ``split`` of ``data_dir`` (default: the installed
+    package)."""
     if data is not None and data_dir is not None:
         raise LatentAtlasError("give either data (a file or folder of images) or data_dir (a Fashion-MNIST/"
                                "MNIST folder), not both")
     _check_limit(limit)
     if data is not None:
-        return read_images(data, limit=limit, image_size=image_size, grayscale=grayscale)
-    return read_images(data_dir, split or "test", limit=limit, image_size=image_size, grayscale=grayscale)
+        return read_images(data, limit=limit)
+    return read_images(data_dir, split or "test", limit=limit)
 
 
 def fit_to_model(images: ImageSet, estimator, log=None) -> ImageSet:
@@ -101,7 +101,7 @@ def _load_estimator(checkpoint: PathLike | None):
     from latentatlas.images.autoencoder import ConvAutoencoder
 
     path = resolve_checkpoint(checkpoint)
-    return path, ConvAutoencoder.load(path)
+    return path, ConvAutoencoder.from_checkpoint(path)
 
 
 # --- train -------------------------------------------------------------------------------------------------
@@ -203,7 +203,6 @@ def train_run(out: PathLike | None = None, *, data: PathLike | None = None, data
     """
     from latentatlas.fsutil import save_figure, write_json
     from latentatlas.images.autoencoder import ConvAutoencoder
-    from latentatlas.images.network import read_checkpoint
     from latentatlas.images.training import TrainingInterrupted, evaluate, resolve_resume
 
     log = as_progress(progress, "images train")
@@ -215,8 +214,7 @@ def train_run(out: PathLike | None = None, *, data: PathLike | None = None, data
     checkpoint = None
     if resume is not None:
         checkpoint = resolve_resume(resume)
-        base = ConvAutoencoder.checkpoint_params(read_checkpoint(checkpoint))
-        estimator = ConvAutoencoder(**{**base, **given})
+        estimator = ConvAutoencoder.from_checkpoint(checkpoint, **given)  # its parameters, then the given ones
         out = Path(out) if out is not None else checkpoint.parent
     else:
         estimator = ConvAutoencoder.from_preset(preset, **given)
@@ -224,9 +222,7 @@ def train_run(out: PathLike | None = None, *, data: PathLike | None = None, data
             out = default_out(runs.IMAGES_TRAIN)
             log(f"no output folder given: writing to {out}")
         out = Path(out)
-    if "channels" in given and not isinstance(given["channels"], (list, tuple)):
-        raise LatentAtlasError(f"channels={given['channels']!r}: expected three positive widths, e.g. (4, 16, 32)")
-    estimator.train_config()  # every parameter checked before any data is read
+    estimator.check_params()  # every parameter checked before any data is read
     from latentatlas.images.io import check_image_size
     from latentatlas.images.network import MIN_SIDE
 
@@ -257,7 +253,7 @@ def train_run(out: PathLike | None = None, *, data: PathLike | None = None, data
     finally:
         estimator.set_params(progress=progress)
 
-    config = estimator.train_config()
+    config = estimator
     vae = config.model == "vae"
     with estimator._threads():
         scores = evaluate(estimator.model_, test.images, int(estimator.eval_batch_size), beta=float(estimator.beta))
@@ -288,14 +284,13 @@ def train_run(out: PathLike | None = None, *, data: PathLike | None = None, data
     if vae:
         scalars["test_kl"] = test_scores["kl"]
     code = "×".join(str(v) for v in estimator.code_shape_)
-    cfg = {**config.to_dict(), "channels": ",".join(map(str, config.channels)),
-           "negative_slope": float(estimator.negative_slope), "data": source, "limit": limit,
+    cfg = {**estimator.settings(), "channels": ",".join(map(str, config.channels)), "data": source, "limit": limit,
            "image_size": "×".join(map(str, train.shape)), "image_channels": train.channels,
            "validation_fraction": estimator.validation_fraction,
            "resume": None if checkpoint is None else str(checkpoint), "code_shape": code}
     if not vae:
         cfg.pop("beta")
-    kind = f"Variational autoencoder (β = {config.beta:g}" if vae else "Convolutional autoencoder ("
+    kind = f"Variational autoencoder (β = {config.beta:g}, " if vae else "Convolutional autoencoder ("
     run = runs.write_run(
         out, runs.IMAGES_TRAIN, f"{kind}{code} code, {config.preset} preset)", config=cfg, metrics=scalars,
         figures=figures,
@@ -417,7 +412,7 @@ def encode_run(checkpoint: PathLike, out: PathLike, *, data: PathLike | None = N
         _check_int("threads", threads, 1)
     path, estimator = _load_estimator(checkpoint)
     estimator.set_params(num_threads=threads)
-    images = fit_to_model(load_images(data, data_dir, split, limit), estimator, log)
+    images = fit_to_model(_named_images(data, data_dir, split, limit), estimator, log)
     log(f"encoding {len(images)} images of {images.shape[0]}×{images.shape[1]} from {images.source}")
     codes = estimator.transform(images, batch_size=int(batch_size))
     if not np.isfinite(codes).all():
@@ -549,7 +544,7 @@ def embed_run(out: PathLike, *, checkpoint: PathLike | None = None, codes: PathL
             data = meta.get("data") or None
             data_dir = meta.get("data_dir") or None
         split = split or meta.get("split") or "test"
-        images = load_images(data, data_dir, split)
+        images = _named_images(data, data_dir, split)
         if len(images) < len(z) or (meta.get("limit") is None and len(images) != len(z)):
             raise LatentAtlasError(
                 f"codes {codes} has {len(z)} rows but the images ({images.source}, split {split}) number "
@@ -564,7 +559,7 @@ def embed_run(out: PathLike, *, checkpoint: PathLike | None = None, codes: PathL
     else:
         ckpt_path, estimator = _load_estimator(checkpoint)
         split = split or "test"
-        images = fit_to_model(load_images(data, data_dir, split, limit), estimator, log)
+        images = fit_to_model(_named_images(data, data_dir, split, limit), estimator, log)
         log(f"encoding {len(images)} images from {images.source}")
         z = estimator.transform(images)
         y = images.labels
@@ -721,7 +716,7 @@ def interpolate_run(out: PathLike, checkpoint: PathLike, *, pairs: str | Sequenc
     steps = check_steps(steps)
     log = as_progress(progress, "interpolate")
     path, estimator = _load_estimator(checkpoint)
-    images = load_images(data, data_dir, split)
+    images = _named_images(data, data_dir, split)
     chosen = parse_pairs(pairs, len(images), f"{images.source}" + ("" if data is not None else f" ({split})"))
     images = fit_to_model(images, estimator, log)
     drawn = np.unique(np.rint(np.linspace(0, steps - 1, min(steps, MAX_DRAWN_STEPS))).astype(int))

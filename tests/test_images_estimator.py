@@ -1,0 +1,215 @@
+"""One estimator: ConvAutoencoder owns its parameters (presets are named sets of them), one from_checkpoint
+(files of the earlier layout too), and the device, mixed-precision and torch.compile choices, checked on the
+CPU (tests/test_images_device.py runs them on a GPU when there is one)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+
+from latentatlas.cli import run
+from latentatlas.errors import LatentAtlasError
+from latentatlas.images import training, workflow
+from latentatlas.images.autoencoder import PRESETS, ConvAutoencoder
+from latentatlas.images.io import ImageSet
+from latentatlas.images.training import (TrainConfig, autocast, autocast_dtype, needs_grad_scaler, select_device,
+                                         should_compile)
+
+TINY = dict(epochs=2, batch_size=16, channels=(2, 4, 8), latent_channels=4, num_threads=1, log_every=1000, seed=0)
+#: An images-train run folder written by the code before the estimator owned its parameters (commit 7e68966:
+#: TrainConfig's fields in the checkpoints' "config"): a VAE, β 0.5, 2 epochs.
+OLD_RUN = Path(__file__).parent / "data" / "images-train-v1-vae"
+
+
+def blobs(n: int, side: int = 16, seed: int = 0) -> ImageSet:
+    rng = np.random.default_rng(seed)
+    images = np.zeros((n, side, side), np.uint8)
+    for img in images:
+        r, c = rng.integers(0, side - 4, size=2)
+        h, w = rng.integers(3, side // 2, size=2)
+        img[r:r + h, c:c + w] = rng.integers(120, 256)
+    return ImageSet(images=images, labels=np.arange(n) % 3, source="blobs")
+
+
+def old_run_data(path: Path) -> Path:
+    """The colour images the old run was trained on, made again the same way (seed 0)."""
+    rng = np.random.default_rng(0)
+    images = np.zeros((60, 3, 16, 16), np.uint8)
+    labels = np.arange(60) % 3
+    for i, img in enumerate(images):
+        r, c = rng.integers(0, 10, size=2)
+        img[:, r:r + 6, c:c + 6] = np.array([[220, 120, 30], [40, 200, 90], [60, 80, 230]])[labels[i]][:, None, None]
+    np.savez(path, images=images, labels=labels)
+    return path
+
+
+# ---- parameters: one definition ------------------------------------------------------------------------
+
+def test_presets_are_named_parameter_sets_of_the_one_definition():
+    fast, ref = ConvAutoencoder(), ConvAutoencoder.from_preset("reference", epochs=27)
+    assert PRESETS["fast"] == {} and fast.preset == "fast"            # the fast preset is __init__'s defaults
+    assert (ref.batch_size, ref.lr, ref.schedule, ref.channels_last, ref.epochs) == (1024, 1e-3, "exponential",
+                                                                                    False, 27)
+    assert ref.preset == "reference" and ConvAutoencoder(lr=0.01).preset == "custom"
+    assert ConvAutoencoder.from_preset("reference", lr=None).lr == 1e-3    # None leaves the preset's value
+    # what checkpoints and run.json store: every parameter but progress, and the preset they match
+    assert set(fast.settings()) == set(fast.get_params()) - {"progress"} | {"preset"}
+    # TrainConfig is gone as a second definition: the old name builds the estimator
+    old = TrainConfig.from_preset("reference", epochs=3)
+    assert isinstance(old, ConvAutoencoder) and old.get_params() == ConvAutoencoder.from_preset(
+        "reference", epochs=3).get_params()
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"amp": "fp8"}, "amp='fp8'"), ({"compile": "maybe"}, "compile='maybe'"), ({"device": "tpu"}, "device='tpu'"),
+    ({"channels": (4, 16)}, "channels="), ({"channels_last": "yes"}, "channels_last='yes'"),
+    ({"beta": -1.0}, "beta=-1.0"), ({"num_threads": 0}, "num_threads=0"),
+])
+def test_every_parameter_is_checked_in_one_place(params, message):
+    with pytest.raises(LatentAtlasError, match=message):
+        ConvAutoencoder(**params).check_params()
+    with pytest.raises(LatentAtlasError, match=message):
+        ConvAutoencoder(**params).fit(blobs(20))
+
+
+def test_a_device_this_machine_lacks_is_refused_by_name(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(training, "_mps_available", lambda: False)
+    for device, message in (("cuda", "CUDA is not available"), ("cuda:1", "CUDA is not available"),
+                            ("mps", "MPS.* not available")):
+        with pytest.raises(LatentAtlasError, match=message):
+            ConvAutoencoder(device=device).check_params()
+
+
+# ---- device, mixed precision, compile ------------------------------------------------------------------
+
+@pytest.mark.parametrize("cuda, mps, expected", [(True, True, "cuda"), (True, False, "cuda"), (False, True, "mps"),
+                                                 (False, False, "cpu")])
+def test_auto_device_is_cuda_then_mps_then_cpu(monkeypatch, cuda, mps, expected):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(training, "_mps_available", lambda: mps)
+    assert select_device("auto").type == expected
+    assert select_device("cpu").type == "cpu"
+
+
+def test_autocast_choice():
+    bf16, fp16 = torch.bfloat16, torch.float16
+    # auto: bf16 on a CUDA GPU that has it, fp16 on an older one, nothing on the CPU or MPS
+    assert autocast_dtype("auto", "cuda", bf16_supported=True) is bf16
+    assert autocast_dtype("auto", "cuda", bf16_supported=False) is fp16
+    assert autocast_dtype("auto", "cpu") is None and autocast_dtype("auto", "mps") is None
+    assert autocast_dtype("off", "cuda", bf16_supported=True) is None
+    assert autocast_dtype("bf16", "cpu") is bf16 and autocast_dtype("fp16", "cuda") is fp16
+    # only float16 on CUDA needs a gradient scaler (bf16 has float32's range)
+    assert needs_grad_scaler(fp16, "cuda") and not needs_grad_scaler(bf16, "cuda")
+    assert not needs_grad_scaler(None, "cuda") and not needs_grad_scaler(fp16, "cpu")
+    assert should_compile(True, "cpu") and should_compile("auto", "cuda:0")
+    assert not should_compile("auto", "cpu") and not should_compile(False, "cuda")
+
+
+@pytest.mark.slow
+def test_bf16_autocast_runs_on_the_cpu_and_still_learns():
+    from latentatlas.images.network import ConvAutoencoderNet
+
+    net = ConvAutoencoderNet(image_shape=(16, 16), channels=(2, 4, 8), latent_channels=4, variational=True)
+    x = torch.rand(4, 1, 16, 16)
+    with autocast(torch.device("cpu"), torch.bfloat16):
+        recon, mu, logvar = net.train_forward(x, torch.zeros(4, 4, 1, 1))
+    assert recon.dtype == torch.bfloat16 and mu.dtype == torch.bfloat16   # autocast took effect
+    with autocast(torch.device("cpu"), None):
+        assert net.train_forward(x, torch.zeros(4, 4, 1, 1))[0].dtype == torch.float32
+
+    train, valid = blobs(96), blobs(24, seed=1)
+    half = ConvAutoencoder(**{**TINY, "epochs": 3}, amp="bf16", device="cpu").fit(train, valid)
+    full = ConvAutoencoder(**{**TINY, "epochs": 3}, amp="auto", device="cpu").fit(train, valid)
+    assert half.history_.precision == "bfloat16" and full.history_.precision == "float32"
+    h = half.history_
+    assert np.isfinite(h.batch_loss).all() and h.validation_loss[-1] < h.validation_loss[0]
+    assert h.batch_loss != full.history_.batch_loss                        # it really ran in bfloat16 …
+    assert h.validation_loss[-1] == pytest.approx(full.history_.validation_loss[-1], rel=0.2)   # … to the same end
+    assert next(half.model_.parameters()).dtype == torch.float32          # weights stay float32
+
+
+def test_a_failing_compile_falls_back_to_the_same_eager_run(monkeypatch):
+    train, valid = blobs(48), blobs(16, seed=1)
+    eager = ConvAutoencoder(**TINY).fit(train, valid)
+
+    def broken_compile(fn, *args, **kwargs):
+        def compiled(*a, **k):
+            raise RuntimeError("no C compiler found\nsecond line")
+        return compiled
+
+    lines = []
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    fell_back = ConvAutoencoder(**TINY, compile=True, progress=lines.append).fit(train, valid)
+    assert not fell_back.history_.compiled
+    assert [line for line in lines if "torch.compile failed" in line] == [
+        "[images train] torch.compile failed (RuntimeError: no C compiler found); training without it"]
+    assert fell_back.history_.batch_loss == eager.history_.batch_loss  # the failed batch was redone eagerly
+
+    monkeypatch.setattr(torch, "compile", lambda fn, *a, **k: fn)    # a compile that works (here: a no-op)
+    compiled = ConvAutoencoder(**TINY, compile=True).fit(train, valid)
+    assert compiled.history_.compiled and compiled.history_.batch_loss == eager.history_.batch_loss
+    # "auto" compiles on CUDA only
+    assert not ConvAutoencoder(**TINY, compile="auto").fit(train, valid).history_.compiled
+
+
+# ---- one from_checkpoint; old checkpoints and run folders --------------------------------------------------
+
+def test_from_checkpoint_restores_the_parameters_and_takes_overrides(tmp_path):
+    ae = ConvAutoencoder(**TINY, amp="off", lr=5e-3).fit(blobs(40))
+    ae.save(tmp_path / "m.pt")
+    back = ConvAutoencoder.from_checkpoint(tmp_path / "m.pt")
+    assert back.get_params() == {**ae.get_params(), "num_threads": None}   # this machine's threads, not the file's
+    assert ConvAutoencoder.from_checkpoint(tmp_path / "m.pt", epochs=9).epochs == 9
+    np.testing.assert_array_equal(ConvAutoencoder.load(tmp_path / "m.pt").transform(blobs(5)), back.transform(blobs(5)))
+    with pytest.raises(LatentAtlasError, match="unknown autoencoder parameter 'epoch'"):
+        ConvAutoencoder.from_checkpoint(tmp_path / "m.pt", epoch=3)
+
+
+@pytest.mark.slow
+def test_an_old_run_folder_loads_and_resumes(tmp_path):
+    old_config = json.loads((OLD_RUN / "run.json").read_text())["config"]
+    assert "amp" not in old_config                                       # it really is of the earlier layout
+    ckpt = torch.load(OLD_RUN / "best.pt", weights_only=True)
+    assert {"negative_slope", "validation_fraction", "amp"}.isdisjoint(ckpt["config"]) and "preset" in ckpt["config"]
+
+    old = ConvAutoencoder.from_checkpoint(OLD_RUN / "best.pt")
+    assert (old.model, old.beta, old.channels, old.latent_channels, old.schedule, old.lr) == (
+        "vae", 0.5, (2, 4, 8), 4, "exponential", 1e-2)
+    assert old.n_channels_ == 3 and old.code_size_ == 4 and old.history_.epochs_completed == 2
+    data = old_run_data(tmp_path / "colour.npz")
+    codes = workflow.encode_run(OLD_RUN, tmp_path / "codes.npy", data=data)   # the run folder names best.pt
+    assert codes.n == 60 and codes.dims == 4
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(OLD_RUN, run_dir)
+    stored = json.loads((run_dir / "metrics.json").read_text())
+    more = workflow.train_run(data=data, resume=run_dir, epochs=3, progress=lambda line: None)
+    assert more.history.epochs_completed == 3
+    assert more.history.validation_loss[:2] == stored["validation_mse"]   # the old epochs are kept as they were
+    assert json.loads((run_dir / "run.json").read_text())["config"]["amp"] == "auto"
+
+
+# ---- the CLI builds the estimator --------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_cli_gpu_options_reach_the_estimator(tmp_path, capsys):
+    data = tmp_path / "blobs.npz"
+    np.savez(data, images=blobs(60).images)
+    base = ["images", "train", "--data", str(data), "--epochs", "1", "--batch-size", "16", "--channels", "2,4,8",
+            "--latent-channels", "4", "--threads", "1", "--quiet", "--out", str(tmp_path / "run")]
+    assert run(base + ["--amp", "fp8"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == ["latentatlas: error: amp='fp8': expected one of auto, off, bf16, fp16"]
+    assert run(base + ["--compile", "maybe"]) == 2
+    assert "--compile 'maybe': expected off, on or auto" in capsys.readouterr().err
+    assert run(base + ["--amp", "bf16", "--compile", "off"]) == 0
+    metrics = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert metrics["config"]["amp"] == "bf16" and metrics["config"]["compile"] is False
+    assert ConvAutoencoder.from_checkpoint(tmp_path / "run" / "best.pt").history_.precision == "bfloat16"
