@@ -262,3 +262,20 @@ def test_overlap_with_the_ratings_none_is_an_error_partial_is_reported():
                      "none; 1 cold-start ids (features, no ratings)"]
     with pytest.raises(LatentAtlasError, match="none of its 3 ids is an item id of the ratings"):
         check_overlap(f, np.array([7, 8]), "item")
+
+
+def test_prepare_ratings_keeps_the_features_and_summarises_them(tmp_path):
+    from latentatlas.ratings.pipeline import prepare_ratings, summary_text
+
+    lines = ["user,item,rating"] + [f"{u},{i},{1 + (u + i) % 5}" for u in range(12) for i in range(10)]
+    (tmp_path / "r.csv").write_text("\n".join(lines) + "\n")
+    items = pd.DataFrame({"item": [*range(10), 99], "genre": ["a|b", "b"] * 5 + ["a"]})
+    (tmp_path / "items.csv").write_text(items.to_csv(index=False))
+    for source in (items, tmp_path / "items.csv"):
+        data = prepare_ratings(tmp_path / "r.csv", item_features=source, quiet=True)
+        assert isinstance(data.item_features, Features) and data.user_features is None
+        s = data.summary["item_features"]
+        assert s["groups"] == {"genre": 2} and s["matched"] == 10 and s["cold_start"] == 1
+        assert "item feat.  genre (2): 2 columns" in summary_text(data.summary)
+    with pytest.raises(LatentAtlasError, match="none of its 1 ids is a user id of the ratings"):
+        prepare_ratings(tmp_path / "r.csv", user_features=pd.DataFrame({"user": [500], "g": ["x"]}), quiet=True)

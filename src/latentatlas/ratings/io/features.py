@@ -444,7 +444,7 @@ def check_overlap(features: Features, ids, what: str, source: str | None = None)
     name = source or (features.meta or {}).get("source") or f"{what} features"
     matched = features.overlap(ids)
     if matched == 0 and len(ids) and len(features):
-        article = "an" if what[:1] in "aeiou" else "a"
+        article = "an" if what == "item" else "a"
         raise LatentAtlasError(f"{name}: none of its {len(features)} ids is {article} {what} id of the ratings "
                                f"(e.g. {shown_id(features.ids[0])} here, {shown_id(ids[0])} there)")
     cold = len(features) - matched
