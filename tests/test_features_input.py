@@ -279,3 +279,13 @@ def test_prepare_ratings_keeps_the_features_and_summarises_them(tmp_path):
         assert "item feat.  genre (2): 2 columns" in summary_text(data.summary)
     with pytest.raises(LatentAtlasError, match="none of its 1 ids is a user id of the ratings"):
         prepare_ratings(tmp_path / "r.csv", user_features=pd.DataFrame({"user": [500], "g": ["x"]}), quiet=True)
+
+
+def test_a_known_format_takes_other_fields_when_they_are_named(tmp_path):
+    p = tmp_path / "business.json"
+    p.write_text('{"business_id": "b1", "categories": "Food", "city": "X", "is_open": 1}\n'
+                 '{"business_id": "b2", "categories": "Bars", "city": "Y", "is_open": 0}\n')
+    f = read_features(p, columns="categories,is_open")
+    assert f.group_names == ("categories", "is_open")
+    assert dense(f) == {("b1", "categories=Food"): 1.0, ("b2", "categories=Bars"): 1.0, ("b1", "is_open"): 1.0,
+                        ("b2", "is_open"): -1.0}

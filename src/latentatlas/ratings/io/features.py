@@ -155,6 +155,9 @@ def read_features(path: str | os.PathLike, *, kind: str | None = None, id_column
                                    "not apply")
         id_column = "id"
     if wanted is not None:
+        for w in wanted:  # a field of a known format that its defaults leave out (Yelp's is_open…)
+            if w not in spec and w in frame.columns and w != id_column and not w.startswith("\0"):
+                spec[w] = w
         unknown = [w for w in wanted if w not in spec]
         if unknown:
             raise LatentAtlasError(f"{path}: unknown feature column {unknown[0]!r}; the columns are "
