@@ -292,3 +292,24 @@ def test_bad_arguments_name_themselves():
         tb.sample(np.zeros(2), 1.0, 0)
     with pytest.raises(LatentAtlasError, match="times must have one entry per pair"):
         tb.predict(u, i, t[:1])
+
+
+@pytest.mark.parametrize("per_rating", [False, True])
+def test_kernels_equal_their_bincount_references(per_rating):
+    from latentatlas.ratings.kernels import timebias as kt
+
+    rng = np.random.default_rng(0)
+    n, n_cells, n_users = 500, 40, 12
+    cell = rng.integers(0, n_cells, n).astype(np.int32)
+    users = rng.integers(0, n_users, n).astype(np.int32)
+    dev, r = rng.normal(size=n), rng.normal(size=n)
+    p = rng.uniform(0.5, 2, n) if per_rating else np.array([1.3])
+    pw = p if per_rating else np.full(n, 1.3)
+    a, b = rng.normal(size=n_users), rng.normal(size=n_cells)
+    sp, spr = kt.cell_sums(cell, users, dev, r, p, a, n_cells)
+    assert sp == pytest.approx(np.bincount(cell, weights=pw, minlength=n_cells))
+    assert spr == pytest.approx(np.bincount(cell, weights=pw * (r - a[users] * dev), minlength=n_cells))
+    sp, spr = kt.user_sums(cell, users, dev, r, p, b, n_users)
+    assert sp == pytest.approx(np.bincount(users, weights=pw * dev**2, minlength=n_users))
+    assert spr == pytest.approx(np.bincount(users, weights=pw * dev * (r - b[cell]), minlength=n_users))
+    assert kt.offsets(cell, users, dev, b, a) == pytest.approx(b[cell] + a[users] * dev)

@@ -32,8 +32,8 @@ no likelihood term: their coefficients are integrated out (their posterior is th
 held at 0 and ``C``/``U`` above count only the cells and users with data. Drawing them from the prior instead
 would leave the same posterior but tie λ to thousands of pure-prior draws, which mixes slowly.
 
-Each step is a few ``np.bincount`` passes over the ratings (no Python loop over ratings, no numba): about
-0.3 s per sweep at 10 M ratings (benchmarks/RESULTS-timebias.md). ``n_bins`` and β were chosen by validation
+Each step is three sequential passes over the ratings (:mod:`latentatlas.ratings.kernels.timebias`): the
+per-cell sums, the per-user sums and the offsets (benchmarks/RESULTS-timebias.md for the cost at 10 M ratings). ``n_bins`` and β were chosen by validation
 RMSE on a time-ordered split of MovieLens-100K (benchmarks/bench_timebias.py).
 """
 
@@ -45,6 +45,7 @@ import numpy as np
 
 from latentatlas import checks
 from latentatlas.errors import LatentAtlasError
+from latentatlas.ratings.kernels import timebias as kt
 
 DAY = 86400.0
 #: default number of equal-frequency time bins per item (benchmarks/RESULTS-timebias.md)
@@ -82,14 +83,15 @@ class TimeBiases:
         self.n_users = len(self.user_time)
         self.n_items = int(n_items)
         self.n_bins = len(self.edges) + 1
-        self.b = np.zeros((self.n_items, self.n_bins))
+        # the current b, flat, with one spare cell at the end (ratings without a time) held at 0
+        self._bflat = np.zeros(self.n_items * self.n_bins + 1)
         self.a = np.zeros(self.n_users)
         self.lam_bin = float(lam_bin)
         self.lam_drift = float(lam_drift)
         self.fixed_bin = False
         self.fixed_drift = False
         self.n_kept = 0
-        self._b_sum = np.zeros_like(self.b)
+        self._b_sum = np.zeros((self.n_items, self.n_bins))
         self._a_sum = np.zeros_like(self.a)
         self._lam_sum = np.zeros(2)
         self._mean = None  # (b, a, lam) loaded by from_arrays
@@ -131,15 +133,15 @@ class TimeBiases:
                    lam_bin=1.0 if lam_bin is None else lam_bin, lam_drift=1.0 if lam_drift is None else lam_drift)
         self.fixed_bin, self.fixed_drift = lam_bin is not None, lam_drift is not None
         n_cells = n_items * self.n_bins
-        cell = items * self.n_bins + np.searchsorted(edges, times, side="right")
+        index = np.int32 if max(n_cells + 1, n_users) < 2**31 else np.int64  # halves the memory when it can
+        cell = (items * self.n_bins + np.searchsorted(edges, times, side="right")).astype(index)
         cell[~timed] = n_cells  # one spare cell, held at 0, for ratings without a time
         dev = raw / dev_scale
         cell_count = np.bincount(cell, minlength=n_cells + 1)
         user_dev2 = np.bincount(users, weights=dev * dev, minlength=n_users)
         self._train = {
-            "users": users, "cell": cell, "dev": dev, "cell_count": cell_count.astype(np.float64),
-            "user_dev2": user_dev2, "active_cells": np.flatnonzero(cell_count[:n_cells] > 0),
-            "active_users": np.flatnonzero(user_dev2 > 0),
+            "users": users.astype(index), "cell": cell, "dev": dev,
+            "active_cells": np.flatnonzero(cell_count[:n_cells] > 0), "active_users": np.flatnonzero(user_dev2 > 0),
         }
         return self
 
@@ -147,7 +149,7 @@ class TimeBiases:
     def offsets(self) -> np.ndarray:
         """The current offset of every training rating (float64, in the order given to :meth:`setup`)."""
         tr = self._training("offsets")
-        return self._flat_b()[tr["cell"]] + self.a[tr["users"]] * tr["dev"]
+        return kt.offsets(tr["cell"], tr["users"], tr["dev"], self._bflat, self.a)
 
     def bin_conditional(self, residual, precision) -> tuple[np.ndarray, np.ndarray]:
         """Mean and variance (n_items × n_bins each) of every ``b_{i,b}`` given ``residual`` (y minus all but the
@@ -155,13 +157,7 @@ class TimeBiases:
         training ratings get the prior, (0, 1/lam_bin)."""
         tr = self._training("bin_conditional")
         r, p = self._check(residual, precision)
-        target = r - self.a[tr["users"]] * tr["dev"]
-        if p.ndim == 0:
-            sp = float(p) * tr["cell_count"]
-            spr = float(p) * np.bincount(tr["cell"], weights=target, minlength=len(sp))
-        else:
-            sp = np.bincount(tr["cell"], weights=p, minlength=len(tr["cell_count"]))
-            spr = np.bincount(tr["cell"], weights=p * target, minlength=len(sp))
+        sp, spr = kt.cell_sums(tr["cell"], tr["users"], tr["dev"], r, p, self.a, len(self._bflat))
         prec = self.lam_bin + sp[:-1]
         shape = (self.n_items, self.n_bins)
         return (spr[:-1] / prec).reshape(shape), (1.0 / prec).reshape(shape)
@@ -171,14 +167,7 @@ class TimeBiases:
         item-bin biases and ``lam_drift``. Users without deviations get the prior, (0, 1/lam_drift)."""
         tr = self._training("drift_conditional")
         r, p = self._check(residual, precision)
-        target = r - self._flat_b()[tr["cell"]]
-        if p.ndim == 0:
-            sp = float(p) * tr["user_dev2"]
-            spr = float(p) * np.bincount(tr["users"], weights=tr["dev"] * target, minlength=self.n_users)
-        else:
-            pd = p * tr["dev"]
-            sp = np.bincount(tr["users"], weights=pd * tr["dev"], minlength=self.n_users)
-            spr = np.bincount(tr["users"], weights=pd * target, minlength=self.n_users)
+        sp, spr = kt.user_sums(tr["cell"], tr["users"], tr["dev"], r, p, self._bflat, self.n_users)
         prec = self.lam_drift + sp
         return spr / prec, 1.0 / prec
 
@@ -186,7 +175,7 @@ class TimeBiases:
         """The Gamma (shape, rate) conditionals of ``lam_bin`` and ``lam_drift`` given the current ``b`` and
         ``a``, over the cells and users with data."""
         tr = self._training("precision_conditionals")
-        b = self._flat_b()[tr["active_cells"]]
+        b = self._bflat[tr["active_cells"]]
         a = self.a[tr["active_users"]]
         return {"lam_bin": (PRIOR_SHAPE + len(b) / 2, PRIOR_RATE + float(b @ b) / 2),
                 "lam_drift": (PRIOR_SHAPE + len(a) / 2, PRIOR_RATE + float(a @ a) / 2)}
@@ -201,9 +190,8 @@ class TimeBiases:
         r, p = self._check(residual, precision)
         mean, var = self.bin_conditional(r, p)
         cells = tr["active_cells"]
-        b = np.zeros(self.n_items * self.n_bins)
-        b[cells] = mean.ravel()[cells] + np.sqrt(var.ravel()[cells]) * rng.standard_normal(len(cells))
-        self.b = b.reshape(self.n_items, self.n_bins)
+        self._bflat[:] = 0.0
+        self._bflat[cells] = mean.ravel()[cells] + np.sqrt(var.ravel()[cells]) * rng.standard_normal(len(cells))
         mean, var = self.drift_conditional(r, p)
         users = tr["active_users"]
         self.a = np.zeros(self.n_users)
@@ -223,6 +211,15 @@ class TimeBiases:
         self._lam_sum += (self.lam_bin, self.lam_drift)
         self.n_kept += 1
         self._mean = None
+
+    @property
+    def b(self) -> np.ndarray:
+        """The current item-bin biases (n_items × n_bins; a view: assigning to it sets the state)."""
+        return self._bflat[:-1].reshape(self.n_items, self.n_bins)
+
+    @b.setter
+    def b(self, value) -> None:
+        self._bflat[:-1] = np.asarray(value, dtype=np.float64).reshape(-1)
 
     # --- the posterior mean --------------------------------------------------------------------------------------
     @property
@@ -339,9 +336,6 @@ class TimeBiases:
             return (self._b_sum / self.n_kept, self._a_sum / self.n_kept, self._lam_sum / self.n_kept)
         return self.b, self.a, np.array([self.lam_bin, self.lam_drift])
 
-    def _flat_b(self) -> np.ndarray:
-        # the current b with the spare cell (ratings without a time) appended, held at 0
-        return np.append(self.b.ravel(), 0.0)
 
     def _training(self, what: str) -> dict:
         if self._train is None:
@@ -351,12 +345,12 @@ class TimeBiases:
 
     def _check(self, residual, precision):
         n = len(self._train["cell"])
-        r = np.asarray(residual, dtype=np.float64)
+        r = np.ascontiguousarray(residual, dtype=np.float64)
         if r.shape != (n,):
             raise LatentAtlasError(f"residual must have one entry per training rating ({n}), got shape {r.shape}")
-        p = np.asarray(precision, dtype=np.float64)
+        p = np.ascontiguousarray(precision, dtype=np.float64)
         if p.size == 1 and p.ndim <= 1:
-            p = p.reshape(())
+            p = p.reshape(1)
         elif p.shape != (n,):
             raise LatentAtlasError(f"precision must be a number or one per training rating ({n}), got shape "
                                    f"{p.shape}")
