@@ -35,7 +35,7 @@ sys.path.insert(0, str(HERE.parent / "src"))
 
 from _harness import machine  # noqa: E402
 
-from latentatlas.ratings.timebias import DAY, TimeBiases  # noqa: E402
+from latentatlas.ratings.timebias import DAY, DEFAULT_EXPONENT, TimeBiases  # noqa: E402
 
 ML100K = HERE / "data" / "ml-100k" / "u.data"
 
@@ -125,6 +125,36 @@ def validate(args) -> None:
     row("biases + drift only (n_bins=1)", {"n_bins": 1, "exponent": ex0}, 1, ex0)
 
 
+def bayes(args) -> None:
+    """The full Bayesian model (gibbs_fit defaults) with and without time_bias on the same split."""
+    from latentatlas.ratings.bayes import gibbs_fit
+
+    ratings, sp = load_split(args.leave_last_out)
+    tr, va = sp.train, sp.validation
+    nu, ni = len(ratings.user_ids), len(ratings.item_ids)
+    vu, vi, vv, vt = va.users, va.items, va.values.astype(np.float64), va.timestamps
+    print(f"<!-- {machine()}; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} -->")
+    print(f"ML-100K leave_last_out={args.leave_last_out}: {len(tr.values)} train, {len(vv)} validation ratings; "
+          f"gibbs_fit defaults, seeds 0..{args.chains - 1}\n")
+    print("| model | validation RMSE per seed | mean | − no-time mean | CPU s (all seeds) |")
+    print("|---|---|---:|---:|---:|")
+    base = None
+    for time_bias in (False, True):
+        c0 = time.process_time()
+        rmses = []
+        for seed in range(args.chains):
+            fit = gibbs_fit(tr.users, tr.items, tr.values, nu, ni, seed=seed, times=tr.timestamps,
+                            time_bias=time_bias, **({"time_bins": args.bins_default} if time_bias else {}))
+            pred = fit.predict(vu, vi, vt if time_bias else None)
+            rmses.append(float(np.sqrt(np.mean((pred - vv) ** 2))))
+        m = float(np.mean(rmses))
+        base = m if base is None else base
+        name = f"Bayes MF + time (n_bins={args.bins_default}, exponent {DEFAULT_EXPONENT})" if time_bias \
+            else "Bayes MF, no time"
+        print(f"| {name} | {' '.join(f'{x:.4f}' for x in rmses)} | {m:.4f} | "
+              f"{'–' if not time_bias else f'{m - base:+.4f}'} | {time.process_time() - c0:.0f} |", flush=True)
+
+
 def numpy_sweep(tb, r, p, rng, cell, users):
     """The same Gibbs step with np.bincount instead of the numba kernels (the first version of the block, which
     kept ``cell`` and ``users`` as intp arrays, as passed here)."""
@@ -210,6 +240,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--validate", action="store_true")
     ap.add_argument("--speed", action="store_true")
+    ap.add_argument("--bayes", action="store_true", help="the full Bayesian model with and without time_bias")
     ap.add_argument("--leave-last-out", type=int, default=5)
     ap.add_argument("--chains", type=int, default=3)
     ap.add_argument("--sweeps", type=int, default=300)
@@ -226,8 +257,10 @@ def main() -> None:
         speed(args)
     if args.validate:
         validate(args)
-    if not (args.speed or args.validate):
-        ap.error("give --validate and/or --speed")
+    if args.bayes:
+        bayes(args)
+    if not (args.speed or args.validate or args.bayes):
+        ap.error("give --validate, --bayes and/or --speed")
 
 
 if __name__ == "__main__":

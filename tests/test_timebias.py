@@ -130,15 +130,15 @@ def test_precision_conditionals_count_only_coefficients_with_data():
     c = tb.precision_conditionals()
     assert c["lam_bin"] == pytest.approx((1 + 2 / 2, 1 + (0.25 + 1.0) / 2))
     assert c["lam_drift"] == pytest.approx((1 + 1 / 2, 1 + 4.0 / 2))
-    # and the Gamma draws follow them: mean shape/rate when b and a stay where the data pin them
+    # sample() draws them from these conditionals: with the data pinning b and a (a huge noise precision),
+    # the draws of lam_bin and lam_drift average shape/rate of the pinned values
+    r = np.array([0.5, -1.0, 0.5]) + np.array([2.0, 2.0, 0.0]) * tb.deviation(users, times)
     g = np.random.default_rng(0)
-    lam = []
-    for _ in range(3000):
-        tb.b = np.array([[0.5], [-1.0], [7.0]])
-        tb.a = np.array([2.0, 9.0, 9.0])
-        shape, rate = tb.precision_conditionals()["lam_bin"]
-        lam.append(g.gamma(shape, 1 / rate))
-    assert np.mean(lam) == pytest.approx(2 / 1.625, rel=0.05)
+    lam = np.array([(tb.sample(r, 1e10, g), tb.lam_bin, tb.lam_drift)[1:] for _ in range(4000)])
+    assert tb.b.ravel() == pytest.approx([0.5, -1.0, 0.0], abs=1e-3)
+    assert tb.a == pytest.approx([2.0, 0.0, 0.0], abs=1e-3)
+    assert lam[:, 0].mean() == pytest.approx(2 / 1.625, rel=0.05)
+    assert lam[:, 1].mean() == pytest.approx(1.5 / 3.0, rel=0.05)
 
 
 def test_posterior_means_recover_known_bin_biases_and_drifts():
