@@ -1,4 +1,4 @@
-"""``latentatlas images train|encode|embed|interpolate``: options in, one call to
+"""``latentatlas images train|compare|encode|embed|interpolate``: options in, one call to
 :mod:`latentatlas.images.workflow`, a summary out.
 
 Heavy imports (torch, openTSNE, umap) happen inside the commands so ``latentatlas --help`` stays fast.
@@ -179,6 +179,42 @@ def train(
     print(f"test MSE {result.test['mse']:.5f} (PSNR {result.test['psnr_db']:.2f} dB) of the epoch-{h.best_epoch} "
           f"model, chosen by validation MSE {h.best_validation_loss:.5f} after {h.epochs_completed} "
           f"epoch{'s' if h.epochs_completed != 1 else ''}; run folder {result.out}")
+
+
+@app.command()
+def compare(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for ae/, vae/ (two training runs) and report/.")],
+    data_dir: DataDirOpt = None,
+    data: DataOpt = None,
+    test_data: Annotated[Optional[Path], typer.Option("--test-data", help="Untouched test images for --data.")] = None,
+    image_size: Annotated[Optional[str], typer.Option("--image-size", help="Resize to SIDE or HxW pixels.")] = None,
+    grayscale: Annotated[bool, typer.Option("--grayscale", help="Turn colour images into grey ones.")] = False,
+    cache: Annotated[Optional[Path], typer.Option("--cache", help="Decoded pictures cache (.npy) for --data.")] = None,
+    beta: Annotated[float, typer.Option(help="The VAE's KL weight.")] = 1.0,
+    epochs: Annotated[Optional[int], typer.Option(help="Epochs of each model (default 5).")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Images per batch (default 32).")] = None,
+    lr: Annotated[Optional[float], typer.Option(help="Peak learning rate (default 6e-3).")] = None,
+    device: Annotated[Optional[str], typer.Option(help="auto, cpu, cuda[:N] or mps.")] = None,
+    threads: ThreadsOpt = None,
+    seed: Annotated[Optional[int], typer.Option(help="Seed of both runs (the same splits for both).")] = None,
+    limit: Annotated[Optional[int], typer.Option(help="Use only the first N training and N test images.")] = None,
+    quiet: QuietOpt = False,
+):
+    """Train a plain autoencoder and a VAE on the same images and build the report that compares them (test
+    MSE, PSNR, k-NN accuracy of the codes, side by side)."""
+    from latentatlas.images.workflow import compare_run
+
+    result = compare_run(out, beta=beta, progress=_progress("images compare", quiet), data=data, data_dir=data_dir,
+                         test_data=test_data, image_size=image_size, grayscale=grayscale, cache=cache, limit=limit,
+                         epochs=epochs, batch_size=batch_size, lr=lr, device=device, num_threads=threads, seed=seed)
+    if result.report is None:
+        print("latentatlas: interrupted; nothing to compare", file=sys.stderr)
+        raise typer.Exit(130)
+    for name, r in (("autoencoder", result.ae), (f"VAE (beta {beta:g})", result.vae)):
+        knn = r.test.get("knn_accuracy")
+        print(f"{name}: test MSE {r.test['mse']:.5f}, PSNR {r.test['psnr_db']:.2f} dB"
+              + (f", {r.test['knn_k']}-NN accuracy {knn:.3f}" if knn is not None else ""))
+    print(f"report: {result.report.html} and {result.report.pdf}")
 
 
 @app.command()

@@ -510,7 +510,8 @@ class ConvAutoencoder(TransformerMixin, BaseEstimator):
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, device: str | None = None, **params: Any) -> "ConvAutoencoder":
         """A fitted estimator from a file written by :meth:`save` or by ``latentatlas images train``
-        (``best.pt``, ``last.pt``; files of every earlier version too), on ``device`` (default CPU).
+        (``best.pt``, ``last.pt``, or the run folder: its best checkpoint; files of every earlier version too),
+        on ``device`` (default CPU).
 
         The stored parameters are restored, except ``device`` and ``num_threads`` (this machine's), then
         ``params`` (None values ignored) override them: ``from_checkpoint(path, epochs=10).fit(images,
@@ -526,6 +527,10 @@ class ConvAutoencoder(TransformerMixin, BaseEstimator):
         unknown = sorted(set(params) - set(cls._get_param_names()))
         if unknown:
             raise LatentAtlasError(f"unknown autoencoder parameter {unknown[0]!r}")
+        if Path(path).is_dir():
+            from latentatlas.images.workflow import resolve_checkpoint
+
+            path = resolve_checkpoint(path)  # a training run folder: the checkpoint its run.json names
         ckpt = read_checkpoint(path)
         est = cls(**{**cls.checkpoint_params(ckpt), **{k: v for k, v in params.items() if v is not None}})
         if device is not None:

@@ -260,6 +260,7 @@ def train_run(out: PathLike | None = None, *, data: PathLike | None = None, data
     test_scores = {"mse": scores["mse"], "psnr_db": _psnr(scores["mse"])}
     if vae:
         test_scores["kl"] = scores["kl"]
+    test_scores.update(_test_knn(estimator, test))
     completed = history.epochs_completed
     full = {"model": config.model, "train_mse": history.train_loss, "validation_mse": history.validation_loss,
             "test_mse": test_scores["mse"], "test_psnr_db": test_scores["psnr_db"],
@@ -272,6 +273,8 @@ def train_run(out: PathLike | None = None, *, data: PathLike | None = None, data
     if vae:
         full.update(beta=float(config.beta), train_kl=history.train_kl, validation_kl=history.validation_kl,
                     validation_objective=history.validation_objective, test_kl=test_scores["kl"])
+    if "knn_accuracy" in test_scores:
+        full.update(test_knn_accuracy=test_scores["knn_accuracy"], test_knn_k=test_scores["knn_k"])
     write_json(out / runs.FILES[runs.METRICS], full)
     if metrics_path is not None:
         write_json(metrics_path, full)
@@ -283,6 +286,8 @@ def train_run(out: PathLike | None = None, *, data: PathLike | None = None, data
                "n_train": len(train), "n_validation": len(validation), "n_test": len(test)}
     if vae:
         scalars["test_kl"] = test_scores["kl"]
+    if "knn_accuracy" in test_scores:
+        scalars.update(test_knn_accuracy=test_scores["knn_accuracy"], test_knn_k=test_scores["knn_k"])
     code = "×".join(str(v) for v in estimator.code_shape_)
     cfg = {**estimator.settings(), "channels": ",".join(map(str, config.channels)), "data": source, "limit": limit,
            "image_size": "×".join(map(str, train.shape)), "image_channels": train.channels,
@@ -302,6 +307,24 @@ def train_run(out: PathLike | None = None, *, data: PathLike | None = None, data
     return TrainRun(out=out, estimator=estimator, history=history, run=run,
                     data={"source": source, "n_train": len(train), "n_validation": len(validation),
                           "n_test": len(test)}, test=test_scores)
+
+
+#: Most test codes whose k-NN label accuracy a training run reports (a seeded sample of queries beyond it).
+KNN_QUERIES = 2000
+
+
+def _test_knn(estimator, test: ImageSet) -> dict[str, Any]:
+    """``knn_accuracy`` of the test images' codes (leave-one-out, up to 10 neighbours, at most
+    :data:`KNN_QUERIES` seeded queries) and its ``knn_k``; empty without labels or with fewer than 3 images."""
+    from latentatlas.images.latent import knn_accuracy
+
+    if test.labels is None or len(test) < 3 or len(np.unique(test.labels)) < 2:
+        return {}
+    k = min(10, len(test) - 1)
+    codes = estimator.transform(test)
+    sample = KNN_QUERIES if len(test) > KNN_QUERIES else None
+    return {"knn_accuracy": knn_accuracy(codes, test.labels, k=k, sample=sample, seed=int(estimator.seed)),
+            "knn_k": k}
 
 
 def _psnr(mse: float) -> float:
@@ -357,6 +380,55 @@ def _training_figures(out: Path, estimator, history, config, train: ImageSet, va
         save_figure(image_grid(samples, ncols=10, title="New pictures sampled from the prior"), out / SAMPLES)
         figures.append(runs.figure(SAMPLES, "Samples", "Codes drawn from the prior N(0, I) (seeded), decoded."))
     return figures
+
+
+# --- compare -----------------------------------------------------------------------------------------------
+@dataclass
+class CompareRun:
+    """What :func:`compare_run` did: the plain autoencoder's and the VAE's :class:`TrainRun` and the report
+    (a :class:`latentatlas.report.ReportResult`; None when either training was interrupted)."""
+
+    ae: TrainRun
+    vae: TrainRun
+    report: Any
+
+
+def compare_run(out: PathLike, *, beta: float = 1.0, title: str | None = None,
+                progress: Progress | ProgressCallback | None = None, **options: Any) -> CompareRun:
+    """Train a plain autoencoder and a VAE on the same images with the same parameters and splits, into
+    ``out/ae`` and ``out/vae``, and build the report comparing them in ``out/report`` (``report.html`` and
+    ``report.pdf``: each run's section, then the two side by side: test MSE, PSNR, k-NN accuracy of the test
+    codes, validation curves).
+
+    ``options`` are :func:`train_run`'s (the data options and any :class:`ConvAutoencoder` parameter but
+    ``model``); ``beta`` is the VAE's.
+
+    Example
+    -------
+    >>> compare_run("runs/compare", data="photos/", image_size=32, epochs=10, beta=0.1)   # doctest: +SKIP
+    """
+    from latentatlas.report import build_report
+
+    if "model" in options or "resume" in options:
+        raise LatentAtlasError("compare trains one plain autoencoder and one VAE: give no model or resume")
+    out = Path(out)
+    log = as_progress(progress, "images compare")
+    if out.exists() and not out.is_dir():
+        raise LatentAtlasError(f"output folder {out} exists and is not a folder")
+    runs.check_ours(out)
+    out.mkdir(parents=True, exist_ok=True)
+    runs.mark_ours(out)
+    trained = {}
+    for model in ("ae", "vae"):
+        log(f"training the {'plain autoencoder' if model == 'ae' else f'VAE (β = {beta:g})'} into {out / model}")
+        trained[model] = train_run(out / model, model=model, beta=beta if model == "vae" else None,
+                                   progress=progress, **options)
+        if trained[model].interrupted:
+            return CompareRun(ae=trained.get("ae", trained[model]), vae=trained[model], report=None)
+    report = build_report([out / "ae", out / "vae"], out / "report",
+                          title=title or "Plain autoencoder and VAE", progress=progress)
+    log(f"wrote {report.html} and {report.pdf}")
+    return CompareRun(ae=trained["ae"], vae=trained["vae"], report=report)
 
 
 # --- encode ------------------------------------------------------------------------------------------------

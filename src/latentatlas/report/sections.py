@@ -289,7 +289,8 @@ def comparison_section(all_runs: list[Run]) -> Section | None:
 def build_sections(all_runs: list[Run], *, explorer_points: int | None = None, neighbours: int = 8,
                    seed: int = 0, progress: Progress | Callable[[str], None] | None = None,
                    **item_options) -> list[Section]:
-    """Every run's section, then the comparison (when two or more recommenders were trained)."""
+    """Every run's section, then the comparisons (when two or more recommenders were trained; when a plain
+    autoencoder and a VAE were)."""
     progress = as_progress(progress, "report")
     sections = []
     for i, run in enumerate(all_runs, 1):
@@ -299,4 +300,9 @@ def build_sections(all_runs: list[Run], *, explorer_points: int | None = None, n
     comp = comparison_section(all_runs)
     if comp is not None:
         sections.append(comp)
+    from latentatlas.report.images import autoencoder_comparison
+
+    autoencoders = autoencoder_comparison(all_runs)  # a plain autoencoder and a VAE, side by side
+    if autoencoders is not None:
+        sections.append(autoencoders)
     return sections
