@@ -242,3 +242,72 @@ def test_a_70000_point_report_draws_every_point_and_answers(full_report, driver)
     _wait(driver, f"return document.querySelectorAll('#{box} .nn-list li').length === {K};")
     errors = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
     assert errors == [], errors
+
+
+#: The colours of the tiny colour run's pictures: a square of one of them on black; the colour is the label.
+SQUARE_COLOURS = np.array([[220, 120, 30], [40, 200, 90], [60, 80, 230]], np.uint8)
+
+
+@pytest.fixture(scope="module")
+def colour_report(tmp_path_factory):
+    """A real tiny colour image run: an autoencoder trained on coloured squares, its codes embedded, reported."""
+    from latentatlas.images import workflow
+
+    root = tmp_path_factory.mktemp("browser-colour")
+    rng = np.random.default_rng(0)
+    labels = np.arange(90) % 3
+    images = np.zeros((90, 3, 16, 16), np.uint8)
+    for img, label in zip(images, labels):
+        r, c = rng.integers(0, 9, size=2)
+        img[:, r:r + 7, c:c + 7] = SQUARE_COLOURS[label][:, None, None]
+    np.savez(root / "squares.npz", images=images, labels=labels)
+    quiet = {"progress": lambda line: None}
+    workflow.train_run(root / "ae", data=root / "squares.npz", epochs=1, batch_size=16, channels=(2, 4, 8),
+                       latent_channels=4, num_threads=1, **quiet)
+    workflow.embed_run(root / "embed", checkpoint=root / "ae", data=root / "squares.npz", methods="pca", k=5, **quiet)
+    return build_report([root / "embed"], root / "out", neighbours=K), labels
+
+
+def _colour_pixels(driver, canvas_js: str, rgb) -> dict:
+    """Pixels of the canvas ``canvas_js`` evaluates to: how many are (within 6 levels) colour ``rgb``, and how
+    many are lit but grey (R = G = B)."""
+    return driver.execute_script(
+        f"var c = {canvas_js}, px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data, hit = 0, grey = 0;"
+        f"var want = {list(map(int, rgb))};"
+        "for (var i = 0; i < px.length; i += 4) {"
+        "  if (Math.abs(px[i] - want[0]) <= 6 && Math.abs(px[i + 1] - want[1]) <= 6 && Math.abs(px[i + 2] - want[2]) <= 6) hit++;"
+        "  else if (px[i] > 30 && px[i] === px[i + 1] && px[i + 1] === px[i + 2]) grey++;"
+        "}"
+        "return {hit: hit, grey: grey, w: c.width, h: c.height};")
+
+
+def test_colour_thumbnails_are_coloured_in_the_explorer(colour_report, driver):
+    report, labels = colour_report
+    box = "run-1-explorer-0"
+    driver.get(report.html.resolve().as_uri())
+    _wait(driver, "return performance.getEntriesByName('latentatlas-drawn').length > 0;")
+    _wait(driver, f"return document.getElementById('{box}').dataset.sprite === '1';")
+    driver.execute_script(f"document.getElementById('{box}').scrollIntoView();")
+
+    d = _isolated_point(driver, box)
+    assert d >= 0
+    _pointer_to(driver, box, d).pause(0.3).perform()
+    _wait(driver, f"return document.getElementById('{box}').dataset.hovered === '{d}';")
+    colour = SQUARE_COLOURS[labels[d]]
+    assert len(set(colour.tolist())) == 3                                   # R ≠ G ≠ B in the picture itself
+    hovered = _colour_pixels(driver, f"document.querySelector('#{box} .hover-img')", colour)
+    # the 7×7 square of the picture's colour is drawn in it (the thumbnail is 16×16), and nothing lit is grey
+    assert (hovered["w"], hovered["h"]) == (16, 16) and hovered["hit"] >= 40 and hovered["grey"] == 0, hovered
+
+    # the nearest neighbours' thumbnails are coloured too, each in its own picture's colour
+    _pointer_to(driver, box, d).pause(0.2).click().perform()
+    _wait(driver, f"return document.querySelectorAll('#{box} .nn-list li').length === {K};")
+    shown = driver.execute_script(f"return Array.from(document.querySelectorAll('#{box} .nn-list li'))"
+                                  ".map(li => li.textContent);")
+    for i, text in enumerate(shown):
+        e = int(text.split("#")[1].split()[0])
+        thumb = _colour_pixels(driver, f"document.querySelectorAll('#{box} .nn-list canvas')[{i}]",
+                               SQUARE_COLOURS[labels[e]])
+        assert thumb["hit"] >= 20 and thumb["grey"] == 0, (text, thumb)
+    errors = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+    assert errors == [], errors
