@@ -59,9 +59,12 @@ DEFAULT_REG = {"als": 0.12, "sgd": 0.065}
 #: Default number of latent factors per solver (the sampler's was chosen on validation data, RESULTS-bayes.md).
 DEFAULT_K = {"als": 64, "sgd": 64}  # bayes: latentatlas.ratings.bayes.DEFAULT_K, chosen with the sampler
 IMPLICIT = ("auto", "both", "user", "item", "none")
-#: implicit="auto" uses implicit features up to this many training ratings: they gain 0.02-0.03 RMSE on
-#: MovieLens-100K, but their sequential pass makes a sample 30x slower at 10 M ratings (RESULTS-bayes.md).
-IMPLICIT_AUTO_MAX = 2_000_000
+#: bayes: up to this many training ratings a Gibbs sample draws each vector of the implicit/feature block whole
+#: (the exact block sweep the defaults were tuned with; a K×K Gram matrix per user and item, 30× an ALS iteration
+#: at 10 M ratings); above it, one coordinate at a time (``gibbs_fit(sweep="coordinate")``, O(K) per pair), so
+#: implicit features (0.02-0.03 RMSE on MovieLens-100K) stay on at any size (RESULTS-bayes-implicit-speed.md).
+BLOCK_SWEEP_MAX = 2_000_000
+IMPLICIT_AUTO_MAX = BLOCK_SWEEP_MAX  # the older name
 #: Arrays of a model file (each the fitted attribute of the same name plus ``_``).
 _ARRAYS = ("user_factors", "item_factors", "user_bias", "item_bias", "user_ids", "item_ids", "seen_indptr",
            "seen_items")
@@ -184,8 +187,9 @@ class LatentFactorModel(RegressorMixin, RecommenderBase):
         ``bayes``: posterior samples averaged (default 50) after discarding ``burn_in`` (default 10).
     implicit : {"auto", "both", "user", "item", "none"}
         ``bayes``: implicit "who rated what" features on the user side, item side, both or none; ``auto``
-        (default) means both up to 2 M training ratings and none above (they cost a sequential pass: a sample
-        is 30× slower at 10 M ratings).
+        (default) means both. Up to 2 M training ratings the sampler draws the implicit and feature vectors
+        whole (block sweep), above that one coordinate at a time (as libFM/myFM), which keeps a sample at
+        10 M ratings within a small multiple of an ALS iteration (RESULTS-bayes-implicit-speed.md).
     time_bias : bool
         ``bayes``: timeSVD++-style time-aware biases (an item bias per time bin and a per-user drift,
         :mod:`latentatlas.ratings.timebias`) sampled with the rest, when the training ratings have timestamps

@@ -375,38 +375,66 @@ def full_residuals(indptr, indices, targets, Y, X, S, out, n_chunks):
 
 
 @njit(parallel=True, fastmath=_FAST, cache=True)
-def factor_moments(indptr, indices, resid, Y, f, row_w, col_w, d_out, c_out, n_chunks):
-    """Per CSR row ``r``: ``d_r = ω_r Σ_j ω_j Y[j,f]²`` and ``c_r = ω_r Σ_j ω_j Y[j,f]·resid`` (ω: the noise
-    precision factors of the row and the column)."""
+def sample_rows_coordinate(indptr, indices, resid, y_prev, y_cur, wy_cur, f, X, lam, lm, alpha, row_w, z, state,
+                           n_chunks):
+    """Coordinate ``f`` of every row's own vector from its scalar conditional (rows in parallel: given the
+    rest they are independent); the residuals of the row's ratings follow the change.
+
+    ``resid[p]`` is rating ``p``'s residual ``t − Y[j]·(X[r] + S[r])``; ``y_cur[j] = Y[j,f]``,
+    ``wy_cur[j] = ω_j Y[j,f]`` (ω: the column's noise factor), ``y_prev`` the previous coordinate's column.
+    ``state[r] = (d, c, pending)``: on entry ``pending`` is the change of ``S[r, f-1]`` made by the previous
+    coordinate's feature sweep, applied to the residuals here first. With ``d = ω_r Σ ω_j Y[j,f]²`` and
+    ``c = ω_r Σ ω_j Y[j,f]·resid``: precision ``λ + α d``, mean ``(λm + α (c + d X[r,f])) / precision``
+    (``lam``, ``lm`` = λ and λm of coordinate ``f``); ``z[r]`` the row's standard normal. On exit ``state[r]``
+    holds ``d``, ``c`` at the new value and 0, what :func:`sweep_factor_state` reads."""
     n_rows = len(indptr) - 1
     step = (n_rows + n_chunks - 1) // n_chunks
-    for c in prange(n_chunks):
-        for r in range(c * step, min(n_rows, (c + 1) * step)):
+    for ch in prange(n_chunks):
+        for r in range(ch * step, min(n_rows, (ch + 1) * step)):
             d = 0.0
             e = 0.0
+            pending = state[r, 2]
+            if pending != 0.0:
+                for p in range(indptr[r], indptr[r + 1]):
+                    j = indices[p]
+                    rp = resid[p] - y_prev[j] * pending
+                    resid[p] = rp
+                    d += wy_cur[j] * y_cur[j]
+                    e += wy_cur[j] * rp
+            else:
+                for p in range(indptr[r], indptr[r + 1]):
+                    j = indices[p]
+                    d += wy_cur[j] * y_cur[j]
+                    e += wy_cur[j] * resid[p]
+            wr = row_w[r]
+            d *= wr
+            e *= wr
+            old = X[r, f]
+            prec = lam + alpha * d
+            new = (lm + alpha * (e + d * old)) / prec + z[r] / np.sqrt(prec)
+            X[r, f] = new
+            change = new - old
             for p in range(indptr[r], indptr[r + 1]):
-                j = indices[p]
-                y = Y[j, f]
-                wy = col_w[j] * y
-                d += wy * y
-                e += wy * resid[p]
-            d_out[r] = row_w[r] * d
-            c_out[r] = row_w[r] * e
+                resid[p] -= y_cur[indices[p]] * change
+            state[r, 0] = d
+            state[r, 1] = e - d * change
+            state[r, 2] = 0.0
 
 
 @njit(fastmath=True, cache=True)
-def sweep_factor(indptr, indices, data, groups, f, W, d, c, delta, prior_mean, prior_prec, alpha, z, draw):
+def sweep_factor_state(indptr, indices, data, groups, f, W, state, prior_mean, prior_prec, alpha, z):
     """Coordinate ``f`` of every feature column, one column after another, each from its exact conditional.
 
-    Column ``l`` enters row ``u`` as ``F[u,l]·W[l]`` (CSC ``indptr``/``indices``/``data``); ``d[u]`` and
-    ``c[u]`` are :func:`factor_moments` of row ``u`` for coordinate ``f`` at the current residuals. With
-    ``h = F[u,l]·Y[j,f]`` the change of a prediction per unit of ``W[l,f]``::
+    Column ``l`` enters row ``u`` as ``F[u,l]·W[l]`` (CSC ``indptr``/``indices``/``data``, prior group
+    ``groups[l]``). ``state[u] = (d, c, pending)`` from :func:`sample_rows_coordinate`: ``d_u`` the row's
+    weighted sum of squares of coordinate ``f`` and ``c_u`` its weighted residual product. A unit of
+    ``W[l,f]`` moves row ``u``'s predictions by ``F[u,l]·Y[j,f]``, so::
 
         precision = λ + α Σ_u F² d_u,   mean = (λ m + α Σ_u F (c_u + F d_u W[l,f])) / precision
 
-    After the draw, ``c_u`` is updated for the change and ``delta[u]`` (the change of row ``u``'s
-    ``S[u,f]`` in this pass, zeroed by the caller) accumulates it. ``z[l]`` is column ``l``'s standard normal.
-    """
+    After the draw ``c_u`` follows the change and ``pending`` accumulates the change of ``S[u,f]``, which
+    the next coordinate's row step applies to the residuals. ``z[l]``: column ``l``'s standard normal.
+    Sequential (columns share rows); one cache line of ``state`` per non-zero."""
     n_cols = len(indptr) - 1
     for l in range(n_cols):
         g = groups[l]
@@ -414,37 +442,21 @@ def sweep_factor(indptr, indices, data, groups, f, W, d, c, delta, prior_mean, p
         prec = 0.0
         num = 0.0
         for p in range(indptr[l], indptr[l + 1]):
-            u = indices[p]
+            st = state[indices[p]]
             v = data[p]
-            vd = v * d[u]
+            vd = v * st[0]
             prec += v * vd
-            num += v * c[u] + vd * v * old
+            num += v * st[1] + vd * v * old
         lam = prior_prec[g, f]
         prec = lam + alpha * prec
-        new = (lam * prior_mean[g, f] + alpha * num) / prec
-        if draw:
-            new += z[l] / np.sqrt(prec)
+        new = (lam * prior_mean[g, f] + alpha * num) / prec + z[l] / np.sqrt(prec)
         W[l, f] = new
         change = new - old
         for p in range(indptr[l], indptr[l + 1]):
-            u = indices[p]
+            st = state[indices[p]]
             v = data[p] * change
-            c[u] -= v * d[u]
-            delta[u] += v
-
-
-@njit(parallel=True, fastmath=_FAST, cache=True)
-def apply_factor_change(indptr, indices, resid, Y, f, delta, S, n_chunks):
-    """After a coordinate pass: ``resid[p] −= Y[j,f]·delta[r]`` and ``S[r,f] += delta[r]`` for every CSR row."""
-    n_rows = len(indptr) - 1
-    step = (n_rows + n_chunks - 1) // n_chunks
-    for c in prange(n_chunks):
-        for r in range(c * step, min(n_rows, (c + 1) * step)):
-            dr = delta[r]
-            if dr != 0.0:
-                S[r, f] += dr
-                for p in range(indptr[r], indptr[r + 1]):
-                    resid[p] -= Y[indices[p], f] * dr
+            st[1] -= v * st[0]
+            st[2] += v
 
 
 @njit(parallel=True, cache=True)
@@ -456,32 +468,27 @@ def column_normals(key, n_cols, k):
     return out
 
 
-def sample_columns_by_coordinate(indptr, indices, data, groups, r_indptr, r_indices, targets, Y, X, S, W,
-                                 prior_mean, prior_prec, alpha, row_w, col_w, key, draw, n_chunks):
-    """One Gibbs sweep over the feature vectors ``W`` one coordinate at a time: for ``f = 0..K-1``, every
-    column's ``W[l, f]`` from its scalar conditional (:func:`sweep_factor`), as libFM/myFM sample.
-
-    The same model as :func:`sample_columns` (``S[u] = Σ_l F[u,l]·W[l]``; the rows' ratings are the CSR
-    ``r_indptr``/``r_indices``/``targets`` with the other side's vectors ``Y``, own vectors ``X``), but instead of
-    a K×K Gram matrix per row it keeps one residual per rating: O(K) work per non-zero of ``F`` and O(K) per
-    rating per sweep (parallel over rows) instead of O(K²) per non-zero, and no Gram matrices in memory. A
-    valid Gibbs sweep (each scalar from its exact conditional); it mixes per coordinate rather than per
-    vector. ``S`` is updated in place (and should be recomputed from ``W`` afterwards against drift)."""
+def sample_side_by_coordinate(r_indptr, r_indices, targets, Y, X, S, prior_mean, prior_prec, alpha, row_w, col_w,
+                              key_rows, cols, W, col_mean, col_prec, key_cols, n_chunks):
+    """One side of a coordinate-wise Gibbs sample (libFM/myFM's order): for ``f = 0..K-1``, coordinate ``f`` of
+    every row's own vector (:func:`sample_rows_coordinate`, in parallel), then of every feature column's vector
+    (:func:`sweep_factor_state`, sequential; ``cols`` = (indptr, indices, data, groups) of the feature matrix by
+    column, or None without features). O(K) per rating and per feature non-zero, no K×K matrices; ``X`` and
+    ``W`` are updated in place, ``S`` is not (recompute it from ``W`` afterwards)."""
     n_rows = len(r_indptr) - 1
-    n_cols = len(indptr) - 1
-    k = W.shape[1]
+    k = X.shape[1]
     resid = np.empty(len(r_indices))
     full_residuals(r_indptr, r_indices, targets, Y, X, S, resid, n_chunks)
-    z = column_normals(key, n_cols, k) if draw else np.zeros((n_cols, k))
-    d = np.empty(n_rows)
-    c = np.empty(n_rows)
-    delta = np.empty(n_rows)
+    Yt = np.ascontiguousarray(Y.T)  # one contiguous column per coordinate
+    z_rows = np.ascontiguousarray(column_normals(key_rows, n_rows, k).T)
+    z_cols = np.ascontiguousarray(column_normals(key_cols, W.shape[0], k).T) if cols is not None else None
+    state = np.zeros((n_rows, 4))  # d, c, pending change of S[:, f-1], padding
     for f in range(k):
-        factor_moments(r_indptr, r_indices, resid, Y, f, row_w, col_w, d, c, n_chunks)
-        delta[:] = 0.0
-        sweep_factor(indptr, indices, data, groups, f, W, d, c, delta, prior_mean, prior_prec, alpha,
-                     np.ascontiguousarray(z[:, f]), draw)
-        apply_factor_change(r_indptr, r_indices, resid, Y, f, delta, S, n_chunks)
+        y_cur = Yt[f]
+        sample_rows_coordinate(r_indptr, r_indices, resid, Yt[f - 1] if f else y_cur, y_cur, col_w * y_cur, f, X,
+                               prior_prec[f], prior_prec[f] * prior_mean[f], alpha, row_w, z_rows[f], state, n_chunks)
+        if cols is not None:
+            sweep_factor_state(*cols, f, W, state, col_mean, col_prec, alpha, z_cols[f])
 
 
 @njit(parallel=True, fastmath=_FAST, cache=True)

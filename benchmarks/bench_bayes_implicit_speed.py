@@ -1,0 +1,109 @@
+"""Question: what does one Gibbs sample with implicit features cost against one ALS iteration (issue 16 target:
+at most 3x at 10 M ratings, k = 64), for the two sweeps of the implicit/feature block?
+
+* ALS iteration: both half-steps of ``kernels.als.cg_rows`` (2 CG steps, float32), as ``LatentFactorModel`` runs
+  them by default (the same measurement as ``bench_bayes.py --scale``).
+* Gibbs sample: every step of one ``gibbs_fit`` sample (float64): implicit "none", implicit "both" with the exact
+  block sweep (a K x K Gram matrix per user and per item, ``sweep="block"``), and "both" with the
+  coordinate-wise sweep (``sweep="coordinate"``, one residual per rating, libFM's order).
+
+CPU seconds (``time.process_time``, all threads) are the figure to compare on a shared machine; wall seconds
+are printed beside them. Each Gibbs figure is the cheapest of the samples after the first (the first pays for
+numba compilation on a cold cache).
+
+Usage: nice .venv/bin/python benchmarks/bench_bayes_implicit_speed.py --n-ratings 10000000 --k 64 \\
+           [--samples 3] [--skip-block] [--out benchmarks/results/bayes_implicit_speed.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+
+def clocks():
+    return time.process_time(), time.perf_counter()
+
+
+def als_iteration(r, k: int, repeat: int = 3) -> dict:
+    from latentatlas.ratings.kernels import als
+
+    resid = (r.values - r.values.mean()).astype(np.float32)
+    ucsr = als.compressed(r.users, r.items, resid, r.n_users, np.float32)
+    icsr = als.compressed(r.items, r.users, resid, r.n_items, np.float32)
+    rng = np.random.default_rng(0)
+    Q = rng.random((r.n_users, k), dtype=np.float32) / np.sqrt(k)
+    P = rng.random((r.n_items, k), dtype=np.float32) / np.sqrt(k)
+
+    def step():
+        als.cg_rows(*icsr, Q, P, 0.12, True, 2, 64)
+        als.cg_rows(*ucsr, P, Q, 0.12, True, 2, 64)
+
+    step()  # compile / warm
+    cpu, wall = [], []
+    for _ in range(repeat):
+        c0, w0 = clocks()
+        step()
+        c1, w1 = clocks()
+        cpu.append(c1 - c0)
+        wall.append(w1 - w0)
+    return {"cpu_s": min(cpu), "wall_s": min(wall)}
+
+
+def gibbs_sample(r, k: int, samples: int, **kw) -> dict:
+    from latentatlas.ratings.bayes import gibbs_fit
+
+    marks = [clocks()]
+    gibbs_fit(r.users, r.items, r.values, r.n_users, r.n_items, k=k, n_samples=samples, burn_in=0, seed=0,
+              n_stored=1, callback=lambda t, rec: marks.append(clocks()), **kw)
+    cpu = np.diff([m[0] for m in marks])
+    wall = np.diff([m[1] for m in marks])
+    return {"cpu_s": float(cpu[1:].min()), "wall_s": float(wall[1:].min()), "first_cpu_s": float(cpu[0])}
+
+
+def main(argv=None) -> None:
+    import numba
+
+    from latentatlas.ratings.synthetic import synthetic
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n-ratings", type=int, default=10_000_000)
+    ap.add_argument("--n-users", type=int, default=70_000)
+    ap.add_argument("--n-items", type=int, default=10_000)
+    ap.add_argument("--k", type=int, default=64)
+    ap.add_argument("--samples", type=int, default=3)
+    ap.add_argument("--skip-block", action="store_true", help="leave out the block sweep (slow at 10 M)")
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args(argv)
+    r = synthetic(n_users=args.n_users, n_items=args.n_items, n_ratings=args.n_ratings, seed=0)
+    out = {"n_ratings": len(r), "n_users": r.n_users, "n_items": r.n_items, "k": args.k,
+           "threads": numba.get_num_threads(), "machine": f"{platform.node()} {os.cpu_count()} cpus",
+           "load_before": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+           "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    out["als"] = als_iteration(r, args.k)
+    print(json.dumps(out), flush=True)
+    runs = [("none", {"implicit": "none"}), ("both_coordinate", {"implicit": "both", "sweep": "coordinate"})]
+    if not args.skip_block:
+        runs.append(("both_block", {"implicit": "both", "sweep": "block"}))
+    for name, kw in runs:
+        out[name] = gibbs_sample(r, args.k, args.samples, **kw)
+        out[name]["x_als_cpu"] = out[name]["cpu_s"] / out["als"]["cpu_s"]
+        print(json.dumps(out), flush=True)
+    out["load_after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(json.dumps(out), flush=True)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()
