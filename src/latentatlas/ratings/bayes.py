@@ -16,10 +16,26 @@ tuned: the precisions that play the role of λ in ALS are sampled. ``noise="glob
 priors (``noise_dof`` = ν; Student-t noise per user/item, as "robust BPMF"). On MovieLens-100K validation data
 they did not help (RESULTS-bayes.md), so they are off by default; they do make ``predict_std`` per user/item.
 
+Side features (Bayesian factorisation machine, as libFM/myFM use them): the implicit sums generalise to
+``[b̃_u, q̃_u] = [b_u, q_u] + Σ_f F_u[u, f]·[w_f, y_f]`` where ``F_u`` holds the implicit columns (value
+|N(u)|^-½ for each rated item) *and* user attribute columns (one-hot categories, 1/count for multi-valued fields,
+standardised numbers; :class:`latentatlas.ratings.features.Features`), each column in a group (one source field)
+whose vectors share a per-dimension Normal prior with its own Normal-Gamma hyper-prior; the same on the item
+side. Column 0 of a feature vector is the factorisation machine's linear term, the rest its embedding. A user or
+item known only by its attributes (no ratings) is a row without ratings: its vector is the feature part plus a
+draw from its group's prior, so the posterior mean predicts it from its features (cold start), with the prior's
+spread in ``predict_std``.
+
+Time (``time_bias=True``): timeSVD++-style item-bin biases and user drift (:mod:`latentatlas.ratings.timebias`)
+are one more Gibbs block: the targets of the other blocks are the ratings net of the current time offsets, and
+after the item step the time block is drawn from the residuals of everything else.
+
 One Gibbs sample = hyper-parameters, then all user rows in parallel (a ridge solve plus a Cholesky-scaled
 normal draw, :mod:`latentatlas.ratings.kernels.bayes`), the ``[w, y]`` vectors one item after another, all
 item rows, the ``[w', z]`` vectors, then μ, the τ/κ factors and α. Implicit features cost a sequential sweep
-(O(K²) per training pair) on top of the parallel row steps.
+(O(K²) per training pair) on top of the parallel row steps. ``sweep="coordinate"`` instead draws one coordinate
+of every vector at a time from its scalar conditional (libFM/myFM's order: O(K) per rating and per feature
+non-zero, no K×K Gram matrices); LatentFactorModel uses it above 2 M training ratings.
 
 Posterior mean. Predictions average the per-sample predictions: ``μ̄ + b̄_u + b̄_i`` (running means over
 all kept samples) plus the average of ``q̃_u·p̃_i`` over the stored samples. The stored samples' factors are
