@@ -384,3 +384,16 @@ def test_coordinate_sweep_fits_like_the_block_sweep():
     assert np.corrcoef(coord.item_feature_weights[:, 0], w["genre_bias"])[0, 1] > 0.9
     with pytest.raises(LatentAtlasError, match="sweep"):
         gibbs_fit(*args, sweep="diagonal")
+
+
+def test_model_switches_to_the_coordinate_sweep_above_the_block_limit(cold_world, monkeypatch):
+    from latentatlas.ratings import model as model_module
+
+    w = cold_world
+    lines = []
+    monkeypatch.setattr(model_module, "BLOCK_SWEEP_MAX", 1000)
+    m = LatentFactorModel(solver="bayes", k=2, n_samples=4, burn_in=1, progress=lines.append)
+    m.fit(w["X"], w["y"], item_features=_genre_frame(w))
+    assert any("sweep='coordinate'" in line for line in lines)
+    assert m.bayes_.implicit == "both"  # implicit='auto' keeps them on at any size
+    assert np.all(np.isfinite(m.predict(w["X"][:50], return_std=True)[1]))
