@@ -36,9 +36,7 @@ class SGDSolver:
         if m.sgd_schedule == "serial":
             sgd.epoch_serial(*self.triplets, epoch_rng.permutation(len(self.triplets[2])), Q, P, m.lr, reg)
         else:
-            strata = epoch_rng.permutation(SGD_BLOCKS)
-            key = np.uint64(epoch_rng.integers(0, 2**63))
-            sgd.epoch_blocks(*self.triplets, SGD_BLOCKS, strata, Q, P, m.lr, reg, key)
+            sgd.epoch_blocks(*self.triplets, SGD_BLOCKS, epoch_rng.permutation(SGD_BLOCKS), Q, P, m.lr, reg)
 
     def sse(self, Q: np.ndarray, P: np.ndarray) -> float:
         return als.triplet_sse(*self.triplets[:3], Q, P, CHUNKS)
@@ -48,11 +46,12 @@ class SGDSolver:
         self.triplets = None
         return als.compressed(train.users, train.items, None, train.shape[0])[:2]
 
-    @staticmethod
-    def warm_up(model, dt: np.dtype) -> None:
+    def warm_up(self, model, dt: np.dtype) -> None:
+        """Compile (or load from the cache) the kernels a fit calls, for this layout's index types."""
         u, v, X, Y, _ = warm_up_data(model.k_value, dt)
         if model.sgd_schedule == "serial":
             sgd.epoch_serial(u, u, v, np.arange(2), X, Y, 0.01, 0.1)
         else:
-            sgd.epoch_blocks(u.copy(), u.copy(), v.copy(), np.array([0, 1, 1, 1, 2]), 2, np.arange(2),
-                             X, Y, 0.01, 0.1, np.uint64(1))
+            i = u.astype(self.triplets[1].dtype)
+            sgd.epoch_blocks(u, i, v, np.array([0, 1, 1, 1, 2]), 2, np.arange(2), X, Y, 0.01, 0.1)
+            als.triplet_sse(u, i, v, X, Y, 2)
