@@ -53,20 +53,28 @@ def _typed_ids(values, where: str) -> np.ndarray:
         return arr.astype(np.int64)
     if arr.dtype.kind == "b":
         raise LatentAtlasError(f"{where}: the id column holds true/false values, not ids")
-    missing = pd.isna(pd.Series(arr, dtype=object)).to_numpy()
+    series = pd.Series(arr, dtype=object)
+    missing = pd.isna(series).to_numpy()
     if missing.any():
         raise LatentAtlasError(f"{where}: an id is missing (row {int(np.flatnonzero(missing)[0]) + 1})")
-    text = np.array([str(v).strip() for v in arr.tolist()], dtype=str) if arr.size else np.zeros(0, dtype=str)
-    if text.size:
-        import re
+    if len(series) and pd.api.types.infer_dtype(series) == "string":
+        import pyarrow as pa
+        import pyarrow.compute as pc
 
-        canonical = re.compile(r"^(0|-?[1-9][0-9]*)$")
-        if all(canonical.match(t) for t in text.tolist()):
-            try:
-                return np.array([int(t) for t in text.tolist()], dtype=np.int64)
-            except OverflowError:
-                return text
-    return text
+        from latentatlas.ratings.io.readers import _canonical_ints
+
+        text = pa.array(series.to_numpy(dtype=object))
+        ints = _canonical_ints(text)
+        if ints is not None:
+            return np.asarray(ints, dtype=np.int64)
+        return np.asarray(pc.utf8_trim_whitespace(text).to_numpy(zero_copy_only=False)).astype(str)
+    text = series.astype(str).str.strip()
+    if len(text) and text.str.fullmatch(r"0|-?[1-9][0-9]*").all():
+        try:
+            return text.to_numpy().astype(str).astype(np.int64)
+        except (OverflowError, ValueError):  # beyond int64: the ids stay text, every digit kept
+            pass
+    return text.to_numpy().astype(str)
 
 
 def shown_id(value) -> str:
@@ -341,18 +349,10 @@ class Features:
                 out_columns.append(group)
                 out_groups.append(g)
             else:
-                lists = [_values_of(v, sep if kind == "multi" else None) for v in series.tolist()]
-                vocabulary = sorted({v for vs in lists for v in vs})
-                index = {v: k for k, v in enumerate(vocabulary)}
-                r, c, x = [], [], []
-                for row, vs in enumerate(lists):
-                    for v in vs:
-                        r.append(row)
-                        c.append(index[v] + len(out_columns))
-                        x.append(1.0 / len(vs))
-                rows.append(np.array(r, dtype=np.int64))
-                cols_out.append(np.array(c, dtype=np.int64))
-                vals.append(np.array(x, dtype=np.float64))
+                r, c, x, vocabulary = _encode_values(series, sep if kind == "multi" else None)
+                rows.append(r)
+                cols_out.append(c + len(out_columns))
+                vals.append(x)
                 out_columns.extend(f"{group}={v}" for v in vocabulary)
                 out_groups.extend([g] * len(vocabulary))
             group_names.append(group)
@@ -372,12 +372,116 @@ def _detect(series, sep: str) -> str:
 
     if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
         return "numeric"
+    if pd.api.types.infer_dtype(series, skipna=True) == "string":
+        return "multi" if series.str.contains(sep, regex=False).any() else "categorical"
     for v in series.tolist():
         if isinstance(v, (list, tuple, set, frozenset, np.ndarray)):
             return "multi"
         if isinstance(v, str) and sep in v:
             return "multi"
     return "categorical"
+
+
+def _cell_texts(values):
+    """Non-missing cells (a pandas Series) as stripped text; integral floats without their ``.0``."""
+    import pandas as pd
+
+    if pd.api.types.is_float_dtype(values):
+        arr = values.to_numpy(dtype=np.float64)
+        text = values.astype(str)
+        whole = np.isfinite(arr) & (arr == np.round(arr)) & (np.abs(arr) < 2**62)
+        if whole.any():
+            text[whole] = arr[whole].astype(np.int64).astype(str)
+        return text.str.strip()
+    if pd.api.types.is_bool_dtype(values) or pd.api.types.is_integer_dtype(values):
+        return values.astype(str)
+    text = values.astype(str)
+    if len(text) and (text.str.match(r"\s") | text.str.contains(r"\s$", regex=True)).any():
+        return text.str.strip()
+    return text
+
+
+def _encode_arrow(series, sep: str | None):
+    """:func:`_encode_values` in Arrow's compute kernels for text cells (or lists of text); None for other
+    cells (numbers, mixed types), which take the pandas path."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if series.dtype != object or pd.api.types.infer_dtype(series, skipna=True) not in ("string", "empty"):
+        if not (series.dtype == object and pd.api.types.infer_dtype(series, skipna=True) == "mixed"):
+            return None
+    try:
+        arr = pa.array(series.to_numpy(dtype=object), from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+        return None
+    n = len(arr)
+    if pa.types.is_null(arr.type):
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), []
+    if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+        if sep is None:
+            values, rows = arr, np.arange(n, dtype=np.int64)
+        else:
+            lists = pc.split_pattern(arr, sep)
+            values, rows = pc.list_flatten(lists), pc.list_parent_indices(lists).to_numpy().astype(np.int64)
+    elif pa.types.is_list(arr.type) and pa.types.is_string(arr.type.value_type):
+        values, rows = pc.list_flatten(arr), pc.list_parent_indices(arr).to_numpy().astype(np.int64)
+    else:
+        return None
+    values = pc.utf8_trim_whitespace(values)
+    keep = pc.fill_null(pc.and_(pc.is_valid(values), pc.not_equal(values, "")), False)
+    keep_np = keep.to_numpy(zero_copy_only=False)
+    values, rows = values.filter(keep), rows[keep_np]
+    encoded = pc.dictionary_encode(values)
+    dictionary = encoded.dictionary.to_pylist()
+    order = sorted(range(len(dictionary)), key=dictionary.__getitem__)
+    rank = np.empty(len(dictionary), dtype=np.int64)
+    rank[order] = np.arange(len(dictionary), dtype=np.int64)
+    codes = rank[encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)] if len(dictionary) else \
+        np.zeros(0, np.int64)
+    vocabulary = [dictionary[k] for k in order]
+    if sep is not None and len(rows):  # a value repeated in a row counts once
+        width = len(vocabulary) + 1
+        key = np.sort(rows * width + codes)
+        key = key[np.concatenate(([True], key[1:] != key[:-1]))]
+        rows, codes = key // width, key % width
+    count = np.bincount(rows, minlength=n) if len(rows) else np.zeros(n, dtype=np.int64)
+    weights = 1.0 / count[rows] if len(rows) else np.zeros(0)
+    return rows, codes, weights, vocabulary
+
+
+def _encode_values(series, sep: str | None):
+    """(rows, codes, weights, vocabulary) of a categorical (``sep`` None) or multi-valued field: the distinct
+    non-empty values of each row, each worth 1/count of the row's values; the vocabulary sorted."""
+    import pandas as pd
+
+    fast = _encode_arrow(series, sep)
+    if fast is not None:
+        return fast
+    s = pd.Series(series.to_numpy(), index=np.arange(len(series)))
+    multi = sep is not None and s.dtype == object
+    if multi:
+        split = s.str.split(sep, regex=False)
+        s = split.where(split.notna(), s)  # strings split; lists and other cells as they are
+        if any(isinstance(v, (set, frozenset)) for v in s.to_numpy()):
+            s = s.map(lambda v: sorted(v, key=str) if isinstance(v, (set, frozenset)) else v)
+        s = s.explode()
+    s = s[s.notna().to_numpy()]
+    if s.dtype == object and pd.api.types.infer_dtype(s, skipna=True) != "string":  # numbers among text
+        s = s.map(lambda v: v if isinstance(v, str) else str(int(v)) if isinstance(v, float) and v.is_integer()
+                  else str(v))
+    text = _cell_texts(s)
+    keep = (text != "").to_numpy()
+    rows = s.index.to_numpy()[keep].astype(np.int64)
+    codes, vocabulary = pd.factorize(text[keep], sort=True)
+    codes = np.asarray(codes, dtype=np.int64)
+    if multi and len(rows):  # a value repeated in a row counts once
+        key = np.sort(rows * (len(vocabulary) + 1) + codes)
+        key = key[np.concatenate(([True], key[1:] != key[:-1]))]
+        rows, codes = key // (len(vocabulary) + 1), key % (len(vocabulary) + 1)
+    count = np.bincount(rows, minlength=len(series)) if len(rows) else np.zeros(len(series), dtype=np.int64)
+    weights = 1.0 / count[rows] if len(rows) else np.zeros(0)
+    return rows, codes, weights, [str(v) for v in vocabulary]
 
 
 def _values_of(value, sep: str | None) -> list[str]:

@@ -133,7 +133,7 @@ def read_features(path: str | os.PathLike, *, kind: str | None = None, id_column
         elif fmt == "movielens-movies":
             frame, spec, kinds = _movielens_movies(path)
         elif fmt == "yelp-business":
-            frame, spec, kinds = _yelp_business(path)
+            frame, spec, kinds = _yelp_business(path, wanted)
             sep = sep or ","
         elif fmt == "recbole":
             frame, spec, kinds = _recbole(path)
@@ -170,7 +170,8 @@ def read_features(path: str | os.PathLike, *, kind: str | None = None, id_column
             if group in forced and forced[group] != "categorical":
                 spec[group] = col
                 continue
-            frame[f"\0{group}"] = frame[col].map(_first_char)
+            first = frame[col].astype("string").str.strip().str[:1].str.upper()
+            frame[f"\0{group}"] = first.where(first.fillna("") != "", None).astype(object)
             spec[group] = f"\0{group}"
             kinds.setdefault(group, "categorical")
     _check_ids(frame, id_column, path, header=fmt not in ("ml100k-item", "ml100k-user", "parquet", "jsonl",
@@ -258,12 +259,16 @@ def _movielens_movies(path: Path):
     return frame, {"genre": "genres", "year": "year"}, {"genre": "multi", "year": "numeric"}
 
 
-def _yelp_business(path: Path):
-    frame = _read_json_lines(path)
+YELP_FIELDS = (("categories", "multi"), ("city", "categorical"), ("state", "categorical"), ("stars", "numeric"),
+               ("review_count", "numeric"))
+
+
+def _yelp_business(path: Path, wanted=None):
+    keep = {"business_id", *(name for name, _ in YELP_FIELDS), *(wanted or ())}
+    frame = _read_json_lines(path, keep)  # the nested attributes and hours are most of the file
     frame = frame.rename(columns={"business_id": "id"})
     spec, kinds = {}, {}
-    for name, k in (("categories", "multi"), ("city", "categorical"), ("state", "categorical"),
-                    ("stars", "numeric"), ("review_count", "numeric")):
+    for name, k in YELP_FIELDS:
         if name in frame.columns:
             spec[name], kinds[name] = name, k
     return frame, spec, kinds
@@ -313,7 +318,7 @@ def _check_width(path: Path, width: int, delimiter: str, encoding: str) -> None:
                                        f"{width}")
 
 
-def _read_json_lines(path: Path):
+def _read_json_lines(path: Path, keep: set | None = None):
     import pandas as pd
 
     rows = []
@@ -327,7 +332,7 @@ def _read_json_lines(path: Path):
                 raise LatentAtlasError(f"{path} line {number}: not valid JSON ({exc.msg})") from None
             if not isinstance(record, dict):
                 raise LatentAtlasError(f"{path} line {number}: not a JSON object")
-            rows.append(record)
+            rows.append(record if keep is None else {k: v for k, v in record.items() if k in keep})
     return pd.DataFrame.from_records(rows)
 
 
@@ -393,22 +398,23 @@ def _generic_spec(frame, id_column: str, chosen: bool, sep: str, forced: dict) -
             spec[col] = f"\0zip:{col}"
             continue
         values = series.dropna()
-        if not chosen and len(values) and values.map(lambda v: isinstance(v, dict)).any():
+        inferred = pd.api.types.infer_dtype(values, skipna=True) if series.dtype == object else ""
+        if not chosen and inferred == "mixed" and any(isinstance(v, dict) for v in values.to_numpy()):
             log.debug("features: column %r holds nested values; left out", col)
             left_out.append(col)
             continue
-        if series.dtype == object and len(values):
-            numbers = pd.to_numeric(values, errors="coerce")
-            if numbers.notna().all() and values.map(lambda v: isinstance(v, (str, int, float))).all():
+        if inferred in ("string", "mixed-integer-float", "integer", "floating", "mixed-integer") and len(values):
+            head = pd.to_numeric(values.iloc[:100], errors="coerce")
+            numbers = pd.to_numeric(values, errors="coerce") if head.notna().all() else head
+            if len(numbers) == len(values) and numbers.notna().all():
                 frame[col] = pd.to_numeric(series, errors="coerce")
                 spec[col], kinds[col] = col, "numeric"
                 continue
-            hashable = values.map(lambda v: isinstance(v, str))
-            if not chosen and hashable.all() and len(values) > 1 and values.nunique() == len(values) and \
-                    len(values) == len(frame) and not values.str.contains(sep, regex=False).any():
-                log.debug("features: column %r has a different value on every row (a name?); left out", col)
-                left_out.append(col)
-                continue
+        if inferred == "string" and not chosen and len(values) > 1 and len(values) == len(frame) and \
+                values.nunique() == len(values) and not values.str.contains(sep, regex=False).any():
+            log.debug("features: column %r has a different value on every row (a name?); left out", col)
+            left_out.append(col)
+            continue
         spec[col] = col
     frame.attrs["left_out"] = left_out
     return spec, kinds
@@ -420,15 +426,20 @@ def _check_ids(frame, id_column: str, path: Path, header: bool) -> None:
 
     offset = 2 if header else 1
     ids = frame[id_column]
-    missing = pd.isna(ids).to_numpy() | (ids.astype(str).str.strip() == "").to_numpy()
+    missing = pd.isna(ids).to_numpy()
+    if ids.dtype == object and pd.api.types.infer_dtype(ids, skipna=True) == "string":
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        blank = pc.equal(pc.utf8_trim_whitespace(pa.array(ids.to_numpy(dtype=object), from_pandas=True)), "")
+        missing |= pc.fill_null(blank, True).to_numpy(zero_copy_only=False)
     if missing.any():
         row = int(np.flatnonzero(missing)[0])
         raise LatentAtlasError(f"{path} {_line(path, row, offset)}: the id ({id_column}) is missing")
-    text = ids.astype(str).str.strip()
-    dup = text.duplicated().to_numpy()
+    dup = ids.duplicated().to_numpy()
     if dup.any():
         row = int(np.flatnonzero(dup)[0])
-        raise LatentAtlasError(f"{path} {_line(path, row, offset)}: duplicate id {printable(text.iloc[row])} "
+        raise LatentAtlasError(f"{path} {_line(path, row, offset)}: duplicate id {printable(ids.iloc[row])} "
                                "(each id may have one row)")
 
 
