@@ -289,3 +289,11 @@ def test_a_known_format_takes_other_fields_when_they_are_named(tmp_path):
     assert f.group_names == ("categories", "is_open")
     assert dense(f) == {("b1", "categories=Food"): 1.0, ("b2", "categories=Bars"): 1.0, ("b1", "is_open"): 1.0,
                         ("b2", "is_open"): -1.0}
+
+
+def test_numbers_among_text_and_lists_encode_like_text():
+    df = pd.DataFrame({"id": [1, 2, 3, 4], "c": ["a", 7, 2.0, None], "m": [["x", "y"], "y|z", None, ("z",)]})
+    f = Features.from_frame(df, kinds={"c": "categorical", "m": "multi"})
+    assert f.columns == ("c=2", "c=7", "c=a", "m=x", "m=y", "m=z")
+    assert dense(f) == {(1, "c=a"): 1.0, (2, "c=7"): 1.0, (3, "c=2"): 1.0, (1, "m=x"): 0.5, (1, "m=y"): 0.5,
+                        (2, "m=y"): 0.5, (2, "m=z"): 0.5, (4, "m=z"): 1.0}
