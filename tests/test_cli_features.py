@@ -106,6 +106,7 @@ def test_cold_start_items_and_users_are_predicted_from_their_features(data, tmp_
     run_json = json.loads((out / "run.json").read_text())
     assert run_json["metrics"]["cold_start_items"] == 2
     assert run_json["config"]["item_features"].endswith("items.csv")
+    assert run_json["config"]["item_feature_groups"] == "genre (2)"
 
     code = run(["ratings", "predict", str(out), str(data / "pairs.csv"), "--json"])
     assert code == 0

@@ -329,6 +329,7 @@ def train(parts: Parts, model, *, out=None, resume=None, config: dict | None = N
                "resume": str(resume) if resume is not None else None, **(config or {})}
         for what, summary in parts.feature_summary.items():
             cfg.setdefault(f"{what}_features", summary["source"])
+            cfg[f"{what}_feature_groups"] = metrics.get(f"{what}_feature_groups")
         write_train_run(out, rec, metrics, history, cfg, train_r, created=created)
         result.out = out
         log(f"wrote {out}/")
