@@ -28,12 +28,13 @@ CHILD = r"""
 import json, os, sys, time
 import numpy as np, torch, torch.nn.functional as F
 from latentatlas.images.io import read_images
-from latentatlas.images.training import TrainConfig, build_model, default_threads, torch_threads
+from latentatlas.images.autoencoder import ConvAutoencoder
+from latentatlas.images.training import build_model, default_threads, torch_threads
 setting, batches = sys.argv[1], int(sys.argv[2])
 threads = default_threads() if setting == "default" else int(setting)
 images = read_images(split="train", limit=batches * 128).images
 with torch_threads(threads):
-    cfg = TrainConfig()
+    cfg = ConvAutoencoder()
     model = build_model(cfg, (28, 28)).to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     data = torch.from_numpy(images).unsqueeze(1)

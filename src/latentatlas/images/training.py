@@ -25,9 +25,20 @@ behind) is repaired from ``last.pt``, which then holds the best epoch itself. Th
 uninterrupted run would have done. The first Ctrl-C stops after the current batch (a second one aborts at
 once); both leave the checkpoints intact.
 
+On a GPU: ``device="auto"`` takes CUDA, else Apple's MPS, else the CPU (:func:`select_device`). The data
+set moves to the device once, batches are gathered there, and the loop fetches the losses once per epoch (not
+per batch) so the GPU runs ahead. On CUDA the training passes run under automatic mixed precision
+(:func:`autocast_dtype`: bfloat16 where the GPU has it, else float16 with a gradient scaler), the losses,
+validation scores and codes in float32; cuDNN picks its fastest algorithms for the fixed batch shape; and
+``compile=True`` (or ``"auto"``: CUDA only) runs the training step through ``torch.compile``, falling back to
+the eager step, said once in the progress lines, when compiling fails. On the CPU none of this is on by
+default: bfloat16 autocast runs there (``amp="bf16"``) but is not known to help these small convolutions, and
+compiling cost minutes and made epochs slower (benchmarks/RESULTS-images.md).
+
 The loop (:func:`run_training`) is the one both :meth:`ConvAutoencoder.fit
-<latentatlas.images.autoencoder.ConvAutoencoder.fit>` and ``latentatlas images train`` use. It changes no
-global state: ``torch.set_num_threads`` and the SIGINT handler are restored when it returns.
+<latentatlas.images.autoencoder.ConvAutoencoder.fit>` and ``latentatlas images train`` use; it reads every
+setting from the estimator (the one place parameters are defined). It changes no global state:
+``torch.set_num_threads``, cuDNN's benchmark flag and the SIGINT handler are restored when it returns.
 """
 
 from __future__ import annotations
