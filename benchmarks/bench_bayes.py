@@ -37,6 +37,7 @@ from latentatlas.ratings import bayes, prep  # noqa: E402
 from latentatlas.ratings.io import read_ratings  # noqa: E402
 
 STORE = DATA / "bench_bayes.json"
+FEATURES_STORE = DATA / "bench_bayes_cli_features.json"
 RESULTS = HERE / "RESULTS-bayes.md"
 ML100K = DATA / "ml-100k" / "u.data"
 
@@ -254,6 +255,210 @@ def section_scale(store: dict, n_ratings: int, k: int) -> None:
     store["scale"] = out
 
 
+# --- the issue-16 targets: the CLI at the recommended defaults, beside myFM --------------------------------------
+
+CLI_FLAGS = ["--solver", "bayes", "--k", "24", "--n-samples", "50", "--burn-in", "10", "--implicit", "both"]
+CLI_SEEDS = (101, 102, 103, 104, 105)  # fresh: no choice was made on these splits
+ML_USER, ML_ITEM = DATA / "ml-100k" / "ml-100k.user", DATA / "ml-100k" / "ml-100k.item"
+
+
+def _ml_features(user_ids, item_ids):
+    """myFM side columns from RecBole's ml-100k.user / ml-100k.item, row per internal index: user age (decade,
+    one-hot), gender, occupation, first zip character; item genres (1/count each, as our reader does) and
+    release year (decade, one-hot). Returns (user matrix, user group sizes, item matrix, item group sizes)."""
+    import scipy.sparse as sps
+
+    def table_of(path):
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        head = [h.split(":")[0] for h in lines[0].split("\t")]
+        return {int(f[0]): dict(zip(head, f)) for f in (ln.split("\t") for ln in lines[1:])}
+
+    def encode(rows, fields):
+        mats, groups = [], []
+        for fn in fields:
+            vals = [fn(r) for r in rows]
+            vocab = sorted({v for vs in vals for v in vs})
+            col = {v: j for j, v in enumerate(vocab)}
+            r_, c_, x_ = [], [], []
+            for i, vs in enumerate(vals):
+                for v in vs:
+                    r_.append(i), c_.append(col[v]), x_.append(1.0 / len(vs))
+            mats.append(sps.csr_matrix((x_, (r_, c_)), shape=(len(rows), len(vocab))))
+            groups.append(len(vocab))
+        return sps.hstack(mats, format="csr"), groups
+
+    users, items = table_of(ML_USER), table_of(ML_ITEM)
+    urows = [users.get(int(u), {}) for u in user_ids]
+    irows = [items.get(int(i), {}) for i in item_ids]
+    U, ug = encode(urows, [lambda r: [str(int(r["age"]) // 10)] if r.get("age") else ["?"],
+                           lambda r: [r.get("gender", "?")], lambda r: [r.get("occupation", "?")],
+                           lambda r: [r.get("zip_code", "?")[:1] or "?"]])
+    I, ig = encode(irows, [lambda r: r.get("class", "").split() or ["?"],
+                           lambda r: [r.get("release_year", "?")[:3] or "?"]])
+    return U, ug, I, ig
+
+
+def fit_myfm_features(train, test, rank: int, seed: int):
+    """myFM with implicit relation blocks (as fit_myfm) plus the MovieLens user/item attributes in the same
+    blocks, each its own group (group_shapes), as myFM's MovieLens examples do; 300 samples, all kept."""
+    import myfm
+    import scipy.sparse as sps
+    from myfm import RelationBlock
+
+    nu, ni = train.n_users, train.n_items
+    U, ug, I, ig = _ml_features(train.user_ids, train.item_ids)
+    ui = sps.csr_matrix((np.ones(len(train)), (train.users, train.items)), shape=(nu, ni))
+    ui.data[:] = 1.0
+    nU, nI = np.asarray(ui.sum(axis=1)).ravel(), np.asarray(ui.sum(axis=0)).ravel()
+    u_imp = sps.diags(1 / np.sqrt(np.maximum(nU, 1))) @ ui
+    i_imp = sps.diags(1 / np.sqrt(np.maximum(nI, 1))) @ ui.T.tocsr()
+    ub = sps.hstack([sps.identity(nu, format="csr"), u_imp, U], format="csr")
+    ib = sps.hstack([sps.identity(ni, format="csr"), i_imp, I], format="csr")
+    groups = [nu, ni, *ug, ni, nu, *ig]
+
+    def blocks(r):
+        return [RelationBlock(r.users.astype(np.int64), ub), RelationBlock(r.items.astype(np.int64), ib)]
+
+    t0 = time.perf_counter()
+    fm = myfm.MyFMRegressor(rank=rank, random_seed=seed).fit(
+        sps.csr_matrix((len(train), 0)), train.values.astype(np.float64), X_rel=blocks(train), group_shapes=groups,
+        n_iter=300, n_kept_samples=300)
+    seconds = time.perf_counter() - t0
+    pred = fm.predict(sps.csr_matrix((len(test), 0)), X_rel=blocks(test))
+    return rmse(pred, test.values), seconds
+
+
+def _write_split(r, path, header=False):
+    ts = r.timestamps if getattr(r, "timestamps", None) is not None else np.zeros(len(r), dtype=np.int64)
+    ts = np.asarray(ts)
+    if ts.dtype.kind == "M":
+        ts = ts.astype("datetime64[s]").astype(np.int64)
+    with open(path, "w") as fh:
+        if header:  # a named timestamp column: --time-bias needs one (a headerless file's 4th column is not taken)
+            fh.write("user_id\titem_id\trating\ttimestamp\n")
+        for u, i, v, t in zip(r.user_ids[r.users], r.item_ids[r.items], r.values, ts):
+            fh.write(f"{u}\t{i}\t{int(v) if float(v).is_integer() else v}\t{int(t)}\n")
+
+
+def run_cli(train_path, test_path, seed, extra=()):
+    import subprocess
+    import tempfile
+
+    exe = HERE.parent / ".venv" / "bin" / "latentatlas"
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [str(exe), "ratings", "train", "--train", str(train_path), "--test", str(test_path), *CLI_FLAGS,
+               *extra, "--ranker", "popular", "--threads", "1", "--seed", str(seed), "--json", "-q",
+               "--out", os.path.join(tmp, "run")]
+        t0 = time.perf_counter()
+        res = subprocess.run(cmd, capture_output=True, text=True)
+        wall = time.perf_counter() - t0
+        if res.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed: {res.stderr[-2000:]}")
+        out = json.loads(res.stdout)
+    return float(out["test_rmse"]), wall, " ".join(cmd[1:]).replace(str(train_path), "train.tsv").replace(
+        str(test_path), "test.tsv")
+
+
+def section_cli(store: dict, ratings, features: bool) -> None:
+    import tempfile
+
+    key = "cli_features" if features else "cli"
+    if features:  # its own file, so that --cli and --cli-features can run side by side
+        store = json.loads(FEATURES_STORE.read_text()) if FEATURES_STORE.exists() else {}
+    sec = store.setdefault(key, {"rows": {}})
+
+    def save_store(_):
+        if features:
+            FEATURES_STORE.write_text(json.dumps(store, indent=1))
+        else:
+            fresh = load_store()
+            fresh[key] = sec
+            globals()["save_store"](fresh)
+    for seed in CLI_SEEDS:
+        row = sec["rows"].get(str(seed), {"seed": seed})
+        sp = prep.split(ratings, test_fraction=0.2, seed=seed)
+        train, test = sp.train, sp.test
+        with tempfile.TemporaryDirectory() as tmp:
+            trp, tep = os.path.join(tmp, "train.tsv"), os.path.join(tmp, "test.tsv")
+            _write_split(train, trp, header=features)
+            _write_split(test, tep, header=features)
+            if "cli" not in row:
+                extra = (["--item-features", str(ML_ITEM), "--user-features", str(ML_USER), "--time-bias"]
+                         if features else [])
+                row["cli"], row["cli_s"], sec["command"] = run_cli(trp, tep, seed, extra)
+                row["load"] = load_avg()
+                print(key, json.dumps(row), flush=True)
+                store[key] = sec
+                sec["rows"][str(seed)] = row
+                save_store(store)
+        for rank in ((32,) if features else (32, 10)):  # target 2: the stronger rank only (time on a shared machine)
+            k2 = f"myfm{rank}"
+            if k2 in row:
+                continue
+            if features:
+                row[k2], row[k2 + "_s"] = fit_myfm_features(train, test, rank, seed)
+            else:
+                row[k2], row[k2 + "_s"], _ = fit_myfm(train, test, rank, True, seed)
+            print(key, json.dumps(row), flush=True)
+            sec["rows"][str(seed)] = row
+            save_store(store)
+
+
+CLI_BEGIN, CLI_END = "<!-- bench_bayes --cli: begin -->", "<!-- bench_bayes --cli: end -->"
+
+
+def write_cli_results(store: dict, command: str) -> None:
+    """Put the target sections between markers in RESULTS-bayes.md, before its notes, leaving the rest as it is
+    (the other sections' numbers live in a store that a CLI-only run may not have)."""
+    if FEATURES_STORE.exists():
+        store = {**store, **json.loads(FEATURES_STORE.read_text())}
+    block = "\n".join([CLI_BEGIN, f"Command: `{command}`; {machine()}.\n", *cli_results(store), CLI_END])
+    text = RESULTS.read_text() if RESULTS.exists() else "# Bayesian MF (Gibbs sampling) vs myFM\n"
+    if CLI_BEGIN in text and CLI_END in text:
+        head, rest = text.split(CLI_BEGIN, 1)
+        text = head + block + rest.split(CLI_END, 1)[1]
+    elif "## Notes" in text:
+        head, rest = text.split("## Notes", 1)
+        text = head + block + "\n\n## Notes" + rest
+    else:
+        text = text + "\n" + block + "\n"
+    RESULTS.write_text(text)
+
+
+def cli_results(store: dict) -> list[str]:
+    parts = []
+    for key, title in (("cli", "Target 1: the CLI at the recommended defaults vs myFM + implicit"),
+                       ("cli_features", "Target 2: the CLI with ML-100K user/item attributes and time biases vs "
+                                        "myFM + implicit + the same attributes")):
+        if key not in store:
+            continue
+        rows = [store[key]["rows"][s] for s in sorted(store[key]["rows"])]
+        parts.append(f"## {title}\n")
+        parts.append(f"5 fresh random 80/20 splits of MovieLens-100K (`prep.split(test_fraction=0.2, seed=s)`, seeds "
+                     f"{', '.join(map(str, CLI_SEEDS))}; none was used to choose anything), written as tab-separated "
+                     "files; each CLI run is `latentatlas " + store[key].get("command", "") + "` (a new process, "
+                     "numba cache warm; `--ranker popular` only to keep runs short: it does not touch the rating "
+                     "model). myFM 0.4 `MyFMRegressor`, 300 samples all kept, implicit RelationBlocks "
+                     + ("plus user (age decade, gender, occupation, zip's first character) and item (genres at "
+                        "1/count, release decade) attribute columns in the same blocks, each attribute its own "
+                        "group (`group_shapes`); myFM gets no time information. " if key == "cli_features" else
+                        "(as in --splits). ") + "Wall seconds on the shared machine; load average per row.\n")
+        cols = [("seed", "split seed", "{}"), ("cli", "CLI", "{:.4f}"), ("myfm10", "myFM r10", "{:.4f}"),
+                ("myfm32", "myFM r32", "{:.4f}"), ("cli_s", "CLI s (whole command)", "{:.1f}"),
+                ("myfm10_s", "myFM r10 s", "{:.1f}"), ("myfm32_s", "myFM r32 s", "{:.1f}"), ("load", "load", "{}")]
+        summary = {"seed": "mean ± sd"}
+        for c, _, _ in cols[1:-1]:
+            v = np.array([r[c] for r in rows if c in r])
+            if len(v) > 1:
+                summary[c] = f"{v.mean():.4f} ± {v.std(ddof=1):.4f}" if not c.endswith("_s") else f"{v.mean():.1f}"
+        parts.append(table(rows + [summary], cols) + "\n")
+        both = [r for r in rows if "cli" in r and "myfm32" in r]
+        if both:
+            d = np.array([r["cli"] - r["myfm32"] for r in both])
+            parts.append(f"CLI − myFM r32: mean {d.mean():+.4f} (below on {int((d < 0).sum())} of {len(d)} splits).\n")
+    return parts
+
+
 # --- report --------------------------------------------------------------------------------------------------
 
 
@@ -384,13 +589,15 @@ def main(argv=None) -> None:
     ap.add_argument("--seeds", default="1,2,3,4,5")
     ap.add_argument("--no-myfm", action="store_true")
     ap.add_argument("--scale", action="store_true")
+    ap.add_argument("--cli", action="store_true", help="issue-16 target 1: the CLI vs myFM on 5 fresh splits")
+    ap.add_argument("--cli-features", action="store_true", help="target 2: with ML-100K attributes and time")
     ap.add_argument("--scale-ratings", type=int, default=10_000_000)
     ap.add_argument("--k", type=int, default=32, help="rank for --scale")
     args = ap.parse_args(argv)
     warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
     store = load_store()
     warm_up()
-    if args.tune or args.splits:
+    if args.tune or args.splits or args.cli or args.cli_features:
         if not ML100K.exists():
             sys.exit(f"{ML100K} missing: run bash benchmarks/get_data.sh")
         ratings = read_ratings(ML100K)
@@ -400,10 +607,20 @@ def main(argv=None) -> None:
     if args.splits:
         section_splits(store, ratings, [int(s) for s in args.seeds.split(",")], not args.no_myfm)
         save_store(store)
+    if args.cli:
+        section_cli(store, ratings, False)
+    if args.cli_features:
+        section_cli(store, ratings, True)
     if args.scale:
         section_scale(store, args.scale_ratings, args.k)
         save_store(store)
-    write_results(store, "nice .venv/bin/python benchmarks/bench_bayes.py " + " ".join(argv or sys.argv[1:]))
+    command = "nice .venv/bin/python benchmarks/bench_bayes.py " + " ".join(argv or sys.argv[1:])
+    if args.tune or args.splits or args.scale:
+        write_results(store, command)
+        if CLI_BEGIN not in RESULTS.read_text() and ("cli" in store or "cli_features" in store):
+            write_cli_results(store, command)
+    if args.cli or args.cli_features:
+        write_cli_results(store, command)
 
 
 if __name__ == "__main__":

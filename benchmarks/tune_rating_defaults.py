@@ -38,6 +38,7 @@ import datasets  # noqa: E402
 from _harness import DATA, HERE, machine, table  # noqa: E402
 
 STORE = DATA / "tune_rating_defaults"
+COST = DATA / "rating_defaults_cost.json"
 RESULTS = HERE / "RESULTS-rating-defaults.md"
 BURN_IN, KEPT = 10, 100
 CHECK = (25, 50, 100)
@@ -46,6 +47,9 @@ GRID = [(8, "both", "global"), (16, "both", "global"), (24, "both", "global"), (
         (24, "none", "global"), (24, "both", "both")]
 #: the setting --final reports beside the current defaults (filled in from the grid; see the notes)
 CHOSEN = {"k": 24, "n_samples": 50, "burn_in": 10, "implicit": "both"}
+#: the proposed rule for implicit="auto": on when the training ratings fill at most this share of the
+#: users × items matrix (with the existing cap on size, model.IMPLICIT_AUTO_MAX)
+IMPLICIT_MAX_DENSITY = 0.1
 
 
 def rmse(a, b) -> float:
@@ -154,18 +158,69 @@ def final(scenario, d, split) -> None:
     trva = np.concatenate([tr, va])
     rec = read(scenario)
     out = {}
-    settings = {"chosen": dict(solver="bayes", **CHOSEN), "bayes_current": dict(solver="bayes"),
+    from latentatlas.ratings import bayes
+
+    chosen = {k: v for k, v in CHOSEN.items() if k != "noise"}
+    density = len(trva) / (len(np.unique(d.users[trva])) * len(np.unique(d.items[trva])))
+    if chosen.get("implicit") == "rule":
+        chosen["implicit"] = "both" if density <= IMPLICIT_MAX_DENSITY else "none"
+    settings = {"chosen": dict(solver="bayes", **chosen), "bayes_current": dict(solver="bayes"),
                 "als_default": dict(solver="als")}
+    defaults = dict(bayes.gibbs_fit.__kwdefaults__)
     for name, kw in settings.items():
         m = LatentFactorModel(seed=0, n_threads=1, **kw)
+        if name == "chosen" and "noise" in CHOSEN:  # the model takes the sampler's default noise model
+            bayes.gibbs_fit.__kwdefaults__["noise"] = CHOSEN["noise"]
         c0, w0 = time.process_time(), time.perf_counter()
-        m.fit(pairs(d, trva), d.ratings[trva])
+        try:
+            m.fit(pairs(d, trva), d.ratings[trva])
+        finally:
+            bayes.gibbs_fit.__kwdefaults__.update(defaults)
         cpu, wall = time.process_time() - c0, time.perf_counter() - w0
+        if name == "chosen":
+            kw = dict(kw, noise=CHOSEN.get("noise", "global"), density=density)
         out[name] = {"test": rmse(m.predict(pairs(d, te)), d.ratings[te]), "cpu_s": cpu, "wall_s": wall,
-                     "k": m.k_, "load": load_avg()}
+                     "k": m.k_, "load": load_avg(), "settings": kw}
         print(scenario, name, json.dumps(out[name]), flush=True)
-    rec["final"] = {"settings": {k: {kk: vv for kk, vv in v.items()} for k, v in settings.items()}, **out}
+    rec["final"] = {"settings": {k: out[k]["settings"] for k in settings}, **out}
     write(scenario, rec)
+
+
+def cost(sizes, k: int) -> None:
+    """CPU and wall seconds at scale, one thread: a whole ``LatentFactorModel()`` ALS fit (its defaults: 10 %
+    held out for early stopping, then a refit), and Gibbs seconds per sample with implicit features on and off
+    (3 samples, the first dropped as it pays set-up), from which a whole bayes fit at (burn-in + kept) samples is
+    extrapolated. Synthetic ratings (``latentatlas.ratings.synthetic``), 10,000 items, users = ratings / 143."""
+    from latentatlas.ratings import bayes
+    from latentatlas.ratings.model import LatentFactorModel
+    from latentatlas.ratings.synthetic import synthetic
+
+    store = json.loads(COST.read_text()) if COST.exists() else {}
+    for n in sizes:
+        r = synthetic(n_users=max(1000, n // 143), n_items=10_000, n_ratings=n, seed=0)
+        row = store.get(str(n), {"n_ratings": len(r), "n_users": r.n_users, "n_items": r.n_items, "k": k})
+        if "als_cpu_s" not in row:
+            m = LatentFactorModel(seed=0, n_threads=1)
+            c0, w0 = time.process_time(), time.perf_counter()
+            m.fit(np.stack([r.users, r.items], 1), r.values)
+            row.update(als_cpu_s=time.process_time() - c0, als_wall_s=time.perf_counter() - w0,
+                       als_steps=m.history_.best_step, als_k=m.k_, load_als=load_avg())
+            print(json.dumps(row), flush=True)
+        for imp in ("none", "both"):
+            if f"bayes_{imp}_cpu_per_sample" in row:
+                continue
+            seen = []
+            c0, w0 = time.process_time(), time.perf_counter()
+            bayes.gibbs_fit(r.users, r.items, r.values, r.n_users, r.n_items, k=k, n_samples=2, burn_in=1,
+                            implicit=imp, seed=0, n_threads=1,
+                            callback=lambda i, rec: seen.append((time.process_time(), time.perf_counter())))
+            row[f"bayes_{imp}_cpu_per_sample"] = (seen[-1][0] - seen[0][0]) / 2
+            row[f"bayes_{imp}_wall_per_sample"] = (seen[-1][1] - seen[0][1]) / 2
+            row[f"bayes_{imp}_setup_cpu_s"] = seen[0][0] - c0
+            row[f"load_{imp}"] = load_avg()
+            print(json.dumps(row), flush=True)
+        store[str(n)] = row
+        COST.write_text(json.dumps(store, indent=1))
 
 
 # --- report ----------------------------------------------------------------------------------------------------
@@ -195,11 +250,9 @@ def report(command: str) -> None:
             for r in recs:
                 chains = r.get("chains", {})
                 ck = key
-                if ck not in chains:  # k capped on small catalogues
-                    k = int(key.split("/")[0][1:])
-                    capped = [c for c in chains if c.endswith(key[len(key.split('/')[0]):]) and
-                              int(c.split("/")[0][1:]) < k]
-                    ck = max(capped, key=lambda c: int(c.split("/")[0][1:])) if capped else None
+                limit = min(r["shape"]["users"], r["shape"]["items"]) - 1
+                if ck not in chains and int(key.split("/")[0][1:]) > limit:  # k capped on small catalogues
+                    ck = f"k{limit}/" + key.split("/", 1)[1]
                 x = chains.get(ck, {}).get(f"n{n}") if ck else None
                 row[r["scenario"]] = x
                 vals.append(x)
@@ -273,10 +326,12 @@ def main(argv=None) -> None:
     ap.add_argument("--grid", action="store_true")
     ap.add_argument("--final", action="store_true")
     ap.add_argument("--report", action="store_true")
+    ap.add_argument("--cost", default="", help="comma-separated rating counts, e.g. 1000000,10000000")
+    ap.add_argument("--cost-k", type=int, default=24)
     ap.add_argument("--scenarios", default="", help="comma-separated scenario names (default: all)")
     args = ap.parse_args(argv)
     wanted = set(filter(None, args.scenarios.split(",")))
-    sets = sorted({w.split("/")[0] for w in wanted}) or None
+    sets = list(dict.fromkeys(w.split("/")[0] for w in args.scenarios.split(",") if w)) or None
     if args.grid or args.final:
         warm_up()
         for scenario, d, split in all_scenarios(sets):
@@ -286,6 +341,9 @@ def main(argv=None) -> None:
                 grid(scenario, d, split)
             if args.final:
                 final(scenario, d, split)
+    if args.cost:
+        warm_up()
+        cost([int(x) for x in args.cost.split(",")], args.cost_k)
     report("nice .venv/bin/python benchmarks/tune_rating_defaults.py --grid; ... --final")
 
 
