@@ -142,6 +142,8 @@ def train(
     from latentatlas.cli.tcmalloc import TCMALLOC_ENV, maybe_reexec_with_tcmalloc
 
     maybe_reexec_with_tcmalloc()
+    from latentatlas.images.autoencoder import ConvAutoencoder
+    from latentatlas.images.training import resolve_resume
     from latentatlas.images.workflow import train_run
 
     log = _progress("images train", quiet)
@@ -149,15 +151,21 @@ def train(
         log(f"memory allocator: tcmalloc (preloaded; {TCMALLOC_ENV}=0 turns this off)")
     if resume is not None and preset is not None:
         raise LatentAtlasError("--preset cannot change on --resume: the interrupted run's settings are used")
+    # The options build the estimator: on a new run from the preset, on --resume from the interrupted run's
+    # checkpoint (the options given override its parameters, and must agree with its data and schedule).
+    params = dict(validation_fraction=validation_fraction, model=model, beta=beta, epochs=epochs,
+                  batch_size=batch_size, lr=lr, weight_decay=weight_decay, gamma=gamma, schedule=schedule,
+                  channels=_parse_channels(channels), latent_channels=latent_channels, channels_last=channels_last,
+                  device=device, num_threads=threads, seed=seed, log_every=log_every, amp=amp,
+                  compile=_parse_compile(compile_))
+    if resume is not None:
+        estimator = ConvAutoencoder.from_checkpoint(resolve_resume(resume), **params)
+    else:
+        estimator = ConvAutoencoder.from_preset(preset or "fast", **params)
     result = train_run(
         out, data=data, data_dir=data_dir, test_data=test_data, test_fraction=test_fraction, limit=limit,
-        image_size=image_size, grayscale=grayscale, cache=cache, validation_fraction=validation_fraction, model=model,
-        beta=beta,
-        preset=preset or "fast", resume=resume, metrics_path=metrics, progress=log,
-        epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, gamma=gamma, schedule=schedule,
-        channels=_parse_channels(channels), latent_channels=latent_channels, channels_last=channels_last,
-        device=device, num_threads=threads, seed=seed, log_every=log_every, amp=amp,
-        compile=_parse_compile(compile_))
+        image_size=image_size, grayscale=grayscale, cache=cache, resume=resume, metrics_path=metrics, progress=log,
+        estimator=estimator.check_params())
     h = result.history
     if result.interrupted:
         data_options: list[str] = []

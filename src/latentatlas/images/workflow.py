@@ -164,7 +164,7 @@ def train_run(out: PathLike | None = None, *, data: PathLike | None = None, data
               test_data: PathLike | None = None, test_fraction: float = 0.1, limit: int | None = None,
               image_size=None, grayscale: bool = False, cache: PathLike | None = None,
               preset: str = "fast", resume: PathLike | None = None, metrics_path: PathLike | None = None,
-              progress: Progress | ProgressCallback | None = None, **params: Any) -> TrainRun:
+              progress: Progress | ProgressCallback | None = None, estimator=None, **params: Any) -> TrainRun:
     """Train a :class:`~latentatlas.images.autoencoder.ConvAutoencoder` (plain or ``model="vae"``) and write
     an ``images-train`` run.
 
@@ -185,6 +185,10 @@ def train_run(out: PathLike | None = None, *, data: PathLike | None = None, data
         Also write the metrics JSON there.
     progress : Progress or callable, optional
         Progress lines (default: the ``latentatlas`` logger).
+    estimator : ConvAutoencoder, optional
+        The estimator to train, built by the caller (``images train`` builds it from its options, with
+        :meth:`~ConvAutoencoder.from_preset` or, on resume, :meth:`~ConvAutoencoder.from_checkpoint`); a copy
+        is fitted. Then neither ``preset`` nor ``params`` may be given.
     **params
         Any :class:`ConvAutoencoder` parameter (``epochs=3``, ``model="vae"``, ``beta``, ``batch_size``,
         ``lr``, ``seed``, ``num_threads``, ``device``, ``validation_fraction``, …); None values are ignored.
@@ -211,13 +215,22 @@ def train_run(out: PathLike | None = None, *, data: PathLike | None = None, data
     if unknown:
         raise LatentAtlasError(f"unknown autoencoder parameter {unknown[0]!r}; expected one of {', '.join(sorted(names))}")
     given = {k: v for k, v in params.items() if v is not None}
-    checkpoint = None
-    if resume is not None:
-        checkpoint = resolve_resume(resume)
+    checkpoint = None if resume is None else resolve_resume(resume)
+    if estimator is not None:
+        if given or preset != "fast":
+            raise LatentAtlasError("give either an estimator or its parameters (and preset), not both")
+        if not isinstance(estimator, ConvAutoencoder):
+            raise LatentAtlasError(f"estimator: expected a ConvAutoencoder, got {type(estimator).__name__}")
+        from sklearn.base import clone
+
+        estimator = clone(estimator)
+    elif checkpoint is not None:
         estimator = ConvAutoencoder.from_checkpoint(checkpoint, **given)  # its parameters, then the given ones
-        out = Path(out) if out is not None else checkpoint.parent
     else:
         estimator = ConvAutoencoder.from_preset(preset, **given)
+    if checkpoint is not None:
+        out = Path(out) if out is not None else checkpoint.parent
+    else:
         if out is None:
             out = default_out(runs.IMAGES_TRAIN)
             log(f"no output folder given: writing to {out}")
