@@ -82,6 +82,7 @@ SLOW_TESTS = (
     "test_trust_round2.py::test_closed_stdout_exits_non_zero",
     "test_trust_round2.py::test_sql_numeric_ids_beyond_int64_keep_every_digit",
     "test_trust_round2.py::test_tables_escape_names_from_files",
+    "test_cli_features.py::test_cold_start_items_and_users_are_predicted_from_their_features",
 )
 
 
