@@ -123,3 +123,55 @@ def test_fit_keeps_int32_seen_items_and_matches_a_wide_item_space(solver):
         np.testing.assert_allclose(a.item_factors_, b.item_factors_[:40], rtol=1e-12, atol=1e-12)
     else:  # SGD: another item count changes the seeded block grouping, so only the quality is compared
         assert abs(a.history_.train_rmse[-1] - b.history_.train_rmse[-1]) < 0.05
+
+
+# --- rating codes: 1 byte a rating in the SGD layout -------------------------------------------------------
+def test_rating_codes_round_trip_and_refuse_too_many_levels():
+    values = np.array([4, 3.5, 4, 1, 5, 3.5, 1], dtype=np.float32)
+    table, codes = sgd.rating_codes(values)
+    assert codes.dtype == np.uint8 and table.tolist() == [4.0, 3.5, 1.0, 5.0]
+    np.testing.assert_array_equal(table[codes], values)
+    assert sgd.rating_codes(np.arange(300, dtype=np.float32)) is None
+    assert sgd.rating_codes(np.arange(256, dtype=np.float32)) is not None
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_coded_epoch_and_loss_equal_the_float_layout_bit_for_bit(dtype):
+    """float32 (where the solver uses codes): bit for bit; float64: to rounding (the compiler may order the
+    dot product's vector sums differently in the two kernels)."""
+    exact = dtype == np.float32
+    rng = np.random.default_rng(5)
+    r = synthetic(60, 45, 1200, seed=9)
+    mu, bu, bi = 3.3, rng.normal(size=r.n_users), rng.normal(size=r.n_items)
+    resid = np.empty(len(r), dtype=dtype)
+    als.residuals(r.users, r.items, r.values, mu, bu, bi, resid)
+    table, codes = sgd.rating_codes(r.values)
+    assert sgd.codes_match(r.users, r.items, codes, table, mu, bu, bi, resid)
+    assert not sgd.codes_match(r.users, r.items, codes, table, mu + 1e-3, bu, bi, resid)
+    lay_f = sgd.block_layout(r.users, r.items, resid, r.n_users, r.n_items, 3, np.random.default_rng(2))
+    lay_c = sgd.block_layout(r.users, r.items, codes, r.n_users, r.n_items, 3, np.random.default_rng(2))
+    np.testing.assert_array_equal(lay_f[0], lay_c[0])
+    decoded = np.empty(len(r), dtype=dtype)
+    sgd.decode(lay_c[0], lay_c[1], lay_c[2], table, mu, bu, bi, decoded)
+    np.testing.assert_array_equal(decoded, lay_f[2])
+    Q0, P0 = rng.random((r.n_users, 6)).astype(dtype), rng.random((r.n_items, 6)).astype(dtype)
+    Qf, Pf, Qc, Pc = Q0.copy(), P0.copy(), Q0.copy(), P0.copy()
+    for strata in (np.array([1, 0, 2]), np.array([2, 1, 0])):
+        sgd.epoch_blocks(*lay_f[:3], lay_f[3], 3, strata, Qf, Pf, 0.03, 0.05)
+        sgd.epoch_blocks_coded(*lay_c[:3], table, mu, bu, bi, lay_c[3], 3, strata, Qc, Pc, 0.03, 0.05)
+    tol = 0 if exact else 1e-12
+    np.testing.assert_allclose(Qf, Qc, rtol=tol, atol=tol)
+    np.testing.assert_allclose(Pf, Pc, rtol=tol, atol=tol)
+    assert sgd.triplet_sse_coded(*lay_c[:3], table, mu, bu, bi, Qc, Pc, 4) == pytest.approx(
+        als.triplet_sse(*lay_f[:3], Qf, Pf, 4), rel=tol, abs=tol)
+
+
+def test_sgd_fit_with_and_without_rating_codes_is_the_same(monkeypatch):
+    r = synthetic(80, 60, 2000, seed=10)
+    kw = dict(k=4, solver="sgd", max_steps=3, seed=1, validation_fraction=0, refit=False)
+    coded = LatentFactorModel(**kw).fit(r)
+    monkeypatch.setattr(sgd, "rating_codes", lambda values: None)
+    plain = LatentFactorModel(**kw).fit(r)
+    np.testing.assert_array_equal(coded.user_factors_, plain.user_factors_)
+    np.testing.assert_array_equal(coded.item_factors_, plain.item_factors_)
+    assert coded.history_.train_loss == plain.history_.train_loss

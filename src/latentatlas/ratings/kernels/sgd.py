@@ -75,6 +75,112 @@ def epoch_blocks(users, items, values, offsets, n_blocks, strata, Q, P, lr, reg)
                 _update(Q[users[j]], P[items[j]], values[j], lr_, reg_)
 
 
+@njit(cache=True)
+def residual(value, mu, bu, bi):
+    """``value − μ − b_u − b_i`` in float64, left to right: the rounding of
+    :func:`latentatlas.ratings.kernels.als.residuals` (no fastmath here, so a fastmath caller cannot
+    reorder it)."""
+    return value - mu - bu - bi
+
+
+@njit(parallel=True, fastmath=True, cache=True)
+def epoch_blocks_coded(users, items, codes, table, mu, bu, bi, offsets, n_blocks, strata, Q, P, lr, reg):
+    """:func:`epoch_blocks` over rating codes: rating ``j`` is ``table[codes[j]]`` and its residual
+    ``residual(table[codes[j]], μ, b_u, b_i)`` is formed in ``Q``'s precision as it is used, bit for bit
+    the value the float layout stores, so the epoch is the same; the layout spends 1 byte a rating on its
+    values instead of 4."""
+    T = Q.dtype.type
+    lr_, reg_ = T(lr), T(reg)
+    B = n_blocks
+    for s in strata:
+        for a in prange(B):
+            cell = a * B + (a + s) % B
+            for j in range(offsets[cell], offsets[cell + 1]):
+                u = users[j]
+                i = items[j]
+                v = T(residual(table[codes[j]], mu, bu[u], bi[i]))
+                _update(Q[u], P[i], v, lr_, reg_)
+
+
+@njit(parallel=True, fastmath=True, cache=True)
+def triplet_sse_coded(users, items, codes, table, mu, bu, bi, Q, P, n_chunks):
+    """:func:`latentatlas.ratings.kernels.als.triplet_sse` over rating codes (the same chunks and sums)."""
+    T = Q.dtype.type
+    n = len(codes)
+    k = Q.shape[1]
+    partial = np.zeros(n_chunks)
+    step = (n + n_chunks - 1) // n_chunks
+    for c in prange(n_chunks):
+        s = 0.0
+        for j in range(c * step, min(n, (c + 1) * step)):
+            u = users[j]
+            i = items[j]
+            q = Q[u]
+            p = P[i]
+            dot = 0.0
+            for a in range(k):
+                dot += q[a] * p[a]
+            e = T(residual(table[codes[j]], mu, bu[u], bi[i])) - dot
+            s += e * e
+        partial[c] = s
+    total = 0.0
+    for c in range(n_chunks):
+        total += partial[c]
+    return total
+
+
+@njit(parallel=True, cache=True)
+def decode(users, items, codes, table, mu, bu, bi, out):
+    """The residuals of coded ratings into ``out`` (its precision)."""
+    for j in prange(len(codes)):
+        out[j] = residual(table[codes[j]], mu, bu[users[j]], bi[items[j]])
+
+
+@njit(cache=True)
+def codes_match(users, items, codes, table, mu, bu, bi, resid):
+    """Whether the coded ratings give exactly ``resid`` (its precision) at every position."""
+    T = resid.dtype.type
+    for j in range(len(codes)):
+        if T(residual(table[codes[j]], mu, bu[users[j]], bi[items[j]])) != resid[j]:
+            return False
+    return True
+
+
+@njit(cache=True)
+def _rating_codes(values, table, codes):
+    n = 0
+    last = 0
+    for j in range(len(values)):
+        v = values[j]
+        if table[last] != v or n == 0:
+            found = -1
+            for t in range(n):
+                if table[t] == v:
+                    found = t
+                    break
+            if found < 0:
+                if n == len(table):
+                    return -1
+                table[n] = v
+                found = n
+                n += 1
+            last = found
+        codes[j] = last
+    return n
+
+
+def rating_codes(values: np.ndarray, max_levels: int = 256):
+    """``(table, codes)`` with ``values == table[codes]`` (codes uint8, table float64 in order of first
+    appearance) when the ratings take at most ``max_levels`` distinct values (stars, half stars), else
+    None: 1 byte a rating instead of 4."""
+    table = np.zeros(max_levels, dtype=values.dtype)
+    codes = np.empty(len(values), dtype=np.uint8)
+    n = _rating_codes(values, table, codes)
+    if n < 0:
+        return None
+    return table[:n].astype(np.float64), codes
+
+
 def balanced_groups(counts: np.ndarray, n_groups: int, rng: np.random.Generator) -> np.ndarray:
     """Assign rows to ``n_groups`` groups of about equal total ``counts``, in a random order."""
     perm = rng.permutation(len(counts))
