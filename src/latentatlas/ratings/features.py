@@ -484,27 +484,6 @@ def _encode_values(series, sep: str | None):
     return rows, codes, weights, [str(v) for v in vocabulary]
 
 
-def _values_of(value, sep: str | None) -> list[str]:
-    """The distinct non-empty values of one cell, in first-seen order (nothing for a missing value)."""
-    import pandas as pd
-
-    if isinstance(value, (list, tuple, set, frozenset, np.ndarray)):
-        parts = [str(v).strip() for v in (sorted(value, key=str) if isinstance(value, (set, frozenset)) else value)
-                 if v is not None and not (isinstance(v, float) and np.isnan(v))]
-    else:
-        if value is None or (not isinstance(value, str) and pd.isna(value)):
-            return []
-        text = str(value)
-        if isinstance(value, float) and value == int(value):
-            text = str(int(value))
-        parts = [p.strip() for p in text.split(sep)] if sep else [text.strip()]
-    seen: dict[str, None] = {}
-    for p in parts:
-        if p:
-            seen.setdefault(p, None)
-    return list(seen)
-
-
 def as_features(obj, kind: str) -> Features | None:
     """``obj`` as :class:`Features`: a Features (as is), a pandas DataFrame (:meth:`Features.from_frame`), a
     path (:func:`~latentatlas.ratings.io.features.read_features`) or None (None). ``kind`` is ``"user"`` or

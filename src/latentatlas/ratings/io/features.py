@@ -205,13 +205,6 @@ def _parse_columns(columns) -> tuple[list[str] | None, dict[str, str]]:
     return wanted, forced
 
 
-def _first_char(value):
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return None
-    text = str(value).strip()
-    return text[:1].upper() or None
-
-
 def _year(text) -> float:
     if not isinstance(text, str):
         return np.nan
