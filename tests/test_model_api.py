@@ -388,3 +388,13 @@ def test_recommend_for_all_users_predict_pairs_and_similar(prepared, tmp_path, c
     assert run(["ratings", "recommend", str(out), "--ratings", str(new_user), "-n", "2", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert len(rows) == 2 and {r["item"] for r in rows}.isdisjoint({model.item_ids_[0], model.item_ids_[3]})
+
+
+def test_every_public_name_resolves():
+    import latentatlas
+
+    for name in latentatlas.__all__:
+        assert getattr(latentatlas, name) is not None, name
+    features = latentatlas.Features.from_frame(
+        __import__("pandas").DataFrame({"item": [1, 2], "genre": ["Comedy|Drama", "Drama"]}))
+    assert list(features.ids) == [1, 2] and features.matrix.shape[0] == 2

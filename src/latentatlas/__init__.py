@@ -5,7 +5,8 @@ Two capabilities share one package:
 * recommenders on explicit ratings — :class:`Ratings`, :func:`read_ratings`, :func:`prepare_ratings`;
   :class:`Recommender` (the default: a rating model for predictions and a ranking model for top-N lists),
   the rating model :class:`LatentFactorModel` (ALS, SGD, Bayesian MF; a scikit-learn regressor) and the
-  ranking models :class:`EASE`, :class:`ImplicitALS` and :class:`Popularity`;
+  ranking models :class:`EASE`, :class:`ImplicitALS` and :class:`Popularity`; side attributes of users and
+  items as :class:`Features` (:func:`read_features`) for the Bayesian model;
 * a convolutional autoencoder on images and its latent space — :func:`read_images`, :class:`ConvAutoencoder`,
   :func:`embed` (PCA, t-SNE, UMAP).
 
@@ -40,13 +41,16 @@ _LAZY = {
     "Ratings": "latentatlas.ratings.data",
     "read_ratings": "latentatlas.ratings.io",
     "prepare_ratings": "latentatlas.ratings.pipeline",
+    "Features": "latentatlas.ratings.features",
+    "read_features": "latentatlas.ratings.io.features",
     "ConvAutoencoder": "latentatlas.images.autoencoder",
     "read_images": "latentatlas.images.io",
     "embed": "latentatlas.images.latent",
     "set_progress": "latentatlas.progress",
 }
 
-__all__ = ["Recommender", "LatentFactorModel", "EASE", "ImplicitALS", "Popularity", "load_recommender", "Ratings", "read_ratings", "prepare_ratings", "ConvAutoencoder", "read_images",
+__all__ = ["Recommender", "LatentFactorModel", "EASE", "ImplicitALS", "Popularity", "load_recommender", "Ratings", "read_ratings", "prepare_ratings", "Features", "read_features",
+           "ConvAutoencoder", "read_images",
            "embed", "set_progress", "LatentAtlasError", "__version__"]
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -63,6 +67,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from latentatlas.ratings.popular import Popularity
     from latentatlas.ratings.recommender import Recommender
     from latentatlas.ratings.pipeline import prepare_ratings
+    from latentatlas.ratings.features import Features
+    from latentatlas.ratings.io.features import read_features
 
 
 def __getattr__(name: str) -> Any:
