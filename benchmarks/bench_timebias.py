@@ -40,17 +40,29 @@ from latentatlas.ratings.timebias import DAY, DEFAULT_EXPONENT, TimeBiases  # no
 ML100K = HERE / "data" / "ml-100k" / "u.data"
 
 
-def load_split(k: int):
+def load_split(k: int, kind: str = "last"):
+    """ML-100K and a time-ordered split of it: ``last`` = per user (``split(leave_last_out=k)``), ``global`` =
+    one cut in time (datasets.time_split: oldest 80 % train, next 10 % validation, newest 10 % test)."""
     from latentatlas.ratings.io import read_ratings
-    from latentatlas.ratings.prep import split
+    from latentatlas.ratings.prep import Split, split
 
     if not ML100K.exists():
         sys.exit(f"{ML100K} is missing: run bash benchmarks/get_data.sh")
     ratings = read_ratings(ML100K)
+    if kind == "global":
+        from datasets import time_split
+
+        train, val, test = time_split(ratings.timestamps)
+        return ratings, Split(ratings.take(train), ratings.take(val), ratings.take(test))
     return ratings, split(ratings, leave_last_out=k)
 
 
-def gibbs_biases(train, n_users, n_items, val, *, time_kw=None, seed=0, n_sweeps=300, burn_in=50):
+def split_name(args) -> str:
+    return (f"ML-100K leave_last_out={args.leave_last_out}" if args.split == "last" else
+            "ML-100K global time split (oldest 80 % train, next 10 % validation)")
+
+
+def gibbs_biases(train, n_users, n_items, val, *, time_kw=None, seed=0, n_sweeps=300, burn_in=50, clip=False):
     """Posterior-mean validation predictions of μ + b_u + b_i (+ TimeBiases with ``time_kw``)."""
     rng = np.random.default_rng(seed)
     u, i, y, t = train
@@ -89,25 +101,33 @@ def gibbs_biases(train, n_users, n_items, val, *, time_kw=None, seed=0, n_sweeps
     vu, vi, vy, vt = val
     pred = sums[0] / kept + sums[1][vu] / kept + sums[2][vi] / kept
     if tb is not None:
-        pred = pred + tb.predict(vu, vi, vt)
+        offset = tb.predict(vu, vi, vt)
+        if clip:  # the drift held inside the user's range of training deviations (no extrapolation)
+            dev, train_dev = tb.deviation(vu, vt), tb.deviation(u, t)
+            lo, hi = np.zeros(n_users), np.zeros(n_users)
+            np.minimum.at(lo, u, train_dev)
+            np.maximum.at(hi, u, train_dev)
+            offset += tb.user_drift[vu] * (np.clip(dev, lo[vu], hi[vu]) - dev)
+        pred = pred + offset
     return float(np.sqrt(np.mean((pred - vy) ** 2)))
 
 
 def validate(args) -> None:
-    ratings, sp = load_split(args.leave_last_out)
+    ratings, sp = load_split(args.leave_last_out, args.split)
     tr, va = sp.train, sp.validation
     train = (tr.users.astype(np.intp), tr.items.astype(np.intp), tr.values.astype(np.float64), tr.timestamps)
     val = (va.users.astype(np.intp), va.items.astype(np.intp), va.values.astype(np.float64), va.timestamps)
     nu, ni = len(ratings.user_ids), len(ratings.item_ids)
     print(f"<!-- {machine()}; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} -->")
-    print(f"ML-100K leave_last_out={args.leave_last_out}: {len(tr.values)} train, {len(va.values)} validation "
+    print(f"{split_name(args)}: {len(tr.values)} train, {len(va.values)} validation "
           f"ratings; {args.chains} chains × {args.sweeps} sweeps (burn-in {args.burn_in}) each\n")
     print("| model | n_bins | exponent | validation RMSE (mean of chains) | − no-time RMSE | chains |")
     print("|---|---:|---:|---:|---:|---|")
 
-    def row(name, kw, nb="–", ex="–"):
+    def row(name, kw, nb="–", ex="–", clip=False):
         start = time.process_time()
-        rmses = [gibbs_biases(train, nu, ni, val, time_kw=kw, seed=c, n_sweeps=args.sweeps, burn_in=args.burn_in)
+        rmses = [gibbs_biases(train, nu, ni, val, time_kw=kw, seed=c, n_sweeps=args.sweeps, burn_in=args.burn_in,
+                              clip=clip)
                  for c in range(args.chains)]
         m = float(np.mean(rmses))
         d = "–" if base is None else f"{m - base:+.4f}"
@@ -120,6 +140,9 @@ def validate(args) -> None:
     for nb in args.bins:
         for ex in args.exponents:
             row("biases + time", {"n_bins": nb, "exponent": ex}, nb, ex)
+            if args.clip:
+                row("biases + time, drift clipped to the user's training range", {"n_bins": nb, "exponent": ex},
+                    nb, ex, clip=True)
     nb0, ex0 = args.bins_default, args.exponent_default
     row("biases + bins only (λ_drift fixed 1e12)", {"n_bins": nb0, "exponent": ex0, "lam_drift": 1e12}, nb0, ex0)
     row("biases + drift only (n_bins=1)", {"n_bins": 1, "exponent": ex0}, 1, ex0)
@@ -129,12 +152,12 @@ def bayes(args) -> None:
     """The full Bayesian model (gibbs_fit defaults) with and without time_bias on the same split."""
     from latentatlas.ratings.bayes import gibbs_fit
 
-    ratings, sp = load_split(args.leave_last_out)
+    ratings, sp = load_split(args.leave_last_out, args.split)
     tr, va = sp.train, sp.validation
     nu, ni = len(ratings.user_ids), len(ratings.item_ids)
     vu, vi, vv, vt = va.users, va.items, va.values.astype(np.float64), va.timestamps
     print(f"<!-- {machine()}; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} -->")
-    print(f"ML-100K leave_last_out={args.leave_last_out}: {len(tr.values)} train, {len(vv)} validation ratings; "
+    print(f"{split_name(args)}: {len(tr.values)} train, {len(vv)} validation ratings; "
           f"gibbs_fit defaults, seeds 0..{args.chains - 1}\n")
     print("| model | validation RMSE per seed | mean | − no-time mean | CPU s (all seeds) |")
     print("|---|---|---:|---:|---:|")
@@ -242,11 +265,14 @@ def main() -> None:
     ap.add_argument("--speed", action="store_true")
     ap.add_argument("--bayes", action="store_true", help="the full Bayesian model with and without time_bias")
     ap.add_argument("--leave-last-out", type=int, default=5)
+    ap.add_argument("--split", choices=("last", "global"), default="last",
+                    help="per-user leave-last-out (default) or one global cut in time")
     ap.add_argument("--chains", type=int, default=3)
     ap.add_argument("--sweeps", type=int, default=300)
     ap.add_argument("--burn-in", type=int, default=50)
     ap.add_argument("--bins", type=lambda s: [int(x) for x in s.split(",")], default=[5, 10, 20, 30, 50, 80])
     ap.add_argument("--exponents", type=lambda s: [float(x) for x in s.split(",")], default=[0.2, 0.4, 0.6])
+    ap.add_argument("--clip", action="store_true", help="also rows with the drift clipped at prediction")
     ap.add_argument("--bins-default", type=int, default=30)
     ap.add_argument("--exponent-default", type=float, default=0.4)
     ap.add_argument("--n", type=int, default=10_000_000)
