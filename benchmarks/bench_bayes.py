@@ -340,13 +340,14 @@ def _write_split(r, path, header=False):
             fh.write(f"{u}\t{i}\t{int(v) if float(v).is_integer() else v}\t{int(t)}\n")
 
 
-def run_cli(train_path, test_path, seed, extra=()):
+def run_cli(train_path, test_path, seed, extra=(), flags=None):
     import subprocess
     import tempfile
 
     exe = HERE.parent / ".venv" / "bin" / "latentatlas"
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [str(exe), "ratings", "train", "--train", str(train_path), "--test", str(test_path), *CLI_FLAGS,
+        cmd = [str(exe), "ratings", "train", "--train", str(train_path), "--test", str(test_path),
+               *(CLI_FLAGS if flags is None else flags),
                *extra, "--ranker", "popular", "--threads", "1", "--seed", str(seed), "--json", "-q",
                "--out", os.path.join(tmp, "run")]
         t0 = time.perf_counter()
@@ -425,6 +426,35 @@ def write_cli_results(store: dict, command: str) -> None:
     RESULTS.write_text(text)
 
 
+ALT_STORE = DATA / "bench_bayes_cli_alt.json"
+
+
+def section_cli_alt(ratings, flags: list[str]) -> None:
+    """The CLI alone with other flags (e.g. newly recommended defaults) on the same splits as --cli and
+    --cli-features; shown as an extra column beside them."""
+    import tempfile
+
+    store = json.loads(ALT_STORE.read_text()) if ALT_STORE.exists() else {}
+    store["flags"] = flags
+    for features in (False, True):
+        key = "cli_features" if features else "cli"
+        rows = store.setdefault(key, {})
+        for seed in CLI_SEEDS:
+            if str(seed) in rows:
+                continue
+            sp = prep.split(ratings, test_fraction=0.2, seed=seed)
+            with tempfile.TemporaryDirectory() as tmp:
+                trp, tep = os.path.join(tmp, "train.tsv"), os.path.join(tmp, "test.tsv")
+                _write_split(sp.train, trp, header=features)
+                _write_split(sp.test, tep, header=features)
+                extra = (["--item-features", str(ML_ITEM), "--user-features", str(ML_USER), "--time-bias"]
+                         if features else [])
+                r, sec, cmd = run_cli(trp, tep, seed, extra, flags)
+            rows[str(seed)] = {"cli_alt": r, "cli_alt_s": sec, "load": load_avg(), "command": cmd}
+            print(key, "alt", seed, json.dumps(rows[str(seed)]), flush=True)
+            ALT_STORE.write_text(json.dumps(store, indent=1))
+
+
 def cli_results(store: dict) -> list[str]:
     parts = []
     for key, title in (("cli", "Target 1: the CLI at the recommended defaults vs myFM + implicit"),
@@ -432,7 +462,11 @@ def cli_results(store: dict) -> list[str]:
                                         "myFM + implicit + the same attributes")):
         if key not in store:
             continue
-        rows = [store[key]["rows"][s] for s in sorted(store[key]["rows"])]
+        rows = [dict(store[key]["rows"][s]) for s in sorted(store[key]["rows"])]
+        alt = json.loads(ALT_STORE.read_text()) if ALT_STORE.exists() else {}
+        for row in rows:
+            row.update({k: v for k, v in alt.get(key, {}).get(str(row["seed"]), {}).items()
+                        if k in ("cli_alt", "cli_alt_s")})
         parts.append(f"## {title}\n")
         parts.append(f"5 fresh random 80/20 splits of MovieLens-100K (`prep.split(test_fraction=0.2, seed=s)`, seeds "
                      f"{', '.join(map(str, CLI_SEEDS))}; none was used to choose anything), written as tab-separated "
@@ -443,8 +477,11 @@ def cli_results(store: dict) -> list[str]:
                         "1/count, release decade) attribute columns in the same blocks, each attribute its own "
                         "group (`group_shapes`); myFM gets no time information. " if key == "cli_features" else
                         "(as in --splits). ") + "Wall seconds on the shared machine; load average per row.\n")
-        cols = [("seed", "split seed", "{}"), ("cli", "CLI", "{:.4f}"), ("myfm10", "myFM r10", "{:.4f}"),
+        alt_flags = " ".join(alt.get("flags", [])[2:])
+        cols = [("seed", "split seed", "{}"), ("cli", "CLI (" + " ".join(CLI_FLAGS[2:]) + ")", "{:.4f}"),
+                ("cli_alt", f"CLI ({alt_flags})", "{:.4f}"), ("myfm10", "myFM r10", "{:.4f}"),
                 ("myfm32", "myFM r32", "{:.4f}"), ("cli_s", "CLI s (whole command)", "{:.1f}"),
+                ("cli_alt_s", "CLI (alt) s", "{:.1f}"),
                 ("myfm10_s", "myFM r10 s", "{:.1f}"), ("myfm32_s", "myFM r32 s", "{:.1f}"), ("load", "load", "{}")]
         summary = {"seed": "mean ± sd"}
         for c, _, _ in cols[1:-1]:
@@ -452,10 +489,12 @@ def cli_results(store: dict) -> list[str]:
             if len(v) > 1:
                 summary[c] = f"{v.mean():.4f} ± {v.std(ddof=1):.4f}" if not c.endswith("_s") else f"{v.mean():.1f}"
         parts.append(table(rows + [summary], cols) + "\n")
-        both = [r for r in rows if "cli" in r and "myfm32" in r]
-        if both:
-            d = np.array([r["cli"] - r["myfm32"] for r in both])
-            parts.append(f"CLI − myFM r32: mean {d.mean():+.4f} (below on {int((d < 0).sum())} of {len(d)} splits).\n")
+        for c, label in (("cli", " ".join(CLI_FLAGS[2:])), ("cli_alt", alt_flags)):
+            both = [r for r in rows if c in r and "myfm32" in r]
+            if both:
+                d = np.array([r[c] - r["myfm32"] for r in both])
+                parts.append(f"CLI ({label}) − myFM r32: mean {d.mean():+.4f} over {len(d)} splits (below on "
+                             f"{int((d < 0).sum())}).\n")
     return parts
 
 
@@ -591,13 +630,14 @@ def main(argv=None) -> None:
     ap.add_argument("--scale", action="store_true")
     ap.add_argument("--cli", action="store_true", help="issue-16 target 1: the CLI vs myFM on 5 fresh splits")
     ap.add_argument("--cli-features", action="store_true", help="target 2: with ML-100K attributes and time")
+    ap.add_argument("--cli-alt", default="", help="the CLI alone with these rating flags, e.g. '--k 16 --n-samples 100'")
     ap.add_argument("--scale-ratings", type=int, default=10_000_000)
     ap.add_argument("--k", type=int, default=32, help="rank for --scale")
     args = ap.parse_args(argv)
     warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
     store = load_store()
     warm_up()
-    if args.tune or args.splits or args.cli or args.cli_features:
+    if args.tune or args.splits or args.cli or args.cli_features or args.cli_alt:
         if not ML100K.exists():
             sys.exit(f"{ML100K} missing: run bash benchmarks/get_data.sh")
         ratings = read_ratings(ML100K)
@@ -611,6 +651,8 @@ def main(argv=None) -> None:
         section_cli(store, ratings, False)
     if args.cli_features:
         section_cli(store, ratings, True)
+    if args.cli_alt:
+        section_cli_alt(ratings, ["--solver", "bayes", *args.cli_alt.split()])
     if args.scale:
         section_scale(store, args.scale_ratings, args.k)
         save_store(store)
@@ -619,7 +661,7 @@ def main(argv=None) -> None:
         write_results(store, command)
         if CLI_BEGIN not in RESULTS.read_text() and ("cli" in store or "cli_features" in store):
             write_cli_results(store, command)
-    if args.cli or args.cli_features:
+    if args.cli or args.cli_features or args.cli_alt:
         write_cli_results(store, command)
 
 
