@@ -745,6 +745,12 @@ def _run(users, items, values, n_users, n_items, k, n_samples, burn_in, n_stored
     item_noise = noise in ("item", "both")
     n_u = np.diff(user_csr[0]).astype(np.float64)
     n_i = np.diff(item_csr[0]).astype(np.float64)
+    # rows without ratings on a side with attributes (users/items known only by their features): their own
+    # vector has no likelihood, so it is integrated out: held at its prior mean (no Monte Carlo noise in their
+    # predictions), left out of the hyper-parameter updates, its prior variance added to the posterior variance at
+    # the end. (Without attributes such rows are drawn from the prior as before.)
+    cold_u = (n_u == 0) if user_attrs is not None and (n_u == 0).any() else None
+    cold_i = (n_i == 0) if item_attrs is not None and (n_i == 0).any() else None
     sq_u, lin_u, w_u = np.empty(n_users), np.empty(n_users), np.empty(n_users)
     sq_i, lin_i, w_i = np.empty(n_items), np.empty(n_items), np.empty(n_items)
 
@@ -771,6 +777,7 @@ def _run(users, items, values, n_users, n_items, k, n_samples, burn_in, n_stored
     acc = {"U": np.zeros((n_users, K)), "U2": np.zeros((n_users, K)), "V": np.zeros((n_items, K)),
            "V2": np.zeros((n_items, K)), "mu": 0.0, "alpha": 0.0, "inv_alpha": 0.0,
            "Um": np.zeros(K), "Ul": np.zeros(K), "Y": np.zeros((n_items, K)) if use_y else None,
+           "inv_U": np.zeros(K), "inv_V": np.zeros(K),
            "inv_tau": np.zeros(n_users), "inv_kappa": np.zeros(n_items),
            "Fu": None if user_attrs is None else np.zeros((ublock.n_attr, K)),
            "Fi": None if item_attrs is None else np.zeros((iblock.n_attr, K))}
@@ -795,8 +802,8 @@ def _run(users, items, values, n_users, n_items, k, n_samples, burn_in, n_stored
     try:
         for t in range(total):
             hrng = np.random.default_rng(np.random.SeedSequence([seed, t, 7]))
-            _sample_hyper(Ux, hrng, *hyper["U"])
-            _sample_hyper(Vx, hrng, *hyper["V"])
+            _sample_hyper(Ux if cold_u is None else Ux[~cold_u], hrng, *hyper["U"])
+            _sample_hyper(Vx if cold_i is None else Vx[~cold_i], hrng, *hyper["V"])
             ublock.hyper_implicit(hrng)
             iblock.hyper_implicit(hrng)
             ublock.hyper_attrs(hrng)
@@ -815,6 +822,8 @@ def _run(users, items, values, n_users, n_items, k, n_samples, burn_in, n_stored
             else:
                 ublock.sample_by_coordinate(user_csr, t_user, Vaug, Ux, S, hyper["U"], alpha, tau, kappa,
                                             _key(seed, t, 1), _key(seed, t, 2))
+            if cold_u is not None:
+                Ux[cold_u] = hyper["U"][0]
             Ueff = Ux + S
 
             # items: features [1, q̃_u], targets r − μ − b̃_u
@@ -830,6 +839,8 @@ def _run(users, items, values, n_users, n_items, k, n_samples, burn_in, n_stored
             else:
                 iblock.sample_by_coordinate(item_csr, t_item, Uaug, Vx, T, hyper["V"], alpha, kappa, tau,
                                             _key(seed, t, 3), _key(seed, t, 4))
+            if cold_i is not None:
+                Vx[cold_i] = hyper["V"][0]
             Veff = Vx + T
 
             if tb is not None:  # the time terms given everything else, then the targets net of the new ones
@@ -875,6 +886,8 @@ def _run(users, items, values, n_users, n_items, k, n_samples, burn_in, n_stored
                 acc["inv_kappa"] += 1.0 / kappa
                 acc["Um"] += hyper["U"][0]
                 acc["Ul"] += hyper["U"][1]
+                acc["inv_U"] += 1.0 / hyper["U"][1]
+                acc["inv_V"] += 1.0 / hyper["V"][1]
                 if use_y:
                     acc["Y"] += ublock.W[:n_items]
                 if acc["Fu"] is not None:
@@ -914,19 +927,20 @@ def _run(users, items, values, n_users, n_items, k, n_samples, burn_in, n_stored
                 callback(t, record)
     except KeyboardInterrupt:
         fit = _finish(acc, store, n_kept, Ueff, Veff, mu, alpha, tau, kappa, hyper, ublock, iblock, k, mode, noise,
-                      burn_in, seed, history, tb)
+                      burn_in, seed, history, tb, cold_u, cold_i)
         fit.interrupted = True
         raise GibbsInterrupted(fit) from None
     return _finish(acc, store, n_kept, Ueff, Veff, mu, alpha, tau, kappa, hyper, ublock, iblock, k, mode, noise,
-                   burn_in, seed, history, tb)
+                   burn_in, seed, history, tb, cold_u, cold_i)
 
 
 def _finish(acc, store, n_kept, Ueff, Veff, mu, alpha, tau, kappa, hyper, ublock, iblock, k, mode, noise, burn_in,
-            seed, history, tb=None) -> BayesFit:
+            seed, history, tb=None, cold_u=None, cold_i=None) -> BayesFit:
     n_items = len(Veff)
     if n_kept == 0:  # interrupted during burn-in: the current sample, no spread
         U, V = Ueff.copy(), Veff.copy()
         Uvar, Vvar = np.zeros_like(U), np.zeros_like(V)
+        prior_var_u, prior_var_v = 1.0 / hyper["U"][1], 1.0 / hyper["V"][1]
         mean_mu, mean_alpha, inv_alpha = mu, alpha, 1.0 / alpha
         prior_mean, prior_prec = hyper["U"][0].copy(), hyper["U"][1].copy()
         implicit_user = None if acc["Y"] is None else ublock.W[:n_items].copy()
@@ -938,6 +952,7 @@ def _finish(acc, store, n_kept, Ueff, Veff, mu, alpha, tau, kappa, hyper, ublock
         V = acc["V"] / n_kept
         Uvar = np.maximum(acc["U2"] / n_kept - U * U, 0.0)
         Vvar = np.maximum(acc["V2"] / n_kept - V * V, 0.0)
+        prior_var_u, prior_var_v = acc["inv_U"] / n_kept, acc["inv_V"] / n_kept
         mean_mu = acc["mu"] / n_kept
         mean_alpha = acc["alpha"] / n_kept
         inv_alpha = acc["inv_alpha"] / n_kept
@@ -946,6 +961,10 @@ def _finish(acc, store, n_kept, Ueff, Veff, mu, alpha, tau, kappa, hyper, ublock
         user_noise, item_noise = acc["inv_tau"] / n_kept, acc["inv_kappa"] / n_kept
         fu = None if acc["Fu"] is None else acc["Fu"] / n_kept
         fi = None if acc["Fi"] is None else acc["Fi"] / n_kept
+    if cold_u is not None:  # the integrated-out own vector's prior spread (E[1/λ] per dimension)
+        Uvar[cold_u] += prior_var_u
+    if cold_i is not None:
+        Vvar[cold_i] += prior_var_v
     M = store["n"]
     if M == 0:  # nothing stored yet: the current sample's factors
         Uf, Vf, M = Ueff[:, 1:].astype(np.float32), Veff[:, 1:].astype(np.float32), 1
