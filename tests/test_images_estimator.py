@@ -213,3 +213,29 @@ def test_cli_gpu_options_reach_the_estimator(tmp_path, capsys):
     metrics = json.loads((tmp_path / "run" / "run.json").read_text())
     assert metrics["config"]["amp"] == "bf16" and metrics["config"]["compile"] is False
     assert ConvAutoencoder.from_checkpoint(tmp_path / "run" / "best.pt").history_.precision == "bfloat16"
+
+
+# ---- every pixel reaches the code and back (sides whose pooled size is even) ------------------------------
+
+@pytest.mark.parametrize("side", [16, 32, 48])
+def test_the_last_rows_and_columns_are_decoded_from_the_code(side):
+    from latentatlas.images.network import ConvAutoencoderNet
+
+    torch.manual_seed(0)
+    new = ConvAutoencoderNet(image_shape=(side, side)).eval()
+    old = ConvAutoencoderNet(image_shape=(side, side), full_edges=False).eval()   # the network of older files
+    x = torch.rand(1, 1, side, side)
+    y = x.clone()
+    y[..., -4:, :] = 1 - y[..., -4:, :]                      # change only the last 4 rows
+    with torch.no_grad():
+        assert not torch.equal(new.encode(x), new.encode(y))
+        z1, z2 = torch.randn(1, *new.code_shape), torch.randn(1, *new.code_shape)
+        a, b = new.decode(z1), new.decode(z2)
+        assert (a[..., -3:, :] - b[..., -3:, :]).abs().min() > 0 and (a[..., -3:] - b[..., -3:]).abs().min() > 0
+        a, b = old.decode(z1), old.decode(z2)
+        # the old decoder painted the last 3 rows and columns from its biases alone: the same for any code
+        torch.testing.assert_close(a[..., -3:, :], b[..., -3:, :])
+        torch.testing.assert_close(a[..., -3:], b[..., -3:])
+        assert (a[..., :-4, :-4] - b[..., :-4, :-4]).abs().max() > 0
+    assert new.code_shape == old.code_shape and new.config()["full_edges"] and not old.config()["full_edges"]
+    assert ConvAutoencoderNet(image_shape=(28, 28)).state_dict()["encoder.9.weight"].shape[-2:] == (3, 3)  # 28: same

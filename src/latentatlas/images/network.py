@@ -62,11 +62,18 @@ class ConvAutoencoderNet(nn.Module):
     negative_slope : slope of the LeakyReLU for negative inputs.
     in_channels : channels of the images: 1 (grey) or 3 (colour).
     variational : a variational autoencoder: the encoder gives a mean and a log-variance per code number.
+    full_edges : where a pooled side is even (images of 32, 16, 48… pixels; not 28), the code convolution and
+        the first transposed convolution take 4 instead of 3 rows or columns, so that the code covers the last
+        pooled row and column and the decoder paints them from the code. Without it (the network of checkpoints
+        written before it, which have no such field) the last pooled row reached the code only through its
+        neighbours' windows, and the decoder painted the picture's last 3 rows and columns from its biases
+        alone: a flat frame on the right and bottom of every reconstruction. For 28×28 images the two are the
+        same network.
     """
 
     def __init__(self, image_shape: tuple[int, int] = (28, 28), channels: tuple[int, int, int] = (4, 16, 32),
                  latent_channels: int = 32, negative_slope: float = 0.01, in_channels: int = 1,
-                 variational: bool = False):
+                 variational: bool = False, full_edges: bool = True):
         super().__init__()
         image_shape = tuple(int(s) for s in image_shape)
         channels = tuple(int(c) for c in channels)
@@ -86,21 +93,26 @@ class ConvAutoencoderNet(nn.Module):
         self.negative_slope = float(negative_slope)
         self.in_channels = int(in_channels)
         self.variational = bool(variational)
+        self.full_edges = bool(full_edges)
         self._pad = (0, _padded(image_shape[1]) - image_shape[1], 0, _padded(image_shape[0]) - image_shape[0])
         c1, c2, c3, cz = *channels, self.latent_channels
+        pooled = tuple(_padded(s) // 4 for s in image_shape)
+        # The code convolution's kernel: 3, or 4 along an even pooled side (with full_edges), so that its last
+        # window ends on the last pooled row (8 → 3 sees rows 0–7, not 0–6); the code side is the same.
+        kernel = tuple(4 if self.full_edges and p % 2 == 0 else 3 for p in pooled)
         act = lambda: nn.LeakyReLU(self.negative_slope, inplace=True)  # noqa: E731
         self.encoder = nn.Sequential(
             nn.Conv2d(self.in_channels, c1, 3, padding=1), act(),
             nn.Conv2d(c1, c2, 3, padding=1), act(), nn.MaxPool2d(2),
             nn.Conv2d(c2, c3, 3, padding=1), nn.BatchNorm2d(c3), act(), nn.MaxPool2d(2),
-            nn.Conv2d(c3, 2 * cz if self.variational else cz, 3, stride=2),
+            nn.Conv2d(c3, 2 * cz if self.variational else cz, kernel, stride=2),
         )
-        pooled = tuple(_padded(s) // 4 for s in image_shape)
-        # Padding that makes the stride-2 transposed convolution land exactly on the pooled size (7 → 3 → 7).
-        out_pad = tuple(p - (2 * _code_side(s) + 1) for p, s in zip(pooled, image_shape))
+        # Padding that makes the stride-2 transposed convolution land exactly on the pooled size (7 → 3 → 7; with
+        # full_edges 3 → 8 by a 4-wide kernel, without it 3 → 7 + one row that only the bias reaches).
+        out_pad = tuple(p - (2 * _code_side(s) + k - 2) for p, s, k in zip(pooled, image_shape, kernel))
         self.decoder = nn.Sequential(
             nn.LeakyReLU(self.negative_slope),  # not in place: decode() must not change the caller's codes
-            nn.ConvTranspose2d(cz, c3, 3, stride=2, output_padding=out_pad), act(),
+            nn.ConvTranspose2d(cz, c3, kernel, stride=2, output_padding=out_pad), act(),
             nn.ConvTranspose2d(c3, c2, 2, stride=2), act(),
             nn.ConvTranspose2d(c2, c1, 2, stride=2), act(),
             nn.ConvTranspose2d(c1, self.in_channels, 3, padding=1), nn.Sigmoid(),
@@ -126,7 +138,7 @@ class ConvAutoencoderNet(nn.Module):
         """The constructor's arguments as plain values (stored in checkpoints)."""
         return {"image_shape": list(self.image_shape), "channels": list(self.channels),
                 "latent_channels": self.latent_channels, "negative_slope": self.negative_slope,
-                "in_channels": self.in_channels, "variational": self.variational}
+                "in_channels": self.in_channels, "variational": self.variational, "full_edges": self.full_edges}
 
     def _check_input(self, x: torch.Tensor) -> None:
         if x.ndim != 4 or tuple(x.shape[1:]) != self.input_shape:
@@ -285,8 +297,12 @@ def _model_config(mc: Any, path: Path) -> dict[str, Any]:
     variational = mc.get("variational", False)
     if not isinstance(variational, bool):
         raise LatentAtlasError(f"{path}: model_config field 'variational' must be true or false")
+    full_edges = mc.get("full_edges", False)  # checkpoints from before it: the network without
+    if not isinstance(full_edges, bool):
+        raise LatentAtlasError(f"{path}: model_config field 'full_edges' must be true or false")
     return {"image_shape": image_shape, "channels": channels, "latent_channels": latent,
-            "negative_slope": float(slope), "in_channels": in_channels, "variational": variational}
+            "negative_slope": float(slope), "in_channels": in_channels, "variational": variational,
+            "full_edges": full_edges}
 
 
 def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -332,7 +348,7 @@ def network_from_checkpoint(ckpt: dict[str, Any], path: str | os.PathLike = "che
     mc = ckpt["model_config"]
     kwargs = dict(image_shape=mc["image_shape"], channels=mc["channels"], latent_channels=mc["latent_channels"],
                   negative_slope=mc["negative_slope"], in_channels=mc.get("in_channels", 1),
-                  variational=mc.get("variational", False))
+                  variational=mc.get("variational", False), full_edges=mc.get("full_edges", False))
     # Check the weights' shapes against a weightless (meta) copy first, so a crafted architecture costs nothing.
     try:
         with torch.device("meta"):

@@ -297,15 +297,17 @@ def epoch_permutation(n: int, seed: int, epoch: int) -> np.ndarray:
 
 
 def build_model(config, image_shape: tuple[int, int], negative_slope: float | None = None,
-                in_channels: int = 1) -> ConvAutoencoderNet:
+                in_channels: int = 1, full_edges: bool = True) -> ConvAutoencoderNet:
     """The network ``config`` (a ConvAutoencoder) describes for images of ``image_shape`` with
-    ``in_channels``, initialised from its seed without touching the global RNG."""
+    ``in_channels``, initialised from its seed without touching the global RNG (``full_edges``: see
+    :class:`ConvAutoencoderNet`; False only to resume a run of a checkpoint from before it)."""
     slope = float(config.negative_slope if negative_slope is None else negative_slope)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(config.seed))
         return ConvAutoencoderNet(image_shape=image_shape, channels=tuple(int(c) for c in config.channels),
                                   latent_channels=int(config.latent_channels), negative_slope=slope,
-                                  in_channels=in_channels, variational=config.model == "vae")
+                                  in_channels=in_channels, variational=config.model == "vae",
+                                  full_edges=full_edges)
 
 
 def vae_loss(recon: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, beta: float
@@ -586,7 +588,10 @@ def _as_tensor(images: ImageSet, device: torch.device) -> torch.Tensor:
 def _train(train: ImageSet, validation: ImageSet, config, device: torch.device, out: Path | None,
            resume: Path | None, progress: Progress, on_batch) -> TrainResult:
     negative_slope = float(config.negative_slope)
-    model = build_model(config, train.shape, negative_slope, train.channels).to(device)
+    ckpt = read_checkpoint(resume) if resume is not None else None
+    # A resumed run keeps the network of its checkpoint (one from before full_edges has the older one).
+    full_edges = ckpt["model_config"]["full_edges"] if ckpt is not None else True
+    model = build_model(config, train.shape, negative_slope, train.channels, full_edges).to(device)
     memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
     model = model.to(memory_format=memory_format)
     n = len(train)
@@ -608,7 +613,6 @@ def _train(train: ImageSet, validation: ImageSet, config, device: torch.device, 
 
     start_epoch = 0
     if resume is not None:
-        ckpt = read_checkpoint(resume)
         for key in ("optimizer_state", "scheduler_state"):
             if not isinstance(ckpt.get(key), dict):
                 raise LatentAtlasError(f"--resume: {resume} has no {key}; it is not a training checkpoint "
