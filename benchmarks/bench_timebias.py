@@ -1,7 +1,8 @@
 """Time-aware biases (TimeBiases, issue 16): do they help, with which n_bins and drift exponent, and what a sweep costs.
 
-    .venv/bin/python benchmarks/bench_timebias.py --validate [--leave-last-out 5] [--chains 3]
-    .venv/bin/python benchmarks/bench_timebias.py --speed [--n 10000000]
+    .venv/bin/python benchmarks/bench_timebias.py --validate [--leave-last-out 5 | --split global] [--chains 3]
+    .venv/bin/python benchmarks/bench_timebias.py --bayes [--leave-last-out 5 | --split global] [--chains 5]
+    .venv/bin/python benchmarks/bench_timebias.py --speed [--als]
 
 ``--validate``: MovieLens-100K (benchmarks/get_data.sh) split per user by time (``split(leave_last_out=K)``: each
 user's K latest ratings are test, the K before them validation; only train and validation are used here). A
@@ -11,6 +12,10 @@ same hyper-priors as ratings/bayes.py), with and without the TimeBiases block, o
 drift exponents, ``--chains`` chain seeds each. Prints validation RMSE (of the posterior-mean prediction, not
 clipped) as Markdown rows. Ablations: bins only (λ_drift fixed at 1e12, so a_u ≈ 0) and drift only (n_bins=1,
 where the bin term is a second item bias).
+
+``--bayes``: the full Bayesian model (``gibbs_fit`` defaults: k = 24, 50 samples after 10, implicit features)
+with and without ``time_bias`` on the same split, one fit per seed (``--chains``), validation RMSE of
+``BayesFit.predict`` (with the validation times); ``--bayes-exponent`` sets the drift exponent for it.
 
 ``--speed``: one Gibbs step (``sample`` + ``offsets``) on bench_kernels.py's 10 M synthetic ratings (200 000
 users × 20 000 items; ``--n`` uniform ones when that file is absent) with times drawn over three years and 30
@@ -155,6 +160,11 @@ def bayes(args) -> None:
     ratings, sp = load_split(args.leave_last_out, args.split)
     tr, va = sp.train, sp.validation
     nu, ni = len(ratings.user_ids), len(ratings.item_ids)
+    exponent = DEFAULT_EXPONENT
+    if args.bayes_exponent is not None:  # gibbs_fit has no exponent argument: set the block's default here
+        exponent = args.bayes_exponent
+        setup = TimeBiases.setup.__func__
+        TimeBiases.setup = classmethod(lambda cls, *a, **kw: setup(cls, *a, **{"exponent": exponent, **kw}))
     vu, vi, vv, vt = va.users, va.items, va.values.astype(np.float64), va.timestamps
     print(f"<!-- {machine()}; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} -->")
     print(f"{split_name(args)}: {len(tr.values)} train, {len(vv)} validation ratings; "
@@ -172,7 +182,7 @@ def bayes(args) -> None:
             rmses.append(float(np.sqrt(np.mean((pred - vv) ** 2))))
         m = float(np.mean(rmses))
         base = m if base is None else base
-        name = f"Bayes MF + time (n_bins={args.bins_default}, exponent {DEFAULT_EXPONENT})" if time_bias \
+        name = f"Bayes MF + time (n_bins={args.bins_default}, exponent {exponent})" if time_bias \
             else "Bayes MF, no time"
         print(f"| {name} | {' '.join(f'{x:.4f}' for x in rmses)} | {m:.4f} | "
               f"{'–' if not time_bias else f'{m - base:+.4f}'} | {time.process_time() - c0:.0f} |", flush=True)
@@ -273,6 +283,7 @@ def main() -> None:
     ap.add_argument("--bins", type=lambda s: [int(x) for x in s.split(",")], default=[5, 10, 20, 30, 50, 80])
     ap.add_argument("--exponents", type=lambda s: [float(x) for x in s.split(",")], default=[0.2, 0.4, 0.6])
     ap.add_argument("--clip", action="store_true", help="also rows with the drift clipped at prediction")
+    ap.add_argument("--bayes-exponent", type=float, default=None, help="with --bayes: the drift exponent")
     ap.add_argument("--bins-default", type=int, default=30)
     ap.add_argument("--exponent-default", type=float, default=0.4)
     ap.add_argument("--n", type=int, default=10_000_000)
