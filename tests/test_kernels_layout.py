@@ -175,3 +175,58 @@ def test_sgd_fit_with_and_without_rating_codes_is_the_same(monkeypatch):
     np.testing.assert_array_equal(coded.user_factors_, plain.user_factors_)
     np.testing.assert_array_equal(coded.item_factors_, plain.item_factors_)
     assert coded.history_.train_loss == plain.history_.train_loss
+
+
+@pytest.mark.parametrize("method", ["cg", "cholesky"])
+def test_coded_als_half_steps_and_loss_equal_the_float_layout_bit_for_bit(method):
+    rng = np.random.default_rng(12)
+    r = synthetic(70, 50, 1500, seed=11)
+    mu, bu, bi = 3.4, rng.normal(size=r.n_users), rng.normal(size=r.n_items)
+    resid = np.empty(len(r), dtype=np.float32)
+    als.residuals(r.users, r.items, r.values, mu, bu, bi, resid)
+    table, codes = als.rating_codes(r.values)
+    Q0 = rng.random((r.n_users, 5), dtype=np.float32)
+    P0 = rng.random((r.n_items, 5), dtype=np.float32)
+    for rows, cols, n_rows, n_cols, rb, cb, user_rows, X0, Y in (
+            (r.users, r.items, r.n_users, r.n_items, bu, bi, True, Q0, P0),
+            (r.items, r.users, r.n_items, r.n_users, bi, bu, False, P0, Q0)):
+        flt = als.compressed(rows, cols, resid, n_rows, np.float32, n_cols=n_cols)
+        cod = als.compressed(rows, cols, codes, n_rows, np.uint8, n_cols=n_cols)
+        decoded = np.empty(len(r), dtype=np.float32)
+        als.decode_csr(*cod, table, mu, rb, cb, user_rows, decoded)
+        np.testing.assert_array_equal(decoded, flt[2])
+        longest = int(np.diff(cod[0]).max())
+        X1, X2 = X0.copy(), X0.copy()
+        if method == "cg":
+            als.cg_rows(*flt, Y, X1, 0.1, True, 3, 4)
+            als.cg_rows_coded(*cod, table, mu, rb, cb, user_rows, longest, Y, X2, 0.1, True, 3, 4)
+        else:
+            assert als.ridge_rows(*flt, Y, X1, 0.1, True, 4) == als.ridge_rows_coded(
+                *cod, table, mu, rb, cb, user_rows, longest, Y, X2, 0.1, True, 4)
+        np.testing.assert_array_equal(X1, X2)
+        assert als.csr_sse(*flt, X1, Y, 4) == als.csr_sse_coded(*cod, table, mu, rb, cb, user_rows, X2, Y, 4)
+
+
+@pytest.mark.parametrize("method", ["cg", "cholesky"])
+def test_als_fit_with_and_without_rating_codes_is_the_same(monkeypatch, method):
+    r = synthetic(80, 60, 2000, seed=10)
+    kw = dict(k=4, solver="als", als_method=method, max_steps=3, seed=1, validation_fraction=0, refit=False)
+    coded = LatentFactorModel(**kw).fit(r)
+    monkeypatch.setattr(als, "rating_codes", lambda values: None)
+    plain = LatentFactorModel(**kw).fit(r)
+    np.testing.assert_array_equal(coded.user_factors_, plain.user_factors_)
+    np.testing.assert_array_equal(coded.item_factors_, plain.item_factors_)
+    assert coded.history_.train_loss == plain.history_.train_loss
+    np.testing.assert_array_equal(coded.seen_items_, plain.seen_items_)
+
+
+def test_svd_init_decodes_the_coded_layout():
+    r = synthetic(60, 40, 1200, seed=13)
+    kw = dict(k=3, init="svd", max_steps=1, seed=0, validation_fraction=0, refit=False)
+    for solver in ("als", "sgd"):
+        coded = LatentFactorModel(solver=solver, **kw).fit(r)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(als, "rating_codes", lambda values: None)
+            mp.setattr(sgd, "rating_codes", lambda values: None)
+            plain = LatentFactorModel(solver=solver, **kw).fit(r)
+        np.testing.assert_array_equal(coded.user_factors_, plain.user_factors_)

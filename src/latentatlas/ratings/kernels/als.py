@@ -88,6 +88,62 @@ def index_dtype(n: int | None) -> np.dtype:
     return np.dtype(np.uint16) if n is not None and n <= 65536 else np.dtype(np.int32)
 
 
+# --- rating codes: 1 byte a rating where the ratings take few values ------------------------------------
+
+
+@njit(cache=True)
+def residual(value, mu, bu, bi):
+    """``value − μ − b_u − b_i`` in float64, left to right: the rounding of
+    :func:`residuals` (no fastmath here, so a fastmath caller cannot
+    reorder it)."""
+    return value - mu - bu - bi
+
+
+@njit(cache=True)
+def codes_match(users, items, codes, table, mu, bu, bi, resid):
+    """Whether the coded ratings give exactly ``resid`` (its precision) at every position."""
+    T = resid.dtype.type
+    for j in range(len(codes)):
+        if T(residual(table[codes[j]], mu, bu[users[j]], bi[items[j]])) != resid[j]:
+            return False
+    return True
+
+
+@njit(cache=True)
+def _rating_codes(values, table, codes):
+    n = 0
+    last = 0
+    for j in range(len(values)):
+        v = values[j]
+        if table[last] != v or n == 0:
+            found = -1
+            for t in range(n):
+                if table[t] == v:
+                    found = t
+                    break
+            if found < 0:
+                if n == len(table):
+                    return -1
+                table[n] = v
+                found = n
+                n += 1
+            last = found
+        codes[j] = last
+    return n
+
+
+def rating_codes(values: np.ndarray, max_levels: int = 256):
+    """``(table, codes)`` with ``values == table[codes]`` (codes uint8, table float64 in order of first
+    appearance) when the ratings take at most ``max_levels`` distinct values (stars, half stars), else
+    None: 1 byte a rating instead of 4."""
+    table = np.zeros(max_levels, dtype=values.dtype)
+    codes = np.empty(len(values), dtype=np.uint8)
+    n = _rating_codes(values, table, codes)
+    if n < 0:
+        return None
+    return table[:n].astype(np.float64), codes
+
+
 @njit(cache=True)
 def _fill_pattern(rows, cols, indptr, indices):
     pos = indptr[:-1].copy()
@@ -443,3 +499,146 @@ def cg_rows(indptr, indices, data, Y, X, reg, weighted, steps, n_chunks):
                 for a in range(k):
                     p[a] = res[a] + beta * p[a]
                 rs = rs_new
+
+
+# --- the same half-steps and data term over rating codes --------------------------------------------------
+# A CSR layout may hold 1-byte rating codes instead of residuals (see ``rating_codes``): entry j of row r is
+# rating ``table[codes[j]]`` of the pair (r, indices[j]) and its residual is ``residual(table[code], μ,
+# b_u, b_i)``, formed in X's precision, bit for bit the value ``residuals`` stores. ``user_rows`` says
+# whether rows are users (then row_bias = b_u, col_bias = b_i) or items (row_bias = b_i, col_bias = b_u).
+# Each row is decoded into a per-thread buffer and solved by the helpers of the float layout.
+
+
+@njit(cache=True, inline="always")
+def _decode_row(indices, codes, start, end, table, mu, rb, col_bias, user_rows, out):
+    T = out.dtype.type
+    for j in range(start, end):
+        if user_rows:
+            out[j - start] = T(residual(table[codes[j]], mu, rb, col_bias[indices[j]]))
+        else:
+            out[j - start] = T(residual(table[codes[j]], mu, col_bias[indices[j]], rb))
+
+
+@njit(parallel=True, cache=True)
+def decode_csr(indptr, indices, codes, table, mu, row_bias, col_bias, user_rows, out):
+    """The residuals of a coded CSR layout into ``out`` (its precision), entry by entry."""
+    for r in prange(len(indptr) - 1):
+        start, end = indptr[r], indptr[r + 1]
+        _decode_row(indices, codes, start, end, table, mu, row_bias[r], col_bias, user_rows, out[start:end])
+
+
+@njit(parallel=True, fastmath=True, cache=True)
+def csr_sse_coded(indptr, indices, codes, table, mu, row_bias, col_bias, user_rows, X, Y, n_chunks):
+    """:func:`csr_sse` of a coded layout."""
+    T = X.dtype.type
+    n_rows = len(indptr) - 1
+    k = X.shape[1]
+    partial = np.zeros(n_chunks)
+    step = (n_rows + n_chunks - 1) // n_chunks
+    for c in prange(n_chunks):
+        s = 0.0
+        for r in range(c * step, min(n_rows, (c + 1) * step)):
+            x = X[r]
+            rb = row_bias[r]
+            for j in range(indptr[r], indptr[r + 1]):
+                y = Y[indices[j]]
+                dot = 0.0
+                for a in range(k):
+                    dot += x[a] * y[a]
+                if user_rows:
+                    v = T(residual(table[codes[j]], mu, rb, col_bias[indices[j]]))
+                else:
+                    v = T(residual(table[codes[j]], mu, col_bias[indices[j]], rb))
+                e = v - dot
+                s += e * e
+        partial[c] = s
+    return _in_order(partial)
+
+
+@njit(parallel=True, fastmath=True, cache=True)
+def cg_rows_coded(indptr, indices, codes, table, mu, row_bias, col_bias, user_rows, max_row, Y, X, reg, weighted,
+                  steps, n_chunks):
+    """:func:`cg_rows` of a coded layout (``max_row``: the longest row's length)."""
+    n_rows = len(indptr) - 1
+    k = Y.shape[1]
+    step = (n_rows + n_chunks - 1) // n_chunks
+    T = X.dtype.type
+    zero = T(0)
+    one = T(1)
+    for c in prange(n_chunks):
+        res = np.empty(k, dtype=X.dtype)
+        p = np.empty(k, dtype=X.dtype)
+        Ap = np.empty(k, dtype=X.dtype)
+        vals = np.empty(max_row, dtype=X.dtype)
+        for r in range(c * step, min(n_rows, (c + 1) * step)):
+            start, end = indptr[r], indptr[r + 1]
+            if end == start:
+                X[r] = 0
+                continue
+            n = end - start
+            _decode_row(indices, codes, start, end, table, mu, row_bias[r], col_bias, user_rows, vals)
+            idx = indices[start:end]
+            v = vals[:n]
+            lam = T(reg * (end - start) if weighted else reg)
+            x = X[r]
+            _gather_pass(idx, v, 0, n, Y, x, res, -lam, one, -one)  # Y_Sᵀ(v − Y_S x) − λx
+            rs = zero
+            for a in range(k):
+                p[a] = res[a]
+                rs += res[a] * res[a]
+            for _ in range(steps):
+                if rs <= zero:
+                    break
+                _gather_pass(idx, v, 0, n, Y, p, Ap, lam, zero, one)  # (Y_SᵀY_S + λI) p
+                pAp = zero
+                for a in range(k):
+                    pAp += p[a] * Ap[a]
+                if pAp <= zero:
+                    break
+                alpha = rs / pAp
+                rs_new = zero
+                for a in range(k):
+                    x[a] += alpha * p[a]
+                    res[a] -= alpha * Ap[a]
+                    rs_new += res[a] * res[a]
+                beta = rs_new / rs
+                for a in range(k):
+                    p[a] = res[a] + beta * p[a]
+                rs = rs_new
+
+
+@njit(parallel=True, fastmath=True, cache=True)
+def ridge_rows_coded(indptr, indices, codes, table, mu, row_bias, col_bias, user_rows, max_row, Y, X, reg,
+                     weighted, n_chunks):
+    """:func:`ridge_rows` of a coded layout; returns the number of least-squares fallbacks."""
+    n_rows = len(indptr) - 1
+    k = Y.shape[1]
+    rel_tol = 1e-10 if X.itemsize == 8 else 1e-5
+    step = (n_rows + n_chunks - 1) // n_chunks
+    fallbacks = np.zeros(n_chunks, dtype=np.int64)
+    for c in prange(n_chunks):
+        A = np.empty((k, k), dtype=X.dtype)
+        b = np.empty(k, dtype=X.dtype)
+        vals = np.empty(max_row, dtype=X.dtype)
+        ip = np.zeros(2, dtype=indptr.dtype)
+        for r in range(c * step, min(n_rows, (c + 1) * step)):
+            start, end = indptr[r], indptr[r + 1]
+            n = end - start
+            if n == 0:
+                X[r] = 0
+                continue
+            _decode_row(indices, codes, start, end, table, mu, row_bias[r], col_bias, user_rows, vals)
+            ip[1] = n
+            idx = indices[start:end]
+            v = vals[:n]
+            lam = X.dtype.type(reg * n if weighted else reg)
+            _gram(ip, idx, v, Y, 0, A, b)
+            for a in range(k):
+                A[a, a] += lam
+            if _cholesky_solve(A, b, rel_tol):
+                X[r] = b
+            else:
+                _min_norm_solve(ip, idx, v, Y, 0, lam, b)
+                X[r] = b
+                fallbacks[c] += 1
+    return fallbacks.sum()

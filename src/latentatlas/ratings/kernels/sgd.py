@@ -32,7 +32,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from latentatlas.ratings.kernels.als import index_dtype
+from latentatlas.ratings.kernels.als import codes_match, index_dtype, rating_codes, residual  # noqa: F401
 
 
 @njit(fastmath=True, cache=True, inline="always")
@@ -73,14 +73,6 @@ def epoch_blocks(users, items, values, offsets, n_blocks, strata, Q, P, lr, reg)
             cell = a * B + (a + s) % B
             for j in range(offsets[cell], offsets[cell + 1]):
                 _update(Q[users[j]], P[items[j]], values[j], lr_, reg_)
-
-
-@njit(cache=True)
-def residual(value, mu, bu, bi):
-    """``value − μ − b_u − b_i`` in float64, left to right: the rounding of
-    :func:`latentatlas.ratings.kernels.als.residuals` (no fastmath here, so a fastmath caller cannot
-    reorder it)."""
-    return value - mu - bu - bi
 
 
 @njit(parallel=True, fastmath=True, cache=True)
@@ -134,51 +126,6 @@ def decode(users, items, codes, table, mu, bu, bi, out):
     """The residuals of coded ratings into ``out`` (its precision)."""
     for j in prange(len(codes)):
         out[j] = residual(table[codes[j]], mu, bu[users[j]], bi[items[j]])
-
-
-@njit(cache=True)
-def codes_match(users, items, codes, table, mu, bu, bi, resid):
-    """Whether the coded ratings give exactly ``resid`` (its precision) at every position."""
-    T = resid.dtype.type
-    for j in range(len(codes)):
-        if T(residual(table[codes[j]], mu, bu[users[j]], bi[items[j]])) != resid[j]:
-            return False
-    return True
-
-
-@njit(cache=True)
-def _rating_codes(values, table, codes):
-    n = 0
-    last = 0
-    for j in range(len(values)):
-        v = values[j]
-        if table[last] != v or n == 0:
-            found = -1
-            for t in range(n):
-                if table[t] == v:
-                    found = t
-                    break
-            if found < 0:
-                if n == len(table):
-                    return -1
-                table[n] = v
-                found = n
-                n += 1
-            last = found
-        codes[j] = last
-    return n
-
-
-def rating_codes(values: np.ndarray, max_levels: int = 256):
-    """``(table, codes)`` with ``values == table[codes]`` (codes uint8, table float64 in order of first
-    appearance) when the ratings take at most ``max_levels`` distinct values (stars, half stars), else
-    None: 1 byte a rating instead of 4."""
-    table = np.zeros(max_levels, dtype=values.dtype)
-    codes = np.empty(len(values), dtype=np.uint8)
-    n = _rating_codes(values, table, codes)
-    if n < 0:
-        return None
-    return table[:n].astype(np.float64), codes
 
 
 def balanced_groups(counts: np.ndarray, n_groups: int, rng: np.random.Generator) -> np.ndarray:
