@@ -365,7 +365,9 @@ def evaluate(model: ConvAutoencoderNet, images: torch.Tensor | np.ndarray, batch
             mu, logvar = model.encode_stats(x)
             recon = model._decode(mu)
             sq += float(F.mse_loss(recon, x, reduction="sum"))
-            flat = mu.reshape(len(mu), -1).double()
+            flat = mu.reshape(len(mu), -1)
+            # Sums in float64 (Apple's MPS has no float64: there they are summed on the CPU).
+            flat = flat.cpu().double() if flat.device.type == "mps" else flat.double()
             s1, s2 = s1 + flat.sum(0), s2 + flat.pow(2).sum(0)
             if logvar is not None:
                 bce += float(F.binary_cross_entropy(recon, x, reduction="sum"))
