@@ -47,8 +47,10 @@ GRID = [(8, "both", "global"), (16, "both", "global"), (24, "both", "global"), (
         (24, "both", "both"), (32, "both", "global")]
 #: longer burn-in (``--grid-burn``): the running mean still falls at 100 kept samples on the sparsest set
 GRID_BURN = [(16, "both", "global", 50)]
+#: more chains (``--grid-seeds``) where one chain's difference between noise models was larger than chain noise
+GRID_SEEDS = [(24, "both", noise, BURN_IN, seed) for seed in (1, 2) for noise in ("global", "both")]
 #: the setting --final reports beside the current defaults (filled in from the grid; see the notes)
-CHOSEN = {"k": 24, "n_samples": 50, "burn_in": 10, "implicit": "both"}
+CHOSEN = {"k": 16, "n_samples": 100, "burn_in": 10, "implicit": "rule"}
 #: the proposed rule for implicit="auto": on when the training ratings fill at most this share of the
 #: users × items matrix (with the existing cap on size, model.IMPLICIT_AUTO_MAX)
 IMPLICIT_MAX_DENSITY = 0.1
@@ -126,7 +128,7 @@ def grid(scenario, d, split, burn_only=False) -> None:
     rec.setdefault("chains", {})
     lo, hi = lo_hi(d, tr)
     limit = min(d.n_users, d.n_items) - 1
-    if "als" not in rec:
+    if "als" not in rec:  # (written before any chain, when no other process touches this scenario yet)
         m = LatentFactorModel(seed=0, n_threads=1)
         c0, w0 = time.process_time(), time.perf_counter()
         m.fit(pairs(d, tr), d.ratings[tr])
@@ -135,15 +137,16 @@ def grid(scenario, d, split, burn_only=False) -> None:
                       "load": load_avg()}
         write(scenario, rec)
         print(scenario, "als", json.dumps(rec["als"]), flush=True)
-    for k, imp, noise, *burn in (GRID_BURN if burn_only else GRID):
+    for k, imp, noise, *more in (GRID if not burn_only else GRID_BURN if burn_only == "burn" else GRID_SEEDS):
         k = min(k, limit)
-        burn = burn[0] if burn else BURN_IN
-        key = f"k{k}/{imp}/{noise}" + (f"/b{burn}" if burn != BURN_IN else "")
+        burn = more[0] if more else BURN_IN
+        seed = more[1] if len(more) > 1 else 0
+        key = f"k{k}/{imp}/{noise}" + (f"/b{burn}" if burn != BURN_IN else "") + (f"/s{seed}" if seed else "")
         if key in rec["chains"]:
             continue
         c0, w0 = time.process_time(), time.perf_counter()
         fit = bayes.gibbs_fit(d.users[tr], d.items[tr], d.ratings[tr], d.n_users, d.n_items, k=k,
-                              n_samples=KEPT, burn_in=burn, implicit=imp, noise=noise, seed=0, n_threads=1,
+                              n_samples=KEPT, burn_in=burn, implicit=imp, noise=noise, seed=seed, n_threads=1,
                               validation=(d.users[va], d.items[va], d.ratings[va]))
         cpu, wall = time.process_time() - c0, time.perf_counter() - w0
         v = fit.history["validation_rmse"]
@@ -189,11 +192,12 @@ def final(scenario, d, split) -> None:
         out[name] = {"test": rmse(m.predict(pairs(d, te)), d.ratings[te]), "cpu_s": cpu, "wall_s": wall,
                      "k": m.k_, "load": load_avg(), "settings": kw}
         print(scenario, name, json.dumps(out[name]), flush=True)
+    rec = read(scenario)  # chains other processes added meanwhile stay
     rec["final"] = {"settings": {k: out[k]["settings"] for k in settings}, **out}
     write(scenario, rec)
 
 
-def cost(sizes, k: int) -> None:
+def cost(sizes, k: int, kinds=("als", "none", "both", "both-coordinate"), path=None) -> None:
     """CPU and wall seconds at scale, one thread: a whole ``LatentFactorModel()`` ALS fit (its defaults: 10 %
     held out for early stopping, then a refit), and Gibbs seconds per sample with implicit features on and off
     (3 samples, the first dropped as it pays set-up), from which a whole bayes fit at (burn-in + kept) samples is
@@ -202,24 +206,26 @@ def cost(sizes, k: int) -> None:
     from latentatlas.ratings.model import LatentFactorModel
     from latentatlas.ratings.synthetic import synthetic
 
-    store = json.loads(COST.read_text()) if COST.exists() else {}
+    path = path or COST
+    store = json.loads(path.read_text()) if path.exists() else {}
     for n in sizes:
         r = synthetic(n_users=max(1000, n // 143), n_items=10_000, n_ratings=n, seed=0)
         row = store.get(str(n), {"n_ratings": len(r), "n_users": r.n_users, "n_items": r.n_items, "k": k})
-        if "als_cpu_s" not in row:
+        if "als_cpu_s" not in row and "als" in kinds:
             m = LatentFactorModel(seed=0, n_threads=1)
             c0, w0 = time.process_time(), time.perf_counter()
             m.fit(np.stack([r.users, r.items], 1), r.values)
             row.update(als_cpu_s=time.process_time() - c0, als_wall_s=time.perf_counter() - w0,
                        als_steps=m.history_.best_step, als_k=m.k_, load_als=load_avg())
             print(json.dumps(row), flush=True)
-        for imp in ("none", "both"):
-            if f"bayes_{imp}_cpu_per_sample" in row:
+        for imp in ("none", "both", "both-coordinate"):
+            if f"bayes_{imp}_cpu_per_sample" in row or imp not in kinds:
                 continue
             seen = []
+            extra = {"sweep": "coordinate"} if imp.endswith("-coordinate") else {}
             c0, w0 = time.process_time(), time.perf_counter()
             bayes.gibbs_fit(r.users, r.items, r.values, r.n_users, r.n_items, k=k, n_samples=2, burn_in=1,
-                            implicit=imp, seed=0, n_threads=1,
+                            implicit=imp.split("-")[0], seed=0, n_threads=1, **extra,
                             callback=lambda i, rec: seen.append((time.process_time(), time.perf_counter())))
             row[f"bayes_{imp}_cpu_per_sample"] = (seen[-1][0] - seen[0][0]) / 2
             row[f"bayes_{imp}_wall_per_sample"] = (seen[-1][1] - seen[0][1]) / 2
@@ -227,7 +233,7 @@ def cost(sizes, k: int) -> None:
             row[f"load_{imp}"] = load_avg()
             print(json.dumps(row), flush=True)
         store[str(n)] = row
-        COST.write_text(json.dumps(store, indent=1))
+        path.write_text(json.dumps(store, indent=1))
 
 
 # --- report ----------------------------------------------------------------------------------------------------
@@ -307,9 +313,35 @@ def report(command: str) -> None:
                      + table(frows, [("scenario", "scenario", "{}")] + [(f"{n}_t", f"{n} test", "{:.4f}")
                                                                         for n in names]
                              + [(f"{n}_s", f"{n} CPU s", "{:.1f}") for n in names]) + "\n")
-    extra = HERE / "data" / "rating_defaults_notes.md"
-    if extra.exists():
-        parts.append(extra.read_text())
+    if COST.exists():
+        total = CHOSEN["n_samples"] + CHOSEN["burn_in"]
+        crows = []
+        costs = json.loads(COST.read_text())
+        for extra in DATA.glob("rating_defaults_cost_*.json"):
+            for n, c in json.loads(extra.read_text()).items():
+                costs.setdefault(n, {}).update({k: v for k, v in c.items() if k not in costs.get(n, {})})
+        for n, c in sorted(costs.items(), key=lambda kv: int(kv[0])):
+            row = {"n": f"{int(n):,} ({c['n_users']:,} users × {c['n_items']:,} items)", "als": c.get("als_cpu_s"),
+                   "als_steps": c.get("als_steps")}
+            for imp in ("none", "both", "both-coordinate"):
+                x = c.get(f"bayes_{imp}_cpu_per_sample")
+                row[imp] = x
+                row[f"{imp}_fit"] = x * total + c.get(f"bayes_{imp}_setup_cpu_s", 0) if x else None
+            crows.append(row)
+        parts.append(f"## Cost at scale (`--cost`): CPU seconds, one thread, k = {json.loads(COST.read_text())[next(iter(json.loads(COST.read_text())))]['k']} for bayes\n\n"
+                     "Synthetic ratings (`latentatlas.ratings.synthetic`). ALS: a whole `LatentFactorModel()` fit "
+                     "(k = 64, early stopping on its own 10 %, refit). Gibbs: seconds per sample (mean of samples 2–3 "
+                     "of a 3-sample chain), and a whole fit extrapolated to "
+                     f"burn-in + kept = {total} samples plus set-up. `both-coordinate`: implicit features with "
+                     "`sweep='coordinate'` (what implicit='auto' now uses above 2 M ratings). Wall times on the "
+                     "shared machine were 5–10× these.\n\n" + table(crows, [
+                         ("n", "ratings", "{}"), ("als", "ALS whole fit", "{:.1f}"), ("als_steps", "ALS steps", "{}"),
+                         ("none", "Gibbs/sample, no implicit", "{:.2f}"), ("both", "… implicit (block)", "{:.2f}"),
+                         ("both-coordinate", "… implicit (coordinate)", "{:.2f}"),
+                         ("none_fit", f"bayes fit, no implicit ({total} samples)", "{:.0f}"),
+                         ("both_fit", "… implicit (block)", "{:.0f}"),
+                         ("both-coordinate_fit", "… implicit (coordinate)", "{:.0f}")]) + "\n")
+    parts.append(NOTES)
     RESULTS.write_text("\n".join(parts))
 
 
@@ -328,30 +360,40 @@ held-out set is of that kind, so it is not used here), Netflix. pyspark's `sampl
 """
 
 
+NOTES = """## Notes
+
+(filled in below when the runs are in)
+"""
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--grid", action="store_true")
     ap.add_argument("--final", action="store_true")
     ap.add_argument("--grid-burn", action="store_true", help="only the GRID_BURN chains")
+    ap.add_argument("--grid-seeds", action="store_true", help="only the GRID_SEEDS chains")
     ap.add_argument("--report", action="store_true")
     ap.add_argument("--cost", default="", help="comma-separated rating counts, e.g. 1000000,10000000")
     ap.add_argument("--cost-k", type=int, default=24)
+    ap.add_argument("--cost-kinds", default="als,none,both,both-coordinate")
+    ap.add_argument("--cost-file", default="", help="another JSON for the cost rows (to run two at once)")
     ap.add_argument("--scenarios", default="", help="comma-separated scenario names (default: all)")
     args = ap.parse_args(argv)
     wanted = set(filter(None, args.scenarios.split(",")))
     sets = list(dict.fromkeys(w.split("/")[0] for w in args.scenarios.split(",") if w)) or None
-    if args.grid or args.final or args.grid_burn:
+    if args.grid or args.final or args.grid_burn or args.grid_seeds:
         warm_up()
         for scenario, d, split in all_scenarios(sets):
             if wanted and scenario not in wanted:
                 continue
-            if args.grid or args.grid_burn:
-                grid(scenario, d, split, burn_only=args.grid_burn and not args.grid)
+            if args.grid or args.grid_burn or args.grid_seeds:
+                grid(scenario, d, split, burn_only=False if args.grid else "burn" if args.grid_burn else "seeds")
             if args.final:
                 final(scenario, d, split)
     if args.cost:
         warm_up()
-        cost([int(x) for x in args.cost.split(",")], args.cost_k)
+        cost([int(x) for x in args.cost.split(",")], args.cost_k, args.cost_kinds.split(","),
+             DATA / args.cost_file if args.cost_file else None)
     report("nice .venv/bin/python benchmarks/tune_rating_defaults.py --grid; ... --final")
 
 
