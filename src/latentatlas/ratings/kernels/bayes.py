@@ -442,21 +442,21 @@ def sweep_factor_state(indptr, indices, data, groups, f, W, state, prior_mean, p
         prec = 0.0
         num = 0.0
         for p in range(indptr[l], indptr[l + 1]):
-            st = state[indices[p]]
+            u = indices[p]
             v = data[p]
-            vd = v * st[0]
+            vd = v * state[u, 0]
             prec += v * vd
-            num += v * st[1] + vd * v * old
+            num += v * state[u, 1] + vd * v * old
         lam = prior_prec[g, f]
         prec = lam + alpha * prec
         new = (lam * prior_mean[g, f] + alpha * num) / prec + z[l] / np.sqrt(prec)
         W[l, f] = new
         change = new - old
         for p in range(indptr[l], indptr[l + 1]):
-            st = state[indices[p]]
+            u = indices[p]
             v = data[p] * change
-            st[1] -= v * st[0]
-            st[2] += v
+            state[u, 1] -= v * state[u, 0]
+            state[u, 2] += v
 
 
 @njit(parallel=True, cache=True)
