@@ -36,6 +36,7 @@ SLOW_TESTS = (
     "test_autoencoder.py::test_one_training_step_lowers_the_loss",
     "test_autoencoder.py::test_sides_that_are_not_multiples_of_4_are_padded_and_cropped",
     "test_autoencoder.py::test_truncated_checkpoint_and_resume_from_weights_only_file",
+    "test_bayes_features.py::test_coordinate_sweeps_sample_the_dense_joint_posterior_of_rows_and_features",
     "test_ials_solver.py::test_cg_converges_to_cholesky",
     "test_ials_solver.py::test_cholesky_half_steps_equal_dense_reference",
     "test_ials_solver.py::test_objective_equals_dense_loss",

@@ -3,6 +3,7 @@ sampler against dense Gaussian posteriors, recovery of a known model, cold start
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import pandas as pd
 import pytest
@@ -360,12 +361,17 @@ def test_coordinate_sweeps_sample_the_dense_joint_posterior_of_rows_and_features
     X, W = np.zeros((n_rows, k)), np.zeros((n_cols, k))
     cols = (*_csc(F), groups)
     draws = []
-    for sweep in range(6000):
-        kb.sample_side_by_coordinate(r_indptr, r_indices, tg, Y, X, F @ W, row_mean, row_prec, alpha, row_w,
-                                     np.ones(len(tg)), np.uint64(2 * sweep + 1), cols, W, means, precs,
-                                     np.uint64(2 * sweep + 2), 4)
-        if sweep >= 200:
-            draws.append(np.concatenate([X.ravel(), W.ravel()]))
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)  # thousands of tiny parallel calls: no thread pool wake-ups
+    try:
+        for sweep in range(6000):
+            kb.sample_side_by_coordinate(r_indptr, r_indices, tg, Y, X, F @ W, row_mean, row_prec, alpha, row_w,
+                                         np.ones(len(tg)), np.uint64(2 * sweep + 1), cols, W, means, precs,
+                                         np.uint64(2 * sweep + 2), 4)
+            if sweep >= 100:
+                draws.append(np.concatenate([X.ravel(), W.ravel()]))
+    finally:
+        numba.set_num_threads(threads)
     draws = np.array(draws)
     sd = np.sqrt(np.diag(cov))
     np.testing.assert_allclose(draws.mean(axis=0), mean, atol=0.1 * sd.max())
