@@ -123,8 +123,9 @@ def train(
     k: Annotated[Optional[int], typer.Option("--k", help="Latent factors (default 64; 24 for bayes).")] = None,
     n_samples: Annotated[Optional[int], typer.Option(help="bayes: posterior samples averaged (default 50).")] = None,
     burn_in: Annotated[Optional[int], typer.Option(help="bayes: samples discarded first (default 10).")] = None,
-    implicit: Annotated[str, typer.Option(help="bayes: implicit who-rated-what features: auto (both up to 2 M "
-                                               "ratings, none above), both, user, item or none.")] = "auto",
+    implicit: Annotated[str, typer.Option(help="bayes: implicit who-rated-what features: auto (both; drawn one "
+                                               "coordinate at a time above 2 M ratings), both, user, item or "
+                                               "none.")] = "auto",
     reg: Annotated[Optional[float], typer.Option(help="λ, penalty per rating on the factors (default 0.12 for als, "
                                                       "0.065 for sgd).")] = None,
     lr: Annotated[Optional[float], typer.Option(help="SGD learning rate (default 0.02).")] = None,
