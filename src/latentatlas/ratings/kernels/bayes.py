@@ -378,22 +378,24 @@ def full_residuals(indptr, indices, targets, Y, X, S, out, n_chunks):
 def sample_rows_coordinate(indptr, indices, resid, y_prev, y_cur, wy_cur, f, X, lam, lm, alpha, row_w, z, state,
                            n_chunks):
     """Coordinate ``f`` of every row's own vector from its scalar conditional (rows in parallel: given the
-    rest they are independent); the residuals of the row's ratings follow the change.
+    rest they are independent).
 
-    ``resid[p]`` is rating ``p``'s residual ``t − Y[j]·(X[r] + S[r])``; ``y_cur[j] = Y[j,f]``,
-    ``wy_cur[j] = ω_j Y[j,f]`` (ω: the column's noise factor), ``y_prev`` the previous coordinate's column.
-    ``state[r] = (d, c, pending)``: on entry ``pending`` is the change of ``S[r, f-1]`` made by the previous
-    coordinate's feature sweep, applied to the residuals here first. With ``d = ω_r Σ ω_j Y[j,f]²`` and
-    ``c = ω_r Σ ω_j Y[j,f]·resid``: precision ``λ + α d``, mean ``(λm + α (c + d X[r,f])) / precision``
-    (``lam``, ``lm`` = λ and λm of coordinate ``f``); ``z[r]`` the row's standard normal. On exit ``state[r]``
-    holds ``d``, ``c`` at the new value and 0, what :func:`sweep_factor_state` reads."""
+    ``resid[p]`` is rating ``p``'s residual ``t − Y[j]·(X[r] + S[r])`` *before* the changes of the previous
+    coordinate, which are applied here first (one pass over the row's ratings per coordinate):
+    ``state[r] = (d, c, pending, own)`` holds on entry the change of ``S[r, f-1]`` made by the previous
+    coordinate's feature sweep (``pending``) and of ``X[r, f-1]`` (``own``); ``y_prev[j] = Y[j, f-1]``,
+    ``y_cur[j] = Y[j,f]``, ``wy_cur[j] = ω_j Y[j,f]`` (ω: the column's noise factor). With
+    ``d = ω_r Σ ω_j Y[j,f]²`` and ``c = ω_r Σ ω_j Y[j,f]·resid``: precision ``λ + α d``, mean
+    ``(λm + α (c + d X[r,f])) / precision`` (``lam``, ``lm`` = λ and λm of coordinate ``f``); ``z[r]`` the row's
+    standard normal. On exit ``state[r]`` holds ``d``, ``c`` at the new value (what :func:`sweep_factor_state`
+    reads), 0 and the change of ``X[r,f]``; the residuals do not include that change yet."""
     n_rows = len(indptr) - 1
     step = (n_rows + n_chunks - 1) // n_chunks
     for ch in prange(n_chunks):
         for r in range(ch * step, min(n_rows, (ch + 1) * step)):
             d = 0.0
             e = 0.0
-            pending = state[r, 2]
+            pending = state[r, 2] + state[r, 3]
             if pending != 0.0:
                 for p in range(indptr[r], indptr[r + 1]):
                     j = indices[p]
@@ -414,11 +416,10 @@ def sample_rows_coordinate(indptr, indices, resid, y_prev, y_cur, wy_cur, f, X, 
             new = (lm + alpha * (e + d * old)) / prec + z[r] / np.sqrt(prec)
             X[r, f] = new
             change = new - old
-            for p in range(indptr[r], indptr[r + 1]):
-                resid[p] -= y_cur[indices[p]] * change
             state[r, 0] = d
             state[r, 1] = e - d * change
             state[r, 2] = 0.0
+            state[r, 3] = change
 
 
 @njit(fastmath=True, cache=True)
@@ -482,7 +483,7 @@ def sample_side_by_coordinate(r_indptr, r_indices, targets, Y, X, S, prior_mean,
     Yt = np.ascontiguousarray(Y.T)  # one contiguous column per coordinate
     z_rows = np.ascontiguousarray(column_normals(key_rows, n_rows, k).T)
     z_cols = np.ascontiguousarray(column_normals(key_cols, W.shape[0], k).T) if cols is not None else None
-    state = np.zeros((n_rows, 4))  # d, c, pending change of S[:, f-1], padding
+    state = np.zeros((n_rows, 4))  # d, c, pending change of S[:, f-1], change of X[:, f-1]
     for f in range(k):
         y_cur = Yt[f]
         sample_rows_coordinate(r_indptr, r_indices, resid, Yt[f - 1] if f else y_cur, y_cur, col_w * y_cur, f, X,
