@@ -1,9 +1,9 @@
 """Numba kernels of the time-bias Gibbs block (driver: :mod:`latentatlas.ratings.timebias`).
 
 Each is one sequential pass over the training ratings (deterministic sums, no temporaries): per-cell and per-user
-sufficient statistics of the Gaussian conditionals, and the offsets. The NumPy equivalent (``np.bincount`` with
-weights) took 0.37 CPU s per sweep at 10 M ratings with a scalar precision and 0.76 s with per-rating precisions,
-mostly in the temporaries it builds (benchmarks/RESULTS-timebias.md).
+sufficient statistics of the Gaussian conditionals, and the offsets. The NumPy version they replaced
+(``np.bincount`` with weights) cost 1.1–2.4× the CPU time per sweep at 10 M ratings, more with per-rating
+precisions, and built several 80 MB temporaries per sweep (benchmarks/RESULTS-timebias.md).
 
 ``cell[j]`` is rating ``j``'s (item, bin) cell, ``users[j]`` its user, ``dev[j]`` its scaled deviation
 ``dev_u(t)``; ``precision`` holds one value (the same for every rating) or one per rating.
