@@ -294,14 +294,14 @@ def test_bad_arguments_name_themselves():
         tb.predict(u, i, t[:1])
 
 
-@pytest.mark.parametrize("per_rating", [False, True])
-def test_kernels_equal_their_bincount_references(per_rating):
+@pytest.mark.parametrize("per_rating, index", [(False, np.int32), (True, np.int32), (True, np.int64)])
+def test_kernels_equal_their_bincount_references(per_rating, index):
     from latentatlas.ratings.kernels import timebias as kt
 
     rng = np.random.default_rng(0)
     n, n_cells, n_users = 500, 40, 12
-    cell = rng.integers(0, n_cells, n).astype(np.int32)
-    users = rng.integers(0, n_users, n).astype(np.int32)
+    cell = rng.integers(0, n_cells, n).astype(index)  # int64 when the cells or users do not fit int32
+    users = rng.integers(0, n_users, n).astype(index)
     dev, r = rng.normal(size=n), rng.normal(size=n)
     p = rng.uniform(0.5, 2, n) if per_rating else np.array([1.3])
     pw = p if per_rating else np.full(n, 1.3)
