@@ -32,8 +32,8 @@ per batch) so the GPU runs ahead. On CUDA the training passes run under automati
 validation scores and codes in float32; cuDNN picks its fastest algorithms for the fixed batch shape; and
 ``compile=True`` (or ``"auto"``: CUDA only) runs the training step through ``torch.compile``, falling back to
 the eager step, said once in the progress lines, when compiling fails. On the CPU none of this is on by
-default: bfloat16 autocast runs there (``amp="bf16"``) but is not known to help these small convolutions, and
-compiling cost minutes and made epochs slower (benchmarks/RESULTS-images.md).
+default: bfloat16 autocast runs there (``amp="bf16"``) but cost 4–5× the CPU time of float32, and compiling
+cost minutes and made epochs slower (benchmarks/RESULTS-images.md).
 
 The loop (:func:`run_training`) is the one both :meth:`ConvAutoencoder.fit
 <latentatlas.images.autoencoder.ConvAutoencoder.fit>` and ``latentatlas images train`` use; it reads every
