@@ -309,6 +309,12 @@ def test_time_biases_fit_a_drifting_item_bias_and_round_trip_with_return_std(tmp
     np.testing.assert_allclose(p2, pred, rtol=1e-6)
     np.testing.assert_allclose(s2, std, rtol=1e-6)
     np.testing.assert_allclose(back.bayes_.item_feature_weights, timed.bayes_.item_feature_weights)
+    # metrics.evaluate scores a time-bias model with the test ratings' times, as predict(Ratings) does
+    from latentatlas.ratings.base import to_space
+    from latentatlas.ratings.metrics import evaluate
+
+    known, _ = to_space(test, timed.user_ids_, timed.item_ids_)
+    assert evaluate(timed, known)["rmse"] == pytest.approx(_rmse(timed.predict(known), known.values), rel=1e-9)
 
 
 def test_time_bias_without_timestamps_is_said_and_off():
@@ -406,3 +412,29 @@ def test_model_switches_to_the_coordinate_sweep_above_the_block_limit(cold_world
     assert any("sweep='coordinate'" in line for line in lines)
     assert m.bayes_.implicit == "both"  # implicit='auto' keeps them on at any size
     assert np.all(np.isfinite(m.predict(w["X"][:50], return_std=True)[1]))
+
+
+def test_a_cold_user_gets_the_rating_models_list_from_their_features():
+    """Users known only by their features: the Recommender's ranking model has no ratings of theirs (EASE
+    would score every item 0), so their list is the rating model's, which follows their group's taste."""
+    from latentatlas.ratings.recommender import Recommender
+
+    rng = np.random.default_rng(7)
+    n_users, n_items, n = 260, 40, 9000
+    group = rng.integers(0, 2, n_users)
+    users = rng.integers(0, 220, n)  # users 220.. have features only
+    items = rng.integers(0, n_items, n)
+    likes = (items < 20) == (group[users] == 0)  # group 0 likes items 0-19, group 1 items 20-39
+    values = np.clip(np.round(3 + np.where(likes, 1.2, -1.2) + rng.normal(0, 0.5, n)), 1, 5)
+    frame = pd.DataFrame({"user": np.arange(n_users), "group": np.array(["a", "b"])[group]})
+    rec = Recommender(ranker="ease", rating_model=LatentFactorModel(solver="bayes", k=4, n_samples=20, burn_in=8,
+                                                                  implicit="none", seed=0))
+    rec.fit(np.column_stack([users, items]), values, user_features=frame)
+    for user in range(220, n_users):
+        ids, scores = rec.recommend(user, n=10)
+        np.testing.assert_array_equal(ids, rec.rating_model_.recommend(user, n=10)[0])
+        assert np.all(np.isfinite(scores))
+        liked = (ids < 20) if group[user] == 0 else (ids >= 20)
+        assert liked.mean() >= 0.9, (user, group[user], ids)
+    warm = int(users[0])
+    np.testing.assert_array_equal(rec.recommend(warm, n=10)[0], rec.ranking_model_.recommend(warm, n=10)[0])

@@ -127,7 +127,7 @@ def evaluate(model, test: Ratings, k: int = 10, threshold: float | None = None,
                                f"{model.n_users_} x {model.n_items_}; map them to the model's ids first")
     if len(test) == 0:
         raise LatentAtlasError("test has no ratings")
-    pred = model.predict_indices(test.users, test.items)
+    pred = model.predict_indices(test.users, test.items, times=test.timestamps)  # time biases need them
     out = {"rmse": rmse(test.values, pred), "mae": mae(test.values, pred), "n_ratings": len(test)}
     out.update(ranking_metrics(model, test, k=k, threshold=threshold, max_users=max_users, seed=seed))
     return out

@@ -255,7 +255,15 @@ class Recommender(RecommenderBase):
         return self.rating_model_.predict(X, **kwargs)
 
     def _score_rows(self, rows: np.ndarray) -> np.ndarray:
-        return self.ranking_model_._score_rows(rows)
+        scores = self.ranking_model_._score_rows(rows)
+        if self.ranking_model_ is not self.rating_model_:
+            # a user known only by side features has no ratings for the ranking model to go on (EASE scores
+            # every item 0 for them): their list is the rating model's, which predicts them from the features
+            cold = np.diff(self.seen_indptr_)[rows] == 0
+            if cold.any():
+                scores = np.array(scores, dtype=np.float64, copy=True)
+                scores[cold] = self.rating_model_._score_rows(np.asarray(rows)[cold])
+        return scores
 
     def _score_folded(self, user: FoldedUser) -> np.ndarray:
         return self.ranking_model_._score_folded(user)
