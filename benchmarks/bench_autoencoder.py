@@ -92,7 +92,8 @@ def run_reference(epochs: int, limit: int | None, seed: int) -> dict:
     return out
 
 
-def run_latentatlas(epochs: int, limit: int | None, seed: int) -> dict:
+def run_latentatlas(epochs: int, limit: int | None, seed: int, batch_size: int | None = None,
+                    lr: float | None = None) -> dict:
     from latentatlas.images.training import TrainConfig, run_training
 
     train, test = _load(limit)
@@ -105,7 +106,7 @@ def run_latentatlas(epochs: int, limit: int | None, seed: int) -> dict:
         if batch == steps - 1:
             cpu.append(_cpu_seconds() - last[0])
 
-    config = TrainConfig.from_preset("fast", epochs=epochs, seed=seed, log_every=10**9)
+    config = TrainConfig.from_preset("fast", epochs=epochs, seed=seed, log_every=10**9, batch_size=batch_size, lr=lr)
     steps = -(-len(train) // config.batch_size)
     h = run_training(train, test, config, on_batch=on_batch).history  # the loop ConvAutoencoder.fit runs
     return {"seconds_per_epoch": h.seconds_per_epoch, "cpu_seconds_per_epoch": cpu, "test_mse": h.test_loss,
@@ -113,8 +114,10 @@ def run_latentatlas(epochs: int, limit: int | None, seed: int) -> dict:
 
 
 def worker(args) -> None:
-    fn = run_reference if args.worker == "reference" else run_latentatlas
-    result = fn(args.epochs, args.limit, args.seed)
+    if args.worker == "reference":
+        result = run_reference(args.epochs, args.limit, args.seed)
+    else:
+        result = run_latentatlas(args.epochs, args.limit, args.seed, args.batch_size, args.lr)
     result["ld_preload"] = os.environ.get("LD_PRELOAD", "")
     print(json.dumps(result))
 
@@ -129,6 +132,12 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--only", nargs="*", choices=list(CONFIGS), help="run only these configurations")
     p.add_argument("--json", type=Path, help="also write all results here")
+    p.add_argument("--configs", default="",
+                   help="extra latentatlas settings, comma-separated batch:peak-lr pairs (glibc malloc), e.g. "
+                        "'128:1.5e-2,32:6e-3'")
+    p.add_argument("--repeats", type=int, default=1, help="run every configuration this many times, interleaved")
+    p.add_argument("--batch-size", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--lr", type=float, help=argparse.SUPPRESS)
     p.add_argument("--worker", choices=["reference", "latentatlas"], help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.worker:
@@ -139,8 +148,16 @@ def main() -> None:
     tcmalloc = find_tcmalloc()
     results = {}
     load0 = os.getloadavg()
-    for name in args.only or CONFIGS:
-        pipeline, use_tcmalloc = CONFIGS[name]
+    configs = dict(CONFIGS)
+    extra = {}
+    for part in filter(None, args.configs.split(",")):
+        batch, lr = part.split(":")
+        name = f"latentatlas, batch {int(batch)}, peak lr {float(lr):g}"
+        configs[name] = ("latentatlas", False)
+        extra[name] = (int(batch), float(lr))
+    names = list(args.only or CONFIGS) + list(extra)
+    for name in [n for _ in range(args.repeats) for n in names]:
+        pipeline, use_tcmalloc = configs[name]
         if use_tcmalloc and not tcmalloc:
             print(f"skip {name}: tcmalloc not installed", file=sys.stderr)
             continue
@@ -156,33 +173,38 @@ def main() -> None:
         cmd = [sys.executable, __file__, "--worker", pipeline, "--epochs", str(epochs), "--seed", str(args.seed)]
         if args.limit:
             cmd += ["--limit", str(args.limit)]
+        if name in extra:
+            cmd += ["--batch-size", str(extra[name][0]), "--lr", str(extra[name][1])]
         print(f"running {name} ({epochs} epochs)…", file=sys.stderr, flush=True)
         done = subprocess.run(cmd, env=env, capture_output=True, text=True)
         if done.returncode:
             print(done.stderr, file=sys.stderr)
             raise SystemExit(f"{name} failed")
-        results[name] = json.loads(done.stdout.strip().splitlines()[-1])
-        r = results[name]
+        r = json.loads(done.stdout.strip().splitlines()[-1])
+        r["load"] = os.getloadavg()[0]
+        if name in results:  # a repeat: keep every epoch of every run
+            for key in ("seconds_per_epoch", "cpu_seconds_per_epoch", "test_mse"):
+                results[name][key] += r[key]
+        else:
+            results[name] = r
         print(f"  {name}: s/epoch {[round(s, 1) for s in r['seconds_per_epoch']]}, "
+              f"CPU s/epoch {[round(c, 1) for c in r['cpu_seconds_per_epoch']]}, load {r['load']:.1f}, "
               f"test MSE {[round(m, 5) for m in r['test_mse']]}", file=sys.stderr, flush=True)
 
     ref = results.get("reference")
     print(f"\nmachine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
           f"torch threads default; load average before {load0[0]:.1f}, after {os.getloadavg()[0]:.1f}")
-    print("\n| pipeline | epochs | s/epoch (median) | CPU s/epoch | s/step | vs reference | test MSE by epoch |")
-    print("|---|---|---|---|---|---|---|")
+    def median(values):
+        values = sorted(values)
+        return values[len(values) // 2] if values else float("nan")
+
+    print("\n| pipeline | steps | s/epoch (median) | CPU s/epoch (each run) | CPU vs reference (median) | test MSE |")
+    print("|---|---|---|---|---|---|")
     for name, r in results.items():
-        secs = sorted(r["seconds_per_epoch"])
-        med = secs[len(secs) // 2]
-        cpu = sorted(r["cpu_seconds_per_epoch"])
-        cpu_med = cpu[len(cpu) // 2] if cpu else float("nan")
-        ratio = ""
-        if ref:
-            rs = sorted(ref["seconds_per_epoch"])
-            ratio = f"{med / rs[len(rs) // 2]:.2f}×"
-        mse = ", ".join(f"{m:.4f}" for m in r["test_mse"])
-        print(f"| {name} | {len(r['test_mse'])} | {med:.1f} | {cpu_med:.1f} | {med / r['steps_per_epoch']:.3f} | "
-              f"{ratio} | {mse} |")
+        ratio = f"{median(r['cpu_seconds_per_epoch']) / median(ref['cpu_seconds_per_epoch']):.2f}×" if ref else ""
+        cpu = ", ".join(f"{c:.1f}" for c in r["cpu_seconds_per_epoch"])
+        mse = ", ".join(sorted({f"{m:.4f}" for m in r["test_mse"]}))
+        print(f"| {name} | {r['steps_per_epoch']} | {median(r['seconds_per_epoch']):.1f} | {cpu} | {ratio} | {mse} |")
     if args.json:
         args.json.write_text(json.dumps({"results": results, "load_before": load0,
                                          "load_after": os.getloadavg()}, indent=1))

@@ -7,6 +7,7 @@ between configurations; the 10 000 t10k test images are scored once per configur
 
     .venv/bin/python benchmarks/bench_images_one_epoch.py --json benchmarks/results/images-one-epoch.json
     .venv/bin/python benchmarks/bench_images_one_epoch.py --configs "128:3e-3,64:5e-3"   # batch:lr pairs
+    .venv/bin/python benchmarks/bench_images_one_epoch.py --configs "128:1.5e-2" --seeds 0,1,2
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ def main() -> None:
                     help="comma-separated batch:peak-lr pairs (one-cycle schedule)")
     ap.add_argument("--epochs", type=int, default=1, help="epochs per configuration (the schedule spans them)")
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--seeds", default="0", help="comma-separated model seeds (weights and batch order; the "
+                    "validation split stays that of seed 0)")
     ap.add_argument("--json")
     args = ap.parse_args()
 
@@ -33,15 +36,15 @@ def main() -> None:
 
     train, validation, test, _ = train_data(seed=0)
     rows = []
-    for part in args.configs.split(","):
+    for part, seed in [(p, int(s)) for p in args.configs.split(",") for s in args.seeds.split(",")]:
         batch, lr = part.split(":")
         t0 = time.perf_counter()
-        ae = ConvAutoencoder(epochs=args.epochs, batch_size=int(batch), lr=float(lr), seed=0,
+        ae = ConvAutoencoder(epochs=args.epochs, batch_size=int(batch), lr=float(lr), seed=seed,
                              num_threads=args.threads).fit(train, validation)
         seconds = time.perf_counter() - t0
         with ae._threads():
             test_mse = evaluate(ae.model_, test.images)["mse"]
-        row = {"batch_size": int(batch), "lr": float(lr), "epochs": args.epochs,
+        row = {"batch_size": int(batch), "lr": float(lr), "seed": seed, "epochs": args.epochs,
                "validation_mse": ae.history_.best_validation_loss, "validation_by_epoch": ae.history_.validation_loss,
                "test_mse": test_mse, "fit_seconds": seconds, "threads": ae.history_.threads,
                "load": os.getloadavg()[0]}
@@ -50,11 +53,11 @@ def main() -> None:
     best = min(rows, key=lambda r: r["validation_mse"])
     print(f"\n{len(train)} training, {len(validation)} validation, {len(test)} test images; {args.epochs} epoch(s) "
           f"each\n")
-    print("| batch | peak lr | validation MSE | test MSE | fit s | load |")
-    print("|---|---|---|---|---|---|")
+    print("| batch | peak lr | seed | validation MSE | test MSE | fit s | load |")
+    print("|---|---|---|---|---|---|---|")
     for r in rows:
         mark = " (chosen on validation)" if r is best else ""
-        print(f"| {r['batch_size']} | {r['lr']:g} | {r['validation_mse']:.5f}{mark} | {r['test_mse']:.5f} | "
+        print(f"| {r['batch_size']} | {r['lr']:g} | {r['seed']} | {r['validation_mse']:.5f}{mark} | {r['test_mse']:.5f} | "
               f"{r['fit_seconds']:.0f} | {r['load']:.1f} |")
     if args.json:
         os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
