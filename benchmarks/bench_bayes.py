@@ -428,6 +428,7 @@ def write_cli_results(store: dict, command: str) -> None:
 
 
 ALT_STORE = DATA / "bench_bayes_cli_alt.json"
+PY_STORE = DATA / "bench_bayes_py_alt.json"
 
 
 def section_cli_alt(ratings, flags: list[str]) -> None:
@@ -456,6 +457,42 @@ def section_cli_alt(ratings, flags: list[str]) -> None:
             ALT_STORE.write_text(json.dumps(store, indent=1))
 
 
+PY_ALT = {"k": 24, "n_samples": 100, "burn_in": 10, "implicit": "both", "noise": "both"}
+
+
+def section_py_alt(ratings, features: bool = False) -> None:
+    """The proposed defaults that the CLI cannot take as flags yet (noise="both" is a gibbs_fit argument, not a
+    model or CLI option): ``LatentFactorModel(solver="bayes", ...)`` fitted on the same 80 % training files'
+    ratings with gibbs_fit's default noise model switched, scored on the same 20 % (clipped, as the CLI does)."""
+    from latentatlas.ratings.model import LatentFactorModel
+
+    store = json.loads(PY_STORE.read_text()) if PY_STORE.exists() else {}
+    store["py_settings"] = PY_ALT
+    rows = store.setdefault("py_features" if features else "py", {})
+    kw = {k: v for k, v in PY_ALT.items() if k != "noise"}
+    defaults = dict(bayes.gibbs_fit.__kwdefaults__)
+    for seed in CLI_SEEDS:
+        if str(seed) in rows:
+            continue
+        sp = prep.split(ratings, test_fraction=0.2, seed=seed)
+        m = LatentFactorModel(solver="bayes", seed=seed, n_threads=1, time_bias=features, **kw)
+        bayes.gibbs_fit.__kwdefaults__["noise"] = PY_ALT["noise"]
+        t0 = time.perf_counter()
+        try:
+            if features:
+                m.fit(sp.train, user_features=str(ML_USER), item_features=str(ML_ITEM))
+            else:
+                m.fit(sp.train)
+        finally:
+            bayes.gibbs_fit.__kwdefaults__.update(defaults)
+        sec = time.perf_counter() - t0
+        pairs_ = np.stack([sp.test.user_ids[sp.test.users], sp.test.item_ids[sp.test.items]], axis=1)
+        pred = m.predict(pairs_, times=sp.test.timestamps) if features else m.predict(pairs_)
+        rows[str(seed)] = {"py_alt": rmse(pred, sp.test.values), "py_alt_s": sec, "load": load_avg()}
+        print("py alt", seed, json.dumps(rows[str(seed)]), flush=True)
+        PY_STORE.write_text(json.dumps(store, indent=1))
+
+
 def _shown(cmd: str) -> str:
     import re
 
@@ -473,9 +510,13 @@ def cli_results(store: dict) -> list[str]:
             continue
         rows = [dict(store[key]["rows"][s]) for s in sorted(store[key]["rows"])]
         alt = json.loads(ALT_STORE.read_text()) if ALT_STORE.exists() else {}
+        if PY_STORE.exists():
+            alt.update({k: v for k, v in json.loads(PY_STORE.read_text()).items() if k.startswith("py")})
         for row in rows:
             row.update({k: v for k, v in alt.get(key, {}).get(str(row["seed"]), {}).items()
                         if k in ("cli_alt", "cli_alt_s")})
+            row.update({k: v for k, v in alt.get("py" if key == "cli" else "py_features", {}).get(
+                str(row["seed"]), {}).items() if k in ("py_alt", "py_alt_s")})
         parts.append(f"## {title}\n")
         parts.append(f"5 fresh random 80/20 splits of MovieLens-100K (`prep.split(test_fraction=0.2, seed=s)`, seeds "
                      f"{', '.join(map(str, CLI_SEEDS))}; none was used to choose anything), written as tab-separated "
@@ -485,10 +526,17 @@ def cli_results(store: dict) -> list[str]:
                      + ("plus user (age decade, gender, occupation, zip's first character) and item (genres at "
                         "1/count, release decade) attribute columns in the same blocks, each attribute its own "
                         "group (`group_shapes`); myFM gets no time information. " if key == "cli_features" else
-                        "(as in --splits). ") + "Wall seconds on the shared machine; load average per row.\n")
+                        "(as in --splits). ") + "The `Python:` column (`--py-alt`) is the recommended defaults of "
+                     "RESULTS-rating-defaults.md through `LatentFactorModel(solver=\"bayes\")` on the same training "
+                     "ratings, with gibbs_fit's default noise model switched to \"both\" (no CLI flag takes it yet), "
+                     "test predictions clipped as the CLI's are. Wall seconds on the shared machine; load average "
+                     "per row.\n")
         alt_flags = " ".join(alt.get("flags", [])[2:])
         cols = [("seed", "split seed", "{}"), ("cli", "CLI (" + " ".join(CLI_FLAGS[2:]) + ")", "{:.4f}"),
-                ("cli_alt", f"CLI ({alt_flags})", "{:.4f}"), ("myfm10", "myFM r10", "{:.4f}"),
+                ("cli_alt", f"CLI ({alt_flags})", "{:.4f}"),
+                ("py_alt", "Python: " + ", ".join(f"{k}={v}" for k, v in alt.get("py_settings", {}).items())
+                 + (" + the same attribute files, time_bias=True" if key == "cli_features" else ""),
+                 "{:.4f}"), ("myfm10", "myFM r10", "{:.4f}"),
                 ("myfm32", "myFM r32", "{:.4f}"), ("cli_s", "CLI s (whole command)", "{:.1f}"),
                 ("cli_alt_s", "CLI (alt) s", "{:.1f}"),
                 ("myfm10_s", "myFM r10 s", "{:.1f}"), ("myfm32_s", "myFM r32 s", "{:.1f}"), ("load", "load", "{}")]
@@ -498,11 +546,11 @@ def cli_results(store: dict) -> list[str]:
             if len(v) > 1:
                 summary[c] = f"{v.mean():.4f} ± {v.std(ddof=1):.4f}" if not c.endswith("_s") else f"{v.mean():.1f}"
         parts.append(table(rows + [summary], cols) + "\n")
-        for c, label in (("cli", " ".join(CLI_FLAGS[2:])), ("cli_alt", alt_flags)):
+        for c, label in (("cli", " ".join(CLI_FLAGS[2:])), ("cli_alt", alt_flags), ("py_alt", "Python, proposed")):
             both = [r for r in rows if c in r and "myfm32" in r]
             if both:
                 d = np.array([r[c] - r["myfm32"] for r in both])
-                parts.append(f"CLI ({label}) − myFM r32: mean {d.mean():+.4f} over {len(d)} splits (below on "
+                parts.append(f"{'Python' if c == 'py_alt' else 'CLI'} ({label}) − myFM r32: mean {d.mean():+.4f} over {len(d)} splits (below on "
                              f"{int((d < 0).sum())}).\n")
     return parts
 
@@ -639,6 +687,7 @@ def main(argv=None) -> None:
     ap.add_argument("--scale", action="store_true")
     ap.add_argument("--cli", action="store_true", help="issue-16 target 1: the CLI vs myFM on 5 fresh splits")
     ap.add_argument("--cli-features", action="store_true", help="target 2: with ML-100K attributes and time")
+    ap.add_argument("--py-alt", action="store_true", help="the proposed defaults through LatentFactorModel")
     ap.add_argument("--cli-report", action="store_true", help="only rewrite the target sections from the stores")
     ap.add_argument("--cli-alt", default="", help="the CLI alone with these rating flags, e.g. '--k 16 --n-samples 100'")
     ap.add_argument("--scale-ratings", type=int, default=10_000_000)
@@ -648,7 +697,7 @@ def main(argv=None) -> None:
     store = load_store()
     if not args.cli_report:
         warm_up()
-    if args.tune or args.splits or args.cli or args.cli_features or args.cli_alt:
+    if args.tune or args.splits or args.cli or args.cli_features or args.cli_alt or args.py_alt:
         if not ML100K.exists():
             sys.exit(f"{ML100K} missing: run bash benchmarks/get_data.sh")
         ratings = read_ratings(ML100K)
@@ -662,6 +711,9 @@ def main(argv=None) -> None:
         section_cli(store, ratings, False)
     if args.cli_features:
         section_cli(store, ratings, True)
+    if args.py_alt:
+        section_py_alt(ratings)
+        section_py_alt(ratings, features=True)
     if args.cli_alt:
         section_cli_alt(ratings, ["--solver", "bayes", *args.cli_alt.split()])
     if args.scale:
@@ -672,7 +724,7 @@ def main(argv=None) -> None:
         write_results(store, command)
         if CLI_BEGIN not in RESULTS.read_text() and ("cli" in store or "cli_features" in store):
             write_cli_results(store, command)
-    if args.cli or args.cli_features or args.cli_alt or args.cli_report:
+    if args.cli or args.cli_features or args.cli_alt or args.cli_report or args.py_alt:
         write_cli_results(store, command)
 
 
