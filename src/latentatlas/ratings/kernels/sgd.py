@@ -32,6 +32,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+# rating_codes and codes_match are re-exported: the SGD solver (and its tests) reach them here
 from latentatlas.ratings.kernels.als import codes_match, index_dtype, rating_codes, residual  # noqa: F401
 
 
