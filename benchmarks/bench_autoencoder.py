@@ -3,8 +3,9 @@
 The reference pipeline is what a torchvision tutorial does: a Dataset that turns every image into a PIL
 image and then a float tensor (what ``transforms.ToTensor`` does), a DataLoader with 2 worker processes and
 batches of 1024, Adam (lr 1e-3, weight decay 1e-4) and an exponential decay of 0.999 per step, the model
-in the default memory format. latentatlas trains the same architecture with its defaults (batches of 128
-sliced from the in-memory uint8 tensor, one-cycle LR peaking at 3e-3, channels-last).
+in the default memory format. latentatlas trains the same architecture with its defaults (the "fast" preset:
+batches sliced from the in-memory uint8 tensor, one-cycle LR, channels-last, one thread on 2 cores), and
+``--configs`` adds other batch:peak-lr settings beside them.
 
 Every configuration runs in a subprocess of its own, so that the memory allocator can differ (the
 ``latentatlas`` command preloads tcmalloc). Wall and CPU seconds (including DataLoader workers) are
@@ -12,6 +13,8 @@ measured for the training pass of each epoch; the test MSE after each epoch on t
 
     .venv/bin/python benchmarks/bench_autoencoder.py                      # full run, ~10 min on 2 quiet cores
     .venv/bin/python benchmarks/bench_autoencoder.py --epochs 1 --limit 6000   # smoke test
+    .venv/bin/python benchmarks/bench_autoencoder.py --epochs 1 --only reference \
+        --configs "128:1.5e-2,64:1e-2,32:6e-3" --repeats 2             # CPU s/epoch of batch sizes vs the reference
 """
 
 from __future__ import annotations
