@@ -503,7 +503,7 @@ def _shown(cmd: str) -> str:
 
 def cli_results(store: dict) -> list[str]:
     parts = []
-    for key, title in (("cli", "Target 1: the CLI at the recommended defaults vs myFM + implicit"),
+    for key, title in (("cli", "Target 1: the CLI (flags as shown) and the proposed defaults through Python vs myFM + implicit"),
                        ("cli_features", "Target 2: the CLI with ML-100K user/item attributes and time biases vs "
                                         "myFM + implicit + the same attributes")):
         if key not in store:
@@ -546,7 +546,7 @@ def cli_results(store: dict) -> list[str]:
             if len(v) > 1:
                 summary[c] = f"{v.mean():.4f} ± {v.std(ddof=1):.4f}" if not c.endswith("_s") else f"{v.mean():.1f}"
         parts.append(table(rows + [summary], cols) + "\n")
-        for c, label in (("cli", " ".join(CLI_FLAGS[2:])), ("cli_alt", alt_flags), ("py_alt", "Python, proposed")):
+        for c, label in (("cli", " ".join(CLI_FLAGS[2:])), ("cli_alt", alt_flags), ("py_alt", "proposed defaults")):
             both = [r for r in rows if c in r and "myfm32" in r]
             if both:
                 d = np.array([r[c] - r["myfm32"] for r in both])
