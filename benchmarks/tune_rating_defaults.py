@@ -474,7 +474,11 @@ def main(argv=None) -> None:
         warm_up()
         cost([int(x) for x in args.cost.split(",")], args.cost_k, args.cost_kinds.split(","),
              DATA / args.cost_file if args.cost_file else None)
-    report("nice .venv/bin/python benchmarks/tune_rating_defaults.py --grid; ... --final")
+    report(".venv/bin/python benchmarks/tune_rating_defaults.py --grid; then --grid-burn, --grid-seeds "
+           "--scenarios ml100k/random, --grid-extra --scenarios bfi/random,ml100k/time,bfi/sparse30,bookx/random, "
+           "--final, --cost 1000000,10000000 [--cost-kinds both-coordinate --cost-file "
+           "rating_defaults_cost_coordinate.json]; each its own process, side by side, after bash "
+           "benchmarks/get_data.sh")
 
 
 if __name__ == "__main__":
