@@ -173,7 +173,7 @@ def test_same_seed_same_result_with_one_and_two_threads():
 
 def test_predictive_std_is_calibrated():
     split = _planted(seed=1, noise=0.5, integer=False, n_ratings=20_000)
-    fit = _fit(split.train, k=4, n_samples=60, burn_in=15, implicit=False)
+    fit = _fit(split.train, k=4, n_samples=60, burn_in=15, implicit=False, noise="global")  # one noise variance
     pred = fit.predict(split.test.users, split.test.items)
     std = fit.predict_std(split.test.users, split.test.items)
     inside = np.mean(np.abs(split.test.values - pred) <= std)
@@ -222,7 +222,7 @@ def test_per_user_and_item_noise_precisions():
     assert np.all(fit.user_noise > 0) and np.all(fit.item_noise > 0) and fit.user_noise.std() > 0
     std = fit.predict_std(split.test.users, split.test.items)
     assert np.all(np.isfinite(std)) and np.all(std > 0)
-    plain = _fit(split.train, n_samples=10, burn_in=2, implicit=False)
+    plain = _fit(split.train, n_samples=10, burn_in=2, implicit=False, noise="global")
     assert np.all(plain.user_noise == 1) and np.all(plain.item_noise == 1)
 
 

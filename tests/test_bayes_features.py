@@ -407,10 +407,10 @@ def test_model_switches_to_the_coordinate_sweep_above_the_block_limit(cold_world
     w = cold_world
     lines = []
     monkeypatch.setattr(model_module, "BLOCK_SWEEP_MAX", 1000)
-    m = LatentFactorModel(solver="bayes", k=2, n_samples=4, burn_in=1, progress=lines.append)
+    m = LatentFactorModel(solver="bayes", k=2, n_samples=4, burn_in=1, implicit="both", progress=lines.append)
     m.fit(w["X"], w["y"], item_features=_genre_frame(w))
     assert any("sweep='coordinate'" in line for line in lines)
-    assert m.bayes_.implicit == "both"  # implicit='auto' keeps them on at any size
+    assert m.bayes_.implicit == "both"  # implicit features stay on above the block limit
     assert np.all(np.isfinite(m.predict(w["X"][:50], return_std=True)[1]))
 
 
@@ -438,3 +438,17 @@ def test_a_cold_user_gets_the_rating_models_list_from_their_features():
         assert liked.mean() >= 0.9, (user, group[user], ids)
     warm = int(users[0])
     np.testing.assert_array_equal(rec.recommend(warm, n=10)[0], rec.ranking_model_.recommend(warm, n=10)[0])
+
+
+def test_implicit_auto_reads_the_shape_of_the_training_ratings():
+    from latentatlas.ratings.bayes import auto_implicit
+
+    def ratings(users, items):
+        return Ratings.from_arrays(np.asarray(users), np.asarray(items), np.ones(len(users)))
+
+    # 10 users, each 6 ratings of 60 items: density 60 / (10 x 60) = 0.1, at the limit -> on
+    assert auto_implicit(ratings(np.repeat(np.arange(10), 6), np.arange(60))) == "both"
+    # 10 users, 7 ratings each of 50 items: density 0.14 -> off
+    assert auto_implicit(ratings(np.repeat(np.arange(10), 7), np.arange(70) % 50)) == "none"
+    # dense: 10 users x 10 items, all rated (density 1) -> off
+    assert auto_implicit(ratings(np.repeat(np.arange(10), 10), np.tile(np.arange(10), 10))) == "none"

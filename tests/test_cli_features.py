@@ -52,13 +52,13 @@ def _train(data, out, *extra):
 
 
 def test_features_need_the_bayes_solver(data, tmp_path, capsys):
-    code = run(["ratings", "train", "--train", str(data / "ratings.csv"), "--item-features",
+    code = run(["ratings", "train", "--train", str(data / "ratings.csv"), "--solver", "als", "--item-features",
                 str(data / "items.csv"), "--out", str(tmp_path / "r"), "--quiet"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1
     assert "--item-features needs --solver bayes" in err
-    code = run(["ratings", "train", "--train", str(data / "ratings.csv"), "--time-bias", "--out",
-                str(tmp_path / "r"), "--quiet"])
+    code = run(["ratings", "train", "--train", str(data / "ratings.csv"), "--reg", "0.1", "--time-bias", "--out",
+                str(tmp_path / "r"), "--quiet"])  # --reg makes --solver auto choose als
     assert code == 2 and "--time-bias needs --solver bayes" in capsys.readouterr().err
     code = run(["ratings", "train", "--train", str(data / "ratings.csv"), "--solver", "bayes",
                 "--item-feature-columns", "genre", "--out", str(tmp_path / "r"), "--quiet"])

@@ -14,7 +14,7 @@ from latentatlas.ratings.bayes import gibbs_fit
 from latentatlas.ratings.names import Names
 from latentatlas.ratings.synthetic import synthetic
 
-BAYES = dict(solver="bayes", k=6, n_samples=20, burn_in=5, seed=1)
+BAYES = dict(solver="bayes", k=6, n_samples=20, burn_in=5, seed=1, implicit="both")
 
 
 @pytest.fixture(scope="module")
@@ -147,7 +147,7 @@ def test_model_files_with_every_sample_still_load(bayes_model, split, tmp_path):
     fixed-width names."""
     t = split.train
     full = gibbs_fit(t.users, t.items, t.values, t.n_users, t.n_items, k=6, n_samples=20, burn_in=5,
-                     implicit="both", seed=1)
+                     implicit=bayes_model.bayes_.implicit, seed=1)  # as the fixture's model, to compare with it
     bayes_model.save(tmp_path / "new.npz")
     with np.load(tmp_path / "new.npz", allow_pickle=False) as z:
         meta = json.loads(str(z["meta"]))

@@ -262,7 +262,12 @@ def test_bayes_refuses_options_it_ignores(prepared, tmp_path, option, value, cap
 
 def test_sampling_options_need_bayes(prepared, tmp_path, capsys):
     capsys.readouterr()
-    assert run(["ratings", "train", str(prepared / "prep"), "--n-samples", "5", "--out", str(tmp_path / "m")]) == 2
+    assert run(["ratings", "train", str(prepared / "prep"), "--solver", "als", "--n-samples", "5",
+                "--out", str(tmp_path / "m")]) == 2
+    assert "--n-samples applies to --solver bayes only" in one_line_error(capsys)
+    # with --solver auto (the default) an option only one solver takes chooses it; two that disagree are refused
+    assert run(["ratings", "train", str(prepared / "prep"), "--reg", "0.1", "--n-samples", "5",
+                "--out", str(tmp_path / "m")]) == 2
     assert "--n-samples applies to --solver bayes only" in one_line_error(capsys)
 
 

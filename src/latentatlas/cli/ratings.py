@@ -116,16 +116,18 @@ def train(
                                                             "only for what chooses on it, then refitted on all).")
                                ] = None,
     test_file: Annotated[Optional[Path], typer.Option("--test", help="Test ratings of a given split.")] = None,
-    solver: Annotated[str, typer.Option(help="The rating model: als (alternating least squares), sgd, or bayes "
-                                             "(Bayesian MF by Gibbs sampling: no λ to tune, predictive std); with "
-                                             "--engine spark also ials (Spark's implicit ALS, a ranking model).")
-                      ] = "als",
+    solver: Annotated[str, typer.Option(help="The rating model: auto (bayes up to 2 M training ratings, als "
+                                             "above; an option that only one solver takes picks it), als "
+                                             "(alternating least squares), sgd, or bayes (Bayesian MF by Gibbs "
+                                             "sampling: no λ to tune, predictive std); with --engine spark also "
+                                             "ials (Spark's implicit ALS, a ranking model).")
+                      ] = "auto",
     k: Annotated[Optional[int], typer.Option("--k", help="Latent factors (default 64; 24 for bayes).")] = None,
-    n_samples: Annotated[Optional[int], typer.Option(help="bayes: posterior samples averaged (default 50).")] = None,
+    n_samples: Annotated[Optional[int], typer.Option(help="bayes: posterior samples averaged (default 100).")] = None,
     burn_in: Annotated[Optional[int], typer.Option(help="bayes: samples discarded first (default 10).")] = None,
-    implicit: Annotated[str, typer.Option(help="bayes: implicit who-rated-what features: auto (both; drawn one "
-                                               "coordinate at a time above 2 M ratings), both, user, item or "
-                                               "none.")] = "auto",
+    implicit: Annotated[str, typer.Option(help="bayes: implicit who-rated-what features: auto (both "
+                                               "where ratings fill <= 10 % of users x items, else none), both, "
+                                               "user, item or none.")] = "auto",
     reg: Annotated[Optional[float], typer.Option(help="λ, penalty per rating on the factors (default 0.12 for als, "
                                                       "0.065 for sgd).")] = None,
     lr: Annotated[Optional[float], typer.Option(help="SGD learning rate (default 0.02).")] = None,
@@ -182,6 +184,10 @@ def train(
     Ctrl-C keeps the best model so far, writes it and prints the command that resumes it (exit 130).
     """
     reading = read_options(format, user_col, item_col, rating_col, sep, header, duplicates, on_bad_lines)
+    asked = solver
+    solver = _auto_solver(solver, engine, reg=reg, lr=lr, max_steps=max_steps, init_scale=init_scale, resume=resume,
+                          n_samples=n_samples, burn_in=burn_in, item_features=item_features,
+                          user_features=user_features, time_bias=time_bias)
     _check_train_options(data, engine, solver, metrics, reg=reg, lr=lr, max_steps=max_steps, init_scale=init_scale,
                          n_samples=n_samples, burn_in=burn_in)
     features = feature_options(user_feature_columns, user_feature_id, user_feature_sep, item_feature_columns,
@@ -223,6 +229,11 @@ def train(
                                 test_fraction=test_fraction, leave_last_out=leave_last_out, seed=seed,
                                 builtin_size=builtin_size, progress=log, user_features=user_features,
                                 item_features=item_features, feature_options=features, **reading)
+    if asked == "auto" and solver == "bayes" and len(parts.train) > AUTO_BAYES_MAX:
+        model.set_params(solver="als")
+        log(f"solver als (--solver auto: {len(parts.train):,} training ratings, more than {AUTO_BAYES_MAX:,} for bayes)")
+    elif asked == "auto":
+        log(f"solver {solver} (--solver auto)")
     if time_bias and parts.train.timestamps is None:
         raise LatentAtlasError(f"--time-bias needs timestamps, and the training ratings "
                                f"({train_file or data or 'the built-in synthetic set'}) have none (a timestamp/date "
@@ -265,6 +276,27 @@ def train(
         typer.echo(f"latentatlas: interrupted; the best model so far (step {model.history_.best_step}) is in "
                    f"{result.out}; continue with: {again}", err=True)
         raise typer.Exit(130)
+
+
+#: ``--solver auto`` samples (bayes) up to this many training ratings and solves (als) above: bayes won on 6 of 8
+#: validation scenarios of four real data sets, at about 40-60 CPU s per million ratings against ALS's 3 s
+#: (benchmarks/RESULTS-rating-defaults.md).
+AUTO_BAYES_MAX = 2_000_000
+
+
+def _auto_solver(solver: str, engine: str, **given) -> str:
+    """``--solver auto``: the solver an option given implies (only bayes takes --n-samples, features...; only
+    als/sgd take --reg, --resume...), Spark's ALS on --engine spark, else bayes (switched to als above
+    :data:`AUTO_BAYES_MAX` training ratings once the data are read)."""
+    if solver != "auto":
+        return solver
+    if engine != "local":
+        return "als"
+    if given.get("lr") is not None:
+        return "sgd"
+    if any(given.get(name) is not None for name in ("reg", "max_steps", "init_scale", "resume")):
+        return "als"
+    return "bayes"
 
 
 def _check_side_options(solver, engine, item_features, user_features, features: dict, time_bias: bool) -> None:

@@ -184,10 +184,12 @@ class LatentFactorModel(RegressorMixin, RecommenderBase):
     n_threads : int or None
         Threads for the kernels (None: all cores).
     n_samples, burn_in : int or None
-        ``bayes``: posterior samples averaged (default 50) after discarding ``burn_in`` (default 10).
+        ``bayes``: posterior samples averaged (default 100) after discarding ``burn_in`` (default 10).
     implicit : {"auto", "both", "user", "item", "none"}
         ``bayes``: implicit "who rated what" features on the user side, item side, both or none; ``auto``
-        (default) means both. Up to 2 M training ratings the sampler draws the implicit and feature vectors
+        (default) means both where the ratings fill at most 10 % of users × items (where which items a user
+        chose says something), none otherwise
+        (:func:`latentatlas.ratings.bayes.auto_implicit`). Up to 2 M training ratings the sampler draws the implicit and feature vectors
         whole (block sweep), above that one coordinate at a time (as libFM/myFM), which keeps a sample at
         10 M ratings within a small multiple of an ALS iteration (RESULTS-bayes-implicit-speed.md).
     time_bias : bool
