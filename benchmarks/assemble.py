@@ -9,8 +9,18 @@ HERE = Path(__file__).resolve().parent
 TARGET = HERE.parent / "BENCHMARKS.md"
 MARKER = "The sections below are the scripts' own result files, unchanged."
 # Issue order: foundation and ingest, the model and its peers, then images, then the later issues.
-ORDER = ["ingest", "recommenders", "kernels", "synthetic", "bayes", "spark", "autoencoder", "embeddings",
+ORDER = ["ingest", "recommenders", "kernels", "synthetic", "bayes", "rating-defaults", "bayes-side", "timebias",
+         "bayes-implicit-speed", "sgd-libmf", "solver-memory", "features-input", "spark", "autoencoder", "embeddings",
          "explorer", "ranking", "ials-speed", "model-size", "images"]
+
+
+def _demoted(lines):
+    """Markdown headings one level down; lines inside fenced code (comments of shell commands) unchanged."""
+    fenced = False
+    for line in lines:
+        if line.lstrip().startswith("```"):
+            fenced = not fenced
+        yield "#" + line if line.startswith("#") and not fenced else line
 
 
 def main() -> None:
@@ -22,7 +32,7 @@ def main() -> None:
     for path in files:
         text = path.read_text(encoding="utf-8").strip()
         # Each file's title becomes a section of BENCHMARKS.md, its sections sub-sections.
-        text = "\n".join("#" + line if line.startswith("#") else line for line in text.splitlines())
+        text = "\n".join(_demoted(text.splitlines()))
         if not text.startswith("## "):
             text = f"## {path.stem[8:].capitalize()}\n\n{text}"
         parts.append(f"\n<!-- {path.relative_to(HERE.parent)} -->\n{text}\n")
