@@ -21,8 +21,6 @@ Recognised with no options:
 from __future__ import annotations
 
 import csv
-import gzip
-import io
 import json
 import logging
 import os
@@ -33,6 +31,8 @@ import numpy as np
 
 from latentatlas.errors import LatentAtlasError, printable
 from latentatlas.ratings.features import KINDS, Features, shown_id
+from latentatlas.ratings.io.names import _head as _names_head
+from latentatlas.ratings.io.names import _open as _open_text
 from latentatlas.ratings.io.readers import ITEM_NAMES, USER_NAMES
 
 log = logging.getLogger("latentatlas")
@@ -49,23 +49,8 @@ _YEAR_IN_TITLE = re.compile(r"\((\d{4})\)\s*$")
 __all__ = ["read_features", "check_overlap", "FEATURE_FORMATS"]
 
 
-def _open_text(path: Path, encoding: str = "utf-8"):
-    raw = gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb")
-    return io.TextIOWrapper(raw, encoding=encoding, errors="replace", newline="")
-
-
 def _head(path: Path, n: int = 5) -> list[str]:
-    out = []
-    try:
-        with _open_text(path, "latin-1") as fh:
-            for line in fh:
-                if line.strip():
-                    out.append(line.rstrip("\r\n"))
-                    if len(out) == n:
-                        break
-    except (OSError, EOFError) as exc:
-        raise LatentAtlasError(f"{path}: cannot read file ({exc})") from None
-    return out
+    return _names_head(path, n, "latin-1")  # MovieLens' u.item is latin-1; any byte decodes for sniffing
 
 
 def _base(path: Path) -> str:

@@ -351,11 +351,11 @@ def _open(path: Path, encoding: str = "utf-8"):
     return io.TextIOWrapper(raw, encoding=encoding, errors="replace", newline="")
 
 
-def _head(path: Path, n: int = 20) -> list[str]:
+def _head(path: Path, n: int = 20, encoding: str = "utf-8") -> list[str]:
     """The first ``n`` non-blank lines."""
     out = []
     try:
-        with _open(path) as fh:
+        with _open(path, encoding) as fh:
             for line in fh:
                 if line.strip():
                     out.append(line.rstrip("\r\n"))
