@@ -271,6 +271,25 @@ def test_sampling_options_need_bayes(prepared, tmp_path, capsys):
     assert "--n-samples applies to --solver bayes only" in one_line_error(capsys)
 
 
+
+def test_solver_auto_samples_small_data_and_solves_large(prepared, tmp_path, capsys, monkeypatch):
+    from latentatlas.cli import ratings as cli_ratings
+
+    def train(name, *extra):
+        capsys.readouterr()
+        assert run(["ratings", "train", str(prepared / "prep"), "--k", "3", "--ranker", "popular", *extra,
+                    "--out", str(tmp_path / name)]) == 0
+        return json.loads((tmp_path / name / "run.json").read_text())["config"]["solver"], capsys.readouterr().err
+
+    solver, err = train("small")  # about 2,400 training ratings: bayes
+    assert solver == "bayes" and "solver bayes (--solver auto)" in err
+    monkeypatch.setattr(cli_ratings, "AUTO_BAYES_MAX", 100)
+    solver, err = train("large")  # more than the limit: als, said in the output
+    assert solver == "als" and "solver als (--solver auto:" in err and "more than 100 for bayes" in err
+    assert train("sampled", "--n-samples", "4", "--burn-in", "2")[0] == "bayes"  # an option of bayes only
+    assert train("solved", "--max-steps", "2")[0] == "als"  # an option of ALS/SGD only
+
+
 # --- R19: a closed standard output is an error ----------------------------------------------------------------
 @pytest.mark.parametrize("args", [["--version"], ["ratings", "recommend", "MODEL", "--user", "0"]])
 def test_closed_stdout_exits_non_zero(prepared, args):

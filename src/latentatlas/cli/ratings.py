@@ -184,8 +184,7 @@ def train(
     Ctrl-C keeps the best model so far, writes it and prints the command that resumes it (exit 130).
     """
     reading = read_options(format, user_col, item_col, rating_col, sep, header, duplicates, on_bad_lines)
-    asked = solver
-    solver = _auto_solver(solver, engine, reg=reg, lr=lr, max_steps=max_steps, init_scale=init_scale, resume=resume,
+    solver, by_size = _auto_solver(solver, engine, reg=reg, lr=lr, max_steps=max_steps, init_scale=init_scale, resume=resume,
                           n_samples=n_samples, burn_in=burn_in, item_features=item_features,
                           user_features=user_features, time_bias=time_bias)
     _check_train_options(data, engine, solver, metrics, reg=reg, lr=lr, max_steps=max_steps, init_scale=init_scale,
@@ -229,10 +228,11 @@ def train(
                                 test_fraction=test_fraction, leave_last_out=leave_last_out, seed=seed,
                                 builtin_size=builtin_size, progress=log, user_features=user_features,
                                 item_features=item_features, feature_options=features, **reading)
-    if asked == "auto" and solver == "bayes" and len(parts.train) > AUTO_BAYES_MAX:
+    if by_size and len(parts.train) > AUTO_BAYES_MAX:
         model.set_params(solver="als")
+        log.label = "train als"
         log(f"solver als (--solver auto: {len(parts.train):,} training ratings, more than {AUTO_BAYES_MAX:,} for bayes)")
-    elif asked == "auto":
+    elif by_size:
         log(f"solver {solver} (--solver auto)")
     if time_bias and parts.train.timestamps is None:
         raise LatentAtlasError(f"--time-bias needs timestamps, and the training ratings "
@@ -284,19 +284,19 @@ def train(
 AUTO_BAYES_MAX = 2_000_000
 
 
-def _auto_solver(solver: str, engine: str, **given) -> str:
+def _auto_solver(solver: str, engine: str, **given) -> tuple[str, bool]:
     """``--solver auto``: the solver an option given implies (only bayes takes --n-samples, features...; only
-    als/sgd take --reg, --resume...), Spark's ALS on --engine spark, else bayes (switched to als above
-    :data:`AUTO_BAYES_MAX` training ratings once the data are read)."""
+    als/sgd take --reg, --resume...), Spark's ALS on --engine spark, else bayes, to be switched to als above
+    :data:`AUTO_BAYES_MAX` training ratings once the data are read (then the flag returned is True)."""
     if solver != "auto":
-        return solver
+        return solver, False
     if engine != "local":
-        return "als"
-    if given.get("lr") is not None:
-        return "sgd"
-    if any(given.get(name) is not None for name in ("reg", "max_steps", "init_scale", "resume")):
-        return "als"
-    return "bayes"
+        return "als", False
+    if given.pop("lr") is not None:
+        return "sgd", False
+    if any(given.pop(name) is not None for name in ("reg", "max_steps", "init_scale", "resume")):
+        return "als", False
+    return "bayes", not any(value not in (None, False) for value in given.values())
 
 
 def _check_side_options(solver, engine, item_features, user_features, features: dict, time_bias: bool) -> None:
