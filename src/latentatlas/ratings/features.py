@@ -365,6 +365,13 @@ class Features:
                    meta=meta)
 
 
+def _texty(series) -> bool:
+    """Object cells or pandas' string dtype (the default for text from pandas 3 on)."""
+    import pandas as pd
+
+    return series.dtype == object or isinstance(series.dtype, pd.StringDtype)
+
+
 def _detect(series, sep: str) -> str:
     """numeric for number columns (bool included), multi when a value is a list or text holding ``sep``,
     else categorical."""
@@ -408,7 +415,7 @@ def _encode_arrow(series, sep: str | None):
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    if series.dtype != object or pd.api.types.infer_dtype(series, skipna=True) not in ("string", "empty"):
+    if not _texty(series) or pd.api.types.infer_dtype(series, skipna=True) not in ("string", "empty"):
         if not (series.dtype == object and pd.api.types.infer_dtype(series, skipna=True) == "mixed"):
             return None
     try:
@@ -459,7 +466,7 @@ def _encode_values(series, sep: str | None):
     if fast is not None:
         return fast
     s = pd.Series(series.to_numpy(), index=np.arange(len(series)))
-    multi = sep is not None and s.dtype == object
+    multi = sep is not None and _texty(s)
     if multi:
         split = s.str.split(sep, regex=False)
         s = split.where(split.notna(), s)  # strings split; lists and other cells as they are

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from latentatlas.errors import LatentAtlasError, printable
-from latentatlas.ratings.features import KINDS, Features, shown_id
+from latentatlas.ratings.features import KINDS, Features, _texty, shown_id
 from latentatlas.ratings.io.names import _head as _names_head
 from latentatlas.ratings.io.names import _open as _open_text
 from latentatlas.ratings.io.readers import ITEM_NAMES, USER_NAMES
@@ -376,7 +376,7 @@ def _generic_spec(frame, id_column: str, chosen: bool, sep: str, forced: dict) -
             spec[col] = f"\0zip:{col}"
             continue
         values = series.dropna()
-        inferred = pd.api.types.infer_dtype(values, skipna=True) if series.dtype == object else ""
+        inferred = pd.api.types.infer_dtype(values, skipna=True) if _texty(series) else ""
         if not chosen and inferred == "mixed" and any(isinstance(v, dict) for v in values.to_numpy()):
             log.debug("features: column %r holds nested values; left out", col)
             left_out.append(col)
@@ -404,8 +404,8 @@ def _check_ids(frame, id_column: str, path: Path, header: bool) -> None:
 
     offset = 2 if header else 1
     ids = frame[id_column]
-    missing = pd.isna(ids).to_numpy()
-    if ids.dtype == object and pd.api.types.infer_dtype(ids, skipna=True) == "string":
+    missing = np.array(pd.isna(ids), dtype=bool)  # a copy: pandas 3 hands out read-only views
+    if _texty(ids) and pd.api.types.infer_dtype(ids, skipna=True) == "string":
         import pyarrow as pa
         import pyarrow.compute as pc
 
