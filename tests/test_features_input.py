@@ -91,6 +91,12 @@ def test_from_frame_errors_name_the_field():
         Features.from_frame(pd.DataFrame({"id": [1, 2], "a": ["1", "abc"]}), kinds={"a": "numeric"})
     with pytest.raises(LatentAtlasError, match="an id is missing"):
         Features.from_frame(pd.DataFrame({"id": ["a", None], "a": [1, 2]}))
+    with pytest.raises(LatentAtlasError, match="row 3: 'inf' is not a finite number"):
+        Features.from_frame(pd.DataFrame({"id": [1, 2, 3], "a": ["1", "2", "inf"]}), kinds={"a": "numeric"})
+    with pytest.raises(LatentAtlasError, match="field 'b' row 2: -inf is not a finite number"):
+        Features.from_frame(pd.DataFrame({"id": [1, 2], "a": [1, 0], "b": [0, -np.inf]}), columns={"g": ["a", "b"]})
+    with pytest.raises(LatentAtlasError, match="the table has no rows, only the columns id, a"):
+        Features.from_frame(pd.DataFrame({"id": [], "a": []}))
     with pytest.raises(LatentAtlasError, match="item_features: expected a Features, a pandas DataFrame or a file "
                                                "path, got list"):
         as_features([1, 2], "item")
@@ -221,6 +227,8 @@ def test_generic_table_id_column_by_name_or_given_and_separator(tmp_path):
     ("name,genre\nx,a\n", r"no id column .*the columns are name, genre"),
     ("item,genre\n1,a\n2,b\n1,c\n", r"line 4: duplicate id 1 "),
     ("item,genre\n1,a\n,b\n", r"line 3: the id \(item\) is missing"),
+    ("item,genre\n", r"the table has no rows, only the columns item, genre"),
+    ("item,year\n1,1990\n2,1991\n3,inf\n", r"line 4: field 'year': 'inf' is not a finite number"),
 ])
 def test_bad_feature_files_name_the_file_and_line(tmp_path, text, message):
     p = tmp_path / "feat.csv"

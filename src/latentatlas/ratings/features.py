@@ -283,6 +283,9 @@ class Features:
                 raise LatentAtlasError(f"{where}: id column {printable(id_column)!r} not found; the columns are "
                                        f"{', '.join(printable(n) for n in names[:20])}")
         id_column = str(id_column)
+        if len(frame) == 0:
+            raise LatentAtlasError(f"{where}: the table has no rows, only the columns "
+                                   f"{', '.join(printable(n) for n in names[:20])}")
         ids = _typed_ids(frame[id_column].to_numpy(), where)
 
         if columns is None:
@@ -316,6 +319,10 @@ class Features:
             if not isinstance(cols, str):  # several indicator columns -> one multi-valued group
                 cols = [str(c) for c in cols]
                 block = frame[cols].apply(pd.to_numeric, errors="coerce").fillna(0).to_numpy(dtype=np.float64)
+                if not np.isfinite(block).all():
+                    row, col = np.argwhere(~np.isfinite(block))[0]
+                    raise LatentAtlasError(f"{where}: field {printable(cols[col])!r} row {int(row) + 1}: "
+                                           f"{block[row, col]} is not a finite number")
                 on = block != 0
                 count = on.sum(axis=1)
                 r, c = np.nonzero(on)
@@ -332,10 +339,11 @@ class Features:
             used_kinds[group] = kind
             if kind == "numeric":
                 values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64)
-                bad = np.flatnonzero(np.isnan(values) & ~pd.isna(series).to_numpy())
+                bad = np.flatnonzero(~np.isfinite(values) & ~pd.isna(series).to_numpy())
                 if len(bad):
                     raise LatentAtlasError(f"{where}: field {printable(cols)!r} row {int(bad[0]) + 1}: "
-                                           f"{printable(series.iloc[bad[0]])!r} is not a number")
+                                           f"{printable(series.iloc[bad[0]])!r} is not a "
+                                           f"{'number' if np.isnan(values[bad[0]]) else 'finite number'}")
                 have = ~np.isnan(values)
                 out = np.zeros(n)
                 if have.any():

@@ -159,9 +159,16 @@ def read_features(path: str | os.PathLike, *, kind: str | None = None, id_column
             frame[f"\0{group}"] = first.where(first.fillna("") != "", None).astype(object)
             spec[group] = f"\0{group}"
             kinds.setdefault(group, "categorical")
-    _check_ids(frame, id_column, path, header=fmt not in ("ml100k-item", "ml100k-user", "parquet", "jsonl",
-                                                             "yelp-business"))
-    features = Features.from_frame(frame, id_column, spec, sep=sep or "|", kinds=kinds, source=where)
+    header = fmt not in ("ml100k-item", "ml100k-user", "parquet", "jsonl", "yelp-business")
+    _check_ids(frame, id_column, path, header=header)
+    try:
+        features = Features.from_frame(frame, id_column, spec, sep=sep or "|", kinds=kinds, source=where)
+    except LatentAtlasError as exc:  # from_frame counts rows of the table; a file's reader wants its line
+        found = re.search(r": field (.*) row (\d+): ", str(exc))
+        if found is None:
+            raise
+        line = _line(path, int(found.group(2)) - 1, 2 if header else 1)
+        raise LatentAtlasError(f"{path} {line}: field {found.group(1)}: {str(exc)[found.end():]}") from None
     meta = dict(features.meta)
     meta.update(format=fmt, source=where, left_out=list(frame.attrs.get("left_out", [])))
     object.__setattr__(features, "meta", meta)
