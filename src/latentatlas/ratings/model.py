@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from sklearn.base import RegressorMixin
 
 from latentatlas import checks
 from latentatlas.errors import LatentAtlasError, not_fitted
@@ -130,7 +129,7 @@ class History:
         return cls(**{k: v for k, v in d.items() if k in names})
 
 
-class LatentFactorModel(RegressorMixin, RecommenderBase):
+class LatentFactorModel(RecommenderBase):
     """Matrix factorisation of explicit ratings: ``r_ui ≈ μ + b_u + b_i + q_u·p_i``.
 
     A scikit-learn regressor over *original* ids: ``fit(X, y)`` takes an (n, 2) array or DataFrame of
@@ -348,6 +347,22 @@ class LatentFactorModel(RegressorMixin, RecommenderBase):
     def _check_fitted(self) -> None:
         if not hasattr(self, "user_factors_"):
             raise not_fitted("LatentFactorModel")
+
+    # --- scikit-learn's regressor protocol (RegressorMixin's, written out: see base.Estimator) ----------------
+    def __sklearn_tags__(self):
+        from sklearn.utils import RegressorTags
+
+        tags = super().__sklearn_tags__()
+        tags.estimator_type = "regressor"
+        tags.regressor_tags = RegressorTags()
+        tags.target_tags.required = True
+        return tags
+
+    def score(self, X, y, sample_weight=None) -> float:
+        """R² of ``predict(X)`` against the ratings ``y`` (scikit-learn's regressor score)."""
+        from sklearn.metrics import r2_score
+
+        return float(r2_score(y, self.predict(X), sample_weight=sample_weight))
 
     # --- training ----------------------------------------------------------------------------------------
     def fit(self, X, y=None, *, validation=None, init_from: "LatentFactorModel | None" = None,
