@@ -71,11 +71,16 @@ def test_fit_X_y_holds_out_validation_then_refits_on_everything(Xy, string_ratin
     # The refit saw every rating: every user has as many seen items as ratings in X.
     counts = np.diff(m.seen_indptr_)
     assert counts.sum() == len(X)
-    # The same as making that split by hand and fitting on it, with refit.
+    # Early stopping is the same as making that split by hand and fitting on it (the same ratings held out)...
     r = Ratings.from_arrays(X[:, 0], X[:, 1], y)
     inner = prep.split(r, int(round(0.1 * len(X))), 0, seed=1)
-    by_hand = LatentFactorModel(k=6, max_steps=10, seed=1).fit(inner.train, inner.validation)
-    np.testing.assert_allclose(m.predict(X[:100]), by_hand.predict(X[:100]))
+    by_hand = LatentFactorModel(k=6, max_steps=10, seed=1, refit=False).fit(inner.train, inner.validation)
+    assert h.steps == by_hand.history_.steps and h.validation_rmse == by_hand.history_.validation_rmse
+    assert h.best_step == by_hand.history_.best_step
+    # ...and the refit is best_step steps on all the given ratings, as given (in their order).
+    everything = LatentFactorModel(k=6, max_steps=h.best_step, seed=1, validation_fraction=0).fit(X, y)
+    np.testing.assert_array_equal(m.user_factors_, everything.user_factors_)
+    np.testing.assert_array_equal(m.predict(X[:100]), everything.predict(X[:100]))
     # Without hold-out there is nothing to stop on: max_steps steps, no refit.
     plain = LatentFactorModel(k=6, max_steps=4, validation_fraction=0).fit(X, y)
     assert plain.history_.stopped_at == 4 and plain.history_.refit_steps == 0

@@ -7,10 +7,14 @@ kernels to compile first and the "seen" layout left for ``recommend``.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import scipy.sparse as sp
 
 from latentatlas.ratings.kernels import als
+
+if TYPE_CHECKING:  # pragma: no cover
+    import scipy.sparse as sp
 
 #: Row chunks of the parallel kernels; fixed, so sums do not depend on the number of threads.
 CHUNKS = 64
@@ -26,7 +30,10 @@ class ALSSolver:
     residual's value, and the same steps): at 10 M ratings 80 MB for both instead of 160 MB.
     """
 
-    def __init__(self, model, train, resid: np.ndarray, dt: np.dtype, rng: np.random.Generator):
+    def __init__(self, model, train, resid: np.ndarray, dt: np.dtype, rng: np.random.Generator,
+                 keep: np.ndarray | None = None):
+        """``resid``: the residual of every rating of ``train``; ``keep``: a bool mask of those to train on
+        (None: all)."""
         n_users, n_items = train.shape
         self.model, self.shape, self.dt = model, train.shape, dt
         self.decoding = None  # (table, μ, user biases, item biases) when the layouts hold rating codes
@@ -41,8 +48,10 @@ class ALSSolver:
             if als.codes_match(train.users, train.items, codes, *decoding, resid):
                 values, data_dtype, self.decoding = codes, np.uint8, decoding
         # column indices as uint16 where they fit (items: up to 65 536 of them): 2 bytes a rating less
-        self.user_csr = als.compressed(train.users, train.items, values, n_users, data_dtype, n_cols=n_items)
-        self.item_csr = als.compressed(train.items, train.users, values, n_items, data_dtype, n_cols=n_users)
+        self.user_csr = als.compressed(train.users, train.items, values, n_users, data_dtype, n_cols=n_items,
+                                       keep=keep)
+        self.item_csr = als.compressed(train.items, train.users, values, n_items, data_dtype, n_cols=n_users,
+                                       keep=keep)
         del values
         if self.decoding is not None:
             table, mu, bu, bi = self.decoding
@@ -50,8 +59,10 @@ class ALSSolver:
             self.item_args = (table, mu, bi, bu, False, _longest(self.item_csr[0]))
         self.fallback_rows = 0
 
-    def matrix(self) -> sp.csr_matrix:
+    def matrix(self) -> "sp.csr_matrix":
         """The centred training matrix (for ``init="svd"``)."""
+        import scipy.sparse as sp  # here only: the import is 23 MB of a fit's memory
+
         indptr, indices, data = self.user_csr
         if self.decoding is not None:
             resid = np.empty(len(data), dtype=self.dt)
@@ -82,7 +93,7 @@ class ALSSolver:
             return als.csr_sse_coded(*self.user_csr, *self.user_args[:5], Q, P, CHUNKS)
         return als.csr_sse(*self.user_csr, Q, P, CHUNKS)
 
-    def seen(self, train) -> tuple[np.ndarray, np.ndarray]:
+    def seen(self, train, keep: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The user layout's pattern, int32 as every model keeps it (the item layout is let go first)."""
         self.item_csr = None
         indptr, indices = self.user_csr[:2]

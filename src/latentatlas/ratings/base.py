@@ -590,13 +590,20 @@ def check_scale(values: np.ndarray, scale: tuple[float, float], name: str) -> No
         raise LatentAtlasError(f"{name}: {bad[0]:g} is outside the rating scale {lo:g}–{hi:g} of the training data")
 
 
-def rating_scale(train: Ratings) -> tuple[float, float]:
+def rating_scale(train: Ratings, keep: np.ndarray | None = None) -> tuple[float, float]:
+    """The rating scale of ``train`` (of its ratings where the bool mask ``keep`` is True, when given):
+    the scale its source declared, widened to the ratings' own range."""
+    if keep is None:
+        low, high = float(train.values.min()), float(train.values.max())
+    else:  # no copy of the kept ratings
+        low = float(np.min(train.values, where=keep, initial=np.inf))
+        high = float(np.max(train.values, where=keep, initial=-np.inf))
     scale = train.meta.get("scale") if isinstance(train.meta, dict) else None
     if isinstance(scale, (list, tuple)) and len(scale) == 2:
         lo, hi = float(scale[0]), float(scale[1])
         if lo < hi:
-            return min(lo, float(train.values.min())), max(hi, float(train.values.max()))
-    return float(train.values.min()), float(train.values.max())
+            return min(lo, low), max(hi, high)
+    return low, high
 
 
 def positive_int(n, name: str) -> int:

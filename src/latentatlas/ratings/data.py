@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import scipy.sparse as sp
 
 from latentatlas.errors import LatentAtlasError
 from latentatlas.fsutil import save_npz, to_json
+
+if TYPE_CHECKING:  # pragma: no cover
+    import scipy.sparse as sp  # imported where used: 23 MB that a fit on ratings does not need (issue 16)
 
 FORMAT_VERSION = 1
 
@@ -154,6 +157,8 @@ class Ratings:
         >>> Ratings.from_sparse(sp.csr_matrix([[5, 0], [0, 3]])).values.tolist()
         [5.0, 3.0]
         """
+        import scipy.sparse as sp
+
         if not sp.issparse(matrix):
             raise LatentAtlasError(f"matrix must be a scipy.sparse matrix, got {type(matrix).__name__}")
         coo = matrix.tocoo()
@@ -280,14 +285,16 @@ class Ratings:
         return len(self) / cells if cells else 0.0
 
     # --- views -----------------------------------------------------------------------------------------
-    def to_coo(self) -> sp.coo_matrix:
+    def to_coo(self) -> "sp.coo_matrix":
+        import scipy.sparse as sp
+
         return sp.coo_matrix((self.values, (self.users, self.items)), shape=self.shape)
 
-    def to_csr(self) -> sp.csr_matrix:
+    def to_csr(self) -> "sp.csr_matrix":
         """Users as rows. Duplicates must already be resolved (the readers do)."""
         return self.to_coo().tocsr()
 
-    def to_csc(self) -> sp.csc_matrix:
+    def to_csc(self) -> "sp.csc_matrix":
         return self.to_coo().tocsc()
 
     def user_counts(self) -> np.ndarray:

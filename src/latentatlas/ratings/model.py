@@ -22,6 +22,7 @@ real, skewed data:
 from __future__ import annotations
 
 import math
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -70,9 +71,14 @@ _ARRAYS = ("user_factors", "item_factors", "user_bias", "item_bias", "user_ids",
 #: The fitted state.
 _STATE = ("user_factors_", "item_factors_", "user_bias_", "item_bias_", "mu_", "user_ids_", "item_ids_",
           "seen_indptr_", "seen_items_", "scale_", "reg_", "history_")
+#: The part of it that grows with the data (parked during the refit; see ``_Parked``).
+_LARGE_STATE = ("user_factors_", "item_factors_", "seen_indptr_", "seen_items_")
 #: Up to this many pairs ``predict`` runs in the calling thread (numpy), above it the parallel kernel.
 SERIAL_PAIRS = 4096
 _CHUNKS = 64  # row chunks of the parallel kernels; fixed, so sums do not depend on the number of threads
+#: Arrays set aside for a restore (the best factors so far, the early-stopped model during the refit) stay in
+#: memory up to this many bytes and go to an anonymous temporary file above it (see ``_Parked``).
+PARK_IN_MEMORY_MAX = 16 << 20
 
 
 @dataclass
@@ -442,13 +448,12 @@ class LatentFactorModel(RecommenderBase):
             if dropped:
                 as_progress(self.progress)(f"{dropped:,} validation ratings of users or items without training "
                                            "ratings are not used")
-        elif self.validation_fraction > 0 and self.solver != "bayes":
-            from latentatlas.ratings.prep import split
-
+        keep = None  # with an inner hold-out: the bool mask of the ratings trained on in the first phase
+        if validation is None and self.validation_fraction > 0 and self.solver != "bayes":
             n_val = int(round(self.validation_fraction * len(train)))
             if 0 < n_val < len(train):
-                inner = split(train, n_val, 0, seed=self.seed)
-                train, validation = inner.train, inner.validation
+                keep = _held_out_mask(len(train), n_val, self.seed)
+                validation = train.take(~keep)
         if validation is not None and len(validation) == 0:
             validation = None
         limit_k = min(train.n_users, train.n_items)
@@ -485,54 +490,69 @@ class LatentFactorModel(RecommenderBase):
         previous_threads = numba.get_num_threads()
         numba.set_num_threads(min(self.n_threads or numba.config.NUMBA_NUM_THREADS, numba.config.NUMBA_NUM_THREADS))
         try:
-            self._fit(train, validation, dt)
+            self._fit(train, validation, dt, keep=keep)
             if self.refit and validation is not None:
+                if keep is not None:  # the refit trains on the given ratings as they are: nothing to join
+                    validation = keep = None
                 self._refit(train, validation, dt)
         finally:
             numba.set_num_threads(previous_threads)
             self._init_from = None
         return self
 
-    def _refit(self, train: Ratings, validation: Ratings, dt) -> None:
-        """Train again on train + validation for the chosen number of steps, from the same starting factors
-        (the resumed ones, or the same seeded draw). Ctrl-C here keeps the early-stopped model."""
+    def _refit(self, train: Ratings, validation: Ratings | None, dt) -> None:
+        """Train again on train + validation (``validation`` None: ``train`` holds them all already) for the
+        chosen number of steps, from the same starting factors (the resumed ones, or the same seeded draw).
+        Ctrl-C here keeps the early-stopped model."""
         first = self.history_
         if first.interrupted or not first.best_step:
             return
         kept = {name: getattr(self, name) for name in _STATE}
-        both = Ratings(np.concatenate([train.users, validation.users]),
-                       np.concatenate([train.items, validation.items]),
-                       np.concatenate([train.values, validation.values]), train.user_ids, train.item_ids,
-                       dict(train.meta))
+        # The early-stopped factors and seen items wait outside memory while the refit runs, which holds its
+        # own of each (at 10 M ratings and k = 64 they are 90 MB).
+        parked = _Parked().put({name: kept.pop(name) for name in _LARGE_STATE})
+        for name in _LARGE_STATE:
+            setattr(self, name, None)
+        both = train if validation is None else Ratings(
+            np.concatenate([train.users, validation.users]), np.concatenate([train.items, validation.items]),
+            np.concatenate([train.values, validation.values]), train.user_ids, train.item_ids, dict(train.meta))
         try:
             self._fit(both, None, dt, limit=first.best_step, early_stop=False, phase="refit step")
-        except KeyboardInterrupt:
-            for name, value in kept.items():
+        except BaseException as exc:  # Ctrl-C, or an error: the early-stopped model stays
+            for name, value in {**kept, **parked.get()}.items():
                 setattr(self, name, value)
-            first.interrupted = True
+            first.interrupted = first.interrupted or isinstance(exc, KeyboardInterrupt)
             self.history_ = first
             raise
+        finally:
+            parked.close()
         first.refit_steps = first.best_step
         first.seconds += self.history_.seconds
         first.cpu_seconds += self.history_.cpu_seconds
         self.history_ = first
 
     def _fit(self, train: Ratings, validation: Ratings | None, dt: np.dtype, limit: int | None = None,
-             early_stop: bool = True, phase: str = "step") -> None:
+             early_stop: bool = True, phase: str = "step", keep: np.ndarray | None = None) -> None:
+        """One training run on ``train`` (its ratings where the bool mask ``keep`` is True, when given)."""
         from latentatlas.ratings.kernels import als
 
+        if keep is not None and (self.center == "user" or self.sgd_schedule == "serial" and self.solver == "sgd"):
+            train, keep = train.take(keep), None  # these read the training arrays themselves: give them a copy
         rng = np.random.default_rng(self.seed)
         reg, weighted = self.reg_value, self.reg_weighting == "count"
         self.reg_ = reg
         self.user_ids_, self.item_ids_ = train.user_ids, train.item_ids
-        self.scale_ = _rating_scale(train)
-        self.mu_, self.user_bias_, self.item_bias_ = self._fit_baseline(train)
+        self.scale_ = _rating_scale(train, keep)
+        self.mu_, self.user_bias_, self.item_bias_ = self._fit_baseline(train, keep)
         n_users, n_items = train.shape
-        user_counts, item_counts = train.user_counts(), train.item_counts()
+        user_counts, item_counts = als.masked_counts(train.users, n_users, keep), \
+            als.masked_counts(train.items, n_items, keep)
+        n_train = int(user_counts.sum())
 
+        # residuals of every given rating (a mask's held-out ones too: 4 bytes each, less than a copy of the rest)
         resid = np.empty(len(train), dtype=dt)
         als.residuals(train.users, train.items, train.values, self.mu_, self.user_bias_, self.item_bias_, resid)
-        solver = _solver_class(self.solver)(self, train, resid, dt, rng)
+        solver = _solver_class(self.solver)(self, train, resid, dt, rng, keep)
         del resid  # the solver keeps its own layout of it
         matrix = solver.matrix
 
@@ -550,7 +570,7 @@ class LatentFactorModel(RecommenderBase):
         def evaluate():
             penalty = reg * (float(user_w @ als.row_sq_norms(Q)) + float(item_w @ als.row_sq_norms(P)))
             sse = solver.sse(Q, P)
-            rec = {"train_loss": sse + penalty, "train_rmse": math.sqrt(sse / len(train))}
+            rec = {"train_loss": sse + penalty, "train_rmse": math.sqrt(sse / n_train)}
             if validation is not None:
                 vsse = als.triplet_sse(v_users, v_items, v_resid, Q, P, _CHUNKS)
                 rec["validation_loss"] = vsse + penalty
@@ -565,10 +585,10 @@ class LatentFactorModel(RecommenderBase):
         criterion_key = ("validation_" if validation is not None else "train_") + self.stop_on
         hist.criterion = criterion_key
         best_value, bad = math.inf, 0
-        # Without validation data there is nothing to select by: the last factors are kept, and the memory
-        # of a second copy of Q and P is saved (it matters at 10 M ratings).
+        # Without validation data there is nothing to select by: the last factors are kept. With it, the best
+        # so far are set aside, in a temporary file when large (a second Q and P is 56 MB at 10 M ratings).
         keep_best = early_stop and validation is not None
-        best_Q, best_P = (Q.copy(), P.copy()) if keep_best else (None, None)
+        best = _Parked() if keep_best else None
         limit = limit or self.steps_limit
         last: dict = {}
         t = 0
@@ -592,7 +612,7 @@ class LatentFactorModel(RecommenderBase):
                         best_value, bad = value, 0
                         hist.best_step = t
                         if keep_best:
-                            best_Q[:], best_P[:] = Q, P
+                            best.put({"Q": Q, "P": P})
                     else:
                         bad += 1
                 if t % self.log_every == 0:
@@ -605,11 +625,14 @@ class LatentFactorModel(RecommenderBase):
             raise
         finally:
             hist.stopped_at = t
-            if hist.steps and keep_best:
-                Q[:], P[:] = best_Q, best_P
-            del best_Q, best_P
+            if keep_best:
+                if hist.steps:
+                    restored = best.get()
+                    Q[:], P[:] = restored["Q"], restored["P"]
+                    del restored
+                best.close()
             hist.fallback_rows += solver.fallback_rows
-            self.seen_indptr_, self.seen_items_ = solver.seen(train)
+            self.seen_indptr_, self.seen_items_ = solver.seen(train, keep)
 
     def _fit_bayes(self, train: Ratings, validation: Ratings | None, implicit_extra, user_features=None,
                    item_features=None) -> None:
@@ -650,16 +673,16 @@ class LatentFactorModel(RecommenderBase):
         parts.append(f"{hist.seconds[-1] * 1000:.1f} ms/step")
         return "  ".join(parts)
 
-    def _fit_baseline(self, train: Ratings) -> tuple[float, np.ndarray, np.ndarray]:
+    def _fit_baseline(self, train: Ratings, keep: np.ndarray | None = None) -> tuple[float, np.ndarray, np.ndarray]:
         from latentatlas.ratings import prep
 
         if self.center == "biases":  # prep.fit_biases' method, without its n-sized float64 temporaries
             from latentatlas.ratings.kernels import als
 
             mu, bu, bi = als.damped_biases(train.users, train.items, train.values, train.n_users, train.n_items,
-                                           float(self.bias_reg), float(self.bias_reg), 10)
+                                           float(self.bias_reg), float(self.bias_reg), 10, keep)
             return float(mu), bu, bi
-        if self.center == "user":
+        if self.center == "user":  # (``_fit`` gives this one a copy rather than a mask)
             mu = float(train.values.mean())
             return mu, prep.user_means(train, fill=mu) - mu, np.zeros(train.n_items)
         return 0.0, np.zeros(train.n_users), np.zeros(train.n_items)
@@ -1027,6 +1050,63 @@ def _validation_space(validation, train: Ratings) -> tuple[Ratings | None, int]:
     times = None if validation.timestamps is None else validation.timestamps[known]
     return Ratings(u[known], i[known], validation.values[known], train.user_ids, train.item_ids,
                    dict(validation.meta), times), int((~known).sum())
+
+
+def _held_out_mask(n: int, n_held_out: int, seed: int) -> np.ndarray:
+    """The ratings to train on (True) when ``n_held_out`` of ``n`` are held out: those ``prep.split(ratings,
+    n_held_out, 0, seed=seed)`` puts in its training part, as a mask instead of a copy of the ratings."""
+    perm = np.random.default_rng(seed).permutation(n)  # prep.split's draw, so the same ratings are held out
+    keep = np.ones(n, dtype=bool)
+    keep[perm[:n_held_out]] = False
+    return keep
+
+
+class _Parked:
+    """Arrays set aside to be restored later (the best factors so far; the early-stopped model during the
+    refit): copies in memory up to ``PARK_IN_MEMORY_MAX`` bytes, above it an anonymous temporary file (deleted
+    when closed), so the process does not hold a second set of factors (issue 16). They come back bit for
+    bit either way."""
+
+    def __init__(self):
+        self._arrays: dict | None = None
+        self._file = None
+        self._names: list = []
+
+    def put(self, arrays: dict) -> "_Parked":
+        arrays = {name: a for name, a in arrays.items() if a is not None}
+        if sum(a.nbytes for a in arrays.values()) <= PARK_IN_MEMORY_MAX:
+            old = self._arrays or {}
+            self._arrays = {name: _copy_into(old.get(name), a) for name, a in arrays.items()}
+            return self
+        if self._file is None:
+            self._file = tempfile.TemporaryFile(prefix="latentatlas-")
+        self._file.seek(0)
+        for a in arrays.values():
+            np.save(self._file, a, allow_pickle=False)
+        self._file.truncate()
+        self._names = list(arrays)
+        return self
+
+    def get(self) -> dict:
+        if self._arrays is not None:
+            return dict(self._arrays)
+        if self._file is None:
+            return {}
+        self._file.seek(0)
+        return {name: np.load(self._file, allow_pickle=False) for name in self._names}
+
+    def close(self) -> None:
+        self._arrays = None
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def _copy_into(old: np.ndarray | None, new: np.ndarray) -> np.ndarray:
+    if old is not None and old.shape == new.shape and old.dtype == new.dtype:
+        old[...] = new
+        return old
+    return np.array(new, copy=True)
 
 
 def _solver_class(solver: str):

@@ -3,11 +3,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import scipy.sparse as sp
 
 from latentatlas.ratings.als import CHUNKS, warm_up_data
 from latentatlas.ratings.kernels import als, sgd
+
+if TYPE_CHECKING:  # pragma: no cover
+    import scipy.sparse as sp
 
 #: Blocks per side in the parallel SGD schedule. Fixed, so results do not depend on the number of threads.
 SGD_BLOCKS = 8
@@ -23,7 +27,10 @@ class SGDSolver:
     same epochs): 7 bytes a rating instead of 12.
     """
 
-    def __init__(self, model, train, resid: np.ndarray, dt: np.dtype, rng: np.random.Generator):
+    def __init__(self, model, train, resid: np.ndarray, dt: np.dtype, rng: np.random.Generator,
+                 keep: np.ndarray | None = None):
+        """``resid``: the residual of every rating of ``train``; ``keep``: a bool mask of those to train on
+        (None: all; the ``serial`` schedule walks ``train`` as given and takes no mask)."""
         n_users, n_items = train.shape
         self.model, self.shape, self.dt = model, train.shape, dt
         self.decoding = None  # (table, μ, user biases, item biases) when the layout holds rating codes
@@ -39,8 +46,11 @@ class SGDSolver:
                 # more terms than μ + b_u + b_i keeps the float layout)
                 if sgd.codes_match(train.users, train.items, codes, *decoding, resid):
                     values, self.decoding = codes, decoding
-            self.triplets = sgd.block_layout(train.users, train.items, values, n_users, n_items, SGD_BLOCKS, rng)
+            self.triplets = sgd.block_layout(train.users, train.items, values, n_users, n_items, SGD_BLOCKS, rng,
+                                             keep)
         else:
+            if keep is not None:
+                raise ValueError("the serial schedule trains on the ratings as given, without a mask")
             self.triplets = (train.users, train.items, resid)
         self.fallback_rows = 0
 
@@ -53,7 +63,9 @@ class SGDSolver:
         sgd.decode(users, items, values, *self.decoding, out)
         return out
 
-    def matrix(self) -> sp.csr_matrix:
+    def matrix(self) -> "sp.csr_matrix":
+        import scipy.sparse as sp  # here only: the import is 23 MB of a fit's memory
+
         users, items = self.triplets[:2]
         return sp.coo_matrix((self.residuals().astype(np.float64), (users, items)), shape=self.shape).tocsr()
 
@@ -76,10 +88,10 @@ class SGDSolver:
             return sgd.triplet_sse_coded(*self.triplets[:3], *self.decoding, Q, P, CHUNKS)
         return als.triplet_sse(*self.triplets[:3], Q, P, CHUNKS)
 
-    def seen(self, train) -> tuple[np.ndarray, np.ndarray]:
+    def seen(self, train, keep: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The per-user layout for ``recommend``, built at the end (SGD trains on triplets)."""
         self.triplets = None
-        return als.compressed(train.users, train.items, None, train.shape[0])[:2]
+        return als.compressed(train.users, train.items, None, train.shape[0], keep=keep)[:2]
 
     def warm_up(self, model, dt: np.dtype) -> None:
         """Compile (or load from the cache) the kernels a fit calls, for this layout's index types."""

@@ -33,6 +33,7 @@ import numpy as np
 from numba import njit, prange
 
 # rating_codes and codes_match are re-exported: the SGD solver (and its tests) reach them here
+from latentatlas.ratings.kernels.als import NO_MASK, masked_counts  # the layout's mask and counts
 from latentatlas.ratings.kernels.als import codes_match, index_dtype, rating_codes, residual  # noqa: F401
 
 
@@ -142,20 +143,23 @@ def balanced_groups(counts: np.ndarray, n_groups: int, rng: np.random.Generator)
     return group
 
 
-def block_layout(users, items, values, n_users, n_items, n_blocks, rng):
+def block_layout(users, items, values, n_users, n_items, n_blocks, rng, keep=None):
     """Triplets regrouped by (user group, item group) block, each block's grouped by user in a random user
     order (a user's ratings keep their input order): ``(users, items, values, offsets)``. The item indices
-    are uint16 when there are at most 65 536 items (half the memory of int32)."""
-    ug = balanced_groups(np.bincount(users, minlength=n_users), n_blocks, rng)
-    ig = balanced_groups(np.bincount(items, minlength=n_items), n_blocks, rng)
+    are uint16 when there are at most 65 536 items (half the memory of int32). ``keep``: a bool mask of the
+    triplets to take (the layout of ``users[keep], items[keep], values[keep]``, without those copies)."""
+    keep = NO_MASK if keep is None else keep
+    ug = balanced_groups(masked_counts(users, n_users, keep), n_blocks, rng)
+    ig = balanced_groups(masked_counts(items, n_items, keep), n_blocks, rng)
     rank = np.empty(n_users, dtype=np.int32)
     rank[rng.permutation(n_users)] = np.arange(n_users, dtype=np.int32)
     offsets = np.zeros(n_blocks * n_blocks + 1, dtype=np.int64)
-    out_u = np.empty_like(users)
-    out_i = np.empty(len(items), dtype=index_dtype(n_items))
-    out_v = np.empty_like(values)
+    n = int(keep.sum()) if len(keep) else len(users)
+    out_u = np.empty(n, dtype=users.dtype)
+    out_i = np.empty(n, dtype=index_dtype(n_items))
+    out_v = np.empty(n, dtype=values.dtype)
     _scatter_blocks(users, items, values, ug.astype(np.int32), ig.astype(np.int32), n_blocks, offsets,
-                    out_u, out_i, out_v)
+                    out_u, out_i, out_v, keep)
     _sort_blocks_by_user(out_u, out_i, out_v, offsets, rank)
     return out_u, out_i, out_v, offsets
 
@@ -182,14 +186,19 @@ def _sort_blocks_by_user(users, items, values, offsets, rank):
 
 
 @njit(cache=True)
-def _scatter_blocks(users, items, values, ug, ig, B, offsets, out_u, out_i, out_v):
+def _scatter_blocks(users, items, values, ug, ig, B, offsets, out_u, out_i, out_v, keep):
     # a counting sort by cell: no n-sized temporaries beyond the outputs
+    masked = len(keep) > 0
     for j in range(len(users)):
+        if masked and not keep[j]:
+            continue
         offsets[ug[users[j]] * B + ig[items[j]] + 1] += 1
     for c in range(B * B):
         offsets[c + 1] += offsets[c]
     pos = offsets[:-1].copy()
     for j in range(len(users)):
+        if masked and not keep[j]:
+            continue
         c = ug[users[j]] * B + ig[items[j]]
         t = pos[c]
         out_u[t] = users[j]
