@@ -3,9 +3,11 @@
 The reference pipeline is what a torchvision tutorial does: a Dataset that turns every image into a PIL
 image and then a float tensor (what ``transforms.ToTensor`` does), a DataLoader with 2 worker processes and
 batches of 1024, Adam (lr 1e-3, weight decay 1e-4) and an exponential decay of 0.999 per step, the model
-in the default memory format. latentatlas trains the same architecture with its defaults (the "fast" preset:
+in the default memory format, the reference network (max-pooling encoder, ``ConvAutoencoderNet()``).
+latentatlas trains with its defaults (the "fast" preset: the stride-2 encoder of the same widths and code,
 batches sliced from the in-memory uint8 tensor, one-cycle LR, channels-last, one thread on 2 cores), and
-``--configs`` adds other batch:peak-lr settings beside them.
+``--configs`` adds other batch:peak-lr[:downsample] settings beside them (``64:1e-2:pool`` trains the
+reference network with latentatlas's loop).
 
 Every configuration runs in a subprocess of its own, so that the memory allocator can differ (the
 ``latentatlas`` command preloads tcmalloc). Wall and CPU seconds (including DataLoader workers) are
@@ -15,6 +17,8 @@ measured for the training pass of each epoch; the test MSE after each epoch on t
     .venv/bin/python benchmarks/bench_autoencoder.py --epochs 1 --limit 6000   # smoke test
     .venv/bin/python benchmarks/bench_autoencoder.py --epochs 1 --only reference \
         --configs "128:1.5e-2,64:1e-2,32:6e-3" --repeats 2             # CPU s/epoch of batch sizes vs the reference
+    .venv/bin/python benchmarks/bench_autoencoder.py --epochs 1 --only reference "latentatlas, glibc malloc" \
+        --configs "64:1e-2:pool" --repeats 2                           # issue 17's Run H
 """
 
 from __future__ import annotations
@@ -96,7 +100,7 @@ def run_reference(epochs: int, limit: int | None, seed: int) -> dict:
 
 
 def run_latentatlas(epochs: int, limit: int | None, seed: int, batch_size: int | None = None,
-                    lr: float | None = None) -> dict:
+                    lr: float | None = None, downsample: str | None = None) -> dict:
     from latentatlas.images.training import TrainConfig, run_training
 
     train, test = _load(limit)
@@ -109,18 +113,20 @@ def run_latentatlas(epochs: int, limit: int | None, seed: int, batch_size: int |
         if batch == steps - 1:
             cpu.append(_cpu_seconds() - last[0])
 
-    config = TrainConfig.from_preset("fast", epochs=epochs, seed=seed, log_every=10**9, batch_size=batch_size, lr=lr)
+    config = TrainConfig.from_preset("fast", epochs=epochs, seed=seed, log_every=10**9, batch_size=batch_size, lr=lr,
+                                     downsample=downsample)
     steps = -(-len(train) // config.batch_size)
     h = run_training(train, test, config, on_batch=on_batch).history  # the loop ConvAutoencoder.fit runs
     return {"seconds_per_epoch": h.seconds_per_epoch, "cpu_seconds_per_epoch": cpu, "test_mse": h.test_loss,
-            "steps_per_epoch": h.batches_per_epoch}
+            "steps_per_epoch": h.batches_per_epoch, "threads": h.threads,
+            "settings": {"batch_size": config.batch_size, "lr": config.lr, "downsample": config.downsample}}
 
 
 def worker(args) -> None:
     if args.worker == "reference":
         result = run_reference(args.epochs, args.limit, args.seed)
     else:
-        result = run_latentatlas(args.epochs, args.limit, args.seed, args.batch_size, args.lr)
+        result = run_latentatlas(args.epochs, args.limit, args.seed, args.batch_size, args.lr, args.downsample)
     result["ld_preload"] = os.environ.get("LD_PRELOAD", "")
     print(json.dumps(result))
 
@@ -136,11 +142,12 @@ def main() -> None:
     p.add_argument("--only", nargs="*", choices=list(CONFIGS), help="run only these configurations")
     p.add_argument("--json", type=Path, help="also write all results here")
     p.add_argument("--configs", default="",
-                   help="extra latentatlas settings, comma-separated batch:peak-lr pairs (glibc malloc), e.g. "
-                        "'128:1.5e-2,32:6e-3'")
+                   help="extra latentatlas settings, comma-separated batch:peak-lr[:downsample] (glibc malloc), "
+                        "e.g. '128:1.5e-2,32:6e-3:pool'")
     p.add_argument("--repeats", type=int, default=1, help="run every configuration this many times, interleaved")
     p.add_argument("--batch-size", type=int, help=argparse.SUPPRESS)
     p.add_argument("--lr", type=float, help=argparse.SUPPRESS)
+    p.add_argument("--downsample", help=argparse.SUPPRESS)
     p.add_argument("--worker", choices=["reference", "latentatlas"], help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.worker:
@@ -154,10 +161,10 @@ def main() -> None:
     configs = dict(CONFIGS)
     extra = {}
     for part in filter(None, args.configs.split(",")):
-        batch, lr = part.split(":")
-        name = f"latentatlas, batch {int(batch)}, peak lr {float(lr):g}"
+        batch, lr, *rest = part.split(":")
+        name = f"latentatlas, batch {int(batch)}, peak lr {float(lr):g}" + (f", {rest[0]}" if rest else "")
         configs[name] = ("latentatlas", False)
-        extra[name] = (int(batch), float(lr))
+        extra[name] = (int(batch), float(lr), *rest)
     names = list(args.only or CONFIGS) + list(extra)
     for name in [n for _ in range(args.repeats) for n in names]:
         pipeline, use_tcmalloc = configs[name]
@@ -178,6 +185,8 @@ def main() -> None:
             cmd += ["--limit", str(args.limit)]
         if name in extra:
             cmd += ["--batch-size", str(extra[name][0]), "--lr", str(extra[name][1])]
+            if len(extra[name]) > 2:
+                cmd += ["--downsample", extra[name][2]]
         print(f"running {name} ({epochs} epochs)…", file=sys.stderr, flush=True)
         done = subprocess.run(cmd, env=env, capture_output=True, text=True)
         if done.returncode:

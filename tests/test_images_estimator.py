@@ -56,7 +56,7 @@ def test_presets_are_named_parameter_sets_of_the_one_definition():
     assert PRESETS["fast"] == {} and fast.preset == "fast"            # the fast preset is __init__'s defaults
     assert (ref.batch_size, ref.lr, ref.schedule, ref.channels_last, ref.epochs) == (1024, 1e-3, "exponential",
                                                                                     False, 27)
-    assert ref.preset == "reference" and ConvAutoencoder(lr=0.01).preset == "custom"
+    assert ref.preset == "reference" and ConvAutoencoder(lr=0.03).preset == "custom"
     assert ConvAutoencoder.from_preset("reference", lr=None).lr == 1e-3    # None leaves the preset's value
     # what checkpoints and run.json store: every parameter but progress, and the preset they match
     assert set(fast.settings()) == set(fast.get_params()) - {"progress"} | {"preset"}
@@ -184,6 +184,7 @@ def test_an_old_run_folder_loads_and_resumes(tmp_path):
     assert (old.model, old.beta, old.channels, old.latent_channels, old.schedule, old.lr) == (
         "vae", 0.5, (2, 4, 8), 4, "exponential", 1e-2)
     assert old.n_channels_ == 3 and old.code_size_ == 4 and old.history_.epochs_completed == 2
+    assert old.downsample == "pool" and old.model_.downsample == "pool"      # the network it was trained with
     data = old_run_data(tmp_path / "colour.npz")
     codes = workflow.encode_run(OLD_RUN, tmp_path / "codes.npy", data=data)   # the run folder names best.pt
     assert codes.n == 60 and codes.dims == 4
@@ -218,12 +219,13 @@ def test_cli_gpu_options_reach_the_estimator(tmp_path, capsys):
 # ---- every pixel reaches the code and back (sides whose pooled size is even) ------------------------------
 
 @pytest.mark.parametrize("side", [16, 32, 48])
-def test_the_last_rows_and_columns_are_decoded_from_the_code(side):
+@pytest.mark.parametrize("downsample", ["pool", "stride"])
+def test_the_last_rows_and_columns_are_decoded_from_the_code(side, downsample):
     from latentatlas.images.network import ConvAutoencoderNet
 
     torch.manual_seed(0)
-    new = ConvAutoencoderNet(image_shape=(side, side)).eval()
-    old = ConvAutoencoderNet(image_shape=(side, side), full_edges=False).eval()   # the network of older files
+    new = ConvAutoencoderNet(image_shape=(side, side), downsample=downsample).eval()
+    old = ConvAutoencoderNet(image_shape=(side, side), full_edges=False, downsample=downsample).eval()
     x = torch.rand(1, 1, side, side)
     y = x.clone()
     y[..., -4:, :] = 1 - y[..., -4:, :]                      # change only the last 4 rows
@@ -238,4 +240,106 @@ def test_the_last_rows_and_columns_are_decoded_from_the_code(side):
         torch.testing.assert_close(a[..., -3:], b[..., -3:])
         assert (a[..., :-4, :-4] - b[..., :-4, :-4]).abs().max() > 0
     assert new.code_shape == old.code_shape and new.config()["full_edges"] and not old.config()["full_edges"]
-    assert ConvAutoencoderNet(image_shape=(28, 28)).state_dict()["encoder.9.weight"].shape[-2:] == (3, 3)  # 28: same
+    code = "encoder.9.weight" if downsample == "pool" else "encoder.7.weight"
+    assert ConvAutoencoderNet(image_shape=(28, 28), downsample=downsample).state_dict()[code].shape[-2:] == (3, 3)
+
+
+# ---- the stride-2 encoder (the default network) and the max-pool one of older files -------------------------
+
+@pytest.mark.parametrize("shape, channels, variational", [
+    ((28, 28), 1, False), ((13, 17), 3, False), ((27, 36), 1, True), ((32, 20), 3, True), ((12, 12), 1, False)])
+def test_stride_and_pool_encoders_give_the_same_code_and_picture_shapes(shape, channels, variational):
+    from latentatlas.images.network import ConvAutoencoderNet
+
+    torch.manual_seed(0)
+    kw = dict(image_shape=shape, channels=(2, 4, 8), latent_channels=3, in_channels=channels, variational=variational)
+    pool, stride = ConvAutoencoderNet(**kw).eval(), ConvAutoencoderNet(**kw, downsample="stride").eval()
+    x = torch.rand(2, channels, *shape)
+    with torch.no_grad():
+        assert stride.encode(x).shape == pool.encode(x).shape == (2, *pool.code_shape)
+        assert stride(x).shape == pool(x).shape == x.shape
+    assert stride.code_shape == pool.code_shape
+    # the decoder is the same layers: a code means a picture of the same shape in both
+    assert {k: v.shape for k, v in stride.state_dict().items() if k.startswith("decoder")} == {
+        k: v.shape for k, v in pool.state_dict().items() if k.startswith("decoder")}
+    assert not any(isinstance(m, torch.nn.MaxPool2d) for m in stride.modules())
+    strides = [m.stride for m in stride.encoder if isinstance(m, torch.nn.Conv2d)]
+    assert strides == [(1, 1), (2, 2), (2, 2), (2, 2)]
+
+
+def test_stride_encoder_halves_by_sampling_every_second_position():
+    """A stride-2 3×3 convolution whose kernel is 1 at its centre and 0 elsewhere keeps the pixels of even rows and
+    even columns: the known answer of "halving by the convolution itself"."""
+    from latentatlas.images.network import ConvAutoencoderNet
+
+    net = ConvAutoencoderNet(channels=(1, 1, 1), latent_channels=1, downsample="stride")
+    conv = net.encoder[2]
+    with torch.no_grad():
+        conv.weight.zero_()
+        conv.weight[0, 0, 1, 1] = 1.0
+        conv.bias.zero_()
+        x = torch.arange(28 * 28, dtype=torch.float32).reshape(1, 1, 28, 28)
+        torch.testing.assert_close(conv(x), x[..., ::2, ::2])
+
+
+def test_checkpoints_without_downsample_are_the_pool_network(tmp_path):
+    from latentatlas.images.network import ConvAutoencoderNet, load_checkpoint, save_checkpoint
+
+    torch.manual_seed(0)
+    pool = ConvAutoencoderNet(image_shape=(16, 16), channels=(2, 4, 8), latent_channels=3).eval()
+    path = save_checkpoint(tmp_path / "old.pt", pool, config={"seed": 0, "channels": [2, 4, 8]})
+    ckpt = torch.load(path, weights_only=True)
+    del ckpt["model_config"]["downsample"]                  # as every file written before the field
+    ckpt["config"].pop("downsample", None)
+    torch.save(ckpt, path)
+    loaded, back = load_checkpoint(path)
+    assert loaded.downsample == "pool" and back["model_config"]["downsample"] == "pool"
+    x = torch.rand(2, 1, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), pool(x))
+    assert ConvAutoencoder.from_checkpoint(path).downsample == "pool"
+    ckpt["model_config"]["downsample"] = "avg"
+    torch.save(ckpt, tmp_path / "bad.pt")
+    with pytest.raises(LatentAtlasError, match="bad.pt: model_config field 'downsample' must be one of pool, stride"):
+        load_checkpoint(tmp_path / "bad.pt")
+    with pytest.raises(LatentAtlasError, match="downsample='avg': expected one of pool, stride"):
+        ConvAutoencoder(downsample="avg").check_params()
+
+
+def test_defaults_are_the_stride_network_and_the_reference_preset_the_pool_one(tmp_path):
+    fast, ref = ConvAutoencoder(), ConvAutoencoder.from_preset("reference")
+    assert (fast.downsample, fast.batch_size, fast.lr) == ("stride", 64, 1.5e-2) and ref.downsample == "pool"
+    assert ConvAutoencoder(downsample="pool").preset == "custom"
+    ae = ConvAutoencoder(**TINY).fit(blobs(40))
+    assert ae.model_.downsample == "stride"
+    ae.save(tmp_path / "m.pt")
+    assert ConvAutoencoder.from_checkpoint(tmp_path / "m.pt").model_.downsample == "stride"
+
+
+def test_resume_keeps_the_network_of_the_interrupted_run(tmp_path):
+    train, valid = blobs(40), blobs(10, seed=1)
+    ConvAutoencoder(**{**TINY, "epochs": 1}, downsample="pool", schedule="constant").fit(
+        train, valid, out_dir=tmp_path)
+    with pytest.raises(LatentAtlasError, match="downsample='stride' differs from the interrupted run's downsample='pool'"):
+        ConvAutoencoder(**{**TINY, "epochs": 2}, schedule="constant").fit(train, valid, out_dir=tmp_path,
+                                                                         resume=tmp_path)
+    ckpt = torch.load(tmp_path / "last.pt", weights_only=True)
+    del ckpt["model_config"]["downsample"], ckpt["config"]["downsample"]   # as a file from before the field
+    torch.save(ckpt, tmp_path / "last.pt")
+    with pytest.raises(LatentAtlasError, match="downsample='stride' differs from the interrupted run's 'pool'"):
+        ConvAutoencoder(**{**TINY, "epochs": 2}, schedule="constant").fit(train, valid, out_dir=tmp_path,
+                                                                         resume=tmp_path)
+    more = ConvAutoencoder.from_checkpoint(tmp_path / "last.pt", epochs=2).fit(train, valid, out_dir=tmp_path,
+                                                                               resume=tmp_path)
+    assert more.downsample == "pool" and more.model_.downsample == "pool" and more.history_.epochs_completed == 2
+
+
+def test_the_pool_network_starts_from_the_same_weights_as_before_the_option():
+    """Sums of two layers' initial weights for seed 0, computed with the network code of the commit before
+    ``downsample`` existed: a seed still gives the reference network the initial weights it gave then."""
+    from latentatlas.images.network import ConvAutoencoderNet
+
+    torch.manual_seed(0)
+    state = ConvAutoencoderNet().state_dict()
+    assert float(state["encoder.9.weight"].double().sum()) == pytest.approx(6.651168657837388, abs=1e-9)
+    assert float(state["decoder.7.weight"].double().sum()) == pytest.approx(-0.3816696824505925, abs=1e-9)

@@ -25,22 +25,24 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from latentatlas.errors import LatentAtlasError
 from latentatlas.images.io import ImageSet, as_image_set
-from latentatlas.images.network import ConvAutoencoderNet, network_from_checkpoint, read_checkpoint, save_checkpoint
+from latentatlas.images.network import (DOWNSAMPLE, ConvAutoencoderNet, network_from_checkpoint, read_checkpoint,
+                                       save_checkpoint)
 
 __all__ = ["ConvAutoencoder", "ConvAutoencoderNet", "PRESETS", "split_holdout"]
 
 #: Hyper-parameters that shape the network (the rest shape training).
-ARCHITECTURE = ("channels", "latent_channels", "negative_slope", "model")
+ARCHITECTURE = ("channels", "latent_channels", "negative_slope", "model", "downsample")
 #: Named parameter sets. "fast" is the defaults of ``__init__`` (chosen on Fashion-MNIST's validation images with
-#: 2 CPU cores: benchmarks/bench_images_one_epoch.py, benchmarks/RESULTS-images.md); "reference" is the
-#: reference pipeline's: batches of 1024, Adam 1e-3 with weight decay 1e-4, ×0.999 per step, default layout.
+#: 2 CPU cores: benchmarks/bench_images_one_epoch.py, benchmarks/RESULTS-images.md and RESULTS-autoencoder.md);
+#: "reference" is the reference pipeline's: its network (max-pooling encoder), batches of 1024, Adam 1e-3 with
+#: weight decay 1e-4, ×0.999 per step, default layout.
 PRESETS: dict[str, dict[str, Any]] = {
     "fast": {},
     "reference": {"batch_size": 1024, "lr": 1e-3, "schedule": "exponential", "weight_decay": 1e-4,
-                  "gamma": 0.999, "channels_last": False},
+                  "gamma": 0.999, "channels_last": False, "downsample": "pool"},
 }
 #: The parameters a preset sets (their defaults are the "fast" preset).
-PRESET_PARAMS = ("batch_size", "lr", "schedule", "weight_decay", "gamma", "channels_last")
+PRESET_PARAMS = ("batch_size", "lr", "schedule", "weight_decay", "gamma", "channels_last", "downsample")
 MODELS = ("ae", "vae")
 SCHEDULES = ("onecycle", "exponential", "constant")
 AMP_MODES = ("auto", "off", "bf16", "fp16")
@@ -77,11 +79,16 @@ def _finite(name: str, value, low: float = 0.0) -> None:
 class ConvAutoencoder(TransformerMixin, BaseEstimator):
     """Convolutional autoencoder (plain or variational) for grey or colour images, trained fast on a CPU.
 
-    The default architecture is the reference one: convolutions C→4→16 (max-pool) →32 (max-pool) →32 with
-    LeakyReLU and one BatchNorm turn a 28×28 image into a 32×3×3 code (288 numbers); transposed
-    convolutions decode it. C, the channels, comes from the images ``fit`` gets (1 grey, 3 colour), and so
-    does the size (any side of at least 12 pixels). The default training settings are the "fast" preset (batches of 32, Adam with a
-    one-cycle learning rate peaking at 6e-3); :meth:`from_preset` gives the "reference" one.
+    The default network has the reference one's widths and code but halves the picture with stride-2
+    convolutions instead of max-pools (``downsample="stride"``): convolutions C→4, 4→16 (stride 2), 16→32
+    (stride 2) and 32→32 (3×3, stride 2) with LeakyReLU and one BatchNorm turn a 28×28 image into a 32×3×3 code
+    (288 numbers); transposed convolutions decode it. It costs about half the CPU time per image of the
+    reference network (``downsample="pool"``: 3×3 convolutions at full size, each followed by a 2× max-pool)
+    and reached a lower one-epoch MSE on Fashion-MNIST (benchmarks/RESULTS-autoencoder.md). C, the channels,
+    comes from the images ``fit`` gets (1 grey, 3 colour), and so does the size (any side of at least 12
+    pixels). The default training settings are the "fast" preset (batches of 64, Adam with a one-cycle
+    learning rate peaking at 1.5e-2); :meth:`from_preset` gives the "reference" one (the reference network and
+    training settings).
 
     Parameters
     ----------
@@ -91,6 +98,10 @@ class ConvAutoencoder(TransformerMixin, BaseEstimator):
         Channels of the code; the code has ``latent_channels × h × w`` numbers (h = w = 3 for 28×28 images).
     negative_slope : float
         Slope of the LeakyReLU for negative inputs.
+    downsample : {"stride", "pool"}
+        How the encoder halves the picture (twice): 3×3 convolutions with stride 2 (the default), or the
+        reference network's 3×3 convolutions each followed by a 2× max-pool. Models saved before this
+        parameter existed are ``"pool"`` and load and resume as such.
     model : {"ae", "vae"}
         A plain autoencoder, or a variational one whose code is the mean of a Gaussian posterior.
     beta : float
@@ -150,8 +161,8 @@ class ConvAutoencoder(TransformerMixin, BaseEstimator):
     """
 
     def __init__(self, channels=(4, 16, 32), latent_channels: int = 32, negative_slope: float = 0.01,
-                 model: str = "ae", beta: float = 1.0,
-                 epochs: int = 5, batch_size: int = 32, lr: float = 6e-3, weight_decay: float = 1e-4,
+                 model: str = "ae", beta: float = 1.0, downsample: str = "stride",
+                 epochs: int = 5, batch_size: int = 64, lr: float = 1.5e-2, weight_decay: float = 1e-4,
                  schedule: str = "onecycle", gamma: float = 0.999, channels_last: bool = True,
                  validation_fraction: float = 0.1, eval_batch_size: int = 2000, log_every: int = 100,
                  device: str = "auto", num_threads: int | None = None, amp: str = "auto", compile=False,
@@ -161,6 +172,7 @@ class ConvAutoencoder(TransformerMixin, BaseEstimator):
         self.negative_slope = negative_slope
         self.model = model
         self.beta = beta
+        self.downsample = downsample
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -184,8 +196,8 @@ class ConvAutoencoder(TransformerMixin, BaseEstimator):
         """An estimator with a named preset's parameters (:data:`PRESETS`), then ``params`` (None values are
         ignored).
 
-        ``"fast"`` (the defaults) or ``"reference"`` (the reference pipeline's: batches of 1024, Adam 1e-3,
-        ×0.999 per step, no channels-last).
+        ``"fast"`` (the defaults) or ``"reference"`` (the reference pipeline's: the max-pooling network,
+        batches of 1024, Adam 1e-3, ×0.999 per step, no channels-last).
 
         Example
         -------
@@ -233,6 +245,8 @@ class ConvAutoencoder(TransformerMixin, BaseEstimator):
         fraction = self.validation_fraction
         if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
             raise LatentAtlasError(f"validation_fraction={fraction!r}: must be between 0 and 1")
+        if self.downsample not in DOWNSAMPLE:
+            raise LatentAtlasError(f"downsample={self.downsample!r}: expected one of {', '.join(DOWNSAMPLE)}")
         if self.model not in MODELS:
             raise LatentAtlasError(f"model={self.model!r}: expected one of {', '.join(MODELS)}")
         if self.num_threads is not None:
@@ -504,7 +518,8 @@ class ConvAutoencoder(TransformerMixin, BaseEstimator):
         params = {k: v for k, v in merged.items() if k in names}
         mc = ckpt["model_config"]
         params.update(channels=tuple(mc["channels"]), latent_channels=mc["latent_channels"],
-                      negative_slope=mc["negative_slope"], model="vae" if mc.get("variational") else "ae")
+                      negative_slope=mc["negative_slope"], model="vae" if mc.get("variational") else "ae",
+                      downsample=mc.get("downsample", "pool"))
         return params
 
     @classmethod

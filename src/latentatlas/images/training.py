@@ -2,10 +2,12 @@
 
 Why it is fast on a CPU: the whole data set sits in memory as one uint8 tensor and each batch is one
 gather from a seeded permutation (no per-sample Python transforms, no worker processes); the model runs in
-channels-last memory format, which oneDNN convolves about twice as fast as the default layout; and the
-default schedule (batches of 32, one-cycle learning rate peaking at 6e-3) reaches in one epoch (test MSE
-0.0077 on Fashion-MNIST) what the reference settings (batches of 1024, Adam at 1e-3 decayed by 0.999 per step)
-do not reach in 27 (0.0107); see benchmarks/RESULTS-images.md.
+channels-last memory format, which oneDNN convolves about twice as fast as the default layout; the default
+network halves the picture with stride-2 convolutions rather than convolutions at full size and max-pools
+(half the CPU time per step); and the default schedule (batches of 64, one-cycle learning rate peaking at
+1.5e-2) reaches in one epoch (test MSE 0.0062–0.0070 on Fashion-MNIST over 3 seeds) what the reference
+settings (batches of 1024, Adam at 1e-3 decayed by 0.999 per step) do not reach in 27 (0.0107); see
+benchmarks/RESULTS-autoencoder.md and RESULTS-images.md.
 
 The held-out images that pick the kept epoch are the *validation* set; an untouched test set, if any, is
 scored by the caller after training (:func:`latentatlas.images.workflow.train_run` does).
@@ -307,7 +309,7 @@ def build_model(config, image_shape: tuple[int, int], negative_slope: float | No
         return ConvAutoencoderNet(image_shape=image_shape, channels=tuple(int(c) for c in config.channels),
                                   latent_channels=int(config.latent_channels), negative_slope=slope,
                                   in_channels=in_channels, variational=config.model == "vae",
-                                  full_edges=full_edges)
+                                  full_edges=full_edges, downsample=config.downsample)
 
 
 def vae_loss(recon: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, beta: float
@@ -421,6 +423,9 @@ def _check_resumable(ckpt: dict, config, data_info: dict, path: Path) -> None:
             raise LatentAtlasError(
                 f"--resume: {name}={value!r} differs from the interrupted run's {name}={stored[name]!r} "
                 f"(stored in {path}); drop the option or start a new run in another --out folder")
+    if ckpt["model_config"]["downsample"] != config.downsample:  # (checkpoints from before it: "pool")
+        raise LatentAtlasError(f"--resume: downsample={config.downsample!r} differs from the interrupted run's "
+                               f"{ckpt['model_config']['downsample']!r} (stored in {path})")
     for name, old in (("model", "ae"), ("beta", 1.0)):  # checkpoints from before the VAE: plain autoencoders
         if name not in stored and getattr(config, name) != old and not (name == "beta" and config.model == "ae"):
             raise LatentAtlasError(f"--resume: {name}={getattr(config, name)!r} differs from the interrupted "
