@@ -337,12 +337,20 @@ def test_validation_times_enter_the_history_curve():
 
 
 # --- the coordinate-wise sweep (sweep="coordinate") ------------------------------------------------------------
-def test_coordinate_sweeps_sample_the_dense_joint_posterior_of_rows_and_features():
+@pytest.mark.parametrize("implicit", [False, True])
+def test_coordinate_sweeps_sample_the_dense_joint_posterior_of_rows_and_features(implicit):
     # rows' own vectors X and feature vectors W, everything else fixed: a linear Gaussian model whose joint
-    # posterior is dense; coordinate-wise Gibbs sweeps over both must reproduce its mean and covariance
+    # posterior is dense; coordinate-wise Gibbs sweeps over both must reproduce its mean and covariance. With
+    # implicit=True every non-zero of row u is the row's weight s_u (the implicit columns' form, one group), which
+    # the sampler keeps in units of s_u (sweep_implicit_state).
     feats, targets, x0, F, groups, means, precs = _tiny_problem(seed=7, n_rows=4, n_cols=3)
     groups = groups[:3]
     alpha, k, n_rows, n_cols = 1.5, 2, 4, 3
+    weight = None
+    if implicit:
+        weight = np.array([0.5, 0.9, 0.7, 1.3])
+        F = (F != 0) * weight[:, None]
+        groups = np.zeros(3, dtype=np.int32)
     row_mean, row_prec = np.array([0.3, -0.2]), np.array([1.5, 0.8])
     row_w = np.array([1.0, 0.5, 2.0, 1.0])  # per-row noise factors
     dim = (n_rows + n_cols) * k
@@ -365,19 +373,27 @@ def test_coordinate_sweeps_sample_the_dense_joint_posterior_of_rows_and_features
     r_indices = np.arange(r_indptr[-1], dtype=np.int32)
     Y, tg = np.vstack(feats), np.concatenate(targets)
     X, W = np.zeros((n_rows, k)), np.zeros((n_cols, k))
+    S = F @ W
     cols = (*_csc(F), groups)
+    row_of = np.repeat(np.arange(n_rows), np.diff(r_indptr))
     draws = []
     threads = numba.get_num_threads()
     numba.set_num_threads(1)  # thousands of tiny parallel calls: no thread pool wake-ups
     try:
+        resid = None
         for sweep in range(6000):
-            kb.sample_side_by_coordinate(r_indptr, r_indices, tg, Y, X, F @ W, row_mean, row_prec, alpha, row_w,
-                                         np.ones(len(tg)), np.uint64(2 * sweep + 1), cols, W, means, precs,
-                                         np.uint64(2 * sweep + 2), 4)
+            if sweep % 50 == 0:  # as the sampler does every few samples: from scratch, else carried over
+                S, resid = F @ W, None
+            resid = kb.sample_side_by_coordinate(r_indptr, r_indices, tg, Y, X, S, row_mean, row_prec, alpha, row_w,
+                                                 np.ones(len(tg)), np.uint64(2 * sweep + 1), cols, W, means, precs,
+                                                 np.uint64(2 * sweep + 2), 4, resid, weight)
             if sweep >= 100:
                 draws.append(np.concatenate([X.ravel(), W.ravel()]))
     finally:
         numba.set_num_threads(threads)
+    # the sums and residuals the sampler keeps by adding changes are the ones the new values give
+    np.testing.assert_allclose(S, F @ W, atol=1e-10)
+    np.testing.assert_allclose(resid, tg - np.einsum("pk,pk->p", Y, X[row_of] + S[row_of]), atol=1e-10)
     draws = np.array(draws)
     sd = np.sqrt(np.diag(cov))
     np.testing.assert_allclose(draws.mean(axis=0), mean, atol=0.1 * sd.max())

@@ -101,6 +101,8 @@ IMPLICIT_AUTO_MAX_DENSITY = 0.10
 STORE_BYTES = 256 * 2**20  # cap on the stored samples' factors (float32) that predictions average over
 NOISE = ("global", "user", "item", "both")
 SWEEPS = ("block", "coordinate")
+#: the coordinate sweep keeps the feature sums by adding changes; every this many samples they are recomputed
+_REFRESH = 16
 
 
 @dataclass
@@ -678,12 +680,18 @@ class _Block:
             for g, cols in enumerate(self.group_cols):
                 _sample_hyper(self.W[cols], rng, self.means[self.first + g], self.precs[self.first + g])
 
-    def sample_by_coordinate(self, csr, targets, Yaug, X, S, hyper, alpha, row_w, col_w, key_rows, key_cols):
-        """The rows' own vectors and the feature columns one coordinate at a time
-        (:func:`latentatlas.ratings.kernels.bayes.sample_side_by_coordinate`), then the sums recomputed."""
-        kb.sample_side_by_coordinate(csr[0], csr[1], targets, Yaug, X, S, hyper[0], hyper[1], alpha, row_w, col_w,
+    def sample_by_coordinate(self, csr, resid, Yaug, X, S, hyper, alpha, row_w, col_w, key_rows, key_cols):
+        """The rows' own vectors and the feature columns a few coordinates at a time
+        (:func:`latentatlas.ratings.kernels.bayes.sample_side_by_coordinate`); ``resid`` (the residuals in
+        ``csr``'s order) and ``S`` follow the changes."""
+        kb.sample_side_by_coordinate(csr[0], csr[1], None, Yaug, X, S, hyper[0], hyper[1], alpha, row_w, col_w,
                                      key_rows, self.sweep_cols if self.active else None, self.W, self.means,
-                                     self.precs, key_cols, _CHUNKS)
+                                     self.precs, key_cols, _CHUNKS, resid,
+                                     self.implicit[2] if self.attrs is None and self.implicit is not None else None)
+
+    def refresh_sums(self, S):
+        """``S`` recomputed from the feature vectors (the coordinate sweep updates it by changes, which leaves
+        rounding behind)."""
         if self.active:
             self._sums(S)
 
@@ -715,8 +723,9 @@ def _run(users, items, values, n_users, n_items, k, n_samples, burn_in, n_stored
          time_bins=None, sweep="block"):
     K = k + 1
     N = len(values)
-    user_csr = compressed(users, items, values, n_users, np.float64)
-    item_csr = compressed(items, users, values, n_items, np.float64)
+    # uint16 column indices where they fit: each of the coordinate sweep's K passes per side reads them
+    user_csr = compressed(users, items, values, n_users, np.float64, n_items)
+    item_csr = compressed(items, users, values, n_items, np.float64, n_users)
     t_user = np.empty(N)
     t_item = np.empty(N)
     use_y = mode in ("user", "both")
@@ -727,6 +736,20 @@ def _run(users, items, values, n_users, n_items, k, n_samples, burn_in, n_stored
     iblock = _Block(n_items, K, (by_item, by_user, wi) if use_z else None, item_attrs, sweep)
     side_u, side_i = ublock.active, iblock.active
     grams = sweep == "block"  # the coordinate-wise sweep needs no Gram matrices
+    if not grams:
+        # the coordinate sweep keeps one residual per rating; the user side's final residuals start the item side
+        # and the item side's give μ, τ, κ and α their sums in O(1) per rating: the two CSR orders' positions
+        order_u = np.argsort(users, kind="stable")  # compressed() keeps the input order within a row
+        order_i = np.argsort(items, kind="stable")
+        where = np.empty(N, dtype=np.int64)
+        where[order_u] = np.arange(N)
+        item_from_user = where[order_i].astype(np.int32)  # e_item = e_user[item_from_user]
+        where[order_i] = np.arange(N)
+        user_from_item = where[order_u].astype(np.int32)
+        del where, order_u, order_i
+        e_user = np.empty(N)
+        e_item = np.empty(N)
+    carried = False  # e_user holds the residuals at the current parameters (carried over from the last sample)
 
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0x5EED]))
     Ux = rng.normal(0, init_std, (n_users, K))  # raw [b_u, q_u]
@@ -806,6 +829,12 @@ def _run(users, items, values, n_users, n_items, k, n_samples, burn_in, n_stored
     total = burn_in + n_samples
     try:
         for t in range(total):
+            if not grams and t % _REFRESH == 0:  # also recomputes the residuals, which carry rounding too
+                carried = False
+                ublock.refresh_sums(S)
+                iblock.refresh_sums(T)
+                Ueff = Ux + S
+                Veff = Vx + T
             hrng = np.random.default_rng(np.random.SeedSequence([seed, t, 7]))
             _sample_hyper(Ux if cold_u is None else Ux[~cold_u], hrng, *hyper["U"])
             _sample_hyper(Vx if cold_i is None else Vx[~cold_i], hrng, *hyper["V"])
@@ -817,15 +846,18 @@ def _run(users, items, values, n_users, n_items, k, n_samples, burn_in, n_stored
             # users: features [1, p̃_i], targets r − μ − b̃_i
             Vaug = Veff.copy()
             Vaug[:, 0] = 1.0
-            kb.effective_targets(user_csr[0], user_csr[1], user_csr[2], mu, np.ascontiguousarray(Veff[:, 0]),
-                                 t_user)
+            if grams or not carried:
+                kb.effective_targets(user_csr[0], user_csr[1], user_csr[2], mu, np.ascontiguousarray(Veff[:, 0]),
+                                     t_user)
             if grams:
                 kb.sample_rows(user_csr[0], user_csr[1], t_user, Vaug, S, *hyper["U"], alpha, tau, kappa, Ux,
                                _key(seed, t, 1), True, gram_u, grad_u, side_u, _CHUNKS)
                 if side_u:
                     ublock.sweep(gram_u, grad_u, S, alpha, _key(seed, t, 2))
             else:
-                ublock.sample_by_coordinate(user_csr, t_user, Vaug, Ux, S, hyper["U"], alpha, tau, kappa,
+                if not carried:
+                    kb.full_residuals(user_csr[0], user_csr[1], t_user, Vaug, Ux, S, e_user, _CHUNKS)
+                ublock.sample_by_coordinate(user_csr, e_user, Vaug, Ux, S, hyper["U"], alpha, tau, kappa,
                                             _key(seed, t, 1), _key(seed, t, 2))
             if cold_u is not None:
                 Ux[cold_u] = hyper["U"][0]
@@ -834,15 +866,16 @@ def _run(users, items, values, n_users, n_items, k, n_samples, burn_in, n_stored
             # items: features [1, q̃_u], targets r − μ − b̃_u
             Uaug = Ueff.copy()
             Uaug[:, 0] = 1.0
-            kb.effective_targets(item_csr[0], item_csr[1], item_csr[2], mu, np.ascontiguousarray(Ueff[:, 0]),
-                                 t_item)
             if grams:
+                kb.effective_targets(item_csr[0], item_csr[1], item_csr[2], mu, np.ascontiguousarray(Ueff[:, 0]),
+                                     t_item)
                 kb.sample_rows(item_csr[0], item_csr[1], t_item, Uaug, T, *hyper["V"], alpha, kappa, tau, Vx,
                                _key(seed, t, 3), True, gram_i, grad_i, side_i, _CHUNKS)
                 if side_i:
                     iblock.sweep(gram_i, grad_i, T, alpha, _key(seed, t, 4))
-            else:
-                iblock.sample_by_coordinate(item_csr, t_item, Uaug, Vx, T, hyper["V"], alpha, kappa, tau,
+            else:  # the user side's final residuals, in the item order, are the item side's
+                np.take(e_user, item_from_user, out=e_item)
+                iblock.sample_by_coordinate(item_csr, e_item, Uaug, Vx, T, hyper["V"], alpha, kappa, tau,
                                             _key(seed, t, 3), _key(seed, t, 4))
             if cold_i is not None:
                 Vx[cold_i] = hyper["V"][0]
@@ -857,7 +890,12 @@ def _run(users, items, values, n_users, n_items, k, n_samples, burn_in, n_stored
             # global mean (flat prior), noise precision α (Gamma(1, 1) prior) and, when asked, per-user τ_u and
             # per-item κ_i factors of it (Gamma(ν/2, ν/2) priors: Student-t noise per user / item)
             grng = np.random.default_rng(np.random.SeedSequence([seed, t, 11]))
-            kb.row_residuals(user_csr[0], user_csr[1], user_csr[2], mu, Ueff, Veff, kappa, sq_u, lin_u, w_u)
+            kept_resid = not grams and tb is None  # e_item: every rating's residual at the current parameters
+            if kept_resid:
+                np.take(e_item, user_from_item, out=e_user)
+                kb.row_moments(user_csr[0], user_csr[1], e_user, 0.0, kappa, sq_u, lin_u, w_u)
+            else:
+                kb.row_residuals(user_csr[0], user_csr[1], user_csr[2], mu, Ueff, Veff, kappa, sq_u, lin_u, w_u)
             weight_sum = float(tau @ w_u)
             shift = grng.normal(float(tau @ lin_u) / weight_sum, 1.0 / np.sqrt(alpha * weight_sum))
             mu += shift
@@ -869,13 +907,21 @@ def _run(users, items, values, n_users, n_items, k, n_samples, burn_in, n_stored
                 if user_noise:
                     tau = grng.gamma(dof / 2 + n_u / 2, 1.0 / (dof / 2 + alpha * sq_u / 2))
                 if item_noise:
-                    kb.row_residuals(item_csr[0], item_csr[1], item_csr[2], mu, Veff, Ueff, tau, sq_i, lin_i, w_i)
+                    if kept_resid:
+                        kb.row_moments(item_csr[0], item_csr[1], e_item, shift, tau, sq_i, lin_i, w_i)
+                    else:
+                        kb.row_residuals(item_csr[0], item_csr[1], item_csr[2], mu, Veff, Ueff, tau, sq_i, lin_i,
+                                         w_i)
                     kappa = grng.gamma(dof / 2 + n_i / 2, 1.0 / (dof / 2 + alpha * sq_i / 2))
                     sse = float(kappa @ sq_i)
                 else:
                     sse = float(tau @ sq_u)
-                plain_sse = kb.residual_moments(users, items, net, mu, Ueff, Veff, _CHUNKS)[1]
+                plain_sse = kb.sum_squares(e_item, shift, _CHUNKS) if kept_resid else \
+                    kb.residual_moments(users, items, net, mu, Ueff, Veff, _CHUNKS)[1]
             alpha = grng.gamma((1.0 + N) / 2, 2.0 / (1.0 + sse))
+            if kept_resid:  # the next sample's user side starts from these residuals (at the new μ)
+                e_user -= shift
+                carried = True
 
             kept = t >= burn_in
             if kept:

@@ -375,89 +375,154 @@ def full_residuals(indptr, indices, targets, Y, X, S, out, n_chunks):
 
 
 @njit(parallel=True, fastmath=_FAST, cache=True)
-def sample_rows_coordinate(indptr, indices, resid, y_prev, y_cur, wy_cur, f, X, lam, lm, alpha, row_w, z, state,
-                           n_chunks):
-    """Coordinate ``f`` of every row's own vector from its scalar conditional (rows in parallel: given the
-    rest they are independent).
+def sample_rows_coordinate(indptr, indices, resid, yy, x, lam, lm, alpha, row_w, scale, z, state, s_prev, apply_prev,
+                           draw, n_chunks):
+    """Coordinate ``f`` of every row's own vector from its scalar conditional (rows in parallel: given the rest
+    they are independent), after applying the previous coordinate's changes to the residuals (one pass over the
+    ratings per coordinate).
 
-    ``resid[p]`` is rating ``p``'s residual ``t − Y[j]·(X[r] + S[r])`` *before* the changes of the previous
-    coordinate, which are applied here first (one pass over the row's ratings per coordinate):
-    ``state[r] = (d, c, pending, own)`` holds on entry the change of ``S[r, f-1]`` made by the previous
-    coordinate's feature sweep (``pending``) and of ``X[r, f-1]`` (``own``); ``y_prev[j] = Y[j, f-1]``,
-    ``y_cur[j] = Y[j,f]``, ``wy_cur[j] = ω_j Y[j,f]`` (ω: the column's noise factor). With
-    ``d = ω_r Σ ω_j Y[j,f]²`` and ``c = ω_r Σ ω_j Y[j,f]·resid``: precision ``λ + α d``, mean
-    ``(λm + α (c + d X[r,f])) / precision`` (``lam``, ``lm`` = λ and λm of coordinate ``f``); ``z[r]`` the row's
-    standard normal. On exit ``state[r]`` holds ``d``, ``c`` at the new value (what :func:`sweep_factor_state`
-    reads), 0 and the change of ``X[r,f]``; the residuals do not include that change yet."""
+    ``resid[p]`` is rating ``p``'s residual ``t − Y[j]·(X[r] + S[r])`` before the previous coordinate's changes;
+    ``yy[j] = (Y[j, f-1], Y[j, f], ω_j Y[j, f], ·)`` (ω: the column's noise factor; one cache line per rating
+    instead of three arrays, which matters when the other side has many rows); ``x = X[:, f]``, ``s_prev = S[:, f-1]`` (both updated in place). ``state[r] = (a, b, q, own)`` in
+    units of ``s = scale[r]`` (1, or the row's implicit weight when every feature column holds it, see
+    :func:`sweep_implicit_state`): with ``apply_prev``, the change ``s·q`` of ``S[r, f-1]`` made by the feature
+    sweep and ``own`` (of ``X[r, f-1]``) are taken out of the residuals and ``s·q`` is added to ``s_prev``.
+    With ``draw``, for ``d = ω_r Σ ω_j Y[j,f]²`` and ``c = ω_r Σ ω_j Y[j,f]·resid``: precision ``λ + α d``,
+    mean ``(λm + α (c + d x[r])) / precision`` (``lam``, ``lm`` = λ and λm of coordinate ``f``); ``z[r]`` the
+    row's standard normal. On exit ``state[r]`` holds ``a = s²d``, ``b = s·c`` at the new value (what the
+    feature sweeps read), ``q = 0`` and the change of ``x[r]``. Without ``draw`` (the last call of a side)
+    only the previous changes are applied."""
     n_rows = len(indptr) - 1
     step = (n_rows + n_chunks - 1) // n_chunks
     for ch in prange(n_chunks):
         for r in range(ch * step, min(n_rows, (ch + 1) * step)):
+            pending = 0.0
+            if apply_prev:
+                moved = scale[r] * state[r, 2]
+                s_prev[r] += moved
+                pending = moved + state[r, 3]
+                state[r, 2] = 0.0
+                state[r, 3] = 0.0
+            start, end = indptr[r], indptr[r + 1]
+            if not draw:
+                if pending != 0.0:
+                    for p in range(start, end):
+                        resid[p] -= yy[indices[p], 0] * pending
+                continue
             d = 0.0
             e = 0.0
-            pending = state[r, 2] + state[r, 3]
             if pending != 0.0:
-                for p in range(indptr[r], indptr[r + 1]):
-                    j = indices[p]
-                    rp = resid[p] - y_prev[j] * pending
+                for p in range(start, end):
+                    q = yy[indices[p]]
+                    rp = resid[p] - q[0] * pending
                     resid[p] = rp
-                    d += wy_cur[j] * y_cur[j]
-                    e += wy_cur[j] * rp
+                    d += q[2] * q[1]
+                    e += q[2] * rp
             else:
-                for p in range(indptr[r], indptr[r + 1]):
-                    j = indices[p]
-                    d += wy_cur[j] * y_cur[j]
-                    e += wy_cur[j] * resid[p]
+                for p in range(start, end):
+                    q = yy[indices[p]]
+                    d += q[2] * q[1]
+                    e += q[2] * resid[p]
             wr = row_w[r]
             d *= wr
             e *= wr
-            old = X[r, f]
+            old = x[r]
             prec = lam + alpha * d
             new = (lm + alpha * (e + d * old)) / prec + z[r] / np.sqrt(prec)
-            X[r, f] = new
+            x[r] = new
             change = new - old
-            state[r, 0] = d
-            state[r, 1] = e - d * change
-            state[r, 2] = 0.0
+            s = scale[r]
+            state[r, 0] = s * s * d
+            state[r, 1] = s * (e - d * change)
             state[r, 3] = change
 
 
 @njit(fastmath=True, cache=True)
-def sweep_factor_state(indptr, indices, data, groups, f, W, state, prior_mean, prior_prec, alpha, z):
+def sweep_factor_state(indptr, indices, data, groups, w, state, prior_mean, prior_prec, alpha, z):
     """Coordinate ``f`` of every feature column, one column after another, each from its exact conditional.
 
     Column ``l`` enters row ``u`` as ``F[u,l]·W[l]`` (CSC ``indptr``/``indices``/``data``, prior group
-    ``groups[l]``). ``state[u] = (d, c, pending)`` from :func:`sample_rows_coordinate`: ``d_u`` the row's
-    weighted sum of squares of coordinate ``f`` and ``c_u`` its weighted residual product. A unit of
+    ``groups[l]``); ``w = W[:, f]`` (updated in place), ``prior_mean``/``prior_prec`` the groups' coordinate
+    ``f``. ``state[u] = (d_u, c_u, q_u)`` from :func:`sample_rows_coordinate` (scale 1): ``d_u`` the row's
+    weighted sum of squares of coordinate ``f``, ``c_u`` its weighted residual product when the sweep began and
+    ``q_u`` the change of ``S[u, f]`` since, so that the current product is ``c_u − d_u q_u``. A unit of
     ``W[l,f]`` moves row ``u``'s predictions by ``F[u,l]·Y[j,f]``, so::
 
-        precision = λ + α Σ_u F² d_u,   mean = (λ m + α Σ_u F (c_u + F d_u W[l,f])) / precision
+        precision = λ + α Σ_u F² d_u,   mean = (λ m + α Σ_u F (c_u − d_u q_u + F d_u W[l,f])) / precision
 
-    After the draw ``c_u`` follows the change and ``pending`` accumulates the change of ``S[u,f]``, which
-    the next coordinate's row step applies to the residuals. ``z[l]``: column ``l``'s standard normal.
-    Sequential (columns share rows); one cache line of ``state`` per non-zero."""
+    and the draw adds ``F[u,l]·change`` to ``q_u``, which the next coordinate's row step applies to the
+    residuals. ``z[l]``: column ``l``'s standard normal. Sequential (columns share rows)."""
     n_cols = len(indptr) - 1
     for l in range(n_cols):
         g = groups[l]
-        old = W[l, f]
-        prec = 0.0
-        num = 0.0
-        for p in range(indptr[l], indptr[l + 1]):
-            u = indices[p]
-            v = data[p]
-            vd = v * state[u, 0]
-            prec += v * vd
-            num += v * state[u, 1] + vd * v * old
-        lam = prior_prec[g, f]
+        old = w[l]
+        start, end = indptr[l], indptr[l + 1]
+        prec0 = prec1 = num0 = num1 = 0.0  # two chains of sums: half the wait on the adds
+        p = start
+        while p + 2 <= end:
+            u0, u1 = indices[p], indices[p + 1]
+            v0, v1 = data[p], data[p + 1]
+            a0, a1 = state[u0, 0], state[u1, 0]
+            prec0 += v0 * v0 * a0
+            prec1 += v1 * v1 * a1
+            num0 += v0 * (state[u0, 1] - a0 * state[u0, 2])
+            num1 += v1 * (state[u1, 1] - a1 * state[u1, 2])
+            p += 2
+        if p < end:
+            u0 = indices[p]
+            v0 = data[p]
+            a0 = state[u0, 0]
+            prec0 += v0 * v0 * a0
+            num0 += v0 * (state[u0, 1] - a0 * state[u0, 2])
+        prec = prec0 + prec1
+        num = num0 + num1 + prec * old
+        lam = prior_prec[g]
         prec = lam + alpha * prec
-        new = (lam * prior_mean[g, f] + alpha * num) / prec + z[l] / np.sqrt(prec)
-        W[l, f] = new
+        new = (lam * prior_mean[g] + alpha * num) / prec + z[l] / np.sqrt(prec)
+        w[l] = new
         change = new - old
-        for p in range(indptr[l], indptr[l + 1]):
-            u = indices[p]
-            v = data[p] * change
-            state[u, 1] -= v * state[u, 0]
-            state[u, 2] += v
+        for p in range(start, end):
+            state[indices[p], 2] += data[p] * change
+
+
+@njit(fastmath=True, cache=True)
+def sweep_implicit_state(indptr, indices, w, state, prior_mean, prior_prec, alpha, z):
+    """:func:`sweep_factor_state` for implicit columns, whose value for row ``u`` is the row's weight ``s_u``
+    (1/√|N(u)|) in every column, held in ``state`` in units of it: ``(a, b, q) = (s²d, s·c, change/s)``; the
+    sums over a column need no values and no products (one group: scalar ``prior_mean``/``prior_prec``)."""
+    n_cols = len(indptr) - 1
+    for l in range(n_cols):
+        old = w[l]
+        start, end = indptr[l], indptr[l + 1]
+        prec0 = prec1 = prec2 = prec3 = 0.0  # four chains of sums: a quarter of the wait on the adds
+        num0 = num1 = num2 = num3 = 0.0
+        p = start
+        while p + 4 <= end:
+            u0, u1, u2, u3 = indices[p], indices[p + 1], indices[p + 2], indices[p + 3]
+            a0, a1, a2, a3 = state[u0, 0], state[u1, 0], state[u2, 0], state[u3, 0]
+            prec0 += a0
+            prec1 += a1
+            prec2 += a2
+            prec3 += a3
+            num0 += state[u0, 1] - a0 * state[u0, 2]
+            num1 += state[u1, 1] - a1 * state[u1, 2]
+            num2 += state[u2, 1] - a2 * state[u2, 2]
+            num3 += state[u3, 1] - a3 * state[u3, 2]
+            p += 4
+        while p < end:
+            u0 = indices[p]
+            a0 = state[u0, 0]
+            prec0 += a0
+            num0 += state[u0, 1] - a0 * state[u0, 2]
+            p += 1
+        prec = (prec0 + prec1) + (prec2 + prec3)
+        num = (num0 + num1) + (num2 + num3) + prec * old
+        prec = prior_prec + alpha * prec
+        new = (prior_prec * prior_mean + alpha * num) / prec + z[l] / np.sqrt(prec)
+        w[l] = new
+        change = new - old
+        for p in range(start, end):
+            state[indices[p], 2] += change
 
 
 @njit(parallel=True, cache=True)
@@ -470,26 +535,94 @@ def column_normals(key, n_cols, k):
 
 
 def sample_side_by_coordinate(r_indptr, r_indices, targets, Y, X, S, prior_mean, prior_prec, alpha, row_w, col_w,
-                              key_rows, cols, W, col_mean, col_prec, key_cols, n_chunks):
+                              key_rows, cols, W, col_mean, col_prec, key_cols, n_chunks, resid=None,
+                              implicit_weight=None):
     """One side of a coordinate-wise Gibbs sample (libFM/myFM's order): for ``f = 0..K-1``, coordinate ``f`` of
     every row's own vector (:func:`sample_rows_coordinate`, in parallel), then of every feature column's vector
-    (:func:`sweep_factor_state`, sequential; ``cols`` = (indptr, indices, data, groups) of the feature matrix by
-    column, or None without features). O(K) per rating and per feature non-zero, no K×K matrices; ``X`` and
-    ``W`` are updated in place, ``S`` is not (recompute it from ``W`` afterwards)."""
+    (sequential; ``cols`` = (indptr, indices, data, groups) of the feature matrix by column, or None without
+    features). O(K) per rating and per feature non-zero, no K×K matrices. ``X``, ``W`` and ``S`` (the rows'
+    feature sums ``F W``, kept up to date by adding the changes) are updated in place.
+
+    ``implicit_weight``: every non-zero of row ``u`` of the feature matrix is ``implicit_weight[u]`` (the
+    implicit columns alone, one group; ``cols``' data and groups are not read): :func:`sweep_implicit_state`.
+    ``resid``: the residuals ``targets − Y[j]·(X[r] + S[r])`` in CSR order when the caller has them (updated in
+    place; ``targets`` is not read), else None (computed from ``targets``). Returns the residuals at the new
+    values."""
     n_rows = len(r_indptr) - 1
     k = X.shape[1]
-    resid = np.empty(len(r_indices))
-    full_residuals(r_indptr, r_indices, targets, Y, X, S, resid, n_chunks)
-    Yt = np.ascontiguousarray(Y.T)  # one contiguous column per coordinate
+    if resid is None:
+        resid = np.empty(len(r_indices))
+        full_residuals(r_indptr, r_indices, targets, Y, X, S, resid, n_chunks)
+    # coordinate-major copies: each coordinate's pass reads contiguous vectors
+    Yt = np.ascontiguousarray(Y.T)
+    Xt = np.ascontiguousarray(X.T)
+    St = np.ascontiguousarray(S.T)
     z_rows = np.ascontiguousarray(column_normals(key_rows, n_rows, k).T)
-    z_cols = np.ascontiguousarray(column_normals(key_cols, W.shape[0], k).T) if cols is not None else None
-    state = np.zeros((n_rows, 4))  # d, c, pending change of S[:, f-1], change of X[:, f-1]
-    for f in range(k):
-        y_cur = Yt[f]
-        sample_rows_coordinate(r_indptr, r_indices, resid, Yt[f - 1] if f else y_cur, y_cur, col_w * y_cur, f, X,
-                               prior_prec[f], prior_prec[f] * prior_mean[f], alpha, row_w, z_rows[f], state, n_chunks)
-        if cols is not None:
-            sweep_factor_state(*cols, f, W, state, col_mean, col_prec, alpha, z_cols[f])
+    scale = np.ones(n_rows) if implicit_weight is None else np.ascontiguousarray(implicit_weight, dtype=np.float64)
+    if cols is not None:
+        Wt = np.ascontiguousarray(W.T)
+        cm = np.ascontiguousarray(col_mean.T)
+        cp = np.ascontiguousarray(col_prec.T)
+        z_cols = np.ascontiguousarray(column_normals(key_cols, W.shape[0], k).T)
+    state = np.zeros((n_rows, 4))  # a, b, q (the feature sweep's change of S[:, f]), change of X[:, f]
+    yy = np.zeros((len(col_w), 4))
+    for f in range(k + 1):
+        cur = min(f, k - 1)
+        if f:
+            yy[:, 0] = Yt[f - 1]
+        yy[:, 1] = Yt[cur]
+        np.multiply(col_w, Yt[cur], out=yy[:, 2])
+        sample_rows_coordinate(r_indptr, r_indices, resid, yy, Xt[cur], prior_prec[cur],
+                               prior_prec[cur] * prior_mean[cur], alpha, row_w, scale, z_rows[cur], state,
+                               St[max(f - 1, 0)], f > 0, f < k, n_chunks)
+        if cols is not None and f < k:
+            if implicit_weight is None:
+                sweep_factor_state(*cols, Wt[f], state, cm[f], cp[f], alpha, z_cols[f])
+            else:
+                sweep_implicit_state(cols[0], cols[1], Wt[f], state, cm[f, 0], cp[f, 0], alpha, z_cols[f])
+    X[:] = Xt.T
+    S[:] = St.T
+    if cols is not None:
+        W[:] = Wt.T
+    return resid
+
+
+@njit(parallel=True, fastmath=_FAST, cache=True)
+def row_moments(indptr, indices, resid, shift, col_w, sq_out, lin_out, w_out):
+    """Per CSR row ``r``: ``Σ_j ω_j e²``, ``Σ_j ω_j e`` and ``Σ_j ω_j`` (ω = ``col_w[j]``) of ``e = resid − shift``
+    (:func:`row_residuals` from residuals kept by the sampler: O(1) per rating instead of O(K))."""
+    n_rows = len(indptr) - 1
+    for r in prange(n_rows):
+        s2 = 0.0
+        s1 = 0.0
+        sw = 0.0
+        for p in range(indptr[r], indptr[r + 1]):
+            e = resid[p] - shift
+            w = col_w[indices[p]]
+            s2 += w * e * e
+            s1 += w * e
+            sw += w
+        sq_out[r] = s2
+        lin_out[r] = s1
+        w_out[r] = sw
+
+
+@njit(parallel=True, fastmath=_FAST, cache=True)
+def sum_squares(values, shift, n_chunks):
+    """``Σ (values − shift)²`` in fixed chunks (the same sum whatever the number of threads)."""
+    n = len(values)
+    parts = np.zeros(n_chunks)
+    step = (n + n_chunks - 1) // n_chunks
+    for c in prange(n_chunks):
+        s = 0.0
+        for j in range(c * step, min(n, (c + 1) * step)):
+            e = values[j] - shift
+            s += e * e
+        parts[c] = s
+    total = 0.0
+    for c in range(n_chunks):
+        total += parts[c]
+    return total
 
 
 @njit(parallel=True, fastmath=_FAST, cache=True)
