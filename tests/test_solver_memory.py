@@ -42,12 +42,27 @@ def test_masked_layouts_equal_the_layouts_of_the_kept_ratings(ratings, mask):
     assert got[0] == want[0] and np.array_equal(got[1], want[1]) and np.array_equal(got[2], want[2])
 
 
-def test_the_held_out_mask_is_prep_splits_draw(ratings):
-    keep = model_module._held_out_mask(len(ratings), 400, seed=7)
+def test_the_held_out_positions_are_prep_splits_draw(ratings):
+    held_out = model_module._held_out_positions(len(ratings), 400, seed=7)
+    keep = model_module._kept(len(ratings), held_out)
     inner = prep.split(ratings, 400, 0, seed=7)
-    assert (~keep).sum() == 400
+    assert len(held_out) == 400 and np.all(np.diff(held_out) > 0) and (~keep).sum() == 400
     np.testing.assert_array_equal(ratings.users[keep], inner.train.users)
-    np.testing.assert_array_equal(ratings.values[~keep], inner.validation.values)
+    np.testing.assert_array_equal(ratings.values[held_out], inner.validation.values)
+    np.testing.assert_array_equal(ratings.items[held_out], inner.validation.items)
+
+
+def test_held_out_ratings_are_scored_where_they_are(ratings):
+    held_out = model_module._held_out_positions(len(ratings), 700, seed=1)
+    rng = np.random.default_rng(0)
+    Q = rng.random((ratings.n_users, 6)).astype(np.float32)
+    P = rng.random((ratings.n_items, 6)).astype(np.float32)
+    values = ratings.values[held_out] - 3
+    got = als.indexed_sse(held_out, ratings.users, ratings.items, values, Q, P, 7)
+    want = als.triplet_sse(ratings.users[held_out], ratings.items[held_out], values, Q, P, 7)
+    brute = float(((values - np.einsum("ij,ij->i", Q[ratings.users[held_out]].astype(np.float64),
+                                       P[ratings.items[held_out]].astype(np.float64))) ** 2).sum())
+    assert got == want and got == pytest.approx(brute, rel=1e-6)
 
 
 # --- the fit at its defaults ------------------------------------------------------------------------------------

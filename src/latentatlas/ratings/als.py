@@ -93,8 +93,9 @@ class ALSSolver:
             return als.csr_sse_coded(*self.user_csr, *self.user_args[:5], Q, P, CHUNKS)
         return als.csr_sse(*self.user_csr, Q, P, CHUNKS)
 
-    def seen(self, train, keep: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """The user layout's pattern, int32 as every model keeps it (the item layout is let go first)."""
+    def seen(self, train, keep=None) -> tuple[np.ndarray, np.ndarray]:
+        """The user layout's pattern, int32 as every model keeps it (the item layout is let go first); the
+        layout holds only the trained-on ratings already, so ``keep`` is not needed."""
         self.item_csr = None
         indptr, indices = self.user_csr[:2]
         self.user_csr = None
@@ -133,5 +134,6 @@ def warm_up_data(k: int, dt: np.dtype, index_dtype=np.int32):
     Y = np.full((2, k), 0.1, dtype=dt)
     als.csr_sse(*csr, X, Y, 2)
     als.triplet_sse(u, u, v, X, Y, 2)
+    als.indexed_sse(u, u, u, v, X, Y, 2)
     als.row_sq_norms(X)
     return u, v, X, Y, csr

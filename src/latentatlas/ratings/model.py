@@ -448,12 +448,11 @@ class LatentFactorModel(RecommenderBase):
             if dropped:
                 as_progress(self.progress)(f"{dropped:,} validation ratings of users or items without training "
                                            "ratings are not used")
-        keep = None  # with an inner hold-out: the bool mask of the ratings trained on in the first phase
+        held_out = None  # with an inner hold-out: the sorted positions of the held-out ratings in ``train``
         if validation is None and self.validation_fraction > 0 and self.solver != "bayes":
             n_val = int(round(self.validation_fraction * len(train)))
             if 0 < n_val < len(train):
-                keep = _held_out_mask(len(train), n_val, self.seed)
-                validation = train.take(~keep)
+                held_out = _held_out_positions(len(train), n_val, self.seed)
         if validation is not None and len(validation) == 0:
             validation = None
         limit_k = min(train.n_users, train.n_items)
@@ -490,10 +489,9 @@ class LatentFactorModel(RecommenderBase):
         previous_threads = numba.get_num_threads()
         numba.set_num_threads(min(self.n_threads or numba.config.NUMBA_NUM_THREADS, numba.config.NUMBA_NUM_THREADS))
         try:
-            self._fit(train, validation, dt, keep=keep)
-            if self.refit and validation is not None:
-                if keep is not None:  # the refit trains on the given ratings as they are: nothing to join
-                    validation = keep = None
+            self._fit(train, validation, dt, held_out=held_out)
+            if self.refit and (validation is not None or held_out is not None):
+                held_out = None  # the refit trains on the given ratings as they are: nothing to join
                 self._refit(train, validation, dt)
         finally:
             numba.set_num_threads(previous_threads)
@@ -513,6 +511,7 @@ class LatentFactorModel(RecommenderBase):
         parked = _Parked().put({name: kept.pop(name) for name in _LARGE_STATE})
         for name in _LARGE_STATE:
             setattr(self, name, None)
+        _release_free_memory()  # the first phase's layouts are gone: let the refit's reuse their pages
         both = train if validation is None else Ratings(
             np.concatenate([train.users, validation.users]), np.concatenate([train.items, validation.items]),
             np.concatenate([train.values, validation.values]), train.user_ids, train.item_ids, dict(train.meta))
@@ -532,12 +531,17 @@ class LatentFactorModel(RecommenderBase):
         self.history_ = first
 
     def _fit(self, train: Ratings, validation: Ratings | None, dt: np.dtype, limit: int | None = None,
-             early_stop: bool = True, phase: str = "step", keep: np.ndarray | None = None) -> None:
-        """One training run on ``train`` (its ratings where the bool mask ``keep`` is True, when given)."""
+             early_stop: bool = True, phase: str = "step", held_out: np.ndarray | None = None) -> None:
+        """One training run on ``train``; ``held_out``: sorted positions of ``train``'s ratings that are the
+        validation ratings instead (no copies of either part are made: a mask of the rest reaches the kernels
+        that build the layouts, and the held-out ones are scored where they are)."""
         from latentatlas.ratings.kernels import als
 
-        if keep is not None and (self.center == "user" or self.sgd_schedule == "serial" and self.solver == "sgd"):
-            train, keep = train.take(keep), None  # these read the training arrays themselves: give them a copy
+        if held_out is not None and (self.center == "user" or self.sgd_schedule == "serial" and self.solver == "sgd"):
+            keep = _kept(len(train), held_out)  # these read the training arrays themselves: give them copies
+            train, validation, held_out = train.take(keep), train.take(~keep), None
+            del keep
+        keep = None if held_out is None else _kept(len(train), held_out)
         rng = np.random.default_rng(self.seed)
         reg, weighted = self.reg_value, self.reg_weighting == "count"
         self.reg_ = reg
@@ -553,7 +557,14 @@ class LatentFactorModel(RecommenderBase):
         resid = np.empty(len(train), dtype=dt)
         als.residuals(train.users, train.items, train.values, self.mu_, self.user_bias_, self.item_bias_, resid)
         solver = _solver_class(self.solver)(self, train, resid, dt, rng, keep)
-        del resid  # the solver keeps its own layout of it
+        del resid, keep  # the solver keeps its own layout of them
+        if validation is not None:
+            v_users, v_items = validation.users, validation.items
+            v_resid = (validation.values - self._baseline(v_users, v_items)).astype(dt)
+        elif held_out is not None:  # the same values as a copied validation set's, in the same order
+            v_resid = (train.values[held_out] - self._baseline(train.users[held_out], train.items[held_out])).astype(dt)
+        n_validation = len(validation) if validation is not None else 0 if held_out is None else len(held_out)
+        _release_free_memory()  # the residuals, codes and temporaries the layouts and v_resid were made from
         matrix = solver.matrix
 
         Q, P = self._initial_factors(matrix, dt, rng, train.shape)
@@ -561,9 +572,6 @@ class LatentFactorModel(RecommenderBase):
         P[item_counts == 0] = 0
         self.user_factors_, self.item_factors_ = Q, P
 
-        if validation is not None:
-            v_users, v_items = validation.users, validation.items
-            v_resid = (validation.values - self._baseline(v_users, v_items)).astype(dt)
         user_w = user_counts.astype(np.float64) if weighted else np.ones(n_users)
         item_w = item_counts.astype(np.float64) if weighted else np.ones(n_items)
 
@@ -571,10 +579,13 @@ class LatentFactorModel(RecommenderBase):
             penalty = reg * (float(user_w @ als.row_sq_norms(Q)) + float(item_w @ als.row_sq_norms(P)))
             sse = solver.sse(Q, P)
             rec = {"train_loss": sse + penalty, "train_rmse": math.sqrt(sse / n_train)}
-            if validation is not None:
-                vsse = als.triplet_sse(v_users, v_items, v_resid, Q, P, _CHUNKS)
+            if n_validation:
+                if validation is not None:
+                    vsse = als.triplet_sse(v_users, v_items, v_resid, Q, P, _CHUNKS)
+                else:
+                    vsse = als.indexed_sse(held_out, train.users, train.items, v_resid, Q, P, _CHUNKS)
                 rec["validation_loss"] = vsse + penalty
-                rec["validation_rmse"] = math.sqrt(vsse / len(validation))
+                rec["validation_rmse"] = math.sqrt(vsse / n_validation)
             return rec
 
         report = as_progress(self.progress)
@@ -582,12 +593,12 @@ class LatentFactorModel(RecommenderBase):
             solver.warm_up(self, dt)
         hist = History()
         self.history_ = hist
-        criterion_key = ("validation_" if validation is not None else "train_") + self.stop_on
+        criterion_key = ("validation_" if n_validation else "train_") + self.stop_on
         hist.criterion = criterion_key
         best_value, bad = math.inf, 0
         # Without validation data there is nothing to select by: the last factors are kept. With it, the best
         # so far are set aside, in a temporary file when large (a second Q and P is 56 MB at 10 M ratings).
-        keep_best = early_stop and validation is not None
+        keep_best = early_stop and n_validation > 0
         best = _Parked() if keep_best else None
         limit = limit or self.steps_limit
         last: dict = {}
@@ -627,12 +638,11 @@ class LatentFactorModel(RecommenderBase):
             hist.stopped_at = t
             if keep_best:
                 if hist.steps:
-                    restored = best.get()
-                    Q[:], P[:] = restored["Q"], restored["P"]
-                    del restored
+                    best.get(into={"Q": Q, "P": P})
                 best.close()
             hist.fallback_rows += solver.fallback_rows
-            self.seen_indptr_, self.seen_items_ = solver.seen(train, keep)
+            self.seen_indptr_, self.seen_items_ = solver.seen(
+                train, None if held_out is None else lambda: _kept(len(train), held_out))
 
     def _fit_bayes(self, train: Ratings, validation: Ratings | None, implicit_extra, user_features=None,
                    item_features=None) -> None:
@@ -1052,25 +1062,34 @@ def _validation_space(validation, train: Ratings) -> tuple[Ratings | None, int]:
                    dict(validation.meta), times), int((~known).sum())
 
 
-def _held_out_mask(n: int, n_held_out: int, seed: int) -> np.ndarray:
-    """The ratings to train on (True) when ``n_held_out`` of ``n`` are held out: those ``prep.split(ratings,
-    n_held_out, 0, seed=seed)`` puts in its training part, as a mask instead of a copy of the ratings."""
+def _held_out_positions(n: int, n_held_out: int, seed: int) -> np.ndarray:
+    """Sorted positions of the ``n_held_out`` of ``n`` ratings to hold out: those that
+    ``prep.split(ratings, n_held_out, 0, seed=seed)`` puts in its validation part, without copying either
+    part (int32 where it fits: 4 MB for 1 M positions)."""
     perm = np.random.default_rng(seed).permutation(n)  # prep.split's draw, so the same ratings are held out
+    held_out = np.sort(perm[:n_held_out])
+    del perm
+    return held_out.astype(np.int32) if n <= np.iinfo(np.int32).max else held_out
+
+
+def _kept(n: int, held_out: np.ndarray) -> np.ndarray:
+    """The bool mask of the ratings that are not held out."""
     keep = np.ones(n, dtype=bool)
-    keep[perm[:n_held_out]] = False
+    keep[held_out] = False
     return keep
 
 
 class _Parked:
     """Arrays set aside to be restored later (the best factors so far; the early-stopped model during the
-    refit): copies in memory up to ``PARK_IN_MEMORY_MAX`` bytes, above it an anonymous temporary file (deleted
-    when closed), so the process does not hold a second set of factors (issue 16). They come back bit for
-    bit either way."""
+    refit): copies in memory up to ``PARK_IN_MEMORY_MAX`` bytes, above it the raw bytes in an anonymous
+    temporary file (deleted when closed), so the process does not hold a second set of factors (issue 16).
+    They come back bit for bit either way; ``get(into=...)`` reads them into arrays of the same shape and
+    type without another copy."""
 
     def __init__(self):
         self._arrays: dict | None = None
         self._file = None
-        self._names: list = []
+        self._layout: list = []  # (name, shape, dtype) in file order
 
     def put(self, arrays: dict) -> "_Parked":
         arrays = {name: a for name, a in arrays.items() if a is not None}
@@ -1079,21 +1098,39 @@ class _Parked:
             self._arrays = {name: _copy_into(old.get(name), a) for name, a in arrays.items()}
             return self
         if self._file is None:
-            self._file = tempfile.TemporaryFile(prefix="latentatlas-")
+            self._file = tempfile.TemporaryFile(prefix="latentatlas-", buffering=0)
         self._file.seek(0)
-        for a in arrays.values():
-            np.save(self._file, a, allow_pickle=False)
+        self._layout = []
+        for name, a in arrays.items():
+            view = memoryview(np.ascontiguousarray(a)).cast("B")
+            done = 0
+            while done < len(view):
+                done += self._file.write(view[done:])
+            self._layout.append((name, a.shape, a.dtype))
         self._file.truncate()
-        self._names = list(arrays)
         return self
 
-    def get(self) -> dict:
+    def get(self, into: dict | None = None) -> dict:
+        into = into or {}
         if self._arrays is not None:
-            return dict(self._arrays)
+            return {name: _copy_into(into.get(name), a) for name, a in self._arrays.items()}
         if self._file is None:
             return {}
         self._file.seek(0)
-        return {name: np.load(self._file, allow_pickle=False) for name in self._names}
+        out = {}
+        for name, shape, dtype in self._layout:
+            target = into.get(name)
+            if target is None or target.shape != shape or target.dtype != dtype or not target.flags.c_contiguous:
+                target = np.empty(shape, dtype=dtype)
+            view = memoryview(target).cast("B")
+            done = 0
+            while done < len(view):
+                got = self._file.readinto(view[done:])
+                if not got:
+                    raise OSError("the temporary file of parked arrays is shorter than written")
+                done += got
+            out[name] = target
+        return out
 
     def close(self) -> None:
         self._arrays = None
@@ -1107,6 +1144,27 @@ def _copy_into(old: np.ndarray | None, new: np.ndarray) -> np.ndarray:
         old[...] = new
         return old
     return np.array(new, copy=True)
+
+
+def _release_free_memory() -> None:
+    """Hand the C heap's free pages back to the system (glibc's ``malloc_trim``; a no-op elsewhere).
+
+    Arrays below glibc's mmap threshold (which grows up to 32 MB as large arrays are freed) live on the heap,
+    and what they leave when freed stays in the process's resident memory: at 10 M ratings about 70 MB of
+    the first phase's layouts were still counted during the refit. Nothing that is in use moves."""
+    global _MALLOC_TRIM
+    if _MALLOC_TRIM is None:
+        try:
+            import ctypes
+
+            _MALLOC_TRIM = ctypes.CDLL("libc.so.6").malloc_trim
+        except (OSError, AttributeError):
+            _MALLOC_TRIM = False
+    if _MALLOC_TRIM:
+        _MALLOC_TRIM(0)
+
+
+_MALLOC_TRIM = None
 
 
 def _solver_class(solver: str):

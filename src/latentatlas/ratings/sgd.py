@@ -88,10 +88,11 @@ class SGDSolver:
             return sgd.triplet_sse_coded(*self.triplets[:3], *self.decoding, Q, P, CHUNKS)
         return als.triplet_sse(*self.triplets[:3], Q, P, CHUNKS)
 
-    def seen(self, train, keep: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """The per-user layout for ``recommend``, built at the end (SGD trains on triplets)."""
+    def seen(self, train, keep=None) -> tuple[np.ndarray, np.ndarray]:
+        """The per-user layout for ``recommend``, built at the end (SGD trains on triplets) from ``train``'s
+        ratings where ``keep()`` (a callable giving a bool mask, made once the triplets are let go) is True."""
         self.triplets = None
-        return als.compressed(train.users, train.items, None, train.shape[0], keep=keep)[:2]
+        return als.compressed(train.users, train.items, None, train.shape[0], keep=keep and keep())[:2]
 
     def warm_up(self, model, dt: np.dtype) -> None:
         """Compile (or load from the cache) the kernels a fit calls, for this layout's index types."""

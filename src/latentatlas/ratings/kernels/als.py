@@ -255,6 +255,30 @@ def triplet_sse(users, items, values, Q, P, n_chunks):
     return _in_order(partial)
 
 
+@njit(parallel=True, fastmath=True, cache=True)
+def indexed_sse(positions, users, items, values, Q, P, n_chunks):
+    """:func:`triplet_sse` over the triplets at ``positions`` of ``users``/``items`` (``values[j]`` is the
+    value of triplet ``positions[j]``): held-out ratings scored without copies of their ids. The same chunks
+    and order as :func:`triplet_sse` on the copies, so the same sum."""
+    n = len(values)
+    k = Q.shape[1]
+    partial = np.zeros(n_chunks)
+    step = (n + n_chunks - 1) // n_chunks
+    for c in prange(n_chunks):
+        s = 0.0
+        for j in range(c * step, min(n, (c + 1) * step)):
+            t = positions[j]
+            q = Q[users[t]]
+            p = P[items[t]]
+            dot = 0.0
+            for a in range(k):
+                dot += q[a] * p[a]
+            e = values[j] - dot
+            s += e * e
+        partial[c] = s
+    return _in_order(partial)
+
+
 @njit(cache=True, inline="always")
 def _in_order(partial):
     """The chunks' sum in chunk order: ``partial.sum()`` inside a parallel kernel becomes a parallel
