@@ -108,6 +108,20 @@ def test_parked_arrays_come_back_bit_for_bit(park_on_disk):
     assert parked.get() == {}
 
 
+def test_parking_falls_back_to_memory_without_a_writable_temporary_directory(monkeypatch, park_on_disk):
+    def no_room(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(model_module.tempfile, "TemporaryFile", no_room)
+    parked = model_module._Parked()
+    a = np.arange(12.0).reshape(3, 4)
+    parked.put({"a": a})
+    a += 1  # the parked copy is a copy
+    np.testing.assert_array_equal(parked.get()["a"], np.arange(12.0).reshape(3, 4))
+    target = np.zeros((3, 4))
+    assert parked.get(into={"a": target})["a"] is target and target[2, 3] == 11
+
+
 @pytest.mark.parametrize("solver", ["als", "sgd"])
 def test_best_factors_restored_from_the_file_as_from_memory(ratings, solver, monkeypatch):
     split = prep.split(ratings, 500, 0, seed=1)

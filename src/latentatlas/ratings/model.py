@@ -1093,10 +1093,16 @@ class _Parked:
 
     def put(self, arrays: dict) -> "_Parked":
         arrays = {name: a for name, a in arrays.items() if a is not None}
-        if sum(a.nbytes for a in arrays.values()) <= PARK_IN_MEMORY_MAX:
-            old = self._arrays or {}
-            self._arrays = {name: _copy_into(old.get(name), a) for name, a in arrays.items()}
-            return self
+        if sum(a.nbytes for a in arrays.values()) > PARK_IN_MEMORY_MAX and self._arrays is None:
+            try:
+                return self._write(arrays)
+            except OSError:  # no writable temporary directory, or it is full: memory then, as before
+                self.close()
+        old = self._arrays or {}
+        self._arrays = {name: _copy_into(old.get(name), a) for name, a in arrays.items()}
+        return self
+
+    def _write(self, arrays: dict) -> "_Parked":
         if self._file is None:
             self._file = tempfile.TemporaryFile(prefix="latentatlas-", buffering=0)
         self._file.seek(0)
