@@ -3,9 +3,10 @@ at most 3x at 10 M ratings, k = 64), for the two sweeps of the implicit/feature 
 
 * ALS iteration: both half-steps of ``kernels.als.cg_rows`` (2 CG steps, float32), as ``LatentFactorModel`` runs
   them by default (the same measurement as ``bench_bayes.py --scale``).
-* Gibbs sample: every step of one ``gibbs_fit`` sample (float64): implicit "none", implicit "both" with the exact
-  block sweep (a K x K Gram matrix per user and per item, ``sweep="block"``), and "both" with the
-  coordinate-wise sweep (``sweep="coordinate"``, one residual per rating, libFM's order).
+* Gibbs sample: every step of one ``gibbs_fit`` sample (float64, default noise model: per-user and per-item
+  precisions): implicit "none", implicit "both" with the exact block sweep (a K x K Gram matrix per user and per
+  item, ``sweep="block"``), and "both" with the coordinate-wise sweep (``sweep="coordinate"``, one residual per
+  rating, libFM's order).
 
 CPU seconds (``time.process_time``, all threads) are the figure to compare on a shared machine; wall seconds
 are printed beside them. Each Gibbs figure is the cheapest of the samples after the first (the first pays for
@@ -13,6 +14,9 @@ numba compilation on a cold cache).
 
 Usage: nice .venv/bin/python benchmarks/bench_bayes_implicit_speed.py --n-ratings 10000000 --k 64 \\
            [--samples 3] [--skip-block] [--out benchmarks/results/bayes_implicit_speed.json]
+
+``--ml100k``: instead, validation RMSE and CPU seconds per sample of the two sweeps on MovieLens-100K (random
+80/10/10 split, seed 0; k = 24, 50 kept samples after 10; chains seeded 0 and 1): do they fit alike?
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import sys
 import time
 from pathlib import Path
@@ -70,6 +75,27 @@ def gibbs_sample(r, k: int, samples: int, **kw) -> dict:
     return {"cpu_s": float(cpu[1:].min()), "wall_s": float(wall[1:].min()), "first_cpu_s": float(cpu[0])}
 
 
+def ml100k(seeds=(0, 1)) -> dict:
+    from datasets import load, random_split
+
+    from latentatlas.ratings.bayes import gibbs_fit
+
+    d = load("ml100k")
+    tr, va, _ = random_split(len(d), 0)
+    out = {}
+    for sweep in ("block", "coordinate"):
+        for seed in seeds:
+            marks = [clocks()]
+            fit = gibbs_fit(d.users[tr], d.items[tr], d.ratings[tr], d.n_users, d.n_items, k=24, n_samples=50,
+                            burn_in=10, seed=seed, sweep=sweep, validation=(d.users[va], d.items[va], d.ratings[va]),
+                            callback=lambda t, rec: marks.append(clocks()))
+            cpu = np.diff([m[0] for m in marks])
+            out[f"{sweep}_seed{seed}"] = {"validation_rmse": fit.history["validation_rmse"][-1],
+                                          "cpu_s_per_sample": float(np.median(cpu[1:]))}
+            print(json.dumps(out), flush=True)
+    return out
+
+
 def main(argv=None) -> None:
     import numba
 
@@ -83,7 +109,15 @@ def main(argv=None) -> None:
     ap.add_argument("--samples", type=int, default=3)
     ap.add_argument("--skip-block", action="store_true", help="leave out the block sweep (slow at 10 M)")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--ml100k", action="store_true", help="validation RMSE of both sweeps on MovieLens-100K")
     args = ap.parse_args(argv)
+    if args.ml100k:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        out = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+               "load_before": " ".join(f"{x:.2f}" for x in os.getloadavg()), "ml100k": ml100k()}
+        out["load_after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+        print(json.dumps(out), flush=True)
+        return
     r = synthetic(n_users=args.n_users, n_items=args.n_items, n_ratings=args.n_ratings, seed=0)
     out = {"n_ratings": len(r), "n_users": r.n_users, "n_items": r.n_items, "k": args.k,
            "threads": numba.get_num_threads(), "machine": f"{platform.node()} {os.cpu_count()} cpus",
@@ -99,6 +133,7 @@ def main(argv=None) -> None:
         out[name]["x_als_cpu"] = out[name]["cpu_s"] / out["als"]["cpu_s"]
         print(json.dumps(out), flush=True)
     out["load_after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    out["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # whole process, all runs
     print(json.dumps(out), flush=True)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -337,12 +337,13 @@ def test_validation_times_enter_the_history_curve():
 
 
 # --- the coordinate-wise sweep (sweep="coordinate") ------------------------------------------------------------
-@pytest.mark.parametrize("implicit", [False, True])
-def test_coordinate_sweeps_sample_the_dense_joint_posterior_of_rows_and_features(implicit):
+@pytest.mark.parametrize("implicit, by_col", [(False, False), (True, False), (True, True)])
+def test_coordinate_sweeps_sample_the_dense_joint_posterior_of_rows_and_features(implicit, by_col):
     # rows' own vectors X and feature vectors W, everything else fixed: a linear Gaussian model whose joint
     # posterior is dense; coordinate-wise Gibbs sweeps over both must reproduce its mean and covariance. With
     # implicit=True every non-zero of row u is the row's weight s_u (the implicit columns' form, one group), which
-    # the sampler keeps in units of s_u (sweep_implicit_state).
+    # the sampler keeps in units of s_u (sweep_implicit_state); with by_col=True the row passes go through the
+    # ratings grouped by the other side (sample_rows_coordinate_by_col; here each rating has its own column).
     feats, targets, x0, F, groups, means, precs = _tiny_problem(seed=7, n_rows=4, n_cols=3)
     groups = groups[:3]
     alpha, k, n_rows, n_cols = 1.5, 2, 4, 3
@@ -376,6 +377,7 @@ def test_coordinate_sweeps_sample_the_dense_joint_posterior_of_rows_and_features
     S = F @ W
     cols = (*_csc(F), groups)
     row_of = np.repeat(np.arange(n_rows), np.diff(r_indptr))
+    other = (np.arange(len(tg) + 1, dtype=np.int64), row_of.astype(np.int32)) if by_col else None
     draws = []
     threads = numba.get_num_threads()
     numba.set_num_threads(1)  # thousands of tiny parallel calls: no thread pool wake-ups
@@ -383,10 +385,11 @@ def test_coordinate_sweeps_sample_the_dense_joint_posterior_of_rows_and_features
         resid = None
         for sweep in range(6000):
             if sweep % 50 == 0:  # as the sampler does every few samples: from scratch, else carried over
-                S, resid = F @ W, None
+                S = F @ W
+                resid = tg - np.einsum("pk,pk->p", Y, X[row_of] + S[row_of]) if by_col else None
             resid = kb.sample_side_by_coordinate(r_indptr, r_indices, tg, Y, X, S, row_mean, row_prec, alpha, row_w,
                                                  np.ones(len(tg)), np.uint64(2 * sweep + 1), cols, W, means, precs,
-                                                 np.uint64(2 * sweep + 2), 4, resid, weight)
+                                                 np.uint64(2 * sweep + 2), 4, resid, weight, other)
             if sweep >= 100:
                 draws.append(np.concatenate([X.ravel(), W.ravel()]))
     finally:
@@ -398,6 +401,42 @@ def test_coordinate_sweeps_sample_the_dense_joint_posterior_of_rows_and_features
     sd = np.sqrt(np.diag(cov))
     np.testing.assert_allclose(draws.mean(axis=0), mean, atol=0.1 * sd.max())
     np.testing.assert_allclose(np.cov(draws.T), cov, atol=0.1 * cov.diagonal().max())
+
+
+@pytest.mark.parametrize("n_users, n_items", [(60, 150), (150, 60)])
+def test_coordinate_sampler_carries_residuals_and_sums_exactly(monkeypatch, n_users, n_items):
+    # sweep="coordinate" carries every rating's residual from side to side and from sample to sample (in the order
+    # of the side with more rows: the other side's passes go through them by_col), takes the μ/τ/κ/α sums from
+    # them, and keeps the feature sums by their changes, recomputing both every _REFRESH samples; recomputing
+    # them every sample must give the same chain up to rounding
+    from latentatlas.ratings import bayes as bayes_module
+
+    rng = np.random.default_rng(5)
+    n = 3000
+    users, items = rng.integers(0, n_users, n), rng.integers(0, n_items, n)
+    values = rng.normal(3.0, 1.0, n)
+    kw = dict(k=3, n_samples=6, burn_in=0, implicit="both", noise="both", seed=1, sweep="coordinate")
+    carried = gibbs_fit(users, items, values, n_users, n_items, **kw)
+    monkeypatch.setattr(bayes_module, "_REFRESH", 1)
+    fresh = gibbs_fit(users, items, values, n_users, n_items, **kw)
+    np.testing.assert_allclose(carried.history["train_rmse"], fresh.history["train_rmse"], rtol=1e-9)
+    np.testing.assert_allclose(carried.history["alpha"], fresh.history["alpha"], rtol=1e-9)
+    np.testing.assert_allclose(carried.predict(users, items), fresh.predict(users, items), rtol=1e-8, atol=1e-10)
+
+
+def test_coordinate_sampler_gives_the_same_chain_with_one_and_two_threads():
+    # the row passes run in parallel (by_col: over fixed chunks of the other side, summed chunk after chunk); a
+    # seed must give the same samples whatever the number of threads
+    rng = np.random.default_rng(6)
+    n_users, n_items, n = 80, 200, 4000  # the user side goes through the ratings by item
+    users, items = rng.integers(0, n_users, n), rng.integers(0, n_items, n)
+    values = rng.normal(3.0, 1.0, n)
+    kw = dict(k=3, n_samples=4, burn_in=1, implicit="both", seed=2, sweep="coordinate")
+    one = gibbs_fit(users, items, values, n_users, n_items, n_threads=1, **kw)
+    two = gibbs_fit(users, items, values, n_users, n_items, n_threads=2, **kw)
+    for name in ("user_factors", "item_factors", "user_bias", "item_bias", "implicit_user"):
+        np.testing.assert_array_equal(getattr(one, name), getattr(two, name), err_msg=name)
+    assert one.history["train_rmse"] == two.history["train_rmse"]
 
 
 def test_coordinate_sweep_fits_like_the_block_sweep():

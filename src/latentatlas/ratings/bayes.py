@@ -35,7 +35,9 @@ normal draw, :mod:`latentatlas.ratings.kernels.bayes`), the ``[w, y]`` vectors o
 item rows, the ``[w', z]`` vectors, then μ, the τ/κ factors and α. Implicit features cost a sequential sweep
 (O(K²) per training pair) on top of the parallel row steps. ``sweep="coordinate"`` instead draws one coordinate
 of every vector at a time from its scalar conditional (libFM/myFM's order: O(K) per rating and per feature
-non-zero, no K×K Gram matrices); LatentFactorModel uses it above 2 M training ratings.
+non-zero, no K×K Gram matrices); LatentFactorModel uses it above 2 M training ratings. It keeps one residual per
+rating, carried from the user side to the item side and on to the next sample (recomputed every 16 samples), so
+μ, the τ/κ factors and α take their sums from it in O(1) per rating.
 
 Posterior mean. Predictions average the per-sample predictions: ``μ̄ + b̄_u + b̄_i`` (running means over
 all kept samples) plus the average of ``q̃_u·p̃_i`` over the stored samples. The stored samples' factors are
@@ -479,10 +481,11 @@ def gibbs_fit(users, items, values, n_users: int, n_items: int, *, k: int = DEFA
     ``init_std``: standard deviation of the random initial factors (biases start at 0). The same ``seed`` gives
     the same result whatever ``n_threads`` (None: numba's current setting). Computation is in float64.
 
-    Memory beyond the ratings (two CSR copies, 12 bytes per rating each, plus two float64 target arrays):
+    Memory beyond the ratings (two CSR copies, 10-12 bytes per rating each, plus two float64 target arrays):
     ``O((n_users + n_items)·k)`` for the state and running moments, the stored samples (float32, at most
     :data:`STORE_BYTES`), and with implicit features one K×K float32 Gram matrix per user and per item
-    (K = k + 1).
+    (K = k + 1) for ``sweep="block"``; ``sweep="coordinate"`` instead keeps the residuals in both orders and the
+    two orders' positions (24 bytes per rating).
 
     Raises :class:`GibbsInterrupted` on Ctrl-C (see the module docstring) and ``LatentAtlasError`` for bad
     arguments.
@@ -680,14 +683,16 @@ class _Block:
             for g, cols in enumerate(self.group_cols):
                 _sample_hyper(self.W[cols], rng, self.means[self.first + g], self.precs[self.first + g])
 
-    def sample_by_coordinate(self, csr, resid, Yaug, X, S, hyper, alpha, row_w, col_w, key_rows, key_cols):
-        """The rows' own vectors and the feature columns a few coordinates at a time
+    def sample_by_coordinate(self, csr, resid, Yaug, X, S, hyper, alpha, row_w, col_w, key_rows, key_cols,
+                             by_col=None):
+        """The rows' own vectors and the feature columns one coordinate at a time
         (:func:`latentatlas.ratings.kernels.bayes.sample_side_by_coordinate`); ``resid`` (the residuals in
-        ``csr``'s order) and ``S`` follow the changes."""
+        ``csr``'s order, or in ``by_col``'s, the other side's CSR, when given) and ``S`` follow the changes."""
         kb.sample_side_by_coordinate(csr[0], csr[1], None, Yaug, X, S, hyper[0], hyper[1], alpha, row_w, col_w,
                                      key_rows, self.sweep_cols if self.active else None, self.W, self.means,
                                      self.precs, key_cols, _CHUNKS, resid,
-                                     self.implicit[2] if self.attrs is None and self.implicit is not None else None)
+                                     self.implicit[2] if self.attrs is None and self.implicit is not None else None,
+                                     by_col)
 
     def refresh_sums(self, S):
         """``S`` recomputed from the feature vectors (the coordinate sweep updates it by changes, which leaves
@@ -749,7 +754,19 @@ def _run(users, items, values, n_users, n_items, k, n_samples, burn_in, n_stored
         del where, order_u, order_i
         e_user = np.empty(N)
         e_item = np.empty(N)
-    carried = False  # e_user holds the residuals at the current parameters (carried over from the last sample)
+        resid = {"u": e_user, "i": e_item}
+        # a side with fewer rows than the other goes through the ratings in the other side's order
+        # (sample_rows_coordinate_by_col): its random accesses then hit its own short arrays
+        u_order = "i" if kb.by_col_pays(n_users, n_items) else "u"
+        i_order = "u" if kb.by_col_pays(n_items, n_users) else "i"
+
+        def reorder(src):  # the residuals held in order src copied into the other order
+            if src == "u":
+                np.take(e_user, item_from_user, out=e_item)
+            else:
+                np.take(e_item, user_from_item, out=e_user)
+            return "i" if src == "u" else "u"
+    carried = None  # the order ("u"/"i") of residuals carried over from the last sample at its parameters
 
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0x5EED]))
     Ux = rng.normal(0, init_std, (n_users, K))  # raw [b_u, q_u]
@@ -830,7 +847,7 @@ def _run(users, items, values, n_users, n_items, k, n_samples, burn_in, n_stored
     try:
         for t in range(total):
             if not grams and t % _REFRESH == 0:  # also recomputes the residuals, which carry rounding too
-                carried = False
+                carried = None
                 ublock.refresh_sums(S)
                 iblock.refresh_sums(T)
                 Ueff = Ux + S
@@ -846,7 +863,7 @@ def _run(users, items, values, n_users, n_items, k, n_samples, burn_in, n_stored
             # users: features [1, p̃_i], targets r − μ − b̃_i
             Vaug = Veff.copy()
             Vaug[:, 0] = 1.0
-            if grams or not carried:
+            if grams or carried is None:
                 kb.effective_targets(user_csr[0], user_csr[1], user_csr[2], mu, np.ascontiguousarray(Veff[:, 0]),
                                      t_user)
             if grams:
@@ -855,10 +872,14 @@ def _run(users, items, values, n_users, n_items, k, n_samples, burn_in, n_stored
                 if side_u:
                     ublock.sweep(gram_u, grad_u, S, alpha, _key(seed, t, 2))
             else:
-                if not carried:
+                cur = carried
+                if cur is None:
                     kb.full_residuals(user_csr[0], user_csr[1], t_user, Vaug, Ux, S, e_user, _CHUNKS)
-                ublock.sample_by_coordinate(user_csr, e_user, Vaug, Ux, S, hyper["U"], alpha, tau, kappa,
-                                            _key(seed, t, 1), _key(seed, t, 2))
+                    cur = "u"
+                if cur != u_order:
+                    cur = reorder(cur)
+                ublock.sample_by_coordinate(user_csr, resid[cur], Vaug, Ux, S, hyper["U"], alpha, tau, kappa,
+                                            _key(seed, t, 1), _key(seed, t, 2), item_csr[:2] if cur == "i" else None)
             if cold_u is not None:
                 Ux[cold_u] = hyper["U"][0]
             Ueff = Ux + S
@@ -873,10 +894,11 @@ def _run(users, items, values, n_users, n_items, k, n_samples, burn_in, n_stored
                                _key(seed, t, 3), True, gram_i, grad_i, side_i, _CHUNKS)
                 if side_i:
                     iblock.sweep(gram_i, grad_i, T, alpha, _key(seed, t, 4))
-            else:  # the user side's final residuals, in the item order, are the item side's
-                np.take(e_user, item_from_user, out=e_item)
-                iblock.sample_by_coordinate(item_csr, e_item, Uaug, Vx, T, hyper["V"], alpha, kappa, tau,
-                                            _key(seed, t, 3), _key(seed, t, 4))
+            else:  # the user side's final residuals are the item side's
+                if cur != i_order:
+                    cur = reorder(cur)
+                iblock.sample_by_coordinate(item_csr, resid[cur], Uaug, Vx, T, hyper["V"], alpha, kappa, tau,
+                                            _key(seed, t, 3), _key(seed, t, 4), user_csr[:2] if cur == "u" else None)
             if cold_i is not None:
                 Vx[cold_i] = hyper["V"][0]
             Veff = Vx + T
@@ -890,9 +912,10 @@ def _run(users, items, values, n_users, n_items, k, n_samples, burn_in, n_stored
             # global mean (flat prior), noise precision α (Gamma(1, 1) prior) and, when asked, per-user τ_u and
             # per-item κ_i factors of it (Gamma(ν/2, ν/2) priors: Student-t noise per user / item)
             grng = np.random.default_rng(np.random.SeedSequence([seed, t, 11]))
-            kept_resid = not grams and tb is None  # e_item: every rating's residual at the current parameters
+            kept_resid = not grams and tb is None  # resid[cur]: every rating's residual at the current parameters
             if kept_resid:
-                np.take(e_item, user_from_item, out=e_user)
+                if cur == "i":
+                    reorder("i")
                 kb.row_moments(user_csr[0], user_csr[1], e_user, 0.0, kappa, sq_u, lin_u, w_u)
             else:
                 kb.row_residuals(user_csr[0], user_csr[1], user_csr[2], mu, Ueff, Veff, kappa, sq_u, lin_u, w_u)
@@ -908,6 +931,8 @@ def _run(users, items, values, n_users, n_items, k, n_samples, burn_in, n_stored
                     tau = grng.gamma(dof / 2 + n_u / 2, 1.0 / (dof / 2 + alpha * sq_u / 2))
                 if item_noise:
                     if kept_resid:
+                        if cur == "u":
+                            reorder("u")
                         kb.row_moments(item_csr[0], item_csr[1], e_item, shift, tau, sq_i, lin_i, w_i)
                     else:
                         kb.row_residuals(item_csr[0], item_csr[1], item_csr[2], mu, Veff, Ueff, tau, sq_i, lin_i,
@@ -916,12 +941,12 @@ def _run(users, items, values, n_users, n_items, k, n_samples, burn_in, n_stored
                     sse = float(kappa @ sq_i)
                 else:
                     sse = float(tau @ sq_u)
-                plain_sse = kb.sum_squares(e_item, shift, _CHUNKS) if kept_resid else \
+                plain_sse = kb.sum_squares(resid[cur], shift, _CHUNKS) if kept_resid else \
                     kb.residual_moments(users, items, net, mu, Ueff, Veff, _CHUNKS)[1]
             alpha = grng.gamma((1.0 + N) / 2, 2.0 / (1.0 + sse))
             if kept_resid:  # the next sample's user side starts from these residuals (at the new μ)
-                e_user -= shift
-                carried = True
+                resid[cur] -= shift
+                carried = cur
 
             kept = t >= burn_in
             if kept:

@@ -17,7 +17,9 @@ Implicit-feedback parameters (``y_j`` shared by every user who rated item ``j``,
 as ``y_j/√|N(u)|``) are coupled through the users they share, so they are drawn one item after another
 (an exact Gibbs sweep; a parallel, Jacobi-style update would not sample the right distribution and, by
 analysis, oscillates along the "all of a user's y move together" direction). Each draw costs O(K²) per (item, user) pair using the users' Gram matrices and residual
-gradients kept from the row step.
+gradients kept from the row step. The coordinate-wise sweep (:func:`sample_side_by_coordinate`) draws one
+coordinate of every vector at a time instead: O(K) per rating and per feature non-zero, from one residual per
+rating and a few numbers per row.
 
 Random numbers never come from a shared generator: each row's normals are generated from a counter hash of
 (``key``, row), where ``key`` is derived from (seed, sample, phase) by the driver, so a result depends on the
@@ -437,6 +439,67 @@ def sample_rows_coordinate(indptr, indices, resid, yy, x, lam, lm, alpha, row_w,
             state[r, 3] = change
 
 
+@njit(parallel=True, fastmath=_FAST, cache=True)
+def sample_rows_coordinate_by_col(o_indptr, o_indices, resid, yy, x, lam, lm, alpha, row_w, scale, z, state, s_prev,
+                                  apply_prev, draw, acc, pending):
+    """:func:`sample_rows_coordinate` going through the ratings grouped by the *other* side (CSR ``o_indptr``,
+    ``o_indices``: row ``u`` of the other side, then this side's row of each of its ratings; ``resid`` and
+    ``yy`` (indexed by ``u``) in that order). Its random accesses go to this side's short arrays (``pending``,
+    ``acc``) instead of the other side's vectors: at 10 M ratings the item side's pass reads each user's
+    numbers once instead of a 2 MB table once per rating.
+
+    The sums per row are gathered in ``acc`` (n_chunks × n_rows × 2), one slice per fixed chunk of the other
+    side, and added chunk after chunk: the same sums whatever the number of threads. ``pending`` (n_rows):
+    scratch."""
+    n_rows = len(x)
+    n_other = len(o_indptr) - 1
+    n_chunks = acc.shape[0]
+    for r in prange(n_rows):
+        moved = 0.0
+        if apply_prev:
+            change = scale[r] * state[r, 2]
+            s_prev[r] += change
+            moved = change + state[r, 3]
+            state[r, 2] = 0.0
+            state[r, 3] = 0.0
+        pending[r] = moved
+    step = (n_other + n_chunks - 1) // n_chunks
+    for ch in prange(n_chunks):
+        a = acc[ch]
+        for r in range(n_rows):
+            a[r, 0] = 0.0
+            a[r, 1] = 0.0
+        for u in range(ch * step, min(n_other, (ch + 1) * step)):
+            y0 = yy[u, 0]
+            w1 = yy[u, 2]
+            wyy = w1 * yy[u, 1]
+            for p in range(o_indptr[u], o_indptr[u + 1]):
+                i = o_indices[p]
+                rp = resid[p] - y0 * pending[i]
+                resid[p] = rp
+                a[i, 0] += wyy
+                a[i, 1] += w1 * rp
+    if draw:
+        for r in prange(n_rows):
+            d = 0.0
+            e = 0.0
+            for ch in range(n_chunks):
+                d += acc[ch, r, 0]
+                e += acc[ch, r, 1]
+            wr = row_w[r]
+            d *= wr
+            e *= wr
+            old = x[r]
+            prec = lam + alpha * d
+            new = (lm + alpha * (e + d * old)) / prec + z[r] / np.sqrt(prec)
+            x[r] = new
+            change = new - old
+            s = scale[r]
+            state[r, 0] = s * s * d
+            state[r, 1] = s * (e - d * change)
+            state[r, 3] = change
+
+
 @njit(fastmath=True, cache=True)
 def sweep_factor_state(indptr, indices, data, groups, w, state, prior_mean, prior_prec, alpha, z):
     """Coordinate ``f`` of every feature column, one column after another, each from its exact conditional.
@@ -534,9 +597,20 @@ def column_normals(key, n_cols, k):
     return out
 
 
+#: fixed chunks of the other side in sample_rows_coordinate_by_col (its per-row sums: n_chunks × n_rows × 2)
+_BY_COL_CHUNKS = 8
+
+
+def by_col_pays(n_rows: int, n_other: int) -> bool:
+    """Whether a side of ``n_rows`` rows should go through the ratings in the other side's order
+    (:func:`sample_rows_coordinate_by_col`): when the other side has more rows (a larger table to gather from)
+    and this side's per-chunk sums stay small."""
+    return n_rows < n_other and n_rows <= 65536
+
+
 def sample_side_by_coordinate(r_indptr, r_indices, targets, Y, X, S, prior_mean, prior_prec, alpha, row_w, col_w,
                               key_rows, cols, W, col_mean, col_prec, key_cols, n_chunks, resid=None,
-                              implicit_weight=None):
+                              implicit_weight=None, by_col=None):
     """One side of a coordinate-wise Gibbs sample (libFM/myFM's order): for ``f = 0..K-1``, coordinate ``f`` of
     every row's own vector (:func:`sample_rows_coordinate`, in parallel), then of every feature column's vector
     (sequential; ``cols`` = (indptr, indices, data, groups) of the feature matrix by column, or None without
@@ -546,11 +620,18 @@ def sample_side_by_coordinate(r_indptr, r_indices, targets, Y, X, S, prior_mean,
     ``implicit_weight``: every non-zero of row ``u`` of the feature matrix is ``implicit_weight[u]`` (the
     implicit columns alone, one group; ``cols``' data and groups are not read): :func:`sweep_implicit_state`.
     ``resid``: the residuals ``targets − Y[j]·(X[r] + S[r])`` in CSR order when the caller has them (updated in
-    place; ``targets`` is not read), else None (computed from ``targets``). Returns the residuals at the new
-    values."""
+    place; ``targets`` is not read), else None (computed from ``targets``). ``by_col``: (indptr, indices) of the
+    same ratings grouped by the other side: the passes go through them in that order
+    (:func:`sample_rows_coordinate_by_col`) and ``resid`` (then required) is in that order. Returns the
+    residuals at the new values."""
     n_rows = len(r_indptr) - 1
     k = X.shape[1]
-    if resid is None:
+    if by_col is not None:
+        if resid is None:
+            raise ValueError("by_col needs the residuals in the other side's order")
+        acc = np.empty((_BY_COL_CHUNKS, n_rows, 2))
+        pending = np.empty(n_rows)
+    elif resid is None:
         resid = np.empty(len(r_indices))
         full_residuals(r_indptr, r_indices, targets, Y, X, S, resid, n_chunks)
     # coordinate-major copies: each coordinate's pass reads contiguous vectors
@@ -572,9 +653,13 @@ def sample_side_by_coordinate(r_indptr, r_indices, targets, Y, X, S, prior_mean,
             yy[:, 0] = Yt[f - 1]
         yy[:, 1] = Yt[cur]
         np.multiply(col_w, Yt[cur], out=yy[:, 2])
-        sample_rows_coordinate(r_indptr, r_indices, resid, yy, Xt[cur], prior_prec[cur],
-                               prior_prec[cur] * prior_mean[cur], alpha, row_w, scale, z_rows[cur], state,
-                               St[max(f - 1, 0)], f > 0, f < k, n_chunks)
+        lam, lm = prior_prec[cur], prior_prec[cur] * prior_mean[cur]
+        if by_col is None:
+            sample_rows_coordinate(r_indptr, r_indices, resid, yy, Xt[cur], lam, lm, alpha, row_w, scale,
+                                   z_rows[cur], state, St[max(f - 1, 0)], f > 0, f < k, n_chunks)
+        else:
+            sample_rows_coordinate_by_col(by_col[0], by_col[1], resid, yy, Xt[cur], lam, lm, alpha, row_w, scale,
+                                          z_rows[cur], state, St[max(f - 1, 0)], f > 0, f < k, acc, pending)
         if cols is not None and f < k:
             if implicit_weight is None:
                 sweep_factor_state(*cols, Wt[f], state, cm[f], cp[f], alpha, z_cols[f])
