@@ -19,6 +19,7 @@ measured for the training pass of each epoch; the test MSE after each epoch on t
         --configs "128:1.5e-2,64:1e-2,32:6e-3" --repeats 2             # CPU s/epoch of batch sizes vs the reference
     .venv/bin/python benchmarks/bench_autoencoder.py --epochs 1 --only reference "latentatlas, glibc malloc" \
         --configs "64:1e-2:pool" --repeats 2                           # issue 17's Run H
+    .venv/bin/python benchmarks/bench_autoencoder.py --profile stride   # per-layer CPU time of a training step
 """
 
 from __future__ import annotations
@@ -122,6 +123,87 @@ def run_latentatlas(epochs: int, limit: int | None, seed: int, batch_size: int |
             "settings": {"batch_size": config.batch_size, "lr": config.lr, "downsample": config.downsample}}
 
 
+def profile_layers(downsample: str, batch_size: int = 64, steps: int = 100) -> None:
+    """Print the CPU time of one training step (forward + backward + Adam, 1 thread, channels-last, random
+    28×28 batches) per layer, from torch.profiler's operators grouped by input shape. Each operator goes to the
+    first layer whose kind and shapes it fits, so activations of equal shape in the encoder and the decoder
+    are counted on the encoder's row."""
+    import collections
+
+    import torch
+    import torch.nn.functional as F
+    from torch.profiler import ProfilerActivity, profile
+
+    from latentatlas.images.network import ConvAutoencoderNet
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    model = ConvAutoencoderNet(downsample=downsample).to(memory_format=torch.channels_last)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-4)
+    x = torch.rand(batch_size, 1, 28, 28).contiguous(memory_format=torch.channels_last)
+
+    def step():
+        loss = F.mse_loss(model(x), x)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    for _ in range(20):
+        step()
+    c0 = time.process_time()
+    for _ in range(steps):
+        step()
+    plain = (time.process_time() - c0) / steps
+    layers = {}
+
+    def record(name):
+        def hook(mod, inp, out):  # returns None: a forward hook's return value would replace the output
+            layers.setdefault(name, (type(mod).__name__, tuple(inp[0].shape), tuple(out.shape)))
+        return hook
+
+    hooks = [m.register_forward_hook(record(name)) for name, m in model.named_modules() if name.count(".") == 1]
+    step()
+    for h in hooks:
+        h.remove()
+    forward = {"Conv2d": ("aten::mkldnn_convolution", "aten::_convolution"),
+               "ConvTranspose2d": ("aten::mkldnn_convolution", "aten::_convolution"),
+               "LeakyReLU": ("aten::leaky_relu_", "aten::leaky_relu"), "Sigmoid": ("aten::sigmoid",),
+               "BatchNorm2d": ("aten::native_batch_norm",), "MaxPool2d": ("aten::max_pool2d_with_indices",)}
+    backward = {"Conv2d": ("aten::convolution_backward",), "ConvTranspose2d": ("aten::convolution_backward",),
+                "LeakyReLU": ("aten::leaky_relu_backward",), "Sigmoid": ("aten::sigmoid_backward",),
+                "BatchNorm2d": ("aten::native_batch_norm_backward",),
+                "MaxPool2d": ("aten::max_pool2d_with_indices_backward",)}
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+        for _ in range(steps):
+            step()
+    rows: collections.Counter = collections.Counter()
+    for e in prof.key_averages(group_by_input_shape=True):
+        ms = e.self_cpu_time_total / steps / 1000
+        shapes = [tuple(s) for s in e.input_shapes if s]
+        key = "other (loss, autograd, allocation, copies)"
+        if "Adam" in e.key:
+            key = "Adam step"
+        for name, (kind, ishape, oshape) in layers.items():
+            if key != "other (loss, autograd, allocation, copies)":
+                break
+            conv = kind in ("Conv2d", "ConvTranspose2d")
+            if e.key in backward.get(kind, ()) and shapes and shapes[0] == oshape and (
+                    not conv or (len(shapes) > 1 and shapes[1] == ishape)):
+                key = f"{name} {kind} {ishape[1:]}→{oshape[1:]}"
+            elif e.key in forward.get(kind, ()) and shapes and shapes[0] == ishape:
+                key = f"{name} {kind} {ishape[1:]}→{oshape[1:]}"
+        if key.startswith("other") and e.key == "aten::fill_" and downsample == "pool" and shapes \
+                and shapes[0][1:] == (16, 28, 28):
+            key = "max-pool backward: zeroing the 16×28×28 gradient"
+        rows[key] += ms
+    total = sum(rows.values())
+    print(f"downsample={downsample}, batch {batch_size}: {plain * 1000:.1f} CPU ms per step without the profiler, "
+          f"{total:.1f} ms profiled; load average {os.getloadavg()[0]:.1f}")
+    print("| layer (forward + backward) | ms per step | share |\n|---|---|---|")
+    for key, ms in sorted(rows.items(), key=lambda kv: -kv[1]):
+        print(f"| {key} | {ms:.2f} | {100 * ms / total:.0f} % |")
+
+
 def worker(args) -> None:
     if args.worker == "reference":
         result = run_reference(args.epochs, args.limit, args.seed)
@@ -149,7 +231,11 @@ def main() -> None:
     p.add_argument("--lr", type=float, help=argparse.SUPPRESS)
     p.add_argument("--downsample", help=argparse.SUPPRESS)
     p.add_argument("--worker", choices=["reference", "latentatlas"], help=argparse.SUPPRESS)
+    p.add_argument("--profile", choices=["pool", "stride"],
+                   help="only print the per-layer CPU time of a training step of this encoder (batch 64) and stop")
     args = p.parse_args()
+    if args.profile:
+        return profile_layers(args.profile)
     if args.worker:
         return worker(args)
 
