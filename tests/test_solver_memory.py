@@ -79,6 +79,8 @@ def test_early_stopping_on_the_inner_hold_out_is_the_fit_on_a_split_by_hand(rati
     np.testing.assert_array_equal(m.user_factors_, ref.user_factors_)
     np.testing.assert_array_equal(m.seen_items_, ref.seen_items_)
     assert m.scale_ == ref.scale_ and m.mu_ == ref.mu_
+    np.testing.assert_array_equal(m.user_bias_, ref.user_bias_)
+    np.testing.assert_array_equal(m.item_bias_, ref.item_bias_)
     # with the refit: best_step steps on the given ratings, in their order
     refit = LatentFactorModel(**kw).fit(ratings)
     assert refit.history_.refit_steps == ref.history_.best_step > 0
