@@ -89,3 +89,8 @@ def test_not_fitted_is_scikit_learns_error_and_ours():
         with pytest.raises(NotFittedError) as err:
             model.recommend(1)
         assert isinstance(err.value, LatentAtlasError)
+
+
+def test_notebooks_still_show_scikit_learns_diagram():
+    html = LatentFactorModel(k=7, solver="sgd")._repr_html_()
+    assert html is not None and "LatentFactorModel" in html and "k=7" in html and "solver=&#x27;sgd&#x27;" in html

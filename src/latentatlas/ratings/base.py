@@ -131,6 +131,16 @@ class Estimator:
             text = text[:half] + "..." + text[-half:]
         return text
 
+    def _repr_html_(self) -> str | None:
+        """scikit-learn's estimator diagram in notebooks: loaded only when a notebook shows the model, so a
+        script that never displays one does not pay scikit-learn's imports. None (the text repr) if it fails."""
+        try:
+            from sklearn.utils import estimator_html_repr
+
+            return estimator_html_repr(self)
+        except Exception:  # a display hook must never raise; the text repr is a fine fallback
+            return None
+
 
 class RecommenderBase(Estimator):
     """Shared interface of every recommender (see the module docstring). Subclasses implement ``_fit``,
