@@ -9,14 +9,16 @@ at most 3x at 10 M ratings, k = 64), for the two sweeps of the implicit/feature 
   rating, libFM's order).
 
 CPU seconds (``time.process_time``, all threads) are the figure to compare on a shared machine; wall seconds
-are printed beside them. Each Gibbs figure is the cheapest of the samples after the first (the first pays for
+are printed beside them. Both run on numba's workqueue threading layer, as ``LatentFactorModel.fit`` chooses it
+(``prefer_workqueue``): before, the ALS baseline ran first and so chose the default layer, whose OpenMP workers
+spin while the sampler's sequential sweeps run, which doubled the sampler's CPU seconds. Each Gibbs figure is the cheapest of the samples after the first (the first pays for
 numba compilation on a cold cache).
 
 Usage: nice .venv/bin/python benchmarks/bench_bayes_implicit_speed.py --n-ratings 10000000 --k 64 \\
            [--samples 3] [--skip-block] [--out benchmarks/results/bayes_implicit_speed.json]
 
 ``--ml100k``: instead, validation RMSE and CPU seconds per sample of the two sweeps on MovieLens-100K (random
-80/10/10 split, seed 0; k = 24, 50 kept samples after 10; chains seeded 0 and 1): do they fit alike?
+80/10/10 split, seed 0; k = 24, 50 kept samples after 10; chains seeded ``--seeds``): do they fit alike?
 """
 
 from __future__ import annotations
@@ -108,24 +110,32 @@ def main(argv=None) -> None:
     ap.add_argument("--k", type=int, default=64)
     ap.add_argument("--samples", type=int, default=3)
     ap.add_argument("--skip-block", action="store_true", help="leave out the block sweep (slow at 10 M)")
+    ap.add_argument("--skip-none", action="store_true", help="leave out the sample without implicit features")
     ap.add_argument("--out", default=None)
     ap.add_argument("--ml100k", action="store_true", help="validation RMSE of both sweeps on MovieLens-100K")
+    ap.add_argument("--seeds", default="0,1", help="--ml100k: the chains' seeds")
     args = ap.parse_args(argv)
     if args.ml100k:
         sys.path.insert(0, str(Path(__file__).resolve().parent))
         out = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-               "load_before": " ".join(f"{x:.2f}" for x in os.getloadavg()), "ml100k": ml100k()}
+               "load_before": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+               "ml100k": ml100k(tuple(int(x) for x in args.seeds.split(",")))}
         out["load_after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
         print(json.dumps(out), flush=True)
         return
+    from latentatlas.ratings.kernels.als import prefer_workqueue
+
+    prefer_workqueue()  # as LatentFactorModel.fit does, before the first parallel kernel
     r = synthetic(n_users=args.n_users, n_items=args.n_items, n_ratings=args.n_ratings, seed=0)
     out = {"n_ratings": len(r), "n_users": r.n_users, "n_items": r.n_items, "k": args.k,
            "threads": numba.get_num_threads(), "machine": f"{platform.node()} {os.cpu_count()} cpus",
            "load_before": " ".join(f"{x:.2f}" for x in os.getloadavg()),
            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     out["als"] = als_iteration(r, args.k)
+    out["threading_layer"] = numba.threading_layer()
     print(json.dumps(out), flush=True)
-    runs = [("none", {"implicit": "none"}), ("both_coordinate", {"implicit": "both", "sweep": "coordinate"})]
+    runs = [] if args.skip_none else [("none", {"implicit": "none"})]
+    runs.append(("both_coordinate", {"implicit": "both", "sweep": "coordinate"}))
     if not args.skip_block:
         runs.append(("both_block", {"implicit": "both", "sweep": "block"}))
     for name, kw in runs:

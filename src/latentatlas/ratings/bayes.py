@@ -833,8 +833,10 @@ def _run(users, items, values, n_users, n_items, k, n_samples, burn_in, n_stored
     history = {"sample": [], "kept": [], "train_rmse": [], "validation_rmse": [],
                "validation_rmse_factor_mean": [], "alpha": [], "seconds": []}
     n_kept = 0
-    Ueff = Ux + S
+    Ueff = Ux + S  # effective vectors; these four arrays are rewritten in place (no fresh pages every sample)
     Veff = Vx + T
+    Uaug = np.empty_like(Ueff)
+    Vaug = np.empty_like(Veff)
     val_time = None
     if validation is not None:
         val_pred = np.empty(len(validation[0]))
@@ -850,8 +852,8 @@ def _run(users, items, values, n_users, n_items, k, n_samples, burn_in, n_stored
                 carried = None
                 ublock.refresh_sums(S)
                 iblock.refresh_sums(T)
-                Ueff = Ux + S
-                Veff = Vx + T
+                np.add(Ux, S, out=Ueff)
+                np.add(Vx, T, out=Veff)
             hrng = np.random.default_rng(np.random.SeedSequence([seed, t, 7]))
             _sample_hyper(Ux if cold_u is None else Ux[~cold_u], hrng, *hyper["U"])
             _sample_hyper(Vx if cold_i is None else Vx[~cold_i], hrng, *hyper["V"])
@@ -861,7 +863,7 @@ def _run(users, items, values, n_users, n_items, k, n_samples, burn_in, n_stored
             iblock.hyper_attrs(hrng)
 
             # users: features [1, p̃_i], targets r − μ − b̃_i
-            Vaug = Veff.copy()
+            Vaug[:] = Veff
             Vaug[:, 0] = 1.0
             if grams or carried is None:
                 kb.effective_targets(user_csr[0], user_csr[1], user_csr[2], mu, np.ascontiguousarray(Veff[:, 0]),
@@ -882,10 +884,10 @@ def _run(users, items, values, n_users, n_items, k, n_samples, burn_in, n_stored
                                             _key(seed, t, 1), _key(seed, t, 2), item_csr[:2] if cur == "i" else None)
             if cold_u is not None:
                 Ux[cold_u] = hyper["U"][0]
-            Ueff = Ux + S
+            np.add(Ux, S, out=Ueff)
 
             # items: features [1, q̃_u], targets r − μ − b̃_u
-            Uaug = Ueff.copy()
+            Uaug[:] = Ueff
             Uaug[:, 0] = 1.0
             if grams:
                 kb.effective_targets(item_csr[0], item_csr[1], item_csr[2], mu, np.ascontiguousarray(Ueff[:, 0]),
@@ -901,7 +903,7 @@ def _run(users, items, values, n_users, n_items, k, n_samples, burn_in, n_stored
                                             _key(seed, t, 3), _key(seed, t, 4), user_csr[:2] if cur == "u" else None)
             if cold_i is not None:
                 Vx[cold_i] = hyper["V"][0]
-            Veff = Vx + T
+            np.add(Vx, T, out=Veff)
 
             if tb is not None:  # the time terms given everything else, then the targets net of the new ones
                 kb.predict_pairs(users, items, mu, Ueff, Veff, no_time)
@@ -952,9 +954,9 @@ def _run(users, items, values, n_users, n_items, k, n_samples, burn_in, n_stored
             if kept:
                 n_kept += 1
                 acc["U"] += Ueff
-                acc["U2"] += Ueff * Ueff
+                acc["U2"] += np.multiply(Ueff, Ueff, out=Uaug)  # Uaug/Vaug: scratch until the next sample
                 acc["V"] += Veff
-                acc["V2"] += Veff * Veff
+                acc["V2"] += np.multiply(Veff, Veff, out=Vaug)
                 acc["mu"] += mu
                 acc["alpha"] += alpha
                 acc["inv_alpha"] += 1.0 / alpha

@@ -597,6 +597,21 @@ def column_normals(key, n_cols, k):
     return out
 
 
+@njit(parallel=True, cache=True)
+def coordinate_normals(key, n_rows, k, n_chunks):
+    """``column_normals(key, n_rows, k).T`` written in place: ``(k, n_rows)``, column ``l`` from (``key``,
+    ``l``) (no transposed copy of an n_rows × k array per side and sample)."""
+    out = np.empty((k, n_rows))
+    step = (n_rows + n_chunks - 1) // n_chunks
+    for c in prange(n_chunks):
+        buf = np.empty(k)
+        for l in range(c * step, min(n_rows, (c + 1) * step)):
+            _normals(_row_state(key, l), buf)
+            for a in range(k):
+                out[a, l] = buf[a]
+    return out
+
+
 #: fixed chunks of the other side in sample_rows_coordinate_by_col (its per-row sums: n_chunks × n_rows × 2)
 _BY_COL_CHUNKS = 8
 
@@ -638,13 +653,13 @@ def sample_side_by_coordinate(r_indptr, r_indices, targets, Y, X, S, prior_mean,
     Yt = np.ascontiguousarray(Y.T)
     Xt = np.ascontiguousarray(X.T)
     St = np.ascontiguousarray(S.T)
-    z_rows = np.ascontiguousarray(column_normals(key_rows, n_rows, k).T)
+    z_rows = coordinate_normals(key_rows, n_rows, k, n_chunks)
     scale = np.ones(n_rows) if implicit_weight is None else np.ascontiguousarray(implicit_weight, dtype=np.float64)
     if cols is not None:
         Wt = np.ascontiguousarray(W.T)
         cm = np.ascontiguousarray(col_mean.T)
         cp = np.ascontiguousarray(col_prec.T)
-        z_cols = np.ascontiguousarray(column_normals(key_cols, W.shape[0], k).T)
+        z_cols = coordinate_normals(key_cols, W.shape[0], k, n_chunks)
     state = np.zeros((n_rows, 4))  # a, b, q (the feature sweep's change of S[:, f]), change of X[:, f]
     yy = np.zeros((len(col_w), 4))
     for f in range(k + 1):
