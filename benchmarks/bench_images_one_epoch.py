@@ -63,8 +63,8 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         mark = " (lowest)" if r is best else ""
-        print(f"| {r['downsample']} | {r['batch_size']} | {r['lr']:g} | {r['seed']} | {r['validation_mse']:.5f}{mark} | "
-              f"{r['test_mse']:.5f} | {r['fit_seconds']:.0f} | {r['fit_cpu_seconds']:.0f} | {r['load']:.1f} |")
+        print(f"| {r['downsample']} | {r['batch_size']} | {r['lr']:g} | {r['seed']} | {r['validation_mse']:.5f}{mark} "
+              f"| {r['test_mse']:.5f} | {r['fit_seconds']:.0f} | {r['fit_cpu_seconds']:.0f} | {r['load']:.1f} |")
     if args.json:
         os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
         with open(args.json, "w") as fh:

@@ -82,9 +82,9 @@ class ConvAutoencoder(TransformerMixin, BaseEstimator):
     The default network has the reference one's widths and code but halves the picture with stride-2
     convolutions instead of max-pools (``downsample="stride"``): convolutions C→4, 4→16 (stride 2), 16→32
     (stride 2) and 32→32 (3×3, stride 2) with LeakyReLU and one BatchNorm turn a 28×28 image into a 32×3×3 code
-    (288 numbers); transposed convolutions decode it. It costs about half the CPU time per image of the
-    reference network (``downsample="pool"``: 3×3 convolutions at full size, each followed by a 2× max-pool)
-    and reached a lower one-epoch MSE on Fashion-MNIST (benchmarks/RESULTS-autoencoder.md). C, the channels,
+    (288 numbers); transposed convolutions decode it. A training epoch costs about 30 % less CPU time than
+    with the reference network (``downsample="pool"``: 3×3 convolutions at full size, each followed by a 2×
+    max-pool), and reached a lower one-epoch MSE on Fashion-MNIST (benchmarks/RESULTS-autoencoder.md). C, the channels,
     comes from the images ``fit`` gets (1 grey, 3 colour), and so does the size (any side of at least 12
     pixels). The default training settings are the "fast" preset (batches of 64, Adam with a one-cycle
     learning rate peaking at 1.5e-2); :meth:`from_preset` gives the "reference" one (the reference network and
