@@ -439,6 +439,29 @@ def test_coordinate_sampler_gives_the_same_chain_with_one_and_two_threads():
     assert one.history["train_rmse"] == two.history["train_rmse"]
 
 
+def test_row_sums_from_residuals_in_either_order():
+    # μ/τ/κ take per-row sums of kept residuals; read in the other side's order (row_moments_by_col) they must be
+    # the sums row_moments gives in the row's own order, and the brute-force ones
+    from latentatlas.ratings.kernels.als import compressed
+
+    rng = np.random.default_rng(8)
+    n_rows, n_other, n = 30, 50, 700
+    rows, other = rng.integers(0, n_rows, n).astype(np.int32), rng.integers(0, n_other, n).astype(np.int32)
+    e, w, shift = rng.normal(size=n), rng.uniform(0.5, 2.0, n_other), 0.3
+    r_indptr, r_indices, r_e = compressed(rows, other, e, n_rows, np.float64)
+    o_indptr, o_indices, o_e = compressed(other, rows, e, n_other, np.float64)
+    own = [np.empty(n_rows) for _ in range(3)]
+    by_col = [np.empty(n_rows) for _ in range(3)]
+    kb.row_moments(r_indptr, r_indices, r_e, shift, w, *own)
+    kb.row_moments_by_col(o_indptr, o_indices, o_e, shift, w, np.empty((3, n_rows, 3)), *by_col)
+    weight = w[other]
+    brute = [np.bincount(rows, weight * (e - shift) ** 2, n_rows), np.bincount(rows, weight * (e - shift), n_rows),
+             np.bincount(rows, weight, n_rows)]
+    for a, b, c in zip(own, by_col, brute):
+        np.testing.assert_allclose(a, c, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(b, c, rtol=1e-12, atol=1e-12)
+
+
 def test_coordinate_sweep_fits_like_the_block_sweep():
     w = _genre_world(seed=4, sparse_share=0.3)
     n = len(w["values"])

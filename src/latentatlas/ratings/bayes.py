@@ -760,6 +760,10 @@ def _run(users, items, values, n_users, n_items, k, n_samples, burn_in, n_stored
         u_order = "i" if kb.by_col_pays(n_users, n_items) else "u"
         i_order = "u" if kb.by_col_pays(n_items, n_users) else "i"
 
+        # the μ/τ/κ sums per user and per item read the residuals in the order the item side leaves them
+        mom_u = np.empty((kb._BY_COL_CHUNKS, n_users, 3)) if i_order == "i" else None
+        mom_i = np.empty((kb._BY_COL_CHUNKS, n_items, 3)) if i_order == "u" and noise in ("item", "both") else None
+
         def reorder(src):  # the residuals held in order src copied into the other order
             if src == "u":
                 np.take(e_user, item_from_user, out=e_item)
@@ -915,10 +919,10 @@ def _run(users, items, values, n_users, n_items, k, n_samples, burn_in, n_stored
             # per-item κ_i factors of it (Gamma(ν/2, ν/2) priors: Student-t noise per user / item)
             grng = np.random.default_rng(np.random.SeedSequence([seed, t, 11]))
             kept_resid = not grams and tb is None  # resid[cur]: every rating's residual at the current parameters
-            if kept_resid:
-                if cur == "i":
-                    reorder("i")
+            if kept_resid and cur == "u":
                 kb.row_moments(user_csr[0], user_csr[1], e_user, 0.0, kappa, sq_u, lin_u, w_u)
+            elif kept_resid:
+                kb.row_moments_by_col(item_csr[0], item_csr[1], e_item, 0.0, kappa, mom_u, sq_u, lin_u, w_u)
             else:
                 kb.row_residuals(user_csr[0], user_csr[1], user_csr[2], mu, Ueff, Veff, kappa, sq_u, lin_u, w_u)
             weight_sum = float(tau @ w_u)
@@ -932,10 +936,10 @@ def _run(users, items, values, n_users, n_items, k, n_samples, burn_in, n_stored
                 if user_noise:
                     tau = grng.gamma(dof / 2 + n_u / 2, 1.0 / (dof / 2 + alpha * sq_u / 2))
                 if item_noise:
-                    if kept_resid:
-                        if cur == "u":
-                            reorder("u")
+                    if kept_resid and cur == "i":
                         kb.row_moments(item_csr[0], item_csr[1], e_item, shift, tau, sq_i, lin_i, w_i)
+                    elif kept_resid:
+                        kb.row_moments_by_col(user_csr[0], user_csr[1], e_user, shift, tau, mom_i, sq_i, lin_i, w_i)
                     else:
                         kb.row_residuals(item_csr[0], item_csr[1], item_csr[2], mu, Veff, Ueff, tau, sq_i, lin_i,
                                          w_i)

@@ -385,8 +385,8 @@ def sample_rows_coordinate(indptr, indices, resid, yy, x, lam, lm, alpha, row_w,
 
     ``resid[p]`` is rating ``p``'s residual ``t − Y[j]·(X[r] + S[r])`` before the previous coordinate's changes;
     ``yy[j] = (Y[j, f-1], Y[j, f], ω_j Y[j, f], ·)`` (ω: the column's noise factor; one cache line per rating
-    instead of three arrays, which matters when the other side has many rows); ``x = X[:, f]``, ``s_prev = S[:, f-1]`` (both updated in place). ``state[r] = (a, b, q, own)`` in
-    units of ``s = scale[r]`` (1, or the row's implicit weight when every feature column holds it, see
+    instead of three arrays, which matters when the other side has many rows); ``x = X[:, f]``,
+    ``s_prev = S[:, f-1]`` (both updated in place). ``state[r] = (a, b, q, own)`` in units of ``s = scale[r]`` (1, or the row's implicit weight when every feature column holds it, see
     :func:`sweep_implicit_state`): with ``apply_prev``, the change ``s·q`` of ``S[r, f-1]`` made by the feature
     sweep and ``own`` (of ``X[r, f-1]``) are taken out of the residuals and ``s·q`` is added to ``s_prev``.
     With ``draw``, for ``d = ω_r Σ ω_j Y[j,f]²`` and ``c = ω_r Σ ω_j Y[j,f]·resid``: precision ``λ + α d``,
@@ -702,6 +702,43 @@ def row_moments(indptr, indices, resid, shift, col_w, sq_out, lin_out, w_out):
             s2 += w * e * e
             s1 += w * e
             sw += w
+        sq_out[r] = s2
+        lin_out[r] = s1
+        w_out[r] = sw
+
+
+@njit(parallel=True, fastmath=_FAST, cache=True)
+def row_moments_by_col(o_indptr, o_indices, resid, shift, o_w, acc, sq_out, lin_out, w_out):
+    """:func:`row_moments` of the rows that ``o_indices`` names, from residuals in the other side's order (CSR
+    ``o_indptr``/``o_indices`` grouped by the other side, whose row ``u`` weighs its ratings by ``o_w[u]``):
+    no reordering of the residuals (a 10 M-entry gather). Per-chunk sums in ``acc`` (n_chunks × n_rows × 3),
+    added chunk after chunk: the same sums whatever the number of threads."""
+    n_rows = len(sq_out)
+    n_other = len(o_indptr) - 1
+    n_chunks = acc.shape[0]
+    step = (n_other + n_chunks - 1) // n_chunks
+    for ch in prange(n_chunks):
+        a = acc[ch]
+        for r in range(n_rows):
+            a[r, 0] = 0.0
+            a[r, 1] = 0.0
+            a[r, 2] = 0.0
+        for u in range(ch * step, min(n_other, (ch + 1) * step)):
+            w = o_w[u]
+            for p in range(o_indptr[u], o_indptr[u + 1]):
+                i = o_indices[p]
+                e = resid[p] - shift
+                a[i, 0] += w * e * e
+                a[i, 1] += w * e
+                a[i, 2] += w
+    for r in prange(n_rows):
+        s2 = 0.0
+        s1 = 0.0
+        sw = 0.0
+        for ch in range(n_chunks):
+            s2 += acc[ch, r, 0]
+            s1 += acc[ch, r, 1]
+            sw += acc[ch, r, 2]
         sq_out[r] = s2
         lin_out[r] = s1
         w_out[r] = sw
