@@ -409,6 +409,8 @@ def _check_ids(frame, id_column: str, path: Path, header: bool) -> None:
     """Missing and duplicate ids named with their line (rows of a header file start at line 2)."""
     import pandas as pd
 
+    if len(frame) == 0:  # Features.from_frame says so (pyarrow has no string kernels for an all-null column)
+        return
     offset = 2 if header else 1
     ids = frame[id_column]
     missing = np.array(pd.isna(ids), dtype=bool)  # a copy: pandas 3 hands out read-only views
