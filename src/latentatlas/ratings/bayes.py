@@ -617,8 +617,8 @@ def _implicit_structure(users, items, extra, n_users, n_items):
     keys = np.unique(users.astype(np.int64) * n_items + items)
     u = (keys // n_items).astype(np.int32)
     i = (keys % n_items).astype(np.int32)
-    by_user = compressed(u, i, None, n_users)[:2]
-    by_item = compressed(i, u, None, n_items)[:2]
+    by_user = compressed(u, i, None, n_users, n_cols=n_items)[:2]  # uint16 indices where they fit
+    by_item = compressed(i, u, None, n_items, n_cols=n_users)[:2]
     nu = np.diff(by_user[0])
     ni = np.diff(by_item[0])
     wu = np.where(nu > 0, 1.0 / np.sqrt(np.maximum(nu, 1)), 0.0)
@@ -670,7 +670,7 @@ class _Block:
         elif implicit is not None and method == "coordinate":
             by_col, weight = implicit[1], implicit[2]
             self.sweep_cols = (np.ascontiguousarray(by_col[0], dtype=np.int64),
-                               np.ascontiguousarray(by_col[1], dtype=np.int32),
+                               np.ascontiguousarray(by_col[1]),
                                np.ascontiguousarray(weight[by_col[1]], dtype=np.float64),
                                np.zeros(self.n_imp, dtype=np.int32))
 
