@@ -231,7 +231,7 @@ def main() -> None:
     p.add_argument("--lr", type=float, help=argparse.SUPPRESS)
     p.add_argument("--downsample", help=argparse.SUPPRESS)
     p.add_argument("--worker", choices=["reference", "latentatlas"], help=argparse.SUPPRESS)
-    p.add_argument("--profile", choices=["pool", "stride"],
+    p.add_argument("--profile", choices=["pool", "stride", "early"],
                    help="only print the per-layer CPU time of a training step of this encoder (batch 64) and stop")
     args = p.parse_args()
     if args.profile:

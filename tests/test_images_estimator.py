@@ -219,7 +219,7 @@ def test_cli_gpu_options_reach_the_estimator(tmp_path, capsys):
 # ---- every pixel reaches the code and back (sides whose pooled size is even) ------------------------------
 
 @pytest.mark.parametrize("side", [16, 32, 48])
-@pytest.mark.parametrize("downsample", ["pool", "stride"])
+@pytest.mark.parametrize("downsample", ["pool", "stride", "early"])
 def test_the_last_rows_and_columns_are_decoded_from_the_code(side, downsample):
     from latentatlas.images.network import ConvAutoencoderNet
 
@@ -244,7 +244,7 @@ def test_the_last_rows_and_columns_are_decoded_from_the_code(side, downsample):
     assert ConvAutoencoderNet(image_shape=(28, 28), downsample=downsample).state_dict()[code].shape[-2:] == (3, 3)
 
 
-# ---- the stride-2 encoder (the default network) and the max-pool one of older files -------------------------
+# ---- the stride-2 encoders (the default network) and the max-pool one of older files ------------------------
 
 @pytest.mark.parametrize("shape, channels, variational", [
     ((28, 28), 1, False), ((13, 17), 3, False), ((27, 36), 1, True), ((32, 20), 3, True), ((12, 12), 1, False)])
@@ -253,27 +253,29 @@ def test_stride_and_pool_encoders_give_the_same_code_and_picture_shapes(shape, c
 
     torch.manual_seed(0)
     kw = dict(image_shape=shape, channels=(2, 4, 8), latent_channels=3, in_channels=channels, variational=variational)
-    pool, stride = ConvAutoencoderNet(**kw).eval(), ConvAutoencoderNet(**kw, downsample="stride").eval()
+    pool = ConvAutoencoderNet(**kw).eval()
     x = torch.rand(2, channels, *shape)
-    with torch.no_grad():
-        assert stride.encode(x).shape == pool.encode(x).shape == (2, *pool.code_shape)
-        assert stride(x).shape == pool(x).shape == x.shape
-    assert stride.code_shape == pool.code_shape
-    # the decoder is the same layers: a code means a picture of the same shape in both
-    assert {k: v.shape for k, v in stride.state_dict().items() if k.startswith("decoder")} == {
-        k: v.shape for k, v in pool.state_dict().items() if k.startswith("decoder")}
-    assert not any(isinstance(m, torch.nn.MaxPool2d) for m in stride.modules())
-    strides = [m.stride for m in stride.encoder if isinstance(m, torch.nn.Conv2d)]
-    assert strides == [(1, 1), (2, 2), (2, 2), (2, 2)]
+    for downsample, strides in (("stride", [1, 2, 2, 2]), ("early", [2, 2, 1, 2])):
+        net = ConvAutoencoderNet(**kw, downsample=downsample).eval()
+        with torch.no_grad():
+            assert net.encode(x).shape == pool.encode(x).shape == (2, *pool.code_shape)
+            assert net(x).shape == pool(x).shape == x.shape
+        assert net.code_shape == pool.code_shape
+        # the decoder is the same layers: a code means a picture of the same shape in both
+        assert {k: v.shape for k, v in net.state_dict().items() if k.startswith("decoder")} == {
+            k: v.shape for k, v in pool.state_dict().items() if k.startswith("decoder")}
+        assert not any(isinstance(m, torch.nn.MaxPool2d) for m in net.modules())
+        assert [m.stride[0] for m in net.encoder if isinstance(m, torch.nn.Conv2d)] == strides
 
 
-def test_stride_encoder_halves_by_sampling_every_second_position():
+@pytest.mark.parametrize("downsample, layer", [("stride", 2), ("early", 0)])
+def test_stride_encoder_halves_by_sampling_every_second_position(downsample, layer):
     """A stride-2 3×3 convolution whose kernel is 1 at its centre and 0 elsewhere keeps the pixels of even rows and
     even columns: the known answer of "halving by the convolution itself"."""
     from latentatlas.images.network import ConvAutoencoderNet
 
-    net = ConvAutoencoderNet(channels=(1, 1, 1), latent_channels=1, downsample="stride")
-    conv = net.encoder[2]
+    net = ConvAutoencoderNet(channels=(1, 1, 1), latent_channels=1, downsample=downsample)
+    conv = net.encoder[layer]
     with torch.no_grad():
         conv.weight.zero_()
         conv.weight[0, 0, 1, 1] = 1.0
@@ -300,34 +302,37 @@ def test_checkpoints_without_downsample_are_the_pool_network(tmp_path):
     assert ConvAutoencoder.from_checkpoint(path).downsample == "pool"
     ckpt["model_config"]["downsample"] = "avg"
     torch.save(ckpt, tmp_path / "bad.pt")
-    with pytest.raises(LatentAtlasError, match="bad.pt: model_config field 'downsample' must be one of pool, stride"):
+    with pytest.raises(LatentAtlasError, match="model_config field 'downsample' must be one of pool, stride, early"):
         load_checkpoint(tmp_path / "bad.pt")
-    with pytest.raises(LatentAtlasError, match="downsample='avg': expected one of pool, stride"):
+    with pytest.raises(LatentAtlasError, match="downsample='avg': expected one of pool, stride, early"):
         ConvAutoencoder(downsample="avg").check_params()
 
 
-def test_defaults_are_the_stride_network_and_the_reference_preset_the_pool_one(tmp_path):
+def test_defaults_are_the_early_stride_network_and_the_reference_preset_the_pool_one(tmp_path):
     fast, ref = ConvAutoencoder(), ConvAutoencoder.from_preset("reference")
-    assert (fast.downsample, fast.batch_size, fast.lr) == ("stride", 64, 1.5e-2) and ref.downsample == "pool"
+    assert (fast.downsample, fast.batch_size, fast.lr) == ("early", 64, 1.5e-2) and ref.downsample == "pool"
     assert ConvAutoencoder(downsample="pool").preset == "custom"
     ae = ConvAutoencoder(**TINY).fit(blobs(40))
-    assert ae.model_.downsample == "stride"
+    assert ae.model_.downsample == "early"
     ae.save(tmp_path / "m.pt")
-    assert ConvAutoencoder.from_checkpoint(tmp_path / "m.pt").model_.downsample == "stride"
+    assert ConvAutoencoder.from_checkpoint(tmp_path / "m.pt").model_.downsample == "early"
+    stride = ConvAutoencoder(**TINY, downsample="stride").fit(blobs(40))
+    stride.save(tmp_path / "s.pt")
+    assert ConvAutoencoder.from_checkpoint(tmp_path / "s.pt").model_.downsample == "stride"
 
 
 def test_resume_keeps_the_network_of_the_interrupted_run(tmp_path):
     train, valid = blobs(40), blobs(10, seed=1)
     ConvAutoencoder(**{**TINY, "epochs": 1}, downsample="pool", schedule="constant").fit(
         train, valid, out_dir=tmp_path)
-    changed = "downsample='stride' differs from the interrupted run's downsample='pool'"
+    changed = "downsample='early' differs from the interrupted run's downsample='pool'"
     with pytest.raises(LatentAtlasError, match=changed):
         ConvAutoencoder(**{**TINY, "epochs": 2}, schedule="constant").fit(train, valid, out_dir=tmp_path,
                                                                          resume=tmp_path)
     ckpt = torch.load(tmp_path / "last.pt", weights_only=True)
     del ckpt["model_config"]["downsample"], ckpt["config"]["downsample"]   # as a file from before the field
     torch.save(ckpt, tmp_path / "last.pt")
-    with pytest.raises(LatentAtlasError, match="downsample='stride' differs from the interrupted run's 'pool'"):
+    with pytest.raises(LatentAtlasError, match="downsample='early' differs from the interrupted run's 'pool'"):
         ConvAutoencoder(**{**TINY, "epochs": 2}, schedule="constant").fit(train, valid, out_dir=tmp_path,
                                                                          resume=tmp_path)
     more = ConvAutoencoder.from_checkpoint(tmp_path / "last.pt", epochs=2).fit(train, valid, out_dir=tmp_path,

@@ -4,16 +4,17 @@
 estimator that trains and uses it is :class:`latentatlas.images.autoencoder.ConvAutoencoder` (its ``model_``).
 
 The class's default is the reference architecture (``downsample="pool"``): an encoder of convolutions C→4→16
-(max-pool) →32 (max-pool) →32 with LeakyReLU and one BatchNorm, turning a 28×28 image into a 32×3×3 code
-(288 numbers), and a decoder of transposed convolutions back to C×28×28 with a Sigmoid. The estimator's
-default is ``downsample="stride"``: the same widths, code and decoder, but the two halvings are done by the
-convolutions themselves (4→16 and 16→32 with stride 2, no max-pools), so those two layers, their activations
-and the BatchNorm run on a quarter of the positions: a profiled training step takes 47 % less CPU time and a
-training epoch about 30 % less, and the one-epoch MSE on Fashion-MNIST is lower
-(benchmarks/RESULTS-autoencoder.md). C, the number of channels, is 1 for grey and 3 for colour images. Widths
-and the number of latent channels are parameters. Any image of at least 12×12 pixels works: sides that are
-not multiples of 4 are padded (edge pixels repeated) up to the next multiple before encoding, and the decoded
-picture is cropped back, so the loss only sees real pixels.
+(max-pool) →32 (max-pool) →32 with LeakyReLU and one BatchNorm, turning a 28×28 image into a 32×3×3 code (288
+numbers), and a decoder of transposed convolutions back to C×28×28 with a Sigmoid. The estimator's default is
+``downsample="early"``: the same widths, code and decoder, but the two halvings are done by the first two
+convolutions themselves (C→4 and 4→16 with stride 2, no max-pools; 16→32 then runs at the pooled size), so no
+encoder layer runs at full size. ``downsample="stride"`` halves in the second and third convolutions instead (4→16
+and 16→32 with stride 2). A training epoch on Fashion-MNIST (batches of 64, one thread) cost 24 CPU seconds with the
+reference network, 17–19 with "stride" and 14–15 with "early"; both reach a lower one-epoch MSE than the reference
+network ("stride" the lowest; benchmarks/RESULTS-autoencoder.md). C, the number of channels, is 1 for grey and 3 for
+colour images. Widths and the number of latent channels are parameters. Any image of at least 12×12 pixels works:
+sides that are not multiples of 4 are padded (edge pixels repeated) up to the next multiple before encoding, and the
+decoded picture is cropped back, so the loss only sees real pixels.
 
 With ``variational=True`` (a VAE) the last encoder convolution gives twice the latent channels: the mean
 and log-variance of a diagonal Gaussian over the code. :meth:`~ConvAutoencoderNet.encode` returns the mean
@@ -41,8 +42,9 @@ from latentatlas.fsutil import atomic_path
 CHECKPOINT_FORMAT = "latentatlas-conv-autoencoder"
 CHECKPOINT_VERSION = 1
 #: How the encoder halves the picture twice: "pool" (the reference: 3×3 convolutions at full size, each followed
-#: by a 2× max-pool) or "stride" (3×3 convolutions with stride 2).
-DOWNSAMPLE = ("pool", "stride")
+#: by a 2× max-pool), "stride" (the second and third convolutions with stride 2, no pools) or "early" (the first
+#: and second with stride 2: no encoder layer at full size).
+DOWNSAMPLE = ("pool", "stride", "early")
 #: Smallest side the network takes (two 2× poolings, then a 3×3 stride-2 convolution).
 MIN_SIDE = 12
 
@@ -77,9 +79,10 @@ class ConvAutoencoderNet(nn.Module):
         neighbours' windows, and the decoder painted the picture's last 3 rows and columns from its biases
         alone: a flat frame on the right and bottom of every reconstruction. For 28×28 images the two are the
         same network.
-    downsample : "pool" (the reference network, and that of checkpoints written before this field) or
-        "stride": how the encoder halves the (padded) picture twice, by a 2× max-pool after a 3×3 convolution
-        or by the 3×3 convolution itself with stride 2. Both give the same pooled sizes, code and decoder.
+    downsample : "pool" (the reference network, and that of checkpoints written before this field), "stride"
+        or "early": how the encoder halves the (padded) picture twice, by a 2× max-pool after the second and
+        third 3×3 convolutions, by those convolutions themselves with stride 2, or by the first and second
+        convolutions with stride 2. All give the same pooled sizes, code and decoder.
     """
 
     def __init__(self, image_shape: tuple[int, int] = (28, 28), channels: tuple[int, int, int] = (4, 16, 32),
@@ -124,7 +127,7 @@ class ConvAutoencoderNet(nn.Module):
                 nn.Conv2d(c2, c3, 3, padding=1), nn.BatchNorm2d(c3), act(), nn.MaxPool2d(2),
                 code(),
             )
-        else:
+        elif downsample == "stride":
             # Each halving by a stride-2 convolution: its output has a quarter of the positions of the same
             # convolution before a max-pool, so the two widest layers cost a quarter (padded side P → P/2 → P/4,
             # the pooled sizes, so the code and the decoder are those of "pool").
@@ -132,6 +135,15 @@ class ConvAutoencoderNet(nn.Module):
                 nn.Conv2d(self.in_channels, c1, 3, padding=1), act(),
                 nn.Conv2d(c1, c2, 3, stride=2, padding=1), act(),
                 nn.Conv2d(c2, c3, 3, stride=2, padding=1), nn.BatchNorm2d(c3), act(),
+                code(),
+            )
+        else:
+            # "early": the first two convolutions halve (P → P/2 → P/4), the third keeps P/4: no encoder layer
+            # runs at full size.
+            self.encoder = nn.Sequential(
+                nn.Conv2d(self.in_channels, c1, 3, stride=2, padding=1), act(),
+                nn.Conv2d(c1, c2, 3, stride=2, padding=1), act(),
+                nn.Conv2d(c2, c3, 3, padding=1), nn.BatchNorm2d(c3), act(),
                 code(),
             )
         # Padding that makes the stride-2 transposed convolution land exactly on the pooled size (7 → 3 → 7; with

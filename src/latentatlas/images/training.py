@@ -1,13 +1,13 @@
 """Fast, resumable training of the convolutional autoencoder.
 
-Why it is fast on a CPU: the whole data set sits in memory as one uint8 tensor and each batch is one
-gather from a seeded permutation (no per-sample Python transforms, no worker processes); the model runs in
-channels-last memory format, which oneDNN convolves about twice as fast as the default layout; the default
-network halves the picture with stride-2 convolutions rather than convolutions at full size and max-pools
-(about 30 % less CPU time per epoch); and the default schedule (batches of 64, one-cycle learning rate peaking at
-1.5e-2) reaches in one epoch (test MSE 0.0062–0.0070 on Fashion-MNIST over 3 seeds) what the reference
-settings (batches of 1024, Adam at 1e-3 decayed by 0.999 per step) do not reach in 27 (0.0107); see
-benchmarks/RESULTS-autoencoder.md and RESULTS-images.md.
+Why it is fast on a CPU: the whole data set sits in memory as one uint8 tensor and each batch is one gather from a
+seeded permutation (no per-sample Python transforms, no worker processes); the model runs in channels-last memory
+format, which oneDNN convolves about twice as fast as the default layout; the default network halves the picture
+with its first two convolutions (stride 2) rather than with max-pools after convolutions at full size (about 40 %
+less CPU time per epoch); and the default schedule (batches of 64, one-cycle learning rate peaking at 1.5e-2) reaches
+in one epoch (test MSE 0.0070–0.0080 on Fashion-MNIST over 3 seeds) what the reference settings (batches of 1024,
+Adam at 1e-3 decayed by 0.999 per step) do not reach in 27 (0.0107); see benchmarks/RESULTS-autoencoder.md and
+RESULTS-images.md.
 
 The held-out images that pick the kept epoch are the *validation* set; an untouched test set, if any, is
 scored by the caller after training (:func:`latentatlas.images.workflow.train_run` does).
