@@ -337,22 +337,24 @@ def test_validation_times_enter_the_history_curve():
 
 
 # --- the coordinate-wise sweep (sweep="coordinate") ------------------------------------------------------------
-@pytest.mark.parametrize("implicit, by_col", [(False, False), (True, False), (True, True)])
-def test_coordinate_sweeps_sample_the_dense_joint_posterior_of_rows_and_features(implicit, by_col):
+@pytest.mark.parametrize("implicit, by_col, k", [(False, False, 2), (True, False, 2), (True, True, 2),
+                                                 (False, False, 3), (True, True, 3)])
+def test_coordinate_sweeps_sample_the_dense_joint_posterior_of_rows_and_features(implicit, by_col, k):
     # rows' own vectors X and feature vectors W, everything else fixed: a linear Gaussian model whose joint
     # posterior is dense; coordinate-wise Gibbs sweeps over both must reproduce its mean and covariance. With
     # implicit=True every non-zero of row u is the row's weight s_u (the implicit columns' form, one group), which
     # the sampler keeps in units of s_u (sweep_implicit_state); with by_col=True the row passes go through the
     # ratings grouped by the other side (sample_rows_coordinate_by_col; here each rating has its own column).
-    feats, targets, x0, F, groups, means, precs = _tiny_problem(seed=7, n_rows=4, n_cols=3)
+    # Coordinates go two per pass over the ratings (draw_second_coordinate); k = 3 also has one going alone.
+    feats, targets, x0, F, groups, means, precs = _tiny_problem(seed=7, n_rows=4, n_cols=3, k=k)
     groups = groups[:3]
-    alpha, k, n_rows, n_cols = 1.5, 2, 4, 3
+    alpha, n_rows, n_cols = 1.5, 4, 3
     weight = None
     if implicit:
         weight = np.array([0.5, 0.9, 0.7, 1.3])
         F = (F != 0) * weight[:, None]
         groups = np.zeros(3, dtype=np.int32)
-    row_mean, row_prec = np.array([0.3, -0.2]), np.array([1.5, 0.8])
+    row_mean, row_prec = np.array([0.3, -0.2, 0.1])[:k], np.array([1.5, 0.8, 1.1])[:k]
     row_w = np.array([1.0, 0.5, 2.0, 1.0])  # per-row noise factors
     dim = (n_rows + n_cols) * k
     A = np.zeros((dim, dim))
@@ -383,7 +385,7 @@ def test_coordinate_sweeps_sample_the_dense_joint_posterior_of_rows_and_features
     numba.set_num_threads(1)  # thousands of tiny parallel calls: no thread pool wake-ups
     try:
         resid = None
-        for sweep in range(6000):
+        for sweep in range(6000 if k == 2 else 24000):
             if sweep % 50 == 0:  # as the sampler does every few samples: from scratch, else carried over
                 S = F @ W
                 resid = tg - np.einsum("pk,pk->p", Y, X[row_of] + S[row_of]) if by_col else None

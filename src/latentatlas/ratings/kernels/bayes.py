@@ -377,57 +377,78 @@ def full_residuals(indptr, indices, targets, Y, X, S, out, n_chunks):
 
 
 @njit(parallel=True, fastmath=_FAST, cache=True)
-def sample_rows_coordinate(indptr, indices, resid, yy, x, lam, lm, alpha, row_w, scale, z, state, s_prev, apply_prev,
-                           draw, n_chunks):
+def sample_rows_coordinate(indptr, indices, resid, yy, x, lam, lm, alpha, row_w, scale, z, state, extra, s_prev,
+                           apply_prev, draw, n_chunks):
     """Coordinate ``f`` of every row's own vector from its scalar conditional (rows in parallel: given the rest
-    they are independent), after applying the previous coordinate's changes to the residuals (one pass over the
-    ratings per coordinate).
+    they are independent), after applying the previous two coordinates' changes to the residuals, and the sums
+    that coordinate ``g = f+1`` needs (:func:`draw_second_coordinate`): one pass over the ratings per two
+    coordinates.
 
-    ``resid[p]`` is rating ``p``'s residual ``t − Y[j]·(X[r] + S[r])`` before the previous coordinate's changes;
-    ``yy[j] = (Y[j, f-1], Y[j, f], ω_j Y[j, f], ·)`` (ω: the column's noise factor; one cache line per rating
-    instead of three arrays, which matters when the other side has many rows); ``x = X[:, f]``,
-    ``s_prev = S[:, f-1]`` (both updated in place). ``state[r] = (a, b, q, own)`` in units of ``s = scale[r]`` (1, or the row's implicit weight when every feature column holds it, see
-    :func:`sweep_implicit_state`): with ``apply_prev``, the change ``s·q`` of ``S[r, f-1]`` made by the feature
-    sweep and ``own`` (of ``X[r, f-1]``) are taken out of the residuals and ``s·q`` is added to ``s_prev``.
-    With ``draw``, for ``d = ω_r Σ ω_j Y[j,f]²`` and ``c = ω_r Σ ω_j Y[j,f]·resid``: precision ``λ + α d``,
-    mean ``(λm + α (c + d x[r])) / precision`` (``lam``, ``lm`` = λ and λm of coordinate ``f``); ``z[r]`` the
-    row's standard normal. On exit ``state[r]`` holds ``a = s²d``, ``b = s·c`` at the new value (what the
-    feature sweeps read), ``q = 0`` and the change of ``x[r]``. Without ``draw`` (the last call of a side)
-    only the previous changes are applied."""
+    ``resid[p]`` is rating ``p``'s residual ``t − Y[j]·(X[r] + S[r])`` before the previous coordinates' changes;
+    ``yy[j] = (Y[j,f-2], Y[j,f-1], Y[j,f], Y[j,g], ω_j Y[j,f], ω_j Y[j,g], ·, ·)`` (ω: the column's noise factor;
+    zeros for a coordinate that is not there; one cache line per rating instead of six arrays, which matters
+    when the other side has many rows); ``x = X[:, f]``, ``s_prev = S[:, f-1]`` (both updated in place).
+    ``state[r] = (a, b, q, own)`` in units of ``s = scale[r]`` (1, or the row's implicit weight when every
+    feature column holds it, see :func:`sweep_implicit_state`): with ``apply_prev``, the change ``s·q`` of
+    ``S[r, f-1]`` made by the feature sweep and ``own`` (of ``X[r, f-1]``) are taken out of the residuals with
+    ``extra[r, 3]`` (the whole change of coordinate ``f-2``, left there by :func:`draw_second_coordinate`), and
+    ``s·q`` is added to ``s_prev``. With ``draw``, for ``d = ω_r Σ ω_j Y[j,f]²`` and ``c = ω_r Σ ω_j
+    Y[j,f]·resid``: precision ``λ + α d``, mean ``(λm + α (c + d x[r])) / precision`` (``lam``, ``lm`` = λ and
+    λm of coordinate ``f``); ``z[r]`` the row's standard normal. On exit ``state[r]`` holds ``a = s²d``,
+    ``b = s·c`` at the new value (what the feature sweeps read), ``q = 0`` and the change of ``x[r]``;
+    ``extra[r, :3]`` = ω_r Σ ω_j (Y[j,g]², Y[j,g]·resid, Y[j,f]·Y[j,g]). Without ``draw`` (the last call of a
+    side) only the previous changes are applied."""
     n_rows = len(indptr) - 1
     step = (n_rows + n_chunks - 1) // n_chunks
     for ch in prange(n_chunks):
         for r in range(ch * step, min(n_rows, (ch + 1) * step)):
-            pending = 0.0
+            pa = 0.0
+            pb = 0.0
             if apply_prev:
+                pa = extra[r, 3]
                 moved = scale[r] * state[r, 2]
                 s_prev[r] += moved
-                pending = moved + state[r, 3]
+                pb = moved + state[r, 3]
+                extra[r, 3] = 0.0
                 state[r, 2] = 0.0
                 state[r, 3] = 0.0
             start, end = indptr[r], indptr[r + 1]
             if not draw:
-                if pending != 0.0:
+                if pa != 0.0 or pb != 0.0:
                     for p in range(start, end):
-                        resid[p] -= yy[indices[p], 0] * pending
+                        q = yy[indices[p]]
+                        resid[p] -= q[0] * pa + q[1] * pb
                 continue
             d = 0.0
             e = 0.0
-            if pending != 0.0:
+            d2 = 0.0
+            e2 = 0.0
+            cr = 0.0
+            if pa != 0.0 or pb != 0.0:
                 for p in range(start, end):
                     q = yy[indices[p]]
-                    rp = resid[p] - q[0] * pending
+                    rp = resid[p] - (q[0] * pa + q[1] * pb)
                     resid[p] = rp
-                    d += q[2] * q[1]
-                    e += q[2] * rp
+                    d += q[4] * q[2]
+                    e += q[4] * rp
+                    d2 += q[5] * q[3]
+                    e2 += q[5] * rp
+                    cr += q[4] * q[3]
             else:
                 for p in range(start, end):
                     q = yy[indices[p]]
-                    d += q[2] * q[1]
-                    e += q[2] * resid[p]
+                    rp = resid[p]
+                    d += q[4] * q[2]
+                    e += q[4] * rp
+                    d2 += q[5] * q[3]
+                    e2 += q[5] * rp
+                    cr += q[4] * q[3]
             wr = row_w[r]
             d *= wr
             e *= wr
+            extra[r, 0] = wr * d2
+            extra[r, 1] = wr * e2
+            extra[r, 2] = wr * cr
             old = x[r]
             prec = lam + alpha * d
             new = (lm + alpha * (e + d * old)) / prec + z[r] / np.sqrt(prec)
@@ -440,55 +461,104 @@ def sample_rows_coordinate(indptr, indices, resid, yy, x, lam, lm, alpha, row_w,
 
 
 @njit(parallel=True, fastmath=_FAST, cache=True)
-def sample_rows_coordinate_by_col(o_indptr, o_indices, resid, yy, x, lam, lm, alpha, row_w, scale, z, state, s_prev,
-                                  apply_prev, draw, acc, pending):
+def draw_second_coordinate(x, lam, lm, alpha, scale, z, state, extra, s_cur):
+    """Coordinate ``g = f+1`` of every row's own vector, from the sums the pass of coordinate ``f`` gathered
+    (``extra[r, :3]``, see :func:`sample_rows_coordinate`) corrected for coordinate ``f``'s changes since: the
+    residuals then were larger by ``Y[j,f]·p_r`` (``p_r`` = the row's own change plus the feature sweep's
+    ``s·q``), so ``c_g`` falls by ``p_r · ω_r Σ ω_j Y[j,f] Y[j,g]`` and ``d_g`` stays: the same conditional as a
+    pass of its own over the ratings would give, O(1) per row. ``s_cur = S[:, f]`` receives ``s·q``; ``p_r``
+    goes to ``extra[r, 3]`` for the next pass; ``state[r]`` is left as after a pass of coordinate ``g``."""
+    for r in prange(len(x)):
+        s = scale[r]
+        moved = s * state[r, 2]
+        s_cur[r] += moved
+        pa = moved + state[r, 3]
+        extra[r, 3] = pa
+        d = extra[r, 0]
+        e = extra[r, 1] - extra[r, 2] * pa
+        old = x[r]
+        prec = lam + alpha * d
+        new = (lm + alpha * (e + d * old)) / prec + z[r] / np.sqrt(prec)
+        x[r] = new
+        change = new - old
+        state[r, 0] = s * s * d
+        state[r, 1] = s * (e - d * change)
+        state[r, 2] = 0.0
+        state[r, 3] = change
+
+
+@njit(parallel=True, fastmath=_FAST, cache=True)
+def sample_rows_coordinate_by_col(o_indptr, o_indices, resid, yy, x, lam, lm, alpha, row_w, scale, z, state, extra,
+                                  s_prev, apply_prev, draw, acc, pending):
     """:func:`sample_rows_coordinate` going through the ratings grouped by the *other* side (CSR ``o_indptr``,
     ``o_indices``: row ``u`` of the other side, then this side's row of each of its ratings; ``resid`` and
     ``yy`` (indexed by ``u``) in that order). Its random accesses go to this side's short arrays (``pending``,
     ``acc``) instead of the other side's vectors: at 10 M ratings the item side's pass reads each user's
     numbers once instead of a 2 MB table once per rating.
 
-    The sums per row are gathered in ``acc`` (n_chunks × n_rows × 2), one slice per fixed chunk of the other
-    side, and added chunk after chunk: the same sums whatever the number of threads. ``pending`` (n_rows):
+    The sums per row are gathered in ``acc`` (n_chunks × n_rows × 8), one slice per fixed chunk of the other
+    side, and added chunk after chunk: the same sums whatever the number of threads. ``pending`` (n_rows × 2):
     scratch."""
     n_rows = len(x)
     n_other = len(o_indptr) - 1
     n_chunks = acc.shape[0]
     for r in prange(n_rows):
-        moved = 0.0
+        pa = 0.0
+        pb = 0.0
         if apply_prev:
+            pa = extra[r, 3]
             change = scale[r] * state[r, 2]
             s_prev[r] += change
-            moved = change + state[r, 3]
+            pb = change + state[r, 3]
+            extra[r, 3] = 0.0
             state[r, 2] = 0.0
             state[r, 3] = 0.0
-        pending[r] = moved
+        pending[r, 0] = pa
+        pending[r, 1] = pb
     step = (n_other + n_chunks - 1) // n_chunks
     for ch in prange(n_chunks):
         a = acc[ch]
         for r in range(n_rows):
-            a[r, 0] = 0.0
-            a[r, 1] = 0.0
+            for t in range(5):
+                a[r, t] = 0.0
         for u in range(ch * step, min(n_other, (ch + 1) * step)):
-            y0 = yy[u, 0]
-            w1 = yy[u, 2]
-            wyy = w1 * yy[u, 1]
+            q = yy[u]
+            y0 = q[0]
+            y1 = q[1]
+            w1 = q[4]
+            w2 = q[5]
+            wyy = w1 * q[2]
+            wyy2 = w2 * q[3]
+            wcr = w1 * q[3]
             for p in range(o_indptr[u], o_indptr[u + 1]):
                 i = o_indices[p]
-                rp = resid[p] - y0 * pending[i]
+                rp = resid[p] - (y0 * pending[i, 0] + y1 * pending[i, 1])
                 resid[p] = rp
-                a[i, 0] += wyy
-                a[i, 1] += w1 * rp
+                ai = a[i]
+                ai[0] += wyy
+                ai[1] += w1 * rp
+                ai[2] += wyy2
+                ai[3] += w2 * rp
+                ai[4] += wcr
     if draw:
         for r in prange(n_rows):
             d = 0.0
             e = 0.0
+            d2 = 0.0
+            e2 = 0.0
+            cr = 0.0
             for ch in range(n_chunks):
                 d += acc[ch, r, 0]
                 e += acc[ch, r, 1]
+                d2 += acc[ch, r, 2]
+                e2 += acc[ch, r, 3]
+                cr += acc[ch, r, 4]
             wr = row_w[r]
             d *= wr
             e *= wr
+            extra[r, 0] = wr * d2
+            extra[r, 1] = wr * e2
+            extra[r, 2] = wr * cr
             old = x[r]
             prec = lam + alpha * d
             new = (lm + alpha * (e + d * old)) / prec + z[r] / np.sqrt(prec)
@@ -644,8 +714,6 @@ def sample_side_by_coordinate(r_indptr, r_indices, targets, Y, X, S, prior_mean,
     if by_col is not None:
         if resid is None:
             raise ValueError("by_col needs the residuals in the other side's order")
-        acc = np.empty((_BY_COL_CHUNKS, n_rows, 2))
-        pending = np.empty(n_rows)
     elif resid is None:
         resid = np.empty(len(r_indices))
         full_residuals(r_indptr, r_indices, targets, Y, X, S, resid, n_chunks)
@@ -661,25 +729,56 @@ def sample_side_by_coordinate(r_indptr, r_indices, targets, Y, X, S, prior_mean,
         cp = np.ascontiguousarray(col_prec.T)
         z_cols = coordinate_normals(key_cols, W.shape[0], k, n_chunks)
     state = np.zeros((n_rows, 4))  # a, b, q (the feature sweep's change of S[:, f]), change of X[:, f]
-    yy = np.zeros((len(col_w), 4))
-    for f in range(k + 1):
-        cur = min(f, k - 1)
-        if f:
-            yy[:, 0] = Yt[f - 1]
-        yy[:, 1] = Yt[cur]
-        np.multiply(col_w, Yt[cur], out=yy[:, 2])
-        lam, lm = prior_prec[cur], prior_prec[cur] * prior_mean[cur]
-        if by_col is None:
-            sample_rows_coordinate(r_indptr, r_indices, resid, yy, Xt[cur], lam, lm, alpha, row_w, scale,
-                                   z_rows[cur], state, St[max(f - 1, 0)], f > 0, f < k, n_chunks)
+    extra = np.zeros((n_rows, 4))  # the second coordinate's sums, then the first one's whole change
+    if by_col is not None:
+        acc = np.empty((_BY_COL_CHUNKS, n_rows, 8))
+        pending = np.empty((n_rows, 2))
+    yy = np.zeros((len(col_w), 8))
+
+    def sweep(f):
+        if cols is None:
+            return
+        if implicit_weight is None:
+            sweep_factor_state(*cols, Wt[f], state, cm[f], cp[f], alpha, z_cols[f])
         else:
-            sample_rows_coordinate_by_col(by_col[0], by_col[1], resid, yy, Xt[cur], lam, lm, alpha, row_w, scale,
-                                          z_rows[cur], state, St[max(f - 1, 0)], f > 0, f < k, acc, pending)
-        if cols is not None and f < k:
-            if implicit_weight is None:
-                sweep_factor_state(*cols, Wt[f], state, cm[f], cp[f], alpha, z_cols[f])
-            else:
-                sweep_implicit_state(cols[0], cols[1], Wt[f], state, cm[f, 0], cp[f, 0], alpha, z_cols[f])
+            sweep_implicit_state(cols[0], cols[1], Wt[f], state, cm[f, 0], cp[f, 0], alpha, z_cols[f])
+
+    # coordinates two at a time, one pass over the ratings for both: the pass draws f and gathers g's sums, which
+    # draw_second_coordinate corrects for f's changes (row and feature sweep) in O(1) per row
+    prev_a = prev_b = -1  # the coordinates whose changes the next pass takes out of the residuals
+    f = 0
+    while True:
+        draw = f < k
+        g = f + 1 if f + 1 < k else -1
+        yy[:, 0] = Yt[prev_a] if prev_a >= 0 else 0.0
+        yy[:, 1] = Yt[prev_b] if prev_b >= 0 else 0.0
+        cur = f if draw else 0
+        yy[:, 2] = Yt[cur]
+        np.multiply(col_w, Yt[cur], out=yy[:, 4])
+        if g >= 0:
+            yy[:, 3] = Yt[g]
+            np.multiply(col_w, Yt[g], out=yy[:, 5])
+        else:
+            yy[:, 3] = 0.0
+            yy[:, 5] = 0.0
+        lam, lm = prior_prec[cur], prior_prec[cur] * prior_mean[cur]
+        args = (resid, yy, Xt[cur], lam, lm, alpha, row_w, scale, z_rows[cur], state, extra,
+                St[max(prev_b, 0)], prev_b >= 0, draw)
+        if by_col is None:
+            sample_rows_coordinate(r_indptr, r_indices, *args, n_chunks)
+        else:
+            sample_rows_coordinate_by_col(by_col[0], by_col[1], *args, acc, pending)
+        if not draw:
+            break
+        sweep(f)
+        if g >= 0:
+            draw_second_coordinate(Xt[g], prior_prec[g], prior_prec[g] * prior_mean[g], alpha, scale, z_rows[g],
+                                   state, extra, St[f])
+            sweep(g)
+            prev_a, prev_b = f, g
+        else:
+            prev_a, prev_b = -1, f
+        f += 2
     X[:] = Xt.T
     S[:] = St.T
     if cols is not None:
