@@ -349,3 +349,16 @@ def test_the_pool_network_starts_from_the_same_weights_as_before_the_option():
     state = ConvAutoencoderNet().state_dict()
     assert float(state["encoder.9.weight"].double().sum()) == pytest.approx(6.651168657837388, abs=1e-9)
     assert float(state["decoder.7.weight"].double().sum()) == pytest.approx(-0.3816696824505925, abs=1e-9)
+
+
+def test_a_run_of_few_steps_says_the_network_will_barely_learn():
+    train, valid = blobs(40, seed=1), blobs(8, seed=2)
+    lines: list[str] = []
+    ConvAutoencoder(**{**TINY, "epochs": 2, "batch_size": 64}, progress=lines.append).fit(train, valid)
+    warned = [line for line in lines if "optimisation step" in line]
+    assert len(warned) == 1 and "only 2 optimisation steps in all (40 training images, batches of 64, 2 epochs)" \
+        in warned[0]
+    lines.clear()
+    ConvAutoencoder(**{**TINY, "epochs": 1, "batch_size": 8}, progress=lines.append).fit(
+        blobs(800, seed=1), valid)
+    assert not [line for line in lines if "optimisation step" in line]

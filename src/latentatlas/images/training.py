@@ -343,6 +343,10 @@ def _optimizer_and_scheduler(model, config, steps_per_epoch: int):
     return optimizer, scheduler
 
 
+#: Fewer optimisation steps than this in a whole run get a warning (tiny folders of pictures).
+FEW_STEPS = 100
+
+
 def evaluate(model: ConvAutoencoderNet, images: torch.Tensor | np.ndarray, batch_size: int = 2000,
              channels_last: bool = False, beta: float = 1.0) -> dict[str, float]:
     """Scores of uint8 ``images`` (N×H×W or N×C×H×W) in eval mode, each picture decoded from its code (a
@@ -672,6 +676,13 @@ def _train(train: ImageSet, validation: ImageSet, config, device: torch.device, 
              f"code {model.code_size} numbers, {config.epochs} epoch{'s' if config.epochs != 1 else ''} of "
              f"{steps_per_epoch} batches of {config.batch_size} on {device} "
              f"({torch.get_num_threads()} thread{'s' if torch.get_num_threads() != 1 else ''})")
+    total_steps = config.epochs * steps_per_epoch
+    if total_steps < FEW_STEPS and start_epoch < config.epochs:
+        # A one-cycle schedule spends its first and last steps near a zero learning rate: a few steps learn
+        # next to nothing, and the reconstructions would look like noise with no hint why.
+        progress(f"warning: only {total_steps} optimisation step{'s' if total_steps != 1 else ''} in all "
+                 f"({n} training images, batches of {config.batch_size}, {config.epochs} epochs): the network "
+                 f"will barely learn; raise --epochs or lower --batch-size (a few hundred steps at least)")
 
     step = _Step(model, config, device, dtype, scaler, optimizer, progress)
     history.compiled = step.compiled
