@@ -631,7 +631,8 @@ def sweep_implicit_state(indptr, indices, w, state, prior_mean, prior_prec, alph
         num0 = num1 = num2 = num3 = 0.0
         p = start
         while p + 4 <= end:
-            u0, u1, u2, u3 = indices[p], indices[p + 1], indices[p + 2], indices[p + 3]
+            u0, u1, u2, u3 = (np.uint64(indices[p]), np.uint64(indices[p + 1]), np.uint64(indices[p + 2]),
+                              np.uint64(indices[p + 3]))
             a0, a1, a2, a3 = state[u0, 0], state[u1, 0], state[u2, 0], state[u3, 0]
             prec0 += a0
             prec1 += a1
@@ -643,7 +644,7 @@ def sweep_implicit_state(indptr, indices, w, state, prior_mean, prior_prec, alph
             num3 += state[u3, 1] - a3 * state[u3, 2]
             p += 4
         while p < end:
-            u0 = indices[p]
+            u0 = np.uint64(indices[p])
             a0 = state[u0, 0]
             prec0 += a0
             num0 += state[u0, 1] - a0 * state[u0, 2]
@@ -655,7 +656,7 @@ def sweep_implicit_state(indptr, indices, w, state, prior_mean, prior_prec, alph
         w[l] = new
         change = new - old
         for p in range(start, end):
-            state[indices[p], 2] += change
+            state[np.uint64(indices[p]), 2] += change
 
 
 @njit(parallel=True, cache=True)
