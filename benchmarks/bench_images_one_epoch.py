@@ -10,8 +10,8 @@ between configurations; the 10 000 t10k test images are scored once per configur
     .venv/bin/python benchmarks/bench_images_one_epoch.py --configs "128:1.5e-2" --seeds 0,1,2
     .venv/bin/python benchmarks/bench_images_one_epoch.py --configs "64:1e-2:pool,64:1e-2:stride" --seeds 0,1,2
 
-A third field in a configuration names the encoder's ``downsample`` (``pool`` or ``stride``; default: the
-estimator's default). Each fit's CPU seconds (this process: the training pass and the validation scoring) are
+A third field in a configuration names the encoder's ``downsample`` (``early``, ``stride`` or ``pool``; default:
+the estimator's default), a fourth the ``optimizer`` (``adamw`` or ``adam``; default: the estimator's). Each fit's CPU seconds (this process: the training pass and the validation scoring) are
 recorded beside its wall seconds.
 """
 
@@ -44,13 +44,14 @@ def main() -> None:
     for part, seed in [(p, int(s)) for p in args.configs.split(",") for s in args.seeds.split(",")]:
         batch, lr, *rest = part.split(":")
         downsample = rest[0] if rest else ConvAutoencoder().downsample
+        optimizer = rest[1] if len(rest) > 1 else ConvAutoencoder().optimizer
         t0, c0 = time.perf_counter(), time.process_time()
         ae = ConvAutoencoder(epochs=args.epochs, batch_size=int(batch), lr=float(lr), seed=seed, downsample=downsample,
-                             num_threads=args.threads).fit(train, validation)
+                             optimizer=optimizer, num_threads=args.threads).fit(train, validation)
         seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
         with ae._threads():
             test_mse = evaluate(ae.model_, test.images)["mse"]
-        row = {"batch_size": int(batch), "lr": float(lr), "downsample": downsample, "seed": seed, "epochs": args.epochs,
+        row = {"batch_size": int(batch), "lr": float(lr), "downsample": downsample, "optimizer": optimizer, "seed": seed, "epochs": args.epochs,
                "validation_mse": ae.history_.best_validation_loss, "validation_by_epoch": ae.history_.validation_loss,
                "test_mse": test_mse, "fit_seconds": seconds, "fit_cpu_seconds": cpu, "threads": ae.history_.threads,
                "load": os.getloadavg()[0]}
@@ -59,11 +60,11 @@ def main() -> None:
     best = min(rows, key=lambda r: r["validation_mse"])
     print(f"\n{len(train)} training, {len(validation)} validation, {len(test)} test images; {args.epochs} epoch(s) "
           f"each\n")
-    print("| downsample | batch | peak lr | seed | validation MSE | test MSE | fit s | fit CPU s | load |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| downsample | optimizer | batch | peak lr | seed | validation MSE | test MSE | fit s | fit CPU s | load |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         mark = " (lowest)" if r is best else ""
-        print(f"| {r['downsample']} | {r['batch_size']} | {r['lr']:g} | {r['seed']} | {r['validation_mse']:.5f}{mark} "
+        print(f"| {r['downsample']} | {r['optimizer']} | {r['batch_size']} | {r['lr']:g} | {r['seed']} | {r['validation_mse']:.5f}{mark} "
               f"| {r['test_mse']:.5f} | {r['fit_seconds']:.0f} | {r['fit_cpu_seconds']:.0f} | {r['load']:.1f} |")
     if args.json:
         os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)

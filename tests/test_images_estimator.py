@@ -185,6 +185,7 @@ def test_an_old_run_folder_loads_and_resumes(tmp_path):
         "vae", 0.5, (2, 4, 8), 4, "exponential", 1e-2)
     assert old.n_channels_ == 3 and old.code_size_ == 4 and old.history_.epochs_completed == 2
     assert old.downsample == "pool" and old.model_.downsample == "pool"      # the network it was trained with
+    assert old.optimizer == "adam"                                            # and the optimizer
     data = old_run_data(tmp_path / "colour.npz")
     codes = workflow.encode_run(OLD_RUN, tmp_path / "codes.npy", data=data)   # the run folder names best.pt
     assert codes.n == 60 and codes.dims == 4
@@ -362,3 +363,17 @@ def test_a_run_of_few_steps_says_the_network_will_barely_learn():
     ConvAutoencoder(**{**TINY, "epochs": 1, "batch_size": 8}, progress=lines.append).fit(
         blobs(800, seed=1), valid)
     assert not [line for line in lines if "optimisation step" in line]
+
+
+def test_adamw_by_default_adam_for_the_reference_preset(monkeypatch):
+    made = []
+    for name in ("Adam", "AdamW"):
+        real = getattr(torch.optim, name)
+        monkeypatch.setattr(torch.optim, name, lambda *a, _real=real, _name=name, **k: made.append((_name, k))
+                            or _real(*a, **k))
+    ConvAutoencoder(**TINY).fit(blobs(20))
+    ConvAutoencoder.from_preset("reference", **{**TINY, "batch_size": 16}).fit(blobs(20))
+    assert made == [("AdamW", {"lr": 1.5e-2, "weight_decay": 1e-4}), ("Adam", {"lr": 1e-3, "weight_decay": 1e-4})]
+    assert ConvAutoencoder.from_preset("reference").preset == "reference" and ConvAutoencoder().preset == "fast"
+    with pytest.raises(LatentAtlasError, match="optimizer='sgd': expected one of adamw, adam"):
+        ConvAutoencoder(optimizer="sgd").check_params()

@@ -107,7 +107,10 @@ def train(
     batch_size: Annotated[Optional[int], typer.Option(help="Images per batch (fast 64, reference 1024).")] = None,
     lr: Annotated[Optional[float], typer.Option(
         help="Learning rate: the peak for onecycle, the start otherwise (fast 1.5e-2, reference 1e-3).")] = None,
-    weight_decay: Annotated[Optional[float], typer.Option(help="Adam weight decay (default 1e-4).")] = None,
+    weight_decay: Annotated[Optional[float], typer.Option(help="Weight decay (default 1e-4).")] = None,
+    optimizer: Annotated[Optional[str], typer.Option(
+        help="adamw (default: Adam with decoupled weight decay) or adam (the decay added to the gradient, as "
+             "the reference pipeline and runs before this option).")] = None,
     gamma: Annotated[Optional[float], typer.Option(help="Exponential schedule: LR factor per step (default 0.999).")] = None,
     schedule: Annotated[Optional[str], typer.Option(help="onecycle, exponential or constant.")] = None,
     channels: Annotated[Optional[str], typer.Option(help="Encoder widths, e.g. 4,16,32 (the reference).")] = None,
@@ -158,7 +161,8 @@ def train(
     # The options build the estimator: on a new run from the preset, on --resume from the interrupted run's
     # checkpoint (the options given override its parameters, and must agree with its data and schedule).
     params = dict(validation_fraction=validation_fraction, model=model, beta=beta, epochs=epochs,
-                  batch_size=batch_size, lr=lr, weight_decay=weight_decay, gamma=gamma, schedule=schedule,
+                  batch_size=batch_size, lr=lr, weight_decay=weight_decay, optimizer=optimizer, gamma=gamma,
+                  schedule=schedule,
                   channels=_parse_channels(channels), latent_channels=latent_channels, channels_last=channels_last,
                   downsample=downsample,
                   device=device, num_threads=threads, seed=seed, log_every=log_every, amp=amp,

@@ -39,10 +39,14 @@ ARCHITECTURE = ("channels", "latent_channels", "negative_slope", "model", "downs
 PRESETS: dict[str, dict[str, Any]] = {
     "fast": {},
     "reference": {"batch_size": 1024, "lr": 1e-3, "schedule": "exponential", "weight_decay": 1e-4,
-                  "gamma": 0.999, "channels_last": False, "downsample": "pool"},
+                  "gamma": 0.999, "channels_last": False, "downsample": "pool", "optimizer": "adam"},
 }
 #: The parameters a preset sets (their defaults are the "fast" preset).
-PRESET_PARAMS = ("batch_size", "lr", "schedule", "weight_decay", "gamma", "channels_last", "downsample")
+PRESET_PARAMS = ("batch_size", "lr", "schedule", "weight_decay", "gamma", "channels_last", "downsample",
+                 "optimizer")
+#: "adamw": Adam with decoupled weight decay (the default); "adam": Adam with the decay added to the gradient
+#: (the reference pipeline's, and what checkpoints written before this option were trained with).
+OPTIMIZERS = ("adamw", "adam")
 MODELS = ("ae", "vae")
 SCHEDULES = ("onecycle", "exponential", "constant")
 AMP_MODES = ("auto", "off", "bf16", "fp16")
@@ -86,7 +90,7 @@ class ConvAutoencoder(TransformerMixin, BaseEstimator):
     (``downsample="pool"``: 3×3 convolutions at full size, two of them followed by a 2× max-pool), and reached a
     lower one-epoch MSE on Fashion-MNIST (benchmarks/RESULTS-autoencoder.md). C, the channels, comes from the images
     ``fit`` gets (1 grey, 3 colour), and so does the size (any side of at least 12 pixels). The default training
-    settings are the "fast" preset (batches of 64, Adam with a one-cycle learning rate peaking at 1.5e-2);
+    settings are the "fast" preset (batches of 64, AdamW with a one-cycle learning rate peaking at 1.5e-2);
     :meth:`from_preset` gives the "reference" one (the reference network and training settings).
 
     Parameters
@@ -108,7 +112,11 @@ class ConvAutoencoder(TransformerMixin, BaseEstimator):
         The VAE's weight of the KL divergence (nats per image) against the reconstruction cross-entropy
         (summed over pixels); 1 is the classic evidence lower bound. Ignored by the plain autoencoder.
     epochs, batch_size, lr, weight_decay : training length, batch size, peak (one-cycle) or initial learning
-        rate, and Adam's weight decay.
+        rate, and the weight decay.
+    optimizer : {"adamw", "adam"}
+        AdamW (decoupled weight decay, the default) or Adam with the decay added to the gradient (the reference
+        pipeline's, and what checkpoints saved before this parameter were trained with). Adam's decay drove a
+        whole encoder to zero on one seed in three on colour photographs (benchmarks/RESULTS-images.md).
     schedule : {"onecycle", "exponential", "constant"}
         Learning-rate schedule; ``gamma`` is the exponential schedule's factor per step.
     channels_last : bool
@@ -163,7 +171,7 @@ class ConvAutoencoder(TransformerMixin, BaseEstimator):
     def __init__(self, channels=(4, 16, 32), latent_channels: int = 32, negative_slope: float = 0.01,
                  model: str = "ae", beta: float = 1.0, downsample: str = "early",
                  epochs: int = 5, batch_size: int = 64, lr: float = 1.5e-2, weight_decay: float = 1e-4,
-                 schedule: str = "onecycle", gamma: float = 0.999, channels_last: bool = True,
+                 optimizer: str = "adamw", schedule: str = "onecycle", gamma: float = 0.999, channels_last: bool = True,
                  validation_fraction: float = 0.1, eval_batch_size: int = 2000, log_every: int = 100,
                  device: str = "auto", num_threads: int | None = None, amp: str = "auto", compile=False,
                  seed: int = 0, progress=None):
@@ -177,6 +185,7 @@ class ConvAutoencoder(TransformerMixin, BaseEstimator):
         self.batch_size = batch_size
         self.lr = lr
         self.weight_decay = weight_decay
+        self.optimizer = optimizer
         self.schedule = schedule
         self.gamma = gamma
         self.channels_last = channels_last
@@ -233,6 +242,8 @@ class ConvAutoencoder(TransformerMixin, BaseEstimator):
             raise LatentAtlasError(f"lr={self.lr!r}: must be positive")
         if not 0 < self.gamma <= 1:
             raise LatentAtlasError(f"gamma={self.gamma!r}: must be in (0, 1]")
+        if self.optimizer not in OPTIMIZERS:
+            raise LatentAtlasError(f"optimizer={self.optimizer!r}: expected one of {', '.join(OPTIMIZERS)}")
         if self.schedule not in SCHEDULES:
             raise LatentAtlasError(f"schedule={self.schedule!r}: expected one of {', '.join(SCHEDULES)}")
         channels = self.channels
@@ -516,6 +527,7 @@ class ConvAutoencoder(TransformerMixin, BaseEstimator):
         names = set(cls._get_param_names()) - {"progress"} - (set() if machine else set(MACHINE_PARAMS))
         merged = {_RENAMED.get(k, k): v for k, v in {**config, **stored}.items()}
         params = {k: v for k, v in merged.items() if k in names}
+        params.setdefault("optimizer", "adam")  # files from before the option were trained with Adam's L2 decay
         mc = ckpt["model_config"]
         params.update(channels=tuple(mc["channels"]), latent_channels=mc["latent_channels"],
                       negative_slope=mc["negative_slope"], model="vae" if mc.get("variational") else "ae",
