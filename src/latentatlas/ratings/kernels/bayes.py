@@ -376,6 +376,43 @@ def full_residuals(indptr, indices, targets, Y, X, S, out, n_chunks):
                 out[p] = targets[p] - dot
 
 
+@njit(cache=True, inline="always")
+def _take_pending(r, scale, state, extra, s_prev):
+    """Row ``r``'s changes not yet applied to its residuals, cleared: ``(pa, pb)``, the changes of the
+    coordinate before last (``extra[r, 3]``) and of the last one (the feature sweep's ``scale·state[r, 2]``,
+    which also goes to ``s_prev``, plus the row's own ``state[r, 3]``)."""
+    pa = extra[r, 3]
+    moved = scale[r] * state[r, 2]
+    s_prev[r] += moved
+    pb = moved + state[r, 3]
+    extra[r, 3] = 0.0
+    state[r, 2] = 0.0
+    state[r, 3] = 0.0
+    return pa, pb
+
+
+@njit(fastmath=_FAST, cache=True, inline="always")
+def _draw_own(r, d, e, d2, e2, cr, row_w, x, lam, lm, alpha, scale, z, state, extra):
+    """Row ``r``'s own value of the coordinate from its sums ``d`` (Σ ω y²) and ``e`` (Σ ω y·residual), both
+    passes' shared ending: keeps the next coordinate's sums (``d2``, ``e2``, the cross term ``cr``) in
+    ``extra[r, :3]`` and the per-row state the feature sweep reads."""
+    wr = row_w[r]
+    d *= wr
+    e *= wr
+    extra[r, 0] = wr * d2
+    extra[r, 1] = wr * e2
+    extra[r, 2] = wr * cr
+    old = x[r]
+    prec = lam + alpha * d
+    new = (lm + alpha * (e + d * old)) / prec + z[r] / np.sqrt(prec)
+    x[r] = new
+    change = new - old
+    s = scale[r]
+    state[r, 0] = s * s * d
+    state[r, 1] = s * (e - d * change)
+    state[r, 3] = change
+
+
 @njit(parallel=True, fastmath=_FAST, cache=True)
 def sample_rows_coordinate(indptr, indices, resid, yy, x, lam, lm, alpha, row_w, scale, z, state, extra, s_prev,
                            apply_prev, draw, n_chunks):
@@ -405,13 +442,7 @@ def sample_rows_coordinate(indptr, indices, resid, yy, x, lam, lm, alpha, row_w,
             pa = 0.0
             pb = 0.0
             if apply_prev:
-                pa = extra[r, 3]
-                moved = scale[r] * state[r, 2]
-                s_prev[r] += moved
-                pb = moved + state[r, 3]
-                extra[r, 3] = 0.0
-                state[r, 2] = 0.0
-                state[r, 3] = 0.0
+                pa, pb = _take_pending(r, scale, state, extra, s_prev)
             start, end = indptr[r], indptr[r + 1]
             if not draw:
                 if pa != 0.0 or pb != 0.0:
@@ -443,21 +474,7 @@ def sample_rows_coordinate(indptr, indices, resid, yy, x, lam, lm, alpha, row_w,
                     d2 += q[5] * q[3]
                     e2 += q[5] * rp
                     cr += q[4] * q[3]
-            wr = row_w[r]
-            d *= wr
-            e *= wr
-            extra[r, 0] = wr * d2
-            extra[r, 1] = wr * e2
-            extra[r, 2] = wr * cr
-            old = x[r]
-            prec = lam + alpha * d
-            new = (lm + alpha * (e + d * old)) / prec + z[r] / np.sqrt(prec)
-            x[r] = new
-            change = new - old
-            s = scale[r]
-            state[r, 0] = s * s * d
-            state[r, 1] = s * (e - d * change)
-            state[r, 3] = change
+            _draw_own(r, d, e, d2, e2, cr, row_w, x, lam, lm, alpha, scale, z, state, extra)
 
 
 @njit(parallel=True, fastmath=_FAST, cache=True)
@@ -506,13 +523,7 @@ def sample_rows_coordinate_by_col(o_indptr, o_indices, resid, yy, x, lam, lm, al
         pa = 0.0
         pb = 0.0
         if apply_prev:
-            pa = extra[r, 3]
-            change = scale[r] * state[r, 2]
-            s_prev[r] += change
-            pb = change + state[r, 3]
-            extra[r, 3] = 0.0
-            state[r, 2] = 0.0
-            state[r, 3] = 0.0
+            pa, pb = _take_pending(r, scale, state, extra, s_prev)
         pending[r, 0] = pa
         pending[r, 1] = pb
     step = (n_other + n_chunks - 1) // n_chunks
@@ -553,21 +564,7 @@ def sample_rows_coordinate_by_col(o_indptr, o_indices, resid, yy, x, lam, lm, al
                 d2 += acc[ch, r, 2]
                 e2 += acc[ch, r, 3]
                 cr += acc[ch, r, 4]
-            wr = row_w[r]
-            d *= wr
-            e *= wr
-            extra[r, 0] = wr * d2
-            extra[r, 1] = wr * e2
-            extra[r, 2] = wr * cr
-            old = x[r]
-            prec = lam + alpha * d
-            new = (lm + alpha * (e + d * old)) / prec + z[r] / np.sqrt(prec)
-            x[r] = new
-            change = new - old
-            s = scale[r]
-            state[r, 0] = s * s * d
-            state[r, 1] = s * (e - d * change)
-            state[r, 3] = change
+            _draw_own(r, d, e, d2, e2, cr, row_w, x, lam, lm, alpha, scale, z, state, extra)
 
 
 @njit(fastmath=True, cache=True)
