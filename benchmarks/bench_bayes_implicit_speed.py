@@ -19,7 +19,11 @@ Usage: nice .venv/bin/python benchmarks/bench_bayes_implicit_speed.py --n-rating
 
 ``--ml100k``: instead, validation RMSE and CPU seconds per sample of the two sweeps on MovieLens-100K (random
 80/10/10 split, seed 0; k = 24, ``--samples`` kept samples (default here 50) after 10; chains seeded
-``--seeds``): do they fit alike?
+``--seeds``): do they fit alike? ``--dataset bookx`` (any name of benchmarks/datasets.py) for another set;
+``--variants block,coordinate,coordinate_effective,coordinate_alternate`` adds the coordinate sweep with the
+implicit vectors drawn whole given the rows' effective vectors (``bayes._IMPLICIT_UPDATE = "effective"``), and
+that on even samples only, to the comparison; ``--implicit-update`` chooses it for the speed run (whose JSON then
+also lists every sample's CPU seconds: with "alternate" the samples alternate between the two costs).
 """
 
 from __future__ import annotations
@@ -75,27 +79,40 @@ def gibbs_sample(r, k: int, samples: int, **kw) -> dict:
               n_stored=1, callback=lambda t, rec: marks.append(clocks()), **kw)
     cpu = np.diff([m[0] for m in marks])
     wall = np.diff([m[1] for m in marks])
-    return {"cpu_s": float(cpu[1:].min()), "wall_s": float(wall[1:].min()), "first_cpu_s": float(cpu[0])}
+    return {"cpu_s": float(cpu[1:].min()), "wall_s": float(wall[1:].min()), "first_cpu_s": float(cpu[0]),
+            "cpu_s_each": [round(float(c), 3) for c in cpu]}
 
 
-def ml100k(seeds=(0, 1), n_samples: int = 50) -> dict:
+#: --variants: the sweep and, for "coordinate", how the implicit vectors are drawn (bayes._IMPLICIT_UPDATE)
+VARIANTS = {"block": ("block", "own"), "coordinate": ("coordinate", "own"),
+            "coordinate_effective": ("coordinate", "effective"), "coordinate_alternate": ("coordinate", "alternate")}
+
+
+def real_set(name="ml100k", seeds=(0, 1), n_samples: int = 50, variants=("block", "coordinate")) -> dict:
     from datasets import load, random_split
 
+    from latentatlas.ratings import bayes
     from latentatlas.ratings.bayes import gibbs_fit
 
-    d = load("ml100k")
+    d = load(name)
     tr, va, _ = random_split(len(d), 0)
     out = {}
-    for sweep in ("block", "coordinate"):
+    for variant in variants:
+        sweep, update = VARIANTS[variant]
+        bayes._IMPLICIT_UPDATE = update
         for seed in seeds:
             marks = [clocks()]
             fit = gibbs_fit(d.users[tr], d.items[tr], d.ratings[tr], d.n_users, d.n_items, k=24, n_samples=n_samples,
                             burn_in=10, seed=seed, sweep=sweep, validation=(d.users[va], d.items[va], d.ratings[va]),
                             callback=lambda t, rec: marks.append(clocks()))
             cpu = np.diff([m[0] for m in marks])
-            out[f"{sweep}_seed{seed}"] = {"validation_rmse": fit.history["validation_rmse"][-1],
-                                          "cpu_s_per_sample": float(np.median(cpu[1:]))}
+            out[f"{variant}_seed{seed}"] = {"validation_rmse": fit.history["validation_rmse"][-1],
+                                            "cpu_s_per_sample": float(np.median(cpu[1:]))}
             print(json.dumps(out), flush=True)
+    bayes._IMPLICIT_UPDATE = "own"
+    for variant in variants:
+        r = [v["validation_rmse"] for key, v in out.items() if key.startswith(variant + "_seed")]
+        out[f"{variant}_mean"] = float(np.mean(r))
     return out
 
 
@@ -115,23 +132,33 @@ def main(argv=None) -> None:
     ap.add_argument("--out", default=None)
     ap.add_argument("--ml100k", action="store_true", help="validation RMSE of both sweeps on MovieLens-100K")
     ap.add_argument("--seeds", default="0,1", help="--ml100k: the chains' seeds")
+    ap.add_argument("--dataset", default="ml100k", help="--ml100k: the data set instead (benchmarks/datasets.py)")
+    ap.add_argument("--variants", default="block,coordinate",
+                    help="--ml100k: of " + ", ".join(VARIANTS) + " (coordinate_effective: the implicit vectors "
+                         "drawn whole given the rows' effective vectors; coordinate_alternate: that on even samples)")
+    ap.add_argument("--implicit-update", default="own", choices=("own", "effective", "alternate"),
+                    help="sweep='coordinate': how the implicit vectors are drawn (bayes._IMPLICIT_UPDATE)")
     args = ap.parse_args(argv)
     if args.ml100k:
         sys.path.insert(0, str(Path(__file__).resolve().parent))
         out = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                "load_before": " ".join(f"{x:.2f}" for x in os.getloadavg()),
-               "ml100k": ml100k(tuple(int(x) for x in args.seeds.split(",")), args.samples or 50)}
+               args.dataset: real_set(args.dataset, tuple(int(x) for x in args.seeds.split(",")),
+                                      args.samples or 50, tuple(args.variants.split(",")))}
         out["load_after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
         print(json.dumps(out), flush=True)
         return
     from latentatlas.ratings.kernels.als import prefer_workqueue
 
     prefer_workqueue()  # as LatentFactorModel.fit does, before the first parallel kernel
+    from latentatlas.ratings import bayes
+
+    bayes._IMPLICIT_UPDATE = args.implicit_update
     r = synthetic(n_users=args.n_users, n_items=args.n_items, n_ratings=args.n_ratings, seed=0)
     out = {"n_ratings": len(r), "n_users": r.n_users, "n_items": r.n_items, "k": args.k,
            "threads": numba.get_num_threads(), "machine": f"{platform.node()} {os.cpu_count()} cpus",
            "load_before": " ".join(f"{x:.2f}" for x in os.getloadavg()),
-           "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+           "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "implicit_update": args.implicit_update}
     out["als"] = als_iteration(r, args.k)
     out["threading_layer"] = numba.threading_layer()
     print(json.dumps(out), flush=True)

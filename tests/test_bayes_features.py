@@ -337,15 +337,19 @@ def test_validation_times_enter_the_history_curve():
 
 
 # --- the coordinate-wise sweep (sweep="coordinate") ------------------------------------------------------------
-@pytest.mark.parametrize("implicit, by_col, k", [(False, False, 2), (True, False, 2), (True, True, 2),
-                                                 (False, False, 3), (True, True, 3)])
-def test_coordinate_sweeps_sample_the_dense_joint_posterior_of_rows_and_features(implicit, by_col, k):
+@pytest.mark.parametrize("implicit, by_col, k, update", [(False, False, 2, "own"), (True, False, 2, "own"),
+                                                         (True, True, 2, "own"), (False, False, 3, "own"),
+                                                         (True, True, 3, "own"), (True, False, 2, "effective"),
+                                                         (True, True, 3, "effective")])
+def test_coordinate_sweeps_sample_the_dense_joint_posterior_of_rows_and_features(implicit, by_col, k, update):
     # rows' own vectors X and feature vectors W, everything else fixed: a linear Gaussian model whose joint
     # posterior is dense; coordinate-wise Gibbs sweeps over both must reproduce its mean and covariance. With
     # implicit=True every non-zero of row u is the row's weight s_u (the implicit columns' form, one group), which
     # the sampler keeps in units of s_u (sweep_implicit_state); with by_col=True the row passes go through the
     # ratings grouped by the other side (sample_rows_coordinate_by_col; here each rating has its own column).
     # Coordinates go two per pass over the ratings (draw_second_coordinate); k = 3 also has one going alone.
+    # update="effective": the implicit vectors drawn whole given the rows' effective vectors, after the rows
+    # (sweep_implicit_given_effective), a different blocking of the same posterior.
     feats, targets, x0, F, groups, means, precs = _tiny_problem(seed=7, n_rows=4, n_cols=3, k=k)
     groups = groups[:3]
     alpha, n_rows, n_cols = 1.5, 4, 3
@@ -391,7 +395,7 @@ def test_coordinate_sweeps_sample_the_dense_joint_posterior_of_rows_and_features
                 resid = tg - np.einsum("pk,pk->p", Y, X[row_of] + S[row_of]) if by_col else None
             resid = kb.sample_side_by_coordinate(r_indptr, r_indices, tg, Y, X, S, row_mean, row_prec, alpha, row_w,
                                                  np.ones(len(tg)), np.uint64(2 * sweep + 1), cols, W, means, precs,
-                                                 np.uint64(2 * sweep + 2), 4, resid, weight, other)
+                                                 np.uint64(2 * sweep + 2), 4, resid, weight, other, update)
             if sweep >= 100:
                 draws.append(np.concatenate([X.ravel(), W.ravel()]))
     finally:
@@ -405,14 +409,16 @@ def test_coordinate_sweeps_sample_the_dense_joint_posterior_of_rows_and_features
     np.testing.assert_allclose(np.cov(draws.T), cov, atol=0.1 * cov.diagonal().max())
 
 
-@pytest.mark.parametrize("n_users, n_items", [(60, 150), (150, 60)])
-def test_coordinate_sampler_carries_residuals_and_sums_exactly(monkeypatch, n_users, n_items):
+@pytest.mark.parametrize("n_users, n_items, update", [(60, 150, "own"), (150, 60, "own"), (60, 150, "effective"),
+                                                     (150, 60, "alternate")])
+def test_coordinate_sampler_carries_residuals_and_sums_exactly(monkeypatch, n_users, n_items, update):
     # sweep="coordinate" carries every rating's residual from side to side and from sample to sample (in the order
     # of the side with more rows: the other side's passes go through them by_col), takes the μ/τ/κ/α sums from
     # them, and keeps the feature sums by their changes, recomputing both every _REFRESH samples; recomputing
     # them every sample must give the same chain up to rounding
     from latentatlas.ratings import bayes as bayes_module
 
+    monkeypatch.setattr(bayes_module, "_IMPLICIT_UPDATE", update)
     rng = np.random.default_rng(5)
     n = 3000
     users, items = rng.integers(0, n_users, n), rng.integers(0, n_items, n)
@@ -426,9 +432,13 @@ def test_coordinate_sampler_carries_residuals_and_sums_exactly(monkeypatch, n_us
     np.testing.assert_allclose(carried.predict(users, items), fresh.predict(users, items), rtol=1e-8, atol=1e-10)
 
 
-def test_coordinate_sampler_gives_the_same_chain_with_one_and_two_threads():
+@pytest.mark.parametrize("update", ["own", "effective"])
+def test_coordinate_sampler_gives_the_same_chain_with_one_and_two_threads(monkeypatch, update):
     # the row passes run in parallel (by_col: over fixed chunks of the other side, summed chunk after chunk); a
-    # seed must give the same samples whatever the number of threads
+    # seed must give the same samples whatever the number of threads, and the same seed the same samples again
+    from latentatlas.ratings import bayes as bayes_module
+
+    monkeypatch.setattr(bayes_module, "_IMPLICIT_UPDATE", update)
     rng = np.random.default_rng(6)
     n_users, n_items, n = 80, 200, 4000  # the user side goes through the ratings by item
     users, items = rng.integers(0, n_users, n), rng.integers(0, n_items, n)
@@ -436,9 +446,43 @@ def test_coordinate_sampler_gives_the_same_chain_with_one_and_two_threads():
     kw = dict(k=3, n_samples=4, burn_in=1, implicit="both", seed=2, sweep="coordinate")
     one = gibbs_fit(users, items, values, n_users, n_items, n_threads=1, **kw)
     two = gibbs_fit(users, items, values, n_users, n_items, n_threads=2, **kw)
+    again = gibbs_fit(users, items, values, n_users, n_items, n_threads=2, **kw)
+    other = gibbs_fit(users, items, values, n_users, n_items, n_threads=2, **{**kw, "seed": 3})
     for name in ("user_factors", "item_factors", "user_bias", "item_bias", "implicit_user"):
         np.testing.assert_array_equal(getattr(one, name), getattr(two, name), err_msg=name)
+        np.testing.assert_array_equal(getattr(two, name), getattr(again, name), err_msg=name)
+        assert not np.array_equal(getattr(two, name), getattr(other, name)), name
     assert one.history["train_rmse"] == two.history["train_rmse"]
+
+
+def test_implicit_vectors_given_the_effective_vectors_by_hand():
+    # sweep_implicit_given_effective against its conditional written out for a tiny case: rows u with weights
+    # s_u, implicit columns l with row sets N(l); given x_u = X[u] + s_u Σ_{l∋u} W[l], column l's coordinate f has
+    # precision λY_f + λ_f Σ_u s_u² and mean (λY_f mY_f + λ_f Σ_u s_u (x_uf − s_u Σ_{l'≠l} W[l'f] − m_f)) / precision
+    # (the priors X[u,f] ~ N(m_f, 1/λ_f), W[l,f] ~ N(mY_f, 1/λY_f)); columns in order, each seeing the ones before
+    rng = np.random.default_rng(11)
+    n_rows, n_cols, k = 5, 3, 4
+    members = [np.array([0, 2, 3]), np.array([1, 2]), np.array([0, 1, 3, 4])]
+    s = np.array([0.8, 0.6, 1.1, 0.5, 1.3])
+    X, W = rng.normal(size=(n_rows, k)), rng.normal(size=(n_cols, k))
+    m, lam = rng.normal(size=k), rng.uniform(0.5, 2.0, k)
+    mY, lamY = rng.normal(size=k), rng.uniform(0.5, 2.0, k)
+    Z = rng.normal(size=(n_cols, k))
+    F = np.zeros((n_rows, n_cols))
+    for l, rows in enumerate(members):
+        F[rows, l] = s[rows]
+    x = X + F @ W
+    expected = W.copy()
+    for l, rows in enumerate(members):
+        prec = lamY + lam * (s[rows] ** 2).sum()
+        rest = x - F @ expected + F[:, [l]] * expected[l]  # X with column l's part added back
+        mean = (lamY * mY + lam * (s[rows, None] * (rest[rows] - m)).sum(axis=0)) / prec
+        expected[l] = mean + Z[l] / np.sqrt(prec)
+    indptr = np.cumsum([0] + [len(r) for r in members]).astype(np.int64)
+    indices = np.concatenate(members).astype(np.int32)
+    kb.sweep_implicit_given_effective(indptr, indices, s, X, W, m, lam, mY, lamY, Z)
+    np.testing.assert_allclose(W, expected, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(X + F @ W, x, rtol=1e-12, atol=1e-12)  # the effective vectors stay
 
 
 def test_row_sums_from_residuals_in_either_order():

@@ -656,6 +656,61 @@ def sweep_implicit_state(indptr, indices, w, state, prior_mean, prior_prec, alph
             state[np.uint64(indices[p]), 2] += change
 
 
+@njit(fastmath=_FAST, cache=True)
+def sweep_implicit_given_effective(indptr, indices, weight, X, W, row_mean, row_prec, col_mean, col_prec, Z):
+    """Every implicit column's whole vector, one column after another, each drawn given the rows' *effective*
+    vectors ``x_u = X[u] + s_u Σ_{j∈N(u)} W[j]`` (``s_u = weight[u]``) and the other columns, instead of given
+    the rows' own vectors ``X``: an exact Gibbs step too, since (X, W) → (x, W) is linear with unit Jacobian, so
+    a draw of ``W[l]`` with ``x`` held (``X[u]`` moving by ``−s_u·change`` for each row ``u`` of column ``l``)
+    leaves the same posterior invariant. Given ``x`` the ratings do not involve ``W`` at all, only the two
+    diagonal priors, ``X[u,f] ~ N(row_mean[f], 1/row_prec[f])`` and ``W[l,f] ~ N(col_mean[f], 1/col_prec[f])``,
+    so the K coordinates are independent::
+
+        precision_f = col_prec_f + row_prec_f Σ_u s_u²
+        mean_f = (col_prec_f col_mean_f + row_prec_f Σ_u s_u (X[u,f] − row_mean_f + s_u W[l,f])) / precision_f
+
+    (sums over the rows ``u`` of column ``l``: ``indices[indptr[l]:indptr[l+1]]``). One gather and one scatter
+    of K-long rows per non-zero; no residual moves. ``X`` and ``W`` (row-major) are updated in place; the
+    caller keeps ``x`` (the rows' feature sums are ``x − X``). ``Z[l]``: column ``l``'s K standard normals.
+    Sequential: columns share rows."""
+    n_cols = len(indptr) - 1
+    k = X.shape[1]
+    g = np.empty(k)
+    delta = np.empty(k)
+    prior_term = np.empty(k)
+    for a in range(k):
+        prior_term[a] = col_prec[a] * col_mean[a]
+    for l in range(n_cols):
+        start, end = indptr[l], indptr[l + 1]
+        for a in range(k):
+            g[a] = 0.0
+        s1 = 0.0
+        s2 = 0.0
+        for p in range(start, end):
+            u = np.uint64(indices[p])
+            s = weight[u]
+            s1 += s
+            s2 += s * s
+            xu = X[u]
+            for a in range(k):
+                g[a] += s * xu[a]
+        w = W[l]
+        z = Z[l]
+        for a in range(k):
+            lam = row_prec[a]
+            prec = col_prec[a] + lam * s2
+            old = w[a]
+            new = (prior_term[a] + lam * (g[a] - s1 * row_mean[a] + s2 * old)) / prec + z[a] / np.sqrt(prec)
+            w[a] = new
+            delta[a] = new - old
+        for p in range(start, end):
+            u = np.uint64(indices[p])
+            s = weight[u]
+            xu = X[u]
+            for a in range(k):
+                xu[a] -= s * delta[a]
+
+
 @njit(parallel=True, cache=True)
 def column_normals(key, n_cols, k):
     """``(n_cols, k)`` standard normals, row ``l`` from (``key``, ``l``), as :func:`normals`."""
@@ -693,7 +748,7 @@ def by_col_pays(n_rows: int, n_other: int) -> bool:
 
 def sample_side_by_coordinate(r_indptr, r_indices, targets, Y, X, S, prior_mean, prior_prec, alpha, row_w, col_w,
                               key_rows, cols, W, col_mean, col_prec, key_cols, n_chunks, resid=None,
-                              implicit_weight=None, by_col=None):
+                              implicit_weight=None, by_col=None, implicit_update="own"):
     """One side of a coordinate-wise Gibbs sample (libFM/myFM's order): for ``f = 0..K-1``, coordinate ``f`` of
     every row's own vector (:func:`sample_rows_coordinate`, in parallel), then of every feature column's vector
     (sequential; ``cols`` = (indptr, indices, data, groups) of the feature matrix by column, or None without
@@ -705,8 +760,12 @@ def sample_side_by_coordinate(r_indptr, r_indices, targets, Y, X, S, prior_mean,
     ``resid``: the residuals ``targets − Y[j]·(X[r] + S[r])`` in CSR order when the caller has them (updated in
     place; ``targets`` is not read), else None (computed from ``targets``). ``by_col``: (indptr, indices) of the
     same ratings grouped by the other side: the passes go through them in that order
-    (:func:`sample_rows_coordinate_by_col`) and ``resid`` (then required) is in that order. Returns the
-    residuals at the new values."""
+    (:func:`sample_rows_coordinate_by_col`) and ``resid`` (then required) is in that order.
+    ``implicit_update`` (implicit columns only): "effective" draws each implicit vector whole, given the rows'
+    effective vectors, once after the rows' coordinates (:func:`sweep_implicit_given_effective`: no residual
+    moves, one gather and one scatter per non-zero); "own" draws it coordinate by coordinate given the rows' own
+    vectors, after each coordinate of the rows (:func:`sweep_implicit_state`, libFM's parametrisation). Both are
+    exact Gibbs steps of the same posterior. Returns the residuals at the new values."""
     n_rows = len(r_indptr) - 1
     k = X.shape[1]
     if by_col is not None:
@@ -715,6 +774,11 @@ def sample_side_by_coordinate(r_indptr, r_indices, targets, Y, X, S, prior_mean,
     elif resid is None:
         resid = np.empty(len(r_indices))
         full_residuals(r_indptr, r_indices, targets, Y, X, S, resid, n_chunks)
+    centred = implicit_weight is not None and cols is not None and implicit_update == "effective"
+    if centred:  # the implicit vectors are drawn after the rows' coordinates, not between them
+        implicit_cols, cols = cols, None
+        scale_implicit = np.ascontiguousarray(implicit_weight, dtype=np.float64)
+        implicit_weight = None
     # coordinate-major copies: each coordinate's pass reads contiguous vectors
     Yt = np.ascontiguousarray(Y.T)
     Xt = np.ascontiguousarray(X.T)
@@ -781,6 +845,15 @@ def sample_side_by_coordinate(r_indptr, r_indices, targets, Y, X, S, prior_mean,
     S[:] = St.T
     if cols is not None:
         W[:] = Wt.T
+    if centred:  # S holds x = X + S while X moves, then x − X: the effective vectors (and residuals) stay
+        S += X
+        sweep_implicit_given_effective(implicit_cols[0], implicit_cols[1], scale_implicit, X, W,
+                                       np.ascontiguousarray(prior_mean, dtype=np.float64),
+                                       np.ascontiguousarray(prior_prec, dtype=np.float64),
+                                       np.ascontiguousarray(col_mean[0], dtype=np.float64),
+                                       np.ascontiguousarray(col_prec[0], dtype=np.float64),
+                                       column_normals(key_cols, W.shape[0], k))
+        S -= X
     return resid
 
 
