@@ -11,7 +11,11 @@ between configurations; the 10 000 t10k test images are scored once per configur
     .venv/bin/python benchmarks/bench_images_one_epoch.py --configs "64:1e-2:pool,64:1e-2:stride" --seeds 0,1,2
 
 A third field in a configuration names the encoder's ``downsample`` (``early``, ``stride`` or ``pool``; default:
-the estimator's default), a fourth the ``optimizer`` (``adamw`` or ``adam``; default: the estimator's). Each fit's CPU seconds (this process: the training pass and the validation scoring) are
+the estimator's default), a fourth the ``optimizer`` (``adamw`` or ``adam``; default: the estimator's); fields of
+the form ``name=value`` set any other estimator parameter (``upsample=transpose``, ``chunk_size=none``):
+
+    .venv/bin/python benchmarks/bench_images_one_epoch.py --configs "128:1.5e-2,128:1.5e-2:upsample=transpose" \
+        --seeds 0,1,2 Each fit's CPU seconds (this process: the training pass and the validation scoring) are
 recorded beside its wall seconds.
 """
 
@@ -43,15 +47,19 @@ def main() -> None:
     rows = []
     for part, seed in [(p, int(s)) for p in args.configs.split(",") for s in args.seeds.split(",")]:
         batch, lr, *rest = part.split(":")
+        named = dict(field.split("=", 1) for field in rest if "=" in field)
+        named = {k: None if v.lower() == "none" else int(v) if v.isdigit() else v for k, v in named.items()}
+        rest = [field for field in rest if "=" not in field]
         downsample = rest[0] if rest else ConvAutoencoder().downsample
         optimizer = rest[1] if len(rest) > 1 else ConvAutoencoder().optimizer
         t0, c0 = time.perf_counter(), time.process_time()
         ae = ConvAutoencoder(epochs=args.epochs, batch_size=int(batch), lr=float(lr), seed=seed, downsample=downsample,
-                             optimizer=optimizer, num_threads=args.threads).fit(train, validation)
+                             optimizer=optimizer, num_threads=args.threads, **named).fit(train, validation)
         seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
         with ae._threads():
             test_mse = evaluate(ae.model_, test.images)["mse"]
-        row = {"batch_size": int(batch), "lr": float(lr), "downsample": downsample, "optimizer": optimizer, "seed": seed, "epochs": args.epochs,
+        row = {"batch_size": int(batch), "lr": float(lr), "downsample": downsample, "optimizer": optimizer,
+               "upsample": ae.upsample, "chunk_size": ae.chunk_size, "seed": seed, "epochs": args.epochs,
                "validation_mse": ae.history_.best_validation_loss, "validation_by_epoch": ae.history_.validation_loss,
                "test_mse": test_mse, "fit_seconds": seconds, "fit_cpu_seconds": cpu, "threads": ae.history_.threads,
                "load": os.getloadavg()[0]}
@@ -60,12 +68,14 @@ def main() -> None:
     best = min(rows, key=lambda r: r["validation_mse"])
     print(f"\n{len(train)} training, {len(validation)} validation, {len(test)} test images; {args.epochs} epoch(s) "
           f"each\n")
-    print("| downsample | optimizer | batch | peak lr | seed | validation MSE | test MSE | fit s | fit CPU s | load |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| downsample | upsample | optimizer | batch | chunk | peak lr | seed | validation MSE | test MSE | fit s "
+          "| fit CPU s | threads | load |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         mark = " (lowest)" if r is best else ""
-        print(f"| {r['downsample']} | {r['optimizer']} | {r['batch_size']} | {r['lr']:g} | {r['seed']} | {r['validation_mse']:.5f}{mark} "
-              f"| {r['test_mse']:.5f} | {r['fit_seconds']:.0f} | {r['fit_cpu_seconds']:.0f} | {r['load']:.1f} |")
+        print(f"| {r['downsample']} | {r['upsample']} | {r['optimizer']} | {r['batch_size']} | {r['chunk_size']} "
+              f"| {r['lr']:g} | {r['seed']} | {r['validation_mse']:.5f}{mark} | {r['test_mse']:.5f} "
+              f"| {r['fit_seconds']:.0f} | {r['fit_cpu_seconds']:.0f} | {r['threads']} | {r['load']:.1f} |")
     if args.json:
         os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
         with open(args.json, "w") as fh:

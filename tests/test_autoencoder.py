@@ -273,8 +273,8 @@ def test_cli_end_to_end(tmp_path, npz_data, capsys):
     # resuming a finished run changes nothing; a changed option is refused with the option's name
     assert run(cli_args(npz_data, out, "--limit", "64", "--resume", str(out))) == 0
     assert json.loads((out / "metrics.json").read_text())["validation_mse"] == metrics["validation_mse"]
-    assert run(cli_args(npz_data, out, "--limit", "64", "--resume", str(out / "last.pt"), "--lr", "0.03")) == 2
-    assert "lr=0.03 differs" in capsys.readouterr().err
+    assert run(cli_args(npz_data, out, "--limit", "64", "--resume", str(out / "last.pt"), "--lr", "0.05")) == 2
+    assert "lr=0.05 differs" in capsys.readouterr().err
 
 
 def test_cli_ctrl_c_exits_130_with_resume_hint(tmp_path, npz_data, capsys, monkeypatch):

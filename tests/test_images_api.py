@@ -109,7 +109,7 @@ def test_sklearn_clone_and_params(fitted):
     ref = ConvAutoencoder.from_preset("reference", epochs=3)
     assert (ref.batch_size, ref.lr, ref.schedule, ref.epochs) == (1024, 1e-3, "exponential", 3)
     assert ref.train_config().preset == "reference" and ConvAutoencoder().train_config().preset == "fast"
-    assert ConvAutoencoder(lr=0.03).train_config().preset == "custom"
+    assert ConvAutoencoder(lr=0.05).train_config().preset == "custom"
 
 
 @pytest.mark.parametrize("params, message", [

@@ -56,7 +56,7 @@ def test_presets_are_named_parameter_sets_of_the_one_definition():
     assert PRESETS["fast"] == {} and fast.preset == "fast"            # the fast preset is __init__'s defaults
     assert (ref.batch_size, ref.lr, ref.schedule, ref.channels_last, ref.epochs) == (1024, 1e-3, "exponential",
                                                                                     False, 27)
-    assert ref.preset == "reference" and ConvAutoencoder(lr=0.03).preset == "custom"
+    assert ref.preset == "reference" and ConvAutoencoder(lr=0.05).preset == "custom"
     assert ConvAutoencoder.from_preset("reference", lr=None).lr == 1e-3    # None leaves the preset's value
     # what checkpoints and run.json store: every parameter but progress, and the preset they match
     assert set(fast.settings()) == set(fast.get_params()) - {"progress"} | {"preset"}
@@ -311,7 +311,9 @@ def test_checkpoints_without_downsample_are_the_pool_network(tmp_path):
 
 def test_defaults_are_the_early_stride_network_and_the_reference_preset_the_pool_one(tmp_path):
     fast, ref = ConvAutoencoder(), ConvAutoencoder.from_preset("reference")
-    assert (fast.downsample, fast.batch_size, fast.lr) == ("early", 64, 1.5e-2) and ref.downsample == "pool"
+    assert (fast.downsample, fast.upsample, fast.batch_size, fast.chunk_size, fast.lr) == (
+        "early", "direct", 96, 48, 3e-2)
+    assert (ref.downsample, ref.upsample, ref.chunk_size) == ("pool", "transpose", None)
     assert ConvAutoencoder(downsample="pool").preset == "custom"
     ae = ConvAutoencoder(**TINY).fit(blobs(40))
     assert ae.model_.downsample == "early"
@@ -373,7 +375,8 @@ def test_adamw_by_default_adam_for_the_reference_preset(monkeypatch):
                             or _real(*a, **k))
     ConvAutoencoder(**TINY).fit(blobs(20))
     ConvAutoencoder.from_preset("reference", **{**TINY, "batch_size": 16}).fit(blobs(20))
-    assert made == [("AdamW", {"lr": 1.5e-2, "weight_decay": 1e-4}), ("Adam", {"lr": 1e-3, "weight_decay": 1e-4})]
+    assert made == [("AdamW", {"lr": 3e-2, "weight_decay": 1e-4, "fused": True}),
+                    ("Adam", {"lr": 1e-3, "weight_decay": 1e-4, "fused": True})]
     assert ConvAutoencoder.from_preset("reference").preset == "reference" and ConvAutoencoder().preset == "fast"
     with pytest.raises(LatentAtlasError, match="optimizer='sgd': expected one of adamw, adam"):
         ConvAutoencoder(optimizer="sgd").check_params()

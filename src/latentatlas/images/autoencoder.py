@@ -25,13 +25,13 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from latentatlas.errors import LatentAtlasError
 from latentatlas.images.io import ImageSet, as_image_set
-from latentatlas.images.network import (DOWNSAMPLE, ConvAutoencoderNet, network_from_checkpoint, read_checkpoint,
-                                       save_checkpoint)
+from latentatlas.images.network import (DOWNSAMPLE, UPSAMPLE, ConvAutoencoderNet, network_from_checkpoint,
+                                       read_checkpoint, save_checkpoint)
 
 __all__ = ["ConvAutoencoder", "ConvAutoencoderNet", "PRESETS", "split_holdout"]
 
 #: Hyper-parameters that shape the network (the rest shape training).
-ARCHITECTURE = ("channels", "latent_channels", "negative_slope", "model", "downsample")
+ARCHITECTURE = ("channels", "latent_channels", "negative_slope", "model", "downsample", "upsample")
 #: Named parameter sets. "fast" is the defaults of ``__init__`` (chosen on Fashion-MNIST's validation images with
 #: 2 CPU cores: benchmarks/bench_images_one_epoch.py, benchmarks/RESULTS-images.md and RESULTS-autoencoder.md);
 #: "reference" is the reference pipeline's: its network (max-pooling encoder), batches of 1024, Adam 1e-3 with
@@ -39,11 +39,12 @@ ARCHITECTURE = ("channels", "latent_channels", "negative_slope", "model", "downs
 PRESETS: dict[str, dict[str, Any]] = {
     "fast": {},
     "reference": {"batch_size": 1024, "lr": 1e-3, "schedule": "exponential", "weight_decay": 1e-4,
-                  "gamma": 0.999, "channels_last": False, "downsample": "pool", "optimizer": "adam"},
+                  "gamma": 0.999, "channels_last": False, "downsample": "pool", "upsample": "transpose",
+                  "optimizer": "adam", "chunk_size": None},
 }
 #: The parameters a preset sets (their defaults are the "fast" preset).
 PRESET_PARAMS = ("batch_size", "lr", "schedule", "weight_decay", "gamma", "channels_last", "downsample",
-                 "optimizer")
+                 "upsample", "optimizer", "chunk_size")
 #: "adamw": Adam with decoupled weight decay (the default); "adam": Adam with the decay added to the gradient
 #: (the reference pipeline's, and what checkpoints written before this option were trained with).
 OPTIMIZERS = ("adamw", "adam")
@@ -86,11 +87,14 @@ class ConvAutoencoder(TransformerMixin, BaseEstimator):
     The default network has the reference one's widths and code but halves the picture with stride-2 convolutions
     instead of max-pools (``downsample="early"``): convolutions C→4 (stride 2), 4→16 (stride 2), 16→32 and 32→32
     (3×3, stride 2) with LeakyReLU and one BatchNorm turn a 28×28 image into a 32×3×3 code (288 numbers); transposed
-    convolutions decode it. A training epoch costs about 40 % less CPU time than with the reference network
-    (``downsample="pool"``: 3×3 convolutions at full size, two of them followed by a 2× max-pool), and reached a
-    lower one-epoch MSE on Fashion-MNIST (benchmarks/RESULTS-autoencoder.md). C, the channels, comes from the images
+    convolutions decode it, the last of them straight to the image's channels (``upsample="direct"``: no layer at
+    full size). A training epoch costs about half the CPU time of the reference network (``downsample="pool"``,
+    ``upsample="transpose"``: 3×3 convolutions at full size, two of them followed by a 2× max-pool, and two
+    full-size layers in the decoder), and reached a lower one-epoch MSE on Fashion-MNIST
+    (benchmarks/RESULTS-autoencoder.md). C, the channels, comes from the images
     ``fit`` gets (1 grey, 3 colour), and so does the size (any side of at least 12 pixels). The default training
-    settings are the "fast" preset (batches of 64, AdamW with a one-cycle learning rate peaking at 1.5e-2);
+    settings are the "fast" preset (batches of 96 in two chunks of 48, run side by side on two CPU threads, AdamW
+    with a one-cycle learning rate peaking at 3e-2);
     :meth:`from_preset` gives the "reference" one (the reference network and training settings).
 
     Parameters
@@ -106,6 +110,11 @@ class ConvAutoencoder(TransformerMixin, BaseEstimator):
         the default: the cheapest), its second and third (``"stride"``: a lower one-epoch MSE for about 25 %
         more CPU time), or the reference network's max-pools after the second and third (``"pool"``). Models
         saved before this parameter existed are ``"pool"`` and load and resume as such.
+    upsample : {"direct", "transpose"}
+        How the decoder doubles the picture the last time: its last 2×2 stride-2 transposed convolution gives the
+        image's channels itself (``"direct"``, the default: no layer at full size, a quarter less time per step),
+        or it gives the first encoder width and a 3×3 transposed convolution at full size follows (the reference
+        network's ``"transpose"``, also that of models saved before this parameter).
     model : {"ae", "vae"}
         A plain autoencoder, or a variational one whose code is the mean of a Gaussian posterior.
     beta : float
@@ -113,6 +122,12 @@ class ConvAutoencoder(TransformerMixin, BaseEstimator):
         (summed over pixels); 1 is the classic evidence lower bound. Ignored by the plain autoencoder.
     epochs, batch_size, lr, weight_decay : training length, batch size, peak (one-cycle) or initial learning
         rate, and the weight decay.
+    chunk_size : int or None
+        On a CPU, each batch goes through the network in chunks of this many images, each with its own
+        BatchNorm statistics, and the chunks' gradients are summed (weighted by their sizes) into one step; the
+        chunks of a batch run side by side on the CPU threads, so a batch of 128 in chunks of 64 keeps two cores
+        busy. The result does not depend on the number of threads. None: the whole batch at once (the
+        reference preset's, and that of models saved before this parameter). Not used on a GPU.
     optimizer : {"adamw", "adam"}
         AdamW (decoupled weight decay, the default) or Adam with the decay added to the gradient (the reference
         pipeline's, and what checkpoints saved before this parameter were trained with). Adam's decay drove a
@@ -169,9 +184,10 @@ class ConvAutoencoder(TransformerMixin, BaseEstimator):
     """
 
     def __init__(self, channels=(4, 16, 32), latent_channels: int = 32, negative_slope: float = 0.01,
-                 model: str = "ae", beta: float = 1.0, downsample: str = "early",
-                 epochs: int = 5, batch_size: int = 64, lr: float = 1.5e-2, weight_decay: float = 1e-4,
-                 optimizer: str = "adamw", schedule: str = "onecycle", gamma: float = 0.999, channels_last: bool = True,
+                 model: str = "ae", beta: float = 1.0, downsample: str = "early", upsample: str = "direct",
+                 epochs: int = 5, batch_size: int = 96, lr: float = 3e-2, weight_decay: float = 1e-4,
+                 optimizer: str = "adamw", chunk_size: int | None = 48, schedule: str = "onecycle",
+                 gamma: float = 0.999, channels_last: bool = True,
                  validation_fraction: float = 0.1, eval_batch_size: int = 2000, log_every: int = 100,
                  device: str = "auto", num_threads: int | None = None, amp: str = "auto", compile=False,
                  seed: int = 0, progress=None):
@@ -181,11 +197,13 @@ class ConvAutoencoder(TransformerMixin, BaseEstimator):
         self.model = model
         self.beta = beta
         self.downsample = downsample
+        self.upsample = upsample
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
         self.weight_decay = weight_decay
         self.optimizer = optimizer
+        self.chunk_size = chunk_size
         self.schedule = schedule
         self.gamma = gamma
         self.channels_last = channels_last
@@ -258,6 +276,10 @@ class ConvAutoencoder(TransformerMixin, BaseEstimator):
             raise LatentAtlasError(f"validation_fraction={fraction!r}: must be between 0 and 1")
         if self.downsample not in DOWNSAMPLE:
             raise LatentAtlasError(f"downsample={self.downsample!r}: expected one of {', '.join(DOWNSAMPLE)}")
+        if self.upsample not in UPSAMPLE:
+            raise LatentAtlasError(f"upsample={self.upsample!r}: expected one of {', '.join(UPSAMPLE)}")
+        if self.chunk_size is not None:
+            _positive_int("chunk_size", self.chunk_size)
         if self.model not in MODELS:
             raise LatentAtlasError(f"model={self.model!r}: expected one of {', '.join(MODELS)}")
         if self.num_threads is not None:
@@ -528,10 +550,11 @@ class ConvAutoencoder(TransformerMixin, BaseEstimator):
         merged = {_RENAMED.get(k, k): v for k, v in {**config, **stored}.items()}
         params = {k: v for k, v in merged.items() if k in names}
         params.setdefault("optimizer", "adam")  # files from before the option were trained with Adam's L2 decay
+        params.setdefault("chunk_size", None)  # and whole batches at once
         mc = ckpt["model_config"]
         params.update(channels=tuple(mc["channels"]), latent_channels=mc["latent_channels"],
                       negative_slope=mc["negative_slope"], model="vae" if mc.get("variational") else "ae",
-                      downsample=mc.get("downsample", "pool"))
+                      downsample=mc.get("downsample", "pool"), upsample=mc.get("upsample", "transpose"))
         return params
 
     @classmethod

@@ -3,15 +3,19 @@
 :class:`ConvAutoencoderNet` is the ``torch.nn.Module``, plain or variational; the scikit-learn-style
 estimator that trains and uses it is :class:`latentatlas.images.autoencoder.ConvAutoencoder` (its ``model_``).
 
-The class's default is the reference architecture (``downsample="pool"``): an encoder of convolutions C→4→16
-(max-pool) →32 (max-pool) →32 with LeakyReLU and one BatchNorm, turning a 28×28 image into a 32×3×3 code (288
-numbers), and a decoder of transposed convolutions back to C×28×28 with a Sigmoid. The estimator's default is
-``downsample="early"``: the same widths, code and decoder, but the two halvings are done by the first two
+The class's default is the reference architecture (``downsample="pool"``, ``upsample="transpose"``): an encoder
+of convolutions C→4→16 (max-pool) →32 (max-pool) →32 with LeakyReLU and one BatchNorm, turning a 28×28 image into
+a 32×3×3 code (288 numbers), and a decoder of transposed convolutions back to C×28×28 with a Sigmoid. The
+estimator's default is ``downsample="early"`` with ``upsample="direct"``: the same widths and code, but the two
+halvings are done by the first two
 convolutions themselves (C→4 and 4→16 with stride 2, no max-pools; 16→32 then runs at the pooled size), so no
 encoder layer runs at full size. ``downsample="stride"`` halves in the second and third convolutions instead (4→16
 and 16→32 with stride 2). A training epoch on Fashion-MNIST (batches of 64, one thread) cost 24 CPU seconds with the
 reference network, 17–19 with "stride" and 14–15 with "early"; both reach a lower one-epoch MSE than the reference
-network ("stride" the lowest; benchmarks/RESULTS-autoencoder.md). C, the number of channels, is 1 for grey and 3 for
+network ("stride" the lowest; benchmarks/RESULTS-autoencoder.md). ``upsample="direct"`` drops the decoder's two
+full-size layers (a 2×2 transposed convolution to 4 channels and a 3×3 one to C): its last 2×2 stride-2 transposed
+convolution gives the C channels itself, which cut a training step by about a quarter and lowered the one-epoch
+MSE. C, the number of channels, is 1 for grey and 3 for
 colour images. Widths and the number of latent channels are parameters. Any image of at least 12×12 pixels works:
 sides that are not multiples of 4 are padded (edge pixels repeated) up to the next multiple before encoding, and the
 decoded picture is cropped back, so the loss only sees real pixels.
@@ -45,6 +49,10 @@ CHECKPOINT_VERSION = 1
 #: by a 2× max-pool), "stride" (the second and third convolutions with stride 2, no pools) or "early" (the first
 #: and second with stride 2: no encoder layer at full size).
 DOWNSAMPLE = ("pool", "stride", "early")
+#: How the decoder doubles the picture the last time: "transpose" (the reference: a 2×2 stride-2 transposed
+#: convolution to the first encoder width, then a 3×3 one at full size to the image's channels) or "direct" (the
+#: 2×2 stride-2 transposed convolution gives the image's channels itself: no layer runs at full size).
+UPSAMPLE = ("transpose", "direct")
 #: Smallest side the network takes (two 2× poolings, then a 3×3 stride-2 convolution).
 MIN_SIDE = 12
 
@@ -83,11 +91,16 @@ class ConvAutoencoderNet(nn.Module):
         or "early": how the encoder halves the (padded) picture twice, by a 2× max-pool after the second and
         third 3×3 convolutions, by those convolutions themselves with stride 2, or by the first and second
         convolutions with stride 2. All give the same pooled sizes, code and decoder.
+    upsample : "transpose" (the reference decoder, and that of checkpoints written before this field) or
+        "direct": how the decoder's last stage doubles the picture (see :data:`UPSAMPLE`). "direct" has no
+        layer at full size: on Fashion-MNIST a training step costs about a quarter less, and the one-epoch MSE was
+        lower (benchmarks/RESULTS-autoencoder.md).
     """
 
     def __init__(self, image_shape: tuple[int, int] = (28, 28), channels: tuple[int, int, int] = (4, 16, 32),
                  latent_channels: int = 32, negative_slope: float = 0.01, in_channels: int = 1,
-                 variational: bool = False, full_edges: bool = True, downsample: str = "pool"):
+                 variational: bool = False, full_edges: bool = True, downsample: str = "pool",
+                 upsample: str = "transpose"):
         super().__init__()
         image_shape = tuple(int(s) for s in image_shape)
         channels = tuple(int(c) for c in channels)
@@ -101,6 +114,8 @@ class ConvAutoencoderNet(nn.Module):
             raise LatentAtlasError(f"latent_channels={latent_channels}: must be a positive integer")
         if downsample not in DOWNSAMPLE:
             raise LatentAtlasError(f"downsample={downsample!r}: expected one of {', '.join(DOWNSAMPLE)}")
+        if upsample not in UPSAMPLE:
+            raise LatentAtlasError(f"upsample={upsample!r}: expected one of {', '.join(UPSAMPLE)}")
         if isinstance(in_channels, bool) or int(in_channels) not in (1, 3):
             raise LatentAtlasError(f"in_channels={in_channels!r}: expected 1 (grey) or 3 (colour)")
         self.image_shape = image_shape
@@ -111,6 +126,7 @@ class ConvAutoencoderNet(nn.Module):
         self.variational = bool(variational)
         self.full_edges = bool(full_edges)
         self.downsample = downsample
+        self.upsample = upsample
         self._pad = (0, _padded(image_shape[1]) - image_shape[1], 0, _padded(image_shape[0]) - image_shape[0])
         c1, c2, c3, cz = *channels, self.latent_channels
         pooled = tuple(_padded(s) // 4 for s in image_shape)
@@ -149,13 +165,18 @@ class ConvAutoencoderNet(nn.Module):
         # Padding that makes the stride-2 transposed convolution land exactly on the pooled size (7 → 3 → 7; with
         # full_edges 3 → 8 by a 4-wide kernel, without it 3 → 7 + one row that only the bias reaches).
         out_pad = tuple(p - (2 * _code_side(s) + k - 2) for p, s, k in zip(pooled, image_shape, kernel))
-        self.decoder = nn.Sequential(
-            nn.LeakyReLU(self.negative_slope),  # not in place: decode() must not change the caller's codes
-            nn.ConvTranspose2d(cz, c3, kernel, stride=2, output_padding=out_pad), act(),
-            nn.ConvTranspose2d(c3, c2, 2, stride=2), act(),
-            nn.ConvTranspose2d(c2, c1, 2, stride=2), act(),
-            nn.ConvTranspose2d(c1, self.in_channels, 3, padding=1), nn.Sigmoid(),
-        )
+        head = [nn.LeakyReLU(self.negative_slope),  # not in place: decode() must not change the caller's codes
+                nn.ConvTranspose2d(cz, c3, kernel, stride=2, output_padding=out_pad), act(),
+                nn.ConvTranspose2d(c3, c2, 2, stride=2), act()]
+        if upsample == "transpose":
+            last = [nn.ConvTranspose2d(c2, c1, 2, stride=2), act(),
+                    nn.ConvTranspose2d(c1, self.in_channels, 3, padding=1)]
+        else:
+            # Each half-size position paints the 2×2 pixels it covers from its c2 features. The two full-size
+            # layers of "transpose" took 35 % of a training step (4 and 1 channels, where oneDNN is least
+            # efficient); without them the one-epoch MSE was lower, not higher (benchmarks/RESULTS-autoencoder.md).
+            last = [nn.ConvTranspose2d(c2, self.in_channels, 2, stride=2)]
+        self.decoder = nn.Sequential(*head, *last, nn.Sigmoid())
 
     @property
     def code_shape(self) -> tuple[int, int, int]:
@@ -178,7 +199,7 @@ class ConvAutoencoderNet(nn.Module):
         return {"image_shape": list(self.image_shape), "channels": list(self.channels),
                 "latent_channels": self.latent_channels, "negative_slope": self.negative_slope,
                 "in_channels": self.in_channels, "variational": self.variational, "full_edges": self.full_edges,
-                "downsample": self.downsample}
+                "downsample": self.downsample, "upsample": self.upsample}
 
     def _check_input(self, x: torch.Tensor) -> None:
         if x.ndim != 4 or tuple(x.shape[1:]) != self.input_shape:
@@ -344,9 +365,13 @@ def _model_config(mc: Any, path: Path) -> dict[str, Any]:
     if downsample not in DOWNSAMPLE:
         raise LatentAtlasError(f"{path}: model_config field 'downsample' must be one of {', '.join(DOWNSAMPLE)}, got "
                                f"{printable(repr(downsample))[:40]}")
+    upsample = mc.get("upsample", "transpose")  # checkpoints from before it: the transposed-convolution decoder
+    if upsample not in UPSAMPLE:
+        raise LatentAtlasError(f"{path}: model_config field 'upsample' must be one of {', '.join(UPSAMPLE)}, got "
+                               f"{printable(repr(upsample))[:40]}")
     return {"image_shape": image_shape, "channels": channels, "latent_channels": latent,
             "negative_slope": float(slope), "in_channels": in_channels, "variational": variational,
-            "full_edges": full_edges, "downsample": downsample}
+            "full_edges": full_edges, "downsample": downsample, "upsample": upsample}
 
 
 def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -393,7 +418,7 @@ def network_from_checkpoint(ckpt: dict[str, Any], path: str | os.PathLike = "che
     kwargs = dict(image_shape=mc["image_shape"], channels=mc["channels"], latent_channels=mc["latent_channels"],
                   negative_slope=mc["negative_slope"], in_channels=mc.get("in_channels", 1),
                   variational=mc.get("variational", False), full_edges=mc.get("full_edges", False),
-                  downsample=mc.get("downsample", "pool"))
+                  downsample=mc.get("downsample", "pool"), upsample=mc.get("upsample", "transpose"))
     # Check the weights' shapes against a weightless (meta) copy first, so a crafted architecture costs nothing.
     try:
         with torch.device("meta"):

@@ -4,10 +4,18 @@ Why it is fast on a CPU: the whole data set sits in memory as one uint8 tensor a
 seeded permutation (no per-sample Python transforms, no worker processes); the model runs in channels-last memory
 format, which oneDNN convolves about twice as fast as the default layout; the default network halves the picture
 with its first two convolutions (stride 2) rather than with max-pools after convolutions at full size (about 40 %
-less CPU time per epoch); and the default schedule (batches of 64, AdamW, one-cycle learning rate peaking at 1.5e-2)
-reaches in one epoch (test MSE 0.0075–0.0091 on Fashion-MNIST over 3 seeds) what the reference settings (batches of 1024,
-Adam at 1e-3 decayed by 0.999 per step) do not reach in 27 (0.0107); see benchmarks/RESULTS-autoencoder.md and
-RESULTS-images.md.
+less CPU time per epoch), and its decoder has no layer at full size either (``upsample="direct"``, a quarter less);
+each batch of 96 goes through the network in two chunks of 48 (``chunk_size``), side by side on two threads, so
+both cores of a small machine work (the chunks only meet to add their gradients; a thread inside each small
+convolution gains little); Adam runs as one fused kernel; and the default schedule (batches of 96, AdamW,
+one-cycle learning rate peaking at 3e-2) reaches in one epoch what the reference settings (batches of 1024, Adam
+at 1e-3 decayed by 0.999 per step) do not reach in 27 (test MSE 0.0107); see benchmarks/RESULTS-autoencoder.md
+and RESULTS-images.md.
+
+Chunks: each has its own BatchNorm statistics (a "ghost batch"), through its own copy of the network that shares
+the parameters; their gradients, weighted by their share of the batch, are added in chunk order, and the
+running statistics averaged, after every step. So the result does not depend on how many threads ran the
+chunks: one thread gives the same run as two.
 
 The held-out images that pick the kept epoch are the *validation* set; an untouched test set, if any, is
 scored by the caller after training (:func:`latentatlas.images.workflow.train_run` does).
@@ -73,17 +81,63 @@ LAST_CHECKPOINT = "last.pt"
 BEST_CHECKPOINT = "best.pt"
 
 
-def default_threads() -> int:
-    """CPU threads used when none are asked for: half the cores this process may run on (hyper-threads
-    share a core; small convolutions gain little from more), and no more than the cores the 1-minute load
-    average leaves free, at least 1. On a 2-core machine that is 1: there, a second thread was never faster
-    on an idle machine and five times slower on a busy one (benchmarks/RESULTS-images-threads.md)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def free_cores(window: float = 0.1) -> float:
+    """How many of this process's cores are idle now: the idle share of the CPU time in ``/proc/stat`` over
+    ``window`` seconds, times the cores; the 1-minute load average where there is no ``/proc/stat``. (The load
+    average lags by minutes: right after another training run it still says the machine is busy.)"""
+    cores = _cores()
+
+    def sample() -> tuple[int, int]:
+        with open("/proc/stat") as f:
+            values = [int(v) for v in f.readline().split()[1:]]
+        return values[3] + values[4], sum(values[:8])  # idle + iowait, all but guest time
+
+    try:
+        idle0, total0 = sample()
+        time.sleep(window)
+        idle1, total1 = sample()
+        share = (idle1 - idle0) / max(total1 - total0, 1)
+        return min(cores, share * (os.cpu_count() or cores))
+    except (OSError, ValueError, IndexError):
+        try:
+            return max(0.0, cores - os.getloadavg()[0])
+        except OSError:
+            return float(cores)
+
+
+def default_threads(chunks: int = 1) -> int:
+    """CPU threads used when none are asked for.
+
+    For a network that runs a batch in one piece (``chunks`` = 1): half the cores this process may run on
+    (hyper-threads share a core; small convolutions gain little from more), and no more than the cores the
+    1-minute load average leaves free, at least 1. On a 2-core machine that is 1: there, a second thread inside
+    each convolution was never much faster on an idle machine and five times slower on a busy one
+    (benchmarks/RESULTS-images-threads.md).
+
+    For a batch in ``chunks`` chunks (``chunk_size``): a thread per chunk, as far as there are idle cores now
+    (:func:`free_cores`), since chunks run independently and only meet to add their gradients; at least the
+    rule above. On an idle 2-core machine that is 2, on one busy with another job 1."""
+    cores = _cores()
     try:
         free = cores - os.getloadavg()[0]
     except OSError:
         free = cores
-    return max(1, min(cores // 2, int(free)))
+    rule = max(1, min(cores // 2, int(free)))
+    if chunks <= 1 or cores == 1:
+        return rule
+    return max(rule, min(chunks, int(free_cores() + 0.5)))
+
+
+def chunk_count(config, device: torch.device) -> int:
+    """Chunks each training batch is split into (``chunk_size``; on a CPU only)."""
+    size = getattr(config, "chunk_size", None)
+    if device.type != "cpu" or size is None or size >= config.batch_size:
+        return 1
+    return math.ceil(config.batch_size / size)
 
 
 def _mps_available() -> bool:
@@ -309,7 +363,8 @@ def build_model(config, image_shape: tuple[int, int], negative_slope: float | No
         return ConvAutoencoderNet(image_shape=image_shape, channels=tuple(int(c) for c in config.channels),
                                   latent_channels=int(config.latent_channels), negative_slope=slope,
                                   in_channels=in_channels, variational=config.model == "vae",
-                                  full_edges=full_edges, downsample=config.downsample)
+                                  full_edges=full_edges, downsample=config.downsample,
+                                  upsample=getattr(config, "upsample", "transpose"))
 
 
 def vae_loss(recon: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, beta: float
@@ -331,12 +386,19 @@ def _noise_generator(seed: int, epoch: int, device: torch.device) -> torch.Gener
     return g
 
 
-def _optimizer_and_scheduler(model, config, steps_per_epoch: int):
+def _fused(device: torch.device) -> bool | None:
+    """Whether Adam runs as one fused kernel on ``device``: on the CPU it costs a fifth of the per-tensor loop
+    (0.16 against 0.8 ms a step for this network, a twentieth of a step); None leaves torch's choice."""
+    return True if device.type in ("cpu", "cuda") else None
+
+
+def _optimizer_and_scheduler(model, config, steps_per_epoch: int, device: torch.device | None = None):
     # AdamW by default: with the decay added to the gradient (Adam), a layer whose gradient fades early is
     # driven to zero at the learning rate per step, since Adam rescales the decay term to unit size; on colour
     # crops that zeroed the whole encoder on one seed in three (a constant picture for every input).
     opt_class = torch.optim.AdamW if getattr(config, "optimizer", "adam") == "adamw" else torch.optim.Adam
-    optimizer = opt_class(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    fused = _fused(device) if device is not None else None
+    optimizer = opt_class(model.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=fused)
     if config.schedule == "onecycle":
         scheduler = torch.optim.lr_scheduler.OneCycleLR(
             optimizer, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch)
@@ -434,6 +496,12 @@ def _check_resumable(ckpt: dict, config, data_info: dict, path: Path) -> None:
     if ckpt["model_config"]["downsample"] != config.downsample:  # (checkpoints from before it: "pool")
         raise LatentAtlasError(f"--resume: downsample={config.downsample!r} differs from the interrupted run's "
                                f"{ckpt['model_config']['downsample']!r} (stored in {path})")
+    if ckpt["model_config"]["upsample"] != getattr(config, "upsample", "transpose"):  # (from before it: "transpose")
+        raise LatentAtlasError(f"--resume: upsample={config.upsample!r} differs from the interrupted run's "
+                               f"{ckpt['model_config']['upsample']!r} (stored in {path})")
+    if "chunk_size" not in stored and chunk_count(config, torch.device("cpu")) > 1:  # from before it: whole batches
+        raise LatentAtlasError(f"--resume: chunk_size={config.chunk_size!r} differs from the interrupted run's "
+                               f"(whole batches: chunk_size=None, stored in {path})")
     for name, old in (("model", "ae"), ("beta", 1.0)):  # checkpoints from before the VAE: plain autoencoders
         if name not in stored and getattr(config, name) != old and not (name == "beta" and config.model == "ae"):
             raise LatentAtlasError(f"--resume: {name}={getattr(config, name)!r} differs from the interrupted "
@@ -585,7 +653,7 @@ def run_training(train: ImageSet, validation: ImageSet, config=None, *,
         if threads is None and resume_path is not None:
             stored = read_checkpoint(resume_path).get("history", {}).get("threads")
             threads = stored if isinstance(stored, int) and not isinstance(stored, bool) and stored > 0 else None
-        threads = threads or default_threads()
+        threads = threads or default_threads(chunk_count(config, device))
     with torch_threads(threads):
         return _train(train, validation, config, device, Path(out_dir) if out_dir is not None else None,
                       resume_path, progress, on_batch)
@@ -611,7 +679,7 @@ def _train(train: ImageSet, validation: ImageSet, config, device: torch.device, 
     model = model.to(memory_format=memory_format)
     n = len(train)
     steps_per_epoch = math.ceil(n / config.batch_size)
-    optimizer, scheduler = _optimizer_and_scheduler(model, config, steps_per_epoch)
+    optimizer, scheduler = _optimizer_and_scheduler(model, config, steps_per_epoch, device)
     data_info = {"n_train": n, "n_validation": len(validation), "image_shape": list(train.shape),
                  "channels": train.channels, "train_crc32": _fingerprint(train.images),
                  "validation_crc32": _fingerprint(validation.images)}
@@ -639,6 +707,8 @@ def _train(train: ImageSet, validation: ImageSet, config, device: torch.device, 
         try:
             model.load_state_dict(network_from_checkpoint(ckpt, resume).state_dict())
             optimizer.load_state_dict(ckpt["optimizer_state"])
+            for group in optimizer.param_groups:  # (the stored flags are the machine's it ran on, not this one's)
+                group["fused"], group["foreach"] = _fused(device), None
             scheduler.load_state_dict(ckpt["scheduler_state"])
             if scaler is not None and isinstance(ckpt.get("scaler_state"), dict):
                 scaler.load_state_dict(ckpt["scaler_state"])
@@ -692,7 +762,7 @@ def _train(train: ImageSet, validation: ImageSet, config, device: torch.device, 
     history.compiled = step.compiled
     sync_every_batch = device.type == "cpu" or on_batch is not None  # a GPU is left to run ahead otherwise
     model.train()
-    with _StopFlag(progress) as stop, _cudnn_benchmark(device):
+    with _StopFlag(progress) as stop, _cudnn_benchmark(device), contextlib.closing(step):
         for epoch in range(start_epoch, config.epochs):
             order = torch.from_numpy(epoch_permutation(n, config.seed, epoch)).to(device)
             noise = _noise_generator(config.seed, epoch, device) if vae else None
@@ -802,6 +872,12 @@ class _Step:
         self.forward = model.train_forward
         self.compiled = False
         self._untried = False
+        self.chunks = chunk_count(config, device)
+        self.chunk_size = config.chunk_size if self.chunks > 1 else None
+        self.workers = min(self.chunks, torch.get_num_threads()) if not should_compile(config.compile, device) else 1
+        self._pool = None
+        if self.chunks > 1:
+            self._setup_chunks(self.workers)
         if should_compile(config.compile, device):
             try:
                 self.forward = torch.compile(model.train_forward)
@@ -828,7 +904,91 @@ class _Step:
         self._untried = False
         return out
 
+    def _setup_chunks(self, workers: int) -> None:
+        # One network per chunk sharing the parameters (read-only during the passes) but each with its own
+        # BatchNorm running statistics, which every chunk's forward pass updates in place: threads must not
+        # update the same buffers. The statistics are averaged after each step.
+        import copy
+
+        self.params = list(self.model.parameters())
+        self.nets = [self.model]
+        for _ in range(1, self.chunks):
+            net = copy.deepcopy(self.model).train()
+            for (_, mine), (_, theirs) in zip(net.named_modules(), self.model.named_modules()):
+                for name, param in theirs._parameters.items():
+                    mine._parameters[name] = param
+            self.nets.append(net)
+        self.buffers = [[b for name, b in net.named_buffers() if not name.endswith("num_batches_tracked")]
+                        for net in self.nets]
+        if workers > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            # Each worker thread convolves with one intra-op thread per share of the cores (set per thread:
+            # torch's thread count is the calling thread's).
+            intra = max(1, torch.get_num_threads() // workers)
+            torch.set_num_threads(intra)  # the caller's torch_threads restores it
+            self._pool = ThreadPoolExecutor(workers - 1, thread_name_prefix="latentatlas-chunk",
+                                            initializer=torch.set_num_threads, initargs=(intra,))
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
+    def _chunk(self, i: int, x: torch.Tensor, eps: torch.Tensor | None, weight: float):
+        """Chunk ``i``'s gradients of its share of the batch's objective (``weight`` = its share of the images)
+        and its weighted (objective, mse, kl)."""
+        net = self.nets[i]
+        forward = self.forward if i == 0 else net.train_forward
+        with autocast(self.device, self.dtype):
+            recon, mu, logvar = forward(x, eps)
+        if self.vae:
+            loss, mse, kl = vae_loss(recon.float(), x, mu.float(), logvar.float(), self.beta)
+        else:
+            loss = mse = F.mse_loss(recon.float(), x)
+            kl = None
+        grads = torch.autograd.grad(loss * weight, self.params)
+        return grads, loss.detach() * weight, mse.detach() * weight, None if kl is None else kl * weight
+
+    def _chunked_step(self, x: torch.Tensor, eps: torch.Tensor | None):
+        n, size = len(x), self.chunk_size
+        bounds = [(a, min(a + size, n)) for a in range(0, n, size)]
+        jobs = [(i, x[a:b], None if eps is None else eps[a:b], (b - a) / n) for i, (a, b) in enumerate(bounds)]
+        workers = min(self.workers, len(jobs))
+
+        def run(part):
+            return [self._chunk(*job) for job in part]
+
+        parts = [jobs[w::workers] for w in range(workers)]
+        futures = [self._pool.submit(run, part) for part in parts[1:]] if workers > 1 else []
+        done = {job[0]: out for job, out in zip(parts[0], run(parts[0]))}
+        for part, future in zip(parts[1:], futures):
+            done.update({job[0]: out for job, out in zip(part, future.result())})
+        results = [done[i] for i in range(len(jobs))]
+        # sums in chunk order, whatever thread finished first: the step does not depend on the thread count
+        for k, param in enumerate(self.params):
+            grad = results[0][0][k]
+            for r in results[1:]:
+                grad = grad + r[0][k]
+            param.grad = grad
+        self.optimizer.step()
+        # every network starts the next step from the mean statistics of the chunks just run (also after a
+        # short last batch that used fewer networks: a resumed run's copies start from the model's)
+        used = len(jobs)
+        with torch.no_grad():
+            for k in range(len(self.buffers[0])):
+                mean = torch.stack([self.buffers[i][k] for i in range(used)]).mean(0)
+                for buffers in self.buffers:
+                    buffers[k].copy_(mean)
+        loss, mse, kl = results[0][1], results[0][2], results[0][3]
+        for r in results[1:]:
+            loss, mse = loss + r[1], mse + r[2]
+            kl = None if kl is None else kl + r[3]
+        return loss, mse, kl
+
     def _step(self, x: torch.Tensor, eps: torch.Tensor | None):
+        if self.chunks > 1:
+            return self._chunked_step(x, eps)
         with autocast(self.device, self.dtype):
             recon, mu, logvar = self.forward(x, eps)
         if self.vae:
