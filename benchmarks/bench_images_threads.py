@@ -1,9 +1,9 @@
 """Autoencoder training speed by CPU thread setting, on the machine as it is and with extra load.
 
 Question: is the default thread setting (:func:`latentatlas.images.training.default_threads`) ever slower
-than one thread, and how far is it from the best setting? Each setting trains the default model (28×28
-Fashion-MNIST, batches of 128, channels-last, the "fast" preset) for ``--batches`` batches in a subprocess
-of its own; settings are interleaved over ``--rounds`` rounds so that a change in the machine's load hits
+than one thread, and how far is it from the best setting? Each setting trains the default model with the
+library's own loop (28×28 Fashion-MNIST, the "fast" preset: batches of 96 in two chunks of 48) for ``--batches``
+batches in a subprocess of its own (the first 3 batches are not timed); settings are interleaved over ``--rounds`` rounds so that a change in the machine's load hits
 them all. ``--load N`` adds N busy-looping processes for the whole run (a machine shared with other jobs).
 
     .venv/bin/python benchmarks/bench_images_threads.py --load 0 --load 2 --json benchmarks/results/images-threads.json
@@ -26,30 +26,18 @@ import time
 
 CHILD = r"""
 import json, os, sys, time
-import numpy as np, torch, torch.nn.functional as F
 from latentatlas.images.io import read_images
 from latentatlas.images.autoencoder import ConvAutoencoder
-from latentatlas.images.training import build_model, default_threads, torch_threads
+from latentatlas.images.training import run_training
 setting, batches = sys.argv[1], int(sys.argv[2])
-threads = default_threads() if setting == "default" else int(setting)
-images = read_images(split="train", limit=batches * 128).images
-with torch_threads(threads):
-    cfg = ConvAutoencoder()
-    model = build_model(cfg, (28, 28)).to(memory_format=torch.channels_last)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    data = torch.from_numpy(images).unsqueeze(1)
-    def step(b):
-        x = data[b * 128:(b + 1) * 128].float().div_(255).contiguous(memory_format=torch.channels_last)
-        loss = F.mse_loss(model(x), x)
-        opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
-    for b in range(3):
-        step(b)
-    load = os.getloadavg()[0]
-    t0 = time.perf_counter()
-    for b in range(batches):
-        step(b)
-    dt = (time.perf_counter() - t0) / batches
-print(json.dumps({"threads": threads, "s_per_batch": dt, "load": load}))
+cfg = ConvAutoencoder(epochs=1, log_every=10**9, num_threads=None if setting == "default" else int(setting))
+train = read_images(split="train", limit=(batches + 3) * cfg.batch_size)
+valid = read_images(split="test", limit=200)
+stamps = []
+load = os.getloadavg()[0]
+result = run_training(train, valid, cfg, on_batch=lambda epoch, batch, loss: stamps.append(time.perf_counter()))
+dt = (stamps[-1] - stamps[2]) / (len(stamps) - 3)
+print(json.dumps({"threads": result.history.threads, "s_per_batch": dt, "load": load}))
 """
 
 

@@ -34,7 +34,7 @@ def blobs(n: int, side: int = 16, seed: int = 0, channels: int = 1) -> ImageSet:
 
 @pytest.mark.parametrize("variational", [False, True])
 def test_a_chunked_step_is_the_size_weighted_sum_of_the_chunks_gradients(variational):
-    """One step on 10 images in chunks of 4 (4, 4, 2) against the same step written out: each chunk through its
+    """One step on 10 images in chunks of at most 4 (4, 3, 3) against the same step written out: each chunk through its
     own copy of the network (its own BatchNorm statistics), gradients of each chunk's loss weighted by its share
     of the images and summed, one optimiser step; the running statistics are the chunks' mean."""
     cfg = ConvAutoencoder(**TINY, batch_size=10, chunk_size=4, optimizer="adamw",
@@ -55,7 +55,7 @@ def test_a_chunked_step_is_the_size_weighted_sum_of_the_chunks_gradients(variati
     params = list(hand.parameters())
     grads = [torch.zeros_like(p) for p in params]
     losses, mses, means = [], [], []
-    for a, b in ((0, 4), (4, 8), (8, 10)):
+    for a, b in ((0, 3), (3, 6), (6, 10)):
         copy_ = copy.deepcopy(hand)
         for p_copy, p in zip(copy_.parameters(), params):  # the copies' gradients are the originals'
             p_copy.data = p.data
@@ -109,6 +109,25 @@ def test_chunks_give_the_same_run_on_one_thread_and_on_two_and_resume_exactly(tm
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_automatic_batch_size_keeps_100_steps_an_epoch_and_scales_the_learning_rate():
+    from latentatlas.images.training import batch_size_for, lr_for
+
+    auto = ConvAutoencoder()
+    assert [batch_size_for(auto, n) for n in (60_000, 9_600, 3_600, 1_000, 50)] == [96, 96, 36, 16, 16]
+    assert lr_for(auto, 96) == pytest.approx(3e-2) and lr_for(auto, 36) == pytest.approx(3e-2 * 36 / 96)
+    fixed = ConvAutoencoder(batch_size=64, lr=1e-2)
+    assert batch_size_for(fixed, 100) == 64 and lr_for(fixed, 64) == 1e-2
+    assert lr_for(ConvAutoencoder(batch_size=64), 64) == pytest.approx(2e-2)
+    lines = []
+    ae = ConvAutoencoder(**{**TINY, "lr": None}, epochs=1, num_threads=1, progress=lines.append).fit(blobs(400))
+    assert ae.history_.batch_size == 16 and ae.history_.batches_per_epoch == 23        # 360 training images
+    assert any("23 batches of 16 (peak learning rate 0.005)" in line for line in lines)
+    with pytest.raises(LatentAtlasError, match="batch_size=0: must be a positive integer"):
+        ConvAutoencoder(batch_size=0).check_params()
+    with pytest.raises(LatentAtlasError, match="lr=-1: must be a finite non-negative number"):
+        ConvAutoencoder(lr=-1).check_params()
+
+
 def test_chunks_only_where_a_batch_holds_more_than_one():
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     assert chunk_count(ConvAutoencoder(batch_size=96, chunk_size=48), cpu) == 2
@@ -120,37 +139,17 @@ def test_chunks_only_where_a_batch_holds_more_than_one():
         ConvAutoencoder(chunk_size=0).check_params()
 
 
-def test_thread_rule_one_thread_per_chunk_on_idle_cores(monkeypatch):
+def test_thread_rule_one_thread_per_chunk_whatever_the_load(monkeypatch):
     monkeypatch.setattr(training, "_cores", lambda: 2)
-    monkeypatch.setattr(training.os, "getloadavg", lambda: (1.9, 1.0, 1.0))  # a load average that still
-    monkeypatch.setattr(training, "free_cores", lambda window=0.1: 1.8)       # remembers a finished job
-    assert training.default_threads(1) == 1 and training.default_threads(2) == 2
-    monkeypatch.setattr(training, "free_cores", lambda window=0.1: 0.9)       # another job on one core
-    assert training.default_threads(2) == 1
+    for load in (0.0, 1.9, 4.0):
+        monkeypatch.setattr(training.os, "getloadavg", lambda load=load: (load, 1.0, 1.0))
+        assert training.default_threads(1) == 1 and training.default_threads(2) == 2
+        assert training.default_threads(3) == 2                                # no more than the cores
     monkeypatch.setattr(training, "_cores", lambda: 16)
     monkeypatch.setattr(training.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
-    monkeypatch.setattr(training, "free_cores", lambda window=0.1: 16.0)
-    assert training.default_threads(1) == 8 and training.default_threads(2) == 8
-
-
-def test_free_cores_reads_the_idle_share_of_proc_stat(monkeypatch):
-    lines = iter(["cpu  100 0 100 800 0 0 0 0 0 0\n", "cpu  150 0 150 900 0 0 0 0 0 0\n"])
-
-    class Stat:
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            return False
-
-        def readline(self):
-            return next(lines)
-
-    monkeypatch.setattr(training, "open", lambda *a, **k: Stat(), raising=False)
-    monkeypatch.setattr(training.os, "cpu_count", lambda: 2)
-    monkeypatch.setattr(training, "_cores", lambda: 2)
-    # 100 of 200 ticks idle over the window: one of two cores
-    assert training.free_cores(window=0) == pytest.approx(1.0)
+    assert training.default_threads(1) == 8 and training.default_threads(2) == 8   # chunks × intra-op threads
+    monkeypatch.setattr(training, "_cores", lambda: 1)
+    assert training.default_threads(2) == 1
 
 
 @pytest.mark.parametrize("shape,channels,variational", [((28, 28), 1, False), ((30, 17), 3, True),

@@ -312,7 +312,7 @@ def test_checkpoints_without_downsample_are_the_pool_network(tmp_path):
 def test_defaults_are_the_early_stride_network_and_the_reference_preset_the_pool_one(tmp_path):
     fast, ref = ConvAutoencoder(), ConvAutoencoder.from_preset("reference")
     assert (fast.downsample, fast.upsample, fast.batch_size, fast.chunk_size, fast.lr) == (
-        "early", "direct", 96, 48, 3e-2)
+        "early", "direct", None, 48, None)                               # automatic: 96 and 3e-2 on large sets
     assert (ref.downsample, ref.upsample, ref.chunk_size) == ("pool", "transpose", None)
     assert ConvAutoencoder(downsample="pool").preset == "custom"
     ae = ConvAutoencoder(**TINY).fit(blobs(40))
@@ -375,7 +375,7 @@ def test_adamw_by_default_adam_for_the_reference_preset(monkeypatch):
                             or _real(*a, **k))
     ConvAutoencoder(**TINY).fit(blobs(20))
     ConvAutoencoder.from_preset("reference", **{**TINY, "batch_size": 16}).fit(blobs(20))
-    assert made == [("AdamW", {"lr": 3e-2, "weight_decay": 1e-4, "fused": True}),
+    assert made == [("AdamW", {"lr": 5e-3, "weight_decay": 1e-4, "fused": True}),   # 3e-2 × 16 / 96
                     ("Adam", {"lr": 1e-3, "weight_decay": 1e-4, "fused": True})]
     assert ConvAutoencoder.from_preset("reference").preset == "reference" and ConvAutoencoder().preset == "fast"
     with pytest.raises(LatentAtlasError, match="optimizer='sgd': expected one of adamw, adam"):

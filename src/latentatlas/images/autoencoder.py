@@ -94,7 +94,8 @@ class ConvAutoencoder(TransformerMixin, BaseEstimator):
     (benchmarks/RESULTS-autoencoder.md). C, the channels, comes from the images
     ``fit`` gets (1 grey, 3 colour), and so does the size (any side of at least 12 pixels). The default training
     settings are the "fast" preset (batches of 96 in two chunks of 48, run side by side on two CPU threads, AdamW
-    with a one-cycle learning rate peaking at 3e-2);
+    with a one-cycle learning rate peaking at 3e-2; smaller batches and a proportionally lower peak on sets of fewer
+    than 9 600 images);
     :meth:`from_preset` gives the "reference" one (the reference network and training settings).
 
     Parameters
@@ -120,8 +121,14 @@ class ConvAutoencoder(TransformerMixin, BaseEstimator):
     beta : float
         The VAE's weight of the KL divergence (nats per image) against the reconstruction cross-entropy
         (summed over pixels); 1 is the classic evidence lower bound. Ignored by the plain autoencoder.
-    epochs, batch_size, lr, weight_decay : training length, batch size, peak (one-cycle) or initial learning
-        rate, and the weight decay.
+    epochs, weight_decay : training length and the weight decay.
+    batch_size : int or None
+        Images per optimisation step. None (the default): 96, or on a set of fewer than 9 600 training images
+        one hundredth of them (at least 16), so that an epoch still has about 100 steps: on small folders of
+        pictures a run of few large steps learns little.
+    lr : float or None
+        Peak (one-cycle) or initial learning rate. None (the default): 3e-2 for batches of 96, in proportion to
+        the batch size for others (2e-2 for 64).
     chunk_size : int or None
         On a CPU, each batch goes through the network in chunks of this many images, each with its own
         BatchNorm statistics, and the chunks' gradients are summed (weighted by their sizes) into one step; the
@@ -185,7 +192,7 @@ class ConvAutoencoder(TransformerMixin, BaseEstimator):
 
     def __init__(self, channels=(4, 16, 32), latent_channels: int = 32, negative_slope: float = 0.01,
                  model: str = "ae", beta: float = 1.0, downsample: str = "early", upsample: str = "direct",
-                 epochs: int = 5, batch_size: int = 96, lr: float = 3e-2, weight_decay: float = 1e-4,
+                 epochs: int = 5, batch_size: int | None = None, lr: float | None = None, weight_decay: float = 1e-4,
                  optimizer: str = "adamw", chunk_size: int | None = 48, schedule: str = "onecycle",
                  gamma: float = 0.999, channels_last: bool = True,
                  validation_fraction: float = 0.1, eval_batch_size: int = 2000, log_every: int = 100,
@@ -252,12 +259,16 @@ class ConvAutoencoder(TransformerMixin, BaseEstimator):
 
     def check_params(self) -> "ConvAutoencoder":
         """Self, after checking every parameter (an error names the parameter and its bad value)."""
-        for name in ("epochs", "batch_size", "log_every", "eval_batch_size", "latent_channels"):
+        for name in ("epochs", "log_every", "eval_batch_size", "latent_channels"):
             _positive_int(name, getattr(self, name))
-        for name in ("lr", "weight_decay", "gamma", "beta"):
+        if self.batch_size is not None:
+            _positive_int("batch_size", self.batch_size)
+        for name in ("weight_decay", "gamma", "beta"):
             _finite(name, getattr(self, name))
-        if self.lr <= 0:
-            raise LatentAtlasError(f"lr={self.lr!r}: must be positive")
+        if self.lr is not None:
+            _finite("lr", self.lr)
+            if self.lr <= 0:
+                raise LatentAtlasError(f"lr={self.lr!r}: must be positive")
         if not 0 < self.gamma <= 1:
             raise LatentAtlasError(f"gamma={self.gamma!r}: must be in (0, 1]")
         if self.optimizer not in OPTIMIZERS:

@@ -85,30 +85,6 @@ def _cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def free_cores(window: float = 0.1) -> float:
-    """How many of this process's cores are idle now: the idle share of the CPU time in ``/proc/stat`` over
-    ``window`` seconds, times the cores; the 1-minute load average where there is no ``/proc/stat``. (The load
-    average lags by minutes: right after another training run it still says the machine is busy.)"""
-    cores = _cores()
-
-    def sample() -> tuple[int, int]:
-        with open("/proc/stat") as f:
-            values = [int(v) for v in f.readline().split()[1:]]
-        return values[3] + values[4], sum(values[:8])  # idle + iowait, all but guest time
-
-    try:
-        idle0, total0 = sample()
-        time.sleep(window)
-        idle1, total1 = sample()
-        share = (idle1 - idle0) / max(total1 - total0, 1)
-        return min(cores, share * (os.cpu_count() or cores))
-    except (OSError, ValueError, IndexError):
-        try:
-            return max(0.0, cores - os.getloadavg()[0])
-        except OSError:
-            return float(cores)
-
-
 def default_threads(chunks: int = 1) -> int:
     """CPU threads used when none are asked for.
 
@@ -118,26 +94,53 @@ def default_threads(chunks: int = 1) -> int:
     each convolution was never much faster on an idle machine and five times slower on a busy one
     (benchmarks/RESULTS-images-threads.md).
 
-    For a batch in ``chunks`` chunks (``chunk_size``): a thread per chunk, as far as there are idle cores now
-    (:func:`free_cores`), since chunks run independently and only meet to add their gradients; at least the
-    rule above. On an idle 2-core machine that is 2, on one busy with another job 1."""
+    For a batch in ``chunks`` chunks (``chunk_size``): a thread per chunk, up to the cores, and at least the rule
+    above, whatever the load. The chunks run independently and only meet to add their gradients, so a busy
+    machine slows two chunk threads no more than one: on 2 cores with 0, 1 and 2 other busy processes, two threads
+    were 1.56×, 1.03× and 1.30× faster than one (benchmarks/RESULTS-images.md)."""
     cores = _cores()
     try:
         free = cores - os.getloadavg()[0]
     except OSError:
         free = cores
     rule = max(1, min(cores // 2, int(free)))
-    if chunks <= 1 or cores == 1:
-        return rule
-    return max(rule, min(chunks, int(free_cores() + 0.5)))
+    return rule if chunks <= 1 else max(rule, min(chunks, cores))
 
 
-def chunk_count(config, device: torch.device) -> int:
-    """Chunks each training batch is split into (``chunk_size``; on a CPU only)."""
+#: The automatic batch size: this many images on a large set, fewer on a set too small for
+#: ``AUTO_STEPS_PER_EPOCH`` batches per epoch (at least ``AUTO_BATCH_MIN``); the peak learning rate scales with it.
+AUTO_BATCH = 96
+AUTO_BATCH_MIN = 16
+AUTO_STEPS_PER_EPOCH = 100
+AUTO_LR = 3e-2
+
+
+def batch_size_for(config, n: int) -> int:
+    """The batch size of a run on ``n`` training images: ``batch_size``, or when it is None (the default) 96, or
+    ``n // 100`` on a smaller set (at least 16), so that an epoch has about 100 optimisation steps: on 3 600 colour
+    crops, batches of 36 reached a validation MSE of 0.0085–0.0095 in 5 epochs where batches of 96 (38 steps an
+    epoch) reached 0.0140–0.0151 (benchmarks/RESULTS-images.md)."""
+    if config.batch_size is not None:
+        return int(config.batch_size)
+    return int(max(AUTO_BATCH_MIN, min(AUTO_BATCH, n // AUTO_STEPS_PER_EPOCH)))
+
+
+def lr_for(config, batch_size: int) -> float:
+    """The (peak) learning rate: ``lr``, or when it is None (the default) 3e-2 for batches of 96, in proportion
+    for other batch sizes (the linear scaling rule: the steps average fewer images, so they are smaller)."""
+    if config.lr is not None:
+        return float(config.lr)
+    return AUTO_LR * batch_size / AUTO_BATCH
+
+
+def chunk_count(config, device: torch.device, batch_size: int | None = None) -> int:
+    """Chunks each training batch of ``batch_size`` images (default: ``config.batch_size``) is split into:
+    ``chunk_size`` images at most, on a CPU only."""
     size = getattr(config, "chunk_size", None)
-    if device.type != "cpu" or size is None or size >= config.batch_size:
+    batch = config.batch_size if batch_size is None else batch_size
+    if device.type != "cpu" or size is None or batch is None or size >= batch:
         return 1
-    return math.ceil(config.batch_size / size)
+    return math.ceil(batch / size)
 
 
 def _mps_available() -> bool:
@@ -263,7 +266,8 @@ class History:
     ``seconds_per_epoch`` (the training pass only) one per completed epoch. A VAE also records
     ``train_kl`` and ``validation_kl`` (KL divergence in nats per image) and ``validation_objective`` (what
     picks its best epoch). ``interrupted`` is True when Ctrl-C stopped the run before ``config.epochs``;
-    ``threads`` is the number of CPU threads used (0 on a GPU); ``precision`` what the training passes computed in
+    ``threads`` is the number of CPU threads used (0 on a GPU); ``batch_size`` the images per batch (the automatic
+    size when the parameter is None); ``precision`` what the training passes computed in
     (``"float32"``, or ``"bfloat16"``/``"float16"`` under mixed precision) and ``compiled`` whether they ran
     through ``torch.compile``.
 
@@ -285,6 +289,7 @@ class History:
     device: str = "cpu"
     threads: int = 0
     precision: str = "float32"
+    batch_size: int = 0
     compiled: bool = False
     checkpoint: str | None = None
     best_checkpoint: str | None = None
@@ -392,16 +397,18 @@ def _fused(device: torch.device) -> bool | None:
     return True if device.type in ("cpu", "cuda") else None
 
 
-def _optimizer_and_scheduler(model, config, steps_per_epoch: int, device: torch.device | None = None):
+def _optimizer_and_scheduler(model, config, steps_per_epoch: int, device: torch.device | None = None,
+                             lr: float | None = None):
     # AdamW by default: with the decay added to the gradient (Adam), a layer whose gradient fades early is
     # driven to zero at the learning rate per step, since Adam rescales the decay term to unit size; on colour
     # crops that zeroed the whole encoder on one seed in three (a constant picture for every input).
     opt_class = torch.optim.AdamW if getattr(config, "optimizer", "adam") == "adamw" else torch.optim.Adam
     fused = _fused(device) if device is not None else None
-    optimizer = opt_class(model.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=fused)
+    lr = lr if lr is not None else lr_for(config, config.batch_size or AUTO_BATCH)
+    optimizer = opt_class(model.parameters(), lr=lr, weight_decay=config.weight_decay, fused=fused)
     if config.schedule == "onecycle":
         scheduler = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch)
+            optimizer, max_lr=lr, total_steps=config.epochs * steps_per_epoch)
     elif config.schedule == "exponential":
         scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=config.gamma)
     else:
@@ -653,7 +660,7 @@ def run_training(train: ImageSet, validation: ImageSet, config=None, *,
         if threads is None and resume_path is not None:
             stored = read_checkpoint(resume_path).get("history", {}).get("threads")
             threads = stored if isinstance(stored, int) and not isinstance(stored, bool) and stored > 0 else None
-        threads = threads or default_threads(chunk_count(config, device))
+        threads = threads or default_threads(chunk_count(config, device, batch_size_for(config, len(train))))
     with torch_threads(threads):
         return _train(train, validation, config, device, Path(out_dir) if out_dir is not None else None,
                       resume_path, progress, on_batch)
@@ -678,8 +685,10 @@ def _train(train: ImageSet, validation: ImageSet, config, device: torch.device, 
     memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
     model = model.to(memory_format=memory_format)
     n = len(train)
-    steps_per_epoch = math.ceil(n / config.batch_size)
-    optimizer, scheduler = _optimizer_and_scheduler(model, config, steps_per_epoch, device)
+    batch_size = batch_size_for(config, n)
+    steps_per_epoch = math.ceil(n / batch_size)
+    optimizer, scheduler = _optimizer_and_scheduler(model, config, steps_per_epoch, device,
+                                                    lr_for(config, batch_size))
     data_info = {"n_train": n, "n_validation": len(validation), "image_shape": list(train.shape),
                  "channels": train.channels, "train_crc32": _fingerprint(train.images),
                  "validation_crc32": _fingerprint(validation.images)}
@@ -687,7 +696,7 @@ def _train(train: ImageSet, validation: ImageSet, config, device: torch.device, 
     scaler = torch.amp.GradScaler(device.type) if needs_grad_scaler(dtype, device) else None
     history = History(batches_per_epoch=steps_per_epoch, device=str(device),
                       threads=torch.get_num_threads() if device.type == "cpu" else 0,
-                      precision=_dtype_name(dtype))
+                      precision=_dtype_name(dtype), batch_size=batch_size)
     last_path = out / LAST_CHECKPOINT if out else None
     best_path = out / BEST_CHECKPOINT if out else None
     best_state: dict[str, torch.Tensor] | None = None
@@ -713,7 +722,8 @@ def _train(train: ImageSet, validation: ImageSet, config, device: torch.device, 
             if scaler is not None and isinstance(ckpt.get("scaler_state"), dict):
                 scaler.load_state_dict(ckpt["scaler_state"])
             history = History.from_dict({**ckpt["history"], "device": str(device), "interrupted": False,
-                                         "threads": history.threads, "precision": history.precision})
+                                         "threads": history.threads, "precision": history.precision,
+                                         "batch_size": history.batch_size})
         except (ValueError, KeyError, TypeError, RuntimeError) as exc:
             if isinstance(exc, LatentAtlasError):
                 raise
@@ -748,17 +758,18 @@ def _train(train: ImageSet, validation: ImageSet, config, device: torch.device, 
     what = "variational autoencoder (beta %g)" % config.beta if vae else "autoencoder"
     progress(f"{what}: {n} training and {len(validation)} validation images {_describe(train)}, "
              f"code {model.code_size} numbers, {config.epochs} epoch{'s' if config.epochs != 1 else ''} of "
-             f"{steps_per_epoch} batches of {config.batch_size} on {device} "
+             f"{steps_per_epoch} batches of {batch_size} (peak learning rate {lr_for(config, batch_size):.3g}) on "
+             f"{device} "
              f"({torch.get_num_threads()} thread{'s' if torch.get_num_threads() != 1 else ''})")
     total_steps = config.epochs * steps_per_epoch
     if total_steps < FEW_STEPS and start_epoch < config.epochs:
         # A one-cycle schedule spends its first and last steps near a zero learning rate: a few steps learn
         # next to nothing, and the reconstructions would look like noise with no hint why.
         progress(f"warning: only {total_steps} optimisation step{'s' if total_steps != 1 else ''} in all "
-                 f"({n} training images, batches of {config.batch_size}, {config.epochs} epochs): the network "
+                 f"({n} training images, batches of {batch_size}, {config.epochs} epochs): the network "
                  f"will barely learn; raise --epochs or lower --batch-size (a few hundred steps at least)")
 
-    step = _Step(model, config, device, dtype, scaler, optimizer, progress)
+    step = _Step(model, config, device, dtype, scaler, optimizer, progress, batch_size)
     history.compiled = step.compiled
     sync_every_batch = device.type == "cpu" or on_batch is not None  # a GPU is left to run ahead otherwise
     model.train()
@@ -772,7 +783,7 @@ def _train(train: ImageSet, validation: ImageSet, config, device: torch.device, 
             t0 = time.perf_counter()
             try:
                 for b in range(steps_per_epoch):
-                    idx = order[b * config.batch_size:(b + 1) * config.batch_size]
+                    idx = order[b * batch_size:(b + 1) * batch_size]
                     x = data[idx].to(torch.float32).div_(255.0).contiguous(memory_format=memory_format)
                     eps = (torch.randn((len(x), *model.code_shape), generator=noise, device=device,
                                        dtype=torch.float32) if vae else None)
@@ -803,7 +814,7 @@ def _train(train: ImageSet, validation: ImageSet, config, device: torch.device, 
             seconds = time.perf_counter() - t0
             for b, value in enumerate(epoch_losses):
                 _check_finite(value, epoch, b, config)
-            sizes = np.minimum(config.batch_size, n - config.batch_size * np.arange(steps_per_epoch))
+            sizes = np.minimum(batch_size, n - batch_size * np.arange(steps_per_epoch))
             history.batch_loss.extend(epoch_losses)
             history.train_loss.append(float(np.dot(epoch_mse, sizes) / n))
             scores = evaluate(model, validation_data, config.eval_batch_size, config.channels_last, config.beta)
@@ -853,7 +864,7 @@ def _values(items: list) -> list[float]:
 def _check_finite(value: float, epoch: int, batch: int, config) -> None:
     if not math.isfinite(value):
         raise LatentAtlasError(f"training diverged (loss {value}) at epoch {epoch + 1}, batch {batch + 1}; lower "
-                               f"--lr (now {config.lr:g})")
+                               f"--lr (now {config.lr if config.lr is not None else 'automatic'})")
 
 
 class _Step:
@@ -866,13 +877,13 @@ class _Step:
     replaced by the eager one; the batch is then done again, eagerly, from the same weights."""
 
     def __init__(self, model: ConvAutoencoderNet, config, device: torch.device, dtype, scaler, optimizer,
-                 progress: Progress):
+                 progress: Progress, batch_size: int | None = None):
         self.model, self.device, self.dtype, self.scaler, self.optimizer = model, device, dtype, scaler, optimizer
         self.beta, self.vae, self.progress = float(config.beta), config.model == "vae", progress
         self.forward = model.train_forward
         self.compiled = False
         self._untried = False
-        self.chunks = chunk_count(config, device)
+        self.chunks = chunk_count(config, device, batch_size)
         self.chunk_size = config.chunk_size if self.chunks > 1 else None
         self.workers = min(self.chunks, torch.get_num_threads()) if not should_compile(config.compile, device) else 1
         self._pool = None
@@ -951,8 +962,11 @@ class _Step:
         return grads, loss.detach() * weight, mse.detach() * weight, None if kl is None else kl * weight
 
     def _chunked_step(self, x: torch.Tensor, eps: torch.Tensor | None):
-        n, size = len(x), self.chunk_size
-        bounds = [(a, min(a + size, n)) for a in range(0, n, size)]
+        # as equal as the images allow: a batch of 50 in chunks of at most 48 is 25 + 25, not 48 + 2
+        n = len(x)
+        k = math.ceil(n / self.chunk_size)
+        cuts = [n * i // k for i in range(k + 1)]
+        bounds = list(zip(cuts[:-1], cuts[1:]))
         jobs = [(i, x[a:b], None if eps is None else eps[a:b], (b - a) / n) for i, (a, b) in enumerate(bounds)]
         workers = min(self.workers, len(jobs))
 

@@ -351,6 +351,7 @@ def _training_figures(out: Path, estimator, history, config, train: ImageSet, va
                       test: ImageSet, save_figure) -> list[dict]:
     """The figures of a training run, written into ``out``; returns their run.json entries."""
     from latentatlas.plots.images import image_grid, reconstruction_grid
+    from latentatlas.images.training import lr_for
     from latentatlas.plots.training import batch_loss_figure, epoch_loss_figure
 
     vae = config.model == "vae"
@@ -366,8 +367,10 @@ def _training_figures(out: Path, estimator, history, config, train: ImageSet, va
                     f"after each epoch; the validation images pick the kept epoch ({history.best_epoch}, validation "
                     f"MSE {history.best_validation_loss:.4f}).{kl}"),
         runs.figure(LOSS_BATCHES, "Training loss per batch",
-                    f"{'Cross-entropy + β·KL per pixel' if vae else 'MSE'} of every batch of {config.batch_size} "
-                    f"images ({config.schedule} learning-rate schedule, peak {config.lr:g}), with a running mean.")]
+                    f"{'Cross-entropy + β·KL per pixel' if vae else 'MSE'} of every batch of "
+                    f"{history.batch_size or config.batch_size} images ({config.schedule} learning-rate schedule, "
+                    f"peak {lr_for(config, history.batch_size or config.batch_size or 96):.3g}), with a running "
+                    f"mean.")]
     shown = test.head(10)
     recon = estimator.inverse_transform(estimator.transform(shown))
     save_figure(reconstruction_grid(shown.images, recon, title="Test images (top) and their reconstructions"),
