@@ -92,7 +92,7 @@ def main() -> None:
         model = ae.model_.to(args.device)
         test_mse = evaluate(model, test.images)["mse"]
         later = h.seconds_per_epoch[1:]
-        row = {"config": name, "preset": preset, "batch_size": ae.batch_size, "precision": h.precision,
+        row = {"config": name, "preset": preset, "batch_size": h.batch_size, "precision": h.precision,
                "compiled": h.compiled, "seconds_per_epoch": h.seconds_per_epoch,
                "first_epoch_s": h.seconds_per_epoch[0], "later_epoch_s": statistics.median(later) if later else None,
                "validation_mse": h.validation_loss, "test_mse": test_mse, "fit_seconds": fit_seconds,

@@ -31,11 +31,17 @@ from latentatlas.images.autoencoder import ConvAutoencoder
 from latentatlas.images.training import run_training
 setting, batches = sys.argv[1], int(sys.argv[2])
 cfg = ConvAutoencoder(epochs=1, log_every=10**9, num_threads=None if setting == "default" else int(setting))
-train = read_images(split="train", limit=(batches + 3) * cfg.batch_size)
+train = read_images(split="train", limit=max(9600, (batches + 3) * 96))  # the automatic batch size is 96 from 9 600
 valid = read_images(split="test", limit=200)
 stamps = []
 load = os.getloadavg()[0]
-result = run_training(train, valid, cfg, on_batch=lambda epoch, batch, loss: stamps.append(time.perf_counter()))
+
+def on_batch(epoch, batch, loss):
+    stamps.append(time.perf_counter())
+    if len(stamps) == batches + 3:
+        raise KeyboardInterrupt  # (the loop's Ctrl-C: it stops after this batch)
+
+result = run_training(train, valid, cfg, on_batch=on_batch)
 dt = (stamps[-1] - stamps[2]) / (len(stamps) - 3)
 print(json.dumps({"threads": result.history.threads, "s_per_batch": dt, "load": load}))
 """
