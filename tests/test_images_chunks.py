@@ -187,6 +187,8 @@ def test_checkpoints_without_upsample_or_chunk_size_are_the_transpose_network_on
     torch.save(ckpt, tmp_path / "bad.pt")
     with pytest.raises(LatentAtlasError, match="model_config field 'upsample' must be one of transpose, direct"):
         load_checkpoint(tmp_path / "bad.pt")
+    with pytest.raises(LatentAtlasError, match="upsample='bilinear': expected one of transpose, direct"):
+        ConvAutoencoder(upsample="bilinear").check_params()
 
 
 def test_resume_refuses_another_decoder_or_chunking_of_the_interrupted_run(tmp_path):
