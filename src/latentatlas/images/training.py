@@ -687,8 +687,8 @@ def _train(train: ImageSet, validation: ImageSet, config, device: torch.device, 
     n = len(train)
     batch_size = batch_size_for(config, n)
     steps_per_epoch = math.ceil(n / batch_size)
-    optimizer, scheduler = _optimizer_and_scheduler(model, config, steps_per_epoch, device,
-                                                    lr_for(config, batch_size))
+    peak_lr = lr_for(config, batch_size)
+    optimizer, scheduler = _optimizer_and_scheduler(model, config, steps_per_epoch, device, peak_lr)
     data_info = {"n_train": n, "n_validation": len(validation), "image_shape": list(train.shape),
                  "channels": train.channels, "train_crc32": _fingerprint(train.images),
                  "validation_crc32": _fingerprint(validation.images)}
@@ -758,7 +758,7 @@ def _train(train: ImageSet, validation: ImageSet, config, device: torch.device, 
     what = "variational autoencoder (beta %g)" % config.beta if vae else "autoencoder"
     progress(f"{what}: {n} training and {len(validation)} validation images {_describe(train)}, "
              f"code {model.code_size} numbers, {config.epochs} epoch{'s' if config.epochs != 1 else ''} of "
-             f"{steps_per_epoch} batches of {batch_size} (peak learning rate {lr_for(config, batch_size):.3g}) on "
+             f"{steps_per_epoch} batches of {batch_size} (peak learning rate {peak_lr:.3g}) on "
              f"{device} "
              f"({torch.get_num_threads()} thread{'s' if torch.get_num_threads() != 1 else ''})")
     total_steps = config.epochs * steps_per_epoch
@@ -791,7 +791,7 @@ def _train(train: ImageSet, validation: ImageSet, config, device: torch.device, 
                     scheduler.step()
                     if sync_every_batch or (b + 1) % config.log_every == 0:
                         value = float(loss)
-                        _check_finite(value, epoch, b, config)
+                        _check_finite(value, epoch, b, peak_lr)
                     losses.append(loss)
                     mses.append(mse)
                     if kl is not None:
@@ -813,7 +813,7 @@ def _train(train: ImageSet, validation: ImageSet, config, device: torch.device, 
             epoch_losses, epoch_mse, epoch_kl = _values(losses), _values(mses), _values(kls)
             seconds = time.perf_counter() - t0
             for b, value in enumerate(epoch_losses):
-                _check_finite(value, epoch, b, config)
+                _check_finite(value, epoch, b, peak_lr)
             sizes = np.minimum(batch_size, n - batch_size * np.arange(steps_per_epoch))
             history.batch_loss.extend(epoch_losses)
             history.train_loss.append(float(np.dot(epoch_mse, sizes) / n))
@@ -861,10 +861,10 @@ def _values(items: list) -> list[float]:
     return [float(v) for v in items]
 
 
-def _check_finite(value: float, epoch: int, batch: int, config) -> None:
+def _check_finite(value: float, epoch: int, batch: int, lr: float) -> None:
     if not math.isfinite(value):
         raise LatentAtlasError(f"training diverged (loss {value}) at epoch {epoch + 1}, batch {batch + 1}; lower "
-                               f"--lr (now {config.lr if config.lr is not None else 'automatic'})")
+                               f"--lr (now {lr:.3g})")
 
 
 class _Step:
