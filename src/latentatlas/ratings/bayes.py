@@ -106,8 +106,9 @@ SWEEPS = ("block", "coordinate")
 #: sweep="coordinate", implicit columns alone (no attributes on that side): how the implicit vectors are drawn.
 #: "own": coordinate by coordinate given the rows' own vectors, between the rows' coordinates (libFM's
 #: parametrisation); "effective": each vector whole given the rows' effective vectors, after the rows
-#: (kernels.bayes.sweep_implicit_given_effective; a third cheaper per sample at 10 M ratings, k = 64, but it mixes
-#: more slowly: 0.0023 worse validation RMSE on MovieLens-100K at 100 samples); "alternate": "effective" on even
+#: (kernels.bayes.sweep_implicit_given_effective; 35 % cheaper per sample at 10 M ratings, k = 64, but it mixes
+#: more slowly per sample where rows have many ratings: validation RMSE 0.0023 worse on MovieLens-100K and on
+#: InstEval at 100 samples, 0.004 better on the very sparse Book-Crossing); "alternate": "effective" on even
 #: samples, "own" on odd ones. All exact (RESULTS-bayes-implicit-speed.md). Not public: kept for the benchmark.
 _IMPLICIT_UPDATE = "own"
 
