@@ -27,8 +27,9 @@ DataOpt = Annotated[Optional[Path], typer.Option(
 SplitOpt = Annotated[str, typer.Option("--split", help="Fashion-MNIST split: train, test or all (train then test).")]
 LimitOpt = Annotated[Optional[int], typer.Option("--limit", help="Use only the first N images.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress lines.")]
-ThreadsOpt = Annotated[Optional[int], typer.Option("--threads", help="CPU threads (default: half the cores, fewer on "
-                                                                    "a busy machine).")]
+ThreadsOpt = Annotated[Optional[int], typer.Option("--threads", help="CPU threads (default: training in chunks, one "
+                                                                    "per chunk up to the cores; otherwise half the "
+                                                                    "cores, fewer on a busy machine).")]
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -120,12 +121,16 @@ def train(
              "chunks of 48 on two threads, one-cycle LR peaking at 3e-2, channels-last) or reference (its "
              "max-pool network, whole batches of 1024, lr 1e-3, ×0.999 per step).")] = None,
     epochs: Annotated[Optional[int], typer.Option(help="Epochs (default 5).")] = None,
-    batch_size: Annotated[Optional[int], typer.Option(help="Images per batch (fast 96, reference 1024).")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(
+        help="Images per batch (fast: 96, or a hundredth of a set under 9 600 images, at least 16; reference "
+             "1024).")] = None,
     chunk_size: Annotated[Optional[str], typer.Option(
-        help="CPU: each batch goes through the network in chunks of this many images (own BatchNorm statistics), "
-             "run side by side on the threads; 'none' for whole batches (fast 48, reference none).")] = None,
+        help="CPU: each batch goes through the network in chunks of at most this many images (own BatchNorm "
+             "statistics), run side by side on the threads; 'none' for whole batches (fast 48, reference "
+             "none).")] = None,
     lr: Annotated[Optional[float], typer.Option(
-        help="Learning rate: the peak for onecycle, the start otherwise (fast 3e-2, reference 1e-3).")] = None,
+        help="Learning rate: the peak for onecycle, the start otherwise (fast: 3e-2 × batch / 96; reference "
+             "1e-3).")] = None,
     weight_decay: Annotated[Optional[float], typer.Option(help="Weight decay (default 1e-4).")] = None,
     optimizer: Annotated[Optional[str], typer.Option(
         help="adamw (default: Adam with decoupled weight decay) or adam (the decay added to the gradient, as "
@@ -154,8 +159,8 @@ def train(
         "--compile", help="torch.compile the training step: off (default), on, or auto (on CUDA only); a "
                           "failed compile falls back to eager.")] = None,
     threads: Annotated[Optional[int], typer.Option(
-        "--threads", help="CPU threads (default: one per chunk of a batch as far as cores are idle, else half the "
-                          "cores, fewer on a busy machine).")] = None,
+        "--threads", help="CPU threads (default: one per chunk of a batch, up to the cores; without chunks half "
+                          "the cores, fewer on a busy machine).")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Seed of initialisation, batch order, VAE noise and the "
                                                      "validation/test splits (default 0).")] = None,
     resume: Annotated[Optional[Path], typer.Option(
@@ -236,8 +241,9 @@ def compare(
     cache: Annotated[Optional[Path], typer.Option("--cache", help="Decoded pictures cache (.npy) for --data.")] = None,
     beta: Annotated[float, typer.Option(help="The VAE's KL weight.")] = 1.0,
     epochs: Annotated[Optional[int], typer.Option(help="Epochs of each model (default 5).")] = None,
-    batch_size: Annotated[Optional[int], typer.Option(help="Images per batch (default 96).")] = None,
-    lr: Annotated[Optional[float], typer.Option(help="Peak learning rate (default 3e-2).")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(
+        help="Images per batch (default 96, fewer on sets under 9 600 images).")] = None,
+    lr: Annotated[Optional[float], typer.Option(help="Peak learning rate (default 3e-2 × batch / 96).")] = None,
     device: Annotated[Optional[str], typer.Option(help="auto, cpu, cuda[:N] or mps.")] = None,
     threads: ThreadsOpt = None,
     seed: Annotated[Optional[int], typer.Option(help="Seed of both runs (the same splits for both).")] = None,

@@ -130,10 +130,10 @@ class ConvAutoencoder(TransformerMixin, BaseEstimator):
         Peak (one-cycle) or initial learning rate. None (the default): 3e-2 for batches of 96, in proportion to
         the batch size for others (2e-2 for 64).
     chunk_size : int or None
-        On a CPU, each batch goes through the network in chunks of this many images, each with its own
-        BatchNorm statistics, and the chunks' gradients are summed (weighted by their sizes) into one step; the
-        chunks of a batch run side by side on the CPU threads, so a batch of 128 in chunks of 64 keeps two cores
-        busy. The result does not depend on the number of threads. None: the whole batch at once (the
+        On a CPU, each batch goes through the network in chunks of at most this many images (as equal as the
+        batch allows), each with its own BatchNorm statistics, and the chunks' gradients are summed (weighted by
+        their sizes) into one step; the chunks of a batch run side by side on the CPU threads, so a batch of 96 in
+        chunks of 48 keeps two cores busy. The result does not depend on the number of threads. None: the whole batch at once (the
         reference preset's, and that of models saved before this parameter). Not used on a GPU.
     optimizer : {"adamw", "adam"}
         AdamW (decoupled weight decay, the default) or Adam with the decay added to the gradient (the reference
