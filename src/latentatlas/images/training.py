@@ -397,15 +397,12 @@ def _fused(device: torch.device) -> bool | None:
     return True if device.type in ("cpu", "cuda") else None
 
 
-def _optimizer_and_scheduler(model, config, steps_per_epoch: int, device: torch.device | None = None,
-                             lr: float | None = None):
+def _optimizer_and_scheduler(model, config, steps_per_epoch: int, device: torch.device, lr: float):
     # AdamW by default: with the decay added to the gradient (Adam), a layer whose gradient fades early is
     # driven to zero at the learning rate per step, since Adam rescales the decay term to unit size; on colour
     # crops that zeroed the whole encoder on one seed in three (a constant picture for every input).
     opt_class = torch.optim.AdamW if getattr(config, "optimizer", "adam") == "adamw" else torch.optim.Adam
-    fused = _fused(device) if device is not None else None
-    lr = lr if lr is not None else lr_for(config, config.batch_size or AUTO_BATCH)
-    optimizer = opt_class(model.parameters(), lr=lr, weight_decay=config.weight_decay, fused=fused)
+    optimizer = opt_class(model.parameters(), lr=lr, weight_decay=config.weight_decay, fused=_fused(device))
     if config.schedule == "onecycle":
         scheduler = torch.optim.lr_scheduler.OneCycleLR(
             optimizer, max_lr=lr, total_steps=config.epochs * steps_per_epoch)
