@@ -69,6 +69,25 @@ def test_conditional_mean_with_prior_mean_and_offsets_matches_numpy():
         np.testing.assert_allclose(grad[r], Ys.T @ W @ (v - Ys @ (X[r] + offsets[r])), rtol=1e-8, atol=1e-9)
 
 
+def test_normals_are_standard_normal_independent_and_a_function_of_key_and_row():
+    # the sampler's own generator (splitmix64, Box–Muller): each row's stream depends on (key, row) alone,
+    # so threads can draw rows in any order; the draws must be N(0, 1) and uncorrelated within and across rows
+    from scipy import stats
+
+    z = np.array([kb.normals(np.uint64(7), row, 9) for row in range(40_000)])  # odd length: a pair is cut
+    flat = z.ravel()
+    assert stats.kstest(flat, "norm").pvalue > 1e-3
+    assert abs(flat.mean()) < 0.005 and abs(flat.std() - 1.0) < 0.005
+    assert abs(stats.kurtosis(flat)) < 0.03
+    corr = np.corrcoef(z.T)  # within a row: the two of a pair, and pair after pair
+    assert np.abs(corr - np.eye(9)).max() < 0.02
+    assert abs(np.corrcoef(z[:-1, 0], z[1:, 0])[0, 1]) < 0.02  # next row
+    np.testing.assert_array_equal(kb.normals(np.uint64(7), 123, 9), z[123])
+    assert not np.array_equal(kb.normals(np.uint64(8), 123, 9), z[123])
+    np.testing.assert_array_equal(kb.coordinate_normals(np.uint64(7), 50, 9, 4), z[:50].T)
+    np.testing.assert_array_equal(kb.column_normals(np.uint64(7), 50, 9), z[:50])
+
+
 def test_draws_have_the_conditional_covariance():
     rng = np.random.default_rng(2)
     k, alpha = 3, 1.3

@@ -455,6 +455,30 @@ def test_coordinate_sampler_gives_the_same_chain_with_one_and_two_threads(monkey
     assert one.history["train_rmse"] == two.history["train_rmse"]
 
 
+@pytest.mark.parametrize("attributes", [False, True])
+def test_coordinate_sampler_scratch_arrays_kept_between_samples_change_nothing(monkeypatch, attributes):
+    # the coordinate sweep keeps its large scratch arrays (transposes, normals, per-row state) in one dict per
+    # side between calls, each side's call using the other side's dict for its columns: nothing may carry over,
+    # so the chain must be the one that fresh arrays give, bit for bit (implicit columns: the paired sweep;
+    # with item attributes: one coordinate at a time, sweep_factor_state)
+    from latentatlas.ratings.kernels import bayes as kernels
+
+    rng = np.random.default_rng(9)
+    n_users, n_items, n = 70, 50, 2500  # the user side by item, the item side by its own rows
+    users, items = rng.integers(0, n_users, n), rng.integers(0, n_items, n)
+    values = rng.normal(3.0, 1.0, n)
+    kw = dict(k=4, n_samples=4, burn_in=1, implicit="both", noise="both", seed=4, sweep="coordinate")
+    if attributes:
+        genres = sp.csr_matrix((rng.random((n_items, 3)) < 0.4).astype(float))
+        kw["item_features"] = (genres, np.zeros(3, dtype=np.int32))
+    kept = gibbs_fit(users, items, values, n_users, n_items, **kw)
+    scratch = kernels._scratch
+    monkeypatch.setattr(kernels, "_scratch", lambda work, name, shape, make=np.empty: scratch(None, name, shape, make))
+    fresh = gibbs_fit(users, items, values, n_users, n_items, **kw)
+    for name in ("user_factors", "item_factors", "user_bias", "item_bias", "implicit_user"):
+        np.testing.assert_array_equal(getattr(kept, name), getattr(fresh, name), err_msg=name)
+
+
 def test_implicit_vectors_given_the_effective_vectors_by_hand():
     # sweep_implicit_given_effective against its conditional written out for a tiny case: rows u with weights
     # s_u, implicit columns l with row sets N(l); given x_u = X[u] + s_u Σ_{l∋u} W[l], column l's coordinate f has

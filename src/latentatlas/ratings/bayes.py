@@ -700,7 +700,7 @@ class _Block:
                 _sample_hyper(self.W[cols], rng, self.means[self.first + g], self.precs[self.first + g])
 
     def sample_by_coordinate(self, csr, resid, Yaug, X, S, hyper, alpha, row_w, col_w, key_rows, key_cols,
-                             by_col=None, sample=0):
+                             by_col=None, sample=0, work=None):
         """The rows' own vectors and the feature columns one coordinate at a time
         (:func:`latentatlas.ratings.kernels.bayes.sample_side_by_coordinate`); ``resid`` (the residuals in
         ``csr``'s order, or in ``by_col``'s, the other side's CSR, when given) and ``S`` follow the changes."""
@@ -708,7 +708,7 @@ class _Block:
                                      key_rows, self.sweep_cols if self.active else None, self.W, self.means,
                                      self.precs, key_cols, _CHUNKS, resid,
                                      self.implicit[2] if self.attrs is None and self.implicit is not None else None,
-                                     by_col, _implicit_update(sample))
+                                     by_col, _implicit_update(sample), work)
 
     def refresh_sums(self, S):
         """``S`` recomputed from the feature vectors (the coordinate sweep updates it by changes, which leaves
@@ -768,6 +768,7 @@ def _run(users, items, values, n_users, n_items, k, n_samples, burn_in, n_stored
         where[order_i] = np.arange(N)
         user_from_item = where[order_u].astype(np.int32)
         del where, order_u, order_i
+        work_u, work_i = {}, {}  # the coordinate sweep's scratch arrays of users' and of items' length, kept
         e_user = np.empty(N)
         e_item = np.empty(N)
         resid = {"u": e_user, "i": e_item}
@@ -902,7 +903,7 @@ def _run(users, items, values, n_users, n_items, k, n_samples, burn_in, n_stored
                     cur = reorder(cur)
                 ublock.sample_by_coordinate(user_csr, resid[cur], Vaug, Ux, S, hyper["U"], alpha, tau, kappa,
                                             _key(seed, t, 1), _key(seed, t, 2), item_csr[:2] if cur == "i" else None,
-                                            t)
+                                            t, (work_u, work_i))
             if cold_u is not None:
                 Ux[cold_u] = hyper["U"][0]
             np.add(Ux, S, out=Ueff)
@@ -922,7 +923,7 @@ def _run(users, items, values, n_users, n_items, k, n_samples, burn_in, n_stored
                     cur = reorder(cur)
                 iblock.sample_by_coordinate(item_csr, resid[cur], Uaug, Vx, T, hyper["V"], alpha, kappa, tau,
                                             _key(seed, t, 3), _key(seed, t, 4), user_csr[:2] if cur == "u" else None,
-                                            t)
+                                            t, (work_i, work_u))
             if cold_i is not None:
                 Vx[cold_i] = hyper["V"][0]
             np.add(Vx, T, out=Veff)

@@ -656,6 +656,109 @@ def sweep_implicit_state(indptr, indices, w, state, prior_mean, prior_prec, alph
             state[np.uint64(indices[p]), 2] += change
 
 
+@njit(parallel=True, fastmath=_FAST, cache=True)
+def draw_second_coordinate_paired(x, lam, lm, alpha, scale, z, state, extra, pair):
+    """:func:`draw_second_coordinate` for rows whose feature columns are implicit, before either coordinate's
+    column sweep: both sweeps then run as one (:func:`sweep_implicit_pair`). Coordinate ``g`` is drawn from the
+    sums the pass of ``f`` gathered, corrected for the row's own change of ``f`` (``state[r, 3]``; the columns
+    have not moved yet). ``pair[r]`` receives what the joint sweep reads, in units of ``s = scale[r]``:
+    ``(a_f, b_f, 0, a_g, b_g, 0, e, ·)`` with ``a = s²d``, ``b = s·c`` at the new values (``b_f`` less
+    ``s·cr·change_g``, the residuals having moved by ``Y[j,g]·change_g``) and ``e = s²·cr``, the rows' cross
+    term ``ω_r Σ ω_j Y[j,f] Y[j,g]`` that couples the two coordinates. The own changes go to ``extra[r, 3]``
+    (f) and ``state[r, 3]`` (g) for :func:`finish_pair`."""
+    for r in prange(len(x)):
+        s = scale[r]
+        own_f = state[r, 3]
+        d = extra[r, 0]
+        cr = extra[r, 2]
+        e = extra[r, 1] - cr * own_f
+        old = x[r]
+        prec = lam + alpha * d
+        new = (lm + alpha * (e + d * old)) / prec + z[r] / np.sqrt(prec)
+        x[r] = new
+        change = new - old
+        p = pair[r]
+        p[0] = state[r, 0]
+        p[1] = state[r, 1] - s * cr * change
+        p[2] = 0.0
+        p[3] = s * s * d
+        p[4] = s * (e - d * change)
+        p[5] = 0.0
+        p[6] = s * s * cr
+        extra[r, 3] = own_f
+        state[r, 2] = 0.0
+        state[r, 3] = change
+
+
+@njit(fastmath=True, cache=True)
+def sweep_implicit_pair(indptr, indices, wf, wg, pair, mean_f, prec_f, mean_g, prec_g, alpha, zf, zg):
+    """Coordinates ``f`` and ``g`` of every implicit column, one column after another, ``f`` then ``g`` from
+    their exact conditionals (:func:`sweep_implicit_state` for two coordinates in one pass over each column's
+    rows: half the random accesses). ``pair[u] = (a_f, b_f, q_f, a_g, b_g, q_g, e, ·)`` from
+    :func:`draw_second_coordinate_paired`; ``q`` accumulates the columns' changes in the row's units. The
+    current residual products are ``b_f − a_f q_f`` and ``b_g − a_g q_g − e q_f`` (a change of ``f`` moves the
+    residuals along ``Y[:, f]``, which ``g``'s product sees through the cross term ``e``), so column ``l``'s
+    ``g`` takes its own ``f`` change ``δ_f`` into account as ``− δ_f Σ_u e_u``. ``wf``/``wg`` = ``W[:, f]``,
+    ``W[:, g]`` (updated in place); scalar priors per coordinate; ``zf``/``zg`` the columns' standard normals."""
+    n_cols = len(indptr) - 1
+    for l in range(n_cols):
+        start, end = indptr[l], indptr[l + 1]
+        af0 = af1 = nf0 = nf1 = ag0 = ag1 = ng0 = ng1 = e0 = e1 = 0.0  # two chains of sums
+        p = start
+        while p + 2 <= end:
+            s0 = pair[np.uint64(indices[p])]
+            s1 = pair[np.uint64(indices[p + 1])]
+            af0 += s0[0]
+            af1 += s1[0]
+            nf0 += s0[1] - s0[0] * s0[2]
+            nf1 += s1[1] - s1[0] * s1[2]
+            ag0 += s0[3]
+            ag1 += s1[3]
+            ng0 += s0[4] - s0[3] * s0[5] - s0[6] * s0[2]
+            ng1 += s1[4] - s1[3] * s1[5] - s1[6] * s1[2]
+            e0 += s0[6]
+            e1 += s1[6]
+            p += 2
+        if p < end:
+            s0 = pair[np.uint64(indices[p])]
+            af0 += s0[0]
+            nf0 += s0[1] - s0[0] * s0[2]
+            ag0 += s0[3]
+            ng0 += s0[4] - s0[3] * s0[5] - s0[6] * s0[2]
+            e0 += s0[6]
+        a = af0 + af1
+        old = wf[l]
+        prec = prec_f + alpha * a
+        new = (prec_f * mean_f + alpha * (nf0 + nf1 + a * old)) / prec + zf[l] / np.sqrt(prec)
+        wf[l] = new
+        df = new - old
+        a = ag0 + ag1
+        old = wg[l]
+        prec = prec_g + alpha * a
+        new = (prec_g * mean_g + alpha * (ng0 + ng1 - df * (e0 + e1) + a * old)) / prec + zg[l] / np.sqrt(prec)
+        wg[l] = new
+        dg = new - old
+        for p in range(start, end):
+            s0 = pair[np.uint64(indices[p])]
+            s0[2] += df
+            s0[5] += dg
+
+
+@njit(parallel=True, fastmath=_FAST, cache=True)
+def finish_pair(scale, pair, state, extra, s_f, s_g):
+    """After :func:`sweep_implicit_pair`: the rows' feature sums ``S[:, f]``, ``S[:, g]`` (``s_f``, ``s_g``)
+    take the columns' changes ``s·q``, and each coordinate's whole change (own plus columns') is left where the
+    next pass takes it from (:func:`_take_pending`: ``extra[r, 3]`` for ``f``, ``state[r, 3]`` for ``g``)."""
+    for r in prange(len(scale)):
+        s = scale[r]
+        mf = s * pair[r, 2]
+        mg = s * pair[r, 5]
+        s_f[r] += mf
+        s_g[r] += mg
+        extra[r, 3] += mf
+        state[r, 3] += mg
+
+
 @njit(fastmath=_FAST, cache=True)
 def sweep_implicit_given_effective(indptr, indices, weight, X, W, row_mean, row_prec, col_mean, col_prec, Z):
     """Every implicit column's whole vector, one column after another, each drawn given the rows' *effective*
@@ -720,11 +823,17 @@ def column_normals(key, n_cols, k):
     return out
 
 
-@njit(parallel=True, cache=True)
-def coordinate_normals(key, n_rows, k, n_chunks):
+def coordinate_normals(key, n_rows, k, n_chunks, out=None):
     """``column_normals(key, n_rows, k).T`` written in place: ``(k, n_rows)``, column ``l`` from (``key``,
-    ``l``) (no transposed copy of an n_rows × k array per side and sample)."""
-    out = np.empty((k, n_rows))
+    ``l``) (no transposed copy of an n_rows × k array per side and sample); into ``out`` when given."""
+    out = np.empty((k, n_rows)) if out is None else out
+    _coordinate_normals(key, out, n_chunks)
+    return out
+
+
+@njit(parallel=True, cache=True)
+def _coordinate_normals(key, out, n_chunks):
+    k, n_rows = out.shape
     step = (n_rows + n_chunks - 1) // n_chunks
     for c in prange(n_chunks):
         buf = np.empty(k)
@@ -732,11 +841,42 @@ def coordinate_normals(key, n_rows, k, n_chunks):
             _normals(_row_state(key, l), buf)
             for a in range(k):
                 out[a, l] = buf[a]
-    return out
 
 
 #: fixed chunks of the other side in sample_rows_coordinate_by_col (its per-row sums: n_chunks × n_rows × 2)
 _BY_COL_CHUNKS = 8
+
+
+@njit(parallel=True, cache=True)
+def transpose_into(src, out):
+    """``out[:] = src.T`` in blocks of 256 rows of ``src`` (contiguous reads and writes; numpy's strided copy
+    takes about twice as long)."""
+    n, k = src.shape
+    for b in prange((n + 255) // 256):
+        for a in range(k):
+            for r in range(b * 256, min(n, b * 256 + 256)):
+                out[a, r] = src[r, a]
+
+
+def _scratch(work, name, shape, make=np.empty):
+    """A float64 array of ``shape`` (``make(shape)``) kept in ``work`` (a dict, or None) under ``name``: the
+    sampler's scratch arrays have the same shapes sample after sample, and a fresh one costs page faults
+    (system time) each time."""
+    if work is None:
+        return make(shape)
+    a = work.get(name)
+    if a is None or a.shape != shape:
+        a = work[name] = make(shape)
+    return a
+
+
+def _cache_lines(shape) -> np.ndarray:
+    """A zeroed ``(n, width)`` float64 array whose rows start on 64-byte boundaries (``width`` = 8: each row
+    one cache line, which the sequential sweeps fetch at random)."""
+    n, width = shape
+    buf = np.zeros(n * width + 8)
+    start = (-(buf.ctypes.data // 8)) % 8
+    return buf[start:start + n * width].reshape(n, width)
 
 
 def by_col_pays(n_rows: int, n_other: int) -> bool:
@@ -748,7 +888,7 @@ def by_col_pays(n_rows: int, n_other: int) -> bool:
 
 def sample_side_by_coordinate(r_indptr, r_indices, targets, Y, X, S, prior_mean, prior_prec, alpha, row_w, col_w,
                               key_rows, cols, W, col_mean, col_prec, key_cols, n_chunks, resid=None,
-                              implicit_weight=None, by_col=None, implicit_update="own"):
+                              implicit_weight=None, by_col=None, implicit_update="own", work=None):
     """One side of a coordinate-wise Gibbs sample (libFM/myFM's order): for ``f = 0..K-1``, coordinate ``f`` of
     every row's own vector (:func:`sample_rows_coordinate`, in parallel), then of every feature column's vector
     (sequential; ``cols`` = (indptr, indices, data, groups) of the feature matrix by column, or None without
@@ -764,8 +904,11 @@ def sample_side_by_coordinate(r_indptr, r_indices, targets, Y, X, S, prior_mean,
     ``implicit_update`` (implicit columns only): "effective" draws each implicit vector whole, given the rows'
     effective vectors, once after the rows' coordinates (:func:`sweep_implicit_given_effective`: no residual
     moves, one gather and one scatter per non-zero); "own" draws it coordinate by coordinate given the rows' own
-    vectors, after each coordinate of the rows (:func:`sweep_implicit_state`, libFM's parametrisation). Both are
-    exact Gibbs steps of the same posterior. Returns the residuals at the new values."""
+    vectors (libFM's parametrisation), two coordinates in one sweep after both of the rows' ones
+    (:func:`sweep_implicit_pair`; a last odd coordinate alone, :func:`sweep_implicit_state`). Both are exact
+    Gibbs steps of the same posterior. ``work``: (this side's rows' dict, the other side's dict) in which
+    the scratch arrays are kept from call to call (the other side's call passes them the other way round, so each
+    dict holds arrays of one side's length), or None. Returns the residuals at the new values."""
     n_rows = len(r_indptr) - 1
     k = X.shape[1]
     if by_col is not None:
@@ -779,23 +922,35 @@ def sample_side_by_coordinate(r_indptr, r_indices, targets, Y, X, S, prior_mean,
         implicit_cols, cols = cols, None
         scale_implicit = np.ascontiguousarray(implicit_weight, dtype=np.float64)
         implicit_weight = None
+    w_rows, w_cols = (None, None) if work is None else work
     # coordinate-major copies: each coordinate's pass reads contiguous vectors
-    Yt = np.ascontiguousarray(Y.T)
-    Xt = np.ascontiguousarray(X.T)
-    St = np.ascontiguousarray(S.T)
-    z_rows = coordinate_normals(key_rows, n_rows, k, n_chunks)
+    Yt = _scratch(w_cols, "t0", (k, Y.shape[0]))
+    transpose_into(np.ascontiguousarray(Y), Yt)
+    Xt = _scratch(w_rows, "t0", (k, n_rows))
+    transpose_into(np.ascontiguousarray(X), Xt)
+    St = _scratch(w_rows, "t1", (k, n_rows))
+    transpose_into(np.ascontiguousarray(S), St)
+    z_rows = coordinate_normals(key_rows, n_rows, k, n_chunks, _scratch(w_rows, "z", (k, n_rows)))
     scale = np.ones(n_rows) if implicit_weight is None else np.ascontiguousarray(implicit_weight, dtype=np.float64)
     if cols is not None:
-        Wt = np.ascontiguousarray(W.T)
+        Wt = _scratch(w_cols, "t1", (k, W.shape[0]))
+        transpose_into(np.ascontiguousarray(W), Wt)
         cm = np.ascontiguousarray(col_mean.T)
         cp = np.ascontiguousarray(col_prec.T)
-        z_cols = coordinate_normals(key_cols, W.shape[0], k, n_chunks)
-    state = np.zeros((n_rows, 4))  # a, b, q (the feature sweep's change of S[:, f]), change of X[:, f]
-    extra = np.zeros((n_rows, 4))  # the second coordinate's sums, then the first one's whole change
+        z_cols = coordinate_normals(key_cols, W.shape[0], k, n_chunks, _scratch(w_cols, "z", (k, W.shape[0])))
+    # state: a, b, q (the feature sweep's change of S[:, f]), change of X[:, f]; extra: the second coordinate's
+    # sums, then the first one's whole change
+    state = _scratch(w_rows, "state", (n_rows, 4))
+    extra = _scratch(w_rows, "extra", (n_rows, 4))
+    state.fill(0.0)
+    extra.fill(0.0)
     if by_col is not None:
-        acc = np.empty((_BY_COL_CHUNKS, n_rows, 8))
-        pending = np.empty((n_rows, 2))
-    yy = np.zeros((len(col_w), 8))
+        acc = _scratch(w_rows, "acc", (_BY_COL_CHUNKS, n_rows, 8))
+        pending = _scratch(w_rows, "pending", (n_rows, 2))
+    yy = _scratch(w_cols, "yy", (len(col_w), 8), np.zeros)  # columns 6 and 7: padding to a cache line
+    # implicit columns: coordinates f and g of the columns are drawn in one sweep, after both of the rows'
+    pair = _scratch(w_rows, "pair", (n_rows, 8), _cache_lines) \
+        if implicit_weight is not None and cols is not None else None
 
     def sweep(f):
         if cols is None:
@@ -832,6 +987,15 @@ def sample_side_by_coordinate(r_indptr, r_indices, targets, Y, X, S, prior_mean,
             sample_rows_coordinate_by_col(by_col[0], by_col[1], *args, acc, pending)
         if not draw:
             break
+        if pair is not None and g >= 0:
+            draw_second_coordinate_paired(Xt[g], prior_prec[g], prior_prec[g] * prior_mean[g], alpha, scale,
+                                          z_rows[g], state, extra, pair)
+            sweep_implicit_pair(cols[0], cols[1], Wt[f], Wt[g], pair, cm[f, 0], cp[f, 0], cm[g, 0], cp[g, 0], alpha,
+                                z_cols[f], z_cols[g])
+            finish_pair(scale, pair, state, extra, St[f], St[g])
+            prev_a, prev_b = f, g
+            f += 2
+            continue
         sweep(f)
         if g >= 0:
             draw_second_coordinate(Xt[g], prior_prec[g], prior_prec[g] * prior_mean[g], alpha, scale, z_rows[g],
