@@ -46,7 +46,8 @@ def clocks():
     return time.process_time(), time.perf_counter()
 
 
-def als_iteration(r, k: int, repeat: int = 3) -> dict:
+def als_step(r, k: int):
+    """One ALS iteration's work as a function (compiled and warmed)."""
     from latentatlas.ratings.kernels import als
 
     resid = (r.values - r.values.mean()).astype(np.float32)
@@ -61,6 +62,11 @@ def als_iteration(r, k: int, repeat: int = 3) -> dict:
         als.cg_rows(*ucsr, P, Q, 0.12, True, 2, 64)
 
     step()  # compile / warm
+    return step
+
+
+def als_iteration(r, k: int, repeat: int = 3) -> dict:
+    step = als_step(r, k)
     cpu, wall = [], []
     for _ in range(repeat):
         c0, w0 = clocks()
@@ -81,6 +87,35 @@ def gibbs_sample(r, k: int, samples: int, **kw) -> dict:
     wall = np.diff([m[1] for m in marks])
     return {"cpu_s": float(cpu[1:].min()), "wall_s": float(wall[1:].min()), "first_cpu_s": float(cpu[0]),
             "cpu_s_each": [round(float(c), 3) for c in cpu]}
+
+
+def paired(r, k: int, pairs: int, **kw) -> dict:
+    """``pairs`` Gibbs samples, each followed by one ALS iteration on the same data (run from the sampler's
+    callback): the ratio of each pair is measured within seconds, so the machine's drift (other tenants of the VM
+    host, clock) moves both sides of it alike."""
+    from latentatlas.ratings.bayes import gibbs_fit
+
+    step = als_step(r, k)
+    gibbs, als_cpu, als_wall, gibbs_wall = [], [], [], []
+    last = [clocks()]
+
+    def after_sample(t, rec):
+        c0, w0 = clocks()
+        gibbs.append(c0 - last[0][0])
+        gibbs_wall.append(w0 - last[0][1])
+        step()
+        c1, w1 = clocks()
+        als_cpu.append(c1 - c0)
+        als_wall.append(w1 - w0)
+        last[0] = clocks()
+
+    gibbs_fit(r.users, r.items, r.values, r.n_users, r.n_items, k=k, n_samples=pairs + 1, burn_in=0, seed=0,
+              n_stored=1, callback=after_sample, **kw)
+    ratio = np.array(gibbs[1:]) / np.array(als_cpu[1:])  # the first sample pays for compilation
+    return {"gibbs_cpu_s": [round(x, 3) for x in gibbs[1:]], "als_cpu_s": [round(x, 3) for x in als_cpu[1:]],
+            "gibbs_wall_s": [round(x, 3) for x in gibbs_wall[1:]], "als_wall_s": [round(x, 3) for x in als_wall[1:]],
+            "x_als_cpu_each": [round(float(x), 3) for x in ratio], "x_als_cpu_median": float(np.median(ratio)),
+            "x_als_wall_median": float(np.median(np.array(gibbs_wall[1:]) / np.array(als_wall[1:])))}
 
 
 #: --variants: the sweep and, for "coordinate", how the implicit vectors are drawn (bayes._IMPLICIT_UPDATE)
@@ -128,6 +163,9 @@ def main(argv=None) -> None:
     ap.add_argument("--k", type=int, default=64)
     ap.add_argument("--samples", type=int, default=None, help="samples per run (default 3; --ml100k: 50 kept)")
     ap.add_argument("--skip-block", action="store_true", help="leave out the block sweep (slow at 10 M)")
+    ap.add_argument("--paired", type=int, default=0, metavar="N",
+                    help="instead: N Gibbs samples (implicit both, coordinate sweep), each followed by one ALS "
+                         "iteration, and the ratio of each pair")
     ap.add_argument("--skip-none", action="store_true", help="leave out the sample without implicit features")
     ap.add_argument("--out", default=None)
     ap.add_argument("--ml100k", action="store_true", help="validation RMSE of both sweeps on MovieLens-100K")
@@ -159,6 +197,14 @@ def main(argv=None) -> None:
            "threads": numba.get_num_threads(), "machine": f"{platform.node()} {os.cpu_count()} cpus",
            "load_before": " ".join(f"{x:.2f}" for x in os.getloadavg()),
            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "implicit_update": args.implicit_update}
+    if args.paired:
+        out["paired"] = paired(r, args.k, args.paired, implicit="both", sweep="coordinate")
+        out["load_after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+        print(json.dumps(out), flush=True)
+        if args.out:
+            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.out).write_text(json.dumps(out, indent=1))
+        return
     out["als"] = als_iteration(r, args.k)
     out["threading_layer"] = numba.threading_layer()
     print(json.dumps(out), flush=True)
