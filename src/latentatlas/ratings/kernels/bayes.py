@@ -422,9 +422,9 @@ def sample_rows_coordinate(indptr, indices, resid, yy, x, lam, lm, alpha, row_w,
     coordinates.
 
     ``resid[p]`` is rating ``p``'s residual ``t − Y[j]·(X[r] + S[r])`` before the previous coordinates' changes;
-    ``yy[j] = (Y[j,f-2], Y[j,f-1], Y[j,f], Y[j,g], ω_j Y[j,f], ω_j Y[j,g], ·, ·)`` (ω: the column's noise factor;
-    zeros for a coordinate that is not there; one cache line per rating instead of six arrays, which matters
-    when the other side has many rows); ``x = X[:, f]``, ``s_prev = S[:, f-1]`` (both updated in place).
+    ``yy[j] = (Y[j,f-2], Y[j,f-1], Y[j,f], Y[j,g], ω_j Y[j,f], ω_j Y[j,g])`` (ω: the column's noise factor;
+    zeros for a coordinate that is not there; one 48-byte row per rating instead of six arrays, which matters
+    when the other side has many rows, and no padding to 64 bytes: 10,000 columns' rows then fit a 512 KB L2); ``x = X[:, f]``, ``s_prev = S[:, f-1]`` (both updated in place).
     ``state[r] = (a, b, q, own)`` in units of ``s = scale[r]`` (1, or the row's implicit weight when every
     feature column holds it, see :func:`sweep_implicit_state`): with ``apply_prev``, the change ``s·q`` of
     ``S[r, f-1]`` made by the feature sweep and ``own`` (of ``X[r, f-1]``) are taken out of the residuals with
@@ -513,7 +513,7 @@ def sample_rows_coordinate_by_col(o_indptr, o_indices, resid, yy, x, lam, lm, al
     ``acc``) instead of the other side's vectors: at 10 M ratings the item side's pass reads each user's
     numbers once instead of a 2 MB table once per rating.
 
-    The sums per row are gathered in ``acc`` (n_chunks × n_rows × 8), one slice per fixed chunk of the other
+    The sums per row are gathered in ``acc`` (n_chunks × n_rows × 5), one slice per fixed chunk of the other
     side, and added chunk after chunk: the same sums whatever the number of threads. ``pending`` (n_rows × 2):
     scratch."""
     n_rows = len(x)
@@ -945,9 +945,9 @@ def sample_side_by_coordinate(r_indptr, r_indices, targets, Y, X, S, prior_mean,
     state.fill(0.0)
     extra.fill(0.0)
     if by_col is not None:
-        acc = _scratch(w_rows, "acc", (_BY_COL_CHUNKS, n_rows, 8))
+        acc = _scratch(w_rows, "acc", (_BY_COL_CHUNKS, n_rows, 5))  # 5 sums: no padding, smaller in L2
         pending = _scratch(w_rows, "pending", (n_rows, 2))
-    yy = _scratch(w_cols, "yy", (len(col_w), 8), np.zeros)  # columns 6 and 7: padding to a cache line
+    yy = _scratch(w_cols, "yy", (len(col_w), 6))
     # implicit columns: coordinates f and g of the columns are drawn in one sweep, after both of the rows'
     pair = _scratch(w_rows, "pair", (n_rows, 8), _cache_lines) \
         if implicit_weight is not None and cols is not None else None
