@@ -395,6 +395,18 @@ def _take_pending(r, scale, state, extra, s_prev):
 
 
 @njit(fastmath=_FAST, cache=True, inline="always")
+def _draw_scalar(r, d, e, x, lam, lm, alpha, z):
+    """Row ``r``'s coordinate ``x[r]`` drawn from its scalar conditional, given its sums ``d`` (Σ ω y²) and
+    ``e`` (Σ ω y·residual at the current value): precision ``λ + α d``, mean ``(λm + α (e + d x[r])) /
+    precision`` (``lm`` = λm), ``z[r]`` the standard normal. Returns the change."""
+    old = x[r]
+    prec = lam + alpha * d
+    new = (lm + alpha * (e + d * old)) / prec + z[r] / np.sqrt(prec)
+    x[r] = new
+    return new - old
+
+
+@njit(fastmath=_FAST, cache=True, inline="always")
 def _draw_own(r, d, e, d2, e2, cr, row_w, x, lam, lm, alpha, scale, z, state, extra):
     """Row ``r``'s own value of the coordinate from its sums ``d`` (Σ ω y²) and ``e`` (Σ ω y·residual), both
     passes' shared ending: keeps the next coordinate's sums (``d2``, ``e2``, the cross term ``cr``) in
@@ -405,11 +417,7 @@ def _draw_own(r, d, e, d2, e2, cr, row_w, x, lam, lm, alpha, scale, z, state, ex
     extra[r, 0] = wr * d2
     extra[r, 1] = wr * e2
     extra[r, 2] = wr * cr
-    old = x[r]
-    prec = lam + alpha * d
-    new = (lm + alpha * (e + d * old)) / prec + z[r] / np.sqrt(prec)
-    x[r] = new
-    change = new - old
+    change = _draw_scalar(r, d, e, x, lam, lm, alpha, z)
     s = scale[r]
     state[r, 0] = s * s * d
     state[r, 1] = s * (e - d * change)
@@ -496,11 +504,7 @@ def draw_second_coordinate(x, lam, lm, alpha, scale, z, state, extra, s_cur):
         extra[r, 3] = pa
         d = extra[r, 0]
         e = extra[r, 1] - extra[r, 2] * pa
-        old = x[r]
-        prec = lam + alpha * d
-        new = (lm + alpha * (e + d * old)) / prec + z[r] / np.sqrt(prec)
-        x[r] = new
-        change = new - old
+        change = _draw_scalar(r, d, e, x, lam, lm, alpha, z)
         state[r, 0] = s * s * d
         state[r, 1] = s * (e - d * change)
         state[r, 2] = 0.0
@@ -675,11 +679,7 @@ def draw_second_coordinate_paired(x, lam, lm, alpha, scale, z, state, extra, pai
         d = extra[r, 0]
         cr = extra[r, 2]
         e = extra[r, 1] - cr * own_f
-        old = x[r]
-        prec = lam + alpha * d
-        new = (lm + alpha * (e + d * old)) / prec + z[r] / np.sqrt(prec)
-        x[r] = new
-        change = new - old
+        change = _draw_scalar(r, d, e, x, lam, lm, alpha, z)
         p = pair[r]
         p[0] = state[r, 0]
         p[1] = state[r, 1] - s * cr * change
