@@ -17,6 +17,10 @@ numba compilation on a cold cache).
 Usage: nice .venv/bin/python benchmarks/bench_bayes_implicit_speed.py --n-ratings 10000000 --k 64 \\
            [--samples 3] [--skip-block] [--out benchmarks/results/bayes_implicit_speed.json]
 
+``--paired N``: instead, N Gibbs samples (implicit both, coordinate sweep), each followed at once by one ALS
+iteration from the sampler's callback, and the median of the N ratios: on a VM whose speed drifts from minute to
+minute (the same ALS iteration costs 1.7-2.6 CPU s), each ratio's two sides see the same machine.
+
 ``--ml100k``: instead, validation RMSE and CPU seconds per sample of the two sweeps on MovieLens-100K (random
 80/10/10 split, seed 0; k = 24, ``--samples`` kept samples (default here 50) after 10; chains seeded
 ``--seeds``): do they fit alike? ``--dataset bookx`` (any name of benchmarks/datasets.py) for another set;
