@@ -15,7 +15,7 @@ from latentatlas.errors import LatentAtlasError
 from latentatlas.images import training
 from latentatlas.images.autoencoder import ConvAutoencoder
 from latentatlas.images.io import ImageSet
-from latentatlas.images.network import ConvAutoencoderNet, load_checkpoint, save_checkpoint
+from latentatlas.images.network import ConvAutoencoderNet, load_checkpoint
 from latentatlas.images.training import chunk_count, train_autoencoder
 from latentatlas.progress import as_progress
 
@@ -172,25 +172,6 @@ def test_the_direct_decoder_paints_each_2x2_block_from_one_half_size_position(sh
     assert touched.nonzero().tolist() == [[1, 1]]
 
 
-def test_checkpoints_without_upsample_or_chunk_size_are_the_transpose_network_on_whole_batches(tmp_path):
-    torch.manual_seed(0)
-    old = ConvAutoencoderNet(image_shape=(16, 16), channels=(2, 4, 8), latent_channels=3, downsample="early").eval()
-    path = save_checkpoint(tmp_path / "old.pt", old, config={"seed": 0, "channels": [2, 4, 8], "batch_size": 16})
-    ckpt = torch.load(path, weights_only=True)
-    del ckpt["model_config"]["upsample"]                    # as every file written before the field
-    torch.save(ckpt, path)
-    loaded, back = load_checkpoint(path)
-    assert loaded.upsample == "transpose" and back["model_config"]["upsample"] == "transpose"
-    restored = ConvAutoencoder.from_checkpoint(path)
-    assert (restored.upsample, restored.chunk_size) == ("transpose", None)
-    ckpt["model_config"]["upsample"] = "bilinear"
-    torch.save(ckpt, tmp_path / "bad.pt")
-    with pytest.raises(LatentAtlasError, match="model_config field 'upsample' must be one of transpose, direct"):
-        load_checkpoint(tmp_path / "bad.pt")
-    with pytest.raises(LatentAtlasError, match="upsample='bilinear': expected one of transpose, direct"):
-        ConvAutoencoder(upsample="bilinear").check_params()
-
-
 def test_resume_refuses_another_decoder_or_chunking_of_the_interrupted_run(tmp_path):
     train, valid = blobs(32), blobs(8, seed=1)
     cfg = dict(TINY, epochs=1, batch_size=16, num_threads=1)
@@ -206,23 +187,3 @@ def test_resume_refuses_another_decoder_or_chunking_of_the_interrupted_run(tmp_p
     more = ConvAutoencoder.from_checkpoint(tmp_path / "last.pt", epochs=2).fit(train, valid, out_dir=tmp_path,
                                                                                resume=tmp_path)
     assert more.history_.epochs_completed == 2 and more.chunk_size is None
-
-
-def test_cli_chunk_and_decoder_options_reach_the_estimator(tmp_path, capsys):
-    import json
-
-    from latentatlas.cli import run
-
-    data = tmp_path / "blobs.npz"
-    np.savez(data, images=blobs(60).images)
-    base = ["images", "train", "--data", str(data), "--epochs", "1", "--batch-size", "16", "--channels", "2,4,8",
-            "--latent-channels", "4", "--threads", "1", "--quiet", "--out", str(tmp_path / "run")]
-    assert run(base + ["--chunk-size", "0"]) == 2
-    assert capsys.readouterr().err.strip() == ("latentatlas: error: --chunk-size '0': expected a positive number "
-                                               "of images or none")
-    assert run(base + ["--chunk-size", "none", "--upsample", "transpose"]) == 0
-    config = json.loads((tmp_path / "run" / "run.json").read_text())["config"]
-    assert (config["chunk_size"], config["upsample"], config["batch_size"]) == (None, "transpose", 16)
-    assert run(base[:-1] + [str(tmp_path / "run2"), "--chunk-size", "8"]) == 0
-    config = json.loads((tmp_path / "run2" / "run.json").read_text())["config"]
-    assert (config["chunk_size"], config["upsample"]) == (8, "direct")

@@ -201,12 +201,18 @@ def test_an_old_run_folder_loads_and_resumes(tmp_path):
 
 # ---- the CLI builds the estimator --------------------------------------------------------------------------
 
-@pytest.mark.slow
-def test_cli_gpu_options_reach_the_estimator(tmp_path, capsys):
+def _tiny_train_args(tmp_path) -> list[str]:
+    """``images train`` on 60 small blobs, one epoch of a tiny network, written to ``tmp_path/run``
+    (``--out`` last)."""
     data = tmp_path / "blobs.npz"
     np.savez(data, images=blobs(60).images)
-    base = ["images", "train", "--data", str(data), "--epochs", "1", "--batch-size", "16", "--channels", "2,4,8",
+    return ["images", "train", "--data", str(data), "--epochs", "1", "--batch-size", "16", "--channels", "2,4,8",
             "--latent-channels", "4", "--threads", "1", "--quiet", "--out", str(tmp_path / "run")]
+
+
+@pytest.mark.slow
+def test_cli_gpu_options_reach_the_estimator(tmp_path, capsys):
+    base = _tiny_train_args(tmp_path)
     assert run(base + ["--amp", "fp8"]) == 2
     assert capsys.readouterr().err.strip().splitlines() == ["latentatlas: error: amp='fp8': expected one of auto, off, bf16, fp16"]
     assert run(base + ["--compile", "maybe"]) == 2
@@ -215,6 +221,19 @@ def test_cli_gpu_options_reach_the_estimator(tmp_path, capsys):
     metrics = json.loads((tmp_path / "run" / "run.json").read_text())
     assert metrics["config"]["amp"] == "bf16" and metrics["config"]["compile"] is False
     assert ConvAutoencoder.from_checkpoint(tmp_path / "run" / "best.pt").history_.precision == "bfloat16"
+
+
+def test_cli_chunk_and_decoder_options_reach_the_estimator(tmp_path, capsys):
+    base = _tiny_train_args(tmp_path)
+    assert run(base + ["--chunk-size", "0"]) == 2
+    assert capsys.readouterr().err.strip() == ("latentatlas: error: --chunk-size '0': expected a positive number "
+                                               "of images or none")
+    assert run(base + ["--chunk-size", "none", "--upsample", "transpose"]) == 0
+    config = json.loads((tmp_path / "run" / "run.json").read_text())["config"]
+    assert (config["chunk_size"], config["upsample"], config["batch_size"]) == (None, "transpose", 16)
+    assert run(base[:-1] + [str(tmp_path / "run2"), "--chunk-size", "8"]) == 0
+    config = json.loads((tmp_path / "run2" / "run.json").read_text())["config"]
+    assert (config["chunk_size"], config["upsample"]) == (8, "direct")
 
 
 # ---- every pixel reaches the code and back (sides whose pooled size is even) ------------------------------
@@ -285,28 +304,33 @@ def test_stride_encoder_halves_by_sampling_every_second_position(downsample, lay
         torch.testing.assert_close(conv(x), x[..., ::2, ::2])
 
 
-def test_checkpoints_without_downsample_are_the_pool_network(tmp_path):
+@pytest.mark.parametrize("field, old, bad, choices", [("downsample", "pool", "avg", "pool, stride, early"),
+                                                      ("upsample", "transpose", "bilinear", "transpose, direct")])
+def test_checkpoints_without_a_network_field_are_the_old_network(tmp_path, field, old, bad, choices):
+    # files written before the field existed hold the network the old code built, and an estimator restored from
+    # one trains as the old code did (whole batches: no chunk_size in its config); a bad value names the field
     from latentatlas.images.network import ConvAutoencoderNet, load_checkpoint, save_checkpoint
 
     torch.manual_seed(0)
-    pool = ConvAutoencoderNet(image_shape=(16, 16), channels=(2, 4, 8), latent_channels=3).eval()
-    path = save_checkpoint(tmp_path / "old.pt", pool, config={"seed": 0, "channels": [2, 4, 8]})
+    net = ConvAutoencoderNet(image_shape=(16, 16), channels=(2, 4, 8), latent_channels=3, **{field: old}).eval()
+    path = save_checkpoint(tmp_path / "old.pt", net, config={"seed": 0, "channels": [2, 4, 8], "batch_size": 16})
     ckpt = torch.load(path, weights_only=True)
-    del ckpt["model_config"]["downsample"]                  # as every file written before the field
-    ckpt["config"].pop("downsample", None)
+    del ckpt["model_config"][field]                         # as every file written before the field
+    ckpt["config"].pop(field, None)
     torch.save(ckpt, path)
     loaded, back = load_checkpoint(path)
-    assert loaded.downsample == "pool" and back["model_config"]["downsample"] == "pool"
+    assert getattr(loaded, field) == old and back["model_config"][field] == old
     x = torch.rand(2, 1, 16, 16)
     with torch.no_grad():
-        torch.testing.assert_close(loaded(x), pool(x))
-    assert ConvAutoencoder.from_checkpoint(path).downsample == "pool"
-    ckpt["model_config"]["downsample"] = "avg"
+        torch.testing.assert_close(loaded(x), net(x))
+    restored = ConvAutoencoder.from_checkpoint(path)
+    assert (getattr(restored, field), restored.chunk_size) == (old, None)
+    ckpt["model_config"][field] = bad
     torch.save(ckpt, tmp_path / "bad.pt")
-    with pytest.raises(LatentAtlasError, match="model_config field 'downsample' must be one of pool, stride, early"):
+    with pytest.raises(LatentAtlasError, match=f"model_config field '{field}' must be one of {choices}"):
         load_checkpoint(tmp_path / "bad.pt")
-    with pytest.raises(LatentAtlasError, match="downsample='avg': expected one of pool, stride, early"):
-        ConvAutoencoder(downsample="avg").check_params()
+    with pytest.raises(LatentAtlasError, match=f"{field}='{bad}': expected one of {choices}"):
+        ConvAutoencoder(**{field: bad}).check_params()
 
 
 def test_defaults_are_the_early_stride_network_and_the_reference_preset_the_pool_one(tmp_path):
