@@ -88,6 +88,35 @@ def test_normals_are_standard_normal_independent_and_a_function_of_key_and_row()
     np.testing.assert_array_equal(kb.column_normals(np.uint64(7), 50, 9), z[:50])
 
 
+def test_one_pass_bookkeeping_kernels_match_numpy():
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(301, 5))
+    S = rng.normal(size=(301, 5))
+    mean = rng.normal(size=5)
+    dev, tot = kb.column_moments(X, mean, 7)  # 301 rows in 7 chunks: the last one short
+    np.testing.assert_allclose(dev, ((X - mean) ** 2).sum(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(tot, X.sum(axis=0), rtol=1e-12)
+
+    total, squares = np.ones((301, 5)), np.full((301, 5), 2.0)
+    kb.accumulate_moments(X, total, squares)
+    np.testing.assert_array_equal(total, 1.0 + X)
+    np.testing.assert_array_equal(squares, 2.0 + X * X)
+
+    eff, aug = np.empty((301, 5)), np.empty((301, 5))
+    kb.effective_and_augmented(X, S, eff, aug)
+    np.testing.assert_array_equal(eff, X + S)
+    np.testing.assert_array_equal(aug[:, 1:], (X + S)[:, 1:])
+    assert (aug[:, 0] == 1.0).all()
+
+    Yt, w = rng.normal(size=(6, 40)), rng.random(40)
+    yy = np.full((40, 6), np.nan)
+    kb.fill_pass_table(Yt, w, 0, 1, 2, 3, yy)
+    np.testing.assert_array_equal(yy, np.column_stack([Yt[0], Yt[1], Yt[2], Yt[3], w * Yt[2], w * Yt[3]]))
+    kb.fill_pass_table(Yt, w, -1, 4, 5, -1, yy)  # no coordinate before last, no second coordinate
+    zero = np.zeros(40)
+    np.testing.assert_array_equal(yy, np.column_stack([zero, Yt[4], Yt[5], zero, w * Yt[5], zero]))
+
+
 def test_draws_have_the_conditional_covariance():
     rng = np.random.default_rng(2)
     k, alpha = 3, 1.3

@@ -443,11 +443,10 @@ def _sample_hyper(X, rng, mean, prec):
     """Per-dimension Normal-Gamma update of a group's prior mean and precision (libFM's constants)."""
     n = X.shape[0]
     alpha0, beta0, mu0, gamma0 = 1.0, 1.0, 0.0, 1.0
-    dev = ((X - mean) ** 2).sum(axis=0)
+    dev, sx = kb.column_moments(np.ascontiguousarray(X, dtype=np.float64), mean, _CHUNKS)
     shape = (alpha0 + n + 1) / 2
     rate = (beta0 + dev + gamma0 * (mean - mu0) ** 2) / 2
     prec[:] = rng.gamma(shape, 1.0 / rate)
-    sx = X.sum(axis=0)
     mean[:] = rng.normal((sx + gamma0 * mu0) / (n + gamma0), 1.0 / np.sqrt((n + gamma0) * prec))
 
 
@@ -906,11 +905,9 @@ def _run(users, items, values, n_users, n_items, k, n_samples, burn_in, n_stored
                                             t, (work_u, work_i))
             if cold_u is not None:
                 Ux[cold_u] = hyper["U"][0]
-            np.add(Ux, S, out=Ueff)
+            kb.effective_and_augmented(Ux, S, Ueff, Uaug)
 
             # items: features [1, q̃_u], targets r − μ − b̃_u
-            Uaug[:] = Ueff
-            Uaug[:, 0] = 1.0
             if grams:
                 kb.effective_targets(item_csr[0], item_csr[1], item_csr[2], mu, np.ascontiguousarray(Ueff[:, 0]),
                                      t_item)
@@ -976,10 +973,8 @@ def _run(users, items, values, n_users, n_items, k, n_samples, burn_in, n_stored
             kept = t >= burn_in
             if kept:
                 n_kept += 1
-                acc["U"] += Ueff
-                acc["U2"] += np.multiply(Ueff, Ueff, out=Uaug)  # Uaug/Vaug: scratch until the next sample
-                acc["V"] += Veff
-                acc["V2"] += np.multiply(Veff, Veff, out=Vaug)
+                kb.accumulate_moments(Ueff, acc["U"], acc["U2"])
+                kb.accumulate_moments(Veff, acc["V"], acc["V2"])
                 acc["mu"] += mu
                 acc["alpha"] += alpha
                 acc["inv_alpha"] += 1.0 / alpha

@@ -42,6 +42,17 @@ prefer_workqueue()
 _FAST = {"nnan", "ninf", "nsz", "arcp", "contract", "afn"}
 
 _INV_2_53 = 1.0 / 9007199254740992.0
+_U1 = np.uint64(1)
+_U2 = np.uint64(2)
+_U4 = np.uint64(4)
+
+
+@njit(cache=True, inline="always")
+def _span(indptr, r):
+    """Row ``r``'s positions ``indptr[r]``, ``indptr[r+1]`` as unsigned integers: numba indexes with a signed
+    integer through a test for negative (from-the-end) indices, about a tenth of the time of the hot loops below.
+    (Mixing them with signed integers gives floats in numba: step with ``_U1``, ``_U2``, ``_U4``.)"""
+    return np.uint64(indptr[r]), np.uint64(indptr[r + 1])
 
 
 @njit(cache=True, inline="always")
@@ -371,7 +382,8 @@ def full_residuals(indptr, indices, targets, Y, X, S, out, n_chunks):
         for r in range(c * step, min(n_rows, (c + 1) * step)):
             for a in range(k):
                 x[a] = X[r, a] + S[r, a]
-            for p in range(indptr[r], indptr[r + 1]):
+            start, end = _span(indptr, r)
+            for p in range(start, end):
                 y = Y[indices[p]]
                 dot = 0.0
                 for a in range(k):
@@ -454,11 +466,11 @@ def sample_rows_coordinate(indptr, indices, resid, yy, x, lam, lm, alpha, row_w,
             pb = 0.0
             if apply_prev:
                 pa, pb = _take_pending(r, scale, state, extra, s_prev)
-            start, end = indptr[r], indptr[r + 1]
+            start, end = _span(indptr, r)
             if not draw:
                 if pa != 0.0 or pb != 0.0:
                     for p in range(start, end):
-                        q = yy[indices[p]]
+                        q = yy[np.uint64(indices[p])]
                         resid[p] -= q[0] * pa + q[1] * pb
                 continue
             d = 0.0
@@ -468,7 +480,7 @@ def sample_rows_coordinate(indptr, indices, resid, yy, x, lam, lm, alpha, row_w,
             cr = 0.0
             if pa != 0.0 or pb != 0.0:
                 for p in range(start, end):
-                    q = yy[indices[p]]
+                    q = yy[np.uint64(indices[p])]
                     rp = resid[p] - (q[0] * pa + q[1] * pb)
                     resid[p] = rp
                     d += q[4] * q[2]
@@ -478,7 +490,7 @@ def sample_rows_coordinate(indptr, indices, resid, yy, x, lam, lm, alpha, row_w,
                     cr += q[4] * q[3]
             else:
                 for p in range(start, end):
-                    q = yy[indices[p]]
+                    q = yy[np.uint64(indices[p])]
                     rp = resid[p]
                     d += q[4] * q[2]
                     e += q[4] * rp
@@ -548,8 +560,9 @@ def sample_rows_coordinate_by_col(o_indptr, o_indices, resid, yy, x, lam, lm, al
             wyy = w1 * q[2]
             wyy2 = w2 * q[3]
             wcr = w1 * q[3]
-            for p in range(o_indptr[u], o_indptr[u + 1]):
-                i = o_indices[p]
+            start, end = _span(o_indptr, u)
+            for p in range(start, end):
+                i = np.uint64(o_indices[p])
                 rp = resid[p] - (y0 * pending[i, 0] + y1 * pending[i, 1])
                 resid[p] = rp
                 ai = a[i]
@@ -593,20 +606,20 @@ def sweep_factor_state(indptr, indices, data, groups, w, state, prior_mean, prio
     for l in range(n_cols):
         g = groups[l]
         old = w[l]
-        start, end = indptr[l], indptr[l + 1]
+        start, end = _span(indptr, l)
         prec0 = prec1 = num0 = num1 = 0.0  # two chains of sums: half the wait on the adds
         p = start
-        while p + 2 <= end:
-            u0, u1 = indices[p], indices[p + 1]
-            v0, v1 = data[p], data[p + 1]
+        while p + _U2 <= end:
+            u0, u1 = np.uint64(indices[p]), np.uint64(indices[p + _U1])
+            v0, v1 = data[p], data[p + _U1]
             a0, a1 = state[u0, 0], state[u1, 0]
             prec0 += v0 * v0 * a0
             prec1 += v1 * v1 * a1
             num0 += v0 * (state[u0, 1] - a0 * state[u0, 2])
             num1 += v1 * (state[u1, 1] - a1 * state[u1, 2])
-            p += 2
+            p += _U2
         if p < end:
-            u0 = indices[p]
+            u0 = np.uint64(indices[p])
             v0 = data[p]
             a0 = state[u0, 0]
             prec0 += v0 * v0 * a0
@@ -619,7 +632,7 @@ def sweep_factor_state(indptr, indices, data, groups, w, state, prior_mean, prio
         w[l] = new
         change = new - old
         for p in range(start, end):
-            state[indices[p], 2] += data[p] * change
+            state[np.uint64(indices[p]), 2] += data[p] * change
 
 
 @njit(fastmath=True, cache=True)
@@ -630,13 +643,13 @@ def sweep_implicit_state(indptr, indices, w, state, prior_mean, prior_prec, alph
     n_cols = len(indptr) - 1
     for l in range(n_cols):
         old = w[l]
-        start, end = indptr[l], indptr[l + 1]
+        start, end = _span(indptr, l)
         prec0 = prec1 = prec2 = prec3 = 0.0  # four chains of sums: a quarter of the wait on the adds
         num0 = num1 = num2 = num3 = 0.0
         p = start
-        while p + 4 <= end:
-            u0, u1, u2, u3 = (np.uint64(indices[p]), np.uint64(indices[p + 1]), np.uint64(indices[p + 2]),
-                              np.uint64(indices[p + 3]))
+        while p + _U4 <= end:
+            u0, u1, u2, u3 = (np.uint64(indices[p]), np.uint64(indices[p + _U1]), np.uint64(indices[p + _U2]),
+                              np.uint64(indices[p + _U1 + _U2]))
             a0, a1, a2, a3 = state[u0, 0], state[u1, 0], state[u2, 0], state[u3, 0]
             prec0 += a0
             prec1 += a1
@@ -646,13 +659,13 @@ def sweep_implicit_state(indptr, indices, w, state, prior_mean, prior_prec, alph
             num1 += state[u1, 1] - a1 * state[u1, 2]
             num2 += state[u2, 1] - a2 * state[u2, 2]
             num3 += state[u3, 1] - a3 * state[u3, 2]
-            p += 4
+            p += _U4
         while p < end:
             u0 = np.uint64(indices[p])
             a0 = state[u0, 0]
             prec0 += a0
             num0 += state[u0, 1] - a0 * state[u0, 2]
-            p += 1
+            p += _U1
         prec = (prec0 + prec1) + (prec2 + prec3)
         num = (num0 + num1) + (num2 + num3) + prec * old
         prec = prior_prec + alpha * prec
@@ -705,12 +718,12 @@ def sweep_implicit_pair(indptr, indices, wf, wg, pair, mean_f, prec_f, mean_g, p
     ``W[:, g]`` (updated in place); scalar priors per coordinate; ``zf``/``zg`` the columns' standard normals."""
     n_cols = len(indptr) - 1
     for l in range(n_cols):
-        start, end = indptr[l], indptr[l + 1]
+        start, end = _span(indptr, l)
         af0 = af1 = nf0 = nf1 = ag0 = ag1 = ng0 = ng1 = e0 = e1 = 0.0  # two chains of sums
         p = start
-        while p + 2 <= end:
+        while p + _U2 <= end:
             s0 = pair[np.uint64(indices[p])]
-            s1 = pair[np.uint64(indices[p + 1])]
+            s1 = pair[np.uint64(indices[p + _U1])]
             af0 += s0[0]
             af1 += s1[0]
             nf0 += s0[1] - s0[0] * s0[2]
@@ -721,7 +734,7 @@ def sweep_implicit_pair(indptr, indices, wf, wg, pair, mean_f, prec_f, mean_g, p
             ng1 += s1[4] - s1[3] * s1[5] - s1[6] * s1[2]
             e0 += s0[6]
             e1 += s1[6]
-            p += 2
+            p += _U2
         if p < end:
             s0 = pair[np.uint64(indices[p])]
             af0 += s0[0]
@@ -787,7 +800,7 @@ def sweep_implicit_given_effective(indptr, indices, weight, X, W, row_mean, row_
     for a in range(k):
         prior_term[a] = col_prec[a] * col_mean[a]
     for l in range(n_cols):
-        start, end = indptr[l], indptr[l + 1]
+        start, end = _span(indptr, l)
         for a in range(k):
             g[a] = 0.0
         s1 = 0.0
@@ -859,6 +872,29 @@ def transpose_into(src, out):
         for a in range(k):
             for r in range(b * 256, min(n, b * 256 + 256)):
                 out[a, r] = src[r, a]
+
+
+@njit(parallel=True, cache=True)
+def fill_pass_table(Yt, col_w, prev_a, prev_b, f, g, yy):
+    """The row pass's table of the other side's numbers (:func:`sample_rows_coordinate`), one row per column
+    ``j``: ``(Y[j,a], Y[j,b], Y[j,f], Y[j,g], ω_j Y[j,f], ω_j Y[j,g])`` from the coordinate-major ``Yt``, with
+    zeros for a coordinate given as −1 (none)."""
+    n = yy.shape[0]
+    for j in prange(n):
+        row = yy[j]
+        w = col_w[j]
+        row[0] = Yt[prev_a, j] if prev_a >= 0 else 0.0
+        row[1] = Yt[prev_b, j] if prev_b >= 0 else 0.0
+        yf = Yt[f, j]
+        row[2] = yf
+        row[4] = w * yf
+        if g >= 0:
+            yg = Yt[g, j]
+            row[3] = yg
+            row[5] = w * yg
+        else:
+            row[3] = 0.0
+            row[5] = 0.0
 
 
 def _scratch(work, name, shape, make=np.empty):
@@ -970,17 +1006,8 @@ def sample_side_by_coordinate(r_indptr, r_indices, targets, Y, X, S, prior_mean,
     while True:
         draw = f < k
         g = f + 1 if f + 1 < k else -1
-        yy[:, 0] = Yt[prev_a] if prev_a >= 0 else 0.0
-        yy[:, 1] = Yt[prev_b] if prev_b >= 0 else 0.0
         cur = f if draw else 0
-        yy[:, 2] = Yt[cur]
-        np.multiply(col_w, Yt[cur], out=yy[:, 4])
-        if g >= 0:
-            yy[:, 3] = Yt[g]
-            np.multiply(col_w, Yt[g], out=yy[:, 5])
-        else:
-            yy[:, 3] = 0.0
-            yy[:, 5] = 0.0
+        fill_pass_table(Yt, col_w, prev_a, prev_b, cur, g, yy)
         lam, lm = prior_prec[cur], prior_prec[cur] * prior_mean[cur]
         args = (resid, yy, Xt[cur], lam, lm, alpha, row_w, scale, z_rows[cur], state, extra,
                 St[max(prev_b, 0)], prev_b >= 0, draw)
@@ -1033,7 +1060,8 @@ def row_moments(indptr, indices, resid, shift, col_w, sq_out, lin_out, w_out):
         s2 = 0.0
         s1 = 0.0
         sw = 0.0
-        for p in range(indptr[r], indptr[r + 1]):
+        start, end = _span(indptr, r)
+        for p in range(start, end):
             e = resid[p] - shift
             w = col_w[indices[p]]
             s2 += w * e * e
@@ -1062,7 +1090,8 @@ def row_moments_by_col(o_indptr, o_indices, resid, shift, o_w, acc, sq_out, lin_
             a[r, 2] = 0.0
         for u in range(ch * step, min(n_other, (ch + 1) * step)):
             w = o_w[u]
-            for p in range(o_indptr[u], o_indptr[u + 1]):
+            start, end = _span(o_indptr, u)
+            for p in range(start, end):
                 i = o_indices[p]
                 e = resid[p] - shift
                 a[i, 0] += w * e * e
@@ -1079,6 +1108,61 @@ def row_moments_by_col(o_indptr, o_indices, resid, shift, o_w, acc, sq_out, lin_
         sq_out[r] = s2
         lin_out[r] = s1
         w_out[r] = sw
+
+
+@njit(parallel=True, fastmath=_FAST, cache=True)
+def column_moments(X, mean, n_chunks):
+    """``(Σ_r (X[r] − mean)², Σ_r X[r])`` per column, in one pass over ``X`` by fixed chunks of rows (the same
+    sums whatever the number of threads; numpy's ``((X − mean)**2).sum(axis=0)`` makes two n × K temporaries)."""
+    n, k = X.shape
+    parts = np.zeros((n_chunks, 2, k))
+    step = (n + n_chunks - 1) // n_chunks
+    for c in prange(n_chunks):
+        dev = parts[c, 0]
+        tot = parts[c, 1]
+        for r in range(c * step, min(n, (c + 1) * step)):
+            x = X[r]
+            for a in range(k):
+                d = x[a] - mean[a]
+                dev[a] += d * d
+                tot[a] += x[a]
+    dev = np.zeros(k)
+    tot = np.zeros(k)
+    for c in range(n_chunks):
+        for a in range(k):
+            dev[a] += parts[c, 0, a]
+            tot[a] += parts[c, 1, a]
+    return dev, tot
+
+
+@njit(parallel=True, cache=True)
+def accumulate_moments(X, total, squares):
+    """``total += X`` and ``squares += X²`` in one pass (the sampler's running posterior moments)."""
+    n, k = X.shape
+    for r in prange(n):
+        x = X[r]
+        t = total[r]
+        q = squares[r]
+        for a in range(k):
+            v = x[a]
+            t[a] += v
+            q[a] += v * v
+
+
+@njit(parallel=True, cache=True)
+def effective_and_augmented(X, S, eff, aug):
+    """``eff = X + S`` and ``aug`` = ``eff`` with column 0 (the bias) set to 1, in one pass."""
+    n, k = X.shape
+    for r in prange(n):
+        x = X[r]
+        s = S[r]
+        e = eff[r]
+        g = aug[r]
+        for a in range(k):
+            v = x[a] + s[a]
+            e[a] = v
+            g[a] = v
+        g[0] = 1.0
 
 
 @njit(parallel=True, fastmath=_FAST, cache=True)
@@ -1110,7 +1194,8 @@ def implicit_sums(indptr, indices, weight, W, S, n_chunks):
             s = S[r]
             for a in range(k):
                 s[a] = 0.0
-            for p in range(indptr[r], indptr[r + 1]):
+            start, end = _span(indptr, r)
+            for p in range(start, end):
                 y = W[indices[p]]
                 for a in range(k):
                     s[a] += y[a]
@@ -1140,7 +1225,8 @@ def effective_targets(indptr, indices, data, mu, col_bias, out):
     """``out[p] = data[p] − μ − col_bias[indices[p]]`` over a CSR matrix."""
     n_rows = len(indptr) - 1
     for r in prange(n_rows):
-        for p in range(indptr[r], indptr[r + 1]):
+        start, end = _span(indptr, r)
+        for p in range(start, end):
             out[p] = data[p] - mu - col_bias[indices[p]]
 
 
