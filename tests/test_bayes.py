@@ -70,11 +70,11 @@ def test_conditional_mean_with_prior_mean_and_offsets_matches_numpy():
 
 
 def test_normals_are_standard_normal_independent_and_a_function_of_key_and_row():
-    # the sampler's own generator (splitmix64, Box–Muller): each row's stream depends on (key, row) alone,
+    # the sampler's own generator (splitmix64, ziggurat): each row's stream depends on (key, row) alone,
     # so threads can draw rows in any order; the draws must be N(0, 1) and uncorrelated within and across rows
     from scipy import stats
 
-    z = np.array([kb.normals(np.uint64(7), row, 9) for row in range(40_000)])  # odd length: a pair is cut
+    z = np.array([kb.normals(np.uint64(7), row, 9) for row in range(40_000)])
     flat = z.ravel()
     assert stats.kstest(flat, "norm").pvalue > 1e-3
     assert abs(flat.mean()) < 0.005 and abs(flat.std() - 1.0) < 0.005
@@ -86,6 +86,15 @@ def test_normals_are_standard_normal_independent_and_a_function_of_key_and_row()
     assert not np.array_equal(kb.normals(np.uint64(8), 123, 9), z[123])
     np.testing.assert_array_equal(kb.coordinate_normals(np.uint64(7), 50, 9, 4), z[:50].T)
     np.testing.assert_array_equal(kb.column_normals(np.uint64(7), 50, 9), z[:50])
+
+    # the ziggurat's three ways out (a layer's inner part, its wedge, the tail beyond 3.654) in bins that
+    # separate them: 4 M draws, about 1,000 of them in the tail
+    many = kb.column_normals(np.uint64(9), 100_000, 40).ravel()
+    edges = np.array([-np.inf, -4.0, -3.6541528853610088, -3.0, -2.0, -1.0, -0.2, 0.0, 0.2, 1.0, 2.0, 3.0,
+                      3.6541528853610088, 4.0, np.inf])
+    expected = len(many) * np.diff(stats.norm.cdf(edges))
+    chi2 = ((np.histogram(many, edges)[0] - expected) ** 2 / expected).sum()
+    assert stats.chi2.sf(chi2, len(expected) - 1) > 1e-3
 
 
 def test_one_pass_bookkeeping_kernels_match_numpy():
